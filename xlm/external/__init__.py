@@ -1,0 +1,1 @@
+"""External models: discovery, static validation and registration. Imports nothing heavy."""
