@@ -1,23 +1,67 @@
 """Public entry point of the external-model system (the seed documentation's import path).
 
 `setup_external_models()` discovers the models a project uses, validates them statically and
-registers them (import path + Hydra config search path). Called by `xlm` before Hydra runs.
+registers them (import path + Hydra config search path). ``xlm`` calls it before Hydra
+composes. Nothing here imports torch, lightning or hydra, nor any model's code.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Iterable
 
-CORE_MODELS_DIR = Path(__file__).resolve().parent / "models"
-CORE_MODEL_NAMES = ("arlm", "mlm")
+from xlm.external.checks import ExternalModels, Model, check
+from xlm.external.conflicts import BUILTIN_COMMANDS
+from xlm.external.discovery import CORE_MODEL_NAMES, CORE_MODELS_DIR, discover
+from xlm.external.errors import ExternalModelConflictError, Problem, error_for
+from xlm.external.installed import installed
+from xlm.external.registration import register_model_roots
+
+__all__ = [
+    "CORE_MODEL_NAMES",
+    "ExternalModelConflictError",
+    "ExternalModels",
+    "Model",
+    "Problem",
+    "core_model_roots",
+    "find_external_models",
+    "setup_external_models",
+]
+
+log = logging.getLogger("xlm.external")
 
 
 def core_model_roots() -> list[Path]:
     return [CORE_MODELS_DIR / name for name in CORE_MODEL_NAMES if (CORE_MODELS_DIR / name).is_dir()]
 
 
-def setup_external_models(strict_validation: bool = False) -> None:
-    """Register the core models (discovery of external ones arrives with the external-models work)."""
-    from xlm.external.registration import register_model_roots
+def find_external_models(start: Path | None = None, builtin_commands: Iterable[str] = BUILTIN_COMMANDS) -> ExternalModels:
+    """Discover and check the models of the project around ``start`` (default: the current folder).
 
-    register_model_roots(core_model_roots())
+    Changes nothing: `xlm models` lists this; `setup_external_models` also registers it.
+    """
+    return check(discover(start), installed().top_level, builtin_commands)
+
+
+def setup_external_models(
+    strict_validation: bool = False,
+    start: Path | None = None,
+    builtin_commands: Iterable[str] = BUILTIN_COMMANDS,
+) -> ExternalModels:
+    """Find, check and register the project's models; return what was found.
+
+    With ``strict_validation`` any problem raises `ExternalModelConflictError` (a subclass
+    per kind of problem, carrying all of them) and nothing is registered. Otherwise each
+    problem is logged as a warning, the models it concerns are skipped and the rest load.
+    """
+    found = find_external_models(start, builtin_commands)
+    if found.problems and strict_validation:
+        raise error_for(found.problems)
+    for problem in found.problems:
+        log.warning(problem.render("Warning"))
+    register_model_roots(
+        [m.root for m in found.models if not m.found.importable],
+        [m.configs_dir for m in found.models],
+    )
+    return found

@@ -1,0 +1,103 @@
+"""Which discovered models load: every check in a fixed order, each on the models the last one kept.
+
+The order is: names (duplicates, reserved), then each model folder on its own
+(`xlm.external.validation`), then rules between folders (packages, configs, commands). A
+model with a problem is skipped and later checks do not see it, so one broken model
+neither hides nor causes problems of the others. A new check is one function added to
+`NAME_CHECKS` or `PAIR_CHECKS` (the lock-integrity check of vendored models goes after
+the name checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from xlm.external.conflicts import BUILTIN_COMMANDS, command_conflicts, config_conflicts, duplicate_names, package_conflicts
+from xlm.external.discovery import Discovery, FoundModel
+from xlm.external.errors import Problem
+from xlm.external.validation import Command, ModelInfo, inspect_model
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model that passed every check: its declaration and what inspection found."""
+
+    found: FoundModel
+    info: ModelInfo
+
+    @property
+    def name(self) -> str:
+        return self.found.name
+
+    @property
+    def root(self) -> Path:
+        return self.found.root
+
+    @property
+    def configs_dir(self) -> Path:
+        return self.info.configs_dir
+
+
+@dataclass
+class ExternalModels:
+    """What `setup_external_models` found: the models that load, the skipped ones, every problem."""
+
+    models_file: Path | None
+    project_dir: Path
+    search_dirs: list[Path]
+    models: list[Model] = field(default_factory=list)
+    skipped: list[FoundModel] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    @property
+    def commands(self) -> list[Command]:
+        return [c for m in self.models for c in m.info.commands]
+
+    def get(self, name: str) -> Model | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+Pair = tuple[FoundModel, ModelInfo]
+Findings = list[tuple[FoundModel, Problem]]
+NAME_CHECKS: list[Callable[[Discovery, list[FoundModel]], Findings]] = [lambda d, models: duplicate_names(models)]
+
+
+def _pair_checks(discovery: Discovery, top_level: dict, builtin: Iterable[str]) -> list[Callable[[list[Pair]], Findings]]:
+    declared: dict[str, set[str]] = {}
+    for model in discovery.models:
+        if model.distribution:
+            declared.setdefault(model.name, set()).add(model.distribution)
+    return [
+        lambda pairs: package_conflicts(pairs, top_level, declared),
+        config_conflicts,
+        lambda pairs: command_conflicts(pairs, builtin),
+    ]
+
+
+def check(discovery: Discovery, top_level: dict[str, tuple[str, ...]], builtin_commands: Iterable[str] = BUILTIN_COMMANDS) -> ExternalModels:
+    """Run every check over ``discovery``; ``top_level`` maps installed modules to distributions."""
+    result = ExternalModels(discovery.models_file, discovery.project_dir, discovery.search_dirs, problems=list(discovery.problems))
+
+    def keep(findings: Findings, items: list, found_of: Callable) -> list:
+        bad = set()
+        for model, problem in findings:
+            result.problems.append(problem)
+            bad.add(model.key)
+        result.skipped += [found_of(i) for i in items if found_of(i).key in bad]
+        return [i for i in items if found_of(i).key not in bad]
+
+    models = list(discovery.models)
+    for name_check in NAME_CHECKS:
+        models = keep(name_check(discovery, models), models, lambda m: m)
+    pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models]
+    pairs = keep([(m, p) for m, info in pairs for p in info.problems], pairs, lambda pair: pair[0])
+    for pair_check in _pair_checks(discovery, top_level, builtin_commands):
+        pairs = keep(pair_check(pairs), pairs, lambda pair: pair[0])
+    result.models = [Model(m, info) for m, info in pairs]
+    return result

@@ -1,0 +1,143 @@
+"""Rules between models: unique names, unique packages, no shadowing, unique configs and commands.
+
+Each rule takes the models in discovery order and returns ``(model, problem)`` pairs; the
+model named in a pair is the one to skip, always the later one, so the first declaration
+wins and the outcome does not depend on anything but the order of discovery.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from xlm.external.discovery import RESERVED_NAMES, FoundModel
+from xlm.external.errors import Problem
+from xlm.external.validation import ModelInfo
+
+Finding = tuple[FoundModel, Problem]
+
+XLM_CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+BUILTIN_COMMANDS = ("train", "eval", "evaluate", "generate", "models", "help")
+RESERVED_PACKAGES = {
+    "xlm": "xlm itself",
+    "xpm": "xlm's package manager xpm",
+    "hydra_plugins": "the Hydra plugins of xlm and hydra-core",
+    **{name: f"the core model '{name}'" for name in RESERVED_NAMES},
+}
+_RESERVED_FIX = f"rename the model: {', '.join(RESERVED_NAMES)} are reserved for core models"
+
+
+def _rank(model: FoundModel) -> int:
+    return 0 if model.origin == "core" else 2 if model.entry is None else 1
+
+
+def duplicate_names(models: list[FoundModel]) -> list[Finding]:
+    """Two declarations of one name: within `.xlm_models`, then across sources (core wins, then the file)."""
+    findings: list[Finding] = []
+    by_name: dict[str, list[FoundModel]] = {}
+    for model in models:
+        by_name.setdefault(model.name, []).append(model)
+    for name, group in by_name.items():
+        listed = [m for m in group if m.entry is not None]
+        for later in listed[1:]:
+            where = ", ".join(m.where for m in listed)
+            what = f"Duplicate model names found in .xlm_models: ['{name}']"
+            findings.append((later, Problem(name, what, where, "give each model a unique name and list it once", "duplicate")))
+        survivors = sorted((m for m in group if m.entry is None or m is listed[0]), key=_rank)
+        for later in survivors[1:]:
+            where = "; ".join(f"{m.where} ({m.root})" for m in survivors)
+            if survivors[0].origin == "core":
+                fix = _RESERVED_FIX
+            else:
+                dists = sorted({m.distribution for m in survivors if m.distribution})
+                fix = f"keep one: remove its line from .xlm_models, uninstall it (pip uninstall {' '.join(dists)}), or rename one"
+            what = f"Duplicate model names found across sources: ['{name}']"
+            findings.append((later, Problem(name, what, where, fix, "duplicate")))
+        if name in RESERVED_NAMES and not any(m.origin == "core" for m in group):
+            for model in group:
+                findings.append((model, Problem(name, f"Model name '{name}' is reserved for a core model", model.where, _RESERVED_FIX, "name")))
+    return findings
+
+
+def package_conflicts(
+    models: list[tuple[FoundModel, ModelInfo]],
+    top_level: dict[str, tuple[str, ...]],
+    declared: dict[str, set[str]] | None = None,
+) -> list[Finding]:
+    """Two models with one top-level package, or a package that would shadow another module.
+
+    ``top_level`` maps installed module names to their distributions; ``declared`` maps a
+    model name to the distributions whose entry points declare it: a model's own
+    distribution (or a duplicate of it, reported as such) installing its package is no shadowing.
+    """
+    declared = declared or {}
+    findings: list[Finding] = []
+    owners: dict[str, tuple[FoundModel, ModelInfo]] = {}
+    stdlib = set(sys.stdlib_module_names) | set(sys.builtin_module_names)
+    for model, info in models:
+        package = info.package
+        if package is None:
+            continue
+        fix = f"rename the package to a model-specific name (such as '{model.name}') and update its _target_ paths"
+        shadowed = None
+        if package in owners:
+            first, first_info = owners[package]
+            what = f"Python package conflict: Both '{first.name}' and '{model.name}' define package '{package}'"
+            where = f"{first_info.root / package} and {info.root / package}"
+            findings.append((model, Problem(model.name, what, where, fix, "package_conflict")))
+            continue
+        if package in RESERVED_PACKAGES and not (model.origin == "core" and package == model.name):
+            shadowed = RESERVED_PACKAGES[package]
+        elif package in stdlib:
+            shadowed = f"the standard library module '{package}'"
+        elif package in top_level and not set(top_level[package]) <= {model.distribution, *declared.get(model.name, ())}:
+            shadowed = f"the installed module '{package}' (from {', '.join(top_level[package])})"
+        if shadowed:
+            what = f"Python package conflict: Model '{model.name}' defines package '{package}', which would shadow {shadowed}"
+            findings.append((model, Problem(model.name, what, str(info.root / package), fix, "package_conflict")))
+            continue
+        owners[package] = (model, info)
+    return findings
+
+
+def _xlm_config_files() -> set[str]:
+    found = set()
+    for folder, _, files in os.walk(XLM_CONFIGS_DIR):
+        found.update((Path(folder) / f).relative_to(XLM_CONFIGS_DIR).as_posix() for f in files if f.endswith((".yaml", ".yml")))
+    return found
+
+
+def config_conflicts(models: list[tuple[FoundModel, ModelInfo]]) -> list[Finding]:
+    """Two models (or a model and xlm) with the same config file: Hydra would silently pick one."""
+    findings: list[Finding] = []
+    owners: dict[str, str] = {rel: "xlm" for rel in _xlm_config_files()}
+    for model, info in models:
+        clashes: dict[str, list[str]] = {}
+        for rel in info.config_files:
+            owner = owners.get(rel)
+            if owner is not None and not (owner in RESERVED_NAMES and model.origin == "core"):
+                clashes.setdefault(owner, []).append(rel)
+        for owner, files in clashes.items():
+            what = f"Config conflict: Both '{owner}' and '{model.name}' define config files {files}"
+            fix = f"rename the files; names that carry the model's name stay unique (e.g. experiment/star_easy_{model.name}.yaml)"
+            findings.append((model, Problem(model.name, what, str(info.configs_dir), fix, "config_conflict")))
+        if not clashes:
+            owners.update({rel: model.name for rel in info.config_files if rel not in owners})
+    return findings
+
+
+def command_conflicts(models: list[tuple[FoundModel, ModelInfo]], builtin: Iterable[str] = BUILTIN_COMMANDS) -> list[Finding]:
+    """A model command that reuses a built-in command's name or another model's command."""
+    findings: list[Finding] = []
+    owners = {name: "xlm" for name in builtin}
+    for model, info in models:
+        clashes = [(c, owners[c.name]) for c in info.commands if c.name in owners]
+        for command, owner in clashes:
+            what = f"Command conflict: '{command.name}' of model '{model.name}' is already a command of {owner if owner == 'xlm' else repr(owner)}"
+            fix = f"rename the command in configs/commands.yaml (e.g. {model.name}-{command.name})"
+            findings.append((model, Problem(model.name, what, command.where, fix, "command_conflict")))
+        if not clashes:
+            owners.update({c.name: model.name for c in info.commands})
+    return findings

@@ -1,0 +1,172 @@
+"""Find the models a project uses, in a fixed order, without importing any model code.
+
+Order (the same inputs always give the same list and so the same search paths):
+
+1. core models (``arlm``, ``mlm``; ``ilm`` is reserved), from ``xlm/models/``;
+2. the entries of the project's `.xlm_models`, in file order. A plain name is looked up
+   next to the file, then in each folder of ``XLM_MODELS_PATH`` (``:``-separated), then in
+   the project's ``xlm_models/`` (the vendored cache ``xpm`` fills); the first folder
+   that exists wins. A path (``./examples/zlm``) is relative to the file's folder. A git
+   source is looked up in ``xlm_models/<name>/`` only;
+3. installed distributions' entry points in the group ``xlm.models``, sorted by name.
+
+Discovery only records what it finds (and `Problem`s for what it cannot find); deciding
+whether a model is usable is validation's and the conflict checks' job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from xlm.external.errors import Problem
+from xlm.external.installed import ModelEntryPoint, installed
+from xlm.manifest import MODELS_FILE_NAME, Entry, GitSource, ManifestError, find_models_file, parse_line
+
+CORE_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+CORE_MODEL_NAMES = ("arlm", "mlm")
+RESERVED_NAMES = ("arlm", "mlm", "ilm")
+VENDOR_DIR_NAME = "xlm_models"
+MODELS_PATH_ENV = "XLM_MODELS_PATH"
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    """One model declaration and the folder it points to."""
+
+    name: str
+    root: Path
+    origin: str  # core | local | XLM_MODELS_PATH | vendored | path | git | installed
+    where: str  # where it was declared: "/p/.xlm_models:3", "core", "entry point of zlm 0.1.0"
+    package: str | None = None  # set when the declaration names the package (entry points)
+    distribution: str | None = None  # the installed distribution that declares it, if any
+    entry: Entry | None = None
+    importable: bool = False  # True when its package already imports (installed): root stays off sys.path
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identifies one declaration (two declarations may share a name, never a key)."""
+        return (self.name, self.where)
+
+
+@dataclass
+class Discovery:
+    models_file: Path | None
+    project_dir: Path
+    search_dirs: list[Path]  # where a plain name is looked up, in order
+    models: list[FoundModel] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def core_models() -> list[FoundModel]:
+    return [FoundModel(n, CORE_MODELS_DIR / n, "core", "core model", package=n) for n in CORE_MODEL_NAMES if (CORE_MODELS_DIR / n).is_dir()]
+
+
+def search_dirs(project_dir: Path) -> list[tuple[str, Path]]:
+    """(origin, folder) where a plain model name is looked up, first match wins."""
+    dirs = [("local", project_dir)]
+    dirs += [(MODELS_PATH_ENV, Path(p).expanduser().resolve()) for p in os.environ.get(MODELS_PATH_ENV, "").split(os.pathsep) if p]
+    return dirs + [("vendored", project_dir / VENDOR_DIR_NAME)]
+
+
+def read_models_file(file: Path) -> tuple[list[Entry], list[Problem]]:
+    """Entries of ``file``; a line that does not parse is a problem, the others still count."""
+    entries, problems = [], []
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        fix = "unset XLM_MODELS_FILE or point it at an existing file" if os.environ.get("XLM_MODELS_FILE") else "check the file's permissions"
+        return [], [Problem(None, f"Cannot read the models file: {exc.strerror or exc}", str(file), fix, "models_file")]
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            if (entry := parse_line(line, file, number)) is not None:
+                entries.append(entry)
+        except ManifestError as exc:
+            problems.append(Problem(None, f"Invalid line in {MODELS_FILE_NAME}: {exc.what}", f"{file}:{number}", exc.fix, "models_file"))
+    return entries, problems
+
+
+def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path) -> FoundModel | Problem:
+    """The folder of one `.xlm_models` entry, or the problem of not finding it."""
+    where = entry.where()
+    if isinstance(entry.source, GitSource):
+        root = project_dir / VENDOR_DIR_NAME / entry.name
+        if root.is_dir():
+            return FoundModel(entry.name, root.resolve(), "git", where, entry=entry)
+        what = f"External model '{entry.name}' ({entry.source.spec()}) is not installed in {VENDOR_DIR_NAME}/"
+        return Problem(entry.name, what, f"{where} (expected {root})", "run: xpm install", "not_found")
+    if entry.source.path is not None:
+        root = Path(os.path.expanduser(entry.source.path))
+        root = (root if root.is_absolute() else project_dir / root).resolve()
+        if root.is_dir():
+            return FoundModel(entry.name, root, "path", where, entry=entry)
+        what = f"External model '{entry.name}' not found at {entry.source.path}"
+        fix = f"create the model there, fix the path (relative to {project_dir}), or remove the line"
+        return Problem(entry.name, what, f"{where} (no folder {root})", fix, "not_found")
+    for origin, folder in dirs:
+        if (folder / entry.name).is_dir():
+            return FoundModel(entry.name, (folder / entry.name).resolve(), origin, where, entry=entry)
+    looked = ", ".join(str(folder / entry.name) for _, folder in dirs)
+    fix = f"create the model folder next to {MODELS_FILE_NAME}, add its parent folder to {MODELS_PATH_ENV}, or fix the name"
+    return Problem(entry.name, f"External model '{entry.name}' not found", f"{where} (looked in: {looked})", fix, "not_found")
+
+
+def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
+    """An installed model's folder, from its entry point value: a package (``zlm``) or a folder path.
+
+    Only locates files (``find_spec`` of a top-level name runs no code of the model).
+    """
+    where = f"entry point '{ep.name} = {ep.value}' of {ep.distribution} {ep.version}"
+    target = ep.value.split(":", 1)[0].strip()
+    root, package, importable = None, None, False
+    if "/" in target or os.sep in target:
+        path = Path(target).expanduser()
+        root = path if path.is_absolute() and path.is_dir() else None
+    elif target:
+        top, *rest = target.split(".")
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        if locations:
+            folder = Path(locations[0]).joinpath(*rest)
+            if rest and folder.is_dir():  # a folder inside a distribution holding a model root
+                root = folder
+            elif not rest:  # the model's own package: its root is the folder around it
+                root, package, importable = Path(locations[0]).parent, top, True
+    if root is None:
+        fix = f"reinstall it (pip install --force-reinstall {ep.distribution}) or fix its entry point value"
+        return Problem(ep.name, f"Installed model '{ep.name}' points to '{ep.value}', which cannot be found", where, fix, "not_found")
+    return FoundModel(ep.name, root.resolve(), "installed", where, package=package, distribution=ep.distribution, importable=importable)
+
+
+def _merge_installed(models: list[FoundModel], found: FoundModel) -> bool:
+    """A listed model that is also pip-installed (editable) from the same folder is one model."""
+    for i, model in enumerate(models):
+        if model.name == found.name and model.root == found.root and model.origin != "core":
+            models[i] = replace(model, distribution=found.distribution, package=model.package or found.package)
+            return True
+    return False
+
+
+def discover(start: Path | None = None) -> Discovery:
+    """Everything `.xlm_models` (found from ``start``), entry points and core declare, in order."""
+    models_file = find_models_file(start)
+    project_dir = models_file.parent if models_file is not None else Path(start or Path.cwd()).resolve()
+    dirs = search_dirs(project_dir)
+    result = Discovery(models_file, project_dir, [d for _, d in dirs], core_models())
+    if models_file is not None:
+        entries, result.problems = read_models_file(models_file)
+        for entry in entries:
+            found = resolve_entry(entry, dirs, project_dir)
+            (result.models if isinstance(found, FoundModel) else result.problems).append(found)
+    for ep in installed().entry_points:
+        found = resolve_entry_point(ep)
+        if isinstance(found, Problem):
+            result.problems.append(found)
+        elif not _merge_installed(result.models, found):
+            result.models.append(found)
+    return result

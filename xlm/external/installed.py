@@ -1,0 +1,137 @@
+"""What installed distributions provide: `xlm.models` entry points and top-level module names.
+
+Reading distribution metadata costs ~100 ms (``packages_distributions`` opens every RECORD),
+twice the whole start-up budget of discovery. So the answer is cached on disk, keyed by
+every ``sys.path`` folder and its modification time: installing or removing a distribution
+changes its site folder's mtime, which misses the cache. ``importlib.metadata`` is imported
+only on a miss. Registered model roots are left out of the key (and of the scan), so
+registering models does not invalidate the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ENTRY_POINT_GROUP = "xlm.models"
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelEntryPoint:
+    """One ``[project.entry-points."xlm.models"]`` line of an installed distribution."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Installed:
+    entry_points: tuple[ModelEntryPoint, ...]
+    top_level: dict[str, tuple[str, ...]]  # module name -> distributions that install it
+
+
+def cache_dir() -> Path:
+    """``$XLM_CACHE_DIR``, else ``$XDG_CACHE_HOME/xlm``, else ``~/.cache/xlm``."""
+    if os.environ.get("XLM_CACHE_DIR"):
+        return Path(os.environ["XLM_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "xlm"
+
+
+def _search_paths() -> list[str]:
+    from xlm.external.registration import registered_roots
+
+    skip = {str(p) for p in registered_roots()}
+    paths = []
+    for entry in sys.path:
+        full = os.path.abspath(entry or os.curdir)
+        if full not in skip and full not in paths and os.path.isdir(full):
+            paths.append(full)
+    return paths
+
+
+def _key(paths: list[str]) -> list:
+    key = [CACHE_VERSION, sys.version]
+    for path in paths:
+        try:
+            key.append([path, os.stat(path).st_mtime_ns])
+        except OSError:
+            key.append([path, None])
+    return key
+
+
+def _scan(paths: list[str]) -> Installed:
+    import importlib.metadata as metadata
+
+    entry_points, top_level = [], {}
+    for dist in metadata.distributions(path=paths):
+        name = dist.metadata["Name"] or "?"
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                entry_points.append(ModelEntryPoint(ep.name, ep.value, name, dist.version or "?"))
+        text = dist.read_text("top_level.txt")
+        if text is not None:
+            modules = text.split()
+        else:  # no top_level.txt (flit, hatch, ...): the first part of each installed file
+            modules = [f.parts[0] if len(f.parts) > 1 else f.stem for f in dist.files or () if f.suffix in ("", ".py")]
+            modules = [m for m in modules if m.isidentifier()]
+        for module in dict.fromkeys(modules):
+            owners = top_level.setdefault(module, [])
+            if name not in owners:
+                owners.append(name)
+    entry_points.sort(key=lambda e: (e.name, e.distribution))
+    return Installed(tuple(dict.fromkeys(entry_points)), {k: tuple(v) for k, v in sorted(top_level.items())})
+
+
+def _load(file: Path, key: list) -> Installed | None:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if data["key"] != key:
+            return None
+        eps = tuple(ModelEntryPoint(*e) for e in data["entry_points"])
+        return Installed(eps, {k: tuple(v) for k, v in data["top_level"].items()})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(file: Path, key: list, found: Installed) -> None:
+    data = {
+        "key": key,
+        "entry_points": [[e.name, e.value, e.distribution, e.version] for e in found.entry_points],
+        "top_level": found.top_level,
+    }
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        # temp file + rename: a concurrent reader sees the old cache or the new, never half
+        fd, tmp = tempfile.mkstemp(prefix=".installed.", dir=file.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, file)
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+_memo: tuple[list, Installed] | None = None
+
+
+def installed() -> Installed:
+    """Entry points in the `xlm.models` group and top-level modules of the installed distributions."""
+    global _memo
+    paths = _search_paths()
+    key = _key(paths)
+    if _memo is not None and _memo[0] == key:
+        return _memo[1]
+    file = cache_dir() / "installed.json"
+    found = _load(file, key)
+    if found is None:
+        found = _scan(paths)
+        _store(file, key, found)
+    _memo = (key, found)
+    return found
