@@ -1,0 +1,242 @@
+"""The `xpm` command line: thin click commands over `xpm.ops`.
+
+Errors are caught once, at the top (`XpmGroup.invoke`): a user error prints what and how to
+fix it and exits 1; `-v` adds the traceback and every git command run. To add a command:
+
+    @main.command()
+    def mycommand(): ...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from xpm.errors import XpmError
+
+EPILOG_ADD = """\b
+Examples:
+  xpm add github.com/lab/zlm@v1                    newest v1.x.y tag
+  xpm add github.com/lab/zlm@main                  a branch (update moves it)
+  xpm add https://host/g/models.git@v2#subdir=zlm  one model of a monorepo
+  xpm add git@host:lab/zlm.git@3f2a9c1             a commit
+  xpm add ./models/my_model                        a local folder (not pinned)
+"""
+
+
+class XpmGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except XpmError as exc:
+            if (ctx.obj or {}).get("verbose"):
+                import traceback
+
+                traceback.print_exc()
+            click.echo(exc.render(), err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing half-written is left; run `xpm install` to finish", err=True)
+            ctx.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # our own bug or the OS: one line unless -v
+            if (ctx.obj or {}).get("verbose"):
+                raise
+            click.echo(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=XpmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and every git command.")
+@click.option("-C", "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), help="Run as if started in this folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Remotes fetched in parallel.")
+@click.version_option(package_name="xlm", prog_name="xpm")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, project_dir: Path | None, quiet: bool, jobs: int) -> None:
+    """xpm: share xlm models through git. Pins them in xlm.lock, vendors them into xlm_models/."""
+    ctx.obj = {"verbose": verbose, "dir": project_dir, "quiet": quiet, "jobs": jobs}
+
+
+def _project(ctx: click.Context, create: bool = False):
+    from xpm.project import Project
+
+    return Project.find(ctx.obj["dir"], create=create)
+
+
+def _options(ctx: click.Context, offline: bool = False):
+    from xpm.git.command import Git
+    from xpm.progress import Progress, quiet
+    from xpm.sync import Options
+
+    progress = quiet if ctx.obj["quiet"] else Progress()
+    return Options(offline=offline, jobs=ctx.obj["jobs"], git=Git(verbose=ctx.obj["verbose"]), progress=progress)
+
+
+def _describe(entry) -> str:
+    from xpm.resolve import short_ref
+
+    return f"{short_ref(entry.resolved or '') or entry.commit[:7]} ({entry.commit[:7]})" if entry.kind == "git" else entry.source
+
+
+@main.command(epilog=EPILOG_ADD)
+@click.argument("source")
+@click.option("--offline", is_flag=True, help="Use only the local cache.")
+@click.pass_context
+def add(ctx: click.Context, source: str, offline: bool) -> None:
+    """Add SOURCE[@REF][#subdir=PATH]: resolve, fetch, validate, vendor, lock."""
+    from xpm import ops
+
+    name, outcome = ops.add(_project(ctx, create=True), source, _options(ctx, offline))
+    click.echo(f"added {name} {_describe(outcome.lock.entries[name])}")
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def remove(ctx: click.Context, name: str) -> None:
+    """Remove model NAME: its line, its lock entry and its vendored folder."""
+    from xpm import ops
+
+    ops.remove(_project(ctx), name)
+    click.echo(f"removed {name}")
+
+
+@main.command()
+@click.option("--frozen", is_flag=True, help="CI: fail if xlm.lock is missing or out of date; never write it.")
+@click.option("--offline", is_flag=True, help="Use only the local cache; list what is missing.")
+@click.pass_context
+def install(ctx: click.Context, frozen: bool, offline: bool) -> None:
+    """Make xlm_models/ match xlm.lock (locking new or changed entries first).
+
+    \b
+    Examples:
+      xpm install             after a clone or a pull
+      xpm install --frozen    in CI
+    """
+    from xpm import ops
+
+    outcome = ops.install(_project(ctx), _options(ctx, offline), frozen=frozen)
+    for name in outcome.installed:
+        click.echo(f"installed {name} {_describe(outcome.lock.entries[name])}")
+    for name in outcome.removed:
+        click.echo(f"removed {name}")
+    if not outcome.installed and not outcome.removed:
+        click.echo("up to date")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--offline", is_flag=True, help="Resolve against the refs last seen in the cache.")
+@click.pass_context
+def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
+    """Re-resolve refs (branch heads, newest matching tag) of NAMES, or of every model.
+
+    \b
+    Examples:
+      xpm update           every model
+      xpm update zlm       only zlm
+    """
+    from xpm import ops
+
+    outcome = ops.update(_project(ctx), _options(ctx, offline), list(names))
+    previous = outcome.previous.entries if outcome.previous else {}
+    for name, entry in sorted(outcome.lock.entries.items()):
+        if entry.kind != "git" or (names and name not in names):
+            continue
+        old = previous.get(name)
+        if old is None or old.kind != "git":
+            click.echo(f"{name}: new -> {_describe(entry)}")
+        elif old.commit == entry.commit:
+            click.echo(f"{name}: unchanged {_describe(entry)}")
+        else:
+            click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
+
+
+@main.command("lock")
+@click.option("--check", is_flag=True, help="Exit 1 when xlm.lock is out of date with .xlm_models.")
+@click.option("--offline", is_flag=True, help="Use only the local cache.")
+@click.pass_context
+def lock_cmd(ctx: click.Context, check: bool, offline: bool) -> None:
+    """Resolve and write xlm.lock without installing."""
+    from xpm import ops
+
+    project = _project(ctx)
+    if check:
+        diff = ops.lock_check(project)
+        if diff:
+            raise XpmError(f"{project.lock_file} is out of date:\n    " + "\n    ".join(diff), "run `xpm lock` and commit xlm.lock")
+        click.echo("xlm.lock is up to date")
+        return
+    outcome = ops.lock(project, _options(ctx, offline))
+    click.echo(f"wrote {project.lock_file}" if outcome.lock_written else "xlm.lock is up to date")
+
+
+@main.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """Show each model: source, requested and resolved ref, commit, state."""
+    from xpm import ops
+
+    rows = ops.list_models(_project(ctx))
+    table = [("NAME", "SOURCE", "REQUESTED", "RESOLVED", "COMMIT", "STATE")]
+    table += [(r.name, r.source, r.requested or "-", r.resolved or "-", r.commit or "-", r.state) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@main.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Re-hash every vendored model against xlm.lock; exit 1 on any difference."""
+    from xpm import ops
+
+    bad = 0
+    for v in ops.verify(_project(ctx)):
+        if v.ok:
+            click.echo(f"{v.name}: ok")
+            continue
+        bad += 1
+        if v.actual is None:
+            click.echo(f"{v.name}: missing (run: xpm install)")
+            continue
+        click.echo(f"{v.name}: modified (xlm.lock {v.expected}, on disk {v.actual})")
+        for label, paths in (("modified", v.modified), ("added", v.added), ("deleted", v.deleted)):
+            for path in paths:
+                click.echo(f"    {label}: {path}")
+    if bad:
+        raise XpmError(f"{bad} vendored model(s) differ from xlm.lock", "run `xpm install` to restore them (your edits are lost)")
+
+
+@main.group()
+def cache() -> None:
+    """The shared cache of bare mirrors."""
+
+
+@cache.command("dir")
+def cache_dir_cmd() -> None:
+    """Print the cache folder."""
+    from xpm.project import cache_dir
+
+    click.echo(str(cache_dir()))
+
+
+@cache.command("clean")
+def cache_clean() -> None:
+    """Delete the cache (the next install fetches again)."""
+    import shutil
+
+    from xpm.project import cache_dir, holding_cache
+
+    with holding_cache():
+        for item in cache_dir().glob("git"):
+            shutil.rmtree(item, ignore_errors=True)
+    click.echo(f"cleaned {cache_dir()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

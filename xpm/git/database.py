@@ -1,0 +1,120 @@
+"""A database: the bare mirror of one remote in the shared cache.
+
+Layout: `<cache>/git/db/<mirror_name>/`, a bare repository created atomically (init in a
+temporary folder, then rename). Every commit xpm needs gets a ref `refs/xpm/c/<commit>`, so
+no gc ever prunes a locked commit, and `xpm-refs.json` keeps the remote's last advertised refs
+so `--offline` can still resolve `@v1`. Callers hold the cache lock; this module does not lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from xpm.errors import GitError, UnknownRef
+from xpm.git.command import Git
+from xpm.git.remote import mirror_name
+from xpm.resolve import RefList
+
+# Exports must equal the committed tree, whatever the repository's .gitattributes asks for:
+# info/attributes has the highest precedence, so these switch off export-subst/export-ignore
+# and any end-of-line or filter conversion for every path.
+_ATTRIBUTES = "* -export-subst -export-ignore -text -eol -ident -filter -working-tree-encoding\n"
+_REFS_FILE = "xpm-refs.json"
+
+
+class Database:
+    def __init__(self, git: Git, cache_dir: Path, url: str):
+        self.git, self.url = git, url
+        self.path = Path(cache_dir) / "git" / "db" / mirror_name(url)
+
+    # ------------------------------------------------------------------ creation
+    def exists(self) -> bool:
+        return (self.path / "HEAD").is_file()
+
+    def ensure(self) -> None:
+        if self.exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.path.parent))
+        try:
+            self.git.run(["init", "--bare", "--quiet", str(tmp)])
+            (tmp / "info").mkdir(exist_ok=True)
+            (tmp / "info" / "attributes").write_text(_ATTRIBUTES)
+            (tmp / "xpm-url").write_text(self.url + "\n")
+            os.replace(tmp, self.path)  # a half-made mirror is never visible under its name
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    # ------------------------------------------------------------------ queries
+    def missing(self, commits: list[str]) -> list[str]:
+        """Those of `commits` the mirror does not hold (one `cat-file --batch-check`)."""
+        if not commits or not self.exists():
+            return list(commits)
+        answers = self._batch_check("".join(f"{c}^{{commit}}\n" for c in commits)).splitlines()
+        return [c for c, answer in zip(commits, answers) if answer.strip() != "commit"]
+
+    def _batch_check(self, query: str) -> str:
+        p = self.git.popen(["cat-file", "--batch-check=%(objecttype)"], cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = p.communicate(query)
+        if p.returncode != 0:
+            raise GitError(["cat-file", "--batch-check"], p.returncode, err, str(self.path))
+        return out
+
+    def rev_parse(self, prefix: str) -> str | None:
+        proc = self.git.run(["rev-parse", "--verify", "--quiet", f"{prefix}^{{commit}}"], cwd=self.path, check=False)
+        return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+    def has_path(self, commit: str, subdir: str) -> bool:
+        proc = self.git.run(["cat-file", "-t", f"{commit}:{subdir}"], cwd=self.path, check=False)
+        return proc.stdout.strip() == "tree"
+
+    # ------------------------------------------------------------------ remote refs snapshot
+    def save_refs(self, refs: RefList) -> None:
+        tmp = self.path / f".{_REFS_FILE}.tmp"
+        tmp.write_text(json.dumps(refs.to_json(), sort_keys=True, indent=1))
+        os.replace(tmp, self.path / _REFS_FILE)
+
+    def load_refs(self) -> RefList | None:
+        try:
+            return RefList.from_json(json.loads((self.path / _REFS_FILE).read_text()))
+        except (OSError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ fetching
+    def fetch(self, commits: list[str], names: dict[str, str] | None = None) -> None:
+        """Bring `commits` into the mirror: shallow by commit id when the server allows it
+        (protocol v2 servers do), else one full fetch of branches and tags."""
+        self.ensure()
+        commits = sorted(set(commits))
+        if not commits:
+            return
+        refspecs = [f"{c}:refs/xpm/c/{c}" for c in commits]
+        shallow = self.git.run(["fetch", "--quiet", "--no-tags", "--depth=1", "--", self.url, *refspecs], cwd=self.path, url=self.url, check=False)
+        if shallow.returncode == 0 and not self.missing(commits):
+            return
+        self.fetch_all()
+        still = self.missing(commits)
+        if still:
+            name = (names or {}).get(still[0], "NAME")
+            raise UnknownRef(
+                f"model '{name}': commit {still[0][:12]} is no longer available from {self.url} "
+                "(tag moved or history rewritten upstream?)",
+                f"run `xpm update {name}` to lock what its ref points to now",
+            )
+        for commit in commits:
+            self.git.run(["update-ref", f"refs/xpm/c/{commit}", commit], cwd=self.path)
+
+    def fetch_all(self) -> None:
+        """Full history of every branch and tag (needed for short commit ids and old servers)."""
+        self.ensure()
+        args = ["fetch", "--quiet", "--force", "--no-tags"]
+        if (self.path / "shallow").exists():
+            args.append("--unshallow")  # history behind a shallow boundary is never sent otherwise
+        args += ["--", self.url, "+refs/heads/*:refs/xpm/heads/*", "+refs/tags/*:refs/xpm/tags/*"]
+        self.git.run(args, cwd=self.path, url=self.url)

@@ -1,0 +1,179 @@
+"""The actions behind each command: plain functions that tests call directly.
+
+Each takes a Project, holds its lock while it reads and writes, and returns data the CLI
+prints. Order of writes (each one atomic): vendored folders, then xlm.lock, then .xlm_models;
+a crash between two leaves a state the next `xpm install` repairs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from xlm.manifest import GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
+from xpm import hashing, stamp, vendor
+from xpm.errors import FrozenMismatch, XpmError
+from xpm.lock import Lock, LockEntry, write_lock
+from xpm.project import Project
+from xpm.resolve import short_ref
+from xpm.sync import Options, Outcome, frozen_diff, sync
+
+NEW_FILE_HEADER = "# Models used by this project, one per line (see docs/xpm.md). Edited by `xpm add` and `xpm remove`.\n"
+
+
+def _finish(project: Project, outcome: Outcome, text: str | None = None) -> Outcome:
+    """Write the lock when it changed, then the manifest text when one is given."""
+    if outcome.lock != outcome.previous:
+        outcome.lock_written = write_lock(project.lock_file, outcome.lock)
+    if text is not None and text != project.read_text():
+        write_atomic(project.models_file, text)
+    return outcome
+
+
+def install(project: Project, options: Options, frozen: bool = False) -> Outcome:
+    """Make xlm_models/ match the lock; lock new or changed entries (never with `frozen`)."""
+    with project.holding():
+        entries = project.entries()
+        if frozen:
+            diff = frozen_diff(entries, project.lock())
+            if diff:
+                raise FrozenMismatch(str(project.lock_file), diff)
+            return sync(project, entries, options)
+        return _finish(project, sync(project, entries, options))
+
+
+def lock(project: Project, options: Options) -> Outcome:
+    """Resolve and write the lock without touching xlm_models/."""
+    options.install = False
+    with project.holding():
+        return _finish(project, sync(project, project.entries(), options))
+
+
+def lock_check(project: Project) -> list[str]:
+    """Why the lock is out of date with .xlm_models ([] when it is not). No network."""
+    return frozen_diff(project.entries(), project.lock())
+
+
+def update(project: Project, options: Options, names: list[str]) -> Outcome:
+    """Re-resolve the refs of `names` (all models when empty) and install the result."""
+    with project.holding():
+        entries = project.entries()
+        known = {e.name for e in entries}
+        for name in names:
+            if name not in known:
+                raise _unknown_model(name, known)
+        wanted = set(names) if names else {e.name for e in entries if e.is_git}
+        return _finish(project, sync(project, entries, options, update=wanted))
+
+
+def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
+    """Add SOURCE[@REF][#subdir=...] to .xlm_models, lock and install it. Returns the name."""
+    try:
+        name, source = parse_source(spec)
+    except ValueError as exc:
+        raise XpmError(f"cannot add '{spec}': {exc}", "write host/path[@ref][#subdir=dir], a URL, or ./path/to/model") from None
+    with project.holding():
+        text = project.read_text()
+        entries = project.entries(text)
+        for entry in entries:
+            if entry.name == name:
+                raise XpmError(
+                    f"model '{name}' is already listed at {entry.where()} ('{entry.text}')",
+                    f"use `xpm update {name}` to move it, or `xpm remove {name}` first",
+                )
+        if isinstance(source, LocalSource) and source.path and not (project.root / source.path).expanduser().is_dir():
+            raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
+        new_text = add_entry_text(text or NEW_FILE_HEADER, spec.strip())
+        return name, _finish(project, sync(project, project.entries(new_text), options), new_text)
+
+
+def remove(project: Project, name: str) -> bool:
+    """Remove the line, the lock entry and the vendored folder of `name` (no network)."""
+    with project.holding():
+        text = project.read_text()
+        known = {e.name for e in project.entries(text)}
+        if name not in known:
+            raise _unknown_model(name, known)
+        removed = vendor.remove(project.root, name)
+        previous = project.lock()
+        if previous is not None and name in previous.entries:
+            write_lock(project.lock_file, Lock({k: v for k, v in previous.entries.items() if k != name}))
+        write_atomic(project.models_file, replace_entry_text(text, name, None))
+        return removed
+
+
+def _unknown_model(name: str, known: set[str]) -> XpmError:
+    near = difflib.get_close_matches(name, sorted(known), n=3)
+    hint = f"did you mean {', '.join(near)}? " if near else ""
+    return XpmError(f"model '{name}' is not in .xlm_models", f"{hint}models listed: {', '.join(sorted(known)) or 'none'}")
+
+
+# ----------------------------------------------------------------------------- inspection
+@dataclass(frozen=True)
+class Row:
+    name: str
+    source: str
+    requested: str
+    resolved: str
+    commit: str
+    state: str  # ok, modified, missing, not installed, local
+
+
+def list_models(project: Project) -> list[Row]:
+    rows = []
+    lock_ = project.lock()
+    for entry in project.entries():
+        if not entry.is_git:
+            rows.append(Row(entry.name, entry.text, "", "", "", "local"))
+            continue
+        src: GitSource = entry.source  # type: ignore[assignment]
+        locked = lock_.get(entry.name) if lock_ else None
+        if locked is None or not locked.matches(entry):
+            rows.append(Row(entry.name, src.url, src.ref or "", "", "", "not installed"))
+            continue
+        rows.append(Row(entry.name, src.url, src.ref or "", short_ref(locked.resolved or "") or locked.commit[:7],
+                        locked.commit[:7], _state(project, locked)))
+    return rows
+
+
+def _state(project: Project, locked: LockEntry) -> str:
+    data = stamp.read_stamp(project.root, locked.name)
+    root = stamp.vendored_root(project.root, locked.name)
+    if not root.is_dir() or data is None or data.get("commit") != locked.commit:
+        return "missing"
+    return "modified" if stamp.changed_files(root, data) else "ok"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    ok: bool
+    expected: str
+    actual: str | None  # None when the folder is missing
+    modified: list[str]
+    added: list[str]
+    deleted: list[str]
+
+
+def verify(project: Project) -> list[Verdict]:
+    """Re-hash every vendored git model and compare with the lock (as `go mod verify`)."""
+    lock_ = project.lock()
+    verdicts = []
+    for entry in project.entries():
+        locked = lock_.get(entry.name) if lock_ else None
+        if not entry.is_git or locked is None or locked.kind != "git":
+            continue
+        root = stamp.vendored_root(project.root, entry.name)
+        if not root.is_dir():
+            verdicts.append(Verdict(entry.name, False, locked.hash, None, [], [], []))
+            continue
+        recs = hashing.records(root)
+        actual = hashing.tree_hash(recs)
+        data = stamp.read_stamp(project.root, entry.name) or {}
+        before = {p: rec[3] for p, rec in data.get("files", {}).items()} if data.get("hash") == locked.hash else {}
+        now = {r.path: r.sha256 for r in recs}
+        modified = sorted(p for p in now if p in before and before[p] != now[p])
+        added = sorted(p for p in now if before and p not in before)
+        deleted = sorted(p for p in before if p not in now)
+        verdicts.append(Verdict(entry.name, actual == locked.hash, locked.hash, actual, modified, added, deleted))
+    return verdicts

@@ -1,0 +1,121 @@
+"""A project: the folder of `.xlm_models`, with its `xlm.lock` and `xlm_models/` next to it.
+
+Also the two inter-process locks: the project's (held by every command that writes) and the
+shared cache's (held while mirrors are fetched or read). The order is always project, then
+cache, so two xpm processes can never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_file, parse_text
+from xpm.errors import XpmError
+from xpm.lock import LOCK_NAME, Lock, read_lock
+from xpm.stamp import STATE_DIR, models_dir
+
+
+def cache_dir() -> Path:
+    """`$XPM_CACHE_DIR`, else `${XDG_CACHE_HOME:-~/.cache}/xpm`: shared by all projects."""
+    override = os.environ.get("XPM_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "xpm"
+
+
+@contextmanager
+def hold(lock_path: Path, label: str, say=None):
+    """Hold an inter-process file lock; say so if another process has it and we must wait."""
+    from filelock import FileLock, Timeout
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        (say or (lambda m: print(m, file=sys.stderr, flush=True)))(f"waiting for lock on {label} (another xpm process holds it)")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def manifest_error(exc: ManifestError) -> XpmError:
+    return XpmError(str(exc), exc.fix)
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    @property
+    def models_file(self) -> Path:
+        return self.root / MODELS_FILE_NAME
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_NAME
+
+    @property
+    def models_dir(self) -> Path:
+        return models_dir(self.root)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.models_dir / STATE_DIR
+
+    @classmethod
+    def find(cls, start: Path | None = None, create: bool = False) -> "Project":
+        """The project whose `.xlm_models` is nearest above `start` (or `$XLM_MODELS_FILE`'s).
+
+        With `create`, a folder without one becomes a project (`xpm add` in a fresh folder).
+        """
+        start = Path(start or Path.cwd()).resolve()
+        found = find_models_file(start)
+        if found is not None:
+            return cls(found.parent)
+        if create:
+            return cls(start)
+        raise XpmError(
+            f"no {MODELS_FILE_NAME} in {start} or any folder above it",
+            f"run xpm in your project, or create one with `xpm add SOURCE` (or an empty {MODELS_FILE_NAME})",
+        )
+
+    def read_text(self) -> str:
+        try:
+            return self.models_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def entries(self, text: str | None = None) -> list[Entry]:
+        """The entries of `.xlm_models` (or of `text` meant for it); two may not share a name."""
+        text = self.read_text() if text is None else text
+        try:
+            entries = parse_text(text, self.models_file)
+        except ManifestError as exc:
+            raise manifest_error(exc) from None
+        seen: dict[str, Entry] = {}
+        for entry in entries:
+            if entry.name in seen:
+                raise XpmError(
+                    f"{entry.where()}: model '{entry.name}' is already listed at line {seen[entry.name].line}",
+                    "keep one line per model name (rename a repository with #subdir= or a fork if you need both)",
+                )
+            seen[entry.name] = entry
+        return entries
+
+    def lock(self) -> Lock | None:
+        return read_lock(self.lock_file)
+
+    def holding(self, say=None):
+        return hold(self.state_dir / "lock", f"project {self.root}", say)
+
+
+def holding_cache(say=None):
+    return hold(cache_dir() / ".lock", f"cache {cache_dir()}", say)

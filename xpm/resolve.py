@@ -1,0 +1,152 @@
+"""Resolution: from a requested ref and a remote's ref list to one commit. Pure data, no git.
+
+Rules, in order (the first that applies wins):
+
+1. no ref: the newest semver tag (final releases first), else the default branch's head;
+2. a tag with exactly that name, then a branch with exactly that name (so a tag named `v1`
+   wins over the query `v1`);
+3. a full commit id (40 or 64 hex digits): that commit, nothing to resolve;
+4. a version query on tags (`v1`, `1.2`, `>=1.2,<2`): the newest tag that satisfies it, tags
+   read with or without a leading `v` (PEP 440 via `packaging`);
+5. a short commit id (at least 4 hex digits): a ref tip starting with it, else `needs_history`
+   (the git layer then looks it up in the full history).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from xpm.errors import UnknownRef
+
+_FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
+_PARTIAL_VERSION = re.compile(r"^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+_OPERATORS = ("===", "==", "!=", "~=", "<=", ">=", "<", ">")
+
+
+@dataclass(frozen=True)
+class RefList:
+    """What a remote advertises: tag and branch names to (peeled) commits, and its default branch."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+    head: str | None = None  # default branch name, from HEAD's symref
+    head_commit: str | None = None
+
+    def to_json(self) -> dict:
+        return {"tags": self.tags, "branches": self.branches, "head": self.head, "head_commit": self.head_commit}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RefList":
+        return cls(dict(data.get("tags", {})), dict(data.get("branches", {})), data.get("head"), data.get("head_commit"))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A ref turned into a commit. `ref` is the full ref name ('' when a commit was asked for)."""
+
+    commit: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class NeedsHistory:
+    """A short commit id that is no ref's tip: only the repository's history can expand it."""
+
+    prefix: str
+
+
+def short_ref(ref: str) -> str:
+    """`refs/tags/v1.2.0` -> `v1.2.0` for display."""
+    for prefix in ("refs/tags/", "refs/heads/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+def version_query(requested: str):
+    """The `SpecifierSet` a requested ref means as a version query, or None when it is not one."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if requested.startswith(_OPERATORS):
+        try:
+            return SpecifierSet(requested)
+        except InvalidSpecifier:
+            raise UnknownRef(
+                f"'{requested}' is not a valid version query",
+                "write PEP 440 specifiers such as @>=1.2,<2, or a tag, branch or commit",
+            ) from None
+    m = _PARTIAL_VERSION.match(requested)
+    if not m:
+        return None
+    parts = [p for p in m.groups() if p is not None]
+    return SpecifierSet(f"=={'.'.join(parts)}" + (".*" if len(parts) < 3 else ""))
+
+
+def tag_versions(tags: dict[str, str]) -> list[tuple[object, str]]:
+    """(Version, tag name) of every tag that reads as a version, newest first."""
+    from packaging.version import InvalidVersion, Version
+
+    out = []
+    for name in tags:
+        try:
+            out.append((Version(name), name))
+        except InvalidVersion:
+            continue
+    # Ties (v1.0 and 1.0) break on the name so the choice never depends on dict order.
+    return sorted(out, key=lambda pair: (pair[0], pair[1]), reverse=True)
+
+
+def newest_matching(spec, tags: dict[str, str]) -> str | None:
+    versions = tag_versions(tags)
+    allowed = set(spec.filter([v for v, _ in versions]))
+    for version, name in versions:
+        if version in allowed:
+            return name
+    return None
+
+
+def resolve(requested: str | None, refs: RefList, where: str = "the repository") -> Resolved | NeedsHistory:
+    """Apply the rules of the module docstring; raise UnknownRef listing the nearest refs."""
+    if requested is None:
+        finals = [(v, n) for v, n in tag_versions(refs.tags) if not v.is_prerelease]
+        if finals:
+            name = finals[0][1]
+            return Resolved(refs.tags[name], f"refs/tags/{name}")
+        if refs.head and refs.head in refs.branches:
+            return Resolved(refs.branches[refs.head], f"refs/heads/{refs.head}")
+        if refs.head_commit:
+            return Resolved(refs.head_commit, "HEAD")
+        raise UnknownRef(f"{where} has no tags and no default branch", "push a commit or a tag, or name a ref with @REF")
+    if requested in refs.tags:
+        return Resolved(refs.tags[requested], f"refs/tags/{requested}")
+    if requested in refs.branches:
+        return Resolved(refs.branches[requested], f"refs/heads/{requested}")
+    if _FULL_SHA.match(requested):
+        return Resolved(requested, "")
+    spec = version_query(requested)
+    if spec is not None:
+        name = newest_matching(spec, refs.tags)
+        if name is not None:
+            return Resolved(refs.tags[name], f"refs/tags/{name}")
+    if _SHORT_SHA.match(requested):
+        tips = {c for c in (*refs.tags.values(), *refs.branches.values()) if c.startswith(requested)}
+        if len(tips) == 1:
+            return Resolved(tips.pop(), "")
+        if len(tips) > 1:
+            raise UnknownRef(f"commit prefix '{requested}' is ambiguous in {where}", "write more digits of the commit id")
+        return NeedsHistory(requested)
+    raise unknown_ref(requested, refs, where, is_query=spec is not None)
+
+
+def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = False) -> UnknownRef:
+    """The error for a ref that names nothing, listing the closest tags and branches."""
+    names = [*refs.tags, *refs.branches]
+    near = difflib.get_close_matches(requested, names, n=5, cutoff=0.5)
+    if not near:
+        near = [name for _, name in tag_versions(refs.tags)[:3]] + sorted(refs.branches)[:2]
+    listed = ", ".join(f"{n} ({'tag' if n in refs.tags else 'branch'})" for n in near) or "none"
+    what = f"no tag matches the version query '{requested}'" if is_query else f"unknown ref '{requested}'"
+    return UnknownRef(f"{what} in {where}; nearest: {listed}", "pick one of the refs above (e.g. @TAG), or push the tag first")

@@ -1,0 +1,230 @@
+"""Sync: make the lock (and, when installing, `xlm_models/`) match `.xlm_models`.
+
+One code path for every command (as vendir's "sync locked"): each git entry gets a revision,
+either `Locked` (the lock's commit, reused because the entry did not change and no update was
+asked for) or `Deferred` (a ref still to resolve). Then, per remote and in parallel: resolve
+the deferred refs, fetch the commits the cache lacks, export, validate and hash. Only when all
+of that succeeded are folders moved into place and the lock written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlm.manifest import Entry, GitSource
+from xpm import vendor
+from xpm.errors import OfflineMissing
+from xpm.git.command import Git
+from xpm.git.database import Database
+from xpm.git.remote import canonical_url, list_refs
+from xpm.lock import Lock, LockEntry, local_entry
+from xpm.project import Project, cache_dir, holding_cache
+from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A ref still to resolve against the remote (None: newest tag, else default branch)."""
+
+    ref: str | None
+
+
+@dataclass(frozen=True)
+class Locked:
+    """A commit the lock already pins; the hash is checked again after export."""
+
+    commit: str
+    resolved: str
+    hash: str | None
+
+
+@dataclass
+class Job:
+    entry: Entry
+    revision: Deferred | Locked
+    previous: LockEntry | None  # the lock's entry before this run, for "old -> new"
+    result: LockEntry | None = None
+    staged: vendor.Staged | None = None
+
+    @property
+    def source(self) -> GitSource:
+        return self.entry.source  # type: ignore[return-value]
+
+
+@dataclass
+class Outcome:
+    lock: Lock
+    previous: Lock | None
+    installed: list[str] = field(default_factory=list)  # names (re)placed in xlm_models/
+    removed: list[str] = field(default_factory=list)
+    lock_written: bool = False
+
+
+class Options:
+    def __init__(self, install: bool = True, offline: bool = False, jobs: int = 8, git: Git | None = None, progress=None):
+        self.install, self.offline, self.jobs = install, offline, max(1, jobs)
+        self.git = git or Git()
+        self.progress = progress
+
+
+def plan(entries: list[Entry], lock: Lock | None, update: set[str] | None) -> tuple[list[Job], dict[str, LockEntry]]:
+    """Decide, per entry, whether its locked commit is kept. `update` lists names to re-resolve."""
+    jobs, fixed = [], {}
+    for entry in entries:
+        previous = lock.get(entry.name) if lock else None
+        if not entry.is_git:
+            fixed[entry.name] = local_entry(entry)
+            continue
+        keep = previous is not None and previous.matches(entry) and not (update and entry.name in update)
+        revision = Locked(previous.commit, previous.resolved or "", previous.hash) if keep else Deferred(entry.source.ref)
+        jobs.append(Job(entry, revision, previous))
+    return jobs, fixed
+
+
+def _say(options: Options, name: str, message: str) -> None:
+    if options.progress is not None:
+        options.progress(name, message)
+
+
+def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> list[str]:
+    """Resolve, fetch and stage every job of one remote. Returns what --offline lacked."""
+    git, url = options.git, url_jobs[0].source.url
+    db = Database(git, cache_dir(), url)
+    missing: list[str] = []
+    deferred = [j for j in url_jobs if isinstance(j.revision, Deferred)]
+    if deferred:
+        if options.offline:
+            refs = db.load_refs() if db.exists() else None
+            if refs is None:
+                missing.append(f"the refs of {url} (to resolve {', '.join(j.entry.text for j in deferred)})")
+                url_jobs = [j for j in url_jobs if j not in deferred]
+                deferred = []
+        else:
+            for j in deferred:
+                _say(options, j.entry.name, f"resolving {j.entry.text}")
+            refs = list_refs(git, url)
+            db.ensure()
+            db.save_refs(refs)
+        for j in deferred:
+            found = resolve(j.revision.ref, refs, url)
+            if isinstance(found, NeedsHistory):
+                if not options.offline:
+                    db.fetch_all()
+                commit = db.rev_parse(found.prefix) if db.exists() else None
+                if commit is None:
+                    raise unknown_ref(found.prefix, refs, url)
+                found = Resolved(commit, "")
+            same = j.previous is not None and j.previous.commit == found.commit and j.previous.subdir == j.source.subdir
+            j.revision = Locked(found.commit, found.ref, j.previous.hash if same else None)
+    commits = sorted({j.revision.commit for j in url_jobs})
+    # The one place that decides whether to touch the network: only for commits the mirror lacks.
+    lacking = db.missing(commits)
+    if options.offline and (lacking or missing):
+        names = {j.revision.commit: j.entry.name for j in url_jobs}
+        return missing + [f"model '{names[c]}': commit {c[:12]} of {url}" for c in lacking]
+    if lacking:
+        for j in url_jobs:
+            if j.revision.commit in lacking:
+                _say(options, j.entry.name, f"fetching {short(j.revision.commit)} from {url}")
+        db.fetch(lacking, {j.revision.commit: j.entry.name for j in url_jobs})
+    for j in url_jobs:
+        rev = j.revision
+        _say(options, j.entry.name, f"exporting {short(rev.commit)}")
+        j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash)
+        j.result = LockEntry(
+            name=j.entry.name, kind="git", source=j.source.url, requested=j.source.ref, resolved=rev.resolved,
+            commit=rev.commit, subdir=j.source.subdir, hash=j.staged.hash, package=j.staged.package,
+        )
+    return missing
+
+
+def short(commit: str) -> str:
+    return commit[:7]
+
+
+def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
+    """Run the per-remote work in parallel (bounded); stage everything or raise, leaving nothing."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(canonical_url(job.source.url), []).append(job)
+    ordered = [groups[k] for k in sorted(groups)]
+    results: list[list[str] | BaseException] = []
+    with holding_cache():
+        if len(ordered) == 1 or options.jobs == 1:
+            for group in ordered:
+                try:
+                    results.append(_work_remote(group, project, options))
+                except Exception as exc:  # collected so staged folders are cleaned below
+                    results.append(exc)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(options.jobs, len(ordered))) as pool:
+                futures = [pool.submit(_work_remote, g, project, options) for g in ordered]
+                for future in futures:
+                    try:
+                        results.append(future.result())
+                    except Exception as exc:
+                        results.append(exc)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    missing = [m for r in results if isinstance(r, list) for m in r]
+    if errors or missing:
+        for job in jobs:
+            if job.staged is not None:
+                vendor.discard(job.staged)
+        if errors:
+            raise errors[0]
+        raise OfflineMissing(missing)
+
+
+def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None) -> Outcome:
+    """Bring lock (and xlm_models/ when installing) in line with `entries`. Writes no lock:
+    the caller decides (frozen never writes; add writes the manifest after the lock)."""
+    previous = project.lock()
+    jobs, fixed = plan(entries, previous, update)
+    outcome = Outcome(Lock({}), previous)
+    if options.install:
+        vendor.clean_leftovers(project.root)
+    todo = []
+    for job in jobs:
+        rev = job.revision
+        if isinstance(rev, Locked) and (not options.install or vendor.freshness(project.root, job.entry.name, rev.commit, rev.hash) != "stale"):
+            job.result = job.previous  # nothing to do: kept as locked, and on disk when installing
+        else:
+            todo.append(job)
+    if todo:
+        run_jobs(todo, project, options)
+    for job in todo:
+        if options.install:
+            vendor.place(project.root, job.staged)
+            outcome.installed.append(job.entry.name)
+            _say(options, job.entry.name, f"installed {short(job.result.commit)}")
+        else:
+            vendor.discard(job.staged)
+    locked = dict(fixed)
+    locked.update({job.entry.name: job.result for job in jobs})
+    outcome.lock = Lock(locked)
+    if options.install:
+        for name in vendor.installed_names(project.root):
+            if name not in locked or locked[name].kind != "git":
+                vendor.remove(project.root, name)
+                outcome.removed.append(name)
+    return outcome
+
+
+def frozen_diff(entries: list[Entry], lock: Lock | None) -> list[str]:
+    """How `.xlm_models` and the lock disagree, one line per model ([] when they agree)."""
+    if lock is None:
+        return ["xlm.lock is missing"]
+    diff, names = [], set()
+    for entry in entries:
+        names.add(entry.name)
+        locked = lock.get(entry.name)
+        if locked is None:
+            diff.append(f"+ {entry.name}: '{entry.text}' is in .xlm_models ({entry.where()}) but not in xlm.lock")
+        elif not locked.matches(entry):
+            diff.append(f"~ {entry.name}: .xlm_models says '{entry.text}', xlm.lock has '{locked.spec()}'")
+    for name in sorted(set(lock.entries) - names):
+        diff.append(f"- {name}: in xlm.lock but no longer in .xlm_models")
+    return diff

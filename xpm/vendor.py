@@ -1,0 +1,124 @@
+"""Vendoring: a commit's tree becomes `xlm_models/<name>/`, or nothing changes.
+
+The sequence for one model, each step a reason for the next:
+1. export the commit (subdir only) into `xlm_models/.xpm/staging/<name>-*` (same file system,
+   so the final rename is atomic);
+2. validate it with xlm's static rules and compute its content hash (compared with the lock's);
+3. delete the old stamp (the ready-marker), swap the staged folder into place with renames,
+   then write the new stamp last. A crash leaves either the old folder, or a folder without a
+   stamp that the next `xpm install` replaces.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from xpm import hashing, stamp, validate
+from xpm.errors import HashMismatch
+from xpm.git.checkout import export_tree
+from xpm.git.command import Git
+
+
+@dataclass
+class Staged:
+    """A validated export waiting to be moved into place."""
+
+    name: str
+    path: Path
+    commit: str
+    hash: str
+    package: str | None
+    records: list
+
+
+def staging_root(project_dir: Path) -> Path:
+    return stamp.models_dir(project_dir) / stamp.STATE_DIR / "staging"
+
+
+def stage(git: Git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
+          origin: str, expected_hash: str | None) -> Staged:
+    """Export, validate and hash one model; the caller places or discards the result."""
+    root = staging_root(project_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+    try:
+        export_tree(git, mirror, commit, subdir, path, name)
+        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})")
+        records = hashing.records(path)
+        digest = hashing.tree_hash(records)
+        if expected_hash is not None and digest != expected_hash:
+            raise HashMismatch(name, expected_hash, digest, commit)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return Staged(name, path, commit, digest, package, records)
+
+
+def place(project_dir: Path, staged: Staged) -> None:
+    """Swap the staged folder into `xlm_models/<name>/`, stamp written last."""
+    dest = stamp.vendored_root(project_dir, staged.name)
+    stamp.remove_stamp(project_dir, staged.name)
+    trash = _move_aside(project_dir, dest)
+    os.rename(staged.path, dest)
+    stamp.write_stamp(project_dir, staged.name, staged.commit, staged.hash, staged.records)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def discard(staged: Staged) -> None:
+    shutil.rmtree(staged.path, ignore_errors=True)
+
+
+def remove(project_dir: Path, name: str) -> bool:
+    """Remove an installed model (stamp first, so a crash never leaves a stamped half-folder)."""
+    dest = stamp.vendored_root(project_dir, name)
+    stamp.remove_stamp(project_dir, name)
+    trash = _move_aside(project_dir, dest)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+    return False
+
+
+def _move_aside(project_dir: Path, dest: Path) -> Path | None:
+    if not dest.exists() and not dest.is_symlink():
+        return None
+    trash_root = stamp.models_dir(project_dir) / stamp.STATE_DIR / "trash"
+    trash_root.mkdir(parents=True, exist_ok=True)
+    trash = Path(tempfile.mkdtemp(prefix=f"{dest.name}-", dir=trash_root)) / dest.name
+    os.rename(dest, trash)
+    return trash.parent
+
+
+def installed_names(project_dir: Path) -> list[str]:
+    """Models xpm installed (they have a stamp or are a folder next to one): what install may remove."""
+    stamps = stamp.models_dir(project_dir) / stamp.STATE_DIR / "stamps"
+    try:
+        return sorted(p.stem for p in stamps.glob("*.json"))
+    except OSError:
+        return []
+
+
+def freshness(project_dir: Path, name: str, commit: str, content_hash: str) -> str:
+    """'fresh', 'restamped' (content right, stat data stale: e.g. a copied project) or 'stale'."""
+    data = stamp.read_stamp(project_dir, name)
+    root = stamp.vendored_root(project_dir, name)
+    if data is None or data.get("commit") != commit or data.get("hash") != content_hash or not root.is_dir():
+        return "stale"
+    if not stamp.changed_files(root, data):
+        return "fresh"
+    recs = hashing.records(root)
+    if hashing.tree_hash(recs) != content_hash:
+        return "stale"
+    stamp.write_stamp(project_dir, name, commit, content_hash, recs)
+    return "restamped"
+
+
+def clean_leftovers(project_dir: Path) -> None:
+    """Staging and trash folders of an interrupted run: never needed again."""
+    for sub in ("staging", "trash"):
+        shutil.rmtree(stamp.models_dir(project_dir) / stamp.STATE_DIR / sub, ignore_errors=True)
