@@ -1,0 +1,112 @@
+"""Objects of a run, built from the composed config: tokenizer, datamodule, harness, trainer.
+
+Every job (train, eval, generate) and the benchmarks build through these functions, so a
+config means the same thing everywhere. Mistakes a user can fix become :class:`UserError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from xlm.errors import UserError
+from xlm.tokenizer import tokenizer_from_config
+
+# Nodes that define what a checkpoint is (its model, data and metrics), as opposed to how a
+# job runs (trainer, loggers, paths); `xlm eval ckpt_path=...` reuses the former.
+MODEL_NODES = (
+    "tokenizer", "datamodule", "collator", "model", "loss", "predictor",
+    "reported_metrics", "lightning_module", "optimizer", "lr_scheduler", "tags",
+)
+
+
+def require_model(cfg: DictConfig) -> None:
+    missing = [key for key in ("model", "loss", "collator") if cfg.get(key) is None]
+    if missing:
+        raise UserError(
+            f"no {', '.join(missing)} selected: the config does not say which model to train",
+            "pick an experiment (e.g. experiment=star_easy_arlm) or set model_type=, model= and collator=",
+        )
+
+
+def build_tokenizer(cfg: DictConfig) -> Any:
+    return tokenizer_from_config(cfg.tokenizer)
+
+
+def build_datamodule(cfg: DictConfig, tokenizer: Any) -> Any:
+    collator = instantiate(cfg.collator, tokenizer=tokenizer)
+    return instantiate(cfg.datamodule, tokenizer=tokenizer, collator=collator, _recursive_=True)
+
+
+def build_harness(cfg: DictConfig, tokenizer: Any) -> Any:
+    """The LightningModule named by ``lightning_module._target_`` (default :class:`xlm.harness.Harness`)."""
+    spec = OmegaConf.to_container(cfg.lightning_module, resolve=True)
+    cls = get_class(spec.pop("_target_"))
+    return cls(cfg=cfg, tokenizer=tokenizer, **spec)
+
+
+def _instantiate_each(node: Any, what: str) -> list:
+    out = []
+    for name, spec in (node or {}).items():
+        try:
+            out.append(instantiate(spec))
+        except Exception as exc:
+            root = exc
+            while root.__cause__ is not None:
+                root = root.__cause__
+            if isinstance(root, ImportError):
+                raise UserError(
+                    f"{what} '{name}' needs a package that is not installed ({root})",
+                    f"install it (for wandb: pip install -e \".[wandb]\") or drop {what} '{name}'",
+                ) from None
+            raise
+    return out
+
+
+def build_trainer(cfg: DictConfig, **overrides: Any) -> Any:
+    """The Lightning Trainer of ``cfg.trainer`` with the configured loggers and callbacks."""
+    loggers = _instantiate_each(cfg.get("loggers"), "logger")
+    callbacks = _instantiate_each(cfg.get("callbacks"), "callback")
+    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
+
+
+def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:
+    path = cfg.get("ckpt_path")
+    if not path:
+        if required:
+            raise UserError(
+                f"{cfg.job_type} needs a checkpoint", "pass ckpt_path=<run dir>/checkpoints/last.ckpt"
+            )
+        return None
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint '{path}' does not exist", "check ckpt_path= (runs keep theirs in <output_dir>/checkpoints/)")
+    return str(path)
+
+
+def stored_config(path: str) -> dict:
+    """The resolved config a checkpoint was trained with (saved there by the harness)."""
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = checkpoint.get("hyper_parameters", {}).get("cfg")
+    if cfg is None:
+        raise UserError(f"checkpoint '{path}' has no stored config (not written by xlm?)", "also pass experiment=<its experiment>")
+    return cfg
+
+
+def with_checkpoint_model(cfg: DictConfig, path: str, overrides: list[str]) -> DictConfig:
+    """``cfg`` with the model nodes of the checkpoint's config when the command named no model.
+
+    The user's own ``key=value`` overrides of those nodes still apply on top, so
+    ``xlm eval ckpt_path=... datamodule.eval_batch_size=8`` does what it says.
+    """
+    if cfg.get("model") is not None:
+        return cfg
+    stored = stored_config(path)
+    merged = OmegaConf.merge(cfg, {k: stored[k] for k in MODEL_NODES if k in stored})
+    mine = [o for o in overrides if "=" in o and o.split("=", 1)[0].split(".", 1)[0] in MODEL_NODES]
+    mine = [o for o in mine if not o.startswith(("+", "~")) and "." in o.split("=", 1)[0]]
+    return OmegaConf.merge(merged, OmegaConf.from_dotlist(mine))

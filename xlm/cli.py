@@ -1,0 +1,149 @@
+"""`xlm`: argv -> command. Imports nothing heavy at module level, so `xlm --help` stays fast.
+
+Two spellings of every job, one code path: ``xlm train A=B`` is ``xlm job_type=train A=B``,
+and anything that looks like a Hydra argument (``key=value``, ``-m``, ``--cfg``) goes to
+Hydra as is. Mistakes the user can fix print two lines (what, how to fix) and exit 2;
+``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from importlib import import_module
+from typing import Callable
+
+from xlm import __version__
+from xlm.errors import EXIT_USER_ERROR, UserError
+
+# `xlm <command>` -> job_type; the job itself is in xlm.jobs.
+JOB_COMMANDS = {
+    "train": "train a model: xlm train experiment=star_easy_arlm [debug=overfit] [KEY=VALUE ...]",
+    "eval": "metrics of a checkpoint: xlm eval ckpt_path=PATH [eval.split=val|test]",
+    "generate": "write predictions of a checkpoint: xlm generate ckpt_path=PATH [generate.output_file=F]",
+}
+# Other commands: name -> (summary, "module:function" taking argv and returning an exit code).
+# Imported only when run, so each may import what it needs.
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _setup_models() -> None:
+    from xlm.external_models import setup_external_models
+
+    setup_external_models()
+
+
+def _groups_text() -> str:
+    from xlm.config_groups import config_groups
+
+    try:
+        _setup_models()
+        groups = config_groups()
+    except Exception as exc:  # help must print even when a model is broken
+        return f"  (config groups unavailable: {exc})"
+    width = max((len(g) for g in groups), default=0)
+    return "\n".join(f"  {group:<{width}}  {', '.join(options)}" for group, options in groups.items())
+
+
+def help_text() -> str:
+    width = max(len(name) for name in [*JOB_COMMANDS, *COMMANDS])
+    commands = [f"  {name:<{width}}  {summary}" for name, summary in JOB_COMMANDS.items()]
+    commands += [f"  {name:<{width}}  {summary}" for name, (summary, _) in COMMANDS.items()]
+    return "\n".join(
+        [
+            f"xlm {__version__}: train language models from Hydra configs",
+            "",
+            "usage: xlm [-v] COMMAND [-m] [KEY=VALUE ...]",
+            "       xlm [-v] job_type=train|eval|generate [-m] [KEY=VALUE ...]   (the Hydra form)",
+            "",
+            "commands:",
+            *commands,
+            "",
+            "config groups (choose with GROUP=OPTION; -m sweeps comma-separated values):",
+            _groups_text(),
+            "",
+            "options:",
+            "  -v, --verbose  show tracebacks and Hydra's full errors",
+            "  -h, --help     this help; `xlm job_type=train --help` shows Hydra's help",
+            "  --version      print the version",
+            "",
+            "examples:",
+            "  xlm train experiment=star_easy_arlm debug=overfit",
+            "  xlm train -m experiment=star_easy_arlm optimizer.lr=1e-3,1e-4",
+            "  xlm eval ckpt_path=outputs/train/star_easy_arlm/<time>/checkpoints/last.ckpt",
+            "  xlm train experiment=star_easy_arlm --cfg job      # print the composed config",
+        ]
+    )
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Catch ``group=option`` typos before Hydra starts, with the options that do exist."""
+    from xlm.config_groups import config_groups, unknown_selection
+
+    groups = config_groups()
+    for override in overrides:
+        if (problem := unknown_selection(override, groups)) is not None:
+            group, option, choices = problem
+            raise UserError(
+                f"unknown {group} '{option}' (in `{override}`)",
+                f"choose one of: {', '.join(choices) or '(none installed)'}",
+            )
+
+
+def run_hydra(overrides: list[str]) -> int:
+    """Compose the config from ``overrides`` and run the job it names (xlm.jobs.main)."""
+    _setup_models()
+    check_overrides(overrides)
+    # Hydra reads sys.argv; Lightning's DDP launcher later re-runs sys.argv in each worker,
+    # so the rewritten argv must itself be a valid `xlm` command (it is: the Hydra form).
+    sys.argv = [sys.argv[0], *overrides]
+    from xlm.jobs import main as hydra_main
+
+    hydra_main()
+    return 0
+
+
+def _dispatch(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(help_text())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "--version":
+        print(__version__)
+        return 0
+    if command in JOB_COMMANDS:
+        if any(arg in ("-h", "--help") for arg in rest):
+            print(f"xlm {command}: {JOB_COMMANDS[command]}\n\nconfig groups:\n{_groups_text()}")
+            return 0
+        return run_hydra([f"job_type={command}", *rest])
+    if command in COMMANDS:
+        module, _, function = COMMANDS[command][1].partition(":")
+        target: Callable[[list[str]], int] = getattr(import_module(module), function)
+        return int(target(rest) or 0)
+    if "=" in command or command.startswith("-"):
+        return run_hydra(argv)
+    raise UserError(f"unknown command '{command}'", "run `xlm --help` to see the commands")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = False
+    while argv and argv[0] in ("-v", "--verbose"):
+        verbose = True
+        argv.pop(0)
+    if verbose:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        return _dispatch(argv)
+    except UserError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""What can be chosen on the command line: the config groups and their options, read from disk.
+
+Hydra can answer this too, but only after importing itself and composing a config; `xlm
+--help` and the CLI's check of ``group=option`` overrides need it in milliseconds, so this
+module only lists YAML files in xlm's own config tree and in the registered models' trees.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CORE_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+_SELECTION_RE = re.compile(r"^(?P<group>[A-Za-z_][\w/]*)=(?P<option>[\w][\w./-]*)$")
+
+
+def config_dirs() -> list[Path]:
+    """xlm's config tree first, then each registered model's ``configs/`` (Hydra's order)."""
+    from xlm.external.registration import config_dirs as model_config_dirs
+
+    return [CORE_CONFIG_DIR, *model_config_dirs()]
+
+
+def config_groups(dirs: list[Path] | None = None) -> dict[str, list[str]]:
+    """``{group: sorted options}`` over ``dirs``; nested groups are named ``a/b``."""
+    groups: dict[str, set[str]] = {}
+    for root in dirs if dirs is not None else config_dirs():
+        if not root.is_dir():
+            continue
+        for path in root.rglob("*.yaml"):
+            group = path.parent.relative_to(root).as_posix()
+            if group != ".":
+                groups.setdefault(group, set()).add(path.stem)
+    return {group: sorted(options) for group, options in sorted(groups.items())}
+
+
+def unknown_selection(override: str, groups: dict[str, list[str]]) -> tuple[str, str, list[str]] | None:
+    """``(group, option, choices)`` when ``override`` picks an option its group does not have.
+
+    Only plain ``group=option`` overrides are checked; sweeps (``a,b``), lists, ``+``/``~``
+    forms and keys that are not groups are left for Hydra to judge.
+    """
+    match = _SELECTION_RE.match(override)
+    if not match or match["group"] not in groups:
+        return None
+    option, choices = match["option"], groups[match["group"]]
+    if option == "null" or option in choices:
+        return None
+    return match["group"], option, choices

@@ -1,0 +1,1 @@
+"""Synthetic tasks generated locally (no downloads): each yields tokenized ``Example``s per split."""
