@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from zlm.collators import Seq2SeqZLMCollator
+from zlm.collators import ZLMCollator
 from zlm.loss import ZLMLoss, sample_mask_rate
 
 MASK = 3
@@ -26,7 +26,7 @@ class SpyModel(nn.Module):
 
 @pytest.fixture
 def batch(tokenizer, examples):
-    return Seq2SeqZLMCollator(tokenizer, target_length=8)(examples * 4)  # 8 rows
+    return ZLMCollator(tokenizer, target_length=8)(examples * 4)  # 8 rows
 
 
 def _loss(batch, tokenizer):
@@ -39,7 +39,7 @@ def test_masks_only_target_positions(batch, tokenizer):
     out = loss.loss_fn(batch, generator=torch.Generator().manual_seed(0))
     masked = model.seen == MASK
     assert masked.any()
-    assert not (masked & ~batch["target_mask"]).any(), "a prompt, bos or pad token was masked"
+    assert not (masked & ~batch["loss_mask"]).any(), "a prompt, bos or pad token was masked"
     unmasked = ~masked
     assert torch.equal(model.seen[unmasked], batch["input_ids"][unmasked])
     assert out["mask_rate"].shape == (8,)
@@ -48,7 +48,16 @@ def test_masks_only_target_positions(batch, tokenizer):
 def test_t_one_masks_every_target(batch, tokenizer):
     loss, model = _loss(batch, tokenizer)
     loss.loss_fn(batch, t=torch.ones(8))
-    assert torch.equal(model.seen == MASK, batch["target_mask"])
+    assert torch.equal(model.seen == MASK, batch["loss_mask"])
+
+
+def test_loss_on_prompt_masks_the_prompt_too(tokenizer, examples):
+    batch = ZLMCollator(tokenizer, loss_on_prompt=True)(examples)
+    loss, model = _loss(batch, tokenizer)
+    out = loss.loss_fn(batch, t=torch.ones(2))
+    assert torch.equal(model.seen == MASK, batch["loss_mask"])
+    assert (model.seen[:, 1:3] == MASK).all()  # prompt tokens
+    assert torch.isfinite(out["loss"])
 
 
 def test_weighting_is_masked_cross_entropy_over_t(batch, tokenizer):
@@ -60,7 +69,7 @@ def test_weighting_is_masked_cross_entropy_over_t(batch, tokenizer):
     logits = model.logits.detach().clone()
     logits[..., MASK] = float("-inf")
     ce = F.cross_entropy(logits.transpose(1, 2), batch["input_ids"], reduction="none")
-    expected = (ce * masked).sum(1) / t / batch["target_mask"].sum(1)
+    expected = (ce * masked).sum(1) / t / batch["loss_mask"].sum(1)
     torch.testing.assert_close(out["batch_loss"], expected)
     torch.testing.assert_close(out["loss"], expected.mean())
     out["loss"].backward()
@@ -81,10 +90,10 @@ def test_uniform_model_loss_at_t_one_is_log_vocab(batch, tokenizer):
 
 def test_empirical_masking_rate_follows_t(tokenizer):
     rows = [{"prompt_ids": [5, 4], "target_ids": list(range(5, 25)) * 10}] * 2
-    batch = Seq2SeqZLMCollator(tokenizer)(rows)
+    batch = ZLMCollator(tokenizer)(rows)
     loss, model = _loss(batch, tokenizer)
     loss.loss_fn(batch, t=torch.tensor([0.25, 0.75]), generator=torch.Generator().manual_seed(0))
-    rate = (model.seen == MASK).sum(1).float() / batch["target_mask"].sum(1)
+    rate = (model.seen == MASK).sum(1).float() / batch["loss_mask"].sum(1)
     torch.testing.assert_close(rate, torch.tensor([0.25, 0.75]), atol=0.06, rtol=0)
 
 

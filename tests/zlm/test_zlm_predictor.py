@@ -1,7 +1,7 @@
 import pytest
 import torch
 from torch import nn
-from zlm.collators import DefaultZLMCollator, Seq2SeqZLMCollator
+from zlm.collators import ZLMCollator
 from zlm.predictor import ZLMPredictor, num_to_commit
 
 MASK, EOS, PAD = 3, 2, 0
@@ -33,7 +33,7 @@ def _predict(batch, tokenizer, model=None, **kw):
 @pytest.mark.parametrize("unmasking", ["confidence", "random"])
 @pytest.mark.parametrize("num_steps", [1, 3, 10])
 def test_oracle_reproduces_targets(tokenizer, examples, unmasking, num_steps):
-    batch = Seq2SeqZLMCollator(tokenizer, target_length=5)(examples)
+    batch = ZLMCollator(tokenizer, target_length=5)(examples)
     _, out, model = _predict(batch, tokenizer, num_steps=num_steps, unmasking=unmasking)
     # contract: text per example, ids (B, T) cut at eos and padded with pad
     assert out["text"] == ["3 4 5", "7"]
@@ -45,7 +45,7 @@ def test_oracle_reproduces_targets(tokenizer, examples, unmasking, num_steps):
 
 
 def test_generate_unmasks_everything_and_keeps_the_prompt(tokenizer, examples):
-    batch = DefaultZLMCollator(tokenizer)(examples)
+    batch = ZLMCollator(tokenizer, loss_on_prompt=True)(examples)
     torch.manual_seed(0)
     noise_model = lambda ids, mask=None: torch.randn(*ids.shape, tokenizer.full_vocab_size)  # noqa: E731
     predictor = ZLMPredictor(model=noise_model, tokenizer=tokenizer, num_steps=4, temperature=1.0)
@@ -56,7 +56,7 @@ def test_generate_unmasks_everything_and_keeps_the_prompt(tokenizer, examples):
 
 
 def test_confidence_unmasking_commits_most_confident_first(tokenizer):
-    batch = Seq2SeqZLMCollator(tokenizer, target_length=4)([{"prompt_ids": [5, 4], "target_ids": [6, 7, 8]}])
+    batch = ZLMCollator(tokenizer, target_length=4)([{"prompt_ids": [5, 4], "target_ids": [6, 7, 8]}])
     certainty = torch.ones(batch["input_ids"].shape)
     certainty[0, 3:7] = torch.tensor([1.0, 4.0, 2.0, 3.0])  # canvas positions 3..6
     model = OracleModel(batch["input_ids"], tokenizer.full_vocab_size, certainty)

@@ -5,16 +5,15 @@ A bidirectional transformer (:mod:`zlm.model`) trained with the masked-diffusion
 from :mod:`zlm.collators` and are described in :mod:`zlm.types`.
 """
 
-from .collators import DefaultZLMCollator, Seq2SeqZLMCollator
+from .collators import ZLMCollator
 from .loss import ZLMLoss
 from .model import ZLMModel
 from .predictor import ZLMPredictor
 from .types import ZLMBatch, ZLMLossDict, ZLMPredictionDict
 
 __all__ = [
-    "DefaultZLMCollator",
-    "Seq2SeqZLMCollator",
     "ZLMBatch",
+    "ZLMCollator",
     "ZLMLoss",
     "ZLMLossDict",
     "ZLMModel",

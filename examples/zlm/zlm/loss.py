@@ -1,6 +1,7 @@
 """ZLM's training loss: the masked-diffusion ELBO with a linear masking schedule.
 
-Forward process: each target token is independently replaced by ``<mask>`` with
+Forward process: each maskable token (the target; in plain language modelling also the
+prompt) is independently replaced by ``<mask>`` with
 probability ``t``, where ``t ~ U(eps, 1)`` is drawn once per sequence. For the linear
 schedule (keep probability ``alpha_t = 1 - t``) the continuous-time ELBO of MDLM/SEDD/LLaDA
 reduces to
@@ -37,14 +38,14 @@ def sample_mask_rate(batch_size: int, eps: float, device: torch.device, generato
     return eps + (1.0 - eps) * u
 
 
-def corrupt(input_ids: Tensor, target_mask: Tensor, t: Tensor, mask_token_id: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Mask each target position with probability ``t`` of its row.
+def corrupt(input_ids: Tensor, maskable: Tensor, t: Tensor, mask_token_id: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Mask each ``maskable`` position with probability ``t`` of its row.
 
     Returns ``(noisy_ids, masked)``: ``masked`` (B, L) bool is True exactly where ``noisy_ids``
-    holds ``<mask>``; non-target positions (prompt, bos, padding) are never masked.
+    holds ``<mask>``; other positions (the prompt in seq2seq, bos, padding) are never masked.
     """
     draws = torch.rand(input_ids.shape, device=input_ids.device, generator=generator)
-    masked = (draws < t[:, None]) & target_mask
+    masked = (draws < t[:, None]) & maskable
     return torch.where(masked, torch.full_like(input_ids, mask_token_id), input_ids), masked
 
 
@@ -53,7 +54,7 @@ class ZLMLoss(LossFunction[ZLMBatch, ZLMLossDict]):
 
     Contract: ``loss_fn(batch)`` -> ``loss`` (scalar, mean over the batch), ``batch_loss`` (B,):
     per sequence, the ``1/t``-weighted cross entropy summed over masked positions, divided by
-    the number of target positions (a per-token NELBO), and ``mask_rate`` (B,), the ``t``
+    the number of ``loss_mask`` positions (a per-token NELBO), and ``mask_rate`` (B,), the ``t``
     used. ``t`` may be given (tests, analysis); it is sampled otherwise.
     """
 
@@ -62,11 +63,11 @@ class ZLMLoss(LossFunction[ZLMBatch, ZLMLossDict]):
         self.eps = eps
 
     def loss_fn(self, batch: ZLMBatch, t: Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> ZLMLossDict:
-        input_ids, target_mask = batch["input_ids"], batch["target_mask"].bool()
+        input_ids, maskable = batch["input_ids"], batch["loss_mask"].bool()
         if t is None:
             t = sample_mask_rate(input_ids.shape[0], self.eps, input_ids.device, generator)
         mask_id = self.tokenizer.mask_token_id
-        noisy, masked = corrupt(input_ids, target_mask, t, mask_id, generator)
+        noisy, masked = corrupt(input_ids, maskable, t, mask_id, generator)
 
         logits = self.model(noisy, batch.get("attention_mask"))
         # The clean data never contains <mask>, so the model must never predict it (MDLM's
@@ -77,5 +78,5 @@ class ZLMLoss(LossFunction[ZLMBatch, ZLMLossDict]):
         # Visible positions are copied through unchanged by the sampler, so they carry no
         # loss: only masked positions count, each weighted by 1/t.
         weighted = torch.where(masked, ce, torch.zeros_like(ce)) / t[:, None]
-        batch_loss = weighted.sum(dim=1) / target_mask.sum(dim=1).clamp(min=1)
+        batch_loss = weighted.sum(dim=1) / maskable.sum(dim=1).clamp(min=1)
         return {"loss": batch_loss.mean(), "batch_loss": batch_loss, "mask_rate": t}

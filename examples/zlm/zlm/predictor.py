@@ -48,10 +48,10 @@ def top_k_per_row(scores: Tensor, k: Tensor) -> Tensor:
 class ZLMPredictor(Predictor[ZLMBatch, ZLMPredictionDict]):
     """Iterative unmasking sampler.
 
-    Contract: ``predict(batch)`` regenerates every position of ``batch["target_mask"]`` from
-    ``<mask>`` (all other tokens are visible context) and returns ``ids`` (B, T): each row's
-    generated target, cut at the first eos and right-padded with the pad id, and ``text``:
-    those ids decoded. ``temperature`` 0 picks the argmax token; above 0 it samples.
+    Contract: ``predict(batch)`` regenerates every position of ``batch["target_mask"]`` (the
+    canvas) from ``<mask>``, all other tokens being visible context, and returns ``ids``
+    (B, T): each row's generated canvas cut at the first eos and right-padded with the pad
+    id, and ``text``: those ids decoded. ``temperature`` 0 picks the argmax token; above 0 it samples.
     """
 
     def __init__(
