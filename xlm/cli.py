@@ -25,7 +25,9 @@ JOB_COMMANDS = {
 }
 # Other commands: name -> (summary, "module:function" taking argv and returning an exit code).
 # Imported only when run, so each may import what it needs.
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("list the models found (core, .xlm_models, installed), where from, and their problems", "xlm.external.report:models_command"),
+}
 
 
 def _setup_models() -> None:
@@ -46,10 +48,17 @@ def _groups_text() -> str:
     return "\n".join(f"  {group:<{width}}  {', '.join(options)}" for group, options in groups.items())
 
 
+def model_command_help(width: int) -> list[str]:
+    from xlm.external.commands import help_lines
+
+    return help_lines(width)
+
+
 def help_text() -> str:
     width = max(len(name) for name in [*JOB_COMMANDS, *COMMANDS])
     commands = [f"  {name:<{width}}  {summary}" for name, summary in JOB_COMMANDS.items()]
     commands += [f"  {name:<{width}}  {summary}" for name, (summary, _) in COMMANDS.items()]
+    commands += model_command_help(width)  # from the models' configs/commands.yaml
     return "\n".join(
         [
             f"xlm {__version__}: train language models from Hydra configs",
@@ -123,6 +132,10 @@ def _dispatch(argv: list[str]) -> int:
         return int(target(rest) or 0)
     if "=" in command or command.startswith("-"):
         return run_hydra(argv)
+    from xlm.external.commands import find_command, run_command
+
+    if (model_command := find_command(command)) is not None:
+        return run_command(model_command, rest)
     raise UserError(f"unknown command '{command}'", "run `xlm --help` to see the commands")
 
 

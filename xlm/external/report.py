@@ -1,0 +1,53 @@
+"""``xlm models``: what was found, from where, in which order, and every problem.
+
+Prints the same result `setup_external_models` acts on (without registering anything), so
+"why is my model not found" is answered by one command. Exit status 1 when there are problems.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from xlm.external.checks import ExternalModels
+from xlm.external.discovery import MODELS_PATH_ENV
+
+USAGE = "usage: xlm models\n\nList the models xlm finds (core, .xlm_models, installed), where from, and their problems."
+
+
+def format_models(found: ExternalModels) -> str:
+    lines = [f"models file: {found.models_file or '(none: no .xlm_models here or above; set XLM_MODELS_FILE)'}"]
+    env = os.environ.get(MODELS_PATH_ENV)
+    lines.append("names are looked up in: " + ", ".join(str(d) for d in found.search_dirs) + ("" if env else f"  ({MODELS_PATH_ENV} is not set)"))
+    lines.append("then installed distributions with an 'xlm.models' entry point")
+    rows = [("name", "status", "source", "declared at", "root")]
+    rows += [(m.name, "ok", m.found.origin, m.found.where, str(m.root)) for m in found.models]
+    rows += [(m.name, "skipped", m.origin, m.where, str(m.root)) for m in found.skipped]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines.append("")
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
+    if found.commands:
+        lines += ["", "commands:"]
+        lines += [f"  xlm {c.name}  ({c.model}: {c.function}){'  ' + c.help if c.help else ''}" for c in found.commands]
+    if found.problems:
+        lines += ["", f"problems ({len(found.problems)}):"]
+        lines += [p.render() for p in found.problems]
+    else:
+        lines += ["", "no problems"]
+    return "\n".join(lines)
+
+
+def models_command(args: list[str]) -> int:
+    """``xlm models``: print the models and their problems; 1 when any model has a problem."""
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        return 0
+    if args:
+        from xlm.errors import UserError
+
+        raise UserError(f"`xlm models` takes no arguments (got {' '.join(args)})", "run: xlm models")
+    from xlm.external_models import find_external_models
+
+    found = find_external_models()
+    print(format_models(found), file=sys.stdout)
+    return 1 if found.problems else 0
