@@ -47,7 +47,7 @@ def stage(git: Git, mirror: Path, project_dir: Path, name: str, commit: str, sub
     path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
     try:
         export_tree(git, mirror, commit, subdir, path, name)
-        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})")
+        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}")
         records = hashing.records(path)
         digest = hashing.tree_hash(records)
         if expected_hash is not None and digest != expected_hash:

@@ -1,0 +1,113 @@
+"""The git layer against real repositories: mirrors, shallow fetch and its fallback, export."""
+
+import pytest
+
+from xpm.errors import GitMissing, UnknownRef, XpmError
+from xpm.git.checkout import UnsafeTree, export_tree
+from xpm.git.command import Git
+from xpm.git.database import Database
+from xpm.git.remote import list_refs
+from xpm_repos import model_files, read_tree
+
+
+class RecordingGit(Git):
+    """Records every git command (the runner is injectable, as vendir's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    def run(self, args, cwd=None, url=None, check=True):
+        self.calls.append(list(args))
+        return super().run(args, cwd=cwd, url=url, check=check)
+
+
+def test_list_refs_and_shallow_fetch_by_commit(lab, git_env):
+    git = RecordingGit()
+    refs = list_refs(git, lab.zlm.url)
+    assert refs.head == "main"
+    assert refs.tags["v1.1.0"] == lab.commits["1.1.0"]  # annotated tag peeled to its commit
+    db = Database(git, git_env.cache, lab.zlm.url)
+    wanted = lab.commits["1.0.1-wip"]  # not the tip of any ref
+    assert db.missing([wanted]) == [wanted]
+    db.fetch([wanted])
+    assert db.missing([wanted]) == []
+    assert (db.path / "shallow").exists()  # only what was needed came down
+    assert db.missing([lab.commits["1.0.0"]]) == [lab.commits["1.0.0"]]
+    fetches = [c for c in git.calls if c[0] == "fetch"]
+    assert len(fetches) == 1 and "--depth=1" in fetches[0]
+
+
+def test_full_fetch_fallback_when_the_server_refuses_unadvertised_commits(lab, git_env, git_daemon):
+    git_env.add_config("[protocol]\n\tversion = 0\n")  # protocol v0 refuses unadvertised commits
+    git = RecordingGit()
+    db = Database(git, git_env.cache, "https://github.com/lab/zlm")
+    wanted = lab.commits["1.0.1-wip"]
+    db.fetch([wanted])
+    assert db.missing([wanted, lab.commits["1.0.0"]]) == []  # the full history came down
+    assert [c for c in git.calls if c[0] == "fetch"][-1][-2:] == ["+refs/heads/*:refs/xpm/heads/*", "+refs/tags/*:refs/xpm/tags/*"]
+
+
+def test_commit_gone_upstream(lab, git_env):
+    db = Database(Git(), git_env.cache, lab.zlm.url)
+    with pytest.raises(UnknownRef, match="commit 0123456789ab is no longer available") as info:
+        db.fetch(["0123456789abcdef0123456789abcdef01234567"], {"0123456789abcdef0123456789abcdef01234567": "zlm"})
+    assert info.value.fix == "run `xpm update zlm` to lock what its ref points to now"
+
+
+def test_export_is_the_committed_tree_whatever_gitattributes_say(upstream, git_env, tmp_path):
+    repo = upstream("lab/attr")
+    files = {**model_files("attr"), ".gitattributes": "ignored.txt export-ignore\nsubst.txt export-subst\n*.txt text eol=crlf\n",
+             "ignored.txt": "kept\n", "subst.txt": "$Format:%H$\n"}
+    commit = repo.commit("c", files)
+    db = Database(Git(), git_env.cache, repo.url)
+    db.fetch([commit])
+    dest = tmp_path / "out"
+    dest.mkdir()
+    export_tree(db.git, db.path, commit, None, dest)
+    assert read_tree(dest) == repo.tree(commit)
+
+
+def test_export_subdir_and_missing_subdir(lab, git_env, tmp_path):
+    commit = lab.models.head()
+    db = Database(Git(), git_env.cache, lab.models.url)
+    db.fetch([commit])
+    dest = tmp_path / "bbb"
+    dest.mkdir()
+    export_tree(db.git, db.path, commit, "bbb", dest)
+    assert read_tree(dest) == lab.models.tree(commit, "bbb")
+    with pytest.raises(XpmError, match="'ccc' is not a folder in commit"):
+        (tmp_path / "ccc").mkdir()
+        export_tree(db.git, db.path, commit, "ccc", tmp_path / "ccc", "ccc")
+
+
+@pytest.mark.parametrize("target", ["../../etc/passwd", "/etc/passwd"])
+def test_symlinks_leaving_the_model_are_refused(upstream, git_env, tmp_path, target):
+    repo = upstream("lab/evil")
+    repo.commit("c", model_files("evil"))
+    (repo.path / "evil" / "leak").symlink_to(target)
+    commit = repo.commit("link")
+    db = Database(Git(), git_env.cache, repo.url)
+    db.fetch([commit])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UnsafeTree, match="evil/leak' that leaves the model's folder"):
+        export_tree(db.git, db.path, commit, None, tmp_path / "out", "evil")
+
+
+def test_links_inside_the_model_are_kept(upstream, git_env, tmp_path):
+    repo = upstream("lab/linky")
+    repo.commit("c", model_files("linky"))
+    (repo.path / "linky" / "alias.py").symlink_to("model.py")
+    commit = repo.commit("link")
+    db = Database(Git(), git_env.cache, repo.url)
+    db.fetch([commit])
+    (tmp_path / "out").mkdir()
+    export_tree(db.git, db.path, commit, None, tmp_path / "out", "linky")
+    assert (tmp_path / "out" / "linky" / "alias.py").is_symlink()
+
+
+def test_git_missing(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(GitMissing) as info:
+        Git().run(["--version"])
+    assert "git was not found on PATH" in info.value.render()

@@ -1,0 +1,104 @@
+"""Resolution from a table of cases: no git involved."""
+
+import pytest
+
+from xpm.errors import UnknownRef
+from xpm.resolve import NeedsHistory, RefList, Resolved, resolve, short_ref
+
+A, B, C, D, E, F, G, H = (ch * 40 for ch in "abcdef01")
+REFS = RefList(
+    tags={"v1.0.0": A, "v1.2.0": B, "v1.10.0": C, "v2.0.0": D, "v2.1.0-rc1": E, "1.5.0": F, "nightly": G},
+    branches={"main": H, "dev": B},
+    head="main",
+    head_commit=H,
+)
+
+CASES = [
+    # requested, expected commit, expected ref
+    (None, D, "refs/tags/v2.0.0"),  # newest final tag; the rc is skipped
+    ("v1", C, "refs/tags/v1.10.0"),  # numeric, not lexical, ordering
+    ("1", C, "refs/tags/v1.10.0"),
+    ("v1.2", B, "refs/tags/v1.2.0"),
+    ("v1.5", F, "refs/tags/1.5.0"),  # tags without the leading v count too
+    (">=1.2,<2", C, "refs/tags/v1.10.0"),
+    ("~=1.2", C, "refs/tags/v1.10.0"),
+    ("<1.2", A, "refs/tags/v1.0.0"),
+    (">=2.1.0rc1", E, "refs/tags/v2.1.0-rc1"),  # a query naming a pre-release admits them
+    ("v2.0.0", D, "refs/tags/v2.0.0"),
+    ("v1.0", A, "refs/tags/v1.0.0"),
+    ("1.2.0", B, "refs/tags/v1.2.0"),  # exact version without the v
+    ("nightly", G, "refs/tags/nightly"),
+    ("main", H, "refs/heads/main"),
+    ("dev", B, "refs/heads/dev"),
+    (A, A, ""),  # a full commit id needs no resolution
+    ("cccc", C, ""),  # a short id matching a ref tip
+]
+
+
+@pytest.mark.parametrize("requested,commit,ref", CASES)
+def test_resolve_table(requested, commit, ref):
+    assert resolve(requested, REFS) == Resolved(commit, ref)
+
+
+def test_exact_tag_v1_wins_over_the_query():
+    refs = RefList(tags={"v1": A, "v1.3.0": B})
+    assert resolve("v1", refs) == Resolved(A, "refs/tags/v1")
+
+
+def test_tag_wins_over_branch_of_the_same_name():
+    refs = RefList(tags={"stable": A}, branches={"stable": B})
+    assert resolve("stable", refs).commit == A
+
+
+def test_no_tags_means_default_branch_head():
+    refs = RefList(branches={"trunk": A, "other": B}, head="trunk", head_commit=A)
+    assert resolve(None, refs) == Resolved(A, "refs/heads/trunk")
+
+
+def test_only_prerelease_tags_fall_back_to_the_branch():
+    refs = RefList(tags={"v1.0.0-rc1": A}, branches={"main": B}, head="main", head_commit=B)
+    assert resolve(None, refs) == Resolved(B, "refs/heads/main")
+
+
+def test_short_commit_not_at_a_tip_needs_history():
+    assert resolve("1234abc", REFS) == NeedsHistory("1234abc")
+
+
+def test_ambiguous_prefix():
+    with pytest.raises(UnknownRef, match="ambiguous"):
+        resolve("ab00", RefList(tags={"a": "ab00" + "0" * 36, "b": "ab00" + "1" * 36}))
+    with pytest.raises(UnknownRef, match="unknown ref 'ab0'"):
+        resolve("ab0", REFS)  # under 4 digits is no commit id
+
+
+def test_unknown_ref_lists_the_nearest():
+    with pytest.raises(UnknownRef) as info:
+        resolve("v1.2.1", REFS, "https://github.com/lab/zlm")
+    text = info.value.render()
+    assert "no tag matches the version query 'v1.2.1' in https://github.com/lab/zlm" in text
+    assert "v1.2.0 (tag)" in text
+    with pytest.raises(UnknownRef) as info:
+        resolve("mian", REFS)
+    assert "unknown ref 'mian'" in info.value.what and "main (branch)" in info.value.what
+
+
+def test_query_with_no_match_lists_newest_tags():
+    with pytest.raises(UnknownRef) as info:
+        resolve("v7", REFS)
+    assert "v2.0.0 (tag)" in info.value.what
+
+
+def test_invalid_specifier():
+    with pytest.raises(UnknownRef, match="not a valid version query"):
+        resolve(">=1.2,,<<2", REFS)
+
+
+def test_empty_remote():
+    with pytest.raises(UnknownRef, match="no tags and no default branch"):
+        resolve(None, RefList())
+
+
+def test_short_ref():
+    assert short_ref("refs/tags/v1.2.0") == "v1.2.0"
+    assert short_ref("refs/heads/main") == "main"
+    assert short_ref("") == ""
