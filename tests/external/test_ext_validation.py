@@ -1,0 +1,183 @@
+"""Static validation of one model folder: one broken fixture per problem, asserting the message."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from xlm.external.validation import inspect_model, model_package, validate_model_root
+
+from .builders import make_model
+
+
+def test_a_valid_model_has_no_problems_and_is_not_imported(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    assert validate_model_root(root, "my_model") == []
+    assert "my_model" not in sys.modules  # its modules raise on import: validation only read them
+
+
+def test_everything_wrong_is_reported_not_just_the_first(tmp_path):
+    root = make_model(
+        tmp_path,
+        "my_model",
+        files={
+            "configs/model_type/my_model.yaml": None,
+            "configs/experiment/broken.yaml": "a: [1, 2\n",
+            "configs/model/my_model.yaml": "model:\n  _target_: my_model.model.Missing\n",
+        },
+    )
+    kinds = [p.kind for p in validate_model_root(root, "my_model")]
+    assert sorted(kinds) == ["bad_target", "invalid_config", "missing_configs"]
+
+
+# (files to change, expected what, expected where relative to the root, fix fragment)
+BROKEN = {
+    "missing_model_type": (
+        {"configs/model_type/my_model.yaml": None},
+        "External model 'my_model' missing required config groups: ['model_type']",
+        "configs/model_type",
+        "create configs/model_type/my_model.yaml",
+    ),
+    "missing_model_group": (
+        {"configs/model/my_model.yaml": None},
+        "External model 'my_model' missing required config groups: ['model']",
+        "configs/model",
+        "create configs/model/my_model.yaml",
+    ),
+    "invalid_yaml": (
+        {"configs/collator/default_my_model.yaml": "_target_: a\n  b: c: d\n"},
+        "External model 'my_model' has a config file that does not parse: mapping values are not allowed",
+        "configs/collator/default_my_model.yaml:2",
+        "fix the YAML syntax",
+    ),
+    "target_class_missing": (
+        {"configs/model_type/my_model.yaml": "loss:\n  _target_: my_model.loss.MyModelLos\nx: 1\n", "configs/model_type/other.yaml": "x: 1\n"},
+        "External model 'my_model' has a bad target 'my_model.loss.MyModelLos': 'MyModelLos' is not defined in my_model/loss.py",
+        "configs/model_type/my_model.yaml:2",
+        "point it at a class or function that exists",
+    ),
+    "target_module_missing": (
+        {"configs/collator/default_my_model.yaml": "_target_: my_model.collator.DefaultMyModelCollator\n"},
+        "External model 'my_model' has a bad target 'my_model.collator.DefaultMyModelCollator': module my_model/collator.py does not exist",
+        "configs/collator/default_my_model.yaml:1",
+        "check spelling and module",
+    ),
+    "update_fn_missing": (
+        {"configs/model_type/x.yaml": "reported_metrics:\n  val:\n    lm:\n      a:\n        update_fn: my_model.metrics.nope\n"},
+        "External model 'my_model' has a bad target 'my_model.metrics.nope': 'nope' is not defined in my_model/metrics.py",
+        "configs/model_type/x.yaml:5",
+        "",
+    ),
+    "target_is_a_module": (
+        {"configs/collator/default_my_model.yaml": "_target_: my_model.collators\n"},
+        "External model 'my_model' has a bad target 'my_model.collators': it names the module my_model/collators.py, not a class or function in it",
+        "configs/collator/default_my_model.yaml:1",
+        "",
+    ),
+    "target_module_syntax_error": (
+        {"my_model/predictor.py": "from .base import (MyModelPredictor\n"},
+        "External model 'my_model' has a bad target 'my_model.predictor.MyModelPredictor': my_model/predictor.py has a syntax error at line 1: '(' was never closed",
+        "configs/model_type/my_model.yaml:7",
+        "",
+    ),
+    "no_package": (
+        {"my_model/__init__.py": None},
+        "External model 'my_model' has no Python package (found no folder with an __init__.py)",
+        "",
+        "create ",
+    ),
+    "no_configs_folder": (
+        {f"configs/{rel}": None for rel in ("model/my_model.yaml", "model_type/my_model.yaml", "collator/default_my_model.yaml", "experiment/my_model_debug.yaml")},
+        "External model 'my_model' missing required config groups: ['model', 'model_type']",
+        "configs",
+        "create configs/model/my_model.yaml and configs/model_type/my_model.yaml",
+    ),
+    "commands_malformed": (
+        {"configs/commands.yaml": "- not a mapping\n"},
+        "External model 'my_model' has a malformed commands.yaml",
+        "configs/commands.yaml",
+        "map each command name to a function",
+    ),
+    "command_bad_name": (
+        {"configs/commands.yaml": "Bad Name: my_model.metrics.mean_update_fn\n"},
+        "External model 'my_model' has a malformed commands.yaml: command 'Bad Name'",
+        "configs/commands.yaml:1",
+        "names use a-z",
+    ),
+    "command_bad_target": (
+        {"configs/commands.yaml": "my-cmd:\n  function: my_model.cli.main\n  help: does things\n"},
+        "External model 'my_model' has a bad target 'my_model.cli.main': module my_model/cli.py does not exist",
+        "configs/commands.yaml:1",
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_model(tmp_path, case):
+    files, what, where, fix = BROKEN[case]
+    root = make_model(tmp_path, "my_model", files=files)
+    problems = validate_model_root(root, "my_model")
+    assert len(problems) == 1, problems
+    assert problems[0].what.startswith(what)  # libyaml and PyYAML word the end of YAML errors differently
+    assert problems[0].where == (str(root / where) if where else str(root))
+    assert fix in problems[0].fix
+    assert problems[0].model == "my_model"
+
+
+@pytest.mark.parametrize("name, message", [("My-Model", "'My-Model' is not a valid model name"), ("class", "'class' is a Python keyword")])
+def test_invalid_names(tmp_path, name, message):
+    root = make_model(tmp_path, name, package="pkg")
+    [problem] = validate_model_root(root, name)
+    assert problem.kind == "name" and message in problem.what
+
+
+def test_missing_folder(tmp_path):
+    [problem] = validate_model_root(tmp_path / "nope", "nope")
+    assert problem.what == f"External model 'nope' not found: {tmp_path / 'nope'} is not a folder"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from .model import Thing\n",
+        "import os\ntry:\n    from fast import Thing\nexcept ImportError:\n    Thing = None\n",
+        "if True:\n    class Thing:\n        pass\n",
+        "from .everything import *\n",
+        "def __getattr__(name):\n    return name\n",
+        "Thing: type = object\n",
+        "async def Thing():\n    pass\n",
+    ],
+)
+def test_targets_defined_in_other_ways(tmp_path, source):
+    root = make_model(tmp_path, "my_model", files={"my_model/extra.py": source, "configs/collator/x.yaml": "_target_: my_model.extra.Thing\n"})
+    assert validate_model_root(root, "my_model") == []
+
+
+def test_targets_outside_the_package_are_not_checked(tmp_path):
+    root = make_model(tmp_path, "my_model", files={"configs/collator/x.yaml": "_target_: torch.nn.DoesNotExist\n"})
+    assert validate_model_root(root, "my_model") == []
+
+
+def test_model_package_names(tmp_path):
+    named = make_model(tmp_path, "my_model")
+    other = make_model(tmp_path, "model_a", package="model")
+    (other / "tests").mkdir()
+    (other / "tests" / "__init__.py").write_text("")
+    several = make_model(tmp_path, "model_b", package="one", files={"two/__init__.py": ""})
+    assert model_package(named, "my_model") == "my_model"
+    assert model_package(other, "model_a") == "model"  # the only package (tests/ does not count)
+    assert model_package(several, "model_b") is None
+    assert "found several packages: ['one', 'two']" in validate_model_root(several, "model_b")[0].what
+
+
+def test_commands_are_read(tmp_path):
+    root = make_model(tmp_path, "my_model", files={"configs/commands.yaml": "my-stats: my_model.metrics.mean_update_fn\nmy-other:\n  function: my_model.metrics.mean_update_fn\n  help: says hi\n"})
+    info = inspect_model(root, "my_model")
+    assert info.problems == []
+    assert [(c.name, c.function, c.help) for c in info.commands] == [
+        ("my-stats", "my_model.metrics.mean_update_fn", ""),
+        ("my-other", "my_model.metrics.mean_update_fn", "says hi"),
+    ]
+    assert "commands.yaml" not in info.config_files
