@@ -111,6 +111,8 @@ def _inspect_configs(info: ModelInfo) -> None:
         for file in sorted(f for f in files if f.endswith((".yaml", ".yml"))):
             path = Path(folder) / file
             rel = path.relative_to(configs).as_posix()
+            if "/" in rel:
+                groups.add(rel.split("/", 1)[0])
             try:
                 node = yaml.compose(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -123,8 +125,6 @@ def _inspect_configs(info: ModelInfo) -> None:
                 targets += _read_commands(info, path, node)
                 continue
             info.config_files.append(rel)
-            if "/" in rel:
-                groups.add(rel.split("/", 1)[0])
             targets += [(value, f"{path}:{line}") for value, line in _target_values(node)]
     if missing := [g for g in REQUIRED_GROUPS if g not in groups]:
         fix = " and ".join(f"configs/{g}/{info.name}.yaml" for g in missing)
