@@ -1,0 +1,240 @@
+"""add, remove, install, update, lock against real repositories (file:// and a git daemon)."""
+
+import shutil
+
+import pytest
+
+from xpm import ops, stamp
+from xpm.project import Project
+from xpm.sync import Options
+from xpm_cli import golden, xpm
+from xpm_repos import model_files, read_tree
+from test_xpm_git import RecordingGit
+
+pytestmark = pytest.mark.slow  # each test builds repositories and runs git many times
+
+
+def _copy_project(src, dst):
+    dst.mkdir()
+    for name in (".xlm_models", "xlm.lock"):
+        shutil.copy(src / name, dst / name)
+    return dst
+
+
+def test_add_through_the_daemon_pins_the_newest_v1(lab, project, git_daemon):
+    out = xpm(project, "add", "github.com/lab/zlm@v1")
+    assert out.stdout == f"added zlm v1.1.0 ({lab.commits['1.1.0'][:7]})\n"
+    assert (project / ".xlm_models").read_text().splitlines()[-1] == "github.com/lab/zlm@v1"
+    golden("add_zlm_v1.lock", (project / "xlm.lock").read_text())
+    assert read_tree(project / "xlm_models" / "zlm") == lab.zlm.tree("v1.1.0")
+    assert stamp.check_vendored(project, "zlm") == []
+
+
+def test_add_keeps_comments_order_and_local_entries(lab, project):
+    (project / "mine").mkdir()
+    text = "# my models\nmine   # a local one\n\n# end\n"
+    (project / ".xlm_models").write_text(text)
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    assert (project / ".xlm_models").read_text() == text + f"{lab.zlm.url}@v1.0.0\n"
+    lock = Project(project).lock()
+    assert lock.entries["mine"].kind == "local"
+    assert lock.entries["zlm"].commit == lab.commits["1.0.0"]
+
+
+def test_add_refuses_a_name_already_listed(lab, project):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    out = xpm(project, "add", "github.com/other/zlm", code=1)
+    assert "model 'zlm' is already listed at" in out.stderr and "xpm update zlm" in out.stderr
+
+
+def test_second_clone_is_byte_identical_and_warm_install_contacts_nobody(lab, project, git_daemon, git_env, tmp_path, monkeypatch):
+    xpm(project, "add", "github.com/lab/zlm@v1")
+    xpm(project, "add", "https://github.com/lab/models@v1.0.0#subdir=aaa")
+    xpm(project, "add", "https://github.com/lab/models#subdir=bbb")
+    assert len(list((git_env.cache / "git" / "db").iterdir())) == 2  # one mirror for the monorepo
+    clone = _copy_project(project, tmp_path / "clone")
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "other-cache"))  # another machine: cold cache
+    assert xpm(clone, "install").stdout.count("installed ") == 3
+    for name in ("zlm", "aaa", "bbb"):
+        assert read_tree(clone / "xlm_models" / name) == read_tree(project / "xlm_models" / name)
+    assert read_tree(clone / "xlm_models" / "bbb") == lab.models.tree("v1.0.0", "bbb")
+    assert (clone / "xlm.lock").read_bytes() == (project / "xlm.lock").read_bytes()
+    git = RecordingGit()
+    ops.install(Project(clone), Options(git=git))
+    assert git.calls == []  # warm and matching: no git at all, so no remote either
+    shutil.rmtree(clone / "xlm_models" / "aaa")
+    ops.install(Project(clone), Options(git=git))
+    assert {c[0] for c in git.calls} <= {"cat-file", "archive"}  # restored from the cache only
+    assert read_tree(clone / "xlm_models" / "aaa") == read_tree(project / "xlm_models" / "aaa")
+
+
+def test_install_keeps_locked_commits_and_update_moves_them(lab, project, tmp_path):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    lab.zlm.commit("1.3", model_files("zlm", "1.3.0"))
+    lab.zlm.tag("v1.3.0")
+    clone = _copy_project(project, tmp_path / "clone")
+    xpm(clone, "install")
+    assert Project(clone).lock().entries["zlm"].commit == lab.commits["1.1.0"]
+    out = xpm(project, "update", "zlm")
+    new = lab.zlm.head("v1.3.0")
+    assert out.stdout == f"zlm: v1.1.0 ({lab.commits['1.1.0'][:7]}) -> v1.3.0 ({new[:7]})\n"
+    assert read_tree(project / "xlm_models" / "zlm") == lab.zlm.tree("v1.3.0")
+    assert xpm(project, "update").stdout == f"zlm: unchanged v1.3.0 ({new[:7]})\n"
+
+
+def test_moved_tag_is_reproducible_until_updated(lab, project, tmp_path, monkeypatch):
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    lab.zlm.tag("v1.0.0", lab.commits["1.0.1-wip"], force=True)
+    clone = _copy_project(project, tmp_path / "clone")
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cold"))
+    xpm(clone, "install")  # the old commit is still in upstream's history: fetched by id
+    assert read_tree(clone / "xlm_models" / "zlm") == lab.zlm.tree(lab.commits["1.0.0"])
+    out = xpm(clone, "update", "zlm")
+    assert out.stdout == f"zlm: v1.0.0 ({lab.commits['1.0.0'][:7]}) -> v1.0.0 ({lab.commits['1.0.1-wip'][:7]})\n"
+
+
+def test_force_pushed_branch(lab, project, tmp_path, monkeypatch):
+    lab.zlm.git("checkout", "-q", "dev")
+    gone = lab.zlm.commit("only on dev", model_files("zlm", "3.0.0.dev0"))
+    lab.zlm.git("checkout", "-q", "main")
+    xpm(project, "add", f"{lab.zlm.url}@dev")
+    assert Project(project).lock().entries["zlm"].commit == gone
+    lab.zlm.branch("dev", "main", force=True)  # force-push: the locked commit leaves upstream
+    lab.zlm.git("reflog", "expire", "--expire=now", "--all")
+    lab.zlm.git("gc", "-q", "--prune=now")
+    xpm(project, "install")  # the cache still has it: nothing to fetch
+    clone = _copy_project(project, tmp_path / "clone")
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cold"))
+    out = xpm(clone, "install", code=1)
+    assert f"model 'zlm': commit {gone[:12]} is no longer available" in out.stderr
+    assert "run `xpm update zlm`" in out.stderr
+    assert not (clone / "xlm_models" / "zlm").exists()
+    assert xpm(clone, "update").stdout == f"zlm: dev ({gone[:7]}) -> dev ({lab.commits['main'][:7]})\n"
+
+
+def test_short_commit_id_off_any_tip(lab, project):
+    wip = lab.commits["1.0.1-wip"]
+    xpm(project, "add", f"{lab.zlm.url}@{wip[:8]}")
+    entry = Project(project).lock().entries["zlm"]
+    assert (entry.commit, entry.resolved, entry.requested) == (wip, "", wip[:8])
+
+
+def test_no_ref_means_newest_tag(lab, project):
+    out = xpm(project, "add", lab.zlm.url)
+    assert out.stdout == f"added zlm v2.0.0 ({lab.commits['2.0.0'][:7]})\n"
+
+
+def test_remove(lab, project):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    xpm(project, "add", f"{lab.models.url}#subdir=aaa")
+    assert xpm(project, "remove", "zlm").stdout == "removed zlm\n"
+    assert not (project / "xlm_models" / "zlm").exists()
+    assert "zlm" not in (project / ".xlm_models").read_text()
+    assert list(Project(project).lock().entries) == ["aaa"]
+    out = xpm(project, "remove", "aab", code=1)
+    assert "model 'aab' is not in .xlm_models" in out.stderr and "did you mean aaa?" in out.stderr
+
+
+def test_install_syncs_edits_of_the_models_file(lab, project):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    xpm(project, "add", f"{lab.models.url}#subdir=aaa")
+    text = (project / ".xlm_models").read_text()
+    text = text.replace(f"{lab.models.url}#subdir=aaa\n", f"{lab.models.url}#subdir=bbb\n")
+    (project / ".xlm_models").write_text(text.replace("@v1\n", "@v2\n"))
+    out = xpm(project, "install")
+    assert "installed zlm v2.0.0" in out.stdout and "installed bbb" in out.stdout and "removed aaa" in out.stdout
+    assert sorted(p.name for p in (project / "xlm_models").iterdir()) == [".xpm", "bbb", "zlm"]
+    assert sorted(Project(project).lock().entries) == ["bbb", "zlm"]
+
+
+def test_install_replaces_modified_files_and_repairs_interrupted_runs(lab, project):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    model = project / "xlm_models" / "zlm" / "zlm" / "model.py"
+    model.write_text("edited")
+    assert xpm(project, "install").stdout.startswith("installed zlm")
+    assert read_tree(project / "xlm_models" / "zlm") == lab.zlm.tree("v1.1.0")
+    # a crash between "stamp deleted" and "stamp written", with staging left behind
+    stamp.remove_stamp(project, "zlm")
+    (project / "xlm_models" / ".xpm" / "staging" / "zlm-half").mkdir(parents=True)
+    assert xpm(project, "install").stdout.startswith("installed zlm")
+    assert stamp.check_vendored(project, "zlm") == []
+    assert not (project / "xlm_models" / ".xpm" / "staging" / "zlm-half").exists()
+
+
+def test_copied_project_is_restamped_without_export(lab, project, tmp_path):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, copy_function=shutil.copy)  # content, not mtimes
+    assert stamp.check_vendored(copy, "zlm") != []
+    git = RecordingGit()
+    outcome = ops.install(Project(copy), Options(git=git))
+    assert outcome.installed == [] and git.calls == []
+    assert stamp.check_vendored(copy, "zlm") == []
+
+
+def test_hash_mismatch_names_both_hashes(lab, project):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    lock = (project / "xlm.lock").read_text()
+    real = Project(project).lock().entries["zlm"].hash
+    fake = "sha256-tree:" + "0" * 64
+    (project / "xlm.lock").write_text(lock.replace(real, fake))
+    shutil.rmtree(project / "xlm_models" / "zlm")
+    out = xpm(project, "install", code=1)
+    assert f"model 'zlm': content of commit {lab.commits['1.1.0'][:12]} hashes to {real}, but xlm.lock says {fake}" in out.stderr
+    assert "`xpm update zlm`" in out.stderr
+    assert not (project / "xlm_models" / "zlm").exists()
+    assert (project / "xlm.lock").read_text() == lock.replace(real, fake)  # left untouched
+
+
+def test_frozen(lab, project):
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
+    out = xpm(project, "install", "--frozen", code=1)
+    assert "xlm.lock is missing" in out.stderr and not (project / "xlm.lock").exists()
+    xpm(project, "lock")
+    assert not (project / "xlm_models" / "zlm").exists()  # lock does not install
+    xpm(project, "lock", "--check")
+    with open(project / ".xlm_models", "a") as handle:
+        handle.write(f"{lab.models.url}#subdir=aaa\n")
+    before = (project / "xlm.lock").read_bytes()
+    out = xpm(project, "install", "--frozen", code=1)
+    assert f"+ aaa: '{lab.models.url}#subdir=aaa' is in .xlm_models" in out.stderr
+    out = xpm(project, "lock", "--check", code=1)
+    assert "+ aaa:" in out.stderr
+    assert (project / "xlm.lock").read_bytes() == before
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v2\n")
+    assert f"~ zlm: .xlm_models says '{lab.zlm.url}@v2', xlm.lock has '{lab.zlm.url}@v1'" in xpm(project, "install", "--frozen", code=1).stderr
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
+    assert xpm(project, "install", "--frozen").stdout.startswith("installed zlm v1.1.0")
+    assert (project / "xlm.lock").read_bytes() == before
+
+
+def test_offline(lab, project, tmp_path, monkeypatch):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    clone = _copy_project(project, tmp_path / "clone")
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cold"))
+    out = xpm(clone, "install", "--offline", code=1)
+    assert f"model 'zlm': commit {lab.commits['1.1.0'][:12]} of {lab.zlm.url}" in out.stderr
+    assert "without --offline" in out.stderr
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cache"))  # the cache `project` filled
+    assert xpm(clone, "install", "--offline").stdout.startswith("installed zlm")
+    # an entry never resolved: offline resolution uses the refs last seen
+    with open(clone / ".xlm_models", "a") as handle:
+        handle.write(f"{lab.models.url}#subdir=aaa\n")
+    out = xpm(clone, "install", "--offline", code=1)
+    assert f"the refs of {lab.models.url}" in out.stderr
+    (clone / ".xlm_models").write_text((clone / ".xlm_models").read_text().replace("@v1", "@v1.0.0"))
+    out = xpm(clone, "install", "--offline", code=1)  # v1.0.0 is known from the refs, its commit is not cached
+    assert f"commit {lab.commits['1.0.0'][:12]}" in out.stderr
+
+
+def test_many_remotes_in_parallel(upstream, project):
+    lines = []
+    for i in range(6):
+        repo = upstream(f"lab/m{i}")
+        repo.commit("c", model_files(f"m{i}"))
+        repo.tag("v1.0.0")
+        lines.append(f"{repo.url}@v1\n")
+    (project / ".xlm_models").write_text("".join(lines))
+    out = xpm(project, "-j", "4", "install")
+    assert out.stdout.count("installed ") == 6
+    assert all(stamp.check_vendored(project, f"m{i}") == [] for i in range(6))
