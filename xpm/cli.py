@@ -27,6 +27,29 @@ Examples:
 
 
 class XpmGroup(click.Group):
+    """A click group that reports errors once and can load commands lazily.
+
+    `lazy` maps a command name to "module:attribute", imported only when that command is used
+    (or help lists it), so a rarely used command never slows down `xpm install`:
+
+        main.lazy["new"] = "xpm.new:new"
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, _, attribute = self.lazy[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -68,12 +91,11 @@ def _project(ctx: click.Context, create: bool = False):
 
 
 def _options(ctx: click.Context, offline: bool = False):
-    from xpm.git.command import Git
     from xpm.progress import Progress, quiet
     from xpm.sync import Options
 
     progress = quiet if ctx.obj["quiet"] else Progress()
-    return Options(offline=offline, jobs=ctx.obj["jobs"], git=Git(verbose=ctx.obj["verbose"]), progress=progress)
+    return Options(offline=offline, jobs=ctx.obj["jobs"], verbose=ctx.obj["verbose"], progress=progress)
 
 
 def _describe(entry) -> str:

@@ -7,11 +7,10 @@ a crash between two leaves a state the next `xpm install` repairs.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from xlm.manifest import GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
-from xpm import hashing, stamp, vendor
+from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, LockEntry, write_lock
 from xpm.project import Project
@@ -103,6 +102,8 @@ def remove(project: Project, name: str) -> bool:
 
 
 def _unknown_model(name: str, known: set[str]) -> XpmError:
+    import difflib
+
     near = difflib.get_close_matches(name, sorted(known), n=3)
     hint = f"did you mean {', '.join(near)}? " if near else ""
     return XpmError(f"model '{name}' is not in .xlm_models", f"{hint}models listed: {', '.join(sorted(known)) or 'none'}")
@@ -157,6 +158,8 @@ class Verdict:
 
 def verify(project: Project) -> list[Verdict]:
     """Re-hash every vendored git model and compare with the lock (as `go mod verify`)."""
+    from xpm import hashing
+
     lock_ = project.lock()
     verdicts = []
     for entry in project.entries():

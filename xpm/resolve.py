@@ -14,7 +14,6 @@ Rules, in order (the first that applies wins):
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -143,6 +142,8 @@ def resolve(requested: str | None, refs: RefList, where: str = "the repository")
 
 def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = False) -> UnknownRef:
     """The error for a ref that names nothing, listing the closest tags and branches."""
+    import difflib
+
     names = [*refs.tags, *refs.branches]
     near = difflib.get_close_matches(requested, names, n=5, cutoff=0.5)
     if not near:

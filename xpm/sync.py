@@ -15,12 +15,11 @@ from pathlib import Path
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
 from xpm.errors import OfflineMissing
-from xpm.git.command import Git
-from xpm.git.database import Database
-from xpm.git.remote import canonical_url, list_refs
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.project import Project, cache_dir, holding_cache
-from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
+
+# The git layer and resolution are imported where work starts: a warm `xpm install` whose
+# folders match the lock never needs them, and it must start fast.
 
 
 @dataclass(frozen=True)
@@ -62,10 +61,18 @@ class Outcome:
 
 
 class Options:
-    def __init__(self, install: bool = True, offline: bool = False, jobs: int = 8, git: Git | None = None, progress=None):
-        self.install, self.offline, self.jobs = install, offline, max(1, jobs)
-        self.git = git or Git()
+    def __init__(self, install: bool = True, offline: bool = False, jobs: int = 8, git=None, progress=None, verbose: bool = False):
+        self.install, self.offline, self.jobs, self.verbose = install, offline, max(1, jobs), verbose
+        self._git = git  # an xpm.git.command.Git; tests pass a recording one
         self.progress = progress
+
+    @property
+    def git(self):
+        if self._git is None:
+            from xpm.git.command import Git
+
+            self._git = Git(verbose=self.verbose)
+        return self._git
 
 
 def plan(entries: list[Entry], lock: Lock | None, update: set[str] | None) -> tuple[list[Job], dict[str, LockEntry]]:
@@ -89,6 +96,10 @@ def _say(options: Options, name: str, message: str) -> None:
 
 def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> list[str]:
     """Resolve, fetch and stage every job of one remote. Returns what --offline lacked."""
+    from xpm.git.database import Database
+    from xpm.git.remote import list_refs
+    from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
+
     git, url = options.git, url_jobs[0].source.url
     db = Database(git, cache_dir(), url)
     missing: list[str] = []
@@ -145,6 +156,8 @@ def short(commit: str) -> str:
 
 def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     """Run the per-remote work in parallel (bounded); stage everything or raise, leaving nothing."""
+    from xpm.git.remote import canonical_url
+
     groups: dict[str, list[Job]] = {}
     for job in jobs:
         groups.setdefault(canonical_url(job.source.url), []).append(job)

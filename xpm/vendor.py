@@ -17,10 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from xpm import hashing, stamp, validate
+from xpm import stamp
 from xpm.errors import HashMismatch
-from xpm.git.checkout import export_tree
-from xpm.git.command import Git
 
 
 @dataclass
@@ -39,9 +37,12 @@ def staging_root(project_dir: Path) -> Path:
     return stamp.models_dir(project_dir) / stamp.STATE_DIR / "staging"
 
 
-def stage(git: Git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
+def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
           origin: str, expected_hash: str | None) -> Staged:
     """Export, validate and hash one model; the caller places or discards the result."""
+    from xpm import hashing, validate
+    from xpm.git.checkout import export_tree
+
     root = staging_root(project_dir)
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
@@ -111,6 +112,8 @@ def freshness(project_dir: Path, name: str, commit: str, content_hash: str) -> s
         return "stale"
     if not stamp.changed_files(root, data):
         return "fresh"
+    from xpm import hashing  # only when stat data disagree: re-hash before re-exporting
+
     recs = hashing.records(root)
     if hashing.tree_hash(recs) != content_hash:
         return "stale"
