@@ -93,8 +93,10 @@ def remove(project: Project, name: str) -> bool:
         known = {e.name for e in project.entries(text)}
         if name not in known:
             raise _unknown_model(name, known)
-        removed = vendor.remove(project.root, name)
         previous = project.lock()
+        locked = previous.get(name) if previous else None
+        ours = (locked is not None and locked.kind == "git") or stamp.read_stamp(project.root, name) is not None
+        removed = vendor.remove(project.root, name) if ours else False  # never a local model's folder
         if previous is not None and name in previous.entries:
             write_lock(project.lock_file, Lock({k: v for k, v in previous.entries.items() if k != name}))
         write_atomic(project.models_file, replace_entry_text(text, name, None))

@@ -206,6 +206,9 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
             job.result = job.previous  # nothing to do: kept as locked, and on disk when installing
         else:
             todo.append(job)
+    if options.install:
+        for job in todo:
+            _refuse_foreign_folder(project, job)
     if todo:
         run_jobs(todo, project, options)
     for job in todo:
@@ -224,6 +227,21 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
                 vendor.remove(project.root, name)
                 outcome.removed.append(name)
     return outcome
+
+
+def _refuse_foreign_folder(project: Project, job: Job) -> None:
+    """Never replace a folder xpm did not install (no stamp, and not a git model of the lock):
+    it may be the user's own model, found there by a plain name in .xlm_models."""
+    name = job.entry.name
+    folder = project.models_dir / name
+    ours = job.previous is not None and job.previous.kind == "git"
+    if folder.exists() and not ours and vendor.stamp.read_stamp(project.root, name) is None:
+        from xpm.errors import XpmError
+
+        raise XpmError(
+            f"{folder} exists and was not installed by xpm; installing '{job.entry.text}' would replace it",
+            "move that folder elsewhere (or rename the model), then run the command again",
+        )
 
 
 def frozen_diff(entries: list[Entry], lock: Lock | None) -> list[str]:

@@ -238,3 +238,15 @@ def test_many_remotes_in_parallel(upstream, project):
     out = xpm(project, "-j", "4", "install")
     assert out.stdout.count("installed ") == 6
     assert all(stamp.check_vendored(project, f"m{i}") == [] for i in range(6))
+
+
+def test_a_folder_xpm_did_not_install_is_never_replaced_or_removed(lab, project):
+    own = project / "xlm_models" / "zlm"
+    own.mkdir(parents=True)
+    (own / "mine.py").write_text("my work")
+    out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
+    assert "exists and was not installed by xpm" in out.stderr
+    assert (own / "mine.py").read_text() == "my work"
+    (project / ".xlm_models").write_text("zlm\n")  # a local model found in xlm_models/
+    xpm(project, "remove", "zlm")
+    assert (own / "mine.py").read_text() == "my work"
