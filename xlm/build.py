@@ -106,7 +106,8 @@ def with_checkpoint_model(cfg: DictConfig, path: str, overrides: list[str]) -> D
     if cfg.get("model") is not None:
         return cfg
     stored = stored_config(path)
-    merged = OmegaConf.merge(cfg, {k: stored[k] for k in MODEL_NODES if k in stored})
-    mine = [o for o in overrides if "=" in o and o.split("=", 1)[0].split(".", 1)[0] in MODEL_NODES]
-    mine = [o for o in mine if not o.startswith(("+", "~")) and "." in o.split("=", 1)[0]]
-    return OmegaConf.merge(merged, OmegaConf.from_dotlist(mine))
+    merged = OmegaConf.to_container(cfg)  # unresolved: run-time interpolations stay live
+    merged.update({k: stored[k] for k in MODEL_NODES if k in stored})  # replace whole nodes
+    keys = [o.split("=", 1)[0] for o in overrides]
+    mine = [o for o, k in zip(overrides, keys) if "." in k and k.split(".", 1)[0] in MODEL_NODES]
+    return OmegaConf.merge(OmegaConf.create(merged), OmegaConf.from_dotlist(mine))

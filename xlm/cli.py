@@ -100,13 +100,16 @@ def check_overrides(overrides: list[str]) -> None:
             )
 
 
-def run_hydra(overrides: list[str]) -> int:
-    """Compose the config from ``overrides`` and run the job it names (xlm.jobs.main)."""
+def run_hydra(args: list[str]) -> int:
+    """Compose the config from ``args`` (overrides and Hydra flags) and run the job it names."""
     _setup_models()
+    # Hydra's parser wants its flags (-m, --cfg job, ...) before the key=value overrides.
+    flags = [a for a in args if "=" not in a or a.startswith("-")]
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
     check_overrides(overrides)
     # Hydra reads sys.argv; Lightning's DDP launcher later re-runs sys.argv in each worker,
     # so the rewritten argv must itself be a valid `xlm` command (it is: the Hydra form).
-    sys.argv = [sys.argv[0], *overrides]
+    sys.argv = [sys.argv[0], *flags, *overrides]
     from xlm.jobs import main as hydra_main
 
     hydra_main()

@@ -8,6 +8,7 @@ Each job writes a small JSON record of what it did next to Hydra's ``.hydra/conf
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 import warnings
@@ -24,10 +25,35 @@ from xlm.tokenizer import register_resolvers
 register_resolvers()
 
 
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
 def _quiet() -> None:
-    # Advice that does not apply to small synthetic tasks (data loader workers, few batches).
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")
+    """Keep the console to what a run says about itself.
+
+    Lightning prints through its own handler *and* propagates to Hydra's, so each line came
+    twice; with its handler gone, lines go once, through Hydra, to the console and the run's
+    log file. The warnings are advice that does not apply here (small synthetic tasks;
+    eval and generate need no checkpoint callback).
+    """
+    import lightning  # noqa: F401  (adds the handler removed here)
+
+    lightning_logger = logging.getLogger("lightning")
+    for handler in [h for h in lightning_logger.handlers if type(h) is logging.StreamHandler]:
+        lightning_logger.removeHandler(handler)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _DropAdverts) for f in handler.filters):
+            handler.addFilter(_DropAdverts())
+    for message in (
+        r".*does not have many workers.*",
+        r".*number of training batches.*smaller than the logging interval.*",
+        r".*exists and is not empty.*",  # Hydra's .hydra/ is already in the run folder
+        r".*isinstance\(treespec, LeafSpec\).*",
+        r".*callbacks used to create the checkpoint need to be provided.*",  # eval, generate
+    ):
+        warnings.filterwarnings("ignore", message=message)
 
 
 def _prepare(cfg: DictConfig) -> DictConfig:

@@ -20,15 +20,16 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     vocabularies like the number tasks'.
     """
     no_decay_modules = (nn.Embedding, nn.LayerNorm)
-    decay, no_decay = [], []
+    decays: dict[int, bool] = {}  # by identity: a tied weight is one parameter, not decayed if any user says so
+    params: dict[int, nn.Parameter] = {}
     for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad:
-                continue
-            if isinstance(module, no_decay_modules) or param.ndim < 2:
-                no_decay.append(param)
-            else:
-                decay.append(param)
+        for param in module.parameters(recurse=False):
+            if param.requires_grad:
+                params[id(param)] = param
+                wanted = not isinstance(module, no_decay_modules) and param.ndim >= 2
+                decays[id(param)] = decays.get(id(param), True) and wanted
+    decay = [params[i] for i, d in decays.items() if d]
+    no_decay = [params[i] for i, d in decays.items() if not d]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
 

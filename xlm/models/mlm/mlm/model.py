@@ -34,6 +34,10 @@ class MLMTransformer(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.output = nn.Linear(d_model, num_embeddings, bias=False)
         self.output.weight = self.token_embedding.weight
+        # Small embeddings: with tied weights, unit-variance rows would start the logits (and
+        # the loss) far too large.
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+        nn.init.normal_(self.position_embedding.weight, std=0.02)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs) -> Tensor:
         length = input_ids.size(1)
