@@ -1,0 +1,102 @@
+"""`xlm models`, model commands through `xlm`, and the promise that none of it imports torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from xlm.cli import main
+
+from .builders import make_model
+
+
+def test_xlm_models_lists_sources_and_problems(project, capsys):
+    project.model("good")
+    project.models_file("good", "./examples/zlm")
+    assert main(["models"]) == 1
+    out = capsys.readouterr().out
+    assert f"models file: {project.root / '.xlm_models'}" in out
+    assert f"good  ok      local   {project.root / '.xlm_models'}:1" in out
+    assert "arlm  ok      core" in out
+    assert "problems (1):\nError: External model 'zlm' not found at ./examples/zlm" in out
+
+
+def test_xlm_models_without_problems_exits_0(project, capsys):
+    project.models_file("# nothing yet")
+    assert main(["models"]) == 0
+    assert "no problems" in capsys.readouterr().out
+
+
+def test_model_command_runs_with_the_remaining_arguments(project, capsys):
+    project.model(
+        "cmdm",
+        files={
+            "cmdm/__init__.py": "",
+            "cmdm/commands.py": "def hello(args):\n    print('hello', *args)\n    return 3\n",
+            "configs/commands.yaml": "cmdm-hello: {function: cmdm.commands.hello, help: greets}\n",
+        },
+    )
+    project.models_file("cmdm")
+    assert main(["cmdm-hello", "a", "b"]) == 3
+    assert "hello a b" in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    assert "cmdm-hello" in capsys.readouterr().out
+
+
+def test_unknown_command_is_still_a_user_error(project, capsys):
+    project.models_file("# none")
+    assert main(["nope"]) == 2
+    assert "unknown command 'nope'" in capsys.readouterr().err
+
+
+def test_strict_error_prints_every_problem_without_traceback(project, capsys):
+    from xlm.external.errors import ExternalModelConflictError
+
+    project.models_file("missing_one", "missing_two")
+    try:
+        from xlm.external_models import setup_external_models
+
+        setup_external_models(strict_validation=True)
+    except ExternalModelConflictError as exc:
+        text = exc.render()
+    assert text.count("Error: External model") == 2 and "Traceback" not in text
+
+
+def test_discovery_and_xlm_models_never_import_torch_hydra_or_models(tmp_path):
+    make_model(tmp_path, "my_model")  # its modules raise when imported
+    (tmp_path / ".xlm_models").write_text("my_model\n")
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from xlm.external_models import setup_external_models
+        from xlm.external.validation import validate_model_root
+        from xlm.cli import main
+        found = setup_external_models(strict_validation=True)
+        main(["models"])
+        heavy = sorted(m for m in ("torch", "lightning", "hydra", "omegaconf", "my_model") if m in sys.modules)
+        print(json.dumps({"names": found.names, "heavy": heavy}))
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XLM_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["heavy"] == [] and "my_model" in result["names"]
+
+
+def test_hydra_plugin_appends_registered_config_dirs(project):
+    from hydra.core.config_search_path import ConfigSearchPath
+    from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+
+    from hydra_plugins.xlm_searchpath.xlm_searchpath import XlmModelsSearchPathPlugin
+    from xlm.external_models import setup_external_models
+
+    root = project.model("plug")
+    project.models_file("plug")
+    setup_external_models(strict_validation=True)
+    path: ConfigSearchPath = ConfigSearchPathImpl()
+    XlmModelsSearchPathPlugin().manipulate_search_path(path)
+    paths = [p.path for p in path.get_path() if p.provider == "xlm-model"]
+    assert f"file://{Path(root) / 'configs'}" in paths
