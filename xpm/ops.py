@@ -70,7 +70,7 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
     try:
         name, source = parse_source(spec)
     except ValueError as exc:
-        raise XpmError(f"cannot add '{spec}': {exc}", "write host/path[@ref][#subdir=dir], a URL, or ./path/to/model") from None
+        raise XpmError(f"cannot add '{spec}': {exc}", "write host/path[@ref][#subdir=dir], a URL (file:///abs/repo for a repository on disk), or ./path/to/model") from None
     with project.holding():
         text = project.read_text()
         entries = project.entries(text)
