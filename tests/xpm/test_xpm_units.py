@@ -175,3 +175,17 @@ def test_read_lock_entry(tmp_path):
     entry = stamp.read_lock_entry(tmp_path, "zlm")
     assert entry["commit"] == "a" * 40 and "subdir" not in entry
     assert stamp.read_lock_entry(tmp_path, "other") is None
+
+
+def test_the_recipe_in_the_docs_recomputes_the_hash(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "xpm.md").read_text()
+    recipe = re.search(r"Recompute it yourself.*?```python\n(.*?)```", doc, re.S).group(1)
+    (tmp_path / "recipe.py").write_text(recipe)
+    root = tmp_path / "tree"
+    _tree(root)
+    out = subprocess.run([sys.executable, str(tmp_path / "recipe.py"), str(root)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == hashing.hash_dir(root)
