@@ -260,5 +260,10 @@ def cache_clean() -> None:
     click.echo(f"cleaned {cache_dir()}")
 
 
+# `xpm new` lives in its own module; `xlm-scaffold` (pyproject) is the same command standalone.
+from xpm.new import new, scaffold_main  # noqa: E402
+
+main.add_command(new)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ Templates are real files (Python, YAML, TOML, Markdown) under ``templates/model/
 repository's root, reached here through the ``xpm/_templates`` link so that the same path
 works in a source checkout, an editable install and a built wheel (package data).
 
-Rendering is deliberately small: ``{{key}}`` is replaced by a known value, in file contents
+A file stored as ``gitignore`` is written as ``.gitignore``. Rendering is deliberately small: ``{{key}}`` is replaced by a known value, in file contents
 and path components alike, and nothing else happens (no expressions, no includes), so a
 template can never run code. Hydra's ``${...}`` interpolations pass through untouched.
 """
@@ -18,6 +18,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "_templates"
 MODEL_TEMPLATE = TEMPLATES_DIR / "model"
 
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+# Stored without the dot: packaging globs and some tools skip hidden files.
+_DOTFILES = {"gitignore": ".gitignore"}
 _SKIPPED = {"__pycache__", ".pytest_cache"}
 
 
@@ -62,16 +64,19 @@ def template_files(template: Path = MODEL_TEMPLATE) -> list[Path]:
     return files
 
 
+def render_file(rel: Path | str, dest: Path, values: dict[str, str], template: Path = MODEL_TEMPLATE) -> Path:
+    """Render the template file ``rel`` into the model folder ``dest``; return the file written."""
+    rel = Path(rel).as_posix()
+    target = dest / render(_DOTFILES.get(rel, rel), values, where=rel)
+    text = render((template / rel).read_text(encoding="utf-8"), values, where=rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
 def render_tree(dest: Path, values: dict[str, str], template: Path = MODEL_TEMPLATE) -> list[Path]:
     """Write the rendered template into ``dest`` (which must not exist); return the files written."""
     if not template.is_dir():
         raise TemplateError(f"model template not found at {template} (is xpm installed with its package data?)")
-    written = []
     dest.mkdir(parents=True)
-    for rel in template_files(template):
-        target = dest / render(rel.as_posix(), values, where=str(rel))
-        text = render((template / rel).read_text(encoding="utf-8"), values, where=str(rel))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+    return [render_file(rel, dest, values, template) for rel in template_files(template)]

@@ -11,19 +11,14 @@ token ids, no special tokens). Two flavours, as in the core models:
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import List
 
 import torch
 
 from xlm.api import Collator, Example
+from xlm.batching import pad_ids
 
 from .types import {{Name}}Batch
-
-
-def _pad(rows: List[List[int]], pad_id: int, left: bool = False) -> torch.Tensor:
-    width = max((len(row) for row in rows), default=0)
-    padded = [([pad_id] * (width - len(row)) + row) if left else (row + [pad_id] * (width - len(row))) for row in rows]
-    return torch.tensor(padded, dtype=torch.long).reshape(len(rows), width)
 
 
 class Default{{Name}}Collator(Collator):
@@ -39,10 +34,8 @@ class Default{{Name}}Collator(Collator):
         return mask
 
     def __call__(self, examples: List[Example]) -> {{Name}}Batch:
-        sequences = self.sequences(examples)
-        input_ids = _pad(sequences, self.tokenizer.pad_token_id)
-        lengths = torch.tensor([len(seq) for seq in sequences])
-        attention_mask = torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]
+        input_ids, attention_mask = pad_ids(self.sequences(examples), self.tokenizer.pad_token_id)
+        attention_mask = attention_mask.bool()
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
@@ -68,9 +61,9 @@ class Seq2Seq{{Name}}Collator(Default{{Name}}Collator):
         batch = super().__call__(examples)
         tok = self.tokenizer
         prompts = [[tok.bos_token_id, *ex["prompt_ids"]] for ex in examples]
-        batch["prompt_ids"] = _pad(prompts, tok.pad_token_id, left=True)
-        batch["prompt_attention_mask"] = batch["prompt_ids"] != tok.pad_token_id
-        batch["target_ids"] = _pad([list(ex["target_ids"]) for ex in examples], tok.pad_token_id)
+        prompt_ids, prompt_attention_mask = pad_ids(prompts, tok.pad_token_id, left=True)
+        batch["prompt_ids"], batch["prompt_attention_mask"] = prompt_ids, prompt_attention_mask.bool()
+        batch["target_ids"], _ = pad_ids([ex["target_ids"] for ex in examples], tok.pad_token_id)
         return batch
 
 

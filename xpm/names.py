@@ -1,0 +1,99 @@
+"""Which names ``xpm new`` refuses, and where the model named by ``--from`` lives.
+
+The rules are xlm's own (name syntax from `xlm.manifest`, reserved core names, installed
+modules and the models a project already uses from `xlm.external`): a name xpm accepts is one
+`xlm train` will load. Every refusal says what and where, then how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlm import manifest
+from xpm.errors import XpmError
+
+MODELS_FILE_ENV = "XLM_MODELS_FILE"
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """A model to copy: its name, its folder and package, and where it is declared (for messages)."""
+
+    name: str
+    root: Path
+    package: str | None
+    where: str
+    core: bool = False
+
+
+def _fix(name: str) -> str:
+    return f"choose another name, such as {name + '_lm' if not name.endswith('_lm') else 'my_' + name}"
+
+
+def project_models(models_file: Path) -> list:
+    """The models xlm would find for a project whose models file is ``models_file`` (no imports of model code)."""
+    from xlm.external.discovery import discover
+
+    # discover() reads the file `xlm` would read; XLM_MODELS_FILE is how a user points xlm at
+    # another file, so point it at ours for the call (a --xlm-models-file such as custom.txt).
+    saved = os.environ.get(MODELS_FILE_ENV)
+    os.environ[MODELS_FILE_ENV] = str(models_file)
+    try:
+        return discover(models_file.parent).models
+    finally:
+        if saved is None:
+            os.environ.pop(MODELS_FILE_ENV, None)
+        else:
+            os.environ[MODELS_FILE_ENV] = saved
+
+
+def check_new_name(name: str, root: Path, models_file: Path) -> None:
+    """Raise :class:`XpmError` when ``name`` cannot become a new model at ``root``."""
+    from xlm.external.discovery import RESERVED_NAMES, read_models_file
+    from xlm.external.validation import model_package
+
+    if problem := manifest.name_problem(name):
+        raise XpmError(problem, "choose a lowercase identifier that is not a Python keyword, such as my_model")
+    if name in RESERVED_NAMES:
+        raise XpmError(
+            f"'{name}' is the name of a core model of xlm",
+            f"choose another name; to start from the core model, run: xpm new my_{name} --from {name}",
+        )
+    if root.exists() or root.is_symlink():
+        raise XpmError(f"{root} already exists", "choose another name, or create the model elsewhere with --dir PATH")
+    listed, _ = read_models_file(models_file) if models_file.is_file() else ([], [])
+    for entry in listed:  # found on disk or not: a second line for the same name is a conflict
+        if entry.name == name:
+            raise XpmError(f"'{name}' is already listed in {entry.where()}", _fix(name))
+    if problem := _conflict(name, root, models_file):
+        raise XpmError(problem, _fix(name))
+
+
+def _conflict(name: str, root: Path, models_file: Path) -> str | None:
+    """xlm's own rules between models, applied to the project's models plus the new one (last)."""
+    from xlm.external.conflicts import duplicate_names, package_conflicts
+    from xlm.external.discovery import FoundModel
+    from xlm.external.installed import installed
+    from xlm.external.validation import ModelInfo, inspect_model
+
+    new = FoundModel(name, root, "local", f"new model {root}")
+    models = project_models(models_file)
+    pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models] + [(new, ModelInfo(name, root, package=name))]
+    findings = duplicate_names([*models, new]) + package_conflicts(pairs, installed().top_level)
+    return next((f"{problem.what} ({problem.where})" for model, problem in findings if model is new), None)
+
+
+def find_source_model(model: str, models_file: Path) -> SourceModel:
+    """The model ``--from`` names: a core model, or one the project uses (local, vendored, installed)."""
+    found = next((m for m in project_models(models_file) if m.name == model), None)
+    if found is None:
+        raise XpmError(
+            f"--from {model}: no model named '{model}' is known here",
+            "name a core model (arlm, mlm), a model listed in .xlm_models, or an installed one (see: xlm models)",
+        )
+    from xlm.external.validation import model_package
+
+    package = found.package or model_package(found.root, found.name)
+    return SourceModel(found.name, found.root, package, found.where, core=found.origin == "core")

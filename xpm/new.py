@@ -1,0 +1,179 @@
+"""``xpm new`` / ``xlm-scaffold``: create a model that trains on its first run.
+
+The work is :func:`create_model` (tests call it directly); the click command only maps flags
+onto it. A new model is rendered from the template (or copied, renamed, from ``--from``
+MODEL) into a staging folder next to its destination, checked with xlm's static validation,
+moved into place with one rename, and only then listed in `.xlm_models`: an interrupted or
+refused run leaves no half-made model and no dangling line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from xlm import manifest
+from xpm import names
+from xpm.errors import XpmError
+from xpm.rename import copy_renamed, model_files
+from xpm.templates import render, render_file, render_tree, template_values
+
+# What a copied model gets from the template when it has none of its own: packaging, docs,
+# the tests that only read the model's configs, and the debug experiment (it names only
+# the model's own config groups and its seq2seq collator, so it fits any model that has one).
+GENERIC_TEMPLATE_FILES = ("pyproject.toml", "README.md", "gitignore", "tests/conftest.py", "tests/test_configs.py")
+DEBUG_EXPERIMENT = "configs/experiment/{{name}}_debug.yaml"
+
+
+@dataclass(frozen=True)
+class NewModel:
+    """What :func:`create_model` made: the model's folder and files, and the models-file line."""
+
+    name: str
+    root: Path
+    files: tuple[Path, ...]
+    models_file: Path
+    entry: str
+    models_file_created: bool
+
+
+def _entry_text(root: Path, models_file: Path) -> str:
+    """How the models file names the model: its bare name next to the file, else a ./relative path."""
+    base = models_file.parent.resolve()
+    if root.parent.resolve() == base:
+        return root.name
+    rel = os.path.relpath(root.resolve(), base)
+    return rel if rel.startswith("..") else "./" + rel
+
+
+def _build(staging: Path, name: str, source: names.SourceModel | None) -> list[Path]:
+    values = template_values(name)
+    if source is None:
+        return render_tree(staging, values)
+    staging.mkdir()
+    files = model_files(source.root, source.package)
+    if source.core:  # a core model's README describes it as shipped with xlm: start from ours
+        files = [(path, rel) for path, rel in files if rel.as_posix() != "README.md"]
+    written = copy_renamed(files, staging, source.name, name)
+    wanted = list(GENERIC_TEMPLATE_FILES)
+    if (staging / "configs" / "collator" / f"seq2seq_{name}.yaml").is_file():
+        wanted.append(DEBUG_EXPERIMENT)
+    have = {path.relative_to(staging).as_posix() for path in written}
+    missing = [rel for rel in wanted if render(rel, values) not in have and "." + rel not in have]
+    return written + [render_file(rel, staging, values) for rel in missing]
+
+
+def _validate(root: Path, name: str) -> None:
+    """The new model must pass the same static checks as any model xlm loads."""
+    from xlm.external.validation import validate_model_root
+
+    problems = validate_model_root(root, name)
+    if problems:
+        details = "\n    - ".join(f"{p.what} ({p.where})" for p in problems)
+        raise XpmError(
+            f"the model generated for '{name}' does not pass validation:\n    - {details}",
+            "this is a bug in the template or in the --from model; please report it",
+        )
+
+
+def create_model(
+    name: str,
+    parent: Path | str = ".",
+    models_file: Path | str | None = None,
+    from_model: str | None = None,
+) -> NewModel:
+    """Create model ``name`` in ``parent/name`` and list it in the models file.
+
+    ``models_file`` defaults to the project's `.xlm_models` (``$XLM_MODELS_FILE``, else the
+    nearest one walking up from ``parent``), else a new `.xlm_models` in ``parent``.
+    Raises :class:`XpmError` for every refusal, before anything is written.
+    """
+    parent = Path(parent).expanduser().resolve()
+    if not parent.is_dir():
+        raise XpmError(f"--dir {parent} is not a folder", "create it first, or pass an existing folder")
+    if models_file is not None:
+        models_file = Path(models_file).expanduser().resolve()
+    else:
+        models_file = manifest.find_models_file(parent) or parent / manifest.MODELS_FILE_NAME
+    root = parent / name
+    names.check_new_name(name, root, models_file)
+    source = names.find_source_model(from_model, models_file) if from_model else None
+
+    text = models_file.read_text(encoding="utf-8") if models_file.is_file() else None
+    entry = _entry_text(root, models_file)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.xpm-new-", dir=parent))
+    try:
+        built = _build(staging / name, name, source)
+        _validate(staging / name, name)
+        os.replace(staging / name, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = tuple(root / path.relative_to(staging / name) for path in built)
+    if text is None:
+        header = "# Models this project uses, one per line (see docs/new_model.md); '#' starts a comment.\n"
+        manifest.write_atomic(models_file, manifest.add_entry_text(header, entry))
+    else:
+        manifest.write_atomic(models_file, manifest.add_entry_text(text, entry))
+    return NewModel(name, root, tuple(sorted(files)), models_file, entry, text is None)
+
+
+# ----------------------------------------------------------------------------- command line
+
+EPILOG = """\b
+Examples:
+  xpm new my_model                                  ./my_model, listed in ./.xlm_models
+  xpm new my_model --dir models                     ./models/my_model, listed as ./models/my_model
+  xpm new my_arlm --from arlm                       a renamed copy of the core model arlm
+  xlm-scaffold my_model --xlm-models-file custom_models.txt
+"""
+
+
+def _show(path: Path) -> str:
+    rel = os.path.relpath(path)
+    return rel if rel.startswith(("../", "/")) or rel in (".", "..") else "./" + rel
+
+
+def _next_steps(result: NewModel) -> list[str]:
+    experiments = sorted(p.stem for p in (result.root / "configs" / "experiment").glob("*.yaml"))
+    preferred = [f"{result.name}_debug", f"star_easy_{result.name}"]
+    experiment = next((e for e in preferred if e in experiments), experiments[0] if experiments else None)
+    env = "" if result.models_file.name == manifest.MODELS_FILE_NAME else f"XLM_MODELS_FILE={result.models_file} "
+    steps = [f"cd {_show(result.root)}"]
+    if experiment:
+        steps.append(f"{env}xlm train experiment={experiment} debug=overfit")
+    return steps + ["python -m pytest"]
+
+
+@click.command("new", epilog=EPILOG)
+@click.argument("name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to create the model in.")
+@click.option("--xlm-models-file", "models_file", type=click.Path(dir_okay=False, path_type=Path), help="Models file to list the model in (default: the project's .xlm_models).")
+@click.option("--from", "from_model", metavar="MODEL", help="Start from a renamed copy of MODEL (core, listed or installed).")
+def new(name: str, parent: Path, models_file: Path | None, from_model: str | None) -> None:
+    """Create model NAME: a small causal transformer that trains as it is, ready to change."""
+    result = create_model(name, parent, models_file, from_model)
+    origin = f" from {from_model}" if from_model else ""
+    click.echo(f"created {name}{origin} in {_show(result.root)} ({len(result.files)} files)")
+    verb = "created" if result.models_file_created else "updated"
+    click.echo(f"{verb} {_show(result.models_file)}: added {result.entry}")
+    click.echo("next:\n  " + "\n  ".join(_next_steps(result)))
+
+
+def scaffold_main(argv: list[str] | None = None) -> None:
+    """``xlm-scaffold NAME [OPTIONS]``: ``xpm new`` under the name the seed documentation uses."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in ("-v", "--verbose") for a in args)
+    try:
+        new.main([a for a in args if a not in ("-v", "--verbose")], prog_name="xlm-scaffold")
+    except XpmError as exc:  # the same two lines and exit code as `xpm new` (see xpm.cli.XpmGroup)
+        if verbose:
+            traceback.print_exc()
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
