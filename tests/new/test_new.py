@@ -1,0 +1,202 @@
+"""`xpm new` / `xlm-scaffold`: what gets created, where it is listed, and every refusal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xlm.external.validation import validate_model_root
+from xpm.cli import main
+from xpm.errors import XpmError
+from xpm.new import create_model, scaffold_main
+from xpm.templates import template_files
+
+
+def test_creates_the_model_and_a_models_file(project):
+    result = create_model("my_model", project)
+    assert result.root == project / "my_model"
+    assert len(result.files) == len(template_files())
+    for rel in ("my_model/model.py", "configs/experiment/star_easy_my_model.yaml", "tests/test_my_model.py", ".gitignore"):
+        assert (result.root / rel).is_file(), rel
+    assert validate_model_root(result.root, "my_model") == []
+    text = (project / ".xlm_models").read_text()
+    assert text.startswith("#") and text.splitlines()[-1] == "my_model"
+    assert result.models_file_created
+    assert not [p for p in project.iterdir() if p.name.startswith(".my_model")], "staging folder left behind"
+
+
+def test_appends_to_an_existing_models_file_keeping_its_lines(project):
+    original = "# our models\n./examples/zlm  # the example\n\n# later: other_model"
+    (project / ".xlm_models").write_text(original)
+    (project / "examples").mkdir()
+    result = create_model("my_model", project)
+    assert (project / ".xlm_models").read_text() == original + "\nmy_model\n"
+    assert not result.models_file_created
+
+
+def test_dir_elsewhere_is_listed_as_a_relative_path(project):
+    (project / ".xlm_models").write_text("")
+    (project / "models").mkdir()
+    result = create_model("my_model", project / "models")
+    assert result.models_file == project / ".xlm_models"  # found walking up, as xlm finds it
+    assert result.entry == "./models/my_model"
+    assert (project / ".xlm_models").read_text() == "./models/my_model\n"
+
+
+def test_custom_models_file(project):
+    result = create_model("my_model", project, models_file=project / "custom_models.txt")
+    assert (project / "custom_models.txt").read_text().splitlines()[-1] == "my_model"
+    assert not (project / ".xlm_models").exists()
+    assert result.models_file == project / "custom_models.txt"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("My_Model", "not a valid model name"),
+        ("my-model", "not a valid model name"),
+        ("1model", "not a valid model name"),
+        ("class", "Python keyword"),
+        ("arlm", "core model"),
+        ("mlm", "core model"),
+        ("ilm", "core model"),
+        ("json", "shadow the standard library module 'json'"),
+        ("yaml", "shadow the installed module 'yaml'"),
+        ("torch", "shadow the installed module 'torch'"),
+        ("xpm", "shadow xlm's package manager xpm"),
+        ("hydra_plugins", "shadow the Hydra plugins"),
+    ],
+)
+def test_refused_names(project, name, message):
+    with pytest.raises(XpmError, match=message) as info:
+        create_model(name, project)
+    assert info.value.fix
+    assert list(project.iterdir()) == [], "a refusal must write nothing"
+
+
+def test_refuses_an_existing_folder(project):
+    (project / "my_model").mkdir()
+    with pytest.raises(XpmError, match="already exists") as info:
+        create_model("my_model", project)
+    assert "--dir" in info.value.fix
+
+
+def test_refuses_a_name_already_listed_even_when_its_folder_is_missing(project):
+    (project / ".xlm_models").write_text("# models\nmy_model\n")
+    with pytest.raises(XpmError, match=r"already listed in .*\.xlm_models:2"):
+        create_model("my_model", project)
+
+
+def test_refuses_the_package_of_another_model(project, make_model):
+    make_model(project, "other", package="shared_pkg")
+    (project / ".xlm_models").write_text("other\n")
+    with pytest.raises(XpmError, match="Both 'other' and 'shared_pkg' define package 'shared_pkg'"):
+        create_model("shared_pkg", project)
+    assert (project / ".xlm_models").read_text() == "other\n"
+
+
+def test_refuses_a_name_found_on_xlm_models_path(project, tmp_path, monkeypatch, make_model):
+    shared = tmp_path / "shared"
+    make_model(shared, "lab_model")
+    monkeypatch.setenv("XLM_MODELS_PATH", str(shared))
+    (project / ".xlm_models").write_text("lab_model\n")
+    with pytest.raises(XpmError, match="already listed"):
+        create_model("lab_model", project)
+
+
+def test_from_core_model_is_renamed_throughout(project):
+    result = create_model("my_arlm", project, from_model="arlm")
+    assert validate_model_root(result.root, "my_arlm") == []
+    for rel in ("configs/model/my_arlm.yaml", "configs/collator/seq2seq_my_arlm.yaml",
+                "configs/experiment/star_easy_my_arlm.yaml", "configs/experiment/my_arlm_debug.yaml",
+                "pyproject.toml", "README.md", "tests/test_configs.py"):
+        assert (result.root / rel).is_file(), rel
+    leftovers = [
+        f"{path.relative_to(result.root)}: {line.strip()}"
+        for path in result.root.rglob("*") if path.is_file()
+        for line in path.read_text().splitlines()
+        if "arlm" in line.replace("my_arlm", "").replace("my-arlm", "").replace("MyArlm", "").lower()
+    ]
+    assert leftovers == []
+    model_yaml = (result.root / "configs" / "model" / "my_arlm.yaml").read_text()
+    assert "_target_: my_arlm.model.MyArlm" in model_yaml and "model: my_arlm" in model_yaml
+    assert "(core model)" not in (result.root / "README.md").read_text()
+
+
+def test_from_a_model_installed_as_a_wheel_puts_configs_back_next_to_the_package(project, tmp_path, monkeypatch, make_model):
+    # A wheel installs <site>/zoo/ with configs inside the package; the model's root is <site>.
+    site = tmp_path / "site"
+    make_model(tmp_path, "zoo")
+    (tmp_path / "zoo" / "configs").rename(tmp_path / "zoo" / "zoo" / "configs")
+    (tmp_path / "zoo").rename(site)
+    (site / "unrelated.py").write_text("")
+    from xpm import names
+
+    monkeypatch.setattr(names, "project_models", lambda models_file: [_found("zoo", site, "zoo")])
+    result = create_model("my_zoo", project, from_model="zoo")
+    files = sorted(p.relative_to(result.root).as_posix() for p in result.files)
+    assert "configs/model/my_zoo.yaml" in files and "my_zoo/__init__.py" in files
+    assert not any(f.startswith(("unrelated", "my_zoo/configs")) for f in files)
+
+
+def _found(name, root, package):
+    from xlm.external.discovery import FoundModel
+
+    return FoundModel(name, Path(root).resolve(), "installed", "entry point", package=package, importable=True)
+
+
+def test_from_an_unknown_model(project):
+    with pytest.raises(XpmError, match="no model named 'nope'"):
+        create_model("mine", project, from_model="nope")
+    assert list(project.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_xpm_new_prints_what_it_did_and_what_to_run(project):
+    result = CliRunner().invoke(main, ["new", "my_model"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"created my_model in ./my_model ({len(template_files())} files)",
+        "created ./.xlm_models: added my_model",
+        "next:",
+        "  cd ./my_model",
+        "  xlm train experiment=my_model_debug debug=overfit",
+        "  python -m pytest",
+    ]
+
+
+def test_xpm_new_refusal_is_two_lines_and_exit_1(project):
+    result = CliRunner().invoke(main, ["new", "arlm"])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: 'arlm' is the name of a core model of xlm",
+        "  fix: choose another name; to start from the core model, run: xpm new my_arlm --from arlm",
+    ]
+
+
+def test_xlm_scaffold_takes_the_same_options(project, capsys):
+    (project / "models").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        scaffold_main(["my_model", "--xlm-models-file", "custom_models.txt", "--dir", "models"])
+    assert exit_info.value.code == 0
+    assert (project / "models" / "my_model" / "my_model" / "model.py").is_file()
+    assert (project / "custom_models.txt").read_text().splitlines()[-1] == "./models/my_model"
+    assert "XLM_MODELS_FILE=" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        scaffold_main(["my_model", "--dir", "models"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_xlm_scaffold_is_installed_and_never_imports_torch(project):
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; from xpm.cli import scaffold_main; sys.argv=['xlm-scaffold','--help']; scaffold_main()"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "Usage: xlm-scaffold [OPTIONS] NAME" in out.stdout
+    heavy = [line for line in out.stderr.splitlines() if line.rsplit("|", 1)[-1].strip().split(".")[0] in ("torch", "lightning", "hydra")]
+    assert heavy == []
