@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-ZLM_ROOT = Path(__file__).resolve().parents[2] / "examples" / "zlm"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ZLM_ROOT = REPO_ROOT / "examples" / "zlm"
 if str(ZLM_ROOT) not in sys.path:
     sys.path.insert(0, str(ZLM_ROOT))
 
@@ -24,3 +25,15 @@ def examples():
         {"prompt_ids": [5, 6, 7, 4], "target_ids": [8, 9, 10]},
         {"prompt_ids": [11, 4], "target_ids": [12]},
     ]
+
+
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch):
+    """No model registration, env var or import path leaks out of (or into) the test."""
+    from xlm.external.registration import CONFIG_DIRS_ENV, ROOTS_ENV
+
+    for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", CONFIG_DIRS_ENV, ROOTS_ENV, "PYTHONPATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return tmp_path
