@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from xlm.external.cache import FileMemo
 from xlm.external.conflicts import BUILTIN_COMMANDS, command_conflicts, config_conflicts, duplicate_names, package_conflicts
 from xlm.external.discovery import Discovery, FoundModel
 from xlm.external.errors import Problem
@@ -63,6 +64,16 @@ class ExternalModels:
         return next((m for m in self.models if m.name == name), None)
 
 
+MEMO_FILE = "verdicts.json"
+
+
+def _memo_version() -> list:
+    """Verdicts are only as good as the code that reached them: a change to it starts afresh."""
+    from xlm.external import configs, pysource
+
+    return [1, *(FileMemo.signature(module.__file__) for module in (configs, pysource))]
+
+
 Pair = tuple[FoundModel, ModelInfo]
 Findings = list[tuple[FoundModel, Problem]]
 NAME_CHECKS: list[Callable[[Discovery, list[FoundModel]], Findings]] = [lambda d, models: duplicate_names(models)]
@@ -95,7 +106,9 @@ def check(discovery: Discovery, top_level: dict[str, tuple[str, ...]], builtin_c
     models = list(discovery.models)
     for name_check in NAME_CHECKS:
         models = keep(name_check(discovery, models), models, lambda m: m)
-    pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models]
+    memo = FileMemo(MEMO_FILE, _memo_version())
+    pairs = [(m, inspect_model(m.root, m.name, m.package, memo)) for m in models]
+    memo.save()
     pairs = keep([(m, p) for m, info in pairs for p in info.problems], pairs, lambda pair: pair[0])
     for pair_check in _pair_checks(discovery, top_level, builtin_commands):
         pairs = keep(pair_check(pairs), pairs, lambda pair: pair[0])

@@ -130,7 +130,8 @@ def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
             spec = importlib.util.find_spec(top)
         except (ImportError, ValueError):
             spec = None
-        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        # a namespace package (origin None) is just some folder named like it, not the model
+        locations = list(spec.submodule_search_locations or []) if spec is not None and spec.origin else []
         if locations:
             folder = Path(locations[0]).joinpath(*rest)
             if rest and folder.is_dir():  # a folder inside a distribution holding a model root

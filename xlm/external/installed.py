@@ -10,14 +10,14 @@ registering models does not invalidate the cache.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+
+from xlm.external import cache
 
 ENTRY_POINT_GROUP = "xlm.models"
+CACHE_FILE = "installed.json"
 CACHE_VERSION = 1
 
 
@@ -37,14 +37,6 @@ class Installed:
     top_level: dict[str, tuple[str, ...]]  # module name -> distributions that install it
 
 
-def cache_dir() -> Path:
-    """``$XLM_CACHE_DIR``, else ``$XDG_CACHE_HOME/xlm``, else ``~/.cache/xlm``."""
-    if os.environ.get("XLM_CACHE_DIR"):
-        return Path(os.environ["XLM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "xlm"
-
-
 def _search_paths() -> list[str]:
     from xlm.external.registration import registered_roots
 
@@ -58,7 +50,7 @@ def _search_paths() -> list[str]:
 
 
 def _key(paths: list[str]) -> list:
-    key = [CACHE_VERSION, sys.version]
+    key: list = [sys.version]
     for path in paths:
         try:
             key.append([path, os.stat(path).st_mtime_ns])
@@ -90,32 +82,13 @@ def _scan(paths: list[str]) -> Installed:
     return Installed(tuple(dict.fromkeys(entry_points)), {k: tuple(v) for k, v in sorted(top_level.items())})
 
 
-def _load(file: Path, key: list) -> Installed | None:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        if data["key"] != key:
-            return None
-        eps = tuple(ModelEntryPoint(*e) for e in data["entry_points"])
-        return Installed(eps, {k: tuple(v) for k, v in data["top_level"].items()})
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def _from_json(data: dict) -> Installed:
+    eps = tuple(ModelEntryPoint(*e) for e in data["entry_points"])
+    return Installed(eps, {k: tuple(v) for k, v in data["top_level"].items()})
 
 
-def _store(file: Path, key: list, found: Installed) -> None:
-    data = {
-        "key": key,
-        "entry_points": [[e.name, e.value, e.distribution, e.version] for e in found.entry_points],
-        "top_level": found.top_level,
-    }
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        # temp file + rename: a concurrent reader sees the old cache or the new, never half
-        fd, tmp = tempfile.mkstemp(prefix=".installed.", dir=file.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, file)
-    except OSError:
-        pass  # a read-only cache only costs speed
+def _to_json(found: Installed) -> dict:
+    return {"entry_points": [[e.name, e.value, e.distribution, e.version] for e in found.entry_points], "top_level": found.top_level}
 
 
 _memo: tuple[list, Installed] | None = None
@@ -128,10 +101,13 @@ def installed() -> Installed:
     key = _key(paths)
     if _memo is not None and _memo[0] == key:
         return _memo[1]
-    file = cache_dir() / "installed.json"
-    found = _load(file, key)
+    stored = cache.load(CACHE_FILE, CACHE_VERSION)
+    try:
+        found = _from_json(stored) if stored.get("key") == key else None
+    except (KeyError, TypeError, ValueError):
+        found = None
     if found is None:
         found = _scan(paths)
-        _store(file, key, found)
+        cache.store(CACHE_FILE, CACHE_VERSION, {"key": key, **_to_json(found)})
     _memo = (key, found)
     return found
