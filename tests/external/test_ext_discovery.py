@@ -162,3 +162,15 @@ def test_listed_and_editable_installed_from_the_same_folder_is_one_model(project
     assert found.problems == []
     [twin] = [m for m in found.models if m.name == "twin"]
     assert (twin.found.origin, twin.root, twin.found.distribution) == ("local", root, "xlmtest-twin")
+
+
+def test_the_current_folder_is_a_model_when_it_is_laid_out_as_one(project, monkeypatch):
+    root = project.model("solo")
+    monkeypatch.chdir(root)
+    found = find_external_models()  # no .xlm_models anywhere above
+    assert found.models_file is None and found.problems == []
+    assert (found.get("solo").found.origin, found.get("solo").root) == ("cwd", root)
+    project.models_file("solo")  # declared above: the declaration counts, not a second copy
+    assert [m.found.origin for m in find_external_models().models if m.name == "solo"] == ["local"]
+    monkeypatch.chdir(root / "configs")
+    assert "solo" not in [m.name for m in discover().models if m.origin == "cwd"]

@@ -30,7 +30,7 @@ _RESERVED_FIX = f"rename the model: {', '.join(RESERVED_NAMES)} are reserved for
 
 
 def _rank(model: FoundModel) -> int:
-    return 0 if model.origin == "core" else 2 if model.entry is None else 1
+    return {"core": 0, "installed": 2}.get(model.origin, 1)
 
 
 def duplicate_names(models: list[FoundModel]) -> list[Finding]:

@@ -8,7 +8,10 @@ Order (the same inputs always give the same list and so the same search paths):
    the project's ``xlm_models/`` (the vendored cache ``xpm`` fills); the first folder
    that exists wins. A path (``./examples/zlm``) is relative to the file's folder. A git
    source is looked up in ``xlm_models/<name>/`` only;
-3. installed distributions' entry points in the group ``xlm.models``, sorted by name.
+3. the current folder, when it is itself a model root (``<folder>/<folder name>/__init__.py``
+   and ``configs/``) that nothing above declares: ``cd my_model && xlm train ...`` works
+   in a model's own checkout;
+4. installed distributions' entry points in the group ``xlm.models``, sorted by name.
 
 Discovery only records what it finds (and `Problem`s for what it cannot find); deciding
 whether a model is usable is validation's and the conflict checks' job.
@@ -38,7 +41,7 @@ class FoundModel:
 
     name: str
     root: Path
-    origin: str  # core | local | XLM_MODELS_PATH | vendored | path | git | installed
+    origin: str  # core | local | XLM_MODELS_PATH | vendored | path | git | cwd | installed
     where: str  # where it was declared: "/p/.xlm_models:3", "core", "entry point of zlm 0.1.0"
     package: str | None = None  # set when the declaration names the package (entry points)
     distribution: str | None = None  # the installed distribution that declares it, if any
@@ -144,6 +147,16 @@ def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
     return FoundModel(ep.name, root.resolve(), "installed", where, package=package, distribution=ep.distribution, importable=importable)
 
 
+def current_folder_model(start: Path | None, models: list[FoundModel]) -> FoundModel | None:
+    """The current folder as a model, if it is laid out as one and not declared already."""
+    here = Path(start or Path.cwd()).resolve()
+    if not ((here / here.name / "__init__.py").is_file() and (here / "configs").is_dir()):
+        return None
+    if any(m.root == here for m in models):
+        return None
+    return FoundModel(here.name, here, "cwd", "the current folder")
+
+
 def _merge_installed(models: list[FoundModel], found: FoundModel) -> bool:
     """A listed model that is also pip-installed (editable) from the same folder is one model."""
     for i, model in enumerate(models):
@@ -164,6 +177,8 @@ def discover(start: Path | None = None) -> Discovery:
         for entry in entries:
             found = resolve_entry(entry, dirs, project_dir)
             (result.models if isinstance(found, FoundModel) else result.problems).append(found)
+    if (here := current_folder_model(start, result.models)) is not None:
+        result.models.append(here)
     for ep in installed().entry_points:
         found = resolve_entry_point(ep)
         if isinstance(found, Problem):
