@@ -14,7 +14,6 @@ from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, LockEntry, write_lock
 from xpm.project import Project
-from xpm.resolve import short_ref
 from xpm.sync import Options, Outcome, frozen_diff, sync
 
 NEW_FILE_HEADER = "# Models used by this project, one per line (see docs/xpm.md). Edited by `xpm add` and `xpm remove`.\n"
@@ -129,6 +128,8 @@ def list_models(project: Project) -> list[Row]:
         if not entry.is_git:
             rows.append(Row(entry.name, entry.text, "", "", "", "local"))
             continue
+        from xpm.resolve import short_ref
+
         src: GitSource = entry.source  # type: ignore[assignment]
         locked = lock_.get(entry.name) if lock_ else None
         if locked is None or not locked.matches(entry):

@@ -25,6 +25,12 @@ from xpm.resolve import RefList
 # and any end-of-line or filter conversion for every path.
 _ATTRIBUTES = "* -export-subst -export-ignore -text -eol -ident -filter -working-tree-encoding\n"
 _REFS_FILE = "xpm-refs.json"
+# unpackLimit=1 keeps every fetched pack as it came (as clone does) instead of exploding small
+# fetches into loose objects, which recompresses each blob: a 256 KiB binary costs real time.
+_CONFIG = (
+    "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+    "[fetch]\n\tunpackLimit = 1\n[gc]\n\tauto = 0\n"
+)
 
 
 class Database:
@@ -42,8 +48,13 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.path.parent))
         try:
-            self.git.run(["init", "--bare", "--quiet", str(tmp)])
-            (tmp / "info").mkdir(exist_ok=True)
+            # The documented layout of a bare repository (gitrepository-layout(5)), written
+            # directly: a `git init` per remote is a process start that a cold install of
+            # many models pays for in parallel, and there are no sample hooks to copy.
+            for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags", "info"):
+                (tmp / sub).mkdir(parents=True)
+            (tmp / "HEAD").write_text("ref: refs/heads/main\n")
+            (tmp / "config").write_text(_CONFIG)
             (tmp / "info" / "attributes").write_text(_ATTRIBUTES)
             (tmp / "xpm-url").write_text(self.url + "\n")
             os.replace(tmp, self.path)  # a half-made mirror is never visible under its name
@@ -96,8 +107,8 @@ class Database:
             return
         refspecs = [f"{c}:refs/xpm/c/{c}" for c in commits]
         shallow = self.git.run(["fetch", "--quiet", "--no-tags", "--depth=1", "--", self.url, *refspecs], cwd=self.path, url=self.url, check=False)
-        if shallow.returncode == 0 and not self.missing(commits):
-            return
+        if shallow.returncode == 0:
+            return  # each commit was fetched into its own ref, so all of them are here
         self.fetch_all()
         still = self.missing(commits)
         if still:

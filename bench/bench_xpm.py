@@ -1,0 +1,296 @@
+"""Benchmark xpm against the floor (parallel shallow clones), uv and pip, side by side.
+
+    python bench/bench_xpm.py                  # 20 models, 5 runs each, plus the 100-model scale
+    python bench/bench_xpm.py --runs 3 --skip-pip --scale 0
+
+Builds N model repositories (each ~30 commits, a 256 KiB random binary changed in every
+commit, a valid xlm model and a pip-installable package), serves them with `git daemon` on
+127.0.0.1 with `https://github.com/bench/` mapped to it by `insteadOf` (as the tests do), and
+times, as medians: cold `xpm install` from a lock with an empty cache; warm no-op
+`xpm install`; `xpm add` of one model; `git clone --depth 1` of the same refs with 8 in
+parallel (the floor); `uv pip install --no-deps` cold and no-op; `pip install --no-deps`.
+Everything runs in a temporary folder with its own HOME and git config; results go to stdout
+and to bench/results/xpm.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+BLOB = 256 * 1024
+
+
+def model_files(name: str, commit: int) -> dict[str, bytes]:
+    return {
+        f"{name}/__init__.py": b"",
+        f"{name}/model.py": f"class Model:\n    revision = {commit}\n".encode(),
+        f"configs/model/{name}.yaml": f"_target_: {name}.model.Model\n".encode(),
+        f"configs/model_type/{name}.yaml": f"name: {name}\n".encode(),
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+            f'[project]\nname = "bench-{name}"\nversion = "1.0.{commit}"\n'
+            f'[tool.setuptools]\npackages = ["{name}"]\n'
+        ).encode(),
+    }
+
+
+def make_repo(path: Path, name: str, commits: int, seed: int) -> None:
+    """A bare repository written with `git fast-import` (seconds, not minutes), tagged v1.0.0."""
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    rng = random.Random(seed)
+    out = bytearray()
+    for i in range(1, commits + 1):
+        out += f"commit refs/heads/main\nmark :{i}\ncommitter bench <bench@example.com> {1_700_000_000 + i} +0000\n".encode()
+        msg = f"revision {i}".encode()
+        out += b"data %d\n%s\n" % (len(msg), msg)
+        if i > 1:
+            out += f"from :{i - 1}\n".encode()
+        files = {**model_files(name, i), "weights.bin": rng.randbytes(BLOB)}
+        for rel, data in files.items():
+            out += f"M 100644 inline {rel}\n".encode() + b"data %d\n" % len(data) + data + b"\n"
+    out += f"reset refs/tags/v1.0.0\nfrom :{commits}\n\n".encode()
+    subprocess.run(["git", "fast-import", "--quiet"], input=bytes(out), cwd=path, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bench:
+    def __init__(self, work: Path, models: int, commits: int):
+        self.work, self.models, self.commits = work, models, commits
+        self.home = work / "home"
+        self.home.mkdir(parents=True)
+        self.served = work / "served"
+        self.env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "GIT_CONFIG_GLOBAL": str(self.home / ".gitconfig"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+        for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", "XPM_CACHE_DIR", "UV_CACHE_DIR"):
+            self.env.pop(var, None)
+        self.daemon = None
+
+    # ------------------------------------------------------------------ setup
+    def build(self, count: int) -> list[str]:
+        names = [f"m{i:03d}" for i in range(count)]
+        todo = [n for n in names if not (self.served / "bench" / n).exists()]
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda n: make_repo(self.served / "bench" / n, n, self.commits, int(n[1:])), todo))
+        return names
+
+    def start_daemon(self) -> None:
+        self.port = port = free_port()
+        self.daemon = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.served}", "--listen=127.0.0.1",
+             f"--port={port}", "--max-connections=64"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("git daemon did not start")
+                time.sleep(0.05)
+        (self.home / ".gitconfig").write_text(
+            "[user]\n\tname = bench\n\temail = bench@example.com\n"
+            f'[url "git://127.0.0.1:{port}/"]\n\tinsteadOf = https://github.com/\n'
+        )
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.terminate()
+            self.daemon.wait(10)
+
+    def run(self, cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> float:
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env or self.env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:6])} ... failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        return elapsed
+
+    def fresh(self, label: str) -> Path:
+        path = self.work / label
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    # ------------------------------------------------------------------ measurements
+    def floor(self, names: list[str]) -> float:
+        dest = self.fresh("clones")
+        start = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda n: subprocess.run(
+                ["git", "clone", "-q", "--depth", "1", "--branch", "v1.0.0", f"https://github.com/bench/{n}", str(dest / n)],
+                env=self.env, capture_output=True).returncode, names))
+        elapsed = time.perf_counter() - start
+        assert not any(codes), "a clone failed"
+        return elapsed
+
+    def project(self, names: list[str], label: str) -> Path:
+        project = self.fresh(label)
+        (project / ".xlm_models").write_text("".join(f"github.com/bench/{n}@v1.0.0\n" for n in names))
+        env = {**self.env, "XPM_CACHE_DIR": str(self.fresh(label + "-lockcache"))}
+        self.run([XPM, "-q", "lock"], cwd=project, env=env)
+        return project
+
+    def xpm_cold(self, project: Path) -> float:
+        shutil.rmtree(project / "xlm_models", ignore_errors=True)
+        env = {**self.env, "XPM_CACHE_DIR": str(self.fresh(project.name + "-cache"))}
+        return self.run([XPM, "-q", "install"], cwd=project, env=env)
+
+    def xpm_warm(self, project: Path) -> float:
+        env = {**self.env, "XPM_CACHE_DIR": str(self.work / (project.name + "-cache"))}
+        return self.run([XPM, "-q", "install"], cwd=project, env=env)
+
+    def xpm_add(self, name: str) -> float:
+        project = self.fresh("add-project")
+        env = {**self.env, "XPM_CACHE_DIR": str(self.fresh("add-cache"))}
+        return self.run([XPM, "-q", "add", f"github.com/bench/{name}@v1.0.0"], cwd=project, env=env)
+
+    def venv(self, label: str) -> Path:
+        path = self.fresh(label)
+        # system site packages for setuptools (no build isolation: the benchmark has no index)
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)], check=True)
+        return path / "bin" / "python"
+
+    def urls(self, names: list[str]) -> list[str]:
+        # The daemon's own URL, not github.com: uv resolves github.com refs through GitHub's
+        # REST API (its "fast path"), which bypasses insteadOf and would time out here.
+        return [f"bench-{n} @ git+git://127.0.0.1:{self.port}/bench/{n}@v1.0.0" for n in names]
+
+    def uv(self, python: Path, names: list[str], cache: Path) -> float:
+        env = {**self.env, "UV_CACHE_DIR": str(cache), "UV_NO_PROGRESS": "1"}
+        return self.run([UV, "pip", "install", "--python", str(python), "--no-deps", "--no-build-isolation", *self.urls(names)], env=env)
+
+    def pip(self, python: Path, names: list[str]) -> float:
+        return self.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-cache-dir", *self.urls(names)])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    version = lambda cmd: subprocess.run(cmd, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "git": version(["git", "--version"]),
+        "uv": version([UV, "--version"]) if UV else None,
+        "pip": version([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
+    }
+
+
+XPM = shutil.which("xpm") or "xpm"
+UV = shutil.which("uv")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--commits", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warm-runs", type=int, default=15)
+    parser.add_argument("--pip-runs", type=int, default=1)
+    parser.add_argument("--scale", type=int, default=100, help="models in the scale run (0: skip)")
+    parser.add_argument("--skip-pip", action="store_true")
+    parser.add_argument("--skip-uv", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-xpm-"))
+    bench = Bench(work, args.models, args.commits)
+    results: dict = {"machine": machine(), "models": args.models, "commits": args.commits, "runs": args.runs}
+    try:
+        t = time.perf_counter()
+        names = bench.build(args.models)
+        print(f"built {len(names)} repositories in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        bench.start_daemon()
+        project = bench.project(names, "project")
+        timings: dict[str, list[float]] = {}
+
+        def measure(key: str, fn, runs: int) -> None:
+            timings[key] = [fn() for _ in range(runs)]
+            print(f"{key}: median {median(timings[key]):.3f}s of {timings[key]}", file=sys.stderr)
+
+        # Interleave the cold runs so that load on a shared machine hits each tool alike.
+        timings["floor: git clone --depth 1, 8 parallel"], timings["xpm install (cold)"] = [], []
+        for _ in range(args.runs):
+            timings["floor: git clone --depth 1, 8 parallel"].append(bench.floor(names))
+            timings["xpm install (cold)"].append(bench.xpm_cold(project))
+        measure("xpm install (warm no-op)", lambda: bench.xpm_warm(project), args.warm_runs)
+        measure("xpm add (one model, cold cache)", lambda: bench.xpm_add(names[0]), args.runs)
+        if not args.skip_uv and UV:
+            cold = []
+            for i in range(args.runs):
+                python = bench.venv("uv-venv")
+                cold.append(bench.uv(python, names, bench.fresh(f"uv-cache-{i}")))
+            timings["uv pip install --no-deps (cold)"] = cold
+            measure("uv pip install --no-deps (no-op)", lambda: bench.uv(python, names, work / f"uv-cache-{args.runs - 1}"), args.warm_runs)
+        if not args.skip_pip:
+            measure("pip install --no-deps (cold)", lambda: bench.pip(bench.venv("pip-venv"), names), args.pip_runs)
+        if args.scale:
+            t = time.perf_counter()
+            big = bench.build(args.scale)
+            print(f"built {len(big)} repositories in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+            big_project = bench.project(big, "project-big")
+            measure(f"xpm install (cold, {args.scale} models)", lambda: bench.xpm_cold(big_project), max(1, args.runs // 2))
+        results["timings"] = timings
+        results["medians"] = {k: round(median(v), 3) for k, v in timings.items()}
+    finally:
+        bench.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "xpm.json").write_text(json.dumps(results, indent=2))
+    med = results["medians"]
+    floor = med["floor: git clone --depth 1, 8 parallel"]
+    print("| measurement | median (s) |\n|---|---|")
+    for key, value in med.items():
+        print(f"| {key} | {value:.3f} |")
+    print(f"\ncold xpm / floor = {med['xpm install (cold)'] / floor:.2f} (target <= 1.5)")
+    if "uv pip install --no-deps (no-op)" in med:
+        print(f"warm xpm no-op {med['xpm install (warm no-op)']:.3f}s vs uv no-op {med['uv pip install --no-deps (no-op)']:.3f}s (target < 0.15 s and faster than uv)")
+    if args.scale:
+        ratio = med[f"xpm install (cold, {args.scale} models)"] / med["xpm install (cold)"]
+        print(f"{args.scale} models cold / {args.models} models cold = {ratio:.2f} (target <= 5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
