@@ -20,11 +20,6 @@ def mean_metric_update_fn(batch: ZLMBatch, loss_dict: ZLMLossDict, predictions: 
     return {"value": loss_dict["batch_loss"].detach()}
 
 
-def mask_rate_update_fn(batch: ZLMBatch, loss_dict: ZLMLossDict, predictions: Any = None) -> Dict[str, Tensor]:
-    """The sampled masking rate t: its mean should stay near (1 + eps) / 2."""
-    return {"value": loss_dict["mask_rate"].detach()}
-
-
 def _pad_to(ids: Tensor, width: int, pad_id: int) -> Tensor:
     return F.pad(ids, (0, width - ids.shape[1]), value=pad_id) if ids.shape[1] < width else ids
 
