@@ -101,7 +101,8 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "discovery.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    ok = result["warm_median_ms"] < BUDGET_MS and not heavy and loaded == {args.models + 2}
+    # CPU time decides: on a shared machine wall time also counts other processes' turns.
+    ok = result["warm_median_cpu_ms"] < BUDGET_MS and not heavy and loaded == {args.models + 2}
     return 0 if ok else 1
 
 

@@ -7,7 +7,6 @@ composes. Nothing here imports torch, lightning or hydra, nor any model's code.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterable
 
@@ -28,8 +27,6 @@ __all__ = [
     "find_external_models",
     "setup_external_models",
 ]
-
-log = logging.getLogger("xlm.external")
 
 
 def core_model_roots() -> list[Path]:
@@ -58,8 +55,12 @@ def setup_external_models(
     found = find_external_models(start, builtin_commands)
     if found.problems and strict_validation:
         raise error_for(found.problems)
-    for problem in found.problems:
-        log.warning(problem.render("Warning"))
+    if found.problems:
+        import logging  # only now: importing it costs a tenth of the start-up budget
+
+        log = logging.getLogger("xlm.external")
+        for problem in found.problems:
+            log.warning(problem.render("Warning"))
     register_model_roots(
         [m.root for m in found.models if not m.found.importable],
         [m.configs_dir for m in found.models],

@@ -12,7 +12,6 @@ run time with Python's own error, which is the cost of a 10x faster start.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 from pathlib import Path
@@ -32,8 +31,10 @@ def read_text(path: str) -> str:
         return handle.read().decode("utf-8", errors="replace")
 
 
-def _top_level_names(body: list[ast.stmt], names: set[str]) -> bool:
+def _top_level_names(body: list, names: set[str]) -> bool:
     """Collect names bound at module level into ``names``; True when any name may exist (``*``)."""
+    import ast  # deferred: only the few names the regex cannot answer need it
+
     anything = False
     for node in body:
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -107,6 +108,8 @@ class PackageSource:
         if name not in source and "import *" not in source and "__getattr__" not in source:
             return False  # a name a module binds appears in its text (a typo does not)
         names: set[str] = set()
+        import ast  # deferred (see _top_level_names)
+
         anything = _top_level_names(ast.parse(source, filename=file).body, names)
         return anything or name in names
 
