@@ -123,3 +123,31 @@ def test_shared_through_git_then_added_with_xpm_and_trained(project, tmp_path, x
     assert (project / "xlm_models" / "my_model" / "my_model" / "model.py").is_file()
     losses = train(project, xlm_cache, "star_easy_my_model", "trainer.max_steps=10", "trainer.val_check_interval=5", "trainer.log_every_n_steps=5")
     assert losses
+
+
+def test_xpm_installed_from_a_wheel_finds_its_templates(tmp_path, xlm_cache):
+    repo = Path(__file__).resolve().parents[2]
+    source = tmp_path / "source"
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=repo, check=True, capture_output=True, text=True).stdout
+    for rel in filter(None, listed.split("\0")):
+        target = source / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (repo / rel).is_symlink():
+            target.symlink_to(os.readlink(repo / rel))
+        elif (repo / rel).is_file():
+            target.write_bytes((repo / rel).read_bytes())
+    run([sys.executable, "-m", "pip", "-q", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source], tmp_path, xlm_cache)
+    (wheel,) = (tmp_path / "dist").glob("xlm-*.whl")
+    installed = tmp_path / "installed"
+    zipfile.ZipFile(wheel).extractall(installed)
+    assert (installed / "xpm" / "_templates" / "model" / "{{name}}" / "model.py").is_file()
+
+    # -S: no site hooks, so the editable install of this checkout cannot answer for `xpm`;
+    # the other dependencies (click, yaml) still come from site-packages, after the wheel.
+    import sysconfig
+
+    env = {"PYTHONPATH": f"{installed}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
+    where = run([sys.executable, "-S", "-c", "import xpm.templates as t; print(t.MODEL_TEMPLATE)"], tmp_path, xlm_cache, **env)
+    assert where.stdout.strip().startswith(str(installed))
+    run([sys.executable, "-S", "-m", "xpm.cli", "new", "my_model"], tmp_path, xlm_cache, **env)
+    assert (tmp_path / "my_model" / "configs" / "experiment" / "star_easy_my_model.yaml").is_file()
