@@ -156,9 +156,12 @@ def _next_steps(result: NewModel) -> list[str]:
 @click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to create the model in.")
 @click.option("--xlm-models-file", "models_file", type=click.Path(dir_okay=False, path_type=Path), help="Models file to list the model in (default: the project's .xlm_models).")
 @click.option("--from", "from_model", metavar="MODEL", help="Start from a renamed copy of MODEL (core, listed or installed).")
-def new(name: str, parent: Path, models_file: Path | None, from_model: str | None) -> None:
+@click.pass_context
+def new(ctx: click.Context, name: str, parent: Path, models_file: Path | None, from_model: str | None) -> None:
     """Create model NAME: a small causal transformer that trains as it is, ready to change."""
-    result = create_model(name, parent, models_file, from_model)
+    base = (ctx.obj or {}).get("dir") or Path.cwd()  # `xpm -C PATH new ...` runs as if started in PATH
+    models_file = base / models_file if models_file is not None else None
+    result = create_model(name, base / parent, models_file, from_model)
     origin = f" from {from_model}" if from_model else ""
     click.echo(f"created {name}{origin} in {_show(result.root)} ({len(result.files)} files)")
     verb = "created" if result.models_file_created else "updated"

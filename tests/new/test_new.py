@@ -171,6 +171,15 @@ def test_xpm_new_prints_what_it_did_and_what_to_run(project):
     ]
 
 
+def test_xpm_new_honours_the_project_option(project, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = CliRunner().invoke(main, ["-C", str(elsewhere), "new", "my_model", "--xlm-models-file", "models.txt"])
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "my_model" / "my_model" / "model.py").is_file()
+    assert (elsewhere / "models.txt").read_text().splitlines()[-1] == "my_model"
+
+
 def test_xpm_new_refusal_is_two_lines_and_exit_1(project):
     result = CliRunner().invoke(main, ["new", "arlm"])
     assert result.exit_code == 1
