@@ -43,4 +43,6 @@ class ARLMPredictor(Predictor[ARLMBatch, ARLMPredictionDict]):
                 break
         out = torch.stack(generated, dim=1) if generated else ids[:, :0]
         out = out.masked_fill(out == tok.eos_token_id, tok.pad_token_id)
+        width = int((out != tok.pad_token_id).sum(dim=1).max().item()) if out.numel() else 0
+        out = out[:, :width]  # drop the columns that held only <eos> and padding
         return {"text": tok.batch_decode(out, skip_special_tokens=True), "ids": out, "finished": finished}

@@ -1,0 +1,57 @@
+"""Shared helpers of the core tests: the real config tree composed in-process, and the
+environment of `xlm` subprocesses (own cache folder, one thread: the CI machines are small
+and shared, and oversubscribed threads make tiny models slower, not faster)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# The core models' packages (arlm, mlm) import like external ones: from their model root.
+for _name in ("arlm", "mlm"):
+    if str(ROOT / "xlm" / "models" / _name) not in sys.path:
+        sys.path.insert(0, str(ROOT / "xlm" / "models" / _name))
+
+
+@pytest.fixture
+def compose(tmp_path):
+    """``compose(*overrides)`` -> the composed, resolvable config, output and cache in tmp_path."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from xlm.external_models import setup_external_models
+    from xlm.tokenizer import register_resolvers
+
+    setup_external_models()
+    register_resolvers()
+
+    def _compose(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_module("xlm.configs", version_base="1.3"):
+            base = [f"paths.output_dir={tmp_path / 'out'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+            return hydra_compose("config", overrides=[*base, *overrides])
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def tokenizer():
+    from xlm.tokenizer import NumberTokenizer
+
+    return NumberTokenizer(20)
+
+
+def xlm_env(cache_dir: Path) -> dict:
+    env = dict(os.environ, XLM_CACHE_DIR=str(cache_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("XLM_MODELS_FILE", None)
+    return env
+
+
+def xlm_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "xlm", *args]

@@ -1,0 +1,101 @@
+"""The harness, the datamodule and the optimizer, built from the real composed configs."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from xlm import build
+from xlm.harness import Harness
+from xlm.metrics import exact_match
+from xlm.optim import lr_lambda, param_groups
+
+SMALL = ["model.d_model=32", "model.num_layers=1", "model.dim_feedforward=64"]
+
+
+@pytest.mark.parametrize("model", ["arlm", "mlm"])
+def test_experiment_composes_and_resolves(compose, model):
+    cfg = compose(f"experiment=star_easy_{model}", "debug=overfit")
+    assert cfg.job_name == f"star_easy_{model}"
+    assert cfg.model.num_embeddings == 25  # ${tokenizer:full_vocab_size}
+    assert cfg.trainer.accelerator == "auto"
+    assert (cfg.tags.model, cfg.tags.model_type, cfg.tags.dataset) == (model, model, "star_easy")
+    assert cfg.datamodule.overfit_examples == cfg.datamodule.batch_size == 32
+
+
+def test_datasets_of_other_difficulties_compose(compose):
+    cfg = compose("experiment=star_easy_arlm", "datamodule=star_hard")
+    assert (cfg.datamodule.task.degree, cfg.datamodule.task.path_length, cfg.tokenizer.num_ids) == (5, 10, 100)
+    assert cfg.model.num_embeddings == 105
+
+
+def test_harness_builds_everything_the_config_names(compose):
+    cfg = compose("experiment=star_easy_mlm", *SMALL)
+    tokenizer = build.build_tokenizer(cfg)
+    harness = build.build_harness(cfg, tokenizer)
+    assert isinstance(harness, Harness) and harness.loss_fn.model is harness.model
+    assert harness.predictor.tokenizer is tokenizer
+    assert set(harness.metrics.keys()) == {
+        "train/lm/accumulated_loss",
+        "val/lm/accumulated_loss", "val/lm/masked_accuracy", "val/prediction/exact_match",
+        "test/lm/accumulated_loss", "test/lm/masked_accuracy", "test/prediction/exact_match",
+    }
+    # the resolved config travels in the checkpoint's hyper-parameters
+    assert harness.hparams["cfg"]["model"]["num_embeddings"] == 25
+
+
+def test_overfit_datamodule_serves_the_same_batch_everywhere(compose):
+    cfg = compose("experiment=star_easy_arlm", "debug=overfit", "datamodule.overfit_repeats=3")
+    dm = build.build_datamodule(cfg, build.build_tokenizer(cfg))
+    dm.prepare_data()
+    train = list(dm.train_dataloader())
+    assert len(train) == 3 and all(torch.equal(b["input_ids"], train[0]["input_ids"]) for b in train)
+    (val,) = list(dm.val_dataloader())
+    assert torch.equal(val["input_ids"], train[0]["input_ids"])
+
+
+def test_a_few_steps_log_loss_and_metrics(compose, tmp_path):
+    cfg = compose("experiment=star_easy_arlm", "debug=overfit", "trainer.max_steps=4", "trainer.val_check_interval=2",
+                  "callbacks=none", "+trainer.enable_progress_bar=false", *SMALL)
+    tokenizer = build.build_tokenizer(cfg)
+    trainer = build.build_trainer(cfg, enable_model_summary=False)
+    trainer.fit(build.build_harness(cfg, tokenizer), datamodule=build.build_datamodule(cfg, tokenizer))
+    logged = trainer.callback_metrics
+    for key in ("train/loss", "val/loss", "val/lm/accumulated_loss", "val/prediction/exact_match", "val/prediction/finished"):
+        assert key in logged, key
+    assert (tmp_path / "out" / "metrics.csv").exists()
+
+
+def test_exact_match_compares_whole_sequences_ignoring_padding():
+    target = torch.tensor([[5, 6, 7], [5, 6, 0]])
+    assert exact_match(torch.tensor([[5, 6, 7], [5, 6, 0]]), target).tolist() == [1.0, 1.0]
+    assert exact_match(torch.tensor([[5, 6], [5, 6]]), target).tolist() == [0.0, 1.0]  # narrower prediction
+    assert exact_match(torch.tensor([[5, 6, 7, 8], [5, 9, 0, 0]]), target).tolist() == [0.0, 0.0]
+
+
+def test_tied_weights_are_one_parameter_without_decay(compose):
+    cfg = compose("experiment=star_easy_arlm", *SMALL)
+    model = build.build_harness(cfg, build.build_tokenizer(cfg)).model
+    decay, no_decay = param_groups(model, 0.1)
+    ids = [id(p) for g in (decay, no_decay) for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert any(p is model.token_embedding.weight for p in no_decay["params"])
+    assert all(p.ndim == 2 for p in decay["params"])
+
+
+def test_lr_schedules():
+    cosine = lr_lambda("cosine", num_warmup_steps=10, num_training_steps=110, min_lr_ratio=0.1)
+    assert cosine(0) == pytest.approx(0.1) and cosine(9) == pytest.approx(1.0)
+    assert cosine(60) == pytest.approx(0.55) and cosine(110) == pytest.approx(0.1)
+    assert lr_lambda("constant", 0, 100)(99) == 1.0
+    assert lr_lambda("linear", 0, 100)(50) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown lr_scheduler"):
+        lr_lambda("step", 0, 1)
+
+
+def test_missing_model_is_a_user_error(compose):
+    from xlm.errors import UserError
+
+    with pytest.raises(UserError, match="which model to train"):
+        build.require_model(compose())
