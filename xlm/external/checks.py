@@ -91,9 +91,14 @@ def _pair_checks(discovery: Discovery, top_level: dict, builtin: Iterable[str]) 
     ]
 
 
-def check(discovery: Discovery, top_level: dict[str, tuple[str, ...]], builtin_commands: Iterable[str] = BUILTIN_COMMANDS) -> ExternalModels:
+def check(
+    discovery: Discovery,
+    top_level: dict[str, tuple[str, ...]],
+    builtin_commands: Iterable[str] = BUILTIN_COMMANDS,
+) -> ExternalModels:
     """Run every check over ``discovery``; ``top_level`` maps installed modules to distributions."""
-    result = ExternalModels(discovery.models_file, discovery.project_dir, discovery.search_dirs, problems=list(discovery.problems))
+    result = ExternalModels(discovery.models_file, discovery.project_dir, discovery.search_dirs)
+    result.problems = list(discovery.problems)
 
     def keep(findings: Findings, items: list, found_of: Callable) -> list:
         bad = set()

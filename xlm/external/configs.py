@@ -113,5 +113,6 @@ def command_lines(text: str) -> list[CommandLine] | None:
     for key, item in node.value:
         fields = {k.value: v.value for k, v in item.value if isinstance(v.value, str)} if item.tag.endswith(":map") else {}
         function = item.value if item.tag.endswith(":str") else fields.get("function")
-        entries.append(CommandLine(str(key.value), function if isinstance(function, str) else None, fields.get("help", ""), key.start_mark.line + 1))
+        function = function if isinstance(function, str) else None
+        entries.append(CommandLine(str(key.value), function, fields.get("help", ""), key.start_mark.line + 1))
     return entries

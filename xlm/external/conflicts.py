@@ -44,7 +44,8 @@ def duplicate_names(models: list[FoundModel]) -> list[Finding]:
         for later in listed[1:]:
             where = ", ".join(m.where for m in listed)
             what = f"Duplicate model names found in .xlm_models: ['{name}']"
-            findings.append((later, Problem(name, what, where, "give each model a unique name and list it once", "duplicate")))
+            fix = "give each model a unique name and list it once"
+            findings.append((later, Problem(name, what, where, fix, "duplicate")))
         survivors = sorted((m for m in group if m.entry is None or m is listed[0]), key=_rank)
         for later in survivors[1:]:
             where = "; ".join(f"{m.where} ({m.root})" for m in survivors)
@@ -52,12 +53,14 @@ def duplicate_names(models: list[FoundModel]) -> list[Finding]:
                 fix = _RESERVED_FIX
             else:
                 dists = sorted({m.distribution for m in survivors if m.distribution})
-                fix = f"keep one: remove its line from .xlm_models, uninstall it (pip uninstall {' '.join(dists)}), or rename one"
+                uninstall = f"pip uninstall {' '.join(dists)}"
+                fix = f"keep one: remove its line from .xlm_models, uninstall it ({uninstall}), or rename one"
             what = f"Duplicate model names found across sources: ['{name}']"
             findings.append((later, Problem(name, what, where, fix, "duplicate")))
         if name in RESERVED_NAMES and not any(m.origin == "core" for m in group):
             for model in group:
-                findings.append((model, Problem(name, f"Model name '{name}' is reserved for a core model", model.where, _RESERVED_FIX, "name")))
+                what = f"Model name '{name}' is reserved for a core model"
+                findings.append((model, Problem(name, what, model.where, _RESERVED_FIX, "name")))
     return findings
 
 
@@ -95,7 +98,8 @@ def package_conflicts(
         elif package in top_level and not set(top_level[package]) <= {model.distribution, *declared.get(model.name, ())}:
             shadowed = f"the installed module '{package}' (from {', '.join(top_level[package])})"
         if shadowed:
-            what = f"Python package conflict: Model '{model.name}' defines package '{package}', which would shadow {shadowed}"
+            what = f"Python package conflict: Model '{model.name}' defines package '{package}'"
+            what += f", which would shadow {shadowed}"
             findings.append((model, Problem(model.name, what, str(info.root / package), fix, "package_conflict")))
             continue
         owners[package] = (model, info)
@@ -105,7 +109,8 @@ def package_conflicts(
 def _xlm_config_files() -> set[str]:
     found = set()
     for folder, _, files in os.walk(XLM_CONFIGS_DIR):
-        found.update((Path(folder) / f).relative_to(XLM_CONFIGS_DIR).as_posix() for f in files if f.endswith((".yaml", ".yml")))
+        rel = Path(folder).relative_to(XLM_CONFIGS_DIR)
+        found.update((rel / f).as_posix() for f in files if f.endswith((".yaml", ".yml")))
     return found
 
 
@@ -121,21 +126,26 @@ def config_conflicts(models: list[tuple[FoundModel, ModelInfo]]) -> list[Finding
                 clashes.setdefault(owner, []).append(rel)
         for owner, files in clashes.items():
             what = f"Config conflict: Both '{owner}' and '{model.name}' define config files {files}"
-            fix = f"rename the files; names that carry the model's name stay unique (e.g. experiment/star_easy_{model.name}.yaml)"
+            example = f"experiment/star_easy_{model.name}.yaml"
+            fix = f"rename the files; names that carry the model's name stay unique (e.g. {example})"
             findings.append((model, Problem(model.name, what, str(info.configs_dir), fix, "config_conflict")))
         if not clashes:
             owners.update({rel: model.name for rel in info.config_files if rel not in owners})
     return findings
 
 
-def command_conflicts(models: list[tuple[FoundModel, ModelInfo]], builtin: Iterable[str] = BUILTIN_COMMANDS) -> list[Finding]:
+def command_conflicts(
+    models: list[tuple[FoundModel, ModelInfo]],
+    builtin: Iterable[str] = BUILTIN_COMMANDS,
+) -> list[Finding]:
     """A model command that reuses a built-in command's name or another model's command."""
     findings: list[Finding] = []
     owners = {name: "xlm" for name in builtin}
     for model, info in models:
         clashes = [(c, owners[c.name]) for c in info.commands if c.name in owners]
         for command, owner in clashes:
-            what = f"Command conflict: '{command.name}' of model '{model.name}' is already a command of {owner if owner == 'xlm' else repr(owner)}"
+            shown = owner if owner == "xlm" else repr(owner)
+            what = f"Command conflict: '{command.name}' of model '{model.name}' is already a command of {shown}"
             fix = f"rename the command in configs/commands.yaml (e.g. {model.name}-{command.name})"
             findings.append((model, Problem(model.name, what, command.where, fix, "command_conflict")))
         if not clashes:

@@ -64,13 +64,15 @@ class Discovery:
 
 
 def core_models() -> list[FoundModel]:
-    return [FoundModel(n, CORE_MODELS_DIR / n, "core", "core model", package=n) for n in CORE_MODEL_NAMES if (CORE_MODELS_DIR / n).is_dir()]
+    present = [n for n in CORE_MODEL_NAMES if (CORE_MODELS_DIR / n).is_dir()]
+    return [FoundModel(n, CORE_MODELS_DIR / n, "core", "core model", package=n) for n in present]
 
 
 def search_dirs(project_dir: Path) -> list[tuple[str, Path]]:
     """(origin, folder) where a plain model name is looked up, first match wins."""
     dirs = [("local", project_dir)]
-    dirs += [(MODELS_PATH_ENV, Path(p).expanduser().resolve()) for p in os.environ.get(MODELS_PATH_ENV, "").split(os.pathsep) if p]
+    extra = [p for p in os.environ.get(MODELS_PATH_ENV, "").split(os.pathsep) if p]
+    dirs += [(MODELS_PATH_ENV, Path(p).expanduser().resolve()) for p in extra]
     return dirs + [("vendored", project_dir / VENDOR_DIR_NAME)]
 
 
@@ -80,14 +82,16 @@ def read_models_file(file: Path) -> tuple[list[Entry], list[Problem]]:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        fix = "unset XLM_MODELS_FILE or point it at an existing file" if os.environ.get("XLM_MODELS_FILE") else "check the file's permissions"
+        overridden = os.environ.get("XLM_MODELS_FILE")
+        fix = "unset XLM_MODELS_FILE or point it at an existing file" if overridden else "check the file's permissions"
         return [], [Problem(None, f"Cannot read the models file: {exc.strerror or exc}", str(file), fix, "models_file")]
     for number, line in enumerate(text.splitlines(), start=1):
         try:
             if (entry := parse_line(line, file, number)) is not None:
                 entries.append(entry)
         except ManifestError as exc:
-            problems.append(Problem(None, f"Invalid line in {MODELS_FILE_NAME}: {exc.what}", f"{file}:{number}", exc.fix, "models_file"))
+            what = f"Invalid line in {MODELS_FILE_NAME}: {exc.what}"
+            problems.append(Problem(None, what, f"{file}:{number}", exc.fix, "models_file"))
     return entries, problems
 
 
@@ -113,7 +117,8 @@ def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path)
             return FoundModel(entry.name, (folder / entry.name).resolve(), origin, where, entry=entry)
     looked = ", ".join(str(folder / entry.name) for _, folder in dirs)
     fix = f"create the model folder next to {MODELS_FILE_NAME}, add its parent folder to {MODELS_PATH_ENV}, or fix the name"
-    return Problem(entry.name, f"External model '{entry.name}' not found", f"{where} (looked in: {looked})", fix, "not_found")
+    what = f"External model '{entry.name}' not found"
+    return Problem(entry.name, what, f"{where} (looked in: {looked})", fix, "not_found")
 
 
 def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
@@ -143,8 +148,11 @@ def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
                 root, package, importable = Path(locations[0]).parent, top, True
     if root is None:
         fix = f"reinstall it (pip install --force-reinstall {ep.distribution}) or fix its entry point value"
-        return Problem(ep.name, f"Installed model '{ep.name}' points to '{ep.value}', which cannot be found", where, fix, "not_found")
-    return FoundModel(ep.name, root.resolve(), "installed", where, package=package, distribution=ep.distribution, importable=importable)
+        what = f"Installed model '{ep.name}' points to '{ep.value}', which cannot be found"
+        return Problem(ep.name, what, where, fix, "not_found")
+    return FoundModel(
+        ep.name, root.resolve(), "installed", where, package=package, distribution=ep.distribution, importable=importable
+    )
 
 
 def current_folder_model(start: Path | None, models: list[FoundModel]) -> FoundModel | None:

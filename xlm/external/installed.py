@@ -88,7 +88,8 @@ def _from_json(data: dict) -> Installed:
 
 
 def _to_json(found: Installed) -> dict:
-    return {"entry_points": [[e.name, e.value, e.distribution, e.version] for e in found.entry_points], "top_level": found.top_level}
+    entry_points = [[e.name, e.value, e.distribution, e.version] for e in found.entry_points]
+    return {"entry_points": entry_points, "top_level": found.top_level}
 
 
 _memo: tuple[list, Installed] | None = None

@@ -74,7 +74,8 @@ class PackageSource:
         """The file of module ``parts`` (relative to the package): ``a/b.py`` or ``a/b/__init__.py``."""
         if parts not in self._files:
             base = os.path.join(self.package_dir, *parts)
-            candidates = [os.path.join(base, "__init__.py")] if not parts else [base + ".py", os.path.join(base, "__init__.py")]
+            package_init = os.path.join(base, "__init__.py")
+            candidates = [base + ".py", package_init] if parts else [package_init]
             self._files[parts] = None
             for candidate in candidates:
                 if (signature := self.memo.signature(candidate)) is not None:

@@ -18,7 +18,8 @@ USAGE = "usage: xlm models\n\nList the models xlm finds (core, .xlm_models, inst
 def format_models(found: ExternalModels) -> str:
     lines = [f"models file: {found.models_file or '(none: no .xlm_models here or above; set XLM_MODELS_FILE)'}"]
     env = os.environ.get(MODELS_PATH_ENV)
-    lines.append("names are looked up in: " + ", ".join(str(d) for d in found.search_dirs) + ("" if env else f"  ({MODELS_PATH_ENV} is not set)"))
+    unset = "" if env else f"  ({MODELS_PATH_ENV} is not set)"
+    lines.append("names are looked up in: " + ", ".join(str(d) for d in found.search_dirs) + unset)
     lines.append("then installed distributions with an 'xlm.models' entry point")
     rows = [("name", "status", "source", "declared at", "root")]
     rows += [(m.name, "ok", m.found.origin, m.found.where, str(m.root)) for m in found.models]

@@ -59,7 +59,10 @@ def _packages(root: Path) -> list[str]:
     return [
         e.name
         for e in entries
-        if e.is_dir() and e.name.isidentifier() and e.name not in _NOT_PACKAGES and os.path.isfile(os.path.join(e.path, "__init__.py"))
+        if e.is_dir()
+        and e.name.isidentifier()
+        and e.name not in _NOT_PACKAGES
+        and os.path.isfile(os.path.join(e.path, "__init__.py"))
     ]
 
 
@@ -156,8 +159,8 @@ def _read_commands(info: ModelInfo, path: str, text: str) -> list[tuple[str, str
     for entry in entries:
         where = f"{path}:{entry.line}"
         if entry.function is None or not _COMMAND_RE.match(entry.name):
-            problem = Problem(info.name, f"{what}: command '{entry.name}'", where, fix + "; names use a-z, 0-9, '-' and '_'", "invalid_config")
-            info.problems.append(problem)
+            name_fix = fix + "; names use a-z, 0-9, '-' and '_'"
+            info.problems.append(Problem(info.name, f"{what}: command '{entry.name}'", where, name_fix, "invalid_config"))
             continue
         info.commands.append(Command(entry.name, entry.function, entry.help, info.name, where))
         targets.append((entry.function, where))
