@@ -23,13 +23,14 @@ from xlm import manifest
 from xpm import names
 from xpm.errors import XpmError
 from xpm.rename import copy_renamed, model_files
-from xpm.templates import render, render_file, render_tree, template_values
+from xpm.templates import output_path, render_file, render_tree, template_values
 
 # What a copied model gets from the template when it has none of its own: packaging, docs,
 # the tests that only read the model's configs, and the debug experiment (it names only
 # the model's own config groups and its seq2seq collator, so it fits any model that has one).
 GENERIC_TEMPLATE_FILES = ("pyproject.toml", "README.md", "gitignore", "tests/conftest.py", "tests/test_configs.py")
 DEBUG_EXPERIMENT = "configs/experiment/{{name}}_debug.yaml"
+NEW_MODELS_FILE = "# Models this project uses, one per line: a name, a ./path or a git source[@ref]; '#' starts a comment.\n"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def _build(staging: Path, name: str, source: names.SourceModel | None) -> list[P
     if (staging / "configs" / "collator" / f"seq2seq_{name}.yaml").is_file():
         wanted.append(DEBUG_EXPERIMENT)
     have = {path.relative_to(staging).as_posix() for path in written}
-    missing = [rel for rel in wanted if render(rel, values) not in have and "." + rel not in have]
+    missing = [rel for rel in wanted if output_path(rel, values) not in have]
     return written + [render_file(rel, staging, values) for rel in missing]
 
 
@@ -102,12 +103,12 @@ def create_model(
         models_file = Path(models_file).expanduser().resolve()
     else:
         models_file = manifest.find_models_file(parent) or parent / manifest.MODELS_FILE_NAME
+    if not models_file.parent.is_dir():
+        raise XpmError(f"the models file's folder {models_file.parent} does not exist", "create it, or pass another --xlm-models-file")
     root = parent / name
     names.check_new_name(name, root, models_file)
     source = names.find_source_model(from_model, models_file) if from_model else None
 
-    text = models_file.read_text(encoding="utf-8") if models_file.is_file() else None
-    entry = _entry_text(root, models_file)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.xpm-new-", dir=parent))
     try:
         built = _build(staging / name, name, source)
@@ -115,13 +116,11 @@ def create_model(
         os.replace(staging / name, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    files = tuple(root / path.relative_to(staging / name) for path in built)
-    if text is None:
-        header = "# Models this project uses, one per line (see docs/new_model.md); '#' starts a comment.\n"
-        manifest.write_atomic(models_file, manifest.add_entry_text(header, entry))
-    else:
-        manifest.write_atomic(models_file, manifest.add_entry_text(text, entry))
-    return NewModel(name, root, tuple(sorted(files)), models_file, entry, text is None)
+    files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
+    entry = _entry_text(root, models_file)
+    text = models_file.read_text(encoding="utf-8") if models_file.is_file() else None
+    manifest.write_atomic(models_file, manifest.add_entry_text(NEW_MODELS_FILE if text is None else text, entry))
+    return NewModel(name, root, files, models_file, entry, text is None)
 
 
 # ----------------------------------------------------------------------------- command line

@@ -64,10 +64,15 @@ def template_files(template: Path = MODEL_TEMPLATE) -> list[Path]:
     return files
 
 
+def output_path(rel: str, values: dict[str, str]) -> str:
+    """Where the template file ``rel`` (posix, relative) lands in the model folder."""
+    return render(_DOTFILES.get(rel, rel), values, where=rel)
+
+
 def render_file(rel: Path | str, dest: Path, values: dict[str, str], template: Path = MODEL_TEMPLATE) -> Path:
     """Render the template file ``rel`` into the model folder ``dest``; return the file written."""
     rel = Path(rel).as_posix()
-    target = dest / render(_DOTFILES.get(rel, rel), values, where=rel)
+    target = dest / output_path(rel, values)
     text = render((template / rel).read_text(encoding="utf-8"), values, where=rel)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
