@@ -27,7 +27,7 @@ register_resolvers()
 
 class _DropAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
+        return "Tip: For seamless" not in record.getMessage()  # litlogger, litmodels
 
 
 def _quiet() -> None:
