@@ -115,8 +115,8 @@ class Bench:
                     raise RuntimeError("git daemon did not start")
                 time.sleep(0.05)
         (self.home / ".gitconfig").write_text(
-            "[user]\n\tname = bench\n\temail = bench@example.com\n"
-            f'[url "git://127.0.0.1:{port}/"]\n\tinsteadOf = https://github.com/\n'
+            "[user]\n\tname = bench\n\temail = bench@example.com\n[advice]\n\tdetachedHead = false\n"
+            f'[url "git://127.0.0.1:{port}/"]\n\tinsteadOf = https://github.com/\n\tinsteadOf = https://git.bench.invalid/\n'
         )
 
     def stop(self) -> None:
@@ -178,9 +178,10 @@ class Bench:
         return path / "bin" / "python"
 
     def urls(self, names: list[str]) -> list[str]:
-        # The daemon's own URL, not github.com: uv resolves github.com refs through GitHub's
-        # REST API (its "fast path"), which bypasses insteadOf and would time out here.
-        return [f"bench-{n} @ git+git://127.0.0.1:{self.port}/bench/{n}@v1.0.0" for n in names]
+        # Not github.com: uv resolves github.com refs through GitHub's REST API (its "fast
+        # path"), which bypasses insteadOf; and uv refuses git:// URLs. This host is mapped to
+        # the same daemon by insteadOf, so all tools fetch the same repositories the same way.
+        return [f"bench-{n} @ git+https://git.bench.invalid/bench/{n}@v1.0.0" for n in names]
 
     def uv(self, python: Path, names: list[str], cache: Path) -> float:
         env = {**self.env, "UV_CACHE_DIR": str(cache), "UV_NO_PROGRESS": "1"}
@@ -252,15 +253,24 @@ def main() -> int:
         for _ in range(args.runs):
             timings["floor: git clone --depth 1, 8 parallel"].append(bench.floor(names))
             timings["xpm install (cold)"].append(bench.xpm_cold(project))
-        measure("xpm install (warm no-op)", lambda: bench.xpm_warm(project), args.warm_runs)
         measure("xpm add (one model, cold cache)", lambda: bench.xpm_add(names[0]), args.runs)
+        uv_python = None
         if not args.skip_uv and UV:
             cold = []
             for i in range(args.runs):
-                python = bench.venv("uv-venv")
-                cold.append(bench.uv(python, names, bench.fresh(f"uv-cache-{i}")))
+                uv_python = bench.venv("uv-venv")
+                cold.append(bench.uv(uv_python, names, bench.fresh(f"uv-cache-{i}")))
             timings["uv pip install --no-deps (cold)"] = cold
-            measure("uv pip install --no-deps (no-op)", lambda: bench.uv(python, names, work / f"uv-cache-{args.runs - 1}"), args.warm_runs)
+        # No-ops interleaved with the interpreter's bare start, so load hits all of them alike.
+        warm = {"xpm install (warm no-op)": [], "python -c pass (interpreter start, for scale)": []}
+        if uv_python is not None:
+            warm["uv pip install --no-deps (no-op)"] = []
+        for _ in range(args.warm_runs):
+            warm["xpm install (warm no-op)"].append(bench.xpm_warm(project))
+            warm["python -c pass (interpreter start, for scale)"].append(bench.run([sys.executable, "-c", "pass"]))
+            if uv_python is not None:
+                warm["uv pip install --no-deps (no-op)"].append(bench.uv(uv_python, names, work / f"uv-cache-{args.runs - 1}"))
+        timings.update(warm)
         if not args.skip_pip:
             measure("pip install --no-deps (cold)", lambda: bench.pip(bench.venv("pip-venv"), names), args.pip_runs)
         if args.scale:
@@ -270,6 +280,7 @@ def main() -> int:
             big_project = bench.project(big, "project-big")
             measure(f"xpm install (cold, {args.scale} models)", lambda: bench.xpm_cold(big_project), max(1, args.runs // 2))
         results["timings"] = timings
+        results["load_average_at_end"] = os.getloadavg()
         results["medians"] = {k: round(median(v), 3) for k, v in timings.items()}
     finally:
         bench.stop()
