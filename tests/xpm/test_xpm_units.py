@@ -189,3 +189,34 @@ def test_the_recipe_in_the_docs_recomputes_the_hash(tmp_path):
     _tree(root)
     out = subprocess.run([sys.executable, str(tmp_path / "recipe.py"), str(root)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == hashing.hash_dir(root)
+
+
+# ----------------------------------------------------------------------------- hygiene, progress
+def test_xpm_never_imports_torch_lightning_or_hydra(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / ".xlm_models").write_text("")
+    for args in (["--help"], ["-C", str(tmp_path), "install"], ["-C", str(tmp_path), "list"]):
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "xpm.cli", *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if line.startswith("import time:")}
+        assert not imported & {"torch", "lightning", "pytorch_lightning", "hydra", "omegaconf"}, args
+
+
+def test_progress_plain_lines_and_live_block():
+    import io
+
+    from xpm.progress import Progress
+
+    plain = io.StringIO()
+    Progress(plain, live=False)("zlm", "fetching abc1234")
+    assert plain.getvalue() == "zlm: fetching abc1234\n"
+    live = io.StringIO()
+    progress = Progress(live, live=True)
+    progress("zlm", "fetching")
+    progress("aaa", "fetching")
+    progress("zlm", "installed")
+    text = live.getvalue()
+    assert text.count("\x1b[2F") == 1  # the two-line block is redrawn in place
+    assert text.endswith("\x1b[2K  zlm  installed\n\x1b[2K  aaa  fetching\n")
