@@ -120,7 +120,12 @@ def add(ctx: click.Context, source: str, offline: bool) -> None:
 @click.argument("name")
 @click.pass_context
 def remove(ctx: click.Context, name: str) -> None:
-    """Remove model NAME: its line, its lock entry and its vendored folder."""
+    """Remove model NAME: its line, its lock entry and its vendored folder.
+
+    \b
+    Example:
+      xpm remove zlm
+    """
     from xpm import ops
 
     ops.remove(_project(ctx), name)
@@ -183,7 +188,13 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
 @click.option("--offline", is_flag=True, help="Use only the local cache.")
 @click.pass_context
 def lock_cmd(ctx: click.Context, check: bool, offline: bool) -> None:
-    """Resolve and write xlm.lock without installing."""
+    """Resolve and write xlm.lock without installing.
+
+    \b
+    Examples:
+      xpm lock            lock new or changed entries of .xlm_models
+      xpm lock --check    in CI or a pre-commit hook: is xlm.lock up to date?
+    """
     from xpm import ops
 
     project = _project(ctx)
@@ -200,7 +211,11 @@ def lock_cmd(ctx: click.Context, check: bool, offline: bool) -> None:
 @main.command("list")
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
-    """Show each model: source, requested and resolved ref, commit, state."""
+    """Show each model: source, requested and resolved ref, commit, state.
+
+    States: ok, modified (files changed since install), missing (locked, folder absent),
+    not installed (listed, not locked yet), local (not managed by xpm).
+    """
     from xpm import ops
 
     rows = ops.list_models(_project(ctx))
@@ -214,7 +229,12 @@ def list_cmd(ctx: click.Context) -> None:
 @main.command()
 @click.pass_context
 def verify(ctx: click.Context) -> None:
-    """Re-hash every vendored model against xlm.lock; exit 1 on any difference."""
+    """Re-hash every vendored model against xlm.lock; exit 1 on any difference.
+
+    \b
+    Example:
+      xpm verify && xlm train experiment=star_easy_zlm
+    """
     from xpm import ops
 
     bad = 0
@@ -236,7 +256,13 @@ def verify(ctx: click.Context) -> None:
 
 @main.group()
 def cache() -> None:
-    """The shared cache of bare mirrors."""
+    """The shared cache of bare mirrors ($XPM_CACHE_DIR, default ~/.cache/xpm).
+
+    \b
+    Examples:
+      xpm cache dir
+      xpm cache clean
+    """
 
 
 @cache.command("dir")
