@@ -45,16 +45,21 @@ def setup_external_models(
     strict_validation: bool = False,
     start: Path | None = None,
     builtin_commands: Iterable[str] = BUILTIN_COMMANDS,
+    fatal_kinds: Iterable[str] = (),
 ) -> ExternalModels:
     """Find, check and register the project's models; return what was found.
 
     With ``strict_validation`` any problem raises `ExternalModelConflictError` (a subclass
     per kind of problem, carrying all of them) and nothing is registered. Otherwise each
-    problem is logged as a warning, the models it concerns are skipped and the rest load.
+    problem is logged as a warning, the models it concerns are skipped and the rest load,
+    except problems of ``fatal_kinds``, which raise as in strict mode (`xlm train` passes the
+    kinds that mean "vendored code is not what xlm.lock says").
     """
     found = find_external_models(start, builtin_commands)
     if found.problems and strict_validation:
         raise error_for(found.problems)
+    if fatal := [p for p in found.problems if p.kind in set(fatal_kinds)]:
+        raise error_for(fatal)
     if found.problems:
         import logging  # only now: importing it costs a tenth of the start-up budget
 

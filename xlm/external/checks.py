@@ -4,8 +4,8 @@ The order is: names (duplicates, reserved), then each model folder on its own
 (`xlm.external.validation`), then rules between folders (packages, configs, commands). A
 model with a problem is skipped and later checks do not see it, so one broken model
 neither hides nor causes problems of the others. A new check is one function added to
-`NAME_CHECKS` or `PAIR_CHECKS` (the lock-integrity check of vendored models goes after
-the name checks).
+`NAME_CHECKS` or `PAIR_CHECKS` (`vendored_integrity` checks git-sourced models against
+`xlm.lock` right after the duplicate names).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from xlm.external.conflicts import BUILTIN_COMMANDS, command_conflicts, config_c
 from xlm.external.discovery import Discovery, FoundModel
 from xlm.external.errors import Problem
 from xlm.external.validation import Command, ModelInfo, inspect_model
+from xlm.external.vendored import vendored_integrity
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,10 @@ def _memo_version() -> list:
 
 Pair = tuple[FoundModel, ModelInfo]
 Findings = list[tuple[FoundModel, Problem]]
-NAME_CHECKS: list[Callable[[Discovery, list[FoundModel]], Findings]] = [lambda d, models: duplicate_names(models)]
+NAME_CHECKS: list[Callable[[Discovery, list[FoundModel]], Findings]] = [
+    lambda d, models: duplicate_names(models),
+    vendored_integrity,
+]
 
 
 def _pair_checks(discovery: Discovery, top_level: dict, builtin: Iterable[str]) -> list[Callable[[list[Pair]], Findings]]:

@@ -103,7 +103,7 @@ def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path)
         if root.is_dir():
             return FoundModel(entry.name, root.resolve(), "git", where, entry=entry)
         what = f"External model '{entry.name}' ({entry.source.spec()}) is not installed in {VENDOR_DIR_NAME}/"
-        return Problem(entry.name, what, f"{where} (expected {root})", "run: xpm install", "not_found")
+        return Problem(entry.name, what, f"{where} (expected {root})", "run: xpm install", "not_installed")
     if entry.source.path is not None:
         root = Path(os.path.expanduser(entry.source.path))
         root = (root if root.is_absolute() else project_dir / root).resolve()

@@ -60,6 +60,14 @@ class ModelNotFoundError(ExternalModelConflictError):
     """A listed model's folder does not exist (or a git-sourced model is not vendored yet)."""
 
 
+class ModelNotInstalledError(ExternalModelConflictError):
+    """A git-sourced model is not vendored as `xlm.lock` says (missing, stale or half installed)."""
+
+
+class VendoredModelModifiedError(ExternalModelConflictError):
+    """Files of a vendored model differ from what xpm installed from the locked commit."""
+
+
 class InvalidModelNameError(ExternalModelConflictError):
     """A model name is not a lowercase identifier, is a keyword, or is reserved for a core model."""
 
@@ -99,6 +107,8 @@ class CommandConflictError(ExternalModelConflictError):
 KINDS: dict[str, type[ExternalModelConflictError]] = {
     "models_file": ModelsFileError,
     "not_found": ModelNotFoundError,
+    "not_installed": ModelNotInstalledError,
+    "modified": VendoredModelModifiedError,
     "name": InvalidModelNameError,
     "duplicate": DuplicateModelNameError,
     "package_conflict": PackageConflictError,

@@ -1,0 +1,60 @@
+"""Is each git-sourced model in `xlm_models/` what `xlm.lock` says? (xlm's start-up check)
+
+Cheap by design: xpm's install stamp records sizes and mtimes, so this is a few `stat` calls
+per file; the full re-hash is `xpm verify`. Like cargo with edited vendored sources, xlm
+refuses to run a job on a vendored model that changed (see `JOB_BLOCKING_KINDS`).
+"""
+
+from __future__ import annotations
+
+from xlm.external.discovery import Discovery, FoundModel
+from xlm.external.errors import Problem
+from xlm.manifest import GitSource
+
+# Problems that stop `xlm train/eval/generate` even without strict validation: running would
+# silently use code other than the locked one, or fail later with a confusing Hydra error.
+JOB_BLOCKING_KINDS = frozenset({"not_installed", "modified"})
+
+
+def _problem(model: FoundModel, what: str, fix: str, kind: str) -> Problem:
+    return Problem(model.name, what, f"{model.where} ({model.root})", fix, kind)
+
+
+def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
+    """Why the vendored folder of ``model`` is not the locked one, or None when it is."""
+    from xpm.errors import XpmError
+    from xpm.stamp import check_vendored, read_lock_entry, read_stamp
+
+    name, project = model.name, discovery.project_dir
+    try:
+        changed = check_vendored(project, name)
+        locked = read_lock_entry(project, name)
+    except XpmError as exc:
+        return _problem(model, exc.what, exc.fix or "run: xpm install", "not_installed")
+    source = model.entry.source if model.entry is not None else None
+    if locked is None or not isinstance(source, GitSource):
+        return _problem(model, f"External model '{name}' is not in xlm.lock", "run: xpm install", "not_installed")
+    asked = (locked.get("source"), locked.get("requested"), locked.get("subdir"))
+    if asked != (source.url, source.ref, source.subdir):
+        was = GitSource(str(locked.get("source")), locked.get("requested"), locked.get("subdir")).spec()
+        what = f"External model '{name}' changed in .xlm_models since xlm.lock was written ({was} -> {source.spec()})"
+        return _problem(model, what, "run: xpm install", "not_installed")
+    stamp = read_stamp(project, name) or {}
+    if stamp.get("commit") != locked.get("commit"):
+        what = f"External model '{name}' in xlm_models/ is commit {str(stamp.get('commit'))[:12]}, xlm.lock wants {str(locked.get('commit'))[:12]}"
+        return _problem(model, what, "run: xpm install", "not_installed")
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        what = f"Vendored model '{name}' differs from xlm.lock: changed files: {shown}"
+        fix = "run: xpm install (restores it; `xpm verify` shows the details); to edit the model, develop it from a local path instead"
+        return _problem(model, what, fix, "modified")
+    return None
+
+
+def vendored_integrity(discovery: Discovery, models: list[FoundModel]) -> list[tuple[FoundModel, Problem]]:
+    """The name check that keeps only vendored models matching the lock (others are skipped)."""
+    findings = []
+    for model in models:
+        if model.origin == "git" and (problem := vendored_problem(discovery, model)) is not None:
+            findings.append((model, problem))
+    return findings
