@@ -30,10 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _setup_models() -> None:
+def _setup_models(for_job: bool = False) -> None:
+    """Register the project's models; a job also refuses vendored models that do not match xlm.lock."""
+    from xlm.external.vendored import JOB_BLOCKING_KINDS
     from xlm.external_models import setup_external_models
 
-    setup_external_models()
+    setup_external_models(fatal_kinds=JOB_BLOCKING_KINDS if for_job else ())
 
 
 def _groups_text() -> str:
@@ -102,7 +104,7 @@ def check_overrides(overrides: list[str]) -> None:
 
 def run_hydra(args: list[str]) -> int:
     """Compose the config from ``args`` (overrides and Hydra flags) and run the job it names."""
-    _setup_models()
+    _setup_models(for_job=True)
     # Hydra's parser wants its flags (-m, --cfg job, ...) before the key=value overrides.
     flags = [a for a in args if "=" not in a or a.startswith("-")]
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
