@@ -286,10 +286,15 @@ def cache_clean() -> None:
     click.echo(f"cleaned {cache_dir()}")
 
 
-# `xpm new` lives in its own module; `xlm-scaffold` (pyproject) is the same command standalone.
-from xpm.new import new, scaffold_main  # noqa: E402
+# `xpm new` lives in its own module, loaded only when used; `xlm-scaffold` is the same command.
+main.lazy["new"] = "xpm.new:new"
 
-main.add_command(new)
+
+def scaffold_main(argv: list[str] | None = None) -> None:
+    """Console script `xlm-scaffold` (pyproject): `xpm new` under the seed documentation's name."""
+    from xpm.new import scaffold_main as run
+
+    run(argv)
 
 if __name__ == "__main__":
     sys.exit(main())
