@@ -30,37 +30,39 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _setup_models(for_job: bool = False) -> None:
-    """Register the project's models; a job also refuses vendored models that do not match xlm.lock."""
+def _setup_models_for_job() -> None:
+    """Register the project's models, refusing vendored ones that do not match xlm.lock."""
     from xlm.external.vendored import JOB_BLOCKING_KINDS
     from xlm.external_models import setup_external_models
 
-    setup_external_models(fatal_kinds=JOB_BLOCKING_KINDS if for_job else ())
+    setup_external_models(fatal_kinds=JOB_BLOCKING_KINDS)
 
 
-def _groups_text() -> str:
+def _help_sections(width: int) -> tuple[str, list[str]]:
+    """(config groups text, model command lines), discovering the models once.
+
+    Help must print even when a model is broken, so failures become a line of text.
+    """
     from xlm.config_groups import config_groups
+    from xlm.external.commands import help_lines
+    from xlm.external_models import setup_external_models
 
     try:
-        _setup_models()
+        found = setup_external_models()
         groups = config_groups()
-    except Exception as exc:  # help must print even when a model is broken
-        return f"  (config groups unavailable: {exc})"
-    width = max((len(g) for g in groups), default=0)
-    return "\n".join(f"  {group:<{width}}  {', '.join(options)}" for group, options in groups.items())
-
-
-def model_command_help(width: int) -> list[str]:
-    from xlm.external.commands import help_lines
-
-    return help_lines(width)
+    except Exception as exc:
+        return f"  (config groups unavailable: {exc})", []
+    group_width = max((len(g) for g in groups), default=0)
+    text = "\n".join(f"  {group:<{group_width}}  {', '.join(options)}" for group, options in groups.items())
+    return text, help_lines(width, found.commands)
 
 
 def help_text() -> str:
     width = max(len(name) for name in [*JOB_COMMANDS, *COMMANDS])
     commands = [f"  {name:<{width}}  {summary}" for name, summary in JOB_COMMANDS.items()]
     commands += [f"  {name:<{width}}  {summary}" for name, (summary, _) in COMMANDS.items()]
-    commands += model_command_help(width)  # from the models' configs/commands.yaml
+    groups_text, model_commands = _help_sections(width)
+    commands += model_commands  # from the models' configs/commands.yaml
     return "\n".join(
         [
             f"xlm {__version__}: train language models from Hydra configs",
@@ -72,7 +74,7 @@ def help_text() -> str:
             *commands,
             "",
             "config groups (choose with GROUP=OPTION; -m sweeps comma-separated values):",
-            _groups_text(),
+            groups_text,
             "",
             "options:",
             "  -v, --verbose  show tracebacks and Hydra's full errors",
@@ -104,7 +106,7 @@ def check_overrides(overrides: list[str]) -> None:
 
 def run_hydra(args: list[str]) -> int:
     """Compose the config from ``args`` (overrides and Hydra flags) and run the job it names."""
-    _setup_models(for_job=True)
+    _setup_models_for_job()
     # Hydra's parser wants its flags (-m, --cfg job, ...) before the key=value overrides.
     flags = [a for a in args if "=" not in a or a.startswith("-")]
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
@@ -128,7 +130,7 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     if command in JOB_COMMANDS:
         if any(arg in ("-h", "--help") for arg in rest):
-            print(f"xlm {command}: {JOB_COMMANDS[command]}\n\nconfig groups:\n{_groups_text()}")
+            print(f"xlm {command}: {JOB_COMMANDS[command]}\n\nconfig groups:\n{_help_sections(0)[0]}")
             return 0
         return run_hydra([f"job_type={command}", *rest])
     if command in COMMANDS:
