@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import lightning as L
+import csv
+
 import pytest
 import torch
 
@@ -57,14 +58,17 @@ def test_overfit_datamodule_serves_the_same_batch_everywhere(compose):
 
 def test_a_few_steps_log_loss_and_metrics(compose, tmp_path):
     cfg = compose("experiment=star_easy_arlm", "debug=overfit", "trainer.max_steps=4", "trainer.val_check_interval=2",
-                  "callbacks=none", "+trainer.enable_progress_bar=false", *SMALL)
+                  "trainer.log_every_n_steps=2", "callbacks=none", "+trainer.enable_progress_bar=false", *SMALL)
     tokenizer = build.build_tokenizer(cfg)
     trainer = build.build_trainer(cfg, enable_model_summary=False)
     trainer.fit(build.build_harness(cfg, tokenizer), datamodule=build.build_datamodule(cfg, tokenizer))
     logged = trainer.callback_metrics
-    for key in ("train/loss", "val/loss", "val/lm/accumulated_loss", "val/prediction/exact_match", "val/prediction/finished"):
+    for key in ("train/loss", "train/lm/accumulated_loss", "val/loss", "val/lm/accumulated_loss",
+                "val/prediction/exact_match", "val/prediction/finished"):
         assert key in logged, key
-    assert (tmp_path / "out" / "metrics.csv").exists()
+    with open(tmp_path / "out" / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["train/loss"]]
+    assert [row["step"] for row in rows] == ["1", "3"]  # every log_every_n_steps, nothing in between
 
 
 def test_exact_match_compares_whole_sequences_ignoring_padding():
