@@ -1,10 +1,7 @@
-"""Shared helpers of the core tests: the real config tree composed in-process, and the
-environment of `xlm` subprocesses (own cache folder, one thread: the CI machines are small
-and shared, and oversubscribed threads make tiny models slower, not faster)."""
+"""Fixtures of the core tests: the real config tree composed in-process, a tokenizer."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -45,13 +42,3 @@ def tokenizer():
     from xlm.tokenizer import NumberTokenizer
 
     return NumberTokenizer(20)
-
-
-def xlm_env(cache_dir: Path) -> dict:
-    env = dict(os.environ, XLM_CACHE_DIR=str(cache_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env.pop("XLM_MODELS_FILE", None)
-    return env
-
-
-def xlm_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "xlm", *args]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
-from conftest import xlm_command, xlm_env
+from core_helpers import xlm_command, xlm_env
 
 pytestmark = pytest.mark.slow
 
