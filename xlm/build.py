@@ -38,7 +38,7 @@ def build_tokenizer(cfg: DictConfig) -> Any:
 
 def build_datamodule(cfg: DictConfig, tokenizer: Any) -> Any:
     collator = instantiate(cfg.collator, tokenizer=tokenizer)
-    return instantiate(cfg.datamodule, tokenizer=tokenizer, collator=collator, _recursive_=True)
+    return instantiate(cfg.datamodule, tokenizer=tokenizer, collator=collator)
 
 
 def build_harness(cfg: DictConfig, tokenizer: Any) -> Any:
