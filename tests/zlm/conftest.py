@@ -1,12 +1,9 @@
 """Make the example model importable as ``zlm`` (as xlm's discovery does for a listed model)."""
 
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ZLM_ROOT = REPO_ROOT / "examples" / "zlm"
+from zlm_paths import ZLM_ROOT
 if str(ZLM_ROOT) not in sys.path:
     sys.path.insert(0, str(ZLM_ROOT))
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import torch
-from conftest import REPO_ROOT, ZLM_ROOT
+from zlm_paths import REPO_ROOT, ZLM_ROOT
 from hydra.utils import get_method, instantiate
 
 import xlm

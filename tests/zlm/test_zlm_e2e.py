@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import ZLM_ROOT
+from zlm_paths import ZLM_ROOT
 
 
 def _column(rows, key):
