@@ -57,6 +57,12 @@ BROKEN = {
         "configs/model_type/my_model.yaml:2",
         "point it at a class or function that exists",
     ),
+    "target_only_in_a_string": (
+        {"my_model/extra.py": 'NOTE = """\nclass Ghost:\n    pass\n"""\n', "configs/model_type/x.yaml": "a:\n  _target_: my_model.extra.Ghost\n"},
+        "External model 'my_model' has a bad target 'my_model.extra.Ghost': 'Ghost' is not defined in my_model/extra.py",
+        "configs/model_type/x.yaml:2",
+        "",
+    ),
     "target_module_missing": (
         {"configs/collator/default_my_model.yaml": "_target_: my_model.collator.DefaultMyModelCollator\n"},
         "External model 'my_model' has a bad target 'my_model.collator.DefaultMyModelCollator': module my_model/collator.py does not exist",
