@@ -43,7 +43,7 @@ def compose(out_dir: Path, *overrides: str):
     register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_module("xlm.configs", version_base="1.3"):
-        base = [f"paths.output_dir={out_dir}", f"paths.cache_dir={out_dir / 'cache'}"]
+        base = [f"paths.output_dir={out_dir}", f"paths.data_dir={out_dir / 'data'}"]
         return hydra_compose("config", overrides=[*base, *overrides])
 
 

@@ -16,7 +16,7 @@ for _name in ("arlm", "mlm"):
 
 @pytest.fixture
 def compose(tmp_path):
-    """``compose(*overrides)`` -> the composed, resolvable config, output and cache in tmp_path."""
+    """``compose(*overrides)`` -> the composed, resolvable config, output and task data in tmp_path."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -27,10 +27,11 @@ def compose(tmp_path):
     setup_external_models()
     register_resolvers()
 
-    def _compose(*overrides: str):
+    def _compose(*overrides: str, own_data_dir: bool = True):
         GlobalHydra.instance().clear()
         with initialize_config_module("xlm.configs", version_base="1.3"):
-            base = [f"paths.output_dir={tmp_path / 'out'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+            base = [f"paths.output_dir={tmp_path / 'out'}"]
+            base += [f"paths.data_dir={tmp_path / 'data'}"] if own_data_dir else []
             return hydra_compose("config", overrides=[*base, *overrides])
 
     yield _compose

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 
-def xlm_env(cache_dir: Path) -> dict:
-    """Own task cache; one thread, since CI machines are small and shared and oversubscribed
-    threads make tiny models slower, not faster."""
-    env = dict(os.environ, XLM_CACHE_DIR=str(cache_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+def xlm_env(folder: Path) -> dict:
+    """Own task data and validation cache under ``folder``; one thread, since CI machines are
+    small and shared and oversubscribed threads make tiny models slower, not faster."""
+    env = dict(os.environ, XLM_DATA_DIR=str(folder / "data"), XLM_CACHE_DIR=str(folder / "cache"),
+               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.pop("XLM_MODELS_FILE", None)
     return env
 

@@ -31,6 +31,18 @@ def test_datasets_of_other_difficulties_compose(compose):
     assert cfg.model.num_embeddings == 105
 
 
+def test_task_data_have_their_own_folder_setting(compose, monkeypatch, tmp_path):
+    # XLM_CACHE_DIR is the models' validation cache; it must not move the task data.
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "validation"))
+    monkeypatch.delenv("XLM_DATA_DIR", raising=False)
+    assert compose(own_data_dir=False).datamodule.task.data_dir == ".xlm_data"
+    monkeypatch.setenv("XLM_DATA_DIR", str(tmp_path / "env"))
+    assert compose(own_data_dir=False).datamodule.task.data_dir == str(tmp_path / "env")
+    assert compose("paths.data_dir=/d", own_data_dir=False).datamodule.task.data_dir == "/d"
+    # the old name still works as an override (model templates and older tests use it)
+    assert compose("paths.cache_dir=/old", own_data_dir=False).datamodule.task.data_dir == "/old"
+
+
 def test_harness_builds_everything_the_config_names(compose):
     cfg = compose("experiment=star_easy_mlm", *SMALL)
     tokenizer = build.build_tokenizer(cfg)

@@ -55,13 +55,13 @@ def test_impossible_parameters_are_explained():
 
 
 def test_task_generates_once_into_its_cache_and_tokenizes(tmp_path, tokenizer):
-    task = StarGraphTask(num_examples=SIZES, seed=11, cache_dir=str(tmp_path))
+    task = StarGraphTask(num_examples=SIZES, seed=11, data_dir=str(tmp_path))
     folder = task.prepare()
     assert (folder / ".ready").exists() and folder.parent == tmp_path / "tasks"
     stamp = (folder / "train.jsonl").stat().st_mtime_ns
-    assert StarGraphTask(num_examples=SIZES, seed=11, cache_dir=str(tmp_path)).prepare() == folder
+    assert StarGraphTask(num_examples=SIZES, seed=11, data_dir=str(tmp_path)).prepare() == folder
     assert (folder / "train.jsonl").stat().st_mtime_ns == stamp  # read from the cache
-    assert StarGraphTask(num_examples=SIZES, seed=12, cache_dir=str(tmp_path)).folder != folder
+    assert StarGraphTask(num_examples=SIZES, seed=12, data_dir=str(tmp_path)).folder != folder
 
     rows, examples = task.read("val"), task.examples("val", tokenizer)
     assert len(examples) == 50
@@ -74,4 +74,4 @@ def test_task_generates_once_into_its_cache_and_tokenizes(tmp_path, tokenizer):
 
 def test_unknown_split_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown split"):
-        StarGraphTask(num_examples=SIZES, cache_dir=str(tmp_path)).read("dev")
+        StarGraphTask(num_examples=SIZES, data_dir=str(tmp_path)).read("dev")

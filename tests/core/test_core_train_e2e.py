@@ -1,6 +1,6 @@
 """End to end: `xlm train ... debug=overfit` in a subprocess, then eval, generate, resume, DDP, multirun.
 
-Each run gets its own working folder (outputs/) and task cache; runs are shrunk to a few
+Each run gets its own working folder (outputs/) and task data; runs are shrunk to a few
 steps, and one thread per process keeps them quick on small shared CI machines.
 """
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_xlm(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(xlm_command(*args), cwd=cwd, env=xlm_env(cwd / "cache"), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(xlm_command(*args), cwd=cwd, env=xlm_env(cwd), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 

@@ -6,7 +6,7 @@ model must find, from the centre, the arm that ends at the goal. The prompt is t
 (``u v`` pairs), the start and the goal, then ``<sep>``; the target is the path itself.
 
 Data are generated locally and deterministically (one seeded RNG, no network) the first time
-a configuration is used, then read from a cache folder whose name hashes every parameter.
+a configuration is used, then read from a folder under ``data_dir`` whose name hashes every parameter.
 Generation takes a file lock and renames a fully written folder into place, marked ready
 last, so concurrent runs (Hydra multirun, DDP ranks) never see half a dataset.
 """
@@ -101,17 +101,17 @@ class StarGraphTask:
     num_ids: int = 20
     num_examples: Mapping[str, int] | None = None
     seed: int = 42
-    cache_dir: str = ".xlm_cache"
+    data_dir: str = ".xlm_data"
 
     def _params(self) -> dict:
-        params = {k: v for k, v in asdict(self).items() if k != "cache_dir"}
+        params = {k: v for k, v in asdict(self).items() if k != "data_dir"}
         params["num_examples"] = {s: int(n) for s, n in dict(self.num_examples or {}).items()}
         return {**params, "generator_version": GENERATOR_VERSION}
 
     @property
     def folder(self) -> Path:
         digest = hashlib.sha256(json.dumps(self._params(), sort_keys=True).encode()).hexdigest()[:12]
-        return Path(os.path.expanduser(str(self.cache_dir))) / "tasks" / f"{self.name}-{digest}"
+        return Path(os.path.expanduser(str(self.data_dir))) / "tasks" / f"{self.name}-{digest}"
 
     def prepare(self) -> Path:
         """Generate the data unless a ready copy is cached; returns the data folder."""
