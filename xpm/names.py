@@ -16,6 +16,17 @@ from xpm.errors import XpmError
 
 MODELS_FILE_ENV = "XLM_MODELS_FILE"
 
+# Folder names a model or a project already uses for something else: a model's package is a
+# folder named after the model, so these would merge with its own configs/ or tests/, be
+# ignored by git (the generated .gitignore) and skipped by --from (build and run outputs), or
+# take the place where xpm vendors a project's models.
+LAYOUT_NAMES = {
+    **{name: f"every model has a {name}/ folder of its own" for name in ("configs", "tests")},
+    **{name: f"{name}/ holds build or run outputs, which git ignores and xpm does not copy"
+       for name in ("build", "dist", "outputs", "multirun", "lightning_logs")},
+    "xlm_models": "xlm_models/ is where xpm vendors a project's models",
+}
+
 
 @dataclass(frozen=True)
 class SourceModel:
@@ -29,7 +40,11 @@ class SourceModel:
 
 
 def _fix(name: str) -> str:
-    return f"choose another name, such as {name + '_lm' if not name.endswith('_lm') else 'my_' + name}"
+    if not name.endswith("lm"):
+        other = f"{name}_lm"
+    else:
+        other = f"my_{name}" if not name.startswith("my_") else f"{name}2"
+    return f"choose another name, such as {other}"
 
 
 def project_models(models_file: Path) -> list:
@@ -51,16 +66,19 @@ def project_models(models_file: Path) -> list:
 
 def check_new_name(name: str, root: Path, models_file: Path) -> None:
     """Raise :class:`XpmError` when ``name`` cannot become a new model at ``root``."""
-    from xlm.external.discovery import RESERVED_NAMES, read_models_file
-    from xlm.external.validation import model_package
+    from xlm.external.discovery import CORE_MODEL_NAMES, RESERVED_NAMES, read_models_file
 
     if problem := manifest.name_problem(name):
         raise XpmError(problem, "choose a lowercase identifier that is not a Python keyword, such as my_model")
-    if name in RESERVED_NAMES:
+    if name in CORE_MODEL_NAMES:
         raise XpmError(
             f"'{name}' is the name of a core model of xlm",
             f"choose another name; to start from the core model, run: xpm new my_{name} --from {name}",
         )
+    if name in RESERVED_NAMES:
+        raise XpmError(f"'{name}' is reserved for a core model of xlm", _fix(name))
+    if name in LAYOUT_NAMES:
+        raise XpmError(f"'{name}' cannot be a model name: {LAYOUT_NAMES[name]}", _fix(name))
     if root.exists() or root.is_symlink():
         raise XpmError(f"{root} already exists", "choose another name, or create the model elsewhere with --dir PATH")
     listed, _ = read_models_file(models_file) if models_file.is_file() else ([], [])
@@ -82,7 +100,33 @@ def _conflict(name: str, root: Path, models_file: Path) -> str | None:
     models = project_models(models_file)
     pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models] + [(new, ModelInfo(name, root, package=name))]
     findings = duplicate_names([*models, new]) + package_conflicts(pairs, installed().top_level)
-    return next((f"{problem.what} ({problem.where})" for model, problem in findings if model is new), None)
+    problem = next((problem for model, problem in findings if model is new), None)
+    if problem is None:
+        return None
+    # Where the new package would be says nothing yet; where another model's package is does.
+    return problem.what if problem.where == str(root / name) else f"{problem.what} ({problem.where})"
+
+
+def check_copy(name: str, built: Path, source: SourceModel, models_file: Path) -> None:
+    """Raise :class:`XpmError` when the copy of ``source`` built in ``built`` clashes with the project's models.
+
+    The name was checked before building; what a copy keeps of its source (config files and
+    commands whose names do not carry the source's name) can only be checked now.
+    """
+    from xlm.external.conflicts import command_conflicts, config_conflicts
+    from xlm.external.discovery import FoundModel
+    from xlm.external.validation import inspect_model
+
+    new = FoundModel(name, built, "local", "new model")
+    pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in project_models(models_file)]
+    pairs.append((new, inspect_model(built, name)))
+    for model, problem in config_conflicts(pairs) + command_conflicts(pairs):
+        if model is new:
+            example = f"experiment/star_easy_{source.name}.yaml" if problem.kind == "config_conflict" else f"{source.name}-train"
+            raise XpmError(
+                f"{problem.what}: the copy keeps these names of '{source.name}'",
+                f"rename them in {source.root} so that they carry the model's name (e.g. {example}), then run xpm new again",
+            )
 
 
 def find_source_model(model: str, models_file: Path) -> SourceModel:

@@ -62,7 +62,10 @@ def _build(staging: Path, name: str, source: names.SourceModel | None) -> list[P
     files = model_files(source.root, source.package)
     if source.core:  # a core model's README describes it as shipped with xlm: start from ours
         files = [(path, rel) for path, rel in files if rel.as_posix() != "README.md"]
-    written = copy_renamed(files, staging, source.name, name)
+    # A model's package may have another name than the model (`xpm add` names a model after its
+    # repository): both become the new name, or the copy would clash with its source's package.
+    olds = [source.name] + ([source.package] if source.package not in (None, source.name) else [])
+    written = copy_renamed(files, staging, olds, name)
     wanted = list(GENERIC_TEMPLATE_FILES)
     if (staging / "configs" / "collator" / f"seq2seq_{name}.yaml").is_file():
         wanted.append(DEBUG_EXPERIMENT)
@@ -71,10 +74,22 @@ def _build(staging: Path, name: str, source: names.SourceModel | None) -> list[P
     return written + [render_file(rel, staging, values) for rel in missing]
 
 
-def _validate(root: Path, name: str) -> None:
-    """The new model must pass the same static checks as any model xlm loads."""
+def _validate(root: Path, name: str, source: names.SourceModel | None) -> None:
+    """The new model must pass the same static checks as any model xlm loads.
+
+    Its package must be ``name`` (the name checked against clashes and shadowing), and a copy
+    must not keep its source's package, which would clash with the source in the same project.
+    """
     from xlm.external.validation import validate_model_root
 
+    packages = {p.parent.name for p in root.glob("*/__init__.py")}
+    kept = packages & {source.name, source.package} if source else set()
+    if name not in packages or kept:
+        raise XpmError(
+            f"the model generated for '{name}' defines the packages {sorted(packages)}"
+            + (f", keeping {sorted(kept)} of its source" if kept else f", not '{name}'"),
+            "this is a bug in the template or in the --from model; please report it",
+        )
     problems = validate_model_root(root, name)
     if problems:
         details = "\n    - ".join(f"{p.what} ({p.where})" for p in problems)
@@ -112,7 +127,9 @@ def create_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.xpm-new-", dir=parent))
     try:
         built = _build(staging / name, name, source)
-        _validate(staging / name, name)
+        _validate(staging / name, name, source)
+        if source is not None:
+            names.check_copy(name, staging / name, source, models_file)
         os.replace(staging / name, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -7,13 +7,16 @@ Renaming is textual, on identifier boundaries, in file contents and path compone
 - ``ARLM``/``Arlm`` -> ``MyModel`` as part of a CamelCase name (``ARLMLoss``,
   ``DefaultARLMCollator``), and ``ARLM_`` -> ``MY_MODEL_`` in constants.
 
-Other words that merely contain the name (``xlm`` for ``lm``, ``mlmx``) are left alone.
+Other words that merely contain the name (``xlm`` for ``lm``, ``mlmx``) are left alone. All
+forms are replaced in one pass, so a replacement is never renamed again (``ARLM_X`` ->
+``MY_MODEL_X``, not ``MY_MyModel_X``).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from xpm.templates import class_prefix
@@ -22,21 +25,30 @@ from xpm.templates import class_prefix
 _SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", "build", "dist", "outputs", "multirun", "lightning_logs"}
 
 
-def renamer(old: str, new: str):
-    """A function ``text -> text`` that renames model ``old`` to ``new`` (see the module doc)."""
-    old_camels = sorted({class_prefix(old), old.upper().replace("_", "")}, key=len, reverse=True)
-    rules = [
-        (re.compile(rf"(?<![A-Za-z0-9]){re.escape(old.upper())}(?=_)"), new.upper()),
-        (re.compile(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![a-z0-9])"), new),
-        (re.compile(rf"(?<![A-Z0-9])(?:{'|'.join(map(re.escape, old_camels))})(?![a-z])"), class_prefix(new)),
-    ]
+def renamer(old: str | Iterable[str], new: str):
+    """A function ``text -> text`` that renames model ``old`` to ``new`` (see the module doc).
 
-    def rename(text: str) -> str:
-        for pattern, replacement in rules:
-            text = pattern.sub(replacement, text)
-        return text
+    ``old`` may be several names (a model and its package, when they differ): each becomes ``new``.
+    """
+    olds = [old] if isinstance(old, str) else list(old)
+    lower = {o: new for o in olds}
+    upper = {o.upper(): new.upper() for o in olds}
+    camel = {form: class_prefix(new) for o in olds for form in (class_prefix(o), o.upper().replace("_", ""))}
 
-    return rename
+    def alternatives(words) -> str:  # longest first: a longer old name wins over its prefix
+        return "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+
+    pattern = re.compile(
+        rf"(?<![A-Za-z0-9])(?P<upper>{alternatives(upper)})(?=_)"
+        rf"|(?<![A-Za-z0-9])(?P<lower>{alternatives(lower)})(?![a-z0-9])"
+        rf"|(?<![A-Z0-9])(?P<camel>{alternatives(camel)})(?![a-z])"
+    )
+    table = {"upper": upper, "lower": lower, "camel": camel}
+
+    def replace(match: re.Match) -> str:
+        return table[match.lastgroup][match.group()]
+
+    return lambda text: pattern.sub(replace, text)
 
 
 def _skipped(rel: PurePosixPath) -> bool:
@@ -63,8 +75,8 @@ def model_files(root: Path, package: str | None) -> list[tuple[Path, PurePosixPa
     return files
 
 
-def copy_renamed(files: list[tuple[Path, PurePosixPath]], dest: Path, old: str, new: str) -> list[Path]:
-    """Copy ``files`` (see `model_files`) into ``dest``, renaming model ``old`` to ``new``.
+def copy_renamed(files: list[tuple[Path, PurePosixPath]], dest: Path, old: str | Iterable[str], new: str) -> list[Path]:
+    """Copy ``files`` (see `model_files`) into ``dest``, renaming model ``old`` (see `renamer`) to ``new``.
 
     Text files are renamed inside; other files are copied byte for byte.
     """

@@ -13,6 +13,7 @@ from xlm.external.validation import validate_model_root
 from xpm.cli import main
 from xpm.errors import XpmError
 from xpm.new import create_model, scaffold_main
+from xpm.rename import renamer
 from xpm.templates import template_files
 
 
@@ -63,7 +64,12 @@ def test_custom_models_file(project):
         ("class", "Python keyword"),
         ("arlm", "core model"),
         ("mlm", "core model"),
-        ("ilm", "core model"),
+        ("ilm", "reserved for a core model"),
+        ("tests", "every model has a tests/ folder of its own"),
+        ("configs", "every model has a configs/ folder of its own"),
+        ("outputs", "build or run outputs, which git ignores"),
+        ("dist", "build or run outputs, which git ignores"),
+        ("xlm_models", "where xpm vendors a project's models"),
         ("json", "shadow the standard library module 'json'"),
         ("yaml", "shadow the installed module 'yaml'"),
         ("torch", "shadow the installed module 'torch'"),
@@ -76,6 +82,16 @@ def test_refused_names(project, name, message):
         create_model(name, project)
     assert info.value.fix
     assert list(project.iterdir()) == [], "a refusal must write nothing"
+
+
+def test_refusal_fixes_name_a_way_out(project):
+    for name, fix in [("ilm", "such as my_ilm"), ("json", "such as json_lm"), ("mlm", "xpm new my_mlm --from mlm")]:
+        with pytest.raises(XpmError) as info:
+            create_model(name, project)
+        assert fix in info.value.fix, name
+    with pytest.raises(XpmError) as info:
+        create_model("json", project)
+    assert str(project) not in info.value.what, "no path of a folder that does not exist"
 
 
 def test_refuses_an_existing_folder(project):
@@ -125,6 +141,56 @@ def test_from_core_model_is_renamed_throughout(project):
     model_yaml = (result.root / "configs" / "model" / "my_arlm.yaml").read_text()
     assert "_target_: my_arlm.model.MyArlm" in model_yaml and "model: my_arlm" in model_yaml
     assert "(core model)" not in (result.root / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "text, renamed",
+    [
+        ("arlm arlm.model.ARLMModel default_arlm star_easy_arlm arlm_debug", "my_lm my_lm.model.MyLmModel default_my_lm star_easy_my_lm my_lm_debug"),
+        ("ARLM_MAX = 1; DefaultARLMCollator; ArlmBatch; the ARLM model", "MY_LM_MAX = 1; DefaultMyLmCollator; MyLmBatch; the MyLm model"),
+        ("xlm mlm arlmx ARLMs carlm", "xlm mlm arlmx ARLMs carlm"),
+    ],
+)
+def test_renamer_replaces_each_form_once(text, renamed):
+    assert renamer("arlm", "my_lm")(text) == renamed
+
+
+def test_renamer_takes_a_model_and_its_package():
+    rename = renamer(["up_zlm", "zlm"], "my_zlm")
+    assert rename("up_zlm zlm.model.ZLMModel UpZlm UP_ZLM_X ZLM_X seq2seq_zlm") == (
+        "my_zlm my_zlm.model.MyZlmModel MyZlm MY_ZLM_X MY_ZLM_X seq2seq_my_zlm"
+    )
+
+
+def _add_source_model(make_model, project: Path, name: str, package: str, extra_config: str | None = None) -> Path:
+    """A model ``name`` whose package and config names are ``package`` (as `xpm add` names a repository)."""
+    root = make_model(project, name, package=package)
+    for group in ("model", "model_type"):
+        (root / "configs" / group / f"{name}.yaml").rename(root / "configs" / group / f"{package}.yaml")
+    (root / package / "model.py").write_text(f"class {package.upper()}Model:\n    pass\n")
+    (root / "configs" / "model" / f"{package}.yaml").write_text(f"model:\n  _target_: {package}.model.{package.upper()}Model\n")
+    if extra_config:
+        (root / "configs" / extra_config).parent.mkdir(parents=True, exist_ok=True)
+        (root / "configs" / extra_config).write_text("# @package _global_\n")
+    (project / ".xlm_models").write_text(f"{name}\n")
+    return root
+
+
+def test_from_a_model_whose_package_has_another_name_renames_the_package_too(project, make_model):
+    _add_source_model(make_model, project, "up_zlm", "zlm")
+    result = create_model("my_zlm", project, from_model="up_zlm")
+    assert sorted(p.parent.name for p in result.root.glob("*/__init__.py")) == ["my_zlm"]
+    assert (result.root / "configs" / "model" / "my_zlm.yaml").read_text() == "model:\n  _target_: my_zlm.model.MyZlmModel\n"
+    assert (result.root / "my_zlm" / "model.py").read_text().startswith("class MyZlmModel:")
+
+
+def test_from_a_model_whose_config_names_would_clash_with_it(project, make_model):
+    _add_source_model(make_model, project, "src", "src", extra_config="experiment/shared_run.yaml")
+    with pytest.raises(XpmError, match=r"define config files \['experiment/shared_run.yaml'\]: the copy keeps") as info:
+        create_model("mine", project, from_model="src")
+    assert "experiment/star_easy_src.yaml" in info.value.fix
+    assert sorted(p.name for p in project.iterdir()) == [".xlm_models", "src"], "a refusal must write nothing"
+    assert (project / ".xlm_models").read_text() == "src\n"
 
 
 def test_from_a_model_installed_as_a_wheel_puts_configs_back_next_to_the_package(project, tmp_path, monkeypatch, make_model):
