@@ -175,8 +175,19 @@ def parse_line(text: str, file: Path | None = None, line: int | None = None) -> 
     try:
         name, source = parse_source(body)
     except ValueError as exc:
+        head, _, note = body.partition("#")
+        if note and _is_local(head):  # `my_model#note`: meant as a comment, but '#' is glued on
+            what = f"'#' starts a comment only after white space, found '{body}'"
+            raise ManifestError(what, f"write '{head}  #{note}'", file, line) from None
         raise ManifestError(str(exc), "write a model name, ./path, or host/repo[@ref][#subdir=dir]", file, line) from None
     return Entry(name, source, body, file, line)
+
+
+def _is_local(text: str) -> bool:
+    try:
+        return isinstance(parse_source(text)[1], LocalSource)
+    except ValueError:
+        return False
 
 
 def parse_text(text: str, file: Path | None = None) -> list[Entry]:
