@@ -28,7 +28,9 @@ from xpm.templates import output_path, render_file, render_tree, template_values
 # What a copied model gets from the template when it has none of its own: packaging, docs,
 # the tests that only read the model's configs, and the debug experiment (it names only
 # the model's own config groups and its seq2seq collator, so it fits any model that has one).
-GENERIC_TEMPLATE_FILES = ("pyproject.toml", "README.md", "gitignore", "tests/conftest.py", "tests/test_configs.py")
+GENERIC_TEMPLATE_FILES = (
+    "pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "gitignore", "tests/conftest.py", "tests/test_configs.py",
+)
 DEBUG_EXPERIMENT = "configs/experiment/{{name}}_debug.yaml"
 NEW_MODELS_FILE = "# Models this project uses, one per line: a name, a ./path or a git source[@ref]; '#' starts a comment.\n"
 

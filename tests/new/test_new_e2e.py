@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -84,8 +85,16 @@ def test_pip_install_discovery_through_the_entry_point_and_wheel_contents(projec
     editable = json.loads(run([python, "-c", DISCOVER], elsewhere, xlm_cache).stdout)
     assert editable == {"origin": "installed", "configs": str(root / "configs"), "problems": []}
 
+    # The seed documentation's command (setup.py defers to pyproject.toml), then pip's.
+    run([python, "setup.py", "-q", "sdist", "bdist_wheel"], root, xlm_cache)
+    (sdist,) = (root / "dist").glob("my_model-0.1.0.tar.gz")
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"tests/conftest.py", "configs/model/my_model.yaml", "setup.py", "pyproject.toml"} <= in_sdist
     run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", root], tmp_path, xlm_cache)
     (wheel,) = (tmp_path / "dist").glob("my_model-0.1.0-*.whl")
+    (setup_wheel,) = (root / "dist").glob("my_model-0.1.0-*.whl")
+    assert set(zipfile.ZipFile(setup_wheel).namelist()) == set(zipfile.ZipFile(wheel).namelist())
     names = set(zipfile.ZipFile(wheel).namelist())
     for config in ("model/my_model.yaml", "model_type/my_model.yaml", "collator/default_my_model.yaml",
                    "collator/seq2seq_my_model.yaml", "experiment/my_model_debug.yaml", "experiment/star_easy_my_model.yaml"):

@@ -40,6 +40,8 @@ def test_template_has_the_documented_tree():
         "configs/experiment/{{name}}_debug.yaml",
         "configs/experiment/star_easy_{{name}}.yaml",
         "pyproject.toml",
+        "setup.py",
+        "MANIFEST.in",
         "README.md",
         "tests/conftest.py",
         "tests/test_configs.py",
