@@ -6,6 +6,7 @@ config means the same thing everywhere. Mistakes a user can fix become :class:`U
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +49,41 @@ def build_harness(cfg: DictConfig, tokenizer: Any) -> Any:
     return cls(cfg=cfg, tokenizer=tokenizer, **spec)
 
 
-def _instantiate_each(node: Any, what: str) -> list:
+def missing_package(exc: BaseException) -> str | None:
+    """The pip name of the package whose absence caused ``exc`` (or one of its causes), if any.
+
+    Lightning reports an optional logger's missing package as ``Requirement 'wandb>=0.12.10'
+    not met``, without the module name a plain ``ModuleNotFoundError`` carries.
+    """
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    if not isinstance(exc, ImportError):
+        return None
+    if exc.name:
+        return exc.name.split(".")[0]
+    match = re.search(r"Requirement '([A-Za-z0-9_.\-]+?)(?:[<>=!~;\[ ]|')", str(exc))
+    return match.group(1) if match else None
+
+
+def _instantiate_each(node: Any, what: str, group: str) -> list:
     out = []
     for name, spec in (node or {}).items():
         try:
             out.append(instantiate(spec))
         except Exception as exc:
-            root = exc
-            while root.__cause__ is not None:
-                root = root.__cause__
-            if isinstance(root, ImportError):
-                raise UserError(
-                    f"{what} '{name}' needs a package that is not installed ({root})",
-                    f"install it (for wandb: pip install -e \".[wandb]\") or drop {what} '{name}'",
-                ) from None
-            raise
+            if (package := missing_package(exc)) is None:
+                raise
+            raise UserError(
+                f"{what} '{name}' needs the Python package '{package}', which is not installed",
+                f"pip install {package}   (or choose {group} without '{name}')",
+            ) from None
     return out
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> Any:
     """The Lightning Trainer of ``cfg.trainer`` with the configured loggers and callbacks."""
-    loggers = _instantiate_each(cfg.get("loggers"), "logger")
-    callbacks = _instantiate_each(cfg.get("callbacks"), "callback")
+    loggers = _instantiate_each(cfg.get("loggers"), "logger", "loggers")
+    callbacks = _instantiate_each(cfg.get("callbacks"), "callback", "callbacks")
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from xlm import build
+from xlm.errors import UserError
 from xlm.harness import Harness
 from xlm.metrics import exact_match
 from xlm.optim import lr_lambda, param_groups
@@ -115,3 +116,38 @@ def test_missing_model_is_a_user_error(compose):
 
     with pytest.raises(UserError, match="which model to train"):
         build.require_model(compose())
+
+
+def test_a_logger_whose_package_is_missing_says_what_to_install(compose):
+    try:
+        import wandb  # noqa: F401
+        pytest.skip("wandb is installed")
+    except ImportError:
+        pass
+    cfg = compose("experiment=star_easy_arlm", "loggers=[csv,wandb]")
+    with pytest.raises(UserError) as caught:
+        build.build_trainer(cfg)
+    assert caught.value.what == "logger 'wandb' needs the Python package 'wandb', which is not installed"
+    assert caught.value.fix.startswith("pip install wandb")
+
+
+def test_missing_package_names_what_to_pip_install():
+    assert build.missing_package(ModuleNotFoundError("No module named 'foo.bar'", name="foo.bar")) == "foo"
+    lightning_style = ModuleNotFoundError("Requirement 'wandb>=0.12.10' not met. HINT: Try running ...")
+    assert build.missing_package(lightning_style) == "wandb"
+    wrapped = RuntimeError("instantiate failed")
+    wrapped.__cause__ = lightning_style
+    assert build.missing_package(wrapped) == "wandb"
+    assert build.missing_package(ValueError("no")) is None
+
+
+def test_tensorboard_logger_writes_event_files(compose, tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = compose("experiment=star_easy_arlm", "debug=overfit", "loggers=[csv,tensorboard]", "callbacks=none",
+                  "trainer.max_steps=2", "trainer.log_every_n_steps=1", "trainer.val_check_interval=2",
+                  "+trainer.enable_progress_bar=false", *SMALL)
+    trainer = build.build_trainer(cfg)
+    tokenizer = build.build_tokenizer(cfg)
+    trainer.fit(build.build_harness(cfg, tokenizer), datamodule=build.build_datamodule(cfg, tokenizer))
+    assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+    assert (tmp_path / "out" / "metrics.csv").is_file()
