@@ -24,6 +24,14 @@ def test_xlm_models_lists_sources_and_problems(project, capsys):
     assert "problems (1):\nError: External model 'zlm' not found at ./examples/zlm" in out
 
 
+def test_xlm_models_lists_skipped_models_in_discovery_order(project, capsys):
+    project.model("my_model", files={"configs/model_type/my_model.yaml": None})
+    file = project.models_file("my_model", "my_model  # again")
+    assert main(["models"]) == 1
+    rows = [line.split()[:4] for line in capsys.readouterr().out.splitlines() if line.startswith("my_model ")]
+    assert rows == [["my_model", "skipped", "local", f"{file}:1"], ["my_model", "skipped", "local", f"{file}:2"]]
+
+
 def test_xlm_models_without_problems_exits_0(project, capsys):
     project.models_file("# nothing yet")
     assert main(["models"]) == 0

@@ -45,6 +45,19 @@ def test_experiments_compose_from_the_repository_models_file(isolated_env, monke
     assert compose("experiment=zlm_debug", "collator=default_zlm").collator.loss_on_prompt is True
 
 
+def test_a_project_listing_zlm_by_name_composes_star_easy_zlm(isolated_env, monkeypatch):
+    """The issue's second run: a project whose `.xlm_models` lists `zlm` (found via XLM_MODELS_PATH)."""
+    project = isolated_env / "project"
+    project.mkdir()
+    (project / ".xlm_models").write_text("zlm  # the example model\n")
+    monkeypatch.setenv("XLM_MODELS_PATH", str(ZLM_ROOT.parent))
+    monkeypatch.chdir(project)
+    found = setup_external_models(strict_validation=True)
+    assert (found.get("zlm").found.origin, found.get("zlm").root) == ("XLM_MODELS_PATH", ZLM_ROOT)
+    cfg = compose("experiment=star_easy_zlm", "debug=overfit")
+    assert (cfg.model._target_, cfg.job_name, cfg.datamodule.overfit_examples) == ("zlm.model.ZLMModel", "star_easy_zlm", 32)
+
+
 def test_harness_runs_loss_predictor_and_metrics_on_star_batches(isolated_env, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     setup_external_models(strict_validation=True)

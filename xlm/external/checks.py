@@ -122,4 +122,6 @@ def check(
     for pair_check in _pair_checks(discovery, top_level, builtin_commands):
         pairs = keep(pair_check(pairs), pairs, lambda pair: pair[0])
     result.models = [Model(m, info) for m, info in pairs]
+    order = {m.key: i for i, m in enumerate(discovery.models)}
+    result.skipped.sort(key=lambda m: order[m.key])  # discovery order, not the order of the checks
     return result
