@@ -59,8 +59,7 @@ class AuthFailed(XpmError):
 
 
 class UnknownRef(XpmError):
-    def __init__(self, what: str, fix: str):
-        super().__init__(what, fix)
+    """A ref or commit the remote does not have (the message lists the nearest refs)."""
 
 
 class NotAModel(XpmError):

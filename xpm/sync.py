@@ -125,15 +125,22 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
                 commit = db.rev_parse(found.prefix) if db.exists() else None
                 if commit is None:
                     raise unknown_ref(found.prefix, refs, url)
+                db.pin([commit])
                 found = Resolved(commit, "")
             same = j.previous is not None and j.previous.commit == found.commit and j.previous.subdir == j.source.subdir
             j.revision = Locked(found.commit, found.ref, j.previous.hash if same else None)
+            if same and (not options.install or vendor.freshness(project.root, j.entry.name, found.commit, j.previous.hash) != "stale"):
+                # Resolved to the commit already locked (and installed): relock the ref, keep the
+                # folder; nothing to fetch or export (`xpm update` with nothing new upstream).
+                j.result = _lock_entry(j, j.previous.hash, j.previous.package)
+        url_jobs = [j for j in url_jobs if j.result is None]
     commits = sorted({j.revision.commit for j in url_jobs})
     # The one place that decides whether to touch the network: only for commits the mirror lacks.
     lacking = db.missing(commits)
     if options.offline and (lacking or missing):
-        names = {j.revision.commit: j.entry.name for j in url_jobs}
-        return missing + [f"model '{names[c]}': commit {c[:12]} of {url}" for c in lacking]
+        # One line per model: two models of a monorepo may lack the same commit.
+        return missing + [f"model '{j.entry.name}': commit {j.revision.commit[:12]} of {url}"
+                          for j in url_jobs if j.revision.commit in lacking]
     if lacking:
         for j in url_jobs:
             if j.revision.commit in lacking:
@@ -143,11 +150,16 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
         rev = j.revision
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
         j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash)
-        j.result = LockEntry(
-            name=j.entry.name, kind="git", source=j.source.url, requested=j.source.ref, resolved=rev.resolved,
-            commit=rev.commit, subdir=j.source.subdir, hash=j.staged.hash, package=j.staged.package,
-        )
+        j.result = _lock_entry(j, j.staged.hash, j.staged.package)
     return missing
+
+
+def _lock_entry(job: Job, content_hash: str, package: str | None) -> LockEntry:
+    rev, src = job.revision, job.source
+    return LockEntry(
+        name=job.entry.name, kind="git", source=src.url, requested=src.ref, resolved=rev.resolved,
+        commit=rev.commit, subdir=src.subdir, hash=content_hash, package=package,
+    )
 
 
 def short(commit: str) -> str:
@@ -212,6 +224,8 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
     if todo:
         run_jobs(todo, project, options)
     for job in todo:
+        if job.staged is None:
+            continue  # resolved to the commit already installed (`xpm update` with nothing new)
         if options.install:
             vendor.place(project.root, job.staged)
             outcome.installed.append(job.entry.name)

@@ -1,6 +1,8 @@
 """add, remove, install, update, lock against real repositories (file:// and a git daemon)."""
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +10,7 @@ from xpm import ops, stamp
 from xpm.project import Project
 from xpm.sync import Options
 from xpm_cli import golden, xpm
-from xpm_repos import model_files, read_tree
+from xpm_repos import git as git_cmd, model_files, read_tree
 from test_xpm_git import RecordingGit
 
 pytestmark = pytest.mark.slow  # each test builds repositories and runs git many times
@@ -117,6 +119,8 @@ def test_short_commit_id_off_any_tip(lab, project):
     xpm(project, "add", f"{lab.zlm.url}@{wip[:8]}")
     entry = Project(project).lock().entries["zlm"]
     assert (entry.commit, entry.resolved, entry.requested) == (wip, "", wip[:8])
+    mirror = next((Path(os.environ["XPM_CACHE_DIR"]) / "git" / "db").iterdir())
+    assert git_cmd(mirror, "rev-parse", f"refs/xpm/c/{wip}") == wip  # pinned: never pruned
 
 
 def test_no_ref_means_newest_tag(lab, project):
@@ -250,3 +254,27 @@ def test_a_folder_xpm_did_not_install_is_never_replaced_or_removed(lab, project)
     (project / ".xlm_models").write_text("zlm\n")  # a local model found in xlm_models/
     xpm(project, "remove", "zlm")
     assert (own / "mine.py").read_text() == "my work"
+
+
+def test_offline_names_every_model_that_lacks_a_commit(lab, project, tmp_path, monkeypatch):
+    xpm(project, "add", f"{lab.models.url}#subdir=aaa")
+    xpm(project, "add", f"{lab.models.url}#subdir=bbb")
+    clone = _copy_project(project, tmp_path / "clone")
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cold"))
+    out = xpm(clone, "install", "--offline", code=1)
+    commit = Project(project).lock().entries["aaa"].commit
+    assert f"model 'aaa': commit {commit[:12]}" in out.stderr and f"model 'bbb': commit {commit[:12]}" in out.stderr
+
+
+def test_update_with_nothing_new_keeps_the_folders(lab, project):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    xpm(project, "add", f"{lab.models.url}#subdir=aaa")
+    git = RecordingGit()
+    outcome = ops.update(Project(project), Options(git=git), [])
+    assert outcome.installed == [] and outcome.lock == outcome.previous
+    assert {c[0] for c in git.calls} == {"ls-remote"}  # resolved, nothing fetched or exported
+    lab.zlm.tag("v1.1.1", lab.commits["1.1.0"])  # a new tag on the same commit: relocked, not exported
+    outcome = ops.update(Project(project), Options(git=git), ["zlm"])
+    assert outcome.installed == [] and outcome.lock.entries["zlm"].resolved == "refs/tags/v1.1.1"
+    assert "archive" not in {c[0] for c in git.calls}
+    assert stamp.check_vendored(project, "zlm") == []

@@ -21,6 +21,10 @@ class RecordingGit(Git):
         self.calls.append(list(args))
         return super().run(args, cwd=cwd, url=url, check=check)
 
+    def popen(self, args, cwd=None, **kwargs):
+        self.calls.append(list(args))
+        return super().popen(args, cwd=cwd, **kwargs)
+
 
 def test_list_refs_and_shallow_fetch_by_commit(lab, git_env):
     git = RecordingGit()

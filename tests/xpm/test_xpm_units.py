@@ -60,6 +60,15 @@ def test_classify(stderr, kind):
     assert type(classify(["fetch"], 128, stderr, None, "https://h/x")) is kind
 
 
+def test_classify_quotes_the_line_that_says_why():
+    ssh = ("ssh: connect to host h port 22: Connection refused\nfatal: Could not read from remote repository.\n\n"
+           "Please make sure you have the correct access rights\nand the repository exists.\n")
+    assert classify(["ls-remote"], 128, ssh, None, "git@h:x/y.git").what == (
+        "cannot reach git@h:x/y.git: ssh: connect to host h port 22: Connection refused")
+    denied = "git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.\n"
+    assert classify(["fetch"], 128, denied, None, "git@h:x/y.git").what.endswith("git@h: Permission denied (publickey).")
+
+
 def test_auth_hint_depends_on_the_transport():
     assert "ssh" in AuthFailed("git@h:x/y.git", "denied").fix
     assert "credential" in AuthFailed("https://h/x", "denied").fix

@@ -66,22 +66,21 @@ class Git:
         env.pop("GIT_WORK_TREE", None)
         return env
 
-    def popen(self, args: list[str], cwd: Path | str | None = None, **kwargs) -> subprocess.Popen:
+    def _command(self, args: list[str]) -> list[str]:
+        """`git -c SAFE... ARGS`; raises GitMissing when there is no git to run."""
         if not self.executable:
             raise GitMissing()
         cmd = [self.executable]
         for item in SAFE_CONFIG:
             cmd += ["-c", item]
-        return subprocess.Popen(cmd + list(args), cwd=cwd, env=self._env(), **kwargs)
+        return cmd + list(args)
+
+    def popen(self, args: list[str], cwd: Path | str | None = None, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(self._command(args), cwd=cwd, env=self._env(), **kwargs)
 
     def run(self, args: list[str], cwd: Path | str | None = None, url: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         """Run git and return its output; on failure raise the most specific error we can name."""
-        if not self.executable:
-            raise GitMissing()
-        cmd = [self.executable]
-        for item in SAFE_CONFIG:
-            cmd += ["-c", item]
-        proc = subprocess.run(cmd + list(args), cwd=cwd, env=self._env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(self._command(args), cwd=cwd, env=self._env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if self.verbose:
             import sys
 
@@ -93,11 +92,12 @@ class Git:
 
 def classify(args: list[str], returncode: int, stderr: str, cwd: str | None, url: str | None) -> Exception:
     """Map git's stderr onto a user error (auth, unreachable) when we recognise it."""
-    low = stderr.lower()
-    detail = next((line.strip() for line in stderr.splitlines() if line.strip().lower().startswith(("fatal", "error"))), "")
-    detail = detail or (stderr.strip().splitlines() or ["(no message)"])[-1]
-    if url and any(pattern in low for pattern in _AUTH):
-        return AuthFailed(url, detail)
-    if url and any(pattern in low for pattern in _UNREACHABLE):
-        return RemoteUnreachable(url, detail)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if url:
+        for patterns, error in ((_AUTH, AuthFailed), (_UNREACHABLE, RemoteUnreachable)):
+            # The line that says why, e.g. ssh's "connect to host h port 22: Connection refused"
+            # rather than the generic "fatal: Could not read from remote repository." after it.
+            matched = next((line for line in lines if any(p in line.lower() for p in patterns)), None)
+            if matched is not None:
+                return error(url, matched)
     return GitError(args, returncode, stderr, cwd)

@@ -81,10 +81,6 @@ class Database:
         proc = self.git.run(["rev-parse", "--verify", "--quiet", f"{prefix}^{{commit}}"], cwd=self.path, check=False)
         return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
-    def has_path(self, commit: str, subdir: str) -> bool:
-        proc = self.git.run(["cat-file", "-t", f"{commit}:{subdir}"], cwd=self.path, check=False)
-        return proc.stdout.strip() == "tree"
-
     # ------------------------------------------------------------------ remote refs snapshot
     def save_refs(self, refs: RefList) -> None:
         tmp = self.path / f".{_REFS_FILE}.tmp"
@@ -118,8 +114,15 @@ class Database:
                 "(tag moved or history rewritten upstream?)",
                 f"run `xpm update {name}` to lock what its ref points to now",
             )
-        for commit in commits:
-            self.git.run(["update-ref", f"refs/xpm/c/{commit}", commit], cwd=self.path)
+        self.pin(commits)
+
+    def pin(self, commits: list[str]) -> None:
+        """Give each commit its ref `refs/xpm/c/<commit>` (one `update-ref --stdin`), so that a
+        commit reached through a branch that is later force-pushed away is still never pruned."""
+        p = self.git.popen(["update-ref", "--stdin"], cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = p.communicate("".join(f"update refs/xpm/c/{c} {c}\n" for c in commits))
+        if p.returncode != 0:
+            raise GitError(["update-ref", "--stdin"], p.returncode, err, str(self.path))
 
     def fetch_all(self) -> None:
         """Full history of every branch and tag (needed for short commit ids and old servers)."""
