@@ -145,6 +145,16 @@ def test_xpm_installed_from_a_wheel_finds_its_templates(tmp_path, xlm_cache):
             target.symlink_to(os.readlink(repo / rel))
         elif (repo / rel).is_file():
             target.write_bytes((repo / rel).read_bytes())
+    # The sdist holds real template files, not the xpm/_templates link (a wheel built from it needs them).
+    build_sdist = "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])"
+    run([sys.executable, "-c", build_sdist, tmp_path / "sdist"], source, xlm_cache)
+    (sdist,) = (tmp_path / "sdist").glob("xlm-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        members = {m.name.split("/", 1)[1]: m for m in archive.getmembers() if "/" in m.name}
+    templates = {name: m for name, m in members.items() if name.startswith("xpm/_templates/model/")}
+    assert "xpm/_templates/model/{{name}}/model.py" in templates and "xpm/_templates/model/setup.py" in templates
+    assert all(m.isfile() or m.isdir() for m in templates.values()) and not members["xpm/_templates"].issym()
+
     run([sys.executable, "-m", "pip", "-q", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source], tmp_path, xlm_cache)
     (wheel,) = (tmp_path / "dist").glob("xlm-*.whl")
     installed = tmp_path / "installed"
