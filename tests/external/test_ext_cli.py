@@ -32,6 +32,16 @@ def test_xlm_models_lists_skipped_models_in_discovery_order(project, capsys):
     assert rows == [["my_model", "skipped", "local", f"{file}:1"], ["my_model", "skipped", "local", f"{file}:2"]]
 
 
+def test_xlm_models_points_at_model_folders_that_are_not_listed(project, capsys):
+    project.model("listed")
+    project.model("forgotten")
+    project.models_file("listed")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "not listed (model folders that nothing declares; to use one, add its name to .xlm_models):" in out
+    assert f"  forgotten  {project.root / 'forgotten'}\n" in out and f"  listed  {project.root / 'listed'}" not in out
+
+
 def test_xlm_models_without_problems_exits_0(project, capsys):
     project.models_file("# nothing yet")
     assert main(["models"]) == 0

@@ -77,6 +77,27 @@ def test_not_listed_model_is_neither_importable_nor_composable(project):
     assert compose("experiment=my_model_debug").model._target_ == "my_model.model.MyModelModel"
 
 
+def test_missing_module_is_explained(project):
+    """What xlm says for `No module named 'my_model'`: skipped, not listed, or unknown."""
+    from xlm.external.diagnose import explain_missing_module
+
+    importable_model(project, "my_model")
+    project.model("broken", files={"configs/model_type/broken.yaml": None})
+    file = project.models_file("# my_model is not listed yet", "broken")
+    assert explain_missing_module("my_model.model") == (
+        f"No module named 'my_model': the model at {project.root / 'my_model'} is not listed in .xlm_models",
+        f"add the line 'my_model' to {file}",
+    )
+    assert explain_missing_module("broken") == (
+        "No module named 'broken': model 'broken' was skipped: External model 'broken' missing required config groups: ['model_type']",
+        "create configs/model_type/broken.yaml",
+    )
+    what, fix = explain_missing_module("nowhere")
+    assert what == "No module named 'nowhere': no model provides it" and "xlm models" in fix
+    project.models_file("my_model")
+    assert explain_missing_module("my_model") is None  # registered: not a discovery problem
+
+
 def copy_core_model(source: Path, old: str, new: str, dest: Path) -> Path:
     """The docs' migration recipe, done mechanically: copy, rename the package and every file
     and config name, and point imports and targets at the new package."""

@@ -9,6 +9,7 @@ One layer per module, the arrows pointing down:
 - ``checks``: runs every check in order and decides which models load;
 - ``registration``: import path and Hydra search path;
 - ``report`` / ``commands``: ``xlm models`` and the commands models add to ``xlm``;
+- ``diagnose``: why a model's package does not import (skipped, not listed, unknown);
 - ``errors``: `Problem` and the exceptions of strict mode; ``cache``: the start-up caches.
 
 `xlm.external_models` is the facade over all of it.

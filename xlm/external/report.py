@@ -10,7 +10,9 @@ import os
 import sys
 
 from xlm.external.checks import ExternalModels
+from xlm.external.diagnose import unlisted_models
 from xlm.external.discovery import MODELS_PATH_ENV
+from xlm.manifest import MODELS_FILE_NAME
 
 USAGE = "usage: xlm models\n\nList the models xlm finds (core, .xlm_models, installed), where from, and their problems."
 
@@ -30,6 +32,9 @@ def format_models(found: ExternalModels) -> str:
     if found.commands:
         lines += ["", "commands:"]
         lines += [f"  xlm {c.name}  ({c.model}: {c.function}){'  ' + c.help if c.help else ''}" for c in found.commands]
+    if unlisted := unlisted_models(found):
+        lines += ["", f"not listed (model folders that nothing declares; to use one, add its name to {MODELS_FILE_NAME}):"]
+        lines += [f"  {root.name}  {root}" for root in unlisted]
     if found.problems:
         lines += ["", f"problems ({len(found.problems)}):"]
         lines += [p.render() for p in found.problems]

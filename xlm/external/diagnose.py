@@ -1,0 +1,58 @@
+"""Why a model's package does not import: the seed's troubleshooting case, answered by xlm.
+
+``ModuleNotFoundError: No module named 'my_model'`` (or Hydra's "Error locating target
+'my_model.model.MyModel'") means the model was not registered. `explain_missing_module`
+says which of the usual causes it is, from the same discovery `xlm models` prints: the
+model was skipped for a problem, its folder exists but is not listed, or nothing provides it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xlm.external.checks import ExternalModels
+from xlm.external.validation import model_package
+from xlm.manifest import MODELS_FILE_NAME
+
+
+def unlisted_models(found: ExternalModels) -> list[Path]:
+    """Model folders (``<dir>/<name>/<name>/__init__.py``) in the lookup folders that no source declares."""
+    known = {m.root for m in found.models} | {m.root for m in found.skipped}
+    roots = []
+    for folder in found.search_dirs:
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        roots += [p for p in children if (p / p.name / "__init__.py").is_file() and p.resolve() not in known]
+    return roots
+
+
+def listing_fix(found: ExternalModels, name: str) -> str:
+    return f"add the line '{name}' to {found.models_file or found.project_dir / MODELS_FILE_NAME}"
+
+
+def explain_missing_module(module: str, found: ExternalModels | None = None) -> tuple[str, str] | None:
+    """(what, fix) for ``module`` (``my_model`` or ``my_model.loss``) failing to import; None if not a model's.
+
+    ``found`` defaults to a fresh `find_external_models()` of the current folder.
+    """
+    if found is None:
+        from xlm.external_models import find_external_models
+
+        found = find_external_models()
+    package = module.split(".", 1)[0]
+    head = f"No module named '{package}'"
+    if any((m.info.package or m.name) == package for m in found.models):
+        return None  # registered: the import failed for another reason (inside the model's code)
+    for skipped in found.skipped:
+        if skipped.name == package or model_package(skipped.root, skipped.name) == package:
+            problem = next((p for p in found.problems if p.model == skipped.name), None)
+            why = f": {problem.what}" if problem else ""
+            fix = problem.fix if problem else "run `xlm models` to see its problem"
+            return f"{head}: model '{skipped.name}' was skipped{why}", fix
+    for root in unlisted_models(found):
+        if root.name == package:
+            return f"{head}: the model at {root} is not listed in {MODELS_FILE_NAME}", listing_fix(found, package)
+    fix = f"list the model in {MODELS_FILE_NAME} (a name or ./path) or pip install it; `xlm models` shows what xlm finds"
+    return f"{head}: no model provides it", fix
