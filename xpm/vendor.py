@@ -12,8 +12,8 @@ The sequence for one model, each step a reason for the next:
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
 
     root = staging_root(project_dir)
     root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+    path = _new_folder(root, name)
     try:
         export_tree(git, mirror, commit, subdir, path, name)
         package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}")
@@ -70,15 +70,28 @@ def place(project_dir: Path, staged: Staged) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named folder with the permissions of any folder the user makes (umask
+    applies; `tempfile.mkdtemp`'s 0700 would leave the installed model unreadable to others)."""
+    while True:
+        path = parent / f"{prefix}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 def discard(staged: Staged) -> None:
     shutil.rmtree(staged.path, ignore_errors=True)
 
 
 def remove(project_dir: Path, name: str) -> bool:
-    """Remove an installed model (stamp first, so a crash never leaves a stamped half-folder)."""
-    dest = stamp.vendored_root(project_dir, name)
+    """Remove an installed model: folder moved aside first, stamp deleted second. A crash in
+    between leaves a stamp without a folder, which the next `xpm install` removes or replaces
+    (the other order could leave an unstamped folder that xpm no longer knows it owns)."""
+    trash = _move_aside(project_dir, stamp.vendored_root(project_dir, name))
     stamp.remove_stamp(project_dir, name)
-    trash = _move_aside(project_dir, dest)
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
         return True
@@ -90,13 +103,13 @@ def _move_aside(project_dir: Path, dest: Path) -> Path | None:
         return None
     trash_root = stamp.models_dir(project_dir) / stamp.STATE_DIR / "trash"
     trash_root.mkdir(parents=True, exist_ok=True)
-    trash = Path(tempfile.mkdtemp(prefix=f"{dest.name}-", dir=trash_root)) / dest.name
-    os.rename(dest, trash)
-    return trash.parent
+    trash = _new_folder(trash_root, dest.name)
+    os.rename(dest, trash / dest.name)
+    return trash
 
 
 def installed_names(project_dir: Path) -> list[str]:
-    """Models xpm installed (they have a stamp or are a folder next to one): what install may remove."""
+    """Models xpm installed, i.e. those with a stamp: what install may remove."""
     stamps = stamp.models_dir(project_dir) / stamp.STATE_DIR / "stamps"
     try:
         return sorted(p.stem for p in stamps.glob("*.json"))

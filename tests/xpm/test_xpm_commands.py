@@ -278,3 +278,29 @@ def test_update_with_nothing_new_keeps_the_folders(lab, project):
     assert outcome.installed == [] and outcome.lock.entries["zlm"].resolved == "refs/tags/v1.1.1"
     assert "archive" not in {c[0] for c in git.calls}
     assert stamp.check_vendored(project, "zlm") == []
+
+
+def test_installed_folders_follow_the_umask(lab, project):
+    old = os.umask(0o022)
+    try:
+        xpm(project, "add", f"{lab.zlm.url}@v1")
+    finally:
+        os.umask(old)
+    assert (project / "xlm_models" / "zlm").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("step", ["_move_aside", "stamp.remove_stamp"])
+def test_an_interrupted_removal_is_finished_by_the_next_install(lab, project, monkeypatch, step):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    xpm(project, "add", f"{lab.models.url}#subdir=aaa")
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(f"xpm.vendor.{step}", crash)  # a crash at that step of removing aaa
+        ops.install(Project(project), Options())
+    assert xpm(project, "install").stdout == "removed aaa\n"
+    assert not (project / "xlm_models" / "aaa").exists()
+    assert stamp.read_stamp(project, "aaa") is None and list(Project(project).lock().entries) == ["zlm"]
