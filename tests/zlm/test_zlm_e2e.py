@@ -18,7 +18,8 @@ def test_overfit_run_from_the_model_folder_memorises_its_batch(isolated_env):
     command = ["xlm", "train", "experiment=zlm_debug", "debug=overfit", "trainer.max_steps=200",
                f"hydra.run.dir={run_dir}"]
     # xlm finds zlm by walking up from examples/zlm to the repository's .xlm_models
-    result = subprocess.run(command, cwd=ZLM_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "XLM_DATA_DIR": str(isolated_env / "data")}  # not ./.xlm_data inside the repository
+    result = subprocess.run(command, cwd=ZLM_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
