@@ -98,6 +98,9 @@ def _conflict(name: str, root: Path, models_file: Path) -> str | None:
 
     new = FoundModel(name, root, "local", f"new model {root}")
     models = project_models(models_file)
+    # xlm would keep the installed or path-found model of that name and skip the new one.
+    if same := next((m for m in models if m.name == name), None):
+        return f"'{name}' is already a model here: {same.where} ({same.root})"
     pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models] + [(new, ModelInfo(name, root, package=name))]
     findings = duplicate_names([*models, new]) + package_conflicts(pairs, installed().top_level)
     problem = next((problem for model, problem in findings if model is new), None)

@@ -14,6 +14,7 @@ forms are replaced in one pass, so a replacement is never renamed again (``ARLM_
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -21,8 +22,9 @@ from pathlib import Path, PurePosixPath
 
 from xpm.templates import class_prefix
 
-# Build outputs and caches are not part of a model: never copied.
-_SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", "build", "dist", "outputs", "multirun", "lightning_logs"}
+# Build outputs, run outputs, caches and virtual environments are not part of a model: never
+# copied (a model that has been trained in place holds its task cache and runs).
+_SKIPPED_DIRS = {".git", "__pycache__", "build", "dist", "outputs", "multirun", "lightning_logs", ".venv", "venv", ".tox"}
 
 
 def renamer(old: str | Iterable[str], new: str):
@@ -51,8 +53,8 @@ def renamer(old: str | Iterable[str], new: str):
     return lambda text: pattern.sub(replace, text)
 
 
-def _skipped(rel: PurePosixPath) -> bool:
-    return any(part in _SKIPPED_DIRS or part.endswith(".egg-info") for part in rel.parts) or rel.suffix == ".pyc"
+def _skipped_dir(name: str) -> bool:
+    return name in _SKIPPED_DIRS or name.endswith(".egg-info") or (name.startswith(".") and name.endswith("cache"))
 
 
 def model_files(root: Path, package: str | None) -> list[tuple[Path, PurePosixPath]]:
@@ -60,19 +62,23 @@ def model_files(root: Path, package: str | None) -> list[tuple[Path, PurePosixPa
 
     An installed wheel keeps configs/ inside the package and its root is site-packages: then
     only the package is taken, and its configs/ goes back next to it (the source layout).
-    Symbolic links are skipped: xpm never follows them out of a model.
+    Skipped folders (see ``_SKIPPED_DIRS``; also .xlm_cache, .pytest_cache, ...) are not even
+    walked, and symbolic links are skipped: xpm never follows them out of a model.
     """
     in_package = package is not None and (root / package / "configs").is_dir()
     base = root / package if in_package else root
     files = []
-    for path in sorted(base.rglob("*")):
-        rel = PurePosixPath(path.relative_to(base).as_posix())
-        if _skipped(rel) or path.is_symlink() or not path.is_file():
-            continue
-        if in_package and rel.parts[0] != "configs":
-            rel = PurePosixPath(package) / rel
-        files.append((path, rel))
-    return files
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if not _skipped_dir(d)]
+        for file_name in names:
+            path = Path(folder) / file_name
+            if path.suffix == ".pyc" or path.is_symlink() or not path.is_file():
+                continue
+            rel = PurePosixPath(path.relative_to(base).as_posix())
+            if in_package and rel.parts[0] != "configs":
+                rel = PurePosixPath(package) / rel
+            files.append((path, rel))
+    return sorted(files, key=lambda item: item[1])
 
 
 def copy_renamed(files: list[tuple[Path, PurePosixPath]], dest: Path, old: str | Iterable[str], new: str) -> list[Path]:

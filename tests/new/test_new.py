@@ -215,6 +215,30 @@ def _found(name, root, package):
     return FoundModel(name, Path(root).resolve(), "installed", "entry point", package=package, importable=True)
 
 
+def test_refuses_the_name_of_an_installed_model(project, tmp_path, monkeypatch, make_model):
+    from xpm import names
+
+    installed_root = make_model(tmp_path, "lab_model")
+    monkeypatch.setattr(names, "project_models", lambda models_file: [_found("lab_model", installed_root, "lab_model")])
+    with pytest.raises(XpmError, match=r"'lab_model' is already a model here: entry point \("):
+        create_model("lab_model", project)
+
+
+def test_from_copies_neither_caches_nor_outputs(project, make_model):
+    root = make_model(project, "src")
+    (project / ".xlm_models").write_text("src\n")
+    for junk in (".xlm_cache/tasks/t/train.jsonl", ".pytest_cache/v/x", "outputs/train/run/metrics.csv",
+                 ".venv/lib/site.py", "src.egg-info/PKG-INFO", "src/__pycache__/m.cpython-311.pyc", "dist/src.whl"):
+        (root / junk).parent.mkdir(parents=True, exist_ok=True)
+        (root / junk).write_text("x")
+    (root / ".gitattributes").write_text("* text=auto\n")
+    result = create_model("mine", project, from_model="src")
+    copied = sorted(p.relative_to(result.root).as_posix() for p in result.root.rglob("*") if p.is_file())
+    assert ".gitattributes" in copied
+    assert not [f for f in copied if f.startswith((".xlm_cache", ".pytest_cache", "outputs", ".venv", "mine.egg-info", "dist"))
+                or f.endswith(".pyc")], copied
+
+
 def test_from_an_unknown_model(project):
     with pytest.raises(XpmError, match="no model named 'nope'"):
         create_model("mine", project, from_model="nope")
