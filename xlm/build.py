@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -84,7 +85,14 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> Any:
     """The Lightning Trainer of ``cfg.trainer`` with the configured loggers and callbacks."""
     loggers = _instantiate_each(cfg.get("loggers"), "logger", "loggers")
     callbacks = _instantiate_each(cfg.get("callbacks"), "callback", "callbacks")
-    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
+    try:
+        return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
+    except InstantiationException as exc:  # a trainer.* value Lightning refuses (accelerator=gpu on a CPU, ...)
+        cause = exc.__cause__ or exc
+        raise UserError(
+            f"Lightning refuses the trainer settings: {type(cause).__name__}: {cause}",
+            "check the trainer.* and trainer_strategy= overrides (`--cfg job` prints them)",
+        ) from exc
 
 
 def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:

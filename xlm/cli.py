@@ -104,19 +104,54 @@ def check_overrides(overrides: list[str]) -> None:
             )
 
 
+# Hydra flags followed by a value (`--cfg job`, `-cn NAME`, `--info config`).
+_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
+                      "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def split_hydra_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """``(flags, overrides)``: Hydra's parser wants its flags (-m, --cfg job, ...) first.
+
+    Everything that is not a flag or a flag's value is an override, ``~key`` included.
+    """
+    flags: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        else:
+            flags.append(arg)
+            following = args[i + 1] if i + 1 < len(args) else ""
+            if arg in _HYDRA_VALUE_FLAGS and following and not following.startswith("-") and "=" not in following:
+                flags.append(following)
+                i += 1
+        i += 1
+    return flags, overrides
+
+
 def run_hydra(args: list[str]) -> int:
     """Compose the config from ``args`` (overrides and Hydra flags) and run the job it names."""
+    from xlm.errors import from_hydra
+
     _setup_models_for_job()
-    # Hydra's parser wants its flags (-m, --cfg job, ...) before the key=value overrides.
-    flags = [a for a in args if "=" not in a or a.startswith("-")]
-    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    flags, overrides = split_hydra_args(args)
     check_overrides(overrides)
     # Hydra reads sys.argv; Lightning's DDP launcher later re-runs sys.argv in each worker,
     # so the rewritten argv must itself be a valid `xlm` command (it is: the Hydra form).
     sys.argv = [sys.argv[0], *flags, *overrides]
+    # Hydra then raises instead of printing its own report, so the user's mistakes it finds
+    # (unknown key, bad syntax) print as two lines like ours; other failures keep the traceback.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     from xlm.jobs import main as hydra_main
 
-    hydra_main()
+    try:
+        hydra_main()
+    except Exception as exc:
+        if (error := from_hydra(exc)) is None:
+            raise
+        raise error from exc
     return 0
 
 

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 CORE_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-_SELECTION_RE = re.compile(r"^(?P<group>[A-Za-z_][\w/]*)=(?P<option>[\w][\w./-]*)$")
+_SELECTION_RE = re.compile(r"^(?P<group>[A-Za-z_][\w/]*)=(?P<value>.+)$")
+_OPTION_RE = re.compile(r"^[\w][\w./-]*$")
 
 
 def config_dirs() -> list[Path]:
@@ -37,13 +38,19 @@ def config_groups(dirs: list[Path] | None = None) -> dict[str, list[str]]:
 def unknown_selection(override: str, groups: dict[str, list[str]]) -> tuple[str, str, list[str]] | None:
     """``(group, option, choices)`` when ``override`` picks an option its group does not have.
 
-    Only plain ``group=option`` overrides are checked; sweeps (``a,b``), lists, ``+``/``~``
-    forms and keys that are not groups are left for Hydra to judge.
+    Checks ``group=option``, lists (``loggers=[csv,tensorboard]``) and sweeps (``a,b``);
+    ``+``/``~`` forms, sweep functions (``choice(...)``) and keys that are not groups are left
+    for Hydra to judge.
     """
     match = _SELECTION_RE.match(override)
     if not match or match["group"] not in groups:
         return None
-    option, choices = match["option"], groups[match["group"]]
-    if option == "null" or option in choices:
+    value = match["value"]
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    options = [option.strip() for option in value.split(",")]
+    if not all(_OPTION_RE.match(option) for option in options):
         return None
-    return match["group"], option, choices
+    choices = groups[match["group"]]
+    unknown = next((option for option in options if option != "null" and option not in choices), None)
+    return None if unknown is None else (match["group"], unknown, choices)

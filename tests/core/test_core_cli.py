@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from xlm.cli import main
+from xlm.cli import main, split_hydra_args
 from xlm.config_groups import config_groups, unknown_selection
 
 
@@ -44,11 +44,13 @@ def test_user_errors_are_two_lines_and_exit_2(capsys, argv, message):
     assert len(err.strip().splitlines()) == 2
 
 
-def test_unknown_selection_checks_only_plain_group_choices():
-    groups = {"experiment": ["a", "b"], "debug": ["overfit"]}
+def test_unknown_selection_checks_group_choices_lists_and_sweeps():
+    groups = {"experiment": ["a", "b"], "loggers": ["csv", "tensorboard"]}
     assert unknown_selection("experiment=c", groups) == ("experiment", "c", ["a", "b"])
-    for fine in ("experiment=a", "experiment=null", "experiment=a,c", "loggers=[x,y]", "+experiment=c",
-                 "optimizer.lr=1e-3", "seed=3"):
+    assert unknown_selection("experiment=a,c", groups) == ("experiment", "c", ["a", "b"])
+    assert unknown_selection("loggers=[csv,tensorbord]", groups) == ("loggers", "tensorbord", ["csv", "tensorboard"])
+    for fine in ("experiment=a", "experiment=null", "experiment=a,b", "loggers=[csv,tensorboard]", "loggers=[]",
+                 "+experiment=c", "experiment=choice(a,c)", "optimizer.lr=1e-3", "seed=3", "other=[x,y]"):
         assert unknown_selection(fine, groups) is None, fine
 
 
@@ -59,3 +61,28 @@ def test_config_groups_come_from_core_and_model_trees():
     groups = config_groups()
     assert groups["trainer_strategy"] == ["cpu", "ddp", "fsdp", "single_device"]
     assert {"arlm", "mlm"} <= set(groups["model"]) and {"star_easy_arlm", "star_easy_mlm"} <= set(groups["experiment"])
+
+
+def test_hydra_flags_go_first_and_everything_else_is_an_override():
+    flags, overrides = split_hydra_args(["experiment=a", "~optimizer.weight_decay", "--cfg", "job", "-m", "foo",
+                                         "--info", "seed=1"])
+    assert flags == ["--cfg", "job", "-m", "--info"]
+    assert overrides == ["experiment=a", "~optimizer.weight_decay", "foo", "seed=1"]
+
+
+@pytest.mark.parametrize(
+    "override, what, fix",
+    [
+        ("optimizer.lrr=1", "error: the config has no key 'optimizer.lrr'", "add it with +optimizer.lrr=1"),
+        ("+optimizer.lr=1", "'optimizer.lr' is already in the config", "drop the +: optimizer.lr=1"),
+        ("optimizer", "cannot parse the override `optimizer`", "write overrides as KEY=VALUE"),
+        ("loggers=[csv,tensorbord]", "unknown loggers 'tensorbord'", "choose one of: csv, tensorboard, wandb"),
+    ],
+)
+def test_mistakes_hydra_finds_are_two_lines_too(tmp_path, override, what, fix):
+    """Bad keys and syntax are found by Hydra while composing; they print like our own errors."""
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", override],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 2, proc.stderr
+    assert what in lines[0] and fix in lines[1], proc.stderr

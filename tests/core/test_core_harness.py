@@ -151,3 +151,9 @@ def test_tensorboard_logger_writes_event_files(compose, tmp_path):
     trainer.fit(build.build_harness(cfg, tokenizer), datamodule=build.build_datamodule(cfg, tokenizer))
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
     assert (tmp_path / "out" / "metrics.csv").is_file()
+
+
+def test_trainer_settings_lightning_refuses_are_a_user_error(compose):
+    cfg = compose("experiment=star_easy_arlm", "trainer.max_steps=abc")
+    with pytest.raises(UserError, match="Lightning refuses the trainer settings: TypeError"):
+        build.build_trainer(cfg)
