@@ -4,9 +4,10 @@ Templates are real files (Python, YAML, TOML, Markdown) under ``templates/model/
 repository's root, reached here through the ``xpm/_templates`` link so that the same path
 works in a source checkout, an editable install and a built wheel (package data).
 
-A file stored as ``gitignore`` is written as ``.gitignore``. Rendering is deliberately small: ``{{key}}`` is replaced by a known value, in file contents
+Rendering is deliberately small: ``{{key}}`` is replaced by a known value, in file contents
 and path components alike, and nothing else happens (no expressions, no includes), so a
-template can never run code. Hydra's ``${...}`` interpolations pass through untouched.
+template can never run code. Hydra's ``${...}`` interpolations pass through untouched. A
+file stored as ``gitignore`` is written as ``.gitignore``.
 """
 
 from __future__ import annotations
