@@ -23,6 +23,7 @@ from xlm.errors import EXIT_USER_ERROR, UserError
 from xlm.tokenizer import register_resolvers
 
 register_resolvers()
+log = logging.getLogger(__name__)
 
 
 class _DropAdverts(logging.Filter):
@@ -67,10 +68,12 @@ def _prepare(cfg: DictConfig) -> DictConfig:
 
 
 def _write_record(cfg: DictConfig, trainer: Any, name: str, record: dict) -> None:
+    """``<output_dir>/<name>``, and the same record as the last line of the run's log."""
     if trainer.is_global_zero:
         out = Path(cfg.paths.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        log.info("%s: %s", out / name, json.dumps(record, sort_keys=True))
 
 
 def _scalars(metrics: dict) -> dict:

@@ -55,7 +55,8 @@ def test_overfit_run_learns_and_leaves_checkpoint_and_logs(trained):
     assert record["metrics"]["val/prediction/exact_match"] == 1.0
     assert Path(record["last_checkpoint"]) == run / "checkpoints" / "last.ckpt"
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    assert (run / "train.log").is_file() and (run / ".hydra" / "config.yaml").is_file()
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert "`Trainer.fit` stopped" in (log := (run / "train.log").read_text()) and str(run / "train.json") in log
     assert "Epoch 0" in proc.stdout + proc.stderr  # the progress bar
 
 
