@@ -24,6 +24,9 @@ HEADER = (
     "Change it with `xpm add`, `xpm update` or `xpm install`; commit it with your project.",
 )
 _FIX = "restore it from version control, or delete it and run `xpm lock` to regenerate it"
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # sha1 or sha256 object ids
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+ALGORITHM = "sha256-tree"  # = xpm.hashing.ALGORITHM, not imported: hashlib would slow every start-up
 
 
 @dataclass(frozen=True)
@@ -87,16 +90,29 @@ def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
         raise LockFileError(f"{path}: `model` must be an array of tables ([[model]])", _FIX)
     entries: dict[str, LockEntry] = {}
     known = {f.name for f in fields(LockEntry)}
+    text_lines = text.splitlines()
     for index, table in enumerate(tables):
-        where = f"{path}:{lines[index] if index < len(lines) else '?'}"
+        start = lines[index] if index < len(lines) else None
+        where = f"{path}:{start or '?'}"
         values = {k: v for k, v in table.items() if k in known}
         for key in ("name", "kind", "source"):
             if not isinstance(values.get(key), str):
                 raise LockFileError(f"{where}: [[model]] without a string `{key}`", _FIX)
+        for key, value in values.items():
+            if not isinstance(value, str):
+                raise LockFileError(f"{_key_where(path, text_lines, start, key)}: `{key}` must be a string", _FIX)
         if values["kind"] not in ("git", "local"):
             raise LockFileError(f"{where}: unknown kind '{values['kind']}' (expected git or local)", "upgrade xpm, or " + _FIX)
-        if values["kind"] == "git" and not all(isinstance(values.get(k), str) for k in ("commit", "hash")):
-            raise LockFileError(f"{where}: git model '{values['name']}' lacks `commit` or `hash`", _FIX)
+        if values["kind"] == "git":
+            if not all(isinstance(values.get(k), str) for k in ("commit", "hash")):
+                raise LockFileError(f"{where}: git model '{values['name']}' lacks `commit` or `hash`", _FIX)
+            if not _COMMIT.match(values["commit"]):
+                raise LockFileError(f"{_key_where(path, text_lines, start, 'commit')}: '{values['commit']}' is not a full commit id", _FIX)
+            algorithm, _, digest = values["hash"].partition(":")
+            if algorithm != ALGORITHM:
+                raise LockFileError(f"{_key_where(path, text_lines, start, 'hash')}: unknown hash algorithm '{algorithm}'", "upgrade xpm, or " + _FIX)
+            if not _DIGEST.match(digest):
+                raise LockFileError(f"{_key_where(path, text_lines, start, 'hash')}: '{values['hash']}' is not a {ALGORITHM} hash", _FIX)
         if values["name"] in entries:
             raise LockFileError(f"{where}: model '{values['name']}' is locked twice", _FIX)
         entries[values["name"]] = LockEntry(**values)
@@ -105,6 +121,20 @@ def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
 
 def _table_lines(text: str) -> list[int]:
     return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() == "[[model]]"]
+
+
+def _key_where(path: Path | str, lines: list[str], start: int | None, key: str) -> str:
+    """`path:line` of `key = ...` in the table that starts at line `start` (else the table's line)."""
+    if start is None:
+        return f"{path}:?"
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number in range(start + 1, len(lines) + 1):
+        line = lines[number - 1].strip()
+        if line.startswith("["):
+            break
+        if pattern.match(line):
+            return f"{path}:{number}"
+    return f"{path}:{start}"
 
 
 def read_lock(path: Path) -> Lock | None:

@@ -112,7 +112,7 @@ def test_tree_hash_sees_content_mode_and_names_but_not_pycache(tmp_path):
 
 
 # ----------------------------------------------------------------------------- lock
-ENTRY = LockEntry("zlm", "git", "https://github.com/lab/zlm", "v1", "refs/tags/v1.1.0", "a" * 40, None, "sha256-tree:00", "zlm")
+ENTRY = LockEntry("zlm", "git", "https://github.com/lab/zlm", "v1", "refs/tags/v1.1.0", "a" * 40, None, "sha256-tree:" + "0" * 64, "zlm")
 
 
 def test_lock_round_trip_is_deterministic_and_sorted():
@@ -131,6 +131,17 @@ def test_lock_ignores_unknown_keys_for_forward_compatibility():
     assert parse_lock(text).entries["zlm"] == ENTRY
 
 
+GIT = ("version = 1\n\n[[model]]\nname = 'zlm'\nkind = 'git'\nsource = 'https://h/zlm'\n"
+       f"commit = '{'c' * 40}'\nhash = 'sha256-tree:{'d' * 64}'\n")
+
+
+def test_lock_knows_the_hash_algorithm_without_importing_hashing():
+    from xpm import lock
+
+    assert lock.ALGORITHM == hashing.ALGORITHM
+    assert parse_lock(GIT).entries["zlm"].commit == "c" * 40
+
+
 @pytest.mark.parametrize(
     "text,message",
     [
@@ -142,6 +153,10 @@ def test_lock_ignores_unknown_keys_for_forward_compatibility():
         ("version = 1\n[[model]]\nname='a'\nkind='local'\nsource='a'\n[[model]]\nname='a'\nkind='local'\nsource='a'\n",
          "xlm.lock:6: model 'a' is locked twice"),
         ("version = 1\n[[model]]\nkind='local'\nsource='a'\n", "xlm.lock:2: [[model]] without a string `name`"),
+        ("version = 1\n[[model]]\nname='a'\nkind='local'\nsource='a'\nsubdir=3\n", "xlm.lock:6: `subdir` must be a string"),
+        (GIT.replace("c" * 40, "zzz"), "xlm.lock:7: 'zzz' is not a full commit id"),
+        (GIT.replace("sha256-tree:", "md5:"), "xlm.lock:8: unknown hash algorithm 'md5'"),
+        (GIT.replace("d" * 64, "d" * 12), f"xlm.lock:8: 'sha256-tree:{'d' * 12}' is not a sha256-tree hash"),
     ],
 )
 def test_lock_errors_name_file_and_line(text, message):
