@@ -16,16 +16,6 @@ import click
 
 from xpm.errors import XpmError
 
-EPILOG_ADD = """\b
-Examples:
-  xpm add github.com/lab/zlm@v1                    newest v1.x.y tag
-  xpm add github.com/lab/zlm@main                  a branch (update moves it)
-  xpm add https://host/g/models.git@v2#subdir=zlm  one model of a monorepo
-  xpm add git@host:lab/zlm.git@3f2a9c1             a commit
-  xpm add ./models/my_model                        a local folder (not pinned)
-"""
-
-
 class XpmGroup(click.Group):
     """A click group that reports errors once and can load commands lazily.
 
@@ -80,7 +70,16 @@ class XpmGroup(click.Group):
 @click.version_option(package_name="xlm", prog_name="xpm")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool, project_dir: Path | None, quiet: bool, jobs: int) -> None:
-    """xpm: share xlm models through git. Pins them in xlm.lock, vendors them into xlm_models/."""
+    """xpm: share xlm models through git. Pins them in xlm.lock, vendors them into xlm_models/.
+
+    \b
+    Examples:
+      xpm add github.com/lab/zlm@v1    share a model: resolve, vendor, lock
+      xpm install                      after a clone or a pull
+      xpm install --frozen             in CI: the lock must match .xlm_models
+      xpm update zlm                   move zlm to its newest matching tag
+      xpm -v install                   show every git command and tracebacks
+    """
     ctx.obj = {"verbose": verbose, "dir": project_dir, "quiet": quiet, "jobs": jobs}
 
 
@@ -104,12 +103,26 @@ def _describe(entry) -> str:
     return f"{short_ref(entry.resolved or '') or entry.commit[:7]} ({entry.commit[:7]})" if entry.kind == "git" else entry.source
 
 
-@main.command(epilog=EPILOG_ADD)
+@main.command()
 @click.argument("source")
 @click.option("--offline", is_flag=True, help="Use only the local cache.")
 @click.pass_context
 def add(ctx: click.Context, source: str, offline: bool) -> None:
-    """Add SOURCE[@REF][#subdir=PATH]: resolve, fetch, validate, vendor, lock."""
+    """Add SOURCE[@REF][#subdir=PATH]: resolve, fetch, validate, vendor, lock.
+
+    REF is a tag, a branch, a commit (full or short) or a version query on tags
+    (v1, v1.2, '>=1.2,<2'); without it, the newest release tag, else the default branch.
+
+    \b
+    Examples:
+      xpm add github.com/lab/zlm@v1                    newest v1.x.y tag
+      xpm add github.com/lab/zlm@main                  a branch (update moves it)
+      xpm add 'github.com/lab/zlm@>=1.2,<2'            a version range (quote it)
+      xpm add https://host/g/models.git@v2#subdir=zlm  one model of a monorepo
+      xpm add git@host:lab/zlm.git@3f2a9c1             a commit
+      xpm add file:///srv/git/zlm.git                  a repository on disk
+      xpm add ./models/my_model                        a local folder (not pinned)
+    """
     from xpm import ops
 
     name, outcome = ops.add(_project(ctx, create=True), source, _options(ctx, offline))
@@ -143,6 +156,7 @@ def install(ctx: click.Context, frozen: bool, offline: bool) -> None:
     Examples:
       xpm install             after a clone or a pull
       xpm install --frozen    in CI
+      xpm install --offline   from the cache only (on a plane, behind a firewall)
     """
     from xpm import ops
 
@@ -213,8 +227,12 @@ def lock_cmd(ctx: click.Context, check: bool, offline: bool) -> None:
 def list_cmd(ctx: click.Context) -> None:
     """Show each model: source, requested and resolved ref, commit, state.
 
-    States: ok, modified (files changed since install), missing (locked, folder absent),
-    not installed (listed, not locked yet), local (not managed by xpm).
+    States: ok, modified (files changed since install), missing (the locked commit is
+    not in xlm_models/), not installed (listed, not locked yet), local (not managed by xpm).
+
+    \b
+    Example:
+      xpm list
     """
     from xpm import ops
 
@@ -237,21 +255,20 @@ def verify(ctx: click.Context) -> None:
     """
     from xpm import ops
 
-    bad = 0
-    for v in ops.verify(_project(ctx)):
-        if v.ok:
-            click.echo(f"{v.name}: ok")
-            continue
-        bad += 1
-        if v.actual is None:
-            click.echo(f"{v.name}: missing (run: xpm install)")
-            continue
-        click.echo(f"{v.name}: modified (xlm.lock {v.expected}, on disk {v.actual})")
-        for label, paths in (("modified", v.modified), ("added", v.added), ("deleted", v.deleted)):
-            for path in paths:
-                click.echo(f"    {label}: {path}")
+    verdicts = ops.verify(_project(ctx))
+    for v in verdicts:
+        if v.state == "modified":
+            click.echo(f"{v.name}: modified (xlm.lock {v.expected}, on disk {v.actual})")
+            for label, paths in (("modified", v.modified), ("added", v.added), ("deleted", v.deleted)):
+                for path in paths:
+                    click.echo(f"    {label}: {path}")
+        else:
+            click.echo(f"{v.name}: {v.state}" + ("" if v.ok else " (run: xpm install)"))
+    if not verdicts:
+        click.echo("no git models in .xlm_models: nothing to verify")
+    bad = sum(not v.ok for v in verdicts)
     if bad:
-        raise XpmError(f"{bad} vendored model(s) differ from xlm.lock", "run `xpm install` to restore them (your edits are lost)")
+        raise XpmError(f"{bad} model(s) differ from xlm.lock", "run `xpm install` to restore them (your edits are lost)")
 
 
 @main.group()
@@ -267,7 +284,12 @@ def cache() -> None:
 
 @cache.command("dir")
 def cache_dir_cmd() -> None:
-    """Print the cache folder."""
+    """Print the cache folder.
+
+    \b
+    Example:
+      du -sh "$(xpm cache dir)"
+    """
     from xpm.project import cache_dir
 
     click.echo(str(cache_dir()))
@@ -275,14 +297,18 @@ def cache_dir_cmd() -> None:
 
 @cache.command("clean")
 def cache_clean() -> None:
-    """Delete the cache (the next install fetches again)."""
+    """Delete the cached mirrors (installed models stay; the next fetch starts over).
+
+    \b
+    Example:
+      xpm cache clean && xpm install
+    """
     import shutil
 
     from xpm.project import cache_dir, holding_cache
 
-    with holding_cache():
-        for item in cache_dir().glob("git"):
-            shutil.rmtree(item, ignore_errors=True)
+    with holding_cache():  # never under a running install's feet
+        shutil.rmtree(cache_dir() / "git", ignore_errors=True)
     click.echo(f"cleaned {cache_dir()}")
 
 

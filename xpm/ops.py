@@ -7,7 +7,7 @@ a crash between two leaves a state the next `xpm install` repairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xlm.manifest import GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
 from xpm import stamp, vendor
@@ -151,12 +151,16 @@ def _state(project: Project, locked: LockEntry) -> str:
 @dataclass(frozen=True)
 class Verdict:
     name: str
-    ok: bool
-    expected: str
-    actual: str | None  # None when the folder is missing
-    modified: list[str]
-    added: list[str]
-    deleted: list[str]
+    state: str  # ok, modified, missing (locked, no folder), not locked (listed, lock lacks it)
+    expected: str | None = None  # the lock's hash
+    actual: str | None = None  # the folder's hash
+    modified: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
 
 
 def verify(project: Project) -> list[Verdict]:
@@ -166,12 +170,15 @@ def verify(project: Project) -> list[Verdict]:
     lock_ = project.lock()
     verdicts = []
     for entry in project.entries():
+        if not entry.is_git:
+            continue
         locked = lock_.get(entry.name) if lock_ else None
-        if not entry.is_git or locked is None or locked.kind != "git":
+        if locked is None or not locked.matches(entry):
+            verdicts.append(Verdict(entry.name, "not locked"))
             continue
         root = stamp.vendored_root(project.root, entry.name)
         if not root.is_dir():
-            verdicts.append(Verdict(entry.name, False, locked.hash, None, [], [], []))
+            verdicts.append(Verdict(entry.name, "missing", locked.hash))
             continue
         recs = hashing.records(root)
         actual = hashing.tree_hash(recs)
@@ -181,5 +188,6 @@ def verify(project: Project) -> list[Verdict]:
         modified = sorted(p for p in now if p in before and before[p] != now[p])
         added = sorted(p for p in now if before and p not in before)
         deleted = sorted(p for p in before if p not in now)
-        verdicts.append(Verdict(entry.name, actual == locked.hash, locked.hash, actual, modified, added, deleted))
+        state = "ok" if actual == locked.hash else "modified"
+        verdicts.append(Verdict(entry.name, state, locked.hash, actual, modified, added, deleted))
     return verdicts

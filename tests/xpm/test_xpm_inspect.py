@@ -45,9 +45,17 @@ def test_verify(lab, project):
     lines = out.stdout.splitlines()
     assert lines[0].startswith("zlm: modified (xlm.lock sha256-tree:")
     assert lines[1:] == ["    modified: zlm/model.py", "    added: zlm/extra.py", "    deleted: configs/model_type/zlm.yaml", "aaa: ok"]
-    assert "1 vendored model(s) differ from xlm.lock" in out.stderr
+    assert "1 model(s) differ from xlm.lock" in out.stderr
     xpm(project, "install")
     xpm(project, "verify")
+    shutil.rmtree(project / "xlm_models" / "aaa")
+    with open(project / ".xlm_models", "a") as handle:
+        handle.write(f"{lab.models.url}#subdir=bbb\n")  # listed, never locked: not verified = not ok
+    out = xpm(project, "verify", code=1)
+    assert out.stdout == "zlm: ok\naaa: missing (run: xpm install)\nbbb: not locked (run: xpm install)\n"
+    assert "2 model(s) differ from xlm.lock" in out.stderr
+    (project / ".xlm_models").write_text("")
+    assert xpm(project, "verify").stdout == "no git models in .xlm_models: nothing to verify\n"
 
 
 def test_cache_dir_and_clean(lab, project, git_env):
@@ -145,3 +153,14 @@ def test_waiting_for_a_lock_says_so(tmp_path):
     held.release()
     thread.join(5)
     assert got == [True]
+
+
+@pytest.mark.parametrize("command", [[], ["add"], ["remove"], ["install"], ["update"], ["lock"], ["list"], ["verify"],
+                                     ["cache"], ["cache", "dir"], ["cache", "clean"]])
+def test_every_command_has_help_with_examples(command):
+    from click.testing import CliRunner
+
+    from xpm.cli import main
+
+    out = CliRunner().invoke(main, [*command, "--help"])
+    assert out.exit_code == 0 and ("Examples:" in out.output or "Example:" in out.output), out.output
