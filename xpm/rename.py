@@ -24,7 +24,7 @@ from xpm.templates import class_prefix
 
 # Build outputs, run outputs, caches and virtual environments are not part of a model: never
 # copied (a model that has been trained in place holds its task cache and runs).
-_SKIPPED_DIRS = {".git", "__pycache__", "build", "dist", "outputs", "multirun", "lightning_logs", ".venv", "venv", ".tox"}
+_SKIPPED_DIRS = {".git", "__pycache__", ".xlm_data", "build", "dist", "outputs", "multirun", "lightning_logs", ".venv", "venv", ".tox"}
 
 
 def renamer(old: str | Iterable[str], new: str):
@@ -62,7 +62,7 @@ def model_files(root: Path, package: str | None) -> list[tuple[Path, PurePosixPa
 
     An installed wheel keeps configs/ inside the package and its root is site-packages: then
     only the package is taken, and its configs/ goes back next to it (the source layout).
-    Skipped folders (see ``_SKIPPED_DIRS``; also .xlm_cache, .pytest_cache, ...) are not even
+    Skipped folders (see ``_SKIPPED_DIRS``; also .pytest_cache, ...) are not even
     walked, and symbolic links are skipped: xpm never follows them out of a model.
     """
     in_package = package is not None and (root / package / "configs").is_dir()

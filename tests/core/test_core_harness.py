@@ -40,8 +40,6 @@ def test_task_data_have_their_own_folder_setting(compose, monkeypatch, tmp_path)
     monkeypatch.setenv("XLM_DATA_DIR", str(tmp_path / "env"))
     assert compose(own_data_dir=False).datamodule.task.data_dir == str(tmp_path / "env")
     assert compose("paths.data_dir=/d", own_data_dir=False).datamodule.task.data_dir == "/d"
-    # the old name still works as an override (model templates and older tests use it)
-    assert compose("paths.cache_dir=/old", own_data_dir=False).datamodule.task.data_dir == "/old"
 
 
 def test_harness_builds_everything_the_config_names(compose):

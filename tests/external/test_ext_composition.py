@@ -159,7 +159,7 @@ def test_renamed_copy_of_arlm_trains(arlm_copy, tmp_path):
         "model.num_layers=1",
         "optimizer.lr=0.003",
         f"paths.output_dir={tmp_path / 'run'}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"paths.data_dir={tmp_path / 'cache'}",
     )
     record = train(cfg)
     assert record["global_step"] == steps

@@ -227,7 +227,7 @@ def test_refuses_the_name_of_an_installed_model(project, tmp_path, monkeypatch, 
 def test_from_copies_neither_caches_nor_outputs(project, make_model):
     root = make_model(project, "src")
     (project / ".xlm_models").write_text("src\n")
-    for junk in (".xlm_cache/tasks/t/train.jsonl", ".pytest_cache/v/x", "outputs/train/run/metrics.csv",
+    for junk in (".xlm_data/tasks/t/train.jsonl", ".xlm_cache/v.json", ".pytest_cache/v/x", "outputs/train/run/metrics.csv",
                  ".venv/lib/site.py", "src.egg-info/PKG-INFO", "src/__pycache__/m.cpython-311.pyc", "dist/src.whl"):
         (root / junk).parent.mkdir(parents=True, exist_ok=True)
         (root / junk).write_text("x")
@@ -235,7 +235,7 @@ def test_from_copies_neither_caches_nor_outputs(project, make_model):
     result = create_model("mine", project, from_model="src")
     copied = sorted(p.relative_to(result.root).as_posix() for p in result.root.rglob("*") if p.is_file())
     assert ".gitattributes" in copied
-    assert not [f for f in copied if f.startswith((".xlm_cache", ".pytest_cache", "outputs", ".venv", "mine.egg-info", "dist"))
+    assert not [f for f in copied if f.startswith((".xlm_data", ".xlm_cache", ".pytest_cache", "outputs", ".venv", "mine.egg-info", "dist"))
                 or f.endswith(".pyc")], copied
 
 

@@ -31,7 +31,7 @@ def xlm_cache(tmp_path_factory) -> Path:
 
 
 def run(args: list, cwd: Path, cache: Path, timeout: int = 900, **env) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "XLM_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1", **env}
+    full_env = {**os.environ, "XLM_DATA_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1", **env}
     proc = subprocess.run([str(a) for a in args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc

@@ -32,5 +32,6 @@ def isolated_env(tmp_path, monkeypatch):
     for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", CONFIG_DIRS_ENV, ROOTS_ENV, "PYTHONPATH"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XLM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(sys, "path", list(sys.path))
     return tmp_path

@@ -62,7 +62,7 @@ def test_harness_runs_loss_predictor_and_metrics_on_star_batches(isolated_env, m
     monkeypatch.chdir(REPO_ROOT)
     setup_external_models(strict_validation=True)
     cfg = compose(
-        "experiment=zlm_debug", SMALL_DATA, f"paths.cache_dir={isolated_env / 'data'}", f"paths.output_dir={isolated_env}"
+        "experiment=zlm_debug", SMALL_DATA, f"paths.data_dir={isolated_env / 'data'}", f"paths.output_dir={isolated_env}"
     )
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)

@@ -43,7 +43,7 @@ def probe(tmp_path, python_path):
     project.mkdir()
     (project / ".xlm_models").write_text("# nothing listed: zlm comes from its entry point\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("XLM_") and k != "PYTHONPATH"}
-    env.update(PYTHONPATH=os.pathsep.join(map(str, python_path)), XLM_CACHE_DIR=str(tmp_path / "cache"))
+    env.update(PYTHONPATH=os.pathsep.join(map(str, python_path)), XLM_CACHE_DIR=str(tmp_path / "cache"), XLM_DATA_DIR=str(tmp_path / "data"))
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -45,7 +45,7 @@ def test_experiment_runs_one_step(experiment, tmp_path):
 
     from xlm import build
 
-    cfg = compose([f"experiment={experiment}", f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}"])
+    cfg = compose([f"experiment={experiment}", f"paths.output_dir={tmp_path}", f"paths.data_dir={tmp_path}"])
     tokenizer = build.build_tokenizer(cfg)
     harness = build.build_harness(cfg, tokenizer)
     batch = instantiate(cfg.collator, tokenizer=tokenizer)(examples(tokenizer))
