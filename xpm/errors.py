@@ -31,7 +31,7 @@ class GitError(XpmError):
         self.args_, self.returncode, self.stderr, self.cwd = args, returncode, stderr.strip(), cwd
         where = f" in {cwd}" if cwd else ""
         super().__init__(
-            f"`git {' '.join(args)}` failed with exit code {returncode}{where}: {_last_line(self.stderr)}",
+            f"`git {' '.join(args)}` failed with exit code {returncode}{where}: {last_line(self.stderr)}",
             "check the message above; run again with -v for git's full output",
         )
 
@@ -107,6 +107,6 @@ class NotInstalled(XpmError):
     """A git-sourced model listed in .xlm_models but absent (or half-installed) in xlm_models/."""
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "(no message)"

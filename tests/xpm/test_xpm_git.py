@@ -1,5 +1,7 @@
 """The git layer against real repositories: mirrors, shallow fetch and its fallback, export."""
 
+import subprocess
+
 import pytest
 
 from xpm.errors import GitMissing, UnknownRef, XpmError
@@ -96,6 +98,52 @@ def test_symlinks_leaving_the_model_are_refused(upstream, git_env, tmp_path, tar
     (tmp_path / "out").mkdir()
     with pytest.raises(UnsafeTree, match="evil/leak' that leaves the model's folder"):
         export_tree(db.git, db.path, commit, None, tmp_path / "out", "evil")
+
+
+def test_a_link_out_of_the_subdir_is_refused_even_inside_the_repository(upstream, git_env, tmp_path):
+    repo = upstream("lab/mono")
+    repo.commit("c", {**{f"aaa/{k}": v for k, v in model_files("aaa").items()}, "secret.txt": "s"})
+    (repo.path / "aaa" / "aaa" / "up.txt").symlink_to("../../secret.txt")
+    commit = repo.commit("link")
+    db = Database(Git(), git_env.cache, repo.url)
+    db.fetch([commit])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UnsafeTree, match="leaves the model's folder"):
+        export_tree(db.git, db.path, commit, "aaa", tmp_path / "out", "aaa")
+
+
+def test_a_planted_dot_git_folder_is_refused(upstream, git_env, tmp_path):
+    repo = upstream("lab/dotgit")
+    repo.commit("c", model_files("dotgit"))
+
+    def mktree(entries: str) -> str:
+        return subprocess.run(["git", "mktree"], cwd=repo.path, input=entries, capture_output=True, text=True, check=True).stdout.strip()
+
+    config = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo.path, input="[core]\n\tfsmonitor = touch pwned\n",
+                            capture_output=True, text=True, check=True).stdout.strip()
+    dot_git = mktree(f"100644 blob {config}\tconfig\n")
+    top = repo.git("ls-tree", "HEAD") + f"\n040000 tree {dot_git}\t.git\n"
+    commit = repo.git("commit-tree", mktree(top), "-m", "planted .git")
+    db = Database(Git(), git_env.cache, repo.url)
+    repo.git("update-ref", "refs/heads/main", commit)
+    db.fetch([commit])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UnsafeTree, match="holds a path git refuses to write"):
+        export_tree(db.git, db.path, commit, None, tmp_path / "out", "dotgit")
+    assert not (tmp_path / "out" / ".git").exists()
+
+
+def test_filters_from_the_user_config_never_run_on_export(upstream, git_env, tmp_path):
+    repo = upstream("lab/filtered")
+    commit = repo.commit("c", {**model_files("filtered"), ".gitattributes": "* filter=evil\n"})
+    marker = tmp_path / "smudged"  # as git-lfs's smudge would run for every file
+    git_env.add_config(f"[filter \"evil\"]\n\tsmudge = touch {marker} && cat\n\tclean = cat\n")
+    db = Database(Git(), git_env.cache, repo.url)
+    db.fetch([commit])
+    (tmp_path / "out").mkdir()
+    export_tree(db.git, db.path, commit, None, tmp_path / "out", "filtered")
+    assert not marker.exists()
+    assert read_tree(tmp_path / "out") == repo.tree(commit)
 
 
 def test_links_inside_the_model_are_kept(upstream, git_env, tmp_path):

@@ -11,7 +11,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from xpm.errors import GitError, XpmError
+from xpm.errors import GitError, XpmError, last_line
 from xpm.git.command import Git
 
 
@@ -41,6 +41,11 @@ def export_tree(git: Git, mirror: Path, commit: str, subdir: str | None, dest: P
         proc.stderr.close()
         proc.wait()
     if proc.returncode != 0:
+        if "invalid path" in stderr:  # git refuses to archive e.g. `.git/config` planted in a tree
+            raise UnsafeTree(
+                f"model '{name}': commit {commit[:12]} holds a path git refuses to write ({last_line(stderr)})",
+                "remove that path upstream; nothing was installed",
+            )
         if "not a valid object name" in stderr or "not a tree object" in stderr:
             raise XpmError(
                 f"model '{name}': '{subdir}' is not a folder in commit {commit[:12]}",
