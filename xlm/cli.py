@@ -98,6 +98,10 @@ def check_overrides(overrides: list[str]) -> None:
     for override in overrides:
         if (problem := unknown_selection(override, groups)) is not None:
             group, option, choices = problem
+            from xlm.external.diagnose import unlisted_option
+
+            if (unlisted := unlisted_option(group, option)) is not None:
+                raise UserError(*unlisted)
             raise UserError(
                 f"unknown {group} '{option}' (in `{override}`)",
                 f"choose one of: {', '.join(choices) or '(none installed)'}",
@@ -149,7 +153,9 @@ def run_hydra(args: list[str]) -> int:
     try:
         hydra_main()
     except Exception as exc:
-        if (error := from_hydra(exc)) is None:
+        from xlm.external.diagnose import missing_model_error
+
+        if (error := from_hydra(exc) or missing_model_error(exc)) is None:
             raise
         raise error from exc
     return 0

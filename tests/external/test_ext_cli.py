@@ -118,3 +118,33 @@ def test_hydra_plugin_appends_registered_config_dirs(project):
     XlmModelsSearchPathPlugin().manipulate_search_path(path)
     paths = [p.path for p in path.get_path() if p.provider == "xlm-model"]
     assert f"file://{Path(root) / 'configs'}" in paths
+
+
+def test_a_job_naming_an_unlisted_models_experiment_says_to_list_it(project, capsys):
+    project.model("my_model")
+    file = project.models_file("# nothing listed")
+    assert main(["train", "experiment=my_model_debug"]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown experiment 'my_model_debug': it is in the model at {project.root / 'my_model'}, which is not listed" in err
+    assert f"fix: add the line 'my_model' to {file}" in err
+
+
+def test_a_target_in_an_unlisted_package_is_explained_not_a_traceback(project, capsys):
+    project.model("my_model")
+    project.models_file("# nothing listed")
+    assert main(["train", "experiment=star_easy_arlm", "model._target_=my_model.model.MyModelModel", "trainer.max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: No module named 'my_model': the model at" in err and "is not listed in .xlm_models" in err
+    assert "Traceback" not in err
+
+
+def test_a_dependency_missing_inside_a_model_keeps_pythons_error(project):
+    from xlm.external.diagnose import missing_model_error
+
+    try:
+        try:
+            raise ModuleNotFoundError("No module named 'flash_attn'", name="flash_attn")
+        except ModuleNotFoundError as inner:
+            raise ImportError("Error loading 'my_model.model.MyModel'") from inner
+    except ImportError as exc:
+        assert missing_model_error(exc) is None

@@ -32,6 +32,19 @@ def listing_fix(found: ExternalModels, name: str) -> str:
     return f"add the line '{name}' to {found.models_file or found.project_dir / MODELS_FILE_NAME}"
 
 
+def unlisted_option(group: str, option: str, found: ExternalModels | None = None) -> tuple[str, str] | None:
+    """(what, fix) when config ``group/option`` exists only in a model folder nobody lists."""
+    if found is None:
+        from xlm.external_models import find_external_models
+
+        found = find_external_models()
+    for root in unlisted_models(found):
+        if (root / "configs" / group / f"{option}.yaml").is_file():
+            what = f"unknown {group} '{option}': it is in the model at {root}, which is not listed in {MODELS_FILE_NAME}"
+            return what, listing_fix(found, root.name)
+    return None
+
+
 def explain_missing_module(module: str, found: ExternalModels | None = None) -> tuple[str, str] | None:
     """(what, fix) for ``module`` (``my_model`` or ``my_model.loss``) failing to import; None if not a model's.
 
@@ -56,3 +69,27 @@ def explain_missing_module(module: str, found: ExternalModels | None = None) -> 
             return f"{head}: the model at {root} is not listed in {MODELS_FILE_NAME}", listing_fix(found, package)
     fix = f"list the model in {MODELS_FILE_NAME} (a name or ./path) or pip install it; `xlm models` shows what xlm finds"
     return f"{head}: no model provides it", fix
+
+
+def missing_model_error(exc: BaseException):
+    """A `UserError` when ``exc`` comes from a ``_target_`` whose model package does not import.
+
+    Hydra reports this as "Error loading 'my_model.model.MyModel'" caused by
+    ``ModuleNotFoundError: No module named 'my_model'``. Only a missing *top* package of the
+    target counts: a dependency missing inside the model's own code keeps Python's error.
+    """
+    from xlm.errors import UserError
+
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
+    if missing is None or "." in missing.name:
+        return None
+    if not any(f"'{missing.name}." in str(e) or f"'{missing.name}'" in str(e) for e in chain if e is not missing):
+        return None  # not raised while locating a target that starts with this package
+    explained = explain_missing_module(missing.name)
+    return UserError(*explained) if explained else None
+
