@@ -7,6 +7,7 @@ a crash between two leaves a state the next `xpm install` repairs.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 
 from xlm.manifest import GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
@@ -70,6 +71,16 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
         name, source = parse_source(spec)
     except ValueError as exc:
         raise XpmError(f"cannot add '{spec}': {exc}", "write host/path[@ref][#subdir=dir], a URL (file:///abs/repo for a repository on disk), or ./path/to/model") from None
+    fresh = not project.models_file.exists() and not project.models_dir.exists()
+    try:
+        return _add(project, spec, name, source, options)
+    except BaseException:
+        if fresh:  # a failed first `xpm add` leaves the folder as it was (no xlm_models/.xpm/)
+            shutil.rmtree(project.models_dir, ignore_errors=True)
+        raise
+
+
+def _add(project: Project, spec: str, name: str, source, options: Options) -> tuple[str, Outcome]:
     with project.holding():
         text = project.read_text()
         entries = project.entries(text)
