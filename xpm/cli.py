@@ -185,8 +185,14 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
 
     outcome = ops.update(_project(ctx), _options(ctx, offline), list(names))
     previous = outcome.previous.entries if outcome.previous else {}
+    if not names and all(entry.kind != "git" for entry in outcome.lock.entries.values()):
+        click.echo("no git models in .xlm_models: nothing to update")
     for name, entry in sorted(outcome.lock.entries.items()):
-        if entry.kind != "git" or (names and name not in names):
+        if names and name not in names:
+            continue
+        if entry.kind != "git":
+            if names:  # asked for by name: say why nothing moved
+                click.echo(f"{name}: local ({entry.source}), not pinned: nothing to update")
             continue
         old = previous.get(name)
         if old is None or old.kind != "git":

@@ -266,6 +266,13 @@ def test_offline_names_every_model_that_lacks_a_commit(lab, project, tmp_path, m
     assert f"model 'aaa': commit {commit[:12]}" in out.stderr and f"model 'bbb': commit {commit[:12]}" in out.stderr
 
 
+def test_update_of_a_local_model_says_it_is_not_pinned(project):
+    (project / "mine").mkdir()
+    (project / ".xlm_models").write_text("./mine\n")
+    assert xpm(project, "update", "mine").stdout == "mine: local (./mine), not pinned: nothing to update\n"
+    assert xpm(project, "update").stdout == "no git models in .xlm_models: nothing to update\n"
+
+
 def test_update_with_nothing_new_keeps_the_folders(lab, project):
     xpm(project, "add", f"{lab.zlm.url}@v1")
     xpm(project, "add", f"{lab.models.url}#subdir=aaa")
