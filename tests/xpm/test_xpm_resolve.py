@@ -24,6 +24,8 @@ CASES = [
     ("~=1.2", C, "refs/tags/v1.10.0"),
     ("<1.2", A, "refs/tags/v1.0.0"),
     (">=2.1.0rc1", E, "refs/tags/v2.1.0-rc1"),  # a query naming a pre-release admits them
+    ("v2.1", E, "refs/tags/v2.1.0-rc1"),  # a pre-release only when no final release matches (as Go)
+    ("v2", D, "refs/tags/v2.0.0"),  # otherwise finals win over a newer pre-release
     ("v2.0.0", D, "refs/tags/v2.0.0"),
     ("v1.0", A, "refs/tags/v1.0.0"),
     ("1.2.0", B, "refs/tags/v1.2.0"),  # exact version without the v
