@@ -30,6 +30,7 @@ def test_add_through_the_daemon_pins_the_newest_v1(lab, project, git_daemon):
     golden("add_zlm_v1.lock", (project / "xlm.lock").read_text())
     assert read_tree(project / "xlm_models" / "zlm") == lab.zlm.tree("v1.1.0")
     assert stamp.check_vendored(project, "zlm") == []
+    assert (project / "xlm_models" / ".gitignore").read_text().endswith("\n*\n")  # vendored code stays out of git
 
 
 def test_add_keeps_comments_order_and_local_entries(lab, project):
@@ -147,7 +148,7 @@ def test_install_syncs_edits_of_the_models_file(lab, project):
     (project / ".xlm_models").write_text(text.replace("@v1\n", "@v2\n"))
     out = xpm(project, "install")
     assert "installed zlm v2.0.0" in out.stdout and "installed bbb" in out.stdout and "removed aaa" in out.stdout
-    assert sorted(p.name for p in (project / "xlm_models").iterdir()) == [".xpm", "bbb", "zlm"]
+    assert sorted(p.name for p in (project / "xlm_models").iterdir()) == [".gitignore", ".xpm", "bbb", "zlm"]
     assert sorted(Project(project).lock().entries) == ["bbb", "zlm"]
 
 
