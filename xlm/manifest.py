@@ -149,7 +149,10 @@ def parse_source(spec: str) -> tuple[str, Source]:
             raise ValueError(problem)
         return spec, LocalSource()
     url, path, ref, subdir = _split_git(spec)
-    last = (subdir or path).rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    where = (subdir or path).rstrip("/")
+    if not subdir and where.endswith("/.git"):  # file:///abs/repo/.git names the repository `repo`
+        where = where[: -len("/.git")]
+    last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     name = last[: -len(".git")] if last.endswith(".git") else last
     if problem := name_problem(name):
         raise ValueError(f"{problem}; the name comes from the repository or subdir's last component")
@@ -251,6 +254,14 @@ def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; keep the old file's mode, else what open() would give.
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from xlm.manifest import GitSource, LocalSource, ManifestError, parse_line, parse_text, replace_entry_text
+from xlm.manifest import GitSource, LocalSource, ManifestError, parse_line, parse_text, replace_entry_text, write_atomic
 
 # (line as written, model name, source)
 ENTRIES = [
@@ -24,6 +26,7 @@ ENTRIES = [
     ("ssh://git@host/lab/m.git@main", "m", GitSource("ssh://git@host/lab/m.git", "main")),
     ("git@host:lab/m.git", "m", GitSource("git@host:lab/m.git")),
     ("file:///abs/repo.git", "repo", GitSource("file:///abs/repo.git")),
+    ("file:///abs/zlm/.git@v1", "zlm", GitSource("file:///abs/zlm/.git", "v1")),
 ]
 
 
@@ -71,3 +74,15 @@ def test_replacing_an_entry_keeps_every_other_line_and_its_comment():
     text = "# models\nzlm  # the example\nother\n"
     assert replace_entry_text(text, "zlm", "github.com/lab/zlm@v1") == "# models\ngithub.com/lab/zlm@v1  # the example\nother\n"
     assert replace_entry_text(text, "zlm", None) == "# models\nother\n"
+
+
+def test_atomic_writes_keep_the_files_mode(tmp_path):
+    new = tmp_path / ".xlm_models"
+    write_atomic(new, "a\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
+    new.chmod(0o640)
+    write_atomic(new, "b\n")
+    assert new.read_text() == "b\n" and new.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == [".xlm_models"]  # no temporary file left
