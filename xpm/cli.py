@@ -55,6 +55,11 @@ class XpmGroup(click.Group):
             ctx.exit(130)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `xpm list | head`: the reader left; say nothing more
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            ctx.exit(1)
         except Exception as exc:  # our own bug or the OS: one line unless -v
             if (ctx.obj or {}).get("verbose"):
                 raise

@@ -299,3 +299,10 @@ def test_xlm_scaffold_is_installed_and_never_imports_torch(project):
     assert out.returncode == 0 and "Usage: xlm-scaffold [OPTIONS] NAME" in out.stdout
     heavy = [line for line in out.stderr.splitlines() if line.rsplit("|", 1)[-1].strip().split(".")[0] in ("torch", "lightning", "hydra")]
     assert heavy == []
+
+
+def test_output_into_a_closed_pipe_is_not_reported_as_an_internal_error(project):
+    script = "import sys; from xpm.cli import main; sys.exit(main())"
+    proc = subprocess.run(f"'{sys.executable}' -c '{script}' new piped | head -c 1 >/dev/null",
+                          shell=True, cwd=project, capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "" and (project / "piped" / "piped" / "__init__.py").is_file()
