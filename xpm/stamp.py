@@ -5,7 +5,7 @@ xpm writes `xlm_models/.xpm/stamps/<name>.json` as the very last step of install
 commit, the content hash and, per file, mode, size, mtime and sha256. Comparing sizes and
 mtimes is a few `stat` calls, cheap enough for xlm's start-up; `xpm verify` re-hashes for real.
 
-xlm's discovery imports this module (json, os: nothing heavy):
+xlm's discovery imports this module (json, os, xlm.manifest: nothing heavy):
 
     from xpm.stamp import check_vendored, read_lock_entry, vendored_root
     changed = check_vendored(project_dir, "zlm")   # [] when clean; raises NotInstalled
@@ -17,6 +17,7 @@ import json
 import os
 from pathlib import Path
 
+from xlm.manifest import write_atomic
 from xpm.errors import NotInstalled
 
 MODELS_DIR = "xlm_models"
@@ -57,9 +58,7 @@ def write_stamp(project_dir: Path, name: str, commit: str, content_hash: str, re
         "hash": content_hash,
         "files": {r.path: [r.mode, r.size, r.mtime_ns, r.sha256] for r in records},
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=0), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, sort_keys=True, indent=0))
 
 
 def remove_stamp(project_dir: Path, name: str) -> None:

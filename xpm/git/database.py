@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from xlm.manifest import write_atomic
 from xpm.errors import GitError, UnknownRef
 from xpm.git.command import Git
 from xpm.git.remote import mirror_name
@@ -83,9 +84,7 @@ class Database:
 
     # ------------------------------------------------------------------ remote refs snapshot
     def save_refs(self, refs: RefList) -> None:
-        tmp = self.path / f".{_REFS_FILE}.tmp"
-        tmp.write_text(json.dumps(refs.to_json(), sort_keys=True, indent=1))
-        os.replace(tmp, self.path / _REFS_FILE)
+        write_atomic(self.path / _REFS_FILE, json.dumps(refs.to_json(), sort_keys=True, indent=1))
 
     def load_refs(self) -> RefList | None:
         try:
