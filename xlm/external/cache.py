@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from xlm.manifest import write_atomic
 
 
 def cache_dir() -> Path:
@@ -35,10 +36,7 @@ def store(name: str, version, data: dict) -> None:
     file = cache_dir() / name
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=file.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": version, "data": data}, handle)
-        os.replace(tmp, file)
+        write_atomic(file, json.dumps({"version": version, "data": data}))
     except OSError:
         pass  # a read-only cache only costs speed
 
