@@ -12,7 +12,7 @@ from typing import Iterable
 
 from xlm.external.checks import ExternalModels, Model, check
 from xlm.external.conflicts import BUILTIN_COMMANDS
-from xlm.external.discovery import CORE_MODEL_NAMES, CORE_MODELS_DIR, discover
+from xlm.external.discovery import CORE_MODEL_NAMES, discover
 from xlm.external.errors import ExternalModelConflictError, Problem, error_for
 from xlm.external.installed import installed
 from xlm.external.registration import register_model_roots
@@ -23,14 +23,9 @@ __all__ = [
     "ExternalModels",
     "Model",
     "Problem",
-    "core_model_roots",
     "find_external_models",
     "setup_external_models",
 ]
-
-
-def core_model_roots() -> list[Path]:
-    return [CORE_MODELS_DIR / name for name in CORE_MODEL_NAMES if (CORE_MODELS_DIR / name).is_dir()]
 
 
 def find_external_models(start: Path | None = None, builtin_commands: Iterable[str] = BUILTIN_COMMANDS) -> ExternalModels:

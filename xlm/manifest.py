@@ -201,11 +201,6 @@ def parse_text(text: str, file: Path | None = None) -> list[Entry]:
     return entries
 
 
-def read_entries(path: Path) -> list[Entry]:
-    """All entries of a models file, in file order (duplicates are kept for validation to report)."""
-    return parse_text(Path(path).read_text(encoding="utf-8"), Path(path))
-
-
 def find_models_file(start: Path | None = None) -> Path | None:
     """``$XLM_MODELS_FILE``, else the nearest `.xlm_models` walking up from ``start`` (as git finds .git)."""
     override = os.environ.get("XLM_MODELS_FILE")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from xlm.external.cache import FileMemo
 from xlm.external.pysource import read_text
 
-TARGET_KEYS = ("_target_", "update_fn")  # keys whose values name Python objects
+# `_target_` and `update_fn` are the keys whose values name Python objects.
 _TARGET_RE = re.compile(r"(?<![\w#])(?:_target_|update_fn)[ \t]*:[ \t]*[\"']?([A-Za-z_][\w.]*)")
 
 
