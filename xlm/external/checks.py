@@ -4,8 +4,8 @@ The order is: names (duplicates, reserved), then each model folder on its own
 (`xlm.external.validation`), then rules between folders (packages, configs, commands). A
 model with a problem is skipped and later checks do not see it, so one broken model
 neither hides nor causes problems of the others. A new check is one function added to
-`NAME_CHECKS` or `PAIR_CHECKS` (`vendored_integrity` checks git-sourced models against
-`xlm.lock` right after the duplicate names).
+`NAME_CHECKS` or to the list `_pair_checks` returns (`vendored_integrity` checks git-sourced
+models against `xlm.lock` right after the duplicate names).
 """
 
 from __future__ import annotations
