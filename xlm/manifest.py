@@ -26,6 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODELS_FILE_NAME = ".xlm_models"
+# The first line of a models file that `xpm add` or `xpm new` creates.
+NEW_FILE_HEADER = (
+    "# Models this project uses, one per line: a name, a ./path or a git source[@ref] (see docs/xpm.md); "
+    "'#' starts a comment.\n"
+)
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _COMMENT_RE = re.compile(r"(^|\s)#.*$")

@@ -32,7 +32,6 @@ GENERIC_TEMPLATE_FILES = (
     "pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "gitignore", "tests/conftest.py", "tests/test_configs.py",
 )
 DEBUG_EXPERIMENT = "configs/experiment/{{name}}_debug.yaml"
-NEW_MODELS_FILE = "# Models this project uses, one per line: a name, a ./path or a git source[@ref]; '#' starts a comment.\n"
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def create_model(
     files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
     entry = _entry_text(root, models_file)
     text = models_file.read_text(encoding="utf-8") if models_file.is_file() else None
-    manifest.write_atomic(models_file, manifest.add_entry_text(NEW_MODELS_FILE if text is None else text, entry))
+    manifest.write_atomic(models_file, manifest.add_entry_text(manifest.NEW_FILE_HEADER if text is None else text, entry))
     return NewModel(name, root, files, models_file, entry, text is None)
 
 

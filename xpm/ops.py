@@ -10,14 +10,12 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-from xlm.manifest import GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
+from xlm.manifest import NEW_FILE_HEADER, GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
 from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, LockEntry, write_lock
 from xpm.project import Project
 from xpm.sync import Options, Outcome, frozen_diff, sync
-
-NEW_FILE_HEADER = "# Models used by this project, one per line (see docs/xpm.md). Edited by `xpm add` and `xpm remove`.\n"
 
 
 def _finish(project: Project, outcome: Outcome, text: str | None = None) -> Outcome:
