@@ -12,7 +12,6 @@ The sequence for one model, each step a reason for the next:
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +87,7 @@ def _new_folder(parent: Path, prefix: str) -> Path:
     """A new, uniquely named folder with the permissions of any folder the user makes (umask
     applies; `tempfile.mkdtemp`'s 0700 would leave the installed model unreadable to others)."""
     while True:
-        path = parent / f"{prefix}-{secrets.token_hex(4)}"
+        path = parent / f"{prefix}-{os.urandom(4).hex()}"  # not `secrets`: it imports hashlib
         try:
             path.mkdir()
             return path
