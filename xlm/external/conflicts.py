@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from xlm.config_groups import CORE_CONFIG_DIR
 from xlm.external.discovery import RESERVED_NAMES, FoundModel
 from xlm.external.errors import Problem
 from xlm.external.validation import ModelInfo
 
 Finding = tuple[FoundModel, Problem]
 
-XLM_CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 BUILTIN_COMMANDS = ("train", "eval", "evaluate", "generate", "models", "help")
 RESERVED_PACKAGES = {
     "xlm": "xlm itself",
@@ -108,8 +108,8 @@ def package_conflicts(
 
 def _xlm_config_files() -> set[str]:
     found = set()
-    for folder, _, files in os.walk(XLM_CONFIGS_DIR):
-        rel = Path(folder).relative_to(XLM_CONFIGS_DIR)
+    for folder, _, files in os.walk(CORE_CONFIG_DIR):
+        rel = Path(folder).relative_to(CORE_CONFIG_DIR)
         found.update((rel / f).as_posix() for f in files if f.endswith((".yaml", ".yml")))
     return found
 
