@@ -2,13 +2,13 @@
 
 Rules, in order (the first that applies wins):
 
-1. no ref: the newest semver tag (final releases first), else the default branch's head;
+1. no ref: the newest semver tag (final releases only), else the default branch's head;
 2. a tag with exactly that name, then a branch with exactly that name (so a tag named `v1`
    wins over the query `v1`);
 3. a full commit id (40 or 64 hex digits): that commit, nothing to resolve;
 4. a version query on tags (`v1`, `1.2`, `>=1.2,<2`): the newest tag that satisfies it, tags
    read with or without a leading `v` (PEP 440 via `packaging`);
-5. a short commit id (at least 4 hex digits): a ref tip starting with it, else `needs_history`
+5. a short commit id (at least 4 hex digits): a ref tip starting with it, else `NeedsHistory`
    (the git layer then looks it up in the full history).
 """
 
