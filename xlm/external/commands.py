@@ -19,15 +19,11 @@ from typing import Callable
 from xlm.external.validation import Command
 
 
-def _models_commands() -> list[Command]:
+def find_command(name: str) -> Command | None:
+    """The command called ``name`` among the models' commands (discovers and registers the models)."""
     from xlm.external_models import setup_external_models
 
-    return setup_external_models().commands
-
-
-def find_command(name: str, commands: list[Command] | None = None) -> Command | None:
-    """The model command called ``name`` (among the registered models' commands by default)."""
-    return next((c for c in (commands if commands is not None else _models_commands()) if c.name == name), None)
+    return next((c for c in setup_external_models().commands if c.name == name), None)
 
 
 def load_function(dotted: str) -> Callable:
@@ -51,10 +47,6 @@ def run_command(command: Command, args: list[str]) -> int:
     return int(load_function(command.function)(list(args)) or 0)
 
 
-def help_lines(width: int, commands: list[Command] | None = None) -> list[str]:
-    """One help line per model command, for ``xlm --help`` (empty when none are registered)."""
-    try:
-        found = commands if commands is not None else _models_commands()
-    except Exception:  # help must print even when discovery fails
-        return []
-    return [f"  {c.name:<{width}}  {c.help or 'command of model ' + c.model} (model {c.model})" for c in found]
+def help_lines(width: int, commands: list[Command]) -> list[str]:
+    """One help line per model command, for ``xlm --help``."""
+    return [f"  {c.name:<{width}}  {c.help or 'command of model ' + c.model} (model {c.model})" for c in commands]
