@@ -16,13 +16,20 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None) ->
     """Validate the model at `root`; raise NotAModel listing every problem; return its package.
 
     Paths in the report name the model (`label:configs/...`, e.g. `zlm@1ad421f:`), not the
-    staging folder it was exported to.
+    staging folder it was exported to; paths in a fix are relative to the model's root.
     """
     from xlm.external.validation import model_package, validate_model_root
 
     problems = validate_model_root(Path(root), name)
     if problems:
         prefix, label = str(root), label or name
-        shown = [replace(p, where=p.where.replace(prefix + "/", f"{label}:").replace(prefix, label)) for p in problems]
+        shown = [
+            replace(
+                p,
+                where=p.where.replace(prefix + "/", f"{label}:").replace(prefix, label),
+                fix=p.fix.replace(prefix + "/", "").replace(prefix, label),
+            )
+            for p in problems
+        ]
         raise NotAModel(name, origin, shown)
     return model_package(Path(root), name)

@@ -244,3 +244,17 @@ def test_progress_plain_lines_and_live_block():
     text = live.getvalue()
     assert text.count("\x1b[2F") == 1  # the two-line block is redrawn in place
     assert text.endswith("\x1b[2K  zlm  installed\n\x1b[2K  aaa  fetching\n")
+
+
+def test_not_a_model_report_never_names_the_staging_folder(tmp_path):
+    from xpm.errors import NotAModel
+    from xpm.validate import check_model
+
+    staging = tmp_path / "xlm_models" / ".xpm" / "staging" / "notm-1234"
+    staging.mkdir(parents=True)
+    (staging / "README").write_text("hi\n")
+    with pytest.raises(NotAModel) as caught:
+        check_model(staging, "notm", "github.com/lab/notm", label="notm@f482e5c")
+    text = str(caught.value)
+    assert str(staging) not in text and ".xpm" not in text
+    assert "fix: create notm/__init__.py" in text
