@@ -164,6 +164,36 @@ def test_listed_and_editable_installed_from_the_same_folder_is_one_model(project
     assert (twin.found.origin, twin.root, twin.found.distribution) == ("local", root, "xlmtest-twin")
 
 
+class EditableFinder:
+    """What a setuptools editable install adds to ``sys.meta_path``: name -> package folder."""
+
+    def __init__(self, packages: dict):
+        self.packages = packages
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.util
+
+        folder = self.packages.get(name)
+        if folder is None:
+            return None
+        return importlib.util.spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+
+
+def test_an_editable_install_is_found_even_when_the_current_folder_shadows_it(project, tmp_path, monkeypatch):
+    # `python -m xlm` puts the current folder first on sys.path, where the model root `twin/`
+    # looks like a namespace package `twin`; the editable finder has the real package.
+    root = project.model("twin")
+    site = tmp_path / "site"
+    make_distribution(site, "xlmtest-twin", {"twin": "twin"}, ["twin"])
+    sys.path[:0] = ["", str(site)]
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, EditableFinder({"twin": root / "twin"})])
+    project.models_file("twin")
+    found = find_external_models()
+    assert found.problems == []
+    [twin] = [m for m in found.models if m.name == "twin"]
+    assert (twin.found.origin, twin.root, twin.found.distribution) == ("local", root, "xlmtest-twin")
+
+
 def test_the_current_folder_is_a_model_when_it_is_laid_out_as_one(project, monkeypatch):
     root = project.model("solo")
     monkeypatch.chdir(root)

@@ -19,8 +19,8 @@ whether a model is usable is validation's and the conflict checks' job.
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,6 +121,27 @@ def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path)
     return Problem(entry.name, what, f"{where} (looked in: {looked})", fix, "not_found")
 
 
+def _package_spec(top: str):
+    """The spec of a real (not namespace) module ``top``, asking every import finder in turn.
+
+    ``importlib.util.find_spec`` takes the first answer, and a folder named like the package
+    in the current directory (``python -m xlm`` puts it first on ``sys.path``) answers with a
+    namespace package, while an editable install's finder comes later in ``sys.meta_path``.
+    """
+    module = sys.modules.get(top)
+    if module is not None and getattr(module, "__spec__", None) is not None and module.__spec__.origin:
+        return module.__spec__
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        try:
+            spec = find_spec(top, None) if find_spec is not None else None
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.origin not in (None, "namespace"):
+            return spec
+    return None
+
+
 def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
     """An installed model's folder, from its entry point value: a package (``zlm``) or a folder path.
 
@@ -134,12 +155,8 @@ def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
         root = path if path.is_absolute() and path.is_dir() else None
     elif target:
         top, *rest = target.split(".")
-        try:
-            spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
-            spec = None
-        # a namespace package (origin None) is just some folder named like it, not the model
-        locations = list(spec.submodule_search_locations or []) if spec is not None and spec.origin else []
+        spec = _package_spec(top)  # a namespace package is just some folder named like it
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
         if locations:
             folder = Path(locations[0]).joinpath(*rest)
             if rest and folder.is_dir():  # a folder inside a distribution holding a model root
