@@ -153,9 +153,7 @@ def run_hydra(args: list[str]) -> int:
     try:
         hydra_main()
     except Exception as exc:
-        from xlm.external.diagnose import missing_model_error
-
-        if (error := from_hydra(exc) or missing_model_error(exc)) is None:
+        if (error := from_hydra(exc)) is None:
             raise
         raise error from exc
     return 0

@@ -162,15 +162,22 @@ JOBS = {"train": train, "eval": evaluate, "generate": generate}
 
 
 def run(cfg: DictConfig) -> Any:
-    """Dispatch on ``cfg.job_type``; a :class:`UserError` ends the process with two lines, no traceback."""
+    """Dispatch on ``cfg.job_type``; a :class:`UserError`, or a ``_target_`` whose model package is
+    not registered (see `xlm.external.diagnose`), ends the process with two lines, no traceback."""
     try:
         job = JOBS.get(cfg.job_type)
         if job is None:
             raise UserError(f"unknown job_type '{cfg.job_type}'", f"use one of: {', '.join(JOBS)}")
         return job(cfg)
-    except UserError as exc:
-        print(exc.render(), file=sys.stderr)
-        # SystemExit passes through Hydra's error handler, which would otherwise print a trace.
+    except Exception as exc:
+        from xlm.external.diagnose import missing_model_error
+
+        error = exc if isinstance(exc, UserError) else missing_model_error(exc)
+        if error is None:
+            raise
+        print(error.render(), file=sys.stderr)
+        # SystemExit passes through Hydra's error handler, which would otherwise print a trace
+        # (and a line "Error executing job with overrides: ...").
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
