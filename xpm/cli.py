@@ -99,7 +99,12 @@ def _options(ctx: click.Context, offline: bool = False):
     from xpm.sync import Options
 
     progress = quiet if ctx.obj["quiet"] else Progress()
-    return Options(offline=offline, jobs=ctx.obj["jobs"], verbose=ctx.obj["verbose"], progress=progress)
+    return Options(offline=offline, jobs=ctx.obj["jobs"], verbose=ctx.obj["verbose"], progress=progress, warn=_warn)
+
+
+def _warn(name: str, message: str) -> None:
+    """Printed even with -q: a warning is not progress."""
+    click.echo(f"warning: model '{name}': {message}", err=True)
 
 
 def _describe(entry) -> str:

@@ -61,10 +61,12 @@ class Outcome:
 
 
 class Options:
-    def __init__(self, install: bool = True, offline: bool = False, jobs: int = 8, git=None, progress=None, verbose: bool = False):
+    def __init__(self, install: bool = True, offline: bool = False, jobs: int = 8, git=None, progress=None, verbose: bool = False,
+                 warn=None):
         self.install, self.offline, self.jobs, self.verbose = install, offline, max(1, jobs), verbose
         self._git = git  # an xpm.git.command.Git; tests pass a recording one
         self.progress = progress
+        self.warn = warn  # warn(name, message): something the user should know, not an error
 
     @property
     def git(self):
@@ -232,6 +234,10 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
             _say(options, job.entry.name, f"installed {short(job.result.commit)}")
         else:
             vendor.discard(job.staged)
+    if options.warn is not None:  # after the progress lines, so a live progress block stays whole
+        for job in todo:
+            for message in job.staged.warnings if job.staged is not None else ():
+                options.warn(job.entry.name, message)
     locked = dict(fixed)
     locked.update({job.entry.name: job.result for job in jobs})
     outcome.lock = Lock(locked)

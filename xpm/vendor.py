@@ -1,9 +1,10 @@
 """Vendoring: a commit's tree becomes `xlm_models/<name>/`, or nothing changes.
 
 The sequence for one model, each step a reason for the next:
-1. export the commit (subdir only) into `xlm_models/.xpm/staging/<name>-*` (same file system,
-   so the final rename is atomic);
-2. validate it with xlm's static rules and compute its content hash (compared with the lock's);
+1. export the commit (subdir only) from git's objects into `xlm_models/.xpm/staging/<name>-*`
+   (same file system, so the final rename is atomic), after `xpm.tree_rules` accepted every
+   entry, hashing each file as it is written;
+2. validate it with xlm's static rules; compare its content hash with the lock's;
 3. delete the old stamp (the ready-marker), swap the staged folder into place with renames,
    then write the new stamp last. A crash leaves either the old folder, or a folder without a
    stamp that the next `xpm install` replaces.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xpm import stamp
@@ -30,6 +31,7 @@ class Staged:
     hash: str
     package: str | None
     records: list
+    warnings: list[str] = field(default_factory=list)  # e.g. Git LFS pointers: shown, not fatal
 
 
 def staging_root(project_dir: Path) -> Path:
@@ -51,25 +53,29 @@ def _ensure_models_dir(project_dir: Path) -> None:
 
 def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
           origin: str, expected_hash: str | None) -> Staged:
-    """Export, validate and hash one model; the caller places or discards the result."""
+    """Export, validate and hash one model; the caller places or discards the result.
+
+    The export hashes every file as it writes it (the records `hashing.records` would read
+    back), and validation only reads, so nothing is read twice."""
     from xpm import hashing, validate
     from xpm.git.checkout import export_tree
+    from xpm.tree_rules import Limits
 
+    limits = Limits.from_env()  # a bad value is the user's error: before any folder is made
     _ensure_models_dir(project_dir)
     root = staging_root(project_dir)
     root.mkdir(parents=True, exist_ok=True)
     path = _new_folder(root, name)
     try:
-        export_tree(git, mirror, commit, subdir, path, name)
+        export = export_tree(git, mirror, commit, subdir, path, name, limits)
         package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}")
-        records = hashing.records(path)
-        digest = hashing.tree_hash(records)
+        digest = hashing.tree_hash(export.records)
         if expected_hash is not None and digest != expected_hash:
             raise HashMismatch(name, expected_hash, digest, commit)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
-    return Staged(name, path, commit, digest, package, records)
+    return Staged(name, path, commit, digest, package, export.records, export.warnings)
 
 
 def place(project_dir: Path, staged: Staged) -> None:

@@ -96,7 +96,7 @@ def test_symlinks_leaving_the_model_are_refused(upstream, git_env, tmp_path, tar
     db = Database(Git(), git_env.cache, repo.url)
     db.fetch([commit])
     (tmp_path / "out").mkdir()
-    with pytest.raises(UnsafeTree, match="evil/leak' that leaves the model's folder"):
+    with pytest.raises(UnsafeTree, match="symlink 'evil/leak' -> '[^']+', (which leaves the model's folder|an absolute path)"):
         export_tree(db.git, db.path, commit, None, tmp_path / "out", "evil")
 
 
@@ -108,7 +108,7 @@ def test_a_link_out_of_the_subdir_is_refused_even_inside_the_repository(upstream
     db = Database(Git(), git_env.cache, repo.url)
     db.fetch([commit])
     (tmp_path / "out").mkdir()
-    with pytest.raises(UnsafeTree, match="leaves the model's folder"):
+    with pytest.raises(UnsafeTree, match="symlink 'aaa/up.txt' -> '../../secret.txt', which leaves the model's folder"):
         export_tree(db.git, db.path, commit, "aaa", tmp_path / "out", "aaa")
 
 
@@ -128,7 +128,7 @@ def test_a_planted_dot_git_folder_is_refused(upstream, git_env, tmp_path):
     repo.git("update-ref", "refs/heads/main", commit)
     db.fetch([commit])
     (tmp_path / "out").mkdir()
-    with pytest.raises(UnsafeTree, match="holds a path git refuses to write"):
+    with pytest.raises(UnsafeTree, match=r"contains '\.git' \(in some spelling\) in '\.git/config'"):
         export_tree(db.git, db.path, commit, None, tmp_path / "out", "dotgit")
     assert not (tmp_path / "out" / ".git").exists()
 

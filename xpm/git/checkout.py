@@ -1,54 +1,251 @@
 """A checkout: one commit's tree (or a subdir of it) exported from a mirror into a folder.
 
-`git archive` streams the tree as tar and Python's tarfile writes it with the `data` filter,
-which refuses absolute paths and any symlink or hard link that would leave the destination.
-Nothing is checked out, so no hook, filter or submodule of the repository ever runs.
+Read from git's objects, never from an archive stream: `git ls-tree -r -z --long` lists every
+entry (mode, id, size, path as bytes), `xpm.tree_rules` checks all of them before anything is
+written, then one `git cat-file --batch` process sends the blobs, each read to exactly its
+announced size. Files are created through folder descriptors with O_EXCL|O_NOFOLLOW, and
+folders are opened with O_NOFOLLOW, so nothing is ever written through a symlink; symlinks,
+already proven to stay inside the model, are made last. Each file is hashed as it is written,
+so the content hash needs no second read. Nothing is checked out, so no hook, filter,
+attribute or submodule of the repository ever applies.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
-import tarfile
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from xpm.errors import GitError, XpmError, last_line
+from xpm.errors import GitError, XpmError
 from xpm.git.command import Git
+from xpm.hashing import FileRecord
+from xpm.tree_rules import (
+    EXECUTABLE, Entry, Limits, UnsafeTree, check_entries, check_links, decode_path, is_lfs_pointer, lfs_warning,
+)
+
+__all__ = ["Export", "UnsafeTree", "export_tree"]
+
+_CHUNK = 1 << 20
+_MAX_RECORD = 4096  # one ls-tree line: mode, type, id, size and a path the rules allow
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class UnsafeTree(XpmError):
-    """The tree holds a path or a link that would leave the model's folder."""
+@dataclass
+class Export:
+    """What was written: the records `xpm.hashing.records(dest)` would compute, and warnings."""
+
+    records: list[FileRecord]
+    warnings: list[str] = field(default_factory=list)
 
 
-def export_tree(git: Git, mirror: Path, commit: str, subdir: str | None, dest: Path, name: str = "model") -> None:
+def export_tree(git: Git, mirror: Path, commit: str, subdir: str | None, dest: Path, name: str = "model",
+                limits: Limits | None = None) -> Export:
     """Write the tree of `commit:subdir` into the (existing, empty) folder `dest`."""
+    label = f"model '{name}'"
+    limits = limits or Limits.from_env()
     treeish = f"{commit}:{subdir}" if subdir else commit
-    proc = git.popen(["archive", "--format=tar", treeish], cwd=mirror, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-            for member in archive:
-                try:
-                    archive.extract(member, dest, filter="data")
-                except tarfile.FilterError as exc:
-                    raise UnsafeTree(
-                        f"model '{name}': commit {commit[:12]} has '{member.name}' that leaves the model's folder ({exc})",
-                        "make the link relative and inside the model (or remove it) upstream; nothing was installed",
-                    ) from None
-    except tarfile.ReadError:
-        pass  # git failed before writing a header: its stderr below says why
-    finally:
-        proc.stdout.close()
-        stderr = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        proc.wait()
-    if proc.returncode != 0:
-        if "invalid path" in stderr:  # git refuses to archive e.g. `.git/config` planted in a tree
-            raise UnsafeTree(
-                f"model '{name}': commit {commit[:12]} holds a path git refuses to write ({last_line(stderr)})",
-                "remove that path upstream; nothing was installed",
-            )
-        if "not a valid object name" in stderr or "not a tree object" in stderr:
+        listing = _Listing(git, mirror, treeish, label)
+        try:
+            entries = check_entries(listing, label, limits)
+        finally:
+            listing.close()
+        if listing.failed is not None:
+            raise _listing_error(listing.failed, commit, subdir, name, treeish, mirror)
+        links = [e for e in entries if e.is_link]
+        files = [e for e in entries if not e.is_link]
+        blobs = _Blobs(git, mirror, [e.oid for e in links + files])
+        try:
+            targets = check_links(entries, {e.path: blobs.read_all(e) for e in links}, label)
+            export = _write(Path(dest), files, targets, blobs)
+            blobs.finish()
+        finally:
+            blobs.close()
+    except UnsafeTree as exc:
+        raise UnsafeTree(f"{exc.what} (commit {commit[:12]})", exc.fix) from None
+    return export
+
+
+def _listing_error(failed: tuple[int, str], commit: str, subdir: str | None, name: str, treeish: str, mirror: Path) -> XpmError:
+    returncode, stderr = failed
+    if subdir and ("not a valid object name" in stderr.lower() or "not a tree object" in stderr):
+        return XpmError(
+            f"model '{name}': '{subdir}' is not a folder in commit {commit[:12]}",
+            "check #subdir=... against the repository's layout at that ref",
+        )
+    return GitError(["ls-tree", "-r", "-z", "--long", treeish], returncode, stderr, str(mirror))
+
+
+class _Listing:
+    """`git ls-tree -r -z --long TREEISH`, parsed as it streams: the rules may stop reading
+    early (a tree over the file limit is never held in memory). `failed` is set when git fails."""
+
+    def __init__(self, git: Git, mirror: Path, treeish: str, label: str):
+        self.label, self.failed = label, None
+        self.proc = git.popen(["ls-tree", "-r", "-z", "--long", treeish], cwd=mirror,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def __iter__(self):
+        pending = b""
+        while chunk := self.proc.stdout.read1(1 << 16):
+            *records, pending = (pending + chunk).split(b"\0")
+            for record in records:
+                yield self._entry(record)
+            if len(pending) > _MAX_RECORD:
+                raise UnsafeTree(f"{self.label} has a path longer than {_MAX_RECORD} bytes", "shorten it upstream; nothing was installed")
+        stderr = self.proc.stderr.read().decode(errors="replace")
+        if self.proc.wait() != 0:
+            self.failed = (self.proc.returncode, stderr)
+
+    def _entry(self, record: bytes) -> Entry:
+        meta, _, raw = record.partition(b"\t")
+        fields = meta.split()
+        if len(fields) != 4:
+            raise XpmError(f"unexpected `git ls-tree` line {record[:200]!r}", "run `xpm cache clean` and try again")
+        mode, _, oid, size = (f.decode("ascii", "replace") for f in fields)
+        return Entry(decode_path(raw, self.label), mode, oid, -1 if size == "-" else int(size))
+
+    def close(self) -> None:
+        _stop(self.proc)
+
+
+class _Blobs:
+    """One `git cat-file --batch` process. Every id is asked for up front (a thread writes the
+    requests, so neither side blocks on a full pipe); answers are read in that order, each to
+    exactly the size git announces, and checked against the size `ls-tree` gave."""
+
+    def __init__(self, git: Git, mirror: Path, oids: list[str]):
+        self.mirror = mirror
+        self.proc = git.popen(["cat-file", "--batch"], cwd=mirror, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = self.proc.stdout
+        self.asker = threading.Thread(target=self._ask, args=("".join(f"{oid}\n" for oid in oids).encode(),), daemon=True)
+        self.asker.start()
+
+    def _ask(self, requests: bytes) -> None:
+        try:
+            self.proc.stdin.write(requests)
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass  # git died or was stopped: the reader reports it
+
+    def open(self, entry: Entry) -> int:
+        """Read the header of the next answer, which must be `entry`'s blob; returns its size."""
+        header = self.out.readline(256)
+        expected = f"{entry.oid} blob {entry.size}\n".encode()
+        if header != expected:
+            got = header.decode(errors="replace").strip() or "(nothing: git exited)"
             raise XpmError(
-                f"model '{name}': '{subdir}' is not a folder in commit {commit[:12]}",
-                "check #subdir=... against the repository's layout at that ref",
+                f"the cached mirror {self.mirror} gave '{got}' for '{entry.path}' (expected blob {entry.oid} of {entry.size} bytes)",
+                "run `xpm cache clean` and install again (the cache may be damaged)",
             )
-        raise GitError(["archive", "--format=tar", treeish], proc.returncode, stderr, str(mirror))
+        return entry.size
+
+    def read(self, size: int) -> bytes:
+        data = self.out.read(size)
+        if len(data) != size:
+            raise XpmError(f"the cached mirror {self.mirror} ended a blob early", "run `xpm cache clean` and install again")
+        return data
+
+    def end(self) -> None:
+        if self.out.read(1) != b"\n":
+            raise XpmError(f"the cached mirror {self.mirror} sent a malformed answer", "run `xpm cache clean` and install again")
+
+    def read_all(self, entry: Entry) -> bytes:
+        data = self.read(self.open(entry))
+        self.end()
+        return data
+
+    def finish(self) -> None:
+        """Every answer was read: git must exit cleanly."""
+        self.asker.join()
+        stderr = self.proc.stderr.read().decode(errors="replace")
+        if self.proc.wait() != 0:
+            raise GitError(["cat-file", "--batch"], self.proc.returncode, stderr, str(self.mirror))
+
+    def close(self) -> None:
+        _stop(self.proc)
+        self.asker.join()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Kill `proc` if it still runs (we stopped reading early) and release its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+    proc.wait()
+
+
+class _Folders:
+    """Descriptors of the folders being written, opened one component at a time with
+    O_NOFOLLOW (and made when missing), so no component can be a symlink. Keeps the chain of
+    the last folder open: git lists a tree depth first, so most lookups reuse it."""
+
+    def __init__(self, root: Path):
+        self.chain: list[tuple[str, int]] = [("", os.open(root, _DIR_FLAGS))]
+
+    def get(self, folder: str) -> int:
+        if self.chain[-1][0] == folder:
+            return self.chain[-1][1]
+        parts = folder.split("/") if folder else []
+        keep = 1
+        while keep < len(self.chain) and keep <= len(parts) and self.chain[keep][0] == "/".join(parts[:keep]):
+            keep += 1
+        for _, fd in self.chain[keep:]:
+            os.close(fd)
+        del self.chain[keep:]
+        for i in range(keep, len(parts) + 1):
+            parent = self.chain[-1][1]
+            try:
+                os.mkdir(parts[i - 1], 0o755, dir_fd=parent)
+            except FileExistsError:
+                pass  # made for an earlier file; the O_NOFOLLOW open below proves it is a folder
+            self.chain.append(("/".join(parts[:i]), os.open(parts[i - 1], _DIR_FLAGS, dir_fd=parent)))
+        return self.chain[-1][1]
+
+    def close(self) -> None:
+        for _, fd in self.chain:
+            os.close(fd)
+        self.chain = []
+
+
+def _write(dest: Path, files: list[Entry], targets: dict[str, str], blobs: _Blobs) -> Export:
+    """Regular files first (mode 0644 or 0755, hashed while written), then the symlinks."""
+    records, pointers = [], []
+    folders = _Folders(dest)
+    try:
+        for entry in files:
+            folder, _, base = entry.path.rpartition("/")
+            fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=folders.get(folder))
+            with open(fd, "wb", closefd=True) as handle:
+                digest, left = hashlib.sha256(), blobs.open(entry)
+                while left:
+                    chunk = blobs.read(min(left, _CHUNK))
+                    if left == entry.size and is_lfs_pointer(chunk, entry.size):
+                        pointers.append(entry.path)
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    left -= len(chunk)
+                blobs.end()
+                handle.flush()
+                os.fchmod(handle.fileno(), 0o755 if entry.mode == EXECUTABLE else 0o644)
+                st = os.fstat(handle.fileno())
+            records.append(FileRecord(entry.path, entry.mode, digest.hexdigest(), st.st_size, st.st_mtime_ns))
+        for path, target in targets.items():
+            folder, _, base = path.rpartition("/")
+            parent = folders.get(folder)
+            os.symlink(target, base, dir_fd=parent)
+            st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+            records.append(FileRecord(path, "120000", hashlib.sha256(target.encode()).hexdigest(), st.st_size, st.st_mtime_ns))
+    finally:
+        folders.close()
+    records.sort(key=lambda r: r.path.encode())
+    return Export(records, [lfs_warning(pointers)] if pointers else [])
