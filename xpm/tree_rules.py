@@ -216,6 +216,8 @@ def _check_clashes(entries: list[Entry], label: str) -> None:
                 continue
             if other == (exact, False) and not folder:
                 raise _refuse(label, "lists {path} twice", "recreate the tree upstream (`git fsck` reports duplicate entries)", path=exact)
+            if other[0] == exact:
+                raise _refuse(label, "has {path} as both a file and a folder", "recreate the tree upstream (`git fsck` reports it)", path=exact)
             raise _refuse(label, "has {first} and {second}, which are one file on macOS and Windows",
                           "rename one of them upstream (names that differ only in case or Unicode form, "
                           "or a file and a folder of one name, clash)",

@@ -82,7 +82,7 @@ class Repo:
     def tree(self, ref: str, subdir: str = "") -> dict[str, bytes]:
         """{path: content} of the committed tree at `ref` (relative to `subdir`)."""
         spec = f"{ref}:{subdir}" if subdir else ref
-        names = git(self.path, "ls-tree", "-r", "--name-only", spec).splitlines()
+        names = [n for n in git(self.path, "ls-tree", "-r", "-z", "--name-only", spec).split("\0") if n]  # -z: unquoted names
         out = {}
         for n in names:
             out[n] = subprocess.run(["git", "cat-file", "blob", f"{spec}/{n}" if subdir else f"{ref}:{n}"], cwd=self.path, capture_output=True, check=True).stdout
