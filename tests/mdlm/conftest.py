@@ -1,13 +1,20 @@
-"""Make the ported model importable as ``mdlm``: in the flat layout the folder is the package,
-so its *parent* goes on the import path."""
+"""Make the ported model importable as ``mdlm``.
 
+In the flat layout the folder is the package. Its parent, ``examples/``, is not put on the
+import path (it would also expose ``examples/zlm`` as a namespace package ``zlm`` to every
+test of the session); the package is loaded from its folder under its name instead.
+"""
+
+import importlib.util
 import sys
 
 import pytest
 from mdlm_paths import MDLM_ROOT
 
-if str(MDLM_ROOT.parent) not in sys.path:
-    sys.path.insert(0, str(MDLM_ROOT.parent))
+if "mdlm" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("mdlm", MDLM_ROOT / "__init__.py", submodule_search_locations=[str(MDLM_ROOT)])
+    sys.modules["mdlm"] = module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
 
 
 @pytest.fixture
