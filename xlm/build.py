@@ -17,20 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 from xlm.errors import UserError
 from xlm.tokenizer import tokenizer_from_config
 
-# Nodes that define what a checkpoint is (its model, data and metrics), as opposed to how a
-# job runs (trainer, loggers, paths); `xlm eval ckpt_path=...` reuses the former.
-MODEL_NODES = (
-    "tokenizer", "datamodule", "collator", "model", "loss", "predictor",
-    "reported_metrics", "lightning_module", "optimizer", "lr_scheduler", "tags",
-)
-
 
 def require_model(cfg: DictConfig) -> None:
     missing = [key for key in ("model", "loss", "collator") if cfg.get(key) is None]
     if missing:
         raise UserError(
             f"no {', '.join(missing)} selected: the config does not say which model to train",
-            "pick an experiment (e.g. experiment=star_easy_arlm) or set model_type=, model= and collator=",
+            "pick an experiment (e.g. experiment=star_easy_arlm), set model_type=, model= and collator=, "
+            "or resume a run: ckpt_path=<run dir>/checkpoints/last.ckpt",
         )
 
 
@@ -107,29 +101,3 @@ def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:
         raise UserError(f"checkpoint '{path}' does not exist", "check ckpt_path= (runs keep theirs in <output_dir>/checkpoints/)")
     return str(path)
 
-
-def stored_config(path: str) -> dict:
-    """The resolved config a checkpoint was trained with (saved there by the harness)."""
-    import torch
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = checkpoint.get("hyper_parameters", {}).get("cfg")
-    if cfg is None:
-        raise UserError(f"checkpoint '{path}' has no stored config (not written by xlm?)", "also pass experiment=<its experiment>")
-    return cfg
-
-
-def with_checkpoint_model(cfg: DictConfig, path: str, overrides: list[str]) -> DictConfig:
-    """``cfg`` with the model nodes of the checkpoint's config when the command named no model.
-
-    The user's own ``key=value`` overrides of those nodes still apply on top, so
-    ``xlm eval ckpt_path=... datamodule.eval_batch_size=8`` does what it says.
-    """
-    if cfg.get("model") is not None:
-        return cfg
-    stored = stored_config(path)
-    merged = OmegaConf.to_container(cfg)  # unresolved: run-time interpolations stay live
-    merged.update({k: stored[k] for k in MODEL_NODES if k in stored})  # replace whole nodes
-    keys = [o.split("=", 1)[0] for o in overrides]
-    mine = [o for o, k in zip(overrides, keys) if "." in k and k.split(".", 1)[0] in MODEL_NODES]
-    return OmegaConf.merge(OmegaConf.create(merged), OmegaConf.from_dotlist(mine))

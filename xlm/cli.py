@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import Callable
 
 from xlm import __version__
-from xlm.errors import EXIT_USER_ERROR, UserError
+from xlm.errors import EXIT_USER_ERROR, VERBOSE_ENV, UserError, did_you_mean
 
 # `xlm <command>` -> job_type; the job itself is in xlm.jobs.
 JOB_COMMANDS = {
@@ -27,6 +27,7 @@ JOB_COMMANDS = {
 # Imported only when run, so each may import what it needs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("list the models found (core, .xlm_models, installed), where from, and their problems", "xlm.external.report:models_command"),
+    "completion": ('shell completion: eval "$(xlm completion bash)" (or zsh)', "xlm.completion:completion_command"),
 }
 
 
@@ -135,13 +136,32 @@ def split_hydra_args(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
+def _checkpoint_job_name(cfg, overrides: list[str]) -> list[str]:
+    """``job_name=<the checkpoint's>`` when the job takes its config from a checkpoint, so that
+    ``xlm eval ckpt_path=...`` writes to outputs/eval/<experiment>/, not outputs/eval/run/."""
+    import re
+
+    path = cfg.get("ckpt_path")
+    if not path or cfg.get("model") is not None or any(o.lstrip("+").startswith("job_name=") for o in overrides):
+        return []
+    from xlm.from_checkpoint import stored_job_name
+
+    name = stored_job_name(str(path))
+    return [f"job_name={name}"] if name and re.fullmatch(r"[\w.-]+", name) else []
+
+
 def run_hydra(args: list[str]) -> int:
     """Compose the config from ``args`` (overrides and Hydra flags) and run the job it names."""
-    from xlm.errors import from_hydra
+    from xlm import preflight
+    from xlm.config_errors import explain
 
     _setup_models_for_job()
     flags, overrides = split_hydra_args(args)
     check_overrides(overrides)
+    if not flags:  # one plain run: refuse what cannot run before torch is imported
+        cfg = preflight.compose(overrides)
+        preflight.check(cfg, JOB_COMMANDS)
+        overrides += _checkpoint_job_name(cfg, overrides)
     # Hydra reads sys.argv; Lightning's DDP launcher later re-runs sys.argv in each worker,
     # so the rewritten argv must itself be a valid `xlm` command (it is: the Hydra form).
     sys.argv = [sys.argv[0], *flags, *overrides]
@@ -153,7 +173,7 @@ def run_hydra(args: list[str]) -> int:
     try:
         hydra_main()
     except Exception as exc:
-        if (error := from_hydra(exc)) is None:
+        if (error := explain(exc, choices=preflight.selections(overrides))) is None:
             raise
         raise error from exc
     return 0
@@ -165,7 +185,7 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command == "--version":
-        print(__version__)
+        print(f"xlm {__version__}")  # the form of `xpm --version`
         return 0
     if command in JOB_COMMANDS:
         if any(arg in ("-h", "--help") for arg in rest):
@@ -182,7 +202,10 @@ def _dispatch(argv: list[str]) -> int:
 
     if (model_command := find_command(command)) is not None:
         return run_command(model_command, rest)
-    raise UserError(f"unknown command '{command}'", "run `xlm --help` to see the commands")
+    from xlm.external_models import setup_external_models
+
+    names = [*JOB_COMMANDS, *COMMANDS, *(c.name for c in setup_external_models().commands)]
+    raise UserError(f"unknown command '{command}'", f"{did_you_mean(command, names)}run `xlm --help` to see the commands")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     while argv and argv[0] in ("-v", "--verbose"):
         verbose = True
         argv.pop(0)
-    if verbose:
-        os.environ["HYDRA_FULL_ERROR"] = "1"
+    # HYDRA_FULL_ERROR=1 asks for tracebacks too, unless it is ours (run_hydra sets it, and
+    # DDP workers inherit it along with VERBOSE_ENV, which then decides).
+    saved = {name: os.environ.get(name) for name in (VERBOSE_ENV, "HYDRA_FULL_ERROR")}
+    inherited = saved[VERBOSE_ENV]
+    verbose = verbose or inherited == "1" or (inherited is None and saved["HYDRA_FULL_ERROR"] == "1")
+    os.environ[VERBOSE_ENV] = "1" if verbose else "0"
     try:
         return _dispatch(argv)
     except UserError as exc:
@@ -202,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    finally:  # called in-process (tests, python -c), the next call starts from the same place
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":

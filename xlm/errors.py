@@ -2,13 +2,22 @@
 
 A :class:`UserError` prints as two lines (what is wrong and where; how to fix it) and exits
 non-zero without a traceback. Anything else is the tool's own failure and keeps its traceback.
-Import-light: the CLI imports it before anything heavy (``from_hydra`` imports Hydra only
-when called, once Hydra has already failed).
+Import-light: the CLI imports it before anything heavy. `xlm.config_errors` turns Hydra's and
+OmegaConf's reports of config mistakes into these.
 """
 
 from __future__ import annotations
 
+import os
+
 EXIT_USER_ERROR = 2
+# "1" when the user asked for tracebacks (`xlm -v`, or HYDRA_FULL_ERROR=1); the CLI sets it
+# for the whole process tree, so DDP workers started by Lightning answer the same way.
+VERBOSE_ENV = "XLM_VERBOSE"
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV) == "1"
 
 
 class UserError(Exception):
@@ -22,41 +31,10 @@ class UserError(Exception):
         return f"error: {self.what}\n  fix: {self.fix}"
 
 
-def from_hydra(exc: BaseException) -> UserError | None:
-    """The user's mistake behind an exception Hydra raised while composing the config, if it is one.
 
-    Hydra explains these over several lines (and often with a traceback); the ones a user
-    makes with a command line are: an override it cannot parse, a key the config does not
-    have, a ``+`` on a key that exists, and a config file that does not exist. Anything
-    else returns None and keeps its traceback.
-    """
-    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+def did_you_mean(word: str, choices) -> str:
+    """``"did you mean 'train'? "`` when ``word`` is close to one of ``choices``, else ``""``."""
+    import difflib
 
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first, rest = (lines[0], lines[1:]) if lines else (type(exc).__name__, [])
-    if isinstance(exc, OverrideParseException):
-        reason = next((line for line in lines if not line.startswith(("Error parsing", "See "))), "bad syntax")
-        return UserError(
-            f"cannot parse the override `{exc.override}`: {reason}",
-            "write overrides as KEY=VALUE (optimizer.lr=1e-4); +KEY=VALUE adds a key, ~KEY removes one; "
-            "quote lists in the shell: 'loggers=[csv,tensorboard]'",
-        )
-    if isinstance(exc, MissingConfigException):
-        group, _, option = (exc.missing_cfg_file or "").rpartition("/")
-        where = first.split("'")[1] if first.startswith("In '") else "config"
-        what = f"unknown {group} '{option}'" if group else first
-        what += "" if where == "config" else f" (named in {where})"  # a model's config, not the command line
-        fix = f"choose one of: {', '.join(exc.options)}" if exc.options else "run `xlm --help` to see the config groups"
-        return UserError(what, fix)
-    if isinstance(exc, ConfigCompositionException) and first.startswith("Could not override '"):
-        key = first.split("'")[1]
-        add = next((line for line in rest if line.startswith("To append")), "").rpartition(" use ")[2]
-        return UserError(
-            f"the config has no key '{key}'",
-            f"check the spelling (`--cfg job` prints every key){f', or add it with {add}' if add else ''}",
-        )
-    if isinstance(exc, ConfigCompositionException) and first.startswith("Could not append to config"):
-        key = first.split("'")[1] if "'" in first else "the key"
-        plain = next((line.split("'")[1] for line in rest if "remove + prefix" in line and "'" in line), "KEY=VALUE")
-        return UserError(f"'{key}' is already in the config, and +KEY=VALUE only adds new keys", f"drop the +: {plain}")
-    return None
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""

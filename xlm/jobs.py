@@ -7,6 +7,7 @@ Each job writes a small JSON record of what it did next to Hydra's ``.hydra/conf
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
@@ -18,8 +19,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from xlm import build
-from xlm.errors import EXIT_USER_ERROR, UserError
+from xlm import build, from_checkpoint
+from xlm.errors import EXIT_USER_ERROR, UserError, verbose
 from xlm.tokenizer import register_resolvers
 
 register_resolvers()
@@ -57,11 +58,30 @@ def _quiet() -> None:
         warnings.filterwarnings("ignore", message=message)
 
 
+def _choices() -> dict:
+    from hydra.core.hydra_config import HydraConfig
+
+    return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+
+
+def _resolve(cfg: DictConfig) -> None:
+    """Resolve every interpolation in place; one that fails names its file, line and key."""
+    unresolved = copy.deepcopy(cfg)  # a failed resolve leaves cfg half-resolved
+    try:
+        OmegaConf.resolve(cfg)
+    except Exception as exc:
+        from xlm.config_errors import explain
+
+        if (error := explain(exc, unresolved, _choices())) is None:
+            raise
+        raise error from exc
+
+
 def _prepare(cfg: DictConfig) -> DictConfig:
     import lightning as L
 
     _quiet()
-    OmegaConf.resolve(cfg)
+    _resolve(cfg)
     build.require_model(cfg)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     return cfg
@@ -80,10 +100,46 @@ def _scalars(metrics: dict) -> dict:
     return {k: float(v) for k, v in sorted(metrics.items())}
 
 
+def _command_line() -> list[str]:
+    """The overrides of this job (Hydra's), empty when a test calls a job directly."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _with_checkpoint(cfg: DictConfig, job: str) -> tuple[DictConfig, str | None]:
+    """``(config, checkpoint)``: a config that names no model is the checkpoint's (`xlm.from_checkpoint`)."""
+    path = build.checkpoint_path(cfg, required=job != "train")
+    if path is None or cfg.get("model") is not None:
+        return cfg, path
+    cfg = from_checkpoint.checkpoint_config(cfg, path, _command_line(), job)
+    _replace_saved_config(cfg)
+    return cfg, path
+
+
+def _replace_saved_config(cfg: DictConfig) -> None:
+    """Hydra saved the composed config in .hydra/config.yaml; the job runs with this one instead."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from xlm.manifest import write_atomic
+
+    if HydraConfig.initialized() and HydraConfig.get().output_subdir is not None:
+        hydra = HydraConfig.get()
+        write_atomic(Path(hydra.runtime.output_dir) / hydra.output_subdir / "config.yaml", OmegaConf.to_yaml(cfg))
+
+
+def _say_if_memorised(cfg: DictConfig, split: str) -> int | None:
+    """Warn when the data are debug=overfit's memorised batch; returns its size for the record."""
+    if (note := from_checkpoint.memorised_note(cfg, split)) is not None:
+        log.warning("note: %s", note)
+    return cfg.datamodule.get("overfit_examples") or None
+
+
 def train(cfg: DictConfig) -> dict:
-    """Fit the harness; resume from ``ckpt_path`` when given. Returns the run's record."""
+    """Fit the harness; resume from ``ckpt_path`` when given (with its config when no model is named).
+    Returns the run's record."""
+    cfg, resume = _with_checkpoint(cfg, "train")
     cfg = _prepare(cfg)
-    resume = build.checkpoint_path(cfg, required=False)
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
@@ -103,19 +159,9 @@ def train(cfg: DictConfig) -> dict:
     return record
 
 
-def _load_for_eval(cfg: DictConfig) -> tuple[DictConfig, str]:
-    path = build.checkpoint_path(cfg, required=True)
-    overrides: list[str] = []
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        overrides = list(HydraConfig.get().overrides.task)
-    return build.with_checkpoint_model(cfg, path, overrides), path
-
-
 def evaluate(cfg: DictConfig) -> dict:
     """Metrics of a checkpoint on ``eval.split`` (val or test); printed and written to eval.json."""
-    cfg, path = _load_for_eval(cfg)
+    cfg, path = _with_checkpoint(cfg, "eval")
     cfg = _prepare(cfg)
     split = cfg.eval.split
     if split not in ("val", "test"):
@@ -126,14 +172,16 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer = build.build_trainer(cfg)
     run = trainer.validate if split == "val" else trainer.test
     results = run(harness, datamodule=datamodule, ckpt_path=path, verbose=True)
-    record = {"job_type": "eval", "checkpoint": path, "split": split, "metrics": _scalars(results[0] if results else {})}
+    memorised = _say_if_memorised(cfg, split)
+    record = {"job_type": "eval", "checkpoint": path, "split": split, "overfit_examples": memorised,
+              "metrics": _scalars(results[0] if results else {})}
     _write_record(cfg, trainer, "eval.json", record)
     return record
 
 
 def generate(cfg: DictConfig) -> dict:
     """Predictions of a checkpoint on ``datamodule.predict_split``, one JSON line per example."""
-    cfg, path = _load_for_eval(cfg)
+    cfg, path = _with_checkpoint(cfg, "generate")
     cfg = _prepare(cfg)
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
@@ -152,9 +200,11 @@ def generate(cfg: DictConfig) -> dict:
                 row.update({k: batch[k][i] for k in ("prompt", "target") if k in batch})
                 handle.write(json.dumps(row) + "\n")
                 count += 1
-    record = {"job_type": "generate", "checkpoint": path, "output_file": str(output), "examples": count}
+    record = {"job_type": "generate", "checkpoint": path, "output_file": str(output), "examples": count,
+              "overfit_examples": cfg.datamodule.get("overfit_examples") or None}
     _write_record(cfg, trainer, "generate.json", record)
     print(f"wrote {count} predictions to {output}")
+    _say_if_memorised(cfg, cfg.datamodule.get("predict_split", "test"))
     return record
 
 
@@ -162,19 +212,28 @@ JOBS = {"train": train, "eval": evaluate, "generate": generate}
 
 
 def run(cfg: DictConfig) -> Any:
-    """Dispatch on ``cfg.job_type``; a :class:`UserError`, or a ``_target_`` whose model package is
-    not registered (see `xlm.external.diagnose`), ends the process with two lines, no traceback."""
+    """Dispatch on ``cfg.job_type``. A :class:`UserError`, a config value that cannot be resolved
+    (see `xlm.config_errors`) or a ``_target_`` whose model package is not registered (see
+    `xlm.external.diagnose`) ends the process with two lines, no traceback (unless ``-v``)."""
     try:
         job = JOBS.get(cfg.job_type)
         if job is None:
             raise UserError(f"unknown job_type '{cfg.job_type}'", f"use one of: {', '.join(JOBS)}")
+        from xlm.external.guard import check_job
+
+        check_job(cfg)  # a skipped model's config or a target that names nothing stops the job here
         return job(cfg)
     except Exception as exc:
+        from xlm.config_errors import explain
         from xlm.external.diagnose import missing_model_error
 
-        error = exc if isinstance(exc, UserError) else missing_model_error(exc)
+        error = exc if isinstance(exc, UserError) else explain(exc, choices=_choices()) or missing_model_error(exc)
         if error is None:
             raise
+        if verbose():
+            import traceback
+
+            traceback.print_exc()
         print(error.render(), file=sys.stderr)
         # SystemExit passes through Hydra's error handler, which would otherwise print a trace
         # (and a line "Error executing job with overrides: ...").

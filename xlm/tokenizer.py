@@ -114,8 +114,13 @@ def _tokenizer_resolver(attr: str, *, _root_: Any) -> Any:
 
 
 def register_resolvers() -> None:
-    """Register ``${tokenizer:ATTR}``; safe to call more than once."""
+    """Register xlm's resolvers, ``${tokenizer:ATTR}`` and ``${xlm.data_dir:}`` (see
+    `xlm.paths.data_dir`); safe to call more than once."""
     from omegaconf import OmegaConf
+
+    from xlm.paths import data_dir
 
     if not OmegaConf.has_resolver("tokenizer"):
         OmegaConf.register_new_resolver("tokenizer", _tokenizer_resolver)
+    if not OmegaConf.has_resolver("xlm.data_dir"):
+        OmegaConf.register_new_resolver("xlm.data_dir", data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,68 @@ def test_mistakes_hydra_finds_are_two_lines_too(tmp_path, override, what, fix):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 2, proc.stderr
     assert what in lines[0] and fix in lines[1], proc.stderr
+
+
+def test_version_has_the_form_of_xpms(capsys):
+    from click.testing import CliRunner
+
+    from xpm.cli import main as xpm_main
+    from xlm import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"xlm {__version__}\n"
+    assert CliRunner().invoke(xpm_main, ["--version"]).output == f"xpm {__version__}\n"
+
+
+@pytest.mark.parametrize("argv, hint", [(["trian"], "did you mean 'train'?"), (["genrate"], "did you mean 'generate'?"),
+                                        (["model"], "did you mean 'models'?"), (["frobnicate"], "")])
+def test_a_mistyped_command_gets_the_closest_one(capsys, argv, hint):
+    assert main(argv) == 2
+    fix = capsys.readouterr().err.splitlines()[1]
+    assert fix == f"  fix: {hint}{' ' if hint else ''}run `xlm --help` to see the commands"
+
+
+REFUSE = (
+    "import sys; from xlm.cli import main; rc = main(sys.argv[1:]); "
+    "print('RC', rc, [m for m in ('torch', 'lightning') if m in sys.modules])"
+)
+
+
+@pytest.mark.parametrize(
+    "argv, what",
+    [
+        (["train"], "error: no model, loss, collator selected: the config does not say which model to train"),
+        (["job_type=train", "seed=3"], "error: no model, loss, collator selected"),
+        (["train", "experiment=star_easy_arlm", "trainer.accelerator=gpu"], "error: trainer.accelerator=gpu (from the command line"),
+        (["train", "experiment=star_easy_arlm", "trainer_strategy=fsdp"], "error: trainer.accelerator=gpu"),
+        (["eval"], "error: eval needs a checkpoint"),
+        (["generate", "ckpt_path=missing.ckpt"], "error: checkpoint 'missing.ckpt' does not exist"),
+        (["job_type=trian"], "error: unknown job_type 'trian'"),
+    ],
+)
+def test_jobs_that_cannot_run_are_refused_before_torch_is_imported(tmp_path, argv, what):
+    """Item 17: decided from the composed config alone (Hydra's compose API), not after 10 s of imports."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, on any machine
+    proc = subprocess.run([sys.executable, "-c", REFUSE, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "RC 2 []", proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(what) and lines[1].startswith("  fix: "), proc.stderr
+
+
+def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
+    from xlm.preflight import no_gpu_reason
+
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "null").touch()
+    assert "no GPU" in no_gpu_reason(dev, {}, "linux")
+    for device in ("nvidia0", "kfd", "dxg"):  # NVIDIA, AMD ROCm, WSL: maybe a GPU, Lightning decides
+        (dev / device).touch()
+        assert no_gpu_reason(dev, {}, "linux") is None, device
+        (dev / device).unlink()
+    (dev / "nvidia0").touch()
+    for hidden in ("", "-1"):
+        assert "hides every GPU" in no_gpu_reason(dev, {"CUDA_VISIBLE_DEVICES": hidden}, "linux")
+    assert no_gpu_reason(dev, {"CUDA_VISIBLE_DEVICES": "0"}, "linux") is None
+    (dev / "nvidia0").unlink()
+    assert no_gpu_reason(dev, {}, "darwin") is None  # MPS: not ours to judge

@@ -32,11 +32,18 @@ def test_datasets_of_other_difficulties_compose(compose):
     assert cfg.model.num_embeddings == 105
 
 
-def test_task_data_have_their_own_folder_setting(compose, monkeypatch, tmp_path):
+def test_task_data_are_cached_once_per_user(compose, monkeypatch, tmp_path):
     # XLM_CACHE_DIR is the models' validation cache; it must not move the task data.
     monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "validation"))
     monkeypatch.delenv("XLM_DATA_DIR", raising=False)
-    assert compose(own_data_dir=False).datamodule.task.data_dir == ".xlm_data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compose(own_data_dir=False).datamodule.task.data_dir == str(tmp_path / "xdg" / "xlm" / "data")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unusable in ("", "relative/cache"):  # the XDG rule: empty or relative means unset
+        monkeypatch.setenv("XDG_CACHE_HOME", unusable)
+        assert compose(own_data_dir=False).datamodule.task.data_dir == str(tmp_path / "home" / ".cache" / "xlm" / "data")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compose(own_data_dir=False).datamodule.task.data_dir == str(tmp_path / "home" / ".cache" / "xlm" / "data")
     monkeypatch.setenv("XLM_DATA_DIR", str(tmp_path / "env"))
     assert compose(own_data_dir=False).datamodule.task.data_dir == str(tmp_path / "env")
     assert compose("paths.data_dir=/d", own_data_dir=False).datamodule.task.data_dir == "/d"

@@ -72,6 +72,11 @@ def test_task_generates_once_into_its_cache_and_tokenizes(tmp_path, tokenizer):
     assert len(ex["prompt_ids"]) == 2 * 12 + 3
 
 
+def test_without_a_data_dir_the_task_uses_the_users_data_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLM_DATA_DIR", str(tmp_path / "shared"))
+    assert StarGraphTask(num_examples=SIZES).folder.parent == tmp_path / "shared" / "tasks"
+
+
 def test_unknown_split_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown split"):
         StarGraphTask(num_examples=SIZES, data_dir=str(tmp_path)).read("dev")

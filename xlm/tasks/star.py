@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from xlm.paths import data_dir
+
 SPLITS = ("train", "val", "test")
 # Bump when the generated data change for the same parameters: it is part of the cache key.
 GENERATOR_VERSION = 1
@@ -101,7 +103,7 @@ class StarGraphTask:
     num_ids: int = 20
     num_examples: Mapping[str, int] | None = None
     seed: int = 42
-    data_dir: str = ".xlm_data"
+    data_dir: str | None = None  # None: xlm.paths.data_dir(), the user's data cache
 
     def _params(self) -> dict:
         params = {k: v for k, v in asdict(self).items() if k != "data_dir"}
@@ -111,7 +113,8 @@ class StarGraphTask:
     @property
     def folder(self) -> Path:
         digest = hashlib.sha256(json.dumps(self._params(), sort_keys=True).encode()).hexdigest()[:12]
-        return Path(os.path.expanduser(str(self.data_dir))) / "tasks" / f"{self.name}-{digest}"
+        root = self.data_dir if self.data_dir is not None else data_dir()
+        return Path(os.path.expanduser(str(root))) / "tasks" / f"{self.name}-{digest}"
 
     def prepare(self) -> Path:
         """Generate the data unless a ready copy is cached; returns the data folder."""

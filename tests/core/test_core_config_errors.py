@@ -1,0 +1,169 @@
+"""Mistakes inside a model's configs are two lines naming the file, line and key (issue 9, item 13).
+
+A real project with a real model folder whose experiments carry the mistakes; `xlm train`
+runs in a subprocess, as a user runs it. Composition mistakes are found before torch is
+imported (fast); the interpolation ones are checked both in-process (`explain` on the real
+composed config) and once end to end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from core_helpers import xlm_command, xlm_env
+
+from xlm.external.registration import CONFIG_DIRS_ENV, ROOTS_ENV
+
+HEAD = """\
+# @package _global_
+defaults:
+  - override /datamodule: star_easy
+  - override /model_type: brk
+  - override /model: brk
+  - override /collator: seq2seq_arlm
+"""
+EXPERIMENTS = {
+    "bad_override": HEAD.replace("/model: brk", "/modl: brk"),
+    "bad_select": "# @package _global_\ndefaults:\n  - override /sampler: fast\n",
+    "bad_missing": HEAD.replace("/model: brk", "/model: nope"),
+    "bad_interp": HEAD + "job_name: bad_interp\npredictor:\n  steps: ${model.max_len}\n",
+    "bad_resolver": HEAD + "job_name: bad_resolver\npredictor:\n  steps: ${no_such_resolver:6}\n",
+    "bad_missing_value": HEAD + "job_name: bad_missing_value\npredictor:\n  steps: ???\n  again: ${predictor.steps}\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A project listing the model `brk` (its own package and configs, plus the broken experiments)."""
+    for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", CONFIG_DIRS_ENV, ROOTS_ENV):
+        monkeypatch.delenv(var, raising=False)
+    files = {
+        "brk/brk/__init__.py": "",
+        "brk/brk/model.py": "class Net:\n    pass\n",
+        "brk/configs/model/brk.yaml": "# @package _global_\nmodel:\n  _target_: brk.model.Net\n  size: 4\n",
+        "brk/configs/model_type/brk.yaml": "# @package _global_\nloss:\n  _target_: brk.model.Net\n",
+        "brk/configs/sampler/fast.yaml": "steps: 3\n",
+        **{f"brk/configs/experiment/{name}.yaml": text for name, text in EXPERIMENTS.items()},
+        ".xlm_models": "./brk\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    return tmp_path
+
+
+def xlm(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(xlm_command(*args), cwd=project, env={**xlm_env(project), **env},
+                          capture_output=True, text=True, timeout=300)
+
+
+def line_of(project: Path, experiment: str, text: str) -> int:
+    lines = (project / "brk" / "configs" / "experiment" / f"{experiment}.yaml").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    "experiment, what, fix",
+    [
+        ("bad_override", "`override /modl` names no config group", "did you mean 'model'? the groups are: callbacks,"),
+        ("bad_select", "`override /sampler` overrides a group that the defaults list does not select",
+         "select it instead: `- /sampler: fast` (without override)"),
+        ("bad_missing", "unknown model 'nope' in the defaults list", "choose one of: arlm, brk, mlm"),
+    ],
+)
+def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project, experiment, what, fix):
+    proc = xlm(project, "train", f"experiment={experiment}")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 2, proc.stderr
+    culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope"}[experiment]
+    where = f"brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, culprit)}"
+    assert lines[0] == f"error: {where}: {what}"
+    assert lines[1].startswith(f"  fix: {fix}")
+
+
+def test_tracebacks_only_on_request(project):
+    for asked in (["-v"], []):
+        env = {} if asked else {"HYDRA_FULL_ERROR": "1"}
+        proc = xlm(project, *asked, "train", "experiment=bad_override", **env)
+        assert proc.returncode == 2 and "Traceback" in proc.stderr
+        assert proc.stderr.strip().splitlines()[-2].startswith("error: brk/configs/experiment/bad_override.yaml:")
+
+
+@pytest.mark.parametrize(
+    "experiment, key, what, fix",
+    [
+        ("bad_interp", "steps", "predictor.steps: ${model.max_len} refers to 'model.max_len', which the config does not have",
+         "correct the key or give the config one"),
+        ("bad_resolver", "steps", "predictor.steps: ${no_such_resolver:6} uses the resolver 'no_such_resolver', which is not registered",
+         "correct its name"),
+    ],
+)
+def test_values_that_cannot_be_resolved_name_file_line_and_key(project, monkeypatch, experiment, key, what, fix):
+    """The job resolves the composed config; `explain` turns OmegaConf's error into two lines."""
+    import copy
+
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from xlm.config_errors import explain
+    from xlm.external_models import setup_external_models
+    from xlm.tokenizer import register_resolvers
+
+    monkeypatch.chdir(project)
+    setup_external_models()
+    register_resolvers()
+    with initialize_config_module("xlm.configs", version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={experiment}", f"paths.output_dir={project}"])
+    unresolved = copy.deepcopy(cfg)
+    with pytest.raises(Exception) as caught:
+        OmegaConf.resolve(cfg)
+    error = explain(caught.value, unresolved, {"experiment": experiment})
+    assert error is not None, caught.value
+    line = line_of(project, experiment, f"{key}:")
+    assert error.what == f"brk/configs/experiment/{experiment}.yaml:{line}: {what}"
+    assert error.fix.startswith(fix)
+
+
+def test_a_value_left_unset_names_its_file_and_line(project, monkeypatch):
+    """``???`` fails where it is read (``instantiate``, the harness), with OmegaConf's key."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from xlm.config_errors import explain
+    from xlm.external_models import setup_external_models
+
+    monkeypatch.chdir(project)
+    setup_external_models()
+    with initialize_config_module("xlm.configs", version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=bad_missing_value", f"paths.output_dir={project}"])
+    where = f"brk/configs/experiment/bad_missing_value.yaml:{line_of(project, 'bad_missing_value', 'steps:')}"
+    with pytest.raises(Exception) as caught:
+        OmegaConf.to_container(cfg.predictor, resolve=True, throw_on_missing=True)
+    error = explain(caught.value, choices={"experiment": "bad_missing_value"})
+    assert (error.what, error.fix) == (f"{where}: predictor.steps has no value (???)",
+                                       "give it one: predictor.steps=VALUE, or set it in the experiment")
+    with pytest.raises(Exception) as caught:
+        cfg.predictor.again
+    error = explain(caught.value, cfg, {"experiment": "bad_missing_value"})
+    again = f"brk/configs/experiment/bad_missing_value.yaml:{line_of(project, 'bad_missing_value', 'again:')}"
+    assert error.what == f"{again}: predictor.again: ${{predictor.steps}} refers to 'predictor.steps', which has no value (???)"
+
+
+@pytest.mark.slow
+def test_an_unresolvable_value_ends_the_job_with_two_lines(project):
+    proc = xlm(project, "train", "experiment=bad_interp")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert lines[-2] == (f"error: brk/configs/experiment/bad_interp.yaml:{line_of(project, 'bad_interp', 'steps:')}: "
+                         "predictor.steps: ${model.max_len} refers to 'model.max_len', which the config does not have")
+    assert "Traceback" not in proc.stderr and "Error executing job" not in proc.stderr
+
+
+def test_a_mistake_on_the_command_line_names_the_override_not_a_file(project):
+    proc = xlm(project, "train", "experiment=bad_interp", "model=nope")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown model 'nope' (in `model=nope`)"), proc.stderr

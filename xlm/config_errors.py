@@ -1,0 +1,290 @@
+"""Mistakes in configs, as Hydra and OmegaConf report them, turned into two-line errors.
+
+Hydra explains a failed composition over several lines, and OmegaConf's interpolation errors
+arrive under a long traceback. A mistake on the command line names the override; one inside
+a config file (a model's experiment, say) names the file, line and key, found by reading the
+config trees in Hydra's search order. Anything else returns None and keeps its traceback.
+Imports Hydra and OmegaConf only when called, once one of them has already failed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from xlm.errors import UserError, did_you_mean
+
+_SHOW_CONFIG = "`--cfg job` prints the composed config"
+
+
+def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | None = None) -> UserError | None:
+    """The user's mistake behind ``exc`` (or one of its causes), if it is one.
+
+    ``cfg`` is the composed config being resolved (it locates a failing interpolation);
+    ``choices`` maps config groups to the options the run selected, so that their files are
+    searched first.
+    """
+    for error in _chain(exc):
+        explained = _from_hydra(error, choices or {}) or _from_omegaconf(error, cfg, choices or {})
+        if explained is not None:
+            return explained
+    return None
+
+
+def from_hydra(exc: BaseException) -> UserError | None:
+    """`explain` for an exception Hydra raised while composing (no config to resolve yet)."""
+    return explain(exc)
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+# ----------------------------------------------------------------------------- Hydra
+
+
+def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | None:
+    """Composition errors: an override Hydra cannot parse, a key the config lacks, a ``+`` on a
+    key it has, a config that does not exist, an ``override`` of a group not in the defaults."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first, rest = (lines[0], lines[1:]) if lines else (type(exc).__name__, [])
+    in_config, _, message = first.partition("': ") if first.startswith("In '") else ("", "", first)
+    in_config = in_config[len("In '"):]
+    if isinstance(exc, OverrideParseException):
+        reason = next((line for line in lines if not line.startswith(("Error parsing", "See "))), "bad syntax")
+        return UserError(
+            f"cannot parse the override `{exc.override}`: {reason}",
+            "write overrides as KEY=VALUE (optimizer.lr=1e-4); +KEY=VALUE adds a key, ~KEY removes one; "
+            "quote lists in the shell: 'loggers=[csv,tensorboard]'",
+        )
+    if isinstance(exc, MissingConfigException):
+        return _missing_config(exc, in_config, message, choices)
+    if not isinstance(exc, ConfigCompositionException):
+        return None
+    if message.startswith("Could not override '") and in_config:
+        return _bad_defaults_override(in_config, message.split("'")[1], choices)
+    if message.startswith("Could not override '"):
+        key = message.split("'")[1]
+        add = next((line for line in rest if line.startswith("To append")), "").rpartition(" use ")[2]
+        return UserError(
+            f"the config has no key '{key}'",
+            f"check the spelling ({_SHOW_CONFIG}){f', or add it with {add}' if add else ''}",
+        )
+    if message.startswith("Could not append to config"):
+        key = message.split("'")[1] if "'" in message else "the key"
+        plain = next((line.split("'")[1] for line in rest if "remove + prefix" in line and "'" in line), "KEY=VALUE")
+        return UserError(f"'{key}' is already in the config, and +KEY=VALUE only adds new keys", f"drop the +: {plain}")
+    return None
+
+
+def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str, Any]) -> UserError:
+    """A config named in a defaults list (or on the command line) that no config folder has."""
+    group, _, option = (exc.missing_cfg_file or "").rpartition("/")
+    fix = f"choose one of: {', '.join(exc.options)}" if exc.options else "run `xlm --help` to see the config groups"
+    if not group:
+        return UserError(message, fix)
+    # Hydra names the config whose defaults list was being *applied* ('config' for an
+    # experiment's `override /model: x`); the line that names the option says more.
+    entry = _defaults_entry(group, option, choices)
+    if entry is not None:
+        return UserError(f"{_where(*entry)}: unknown {group} '{option}' in the defaults list", fix)
+    named_in = f" (named in {in_config})" if in_config and in_config != "config" else ""
+    return UserError(f"unknown {group} '{option}'{named_in}", fix)
+
+
+def _bad_defaults_override(config: str, group: str, choices: Mapping[str, Any]) -> UserError:
+    """``override /GROUP: x`` in ``config``'s defaults list, where nothing selects GROUP."""
+    from xlm.config_groups import config_groups
+
+    path = _config_file(config)
+    line = _line_matching(path, re.compile(rf"override\s+/?{re.escape(group)}\b")) if path else None
+    where = _where(path, line) if path else f"config '{config}'"
+    groups = config_groups()
+    if group in groups:
+        return UserError(
+            f"{where}: `override /{group}` overrides a group that the defaults list does not select",
+            f"select it instead: `- /{group}: {groups[group][0] if groups[group] else 'OPTION'}` (without override)",
+        )
+    hint = did_you_mean(group, groups)
+    return UserError(f"{where}: `override /{group}` names no config group", f"{hint}the groups are: {', '.join(groups)}")
+
+
+# ----------------------------------------------------------------------------- OmegaConf
+
+
+def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) -> UserError | None:
+    """A value that cannot be resolved: an interpolation to a missing key, an unknown resolver,
+    a ``???`` left unset, an interpolation with bad syntax."""
+    from omegaconf.errors import (
+        GrammarParseError,
+        InterpolationKeyError,
+        InterpolationResolutionError,
+        InterpolationToMissingValueError,
+        MissingMandatoryValue,
+        UnsupportedInterpolationType,
+    )
+
+    if not isinstance(exc, (InterpolationResolutionError, GrammarParseError, MissingMandatoryValue)):
+        return None
+    message = str(exc).splitlines()[0]
+    key, raw = getattr(exc, "full_key", None) or None, None
+    if isinstance(exc, MissingMandatoryValue):
+        raw = "???"
+    elif key is None and cfg is not None:
+        key, raw = _failing_value(cfg, exc)  # OmegaConf.resolve does not say which key failed
+    elif key is not None and cfg is not None:
+        raw = _get_raw(cfg, key)
+    found = _value_line(key, raw, choices) if key else None
+    where = f"{_where(*found)}: " if found else ""
+    shown = f"{key}: {raw}" if key and raw else key or "a config value"
+    if isinstance(exc, MissingMandatoryValue):
+        return UserError(f"{where}{key or 'a key'} has no value (???)", f"give it one: {key or 'KEY'}=VALUE, or set it in the experiment")
+    if isinstance(exc, UnsupportedInterpolationType):
+        name = message.rpartition(" ")[2]
+        return UserError(
+            f"{where}{shown} uses the resolver '{name}', which is not registered",
+            "correct its name; the resolvers are OmegaConf's (oc.env, oc.select, ...), Hydra's (now, hydra) "
+            "and xlm's (tokenizer, xlm.data_dir)",
+        )
+    if isinstance(exc, InterpolationKeyError):
+        target = message.split("'")[1] if "'" in message else "?"
+        return UserError(
+            f"{where}{shown} refers to '{target}', which the config does not have",
+            f"correct the key or give the config one ({_SHOW_CONFIG})",
+        )
+    if isinstance(exc, InterpolationToMissingValueError):
+        target = message.rpartition(": ")[2]
+        return UserError(f"{where}{shown} refers to '{target}', which has no value (???)",
+                         f"give it one: {target}=VALUE, or set it in the experiment")
+    if isinstance(exc, GrammarParseError):
+        return UserError(f"{where}{shown} is not a valid interpolation: {message}", "write interpolations as ${key.path} or ${resolver:args}")
+    return UserError(f"{where}{shown}: {message}", f"correct the value ({_SHOW_CONFIG})")
+
+
+def _get_raw(cfg: Any, key: str) -> str | None:
+    from omegaconf import OmegaConf
+
+    node: Any = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else node[int(part)] if isinstance(node, list) and part.isdigit() else None
+    return node if isinstance(node, str) else None
+
+
+def _failing_value(cfg: Any, exc: BaseException) -> tuple[str | None, str | None]:
+    """(dotted key, raw text) of the value of ``cfg`` whose resolution fails as ``exc`` did.
+
+    ``OmegaConf.resolve`` does not say which key failed. Each unresolved value is tried
+    alone; one that fails with the same message and whose own text names the culprit wins
+    over one that fails only because it refers to the culprit.
+    """
+    from omegaconf import OmegaConf
+
+    message = str(exc).splitlines()[0]
+    culprit = re.findall(r"'([^']+)'", message)[:1] or message.rsplit(" ", 1)[-1:]
+    failing = []
+    for key, raw in _raw_values(OmegaConf.to_container(cfg, resolve=False)):
+        if "${" not in raw and raw != "???":
+            continue
+        try:
+            OmegaConf.select(cfg, key, throw_on_resolution_failure=True, throw_on_missing=True)
+        except Exception as error:  # noqa: BLE001  (any failure is a candidate; the message decides)
+            if str(error).splitlines()[0] == message:
+                failing.append((key, raw))
+    own = [item for item in failing if culprit and culprit[0] in item[1]]
+    return (own or failing or [(None, None)])[0]
+
+
+def _raw_values(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        dotted = f"{prefix}{key}"
+        if isinstance(value, (dict, list)):
+            yield from _raw_values(value, dotted + ".")
+        elif isinstance(value, str):
+            yield dotted, value
+
+
+# ----------------------------------------------------------------------------- config files
+
+
+def _run_files(choices: Mapping[str, Any]) -> list[Path]:
+    """The config files of this run: config.yaml and each selected option's file."""
+    from xlm.config_groups import CORE_CONFIG_DIR, config_dirs
+
+    dirs = config_dirs()
+    files = [CORE_CONFIG_DIR / "config.yaml"]
+    for group, option in choices.items():
+        options = option if isinstance(option, (list, tuple)) else [option]
+        for name in options:
+            if name and not str(group).startswith("hydra"):
+                path = _config_file(f"{group}/{name}", dirs)
+                files += [path] if path else []
+    return list(dict.fromkeys(path.resolve() for path in files))
+
+
+def _config_files(choices: Mapping[str, Any]) -> list[Path]:
+    """This run's files first, then every other config file of xlm and the models."""
+    from xlm.config_groups import config_dirs
+
+    rest = [path.resolve() for folder in config_dirs() if folder.is_dir() for path in sorted(folder.rglob("*.yaml"))]
+    return list(dict.fromkeys([*_run_files(choices), *rest]))
+
+
+def _config_file(name: str, dirs: list[Path] | None = None) -> Path | None:
+    """The file Hydra loads for config ``name`` (``experiment/x``): the first folder that has it."""
+    from xlm.config_groups import config_dirs
+
+    return next((d / f"{name}.yaml" for d in (dirs or config_dirs()) if (d / f"{name}.yaml").is_file()), None)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _line_matching(path: Path, pattern: re.Pattern) -> int | None:
+    return next((i for i, line in enumerate(_lines(path), 1) if pattern.search(line.split("#", 1)[0])), None)
+
+
+def _defaults_entry(group: str, option: str, choices: Mapping[str, Any]) -> tuple[Path, int] | None:
+    """The file and line of a defaults-list entry that selects ``group: option``."""
+    pattern = re.compile(rf"^\s*-\s*(?:override\s+)?/?{re.escape(group)}(?:@[\w.]+)?\s*:\s*{re.escape(option)}\s*$")
+    for path in _config_files(choices):
+        if (line := _line_matching(path, pattern)) is not None:
+            return path, line
+    return None
+
+
+def _value_line(key: str, raw: str | None, choices: Mapping[str, Any]) -> tuple[Path, int] | None:
+    """The file and line that set ``key`` to ``raw``: a line holding the value, best with the key's name.
+
+    Without the value, only the key's name is known: then only this run's own files are
+    searched (a name such as ``steps:`` is common in other configs).
+    """
+    name = re.escape(str(key).rsplit(".", 1)[-1])
+    if not raw:
+        patterns, files = [re.compile(rf"^\s*{name}\s*:")], _run_files(choices)
+    else:
+        patterns, files = [re.compile(rf"\b{name}\s*:.*{re.escape(raw)}"), re.compile(re.escape(raw))], _config_files(choices)
+    for pattern in patterns:
+        for path in files:
+            if (line := next((i for i, text in enumerate(_lines(path), 1) if pattern.search(text)), None)) is not None:
+                return path, line
+    return None
+
+
+def _where(path: Path, line: int | None) -> str:
+    """``path:line``, relative to the current folder when the file is under it."""
+    shown = os.path.relpath(path)
+    shown = str(path) if shown.startswith("..") else shown
+    return f"{shown}:{line}" if line else shown

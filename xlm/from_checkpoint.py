@@ -1,0 +1,170 @@
+"""A job's config when it names a checkpoint and no model: the checkpoint's own, the command line on top.
+
+`xlm eval ckpt_path=X`, `xlm generate ckpt_path=X` and `xlm train ckpt_path=X` (resume) need
+no experiment: a checkpoint carries the resolved config it was trained with. eval and
+generate take from it what defines the model, its data and its metrics (`MODEL_NODES`);
+train takes all of it except the places of the new run (`RUN_NODES`). The command line still
+applies on top, with the values of the freshly composed config: ``KEY=VALUE`` overrides, and
+group selections (``trainer_strategy=ddp``, ``datamodule=star_hard``), which set what their
+config file sets.
+
+The stored config is resolved, so the old run folder and data folder are written out in it.
+They are pointed back at ``${paths.output_dir}`` and ``${paths.data_dir}``: a resumed run
+writes into its own folder, and ``$XLM_DATA_DIR`` (or ``paths.data_dir=``) decides where the
+task data are read, not the path of the machine that trained.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from xlm.errors import UserError
+
+# What defines a checkpoint (its model, data and metrics), as opposed to how a job runs.
+MODEL_NODES = (
+    "tokenizer", "datamodule", "collator", "model", "loss", "predictor",
+    "reported_metrics", "lightning_module", "optimizer", "lr_scheduler", "tags",
+)
+# The new run's own: where it writes, what it is; never taken from the checkpoint.
+RUN_NODES = ("job_type", "ckpt_path", "paths", "eval", "generate", "hydra")
+_REPOINTED = ("output_dir", "data_dir")
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int, size: int) -> dict:
+    """The checkpoint's stored config; (mtime, size) only key the cache of this process."""
+    import torch
+
+    try:  # mmap: the weights are not read, only the pickled dict around them
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError:  # the legacy (non-zip) format cannot be mapped
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = (checkpoint.get("hyper_parameters") or {}).get("cfg") if isinstance(checkpoint, dict) else None
+    if not isinstance(cfg, dict):
+        raise UserError(f"checkpoint '{path}' has no stored config (not written by xlm?)", "also pass experiment=<its experiment>")
+    return cfg
+
+
+def stored_config(path: str) -> dict:
+    """The resolved config a checkpoint was trained with (saved there by the harness)."""
+    stat = os.stat(path)
+    return _load(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+def checkpoint_config(cfg: DictConfig, path: str, overrides: list[str], job: str) -> DictConfig:
+    """``cfg`` with the checkpoint's nodes for ``job`` (train: all but `RUN_NODES`), ``overrides`` on top."""
+    stored = stored_config(path)
+    nodes = [k for k in stored if k not in RUN_NODES] if job == "train" else [k for k in MODEL_NODES if k in stored]
+    merged = OmegaConf.to_container(cfg)  # unresolved: the run's own interpolations stay live
+    old_paths = {k: v for k, v in (stored.get("paths") or {}).items() if k in _REPOINTED and isinstance(v, str) and v}
+    merged.update({k: _repoint(stored[k], old_paths) for k in nodes})  # whole nodes
+    merged = OmegaConf.create(merged)
+    _apply_command_line(merged, cfg, overrides)
+    return merged
+
+
+def _repoint(value: Any, old_paths: dict[str, str]) -> Any:
+    """``value`` with the stored run and data folders written as ``${paths.*}`` again."""
+    if isinstance(value, dict):
+        return {k: _repoint(v, old_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repoint(v, old_paths) for v in value]
+    if isinstance(value, str):
+        for name, old in sorted(old_paths.items(), key=lambda item: -len(item[1])):
+            if value == old or value.startswith(old.rstrip("/") + "/"):
+                return "${paths.%s}%s" % (name, value[len(old):])
+    return value
+
+
+def _apply_command_line(merged: DictConfig, composed: DictConfig, overrides: list[str]) -> None:
+    """Set in ``merged`` what ``overrides`` set in ``composed`` (the config Hydra composed from them)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from xlm.config_groups import config_groups
+
+    groups = config_groups()
+    raw = OmegaConf.to_container(composed)
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if key in RUN_NODES or key.split(".", 1)[0] in RUN_NODES:
+            continue  # already the composed config's
+        if key in groups:
+            _apply_selection(merged, raw, key, override.value())
+        elif override.is_delete():
+            _delete(merged, key)
+        else:
+            OmegaConf.update(merged, key, _get(raw, key), merge=False, force_add=True)
+
+
+def _apply_selection(merged: DictConfig, raw: dict, group: str, value: Any) -> None:
+    """``group=option`` (or a list of options): set what the options' files set, as composed.
+
+    A group whose files fill a node of its own name (loggers, callbacks, lr_scheduler) gets
+    that node whole, so ``loggers=[csv]`` drops a stored tensorboard logger; a global one
+    (``debug=overfit``, ``trainer_strategy=ddp``) sets exactly the keys its file sets.
+    """
+    from hydra import compose
+
+    from xlm.config_groups import config_groups
+
+    top = group.split("/", 1)[0]
+    options = [option for option in (value if isinstance(value, list) else [value]) if option is not None]
+    examples = options or config_groups()[group][:1]
+    pieces = [OmegaConf.to_container(compose(config_name=f"{group}/{option}")) for option in examples]
+    own_node = all(list(piece) in ([top], []) for piece in pieces)
+    if own_node:
+        if top in raw:
+            OmegaConf.update(merged, top, raw[top], merge=False, force_add=True)
+        else:  # `loggers=null`
+            _delete(merged, top)
+        return
+    if not options:
+        raise UserError(
+            f"{group}=null cannot undo what {group} set in the checkpoint's config",
+            f"name the experiment too (experiment=... {group}=null ckpt_path=...) to compose the config anew",
+        )
+    for piece in pieces:
+        for key in _leaves(piece):
+            OmegaConf.update(merged, key, _get(raw, key), merge=False, force_add=True)
+
+
+def _leaves(node: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in node.items():
+        keys += _leaves(value, f"{prefix}{key}.") if isinstance(value, dict) and value else [f"{prefix}{key}"]
+    return keys
+
+
+def _get(node: Any, key: str) -> Any:
+    for part in key.split("."):
+        node = node[int(part)] if isinstance(node, list) else node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _delete(cfg: DictConfig, key: str) -> None:
+    parent_key, _, name = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if isinstance(parent, DictConfig) and name in parent:
+        del parent[name]
+
+
+def stored_job_name(path: str) -> str | None:
+    """The checkpoint's ``job_name`` (names eval and generate folders after the experiment)."""
+    name = stored_config(path).get("job_name")
+    return name if isinstance(name, str) and name else None
+
+
+def memorised_note(cfg: DictConfig, split: str) -> str | None:
+    """What to say when a job's data are the memorised batch of ``debug=overfit``."""
+    count = (cfg.get("datamodule") or {}).get("overfit_examples")
+    if not count:
+        return None
+    return (
+        f"the data are the {count} memorised training examples of debug=overfit "
+        f"(datamodule.overfit_examples={count}), not the {split} split; "
+        f"add datamodule.overfit_examples=null to use the real {split} split"
+    )

@@ -1,0 +1,85 @@
+"""Refusals before heavy work: what the composed config alone proves will fail.
+
+A job imports torch and Lightning before it builds anything (several seconds), so `xlm train`
+without a model, or on a GPU the machine does not have, used to answer only after 10 s.
+Hydra's compose API gives the same config in a fraction of a second, without torch; these
+checks run on it first. A check that cannot be sure (there is a GPU device, but CUDA may not
+work) leaves the decision to Lightning.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from xlm.errors import UserError, did_you_mean
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def compose(overrides: list[str]) -> Any:
+    """The config `xlm` would run (without Hydra's own node); composition mistakes are `UserError`s."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    try:
+        with initialize_config_module("xlm.configs", version_base="1.3"):
+            return hydra_compose("config", overrides=overrides)
+    except Exception as exc:
+        from xlm.config_errors import explain
+
+        if (error := explain(exc, choices=selections(overrides))) is None:
+            raise
+        raise error from exc
+
+
+def selections(overrides: list[str]) -> dict[str, str]:
+    """``{group: option}`` of plain ``group=option`` overrides (where config files are searched first)."""
+    pairs = (o.split("=", 1) for o in overrides if "=" in o and not o.startswith(("+", "~")))
+    return {key: value for key, value in pairs if "." not in key}
+
+
+def check(cfg: Any, jobs: Mapping[str, str]) -> None:
+    """Refuse a job that cannot run: unknown job type, no model nor checkpoint, a GPU that is not there."""
+    from xlm import build
+
+    job_type = _value(cfg, "job_type")
+    if job_type not in jobs:
+        raise UserError(f"unknown job_type '{job_type}'", f"{did_you_mean(str(job_type), jobs)}use one of: {', '.join(jobs)}")
+    path = build.checkpoint_path(cfg, required=job_type != "train")
+    if path is None:
+        build.require_model(cfg)
+    accelerator = str(_value(cfg, "trainer.accelerator") or "").lower()
+    if accelerator in GPU_ACCELERATORS and (reason := no_gpu_reason()) is not None:
+        raise UserError(
+            f"trainer.accelerator={accelerator} (from the command line or trainer_strategy=), but {reason}",
+            "run on the CPU: trainer.accelerator=cpu (or auto, which takes a GPU when there is one)",
+        )
+
+
+def _value(cfg: Any, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.select(cfg, key)
+    except Exception:  # noqa: BLE001  (an interpolation only a running job resolves: not ours to judge)
+        return None
+
+
+def no_gpu_reason(dev: Path = Path("/dev"), environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> str | None:
+    """Why this machine certainly has no GPU for torch, or None when it may have one.
+
+    Cheap and one-sided, like a stat: device files that are absent prove there is no GPU;
+    present ones prove nothing (a driver may be broken), so Lightning decides then.
+    """
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    if not platform.startswith("linux"):
+        return None  # macOS has MPS, other systems their own drivers: leave it to Lightning
+    for pattern in ("nvidia[0-9]*", "kfd", "dxg"):  # NVIDIA, AMD ROCm, WSL
+        if any(dev.glob(pattern)):
+            return None
+    return "this machine has no GPU (no NVIDIA, AMD or WSL GPU device in /dev)"
