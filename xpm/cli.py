@@ -72,7 +72,7 @@ class XpmGroup(click.Group):
 @click.option("-C", "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), help="Run as if started in this folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Remotes fetched in parallel.")
-@click.version_option(package_name="xlm", prog_name="xpm")
+@click.version_option(package_name="xlm", prog_name="xpm", message="%(prog)s %(version)s")  # as `xlm --version`
 @click.pass_context
 def main(ctx: click.Context, verbose: bool, project_dir: Path | None, quiet: bool, jobs: int) -> None:
     """xpm: share xlm models through git. Pins them in xlm.lock, vendors them into xlm_models/.
@@ -252,7 +252,11 @@ def list_cmd(ctx: click.Context) -> None:
     """
     from xpm import ops
 
-    rows = ops.list_models(_project(ctx))
+    project = _project(ctx)
+    rows = ops.list_models(project)
+    if not rows:
+        click.echo(f"no models in {project.models_file}: add one with `xpm add SOURCE` or `xpm new NAME`")
+        return
     table = [("NAME", "SOURCE", "REQUESTED", "RESOLVED", "COMMIT", "STATE")]
     table += [(r.name, r.source, r.requested or "-", r.resolved or "-", r.commit or "-", r.state) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

@@ -113,18 +113,20 @@ def create_model(
     Raises :class:`XpmError` for every refusal, before anything is written.
     """
     parent = Path(parent).expanduser().resolve()
-    if not parent.is_dir():
-        raise XpmError(f"--dir {parent} is not a folder", "create it first, or pass an existing folder")
+    missing = next((p for p in reversed((parent, *parent.parents)) if not p.exists()), None)  # made below
+    if not parent.is_dir() and missing is None:
+        raise XpmError(f"--dir {parent} is not a folder", "pass a folder (it is created when it does not exist)")
     if models_file is not None:
         models_file = Path(models_file).expanduser().resolve()
     else:
         models_file = manifest.find_models_file(parent) or parent / manifest.MODELS_FILE_NAME
-    if not models_file.parent.is_dir():
+    if not models_file.parent.is_dir() and models_file.parent != parent:
         raise XpmError(f"the models file's folder {models_file.parent} does not exist", "create it, or pass another --xlm-models-file")
     root = parent / name
     names.check_new_name(name, root, models_file)
     source = names.find_source_model(from_model, models_file) if from_model else None
 
+    parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.xpm-new-", dir=parent))
     try:
         built = _build(staging / name, name, source)
@@ -132,6 +134,10 @@ def create_model(
         if source is not None:
             names.check_copy(name, staging / name, source, models_file)
         os.replace(staging / name, root)
+    except BaseException:
+        if missing is not None:  # a refused model leaves no folder behind, not even --dir's
+            shutil.rmtree(missing, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
@@ -168,7 +174,7 @@ def _next_steps(result: NewModel) -> list[str]:
     return steps + ["python -m pytest"]
 
 
-@click.command("new", epilog=EPILOG)
+@click.command("new", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})  # xlm-scaffold -h
 @click.argument("name")
 @click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to create the model in.")
 @click.option("--xlm-models-file", "models_file", type=click.Path(dir_okay=False, path_type=Path), help="Models file to list the model in (default: the project's .xlm_models).")
