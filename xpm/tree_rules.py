@@ -119,6 +119,8 @@ def decode_path(raw: bytes, label: str) -> str:
 def fold(name: str) -> str:
     """The key under which macOS and Windows see a name: ignorable code points dropped, case
     folded, composed (NFC). Two paths with one key would be one file there."""
+    if name.isascii():
+        return name.lower()  # the same key, without Unicode tables: nearly every name
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name.translate(_HFS_IGNORED)).casefold())
 
 

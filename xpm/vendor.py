@@ -62,10 +62,13 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
     from xpm.tree_rules import Limits
 
     limits = Limits.from_env()  # a bad value is the user's error: before any folder is made
-    _ensure_models_dir(project_dir)
     root = staging_root(project_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    path = _new_folder(root, name)
+    try:
+        path = _new_folder(root, name)
+    except FileNotFoundError:  # the first model of a run (install starts by deleting staging/)
+        _ensure_models_dir(project_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        path = _new_folder(root, name)
     try:
         export = export_tree(git, mirror, commit, subdir, path, name, limits)
         package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}")

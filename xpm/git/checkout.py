@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -217,6 +218,12 @@ class _Folders:
         self.chain = []
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _write(dest: Path, files: list[Entry], targets: dict[str, str], blobs: _Blobs) -> Export:
     """Regular files first (mode 0644 or 0755, hashed while written), then the symlinks."""
     records, pointers = [], []
@@ -224,20 +231,23 @@ def _write(dest: Path, files: list[Entry], targets: dict[str, str], blobs: _Blob
     try:
         for entry in files:
             folder, _, base = entry.path.rpartition("/")
-            fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=folders.get(folder))
-            with open(fd, "wb", closefd=True) as handle:
+            mode = 0o755 if entry.mode == EXECUTABLE else 0o644
+            fd = os.open(base, _FILE_FLAGS, mode, dir_fd=folders.get(folder))
+            try:
                 digest, left = hashlib.sha256(), blobs.open(entry)
                 while left:
                     chunk = blobs.read(min(left, _CHUNK))
                     if left == entry.size and is_lfs_pointer(chunk, entry.size):
                         pointers.append(entry.path)
                     digest.update(chunk)
-                    handle.write(chunk)
+                    _write_all(fd, chunk)
                     left -= len(chunk)
                 blobs.end()
-                handle.flush()
-                os.fchmod(handle.fileno(), 0o755 if entry.mode == EXECUTABLE else 0o644)
-                st = os.fstat(handle.fileno())
+                st = os.fstat(fd)
+                if stat.S_IMODE(st.st_mode) != mode:
+                    os.fchmod(fd, mode)  # the umask took bits away: the mode is the content hash's
+            finally:
+                os.close(fd)
             records.append(FileRecord(entry.path, entry.mode, digest.hexdigest(), st.st_size, st.st_mtime_ns))
         for path, target in targets.items():
             folder, _, base = path.rpartition("/")
