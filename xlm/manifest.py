@@ -14,6 +14,12 @@ entry is one of:
   (tag, branch, commit or version query such as ``v1`` or ``>=1.2,<2``) and
   ``#subdir=path/in/repo``. The name is the subdir's last component, else the repository's
   (without ``.git``).
+
+Every line is hostile input (see `xlm.textfile` for how the file is read): control
+characters are refused anywhere in a line, a source whose URL, user, host, path, ref or
+subdir starts with ``-`` is refused (git would read it as an option), and so is a URL that
+carries credentials (they would be written to `xlm.lock` and printed). Messages never print
+a secret (`redact`); all of them are in the section "refusals" below.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from xlm.textfile import BOM, TextFileError, lines, lines_with_ends, newline_of
+
 MODELS_FILE_NAME = ".xlm_models"
 # The first line of a models file that `xpm add` or `xpm new` creates.
 NEW_FILE_HEADER = (
@@ -34,16 +42,22 @@ NEW_FILE_HEADER = (
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _COMMENT_RE = re.compile(r"(^|\s)#.*$")
-_SCP_RE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>.+)$")
+_SCP_RE = re.compile(r"^(?P<user>[^@/:]+)@(?P<host>[^@/:]+):(?P<path>.+)$")
+_HOST_RE = re.compile(r"^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+SCHEMES = ("https", "http", "ssh", "git+ssh", "ssh+git", "git", "file")
+# Never allowed in a line, not even in a comment: C0 and C1 controls but tab (a "\r" before
+# the "\n" is stripped first), DEL, the line and paragraph separators, the bidirectional
+# controls that make text read differently from what it is, and a BOM past the file's start.
+_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+MAX_NAME_LENGTH = 100  # the vendored folder, its staging folder and its stamp stay far below 255 bytes
 
 
-class ManifestError(ValueError):
+class ManifestError(TextFileError):
     """A line of a models file (or an ``xpm add`` argument) that cannot be understood."""
 
-    def __init__(self, what: str, fix: str, file: Path | str | None = None, line: int | None = None):
-        where = f"{file}:{line}: " if file is not None and line is not None else (f"{file}: " if file else "")
-        super().__init__(f"{where}{what}")
-        self.what, self.fix, self.file, self.line = what, fix, file, line
+
+class CredentialsError(ManifestError):
+    """A URL with a password or token in it: refused, so no secret reaches a file or the screen."""
 
 
 @dataclass(frozen=True)
@@ -94,64 +108,160 @@ class Entry:
         return f"{self.file}:{self.line}" if self.file is not None else "<command line>"
 
 
+# ----------------------------------------------------------------------------- refusals
+# Every message about a source or a line is written here; none prints a secret (`show`).
+
+SOURCE_FIX = "write a model name, ./path, or host/repo[@ref][#subdir=dir]"
+CREDENTIAL_HELPERS = (
+    "a credential helper (`git config --global credential.helper store`, or your system's: "
+    "osxkeychain, manager, libsecret), or an ssh URL (git@host:group/repo.git)"
+)
+CREDENTIALS_FIX = f"remove them from the URL and let git supply them: {CREDENTIAL_HELPERS}"
+RESERVED_MODEL_NAMES = {
+    "xlm_models": "xlm_models/ is where xpm vendors a project's models",
+    **{
+        device: "it is a Windows device name, so its folder cannot be created on Windows"
+        for device in ("con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(10)))
+    },
+}
+_SECRET_AFTER_SCHEME = re.compile(r"(?i)\b(https?://)[^/@\s]+@")
+_PASSWORD = re.compile(r"""(?<![^\s'"(/])([^\s/@:'"(]+):[^\s/@]+@""")
+
+
+def redact(text: str) -> str:
+    """``text`` with every password (``user:***@``) and http(s) user name or token (``***@``) hidden."""
+    return _PASSWORD.sub(r"\1:***@", _SECRET_AFTER_SCHEME.sub(r"\1***@", text))
+
+
+def show(text: str, limit: int = 120) -> str:
+    """``text`` fit for a message: secrets hidden, invisible characters escaped, cut to ``limit``."""
+    text = redact(text)
+    text = _CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a model name, or None when it can."""
     if not _NAME_RE.match(name):
-        return f"'{name}' is not a valid model name (use a lowercase identifier such as my_model)"
+        return f"'{show(name)}' is not a valid model name (use a lowercase identifier such as my_model)"
     if keyword.iskeyword(name):
         return f"'{name}' is a Python keyword and cannot be a model name"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"'{show(name, 40)}' is {len(name)} characters long; a model name has at most {MAX_NAME_LENGTH}"
+    if name in RESERVED_MODEL_NAMES:
+        return f"'{name}' cannot be a model name: {RESERVED_MODEL_NAMES[name]}"
     return None
 
 
+def control_problem(text: str) -> str | None:
+    """Why ``text`` (one line, without its line break) may not be read, or None."""
+    found = _CONTROL_RE.search(text)
+    if found is None:
+        return None
+    return (f"control character U+{ord(found.group()):04X} at column {found.start() + 1} "
+            "(an editor may show it as a line break, or not at all)")
+
+
+def _refuse(what: str, fix: str = SOURCE_FIX) -> ManifestError:
+    return ManifestError(what, fix)
+
+
+def _option_like(part: str, value: str, spec: str) -> ManifestError:
+    return _refuse(f"the {part} '{show(value)}' of '{show(spec)}' starts with '-' (git would read it as an option)",
+                   f"fix the {part}: no part of a source (user, host, path, ref, subdir) may start with '-'")
+
+
+def _check_authority(scheme: str, authority: str, spec: str) -> None:
+    """Refuse credentials, and a user or host that is empty, malformed or starts with '-'."""
+    userinfo, at, host = authority.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        if colon or scheme in ("http", "https"):
+            what = f"'{show(spec)}' holds credentials (a password or token in the URL), which xpm would write to xlm.lock"
+            raise CredentialsError(what, CREDENTIALS_FIX)
+        if user.startswith("-"):
+            raise _option_like("user", user, spec)
+        if not user:
+            raise _refuse(f"'{show(spec)}' has an empty user name before '@'")
+    if host.startswith("-"):
+        raise _option_like("host", host, spec)
+    if scheme == "file" and not host:
+        return
+    if not host:
+        raise _refuse(f"'{show(spec)}' has no host name")
+    if not _HOST_RE.match(host):
+        raise _refuse(f"'{show(host)}' in '{show(spec)}' is not a host name (with an optional :port)")
+
+
 def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
-    """Split a git source into (url as written, path part, ref, subdir)."""
-    subdir = None
+    """Split a git source into (url as written, path part, ref, subdir), refusing what git must never see."""
+    whole, subdir = spec, None
     if "#" in spec:
         spec, fragment = spec.split("#", 1)
         key, _, value = fragment.partition("=")
         if key != "subdir" or not value.strip("/"):
-            raise ValueError(f"unknown fragment '#{fragment}' (only '#subdir=path/in/repo' is supported)")
+            raise _refuse(f"unknown fragment '#{show(fragment)}' (only '#subdir=path/in/repo' is supported)")
         subdir = value.strip("/")
         if any(part in ("", ".", "..") for part in subdir.split("/")):
-            raise ValueError(f"subdir '{value}' must be a plain relative path inside the repository")
+            raise _refuse(f"subdir '{show(value)}' must be a plain relative path inside the repository")
+        if subdir.startswith("-"):
+            raise _option_like("subdir", subdir, whole)
     if "://" in spec:
         scheme, rest = spec.split("://", 1)
+        if scheme.lower() not in SCHEMES:
+            raise _refuse(f"unknown URL scheme '{show(scheme)}://' in '{show(spec)}' (use one of: {', '.join(s + '://' for s in SCHEMES)})")
         slash = rest.find("/")
         if slash < 0:
-            raise ValueError(f"'{spec}' has no repository path")
+            raise _refuse(f"'{show(spec)}' has no repository path")
+        _check_authority(scheme.lower(), rest[:slash], spec)
         prefix, path = f"{scheme}://{rest[:slash]}", rest[slash:]
     elif (m := _SCP_RE.match(spec)) and "/" not in m.group("host"):
+        _check_authority("ssh", f"{m.group('user')}@{m.group('host')}", spec)
         prefix, path = f"{m.group('user')}@{m.group('host')}:", m.group("path")
     else:
         host, slash, path = spec.partition("/")
         if not slash or "." not in host:
-            raise ValueError(f"'{spec}' is neither a model name, a path (./name) nor a git source (host/path)")
+            raise _refuse(f"'{show(spec)}' is neither a model name, a path (./name) nor a git source (host/path)")
+        user, at, bare = host.rpartition("@")
+        if at and ":" not in user:  # git@host/group/repo: an ssh user in an https source
+            raise _refuse(f"'{show(spec)}' mixes an ssh user with an https path",
+                          f"write {user}@{show(bare)}:{show(path)} (ssh) or {show(bare)}/{show(path)} (https)")
+        _check_authority("https", host, spec)
         prefix, path = "https://" + host, "/" + path
     ref = None
     if "@" in path:
         path, ref = path.split("@", 1)
         if not ref:
-            raise ValueError("'@' must be followed by a tag, branch, commit or version query")
+            raise _refuse("'@' must be followed by a tag, branch, commit or version query")
+        if ref.startswith("-"):
+            raise _option_like("ref", ref, whole)
     path = path.rstrip("/")
     if not path.strip("/"):
-        raise ValueError(f"'{spec}' has no repository path")
+        raise _refuse(f"'{show(spec)}' has no repository path")
+    if path.lstrip("/").startswith("-"):
+        raise _option_like("path", path.lstrip("/"), whole)
     return prefix + path, path, ref, subdir
 
 
 def parse_source(spec: str) -> tuple[str, Source]:
     """Parse one entry (without comment) into its model name and source.
 
-    Raises ValueError with a message that says what is wrong with ``spec``.
+    Raises `ManifestError` (a ValueError; no file or line) saying what is wrong with ``spec``
+    and how to fix it.
     """
+    if problem := control_problem(spec):  # before strip(): it strips \x1c-\x1f and \x85 too
+        raise _refuse(problem, "delete it: write the source in plain characters")
     spec = spec.strip()
+    if spec.startswith("-"):
+        raise _refuse(f"'{show(spec)}' starts with '-' (git would read it as an option)", SOURCE_FIX)
     if spec.startswith((".", "/", "~")):
         name = Path(os.path.expanduser(spec)).name
         if problem := name_problem(name):
-            raise ValueError(problem)
+            raise _refuse(problem)
         return name, LocalSource(spec)
     if "/" not in spec and ":" not in spec and "#" not in spec and "@" not in spec:
         if problem := name_problem(spec):
-            raise ValueError(problem)
+            raise _refuse(problem)
         return spec, LocalSource()
     url, path, ref, subdir = _split_git(spec)
     where = (subdir or path).rstrip("/")
@@ -160,7 +270,7 @@ def parse_source(spec: str) -> tuple[str, Source]:
     last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     name = last[: -len(".git")] if last.endswith(".git") else last
     if problem := name_problem(name):
-        raise ValueError(f"{problem}; the name comes from the repository or subdir's last component")
+        raise _refuse(f"{problem}; the name comes from the repository or subdir's last component")
     return name, GitSource(url, ref, subdir)
 
 
@@ -169,25 +279,28 @@ def strip_comment(text: str) -> str:
 
 
 def parse_line(text: str, file: Path | None = None, line: int | None = None) -> Entry | None:
-    """Parse one line of a models file; None for blank and comment lines."""
+    """Parse one line of a models file (its line break may end it); None for blank and comment lines."""
+    text = text.removesuffix("\n").removesuffix("\r")
+    if problem := control_problem(text):
+        raise ManifestError(problem, "delete it; put each model on its own line", file, line)
     body = strip_comment(text)
     if not body:
         return None
     if len(body.split()) > 1:
         raise ManifestError(
-            f"expected one model per line, found '{body}'",
+            f"expected one model per line, found '{show(body)}'",
             "put each model on its own line; start comments with '#'",
             file,
             line,
         )
     try:
         name, source = parse_source(body)
-    except ValueError as exc:
+    except ManifestError as exc:
         head, _, note = body.partition("#")
         if note and _is_local(head):  # `my_model#note`: meant as a comment, but '#' is glued on
-            what = f"'#' starts a comment only after white space, found '{body}'"
-            raise ManifestError(what, f"write '{head}  #{note}'", file, line) from None
-        raise ManifestError(str(exc), "write a model name, ./path, or host/repo[@ref][#subdir=dir]", file, line) from None
+            what = f"'#' starts a comment only after white space, found '{show(body)}'"
+            raise ManifestError(what, f"write '{show(head)}  #{show(note)}'", file, line) from None
+        raise type(exc)(exc.what, exc.fix, file, line) from None
     return Entry(name, source, body, file, line)
 
 
@@ -199,8 +312,9 @@ def _is_local(text: str) -> bool:
 
 
 def parse_text(text: str, file: Path | None = None) -> list[Entry]:
+    """The entries of a models file's text (as `xlm.textfile.read_text` returns it)."""
     entries = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         if (entry := parse_line(raw, file, number)) is not None:
             entries.append(entry)
     return entries
@@ -214,7 +328,7 @@ def find_models_file(start: Path | None = None) -> Path | None:
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / MODELS_FILE_NAME
-        if candidate.is_file():
+        if os.path.lexists(candidate):  # a folder or broken link by that name is reported, not skipped
             return candidate
     return None
 
@@ -224,10 +338,11 @@ def find_models_file(start: Path | None = None) -> Path | None:
 
 
 def add_entry_text(text: str, entry_text: str) -> str:
-    """``text`` with ``entry_text`` appended as a new line."""
+    """``text`` with ``entry_text`` appended as a new line (ending as the file's lines end)."""
+    newline = newline_of(text)
     if text and not text.endswith("\n"):
-        text += "\n"
-    return text + entry_text + "\n"
+        text += newline
+    return text + entry_text + newline
 
 
 def replace_entry_text(text: str, name: str, entry_text: str | None) -> str:
@@ -236,23 +351,37 @@ def replace_entry_text(text: str, name: str, entry_text: str | None) -> str:
     A trailing comment on that line is kept when the entry is replaced.
     """
     out = []
-    for raw in text.splitlines(keepends=True):
+    for number, raw in enumerate(lines_with_ends(text)):
+        bom = BOM if number == 0 and raw.startswith(BOM) else ""
         try:
-            entry = parse_line(raw)
+            entry = parse_line(raw[len(bom):])
         except ManifestError:
             entry = None
         if entry is None or entry.name != name:
             out.append(raw)
             continue
-        if entry_text is not None:
-            out.append(raw.replace(entry.text, entry_text, 1))
+        out.append(bom if entry_text is None else raw.replace(entry.text, entry_text, 1))
     return "".join(out)
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: old or new, never half."""
+    tmp = write_temp(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path)
+
+
+def write_temp(path: Path, text: str) -> Path:
+    """A new temporary file next to ``path`` holding ``text``, flushed to disk, with ``path``'s
+    mode: renaming it onto ``path`` is all that is left of the write. An OSError names ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         # mkstemp makes the file 0600; keep the old file's mode, else what open() would give.
         try:
@@ -266,7 +395,14 @@ def write_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise _about(exc, path)
+    return Path(tmp)
+
+
+def _about(exc: BaseException, path: Path) -> BaseException:
+    """``exc``, when an OSError, naming ``path`` (the file the user knows), not a temporary file or nothing."""
+    if isinstance(exc, OSError):
+        exc.filename, exc.filename2 = str(path), None
+    return exc

@@ -60,7 +60,16 @@ class XpmGroup(click.Group):
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
             ctx.exit(1)
-        except Exception as exc:  # our own bug or the OS: one line unless -v
+        except OSError as exc:  # a full disk, a read-only or unwritable folder, a name too long...
+            from xpm.errors import from_os_error
+
+            if (ctx.obj or {}).get("verbose"):
+                import traceback
+
+                traceback.print_exc()
+            click.echo(from_os_error(exc).render(), err=True)
+            ctx.exit(1)
+        except Exception as exc:  # our own bug: one line unless -v
             if (ctx.obj or {}).get("verbose"):
                 raise
             click.echo(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback", err=True)

@@ -110,3 +110,25 @@ class NotInstalled(XpmError):
 def last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "(no message)"
+
+
+def from_os_error(exc: OSError) -> XpmError:
+    """A filesystem failure (full disk, read-only or unwritable folder, a file where a folder
+    belongs, a name too long...) as what happened to which path, and the fix for its cause."""
+    from xlm.textfile import os_error
+    from xpm.project import cache_dir
+
+    cache = cache_dir()
+    what, fix = os_error(exc)
+    if exc.filename is None:  # a write to an open file: the path is not known here
+        what += f" (while writing in the project or the cache {cache})"
+    if exc.filename is None or _inside(str(exc.filename), cache):
+        fix += f"; for the cache, XPM_CACHE_DIR may name another folder (now {cache})"
+    return XpmError(what, fix)
+
+
+def _inside(path: str, folder) -> bool:
+    import os
+
+    folder = os.path.abspath(folder)
+    return os.path.abspath(path) == folder or os.path.abspath(path).startswith(folder + os.sep)

@@ -5,15 +5,23 @@ inputs give the same bytes. Read with the stdlib's tomllib (fast: a warm `xpm in
 xlm's start-up read it). Forward compatible on purpose: readers ignore keys they do not know
 (room for `dependencies = [...]` per model and a top-level `[[override]]` later) and refuse a
 newer `version` with a clear message instead of guessing.
+
+The lock is hostile input like `.xlm_models` (a pull request can change it): it is read by
+`xlm.textfile`, and every value is checked as if it came from `.xlm_models` (the source,
+ref and subdir must be a line xpm could have written, the name a valid model name, the
+package an identifier, no control characters anywhere), with file:line and the fix.
 """
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from xlm.manifest import Entry, GitSource, LocalSource, write_atomic
+from xlm.manifest import (CREDENTIAL_HELPERS, CredentialsError, Entry, GitSource, LocalSource, ManifestError,
+                          control_problem, name_problem, parse_line, show, write_atomic)
+from xlm.textfile import BOM, TextFileError, lines, read_text
 from xpm.errors import LockFileError
 
 LOCK_NAME = "xlm.lock"
@@ -74,7 +82,7 @@ def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
     import tomllib
 
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{m.group(1)}" if m else str(path)
@@ -85,14 +93,14 @@ def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
     if version > VERSION:
         raise LockFileError(f"{path}: lock format version {version} is newer than this xpm understands ({VERSION})", "upgrade xpm")
     tables = data.get("model", [])
-    lines = _table_lines(text)
+    starts = _table_lines(text)
     if not isinstance(tables, list):
         raise LockFileError(f"{path}: `model` must be an array of tables ([[model]])", _FIX)
     entries: dict[str, LockEntry] = {}
     known = {f.name for f in fields(LockEntry)}
-    text_lines = text.splitlines()
+    text_lines = lines(text)
     for index, table in enumerate(tables):
-        start = lines[index] if index < len(lines) else None
+        start = starts[index] if index < len(starts) else None
         where = f"{path}:{start or '?'}"
         values = {k: v for k, v in table.items() if k in known}
         for key in ("name", "kind", "source"):
@@ -113,14 +121,46 @@ def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
                 raise LockFileError(f"{_key_where(path, text_lines, start, 'hash')}: unknown hash algorithm '{algorithm}'", "upgrade xpm, or " + _FIX)
             if not _DIGEST.match(digest):
                 raise LockFileError(f"{_key_where(path, text_lines, start, 'hash')}: '{values['hash']}' is not a {ALGORITHM} hash", _FIX)
+        _check_values(values, lambda key: _key_where(path, text_lines, start, key))
         if values["name"] in entries:
             raise LockFileError(f"{where}: model '{values['name']}' is locked twice", _FIX)
         entries[values["name"]] = LockEntry(**values)
     return Lock(entries)
 
 
+def _check_values(values: dict[str, str], where) -> None:
+    """Refuse a table whose values `.xlm_models` and xpm could not have produced; `where(key)` is file:line."""
+    name = values["name"]
+    for key, value in values.items():
+        if problem := control_problem(value):
+            raise LockFileError(f"{where(key)}: `{key}` holds a {problem}", _FIX)
+    if problem := name_problem(name):
+        raise LockFileError(f"{where('name')}: {problem}", _FIX)
+    package = values.get("package")
+    if package is not None and (not package.isidentifier() or keyword.iskeyword(package)):
+        raise LockFileError(f"{where('package')}: '{show(package)}' is not a Python package name", _FIX)
+    if values["kind"] == "git":
+        expected = GitSource(values["source"], values.get("requested"), values.get("subdir"))
+        spec = expected.spec()
+    else:
+        expected, spec = None, values["source"]
+    try:
+        entry = parse_line(spec)
+    except CredentialsError as exc:
+        fix = f"remove them from .xlm_models, delete xlm.lock and run `xpm lock`; let git supply them: {CREDENTIAL_HELPERS}"
+        raise LockFileError(f"{where('source')}: {exc.what}", fix) from None
+    except ManifestError as exc:
+        raise LockFileError(f"{where('source')}: model '{name}': {exc.what}", _FIX) from None
+    if entry is None or entry.text != spec or (expected is not None and entry.source != expected) or \
+            (expected is None and not isinstance(entry.source, LocalSource)):
+        what = f"model '{name}': '{show(spec)}' is not a {values['kind']} source as .xlm_models writes it"
+        raise LockFileError(f"{where('source')}: {what}", _FIX)
+    if entry.name != name:
+        raise LockFileError(f"{where('name')}: model '{name}' has the source of a model named '{entry.name}'", _FIX)
+
+
 def _table_lines(text: str) -> list[int]:
-    return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() == "[[model]]"]
+    return [n for n, line in enumerate(lines(text), start=1) if line.strip() == "[[model]]"]
 
 
 def _key_where(path: Path | str, lines: list[str], start: int | None, key: str) -> str:
@@ -140,10 +180,10 @@ def _key_where(path: Path | str, lines: list[str], start: int | None, key: str) 
 def read_lock(path: Path) -> Lock | None:
     """The lock at `path`, or None when there is none yet."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return parse_lock(text, path)
+        text = read_text(path)
+    except TextFileError as exc:
+        raise LockFileError(str(exc), exc.fix if exc.line is None else _FIX) from None
+    return None if text is None else parse_lock(text, path)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -174,9 +214,9 @@ def write_lock(path: Path, lock: Lock) -> bool:
     """Write the lock through a temporary file and a rename, only when its bytes change."""
     text = dumps(lock)
     try:
-        if Path(path).read_text(encoding="utf-8") == text:
+        if Path(path).read_bytes() == text.encode():
             return False
-    except FileNotFoundError:
-        pass
+    except OSError:
+        pass  # absent or unreadable: written anew (a failure to write says why)
     write_atomic(Path(path), text)
     return True

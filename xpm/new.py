@@ -122,6 +122,7 @@ def create_model(
         models_file = manifest.find_models_file(parent) or parent / manifest.MODELS_FILE_NAME
     if not models_file.parent.is_dir() and models_file.parent != parent:
         raise XpmError(f"the models file's folder {models_file.parent} does not exist", "create it, or pass another --xlm-models-file")
+    _models_text(models_file)  # an unreadable models file is refused before anything is written
     root = parent / name
     names.check_new_name(name, root, models_file)
     source = names.find_source_model(from_model, models_file) if from_model else None
@@ -142,9 +143,19 @@ def create_model(
         shutil.rmtree(staging, ignore_errors=True)
     files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
     entry = _entry_text(root, models_file)
-    text = models_file.read_text(encoding="utf-8") if models_file.is_file() else None
+    text = _models_text(models_file)
     manifest.write_atomic(models_file, manifest.add_entry_text(manifest.NEW_FILE_HEADER if text is None else text, entry))
     return NewModel(name, root, files, models_file, entry, text is None)
+
+
+def _models_text(models_file: Path) -> str | None:
+    """The checked text of the models file (None when there is none yet), as xlm reads it."""
+    from xlm.textfile import TextFileError, read_text
+
+    try:
+        return read_text(models_file)
+    except TextFileError as exc:
+        raise XpmError(str(exc), exc.fix) from None
 
 
 # ----------------------------------------------------------------------------- command line

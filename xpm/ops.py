@@ -7,10 +7,13 @@ a crash between two leaves a state the next `xpm install` repairs.
 
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from xlm.manifest import NEW_FILE_HEADER, GitSource, LocalSource, add_entry_text, parse_source, replace_entry_text, write_atomic
+from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, ManifestError, add_entry_text, parse_source,
+                          replace_entry_text, show, write_atomic)
 from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, LockEntry, write_lock
@@ -27,9 +30,24 @@ def _finish(project: Project, outcome: Outcome, text: str | None = None) -> Outc
     return outcome
 
 
+@contextmanager
+def _writing(project: Project):
+    """Run a command that writes: refuse an unsafe `xlm_models/` first, hold the project's lock,
+    and on failure remove `xlm_models/` if this command created it (xpm deletes only what it made)."""
+    project.check_layout()
+    created = not os.path.lexists(project.models_dir)
+    try:
+        with project.holding():
+            yield
+    except BaseException:
+        if created:  # nothing of the user's can be in it: it did not exist when we started
+            shutil.rmtree(project.models_dir, ignore_errors=True)
+        raise
+
+
 def install(project: Project, options: Options, frozen: bool = False) -> Outcome:
     """Make xlm_models/ match the lock; lock new or changed entries (never with `frozen`)."""
-    with project.holding():
+    with _writing(project):
         entries = project.entries()
         if frozen:
             diff = frozen_diff(entries, project.lock())
@@ -42,7 +60,7 @@ def install(project: Project, options: Options, frozen: bool = False) -> Outcome
 def lock(project: Project, options: Options) -> Outcome:
     """Resolve and write the lock without touching xlm_models/."""
     options.install = False
-    with project.holding():
+    with _writing(project):
         return _finish(project, sync(project, project.entries(), options))
 
 
@@ -53,7 +71,7 @@ def lock_check(project: Project) -> list[str]:
 
 def update(project: Project, options: Options, names: list[str]) -> Outcome:
     """Re-resolve the refs of `names` (all models when empty) and install the result."""
-    with project.holding():
+    with _writing(project):
         entries = project.entries()
         known = {e.name for e in entries}
         for name in names:
@@ -67,19 +85,10 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
     """Add SOURCE[@REF][#subdir=...] to .xlm_models, lock and install it. Returns the name."""
     try:
         name, source = parse_source(spec)
-    except ValueError as exc:
-        raise XpmError(f"cannot add '{spec}': {exc}", "write host/path[@ref][#subdir=dir], a URL (file:///abs/repo for a repository on disk), or ./path/to/model") from None
-    fresh = not project.models_file.exists() and not project.models_dir.exists()
-    try:
-        return _add(project, spec, name, source, options)
-    except BaseException:
-        if fresh:  # a failed first `xpm add` leaves the folder as it was (no xlm_models/.xpm/)
-            shutil.rmtree(project.models_dir, ignore_errors=True)
-        raise
-
-
-def _add(project: Project, spec: str, name: str, source, options: Options) -> tuple[str, Outcome]:
-    with project.holding():
+    except ManifestError as exc:
+        fix = "write host/path[@ref][#subdir=dir], a URL (file:///abs/repo for a repository on disk), or ./path/to/model"
+        raise XpmError(f"cannot add '{show(spec)}': {exc.what}", fix if exc.fix == SOURCE_FIX else exc.fix) from None
+    with _writing(project):  # a failed first `xpm add` leaves the folder as it was (no xlm_models/)
         text = project.read_text()
         entries = project.entries(text)
         for entry in entries:
@@ -96,7 +105,7 @@ def _add(project: Project, spec: str, name: str, source, options: Options) -> tu
 
 def remove(project: Project, name: str) -> bool:
     """Remove the line, the lock entry and the vendored folder of `name` (no network)."""
-    with project.holding():
+    with _writing(project):
         text = project.read_text()
         known = {e.name for e in project.entries(text)}
         if name not in known:

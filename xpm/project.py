@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_file, parse_text
+from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_file, parse_text, show
+from xlm.textfile import TextFileError, read_text
 from xpm.errors import XpmError
 from xpm.lock import LOCK_NAME, Lock, read_lock
 from xpm.stamp import STATE_DIR, models_dir
@@ -68,7 +69,7 @@ def hold(lock_path: Path, label: str, say=None):
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def manifest_error(exc: ManifestError) -> XpmError:
+def manifest_error(exc: TextFileError) -> XpmError:
     return XpmError(str(exc), exc.fix)
 
 
@@ -110,10 +111,11 @@ class Project:
         )
 
     def read_text(self) -> str:
+        """The checked text of `.xlm_models` ("" when there is none), read as `xlm.textfile` says."""
         try:
-            return self.models_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ""
+            return read_text(self.models_file) or ""
+        except TextFileError as exc:
+            raise manifest_error(exc) from None
 
     def entries(self, text: str | None = None) -> list[Entry]:
         """The entries of `.xlm_models` (or of `text` meant for it); two may not share a name."""
@@ -134,6 +136,21 @@ class Project:
 
     def lock(self) -> Lock | None:
         return read_lock(self.lock_file)
+
+    def check_layout(self) -> None:
+        """Refuse, before anything is written, an `xlm_models/` through which xpm would write
+        elsewhere (it, its `.xpm/` state folder or a path xpm writes in them is a symbolic link)
+        or could not write (a file stands where xpm keeps a folder)."""
+        state = self.state_dir
+        folders = (self.models_dir, state, state / "stamps", state / "staging", state / "trash")
+        for path in (*folders, self.models_dir / ".gitignore", state / "lock"):
+            if path.is_symlink():
+                raise XpmError(
+                    f"{path} is a symbolic link (to {show(os.readlink(path))}); xpm writes only inside the project and its cache",
+                    f"remove the link (rm {path}: its target stays as it is), then run the command again",
+                )
+            if path in folders and path.exists() and not path.is_dir():
+                raise XpmError(f"{path} is a file, where xpm keeps a folder", "move the file away (or rename it), then run the command again")
 
     def holding(self, say=None):
         return hold(self.state_dir / "lock", f"project {self.root}", say)

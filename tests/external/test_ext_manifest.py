@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from xlm.manifest import GitSource, LocalSource, ManifestError, parse_line, parse_text, replace_entry_text, write_atomic
+from xlm.manifest import (CredentialsError, GitSource, LocalSource, ManifestError, parse_line, parse_source, parse_text, redact,
+                          replace_entry_text, write_atomic)
 
 # (line as written, model name, source)
 ENTRIES = [
@@ -51,6 +52,28 @@ ERRORS = [
     ("./examples/zlm#x", "'#' starts a comment only after white space, found './examples/zlm#x'", "write './examples/zlm  #x'"),
     ("github.com/lab/zlm#v1", "unknown fragment '#v1' (only '#subdir=path/in/repo' is supported)", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/zlm@", "'@' must be followed by a tag, branch, commit or version query", "host/repo[@ref][#subdir=dir]"),
+    # what git would read as an option
+    ("-oProxyCommand=touch@host:x", "'-oProxyCommand=touch@host:x' starts with '-' (git would read it as an option)", "host/repo"),
+    ("ssh://-oProxyCommand=x/lab/m", "the host '-oProxyCommand=x' of 'ssh://-oProxyCommand=x/lab/m' starts with '-' (git would read it as an option)", "no part of a source"),
+    ("ssh://-l@host/lab/m", "the user '-l' of 'ssh://-l@host/lab/m' starts with '-' (git would read it as an option)", "no part of a source"),
+    ("git@host:-u/m.git", "the path '-u/m.git' of 'git@host:-u/m.git' starts with '-' (git would read it as an option)", "no part of a source"),
+    ("github.com/lab/zlm@--upload-pack=x", "the ref '--upload-pack=x' of 'github.com/lab/zlm@--upload-pack=x' starts with '-' (git would read it as an option)", "no part of a source"),
+    ("github.com/lab/mono#subdir=-zlm", "the subdir '-zlm' of 'github.com/lab/mono#subdir=-zlm' starts with '-' (git would read it as an option)", "no part of a source"),
+    # control characters: never a second entry, never hidden
+    ("zlm\x0bother", "control character U+000B at column 4 (an editor may show it as a line break, or not at all)", "put each model on its own line"),
+    ("zlm  # note\u2028github.com/evil/x", "control character U+2028 at column 12 (an editor may show it as a line break, or not at all)", "delete it"),
+    ("github.com/lab/\u202ezlm", "control character U+202E at column 16 (an editor may show it as a line break, or not at all)", "delete it"),
+    ("zlm\x00", "control character U+0000 at column 4 (an editor may show it as a line break, or not at all)", "delete it"),
+    # reserved names
+    ("xlm_models", "'xlm_models' cannot be a model name: xlm_models/ is where xpm vendors a project's models", "host/repo"),
+    ("./models/con", "'con' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows", "host/repo"),
+    ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "host/repo"),
+    ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "host/repo"),
+    # malformed URLs
+    ("foo://host/lab/m", "unknown URL scheme 'foo://' in 'foo://host/lab/m' (use one of: https://, http://, ssh://, git+ssh://, ssh+git://, git://, file://)", "host/repo"),
+    ("https:///lab/m", "'https:///lab/m' has no host name", "host/repo"),
+    ("github.com:lab/zlm", "'github.com:lab' in 'github.com:lab/zlm' is not a host name (with an optional :port)", "host/repo"),
+    ("git@github.com/lab/zlm", "'git@github.com/lab/zlm' mixes an ssh user with an https path", "write git@github.com:lab/zlm (ssh)"),
 ]
 
 
@@ -62,6 +85,43 @@ def test_errors_name_the_file_and_line(text, what, fix, tmp_path):
     assert str(info.value) == f"{file}:3: {what}"
     assert (info.value.what, info.value.line) == (what, 3)
     assert fix in info.value.fix
+
+
+SECRETS = [
+    ("https://alice:s3cret-TOKEN@github.com/lab/zlm@v1", "https://***@github.com/lab/zlm@v1"),
+    ("https://s3cret-TOKEN@github.com/lab/zlm", "https://***@github.com/lab/zlm"),
+    ("http://s3cret-TOKEN@host/lab/zlm.git", "http://***@host/lab/zlm.git"),
+    ("ssh://git:s3cret-TOKEN@host/lab/zlm.git", "ssh://git:***@host/lab/zlm.git"),
+    ("alice:s3cret-TOKEN@github.com/lab/zlm", "alice:***@github.com/lab/zlm"),
+]
+
+
+@pytest.mark.parametrize("text, shown", SECRETS)
+def test_credentials_are_refused_and_never_printed(text, shown, tmp_path):
+    file = tmp_path / ".xlm_models"
+    for line in (text, f"{text}  # mine", f"{text} {text}"):
+        with pytest.raises(ManifestError) as info:
+            parse_text(f"{line}\n", file)
+        assert "s3cret-TOKEN" not in str(info.value) + info.value.fix
+        assert shown in info.value.what and info.value.line == 1
+    with pytest.raises(CredentialsError) as info:
+        parse_source(text)
+    assert info.value.what == f"'{shown}' holds credentials (a password or token in the URL), which xpm would write to xlm.lock"
+    assert "git config --global credential.helper store" in info.value.fix
+
+
+def test_redact_hides_passwords_and_http_tokens_only():
+    assert redact("cannot reach https://tok@h/x: 403") == "cannot reach https://***@h/x: 403"
+    assert redact("'ssh://u:pw@h/x' and u:pw@h/x") == "'ssh://u:***@h/x' and u:***@h/x"
+    for kept in ("ssh://git@host/lab/m.git", "git@host:lab/m.git", "file:///abs/x@v1", "git://127.0.0.1:9418/lab/zlm@v1"):
+        assert redact(kept) == kept
+
+
+def test_user_names_ports_and_addresses_that_are_fine():
+    assert parse_source("ssh://git@host:2222/lab/m.git")[1] == GitSource("ssh://git@host:2222/lab/m.git")
+    assert parse_source("https://[::1]:8443/lab/m.git")[1] == GitSource("https://[::1]:8443/lab/m.git")
+    assert parse_source("git@host:lab/m.git@v-1")[1] == GitSource("git@host:lab/m.git", "v-1")
+    assert parse_source("HTTPS://host/lab/m")[0] == "m"
 
 
 def test_entries_keep_file_order_and_their_line_numbers(tmp_path):

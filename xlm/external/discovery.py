@@ -27,6 +27,7 @@ from pathlib import Path
 from xlm.external.errors import Problem
 from xlm.external.installed import ModelEntryPoint, installed
 from xlm.manifest import MODELS_FILE_NAME, Entry, GitSource, ManifestError, find_models_file, parse_line
+from xlm.textfile import TextFileError, lines, read_text
 
 CORE_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CORE_MODEL_NAMES = ("arlm", "mlm")
@@ -77,15 +78,22 @@ def search_dirs(project_dir: Path) -> list[tuple[str, Path]]:
 
 
 def read_models_file(file: Path) -> tuple[list[Entry], list[Problem]]:
-    """Entries of ``file``; a line that does not parse is a problem, the others still count."""
+    """Entries of ``file``; a line that does not parse is a problem, the others still count.
+
+    Read by `xlm.textfile` (bytes, UTF-8, lines end at "\\n" only), as xpm reads it, so
+    both report the same problem with the same file and line.
+    """
     entries, problems = [], []
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
+        text = read_text(file)
+    except TextFileError as exc:
+        where = f"{file}:{exc.line}" if exc.line is not None else str(file)
+        return [], [Problem(None, f"Cannot read the models file: {exc.what}", where, exc.fix, "models_file")]
+    if text is None:
         overridden = os.environ.get("XLM_MODELS_FILE")
-        fix = "unset XLM_MODELS_FILE or point it at an existing file" if overridden else "check the file's permissions"
-        return [], [Problem(None, f"Cannot read the models file: {exc.strerror or exc}", str(file), fix, "models_file")]
-    for number, line in enumerate(text.splitlines(), start=1):
+        fix = "unset XLM_MODELS_FILE or point it at an existing file" if overridden else "create the file, or run xlm elsewhere"
+        return [], [Problem(None, "Cannot read the models file: No such file or directory", str(file), fix, "models_file")]
+    for number, line in enumerate(lines(text), start=1):
         try:
             if (entry := parse_line(line, file, number)) is not None:
                 entries.append(entry)

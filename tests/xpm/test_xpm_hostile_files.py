@@ -1,0 +1,140 @@
+"""`.xlm_models` and `xlm.lock` as hostile input: read like xlm reads them, every lock value checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xpm.errors import LockFileError
+from xpm.lock import Lock, LockEntry, dumps, parse_lock, read_lock
+from xpm_cli import xpm
+
+COMMIT, HASH = "c" * 40, "sha256-tree:" + "d" * 64
+
+
+def _lock(**values: str) -> str:
+    """A one-model lock; `values` replace (or, set to None, drop) keys of a valid git entry."""
+    table = {"name": "zlm", "kind": "git", "source": "https://h/lab/zlm", "requested": "v1", "resolved": "refs/tags/v1.0.0",
+             "commit": COMMIT, "hash": HASH, "package": "zlm", **values}
+    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items() if value is not None)  # JSON strings are TOML strings
+    return "version = 1\n\n[[model]]\n" + body
+
+
+def test_the_valid_lock_of_these_tests_parses():
+    assert parse_lock(_lock()).entries["zlm"].commit == COMMIT
+    local = "version = 1\n[[model]]\nname = 'mine'\nkind = 'local'\nsource = './models/mine'\n"
+    assert parse_lock(local).entries["mine"].source == "./models/mine"
+
+
+# (key = value changed, message after "xlm.lock:LINE: ", line)
+BAD_VALUES = [
+    ({"name": "Zlm"}, "'Zlm' is not a valid model name (use a lowercase identifier such as my_model)", 4),
+    ({"name": "con", "source": "https://h/lab/con"}, "'con' cannot be a model name: it is a Windows device name", 4),
+    ({"name": "other"}, "model 'other' has the source of a model named 'zlm'", 4),
+    ({"source": "--upload-pack=touch"}, "'--upload-pack=touch@v1' starts with '-' (git would read it as an option)", 6),
+    ({"source": "https://h/lab/zlm x"}, "expected one model per line, found 'https://h/lab/zlm x@v1'", 6),
+    ({"source": "ssh://-oProxyCommand=x/lab/zlm"}, "the host '-oProxyCommand=x' of 'ssh://-oProxyCommand=x/lab/zlm@v1' starts with '-'", 6),
+    ({"source": "https://h/lab/zlm@v2"}, "is not a git source as .xlm_models writes it", 6),
+    ({"source": "https://h/lab/zlm  # note"}, "is not a git source as .xlm_models writes it", 6),
+    ({"source": "./zlm", "requested": None}, "model 'zlm': './zlm' is not a git source as .xlm_models writes it", 6),
+    ({"requested": "-x"}, "the ref '-x' of 'https://h/lab/zlm@-x' starts with '-'", 6),
+    ({"requested": "v 1"}, "model 'zlm': expected one model per line, found 'https://h/lab/zlm@v 1'", 6),
+    ({"requested": "v1#subdir=x"}, "is not a git source as .xlm_models writes it", 6),
+    ({"subdir": "../zlm"}, "subdir '../zlm' must be a plain relative path inside the repository", 6),
+    ({"subdir": "a/zlm\u2028"}, "`subdir` holds a control character U+2028 at column 6", 12),
+    ({"resolved": "refs/tags/v1\x1b[2J"}, "`resolved` holds a control character U+001B at column 13", 8),
+    ({"package": "zlm.sub"}, "'zlm.sub' is not a Python package name", 11),
+    ({"package": "class"}, "'class' is not a Python package name", 11),
+]
+
+
+@pytest.mark.parametrize("values, what, line", BAD_VALUES)
+def test_every_lock_value_is_checked_with_file_and_line(values, what, line):
+    with pytest.raises(LockFileError) as info:
+        parse_lock(_lock(**values), "xlm.lock")
+    assert info.value.what.startswith(f"xlm.lock:{line}: "), info.value.what
+    assert what in info.value.what
+    assert "restore it from version control, or delete it and run `xpm lock`" in info.value.fix
+
+
+def test_a_local_entry_is_checked_too():
+    text = "version = 1\n[[model]]\nname = 'mine'\nkind = 'local'\nsource = 'github.com/lab/mine'\n"
+    with pytest.raises(LockFileError, match="xlm.lock:5: model 'mine': 'github.com/lab/mine' is not a local source"):
+        parse_lock(text, "xlm.lock")
+
+
+def test_credentials_in_the_lock_are_refused_without_printing_them():
+    with pytest.raises(LockFileError) as info:
+        parse_lock(_lock(source="https://alice:s3cret@h/lab/zlm"), "xlm.lock")
+    assert "s3cret" not in info.value.render()
+    assert info.value.what.startswith("xlm.lock:6: 'https://***@h/lab/zlm@v1' holds credentials")
+    assert "delete xlm.lock and run `xpm lock`" in info.value.fix and "credential.helper" in info.value.fix
+
+
+def test_a_lock_with_crlf_and_a_bom_reads_and_lines_are_counted_on_newline_only(tmp_path):
+    path = tmp_path / "xlm.lock"
+    text = dumps(Lock({"zlm": LockEntry("zlm", "git", "https://h/lab/zlm", None, "refs/heads/main", COMMIT, None, HASH, "zlm")}))
+    path.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode())
+    assert read_lock(path).entries["zlm"].commit == COMMIT
+    path.write_bytes(b"version = 1\n# \xe2\x80\xa8 a separator in a comment\n[[model]]\nname = 'Bad'\nkind = 'local'\nsource = 'x'\n")
+    with pytest.raises(LockFileError, match=rf"^{path}:4: 'Bad' is not a valid model name"):
+        read_lock(path)
+
+
+@pytest.mark.parametrize(
+    "data, what",
+    [
+        (b"version = 1\n# \xff\n", "xlm.lock:2: not valid UTF-8 (byte 0xff at column 3)"),
+        (b"version = 1\n#" + b"x" * 5000 + b"\n", "xlm.lock:2: line is 5001 bytes long, more than the 4096 allowed"),
+    ],
+)
+def test_lock_bytes_are_checked(data, what, tmp_path):
+    (tmp_path / "xlm.lock").write_bytes(data)
+    with pytest.raises(LockFileError) as info:
+        read_lock(tmp_path / "xlm.lock")
+    assert info.value.what == f"{tmp_path}/{what}"
+    assert "restore it from version control" in info.value.fix
+
+
+# ----------------------------------------------------------------------------- through the command line
+def test_invalid_utf8_in_the_models_file_is_an_error_with_file_and_line(project):
+    (project / ".xlm_models").write_bytes(b"# models\n\xe9lm\n")
+    out = xpm(project, "install", code=1)
+    assert out.stderr == (f"error: {project}/.xlm_models:2: not valid UTF-8 (byte 0xe9 at column 1)\n"
+                          "  fix: save the file as UTF-8 (the models file and the lock are plain UTF-8 text)\n")
+    assert not (project / "xlm_models").exists() and not (project / "xlm.lock").exists()
+
+
+def test_a_models_file_that_is_a_folder_is_an_error_not_a_walk_to_the_parent(project, tmp_path):
+    (tmp_path / ".xlm_models").write_text("")  # a project above: never silently used instead
+    (project / ".xlm_models").mkdir()
+    for command in (("install",), ("add", "./x"), ("list",)):
+        out = xpm(project, *command, code=1)
+        assert out.stderr.startswith(f"error: {project}/.xlm_models is a folder, not a file\n  fix: move the folder away"), out.stderr
+    assert not (project / "xlm_models").exists() and (tmp_path / ".xlm_models").read_text() == ""
+
+
+def test_a_lock_that_is_a_folder_is_an_error(project):
+    (project / ".xlm_models").write_text("")
+    (project / "xlm.lock").mkdir()
+    out = xpm(project, "install", code=1)
+    assert out.stderr.startswith(f"error: {project}/xlm.lock is a folder, not a file\n")
+
+
+def test_add_to_a_crlf_models_file_with_a_bom_keeps_both(lab, project):
+    text = "\ufeff# my models\r\n# more\r\n"
+    (project / ".xlm_models").write_bytes(text.encode())
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    assert (project / ".xlm_models").read_bytes().decode() == text + f"{lab.zlm.url}@v1.0.0\r\n"
+    xpm(project, "install")
+    xpm(project, "remove", "zlm")
+    assert (project / ".xlm_models").read_bytes().decode() == text
+
+
+def test_add_refuses_credentials_and_never_prints_them(project):
+    out = xpm(project, "add", "https://alice:s3cret@github.com/lab/zlm@v1", code=1)
+    assert "s3cret" not in out.output
+    assert "'https://***@github.com/lab/zlm@v1' holds credentials" in out.stderr
+    assert "credential.helper store" in out.stderr
+    assert list(project.iterdir()) == []

@@ -1,0 +1,126 @@
+"""Reading a project's text files (`.xlm_models`, `xlm.lock`) as hostile input.
+
+They come from anywhere (a clone, a pull request, an editor on another system), so the
+reader trusts nothing about them:
+
+- it reads bytes, at most ``MAX_FILE_BYTES``, from a regular file only (a folder, a FIFO or
+  a device is refused, so a read never hangs), and decodes them as strict UTF-8;
+- a line ends at ``\\n`` only (``\\r\\n`` is tolerated): the other breaks `str.splitlines`
+  knows (``\\v \\f \\x1c-\\x1e \\x85 U+2028 U+2029``) stay inside their line, where the
+  grammar refuses them, so they can never start a second entry;
+- a line holds at most ``MAX_LINE_BYTES`` bytes; a UTF-8 BOM at the start is ignored.
+
+The text keeps its ``\\r\\n`` and BOM, so line-preserving edits write them back. Every
+failure is a `TextFileError` that names ``file:line`` and says how to fix it; `os_error`
+turns any `OSError` into what went wrong with which path, and a fix per cause.
+Shared by xlm (discovery) and xpm (project, lock), so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a lock of 10,000 models is ~4 MB: far more than any project
+MAX_LINE_BYTES = 4096  # any URL, ref or path xpm accepts fits; a longer line is not text
+BOM = "\ufeff"
+
+
+class TextFileError(ValueError):
+    """A project file that cannot be read, or a line of it that cannot be understood."""
+
+    def __init__(self, what: str, fix: str, file: Path | str | None = None, line: int | None = None):
+        where = f"{file}:{line}: " if file is not None and line is not None else (f"{file}: " if file else "")
+        super().__init__(f"{where}{what}")
+        self.what, self.fix, self.file, self.line = what, fix, file, line
+
+
+def read_text(path: Path | str) -> str | None:
+    """The checked text of ``path``, or None when there is no such file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TextFileError(*os_error(exc, path)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise TextFileError(f"{path} is a folder, not a file", "move the folder away (or rename it), then run the command again")
+        if not stat.S_ISREG(mode):
+            raise TextFileError(f"{path} is not a regular file", "replace it with a plain text file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise TextFileError(*os_error(exc, path)) from None
+    finally:
+        os.close(fd)
+    return decode(data, path)
+
+
+def decode(data: bytes, path: Path | str | None = None) -> str:
+    """``data`` as text, refused when it is too large, holds a too long line or is not UTF-8."""
+    if len(data) > MAX_FILE_BYTES:
+        raise TextFileError(f"larger than {MAX_FILE_BYTES // 2**20} MiB: not a file xlm or xpm writes", "check the file's content", path)
+    if len(data) > MAX_LINE_BYTES:  # else no line can be too long
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if len(line.removesuffix(b"\r")) > MAX_LINE_BYTES:
+                what = f"line is {len(line)} bytes long, more than the {MAX_LINE_BYTES} allowed"
+                raise TextFileError(what, "shorten it: one model (or lock key) per line", path, number)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        what = f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
+        raise TextFileError(what, "save the file as UTF-8 (the models file and the lock are plain UTF-8 text)", path, number) from None
+
+
+def lines(text: str) -> list[str]:
+    """The lines of ``text``: split on ``\\n`` only, without ``\\r\\n`` / ``\\n`` or a leading BOM."""
+    found = text.removeprefix(BOM).split("\n")
+    if found[-1] == "":  # the last line's "\n" ends it; it does not start another
+        found.pop()
+    return [line.removesuffix("\r") for line in found]
+
+
+def lines_with_ends(text: str) -> list[str]:
+    """The lines of ``text`` with their ``\\n`` (split on ``\\n`` only); joined they are ``text``."""
+    found = text.split("\n")
+    last = found.pop()
+    return [line + "\n" for line in found] + ([last] if last else [])
+
+
+def newline_of(text: str) -> str:
+    """The line ending ``text`` uses (its first line's): ``\\r\\n`` or ``\\n``."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
+# ----------------------------------------------------------------------------- OS errors
+_FIXES = {
+    errno.ENOSPC: ("no space left on the device", "free some space on that disk, then run the command again"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space (or ask for a larger quota), then run the command again"),
+    errno.EROFS: ("read-only file system", "run the command where that folder is writable (a writable copy, or remount it read-write)"),
+    errno.EACCES: ("permission denied", "make it readable and writable for your user (ls -ld shows its owner and mode)"),
+    errno.EPERM: ("operation not permitted", "make it writable for your user, and check it is not immutable (lsattr)"),
+    errno.ENOTDIR: ("a file is where a folder is expected", "move that file away (or rename it), then run the command again"),
+    errno.EEXIST: ("already exists, and is not what was expected there", "move it away (or rename it), then run the command again"),
+    errno.EISDIR: ("is a folder, where a file is expected", "move the folder away (or rename it), then run the command again"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter path: move the project (or the cache) to a folder with a shorter name"),
+    errno.ELOOP: ("too many levels of symbolic links", "replace the symbolic link with a real folder or file"),
+    errno.ENOENT: ("no such file or folder", "check the path (a folder on it may have been moved or deleted)"),
+    errno.EIO: ("input/output error", "check the disk (dmesg, fsck), then run the command again"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or use fewer parallel jobs (-j)"),
+}
+
+
+def os_error(exc: OSError, path: Path | str | None = None) -> tuple[str, str]:
+    """(what, fix) for an `OSError`: the cause in words, the path it concerns, how to fix it."""
+    cause, fix = _FIXES.get(exc.errno, (exc.strerror or str(exc), "check the path, its permissions and the disk"))
+    where = exc.filename if exc.filename is not None else path
+    if exc.filename2 is not None:
+        where = f"{exc.filename} -> {exc.filename2}"
+    return (f"{where}: {cause}" if where is not None else cause), fix
