@@ -15,7 +15,7 @@ from xlm.external.conflicts import BUILTIN_COMMANDS
 from xlm.external.discovery import CORE_MODEL_NAMES, discover
 from xlm.external.errors import ExternalModelConflictError, Problem, error_for
 from xlm.external.installed import installed
-from xlm.external.registration import register_model_roots
+from xlm.external.registration import register_flat_packages, register_model_roots
 
 __all__ = [
     "CORE_MODEL_NAMES",
@@ -44,25 +44,31 @@ def setup_external_models(
 ) -> ExternalModels:
     """Find, check and register the project's models; return what was found.
 
-    With ``strict_validation`` any problem raises `ExternalModelConflictError` (a subclass
-    per kind of problem, carrying all of them) and nothing is registered. Otherwise each
-    problem is logged as a warning, the models it concerns are skipped and the rest load,
+    With ``strict_validation`` any problem or warning raises `ExternalModelConflictError` (a
+    subclass per kind of problem, carrying all of them) and nothing is registered. Otherwise
+    each problem is logged as a warning, the models it concerns are skipped and the rest load,
     except problems of ``fatal_kinds``, which raise as in strict mode (`xlm train` passes the
-    kinds that mean "vendored code is not what xlm.lock says").
+    kinds that mean "vendored code is not what xlm.lock says"). Warnings (bad targets in
+    configs) are counted in one line: `xlm models` lists them, and a job that uses one fails.
     """
     found = find_external_models(start, builtin_commands)
-    if found.problems and strict_validation:
-        raise error_for(found.problems)
+    if strict_validation and (found.problems or found.warnings):
+        raise error_for(found.problems + found.warnings)
     if fatal := [p for p in found.problems if p.kind in set(fatal_kinds)]:
         raise error_for(fatal)
-    if found.problems:
+    if found.problems or found.warnings:
         import logging  # only now: importing it costs a tenth of the start-up budget
 
         log = logging.getLogger("xlm.external")
         for problem in found.problems:
             log.warning(problem.render("Warning"))
+        if found.warnings:
+            models = sorted({w.model for w in found.warnings})
+            log.warning(f"Warning: {len(found.warnings)} bad target(s) in the configs of {', '.join(models)}; "
+                        "a job that uses one fails (`xlm models` lists them)")
     register_model_roots(
-        [m.root for m in found.models if not m.found.importable],
+        [m.info.import_dir for m in found.models if not m.found.importable and m.info.import_dir is not None],
         [m.configs_dir for m in found.models],
     )
+    register_flat_packages({m.info.package: m.info.package_dir for m in found.models if m.info.flat and not m.found.importable})
     return found

@@ -343,6 +343,7 @@ def cache_clean() -> None:
 
 # `xpm new` lives in its own module, loaded only when used; `xlm-scaffold` is the same command.
 main.lazy["new"] = "xpm.new:new"
+main.lazy["import-json"] = "xpm.import_json:import_json"  # xlm-core's xlm_models.json -> .xlm_models
 
 
 def scaffold_main(argv: list[str] | None = None) -> None:

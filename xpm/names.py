@@ -37,6 +37,7 @@ class SourceModel:
     package: str | None
     where: str
     core: bool = False
+    flat: bool = False  # the root is the package (xlm-core's layout): copied into the nested one
 
 
 def _fix(name: str) -> str:
@@ -101,7 +102,7 @@ def _conflict(name: str, root: Path, models_file: Path) -> str | None:
     # xlm would keep the installed or path-found model of that name and skip the new one.
     if same := next((m for m in models if m.name == name), None):
         return f"'{name}' is already a model here: {same.where} ({same.root})"
-    pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models] + [(new, ModelInfo(name, root, package=name))]
+    pairs = [(m, inspect_model(m.root, m.name, m.package)) for m in models] + [(new, ModelInfo(name, root, package=name, package_dir=root / name))]
     findings = duplicate_names([*models, new]) + package_conflicts(pairs, installed().top_level)
     problem = next((problem for model, problem in findings if model is new), None)
     if problem is None:
@@ -140,7 +141,9 @@ def find_source_model(model: str, models_file: Path) -> SourceModel:
             f"--from {model}: no model named '{model}' is known here",
             "name a core model (arlm, mlm), a model listed in .xlm_models, or an installed one (see: xlm models)",
         )
-    from xlm.external.validation import model_package
+    from xlm.external.layout import find_layout
 
-    package = found.package or model_package(found.root, found.name)
-    return SourceModel(found.name, found.root, package, found.where, core=found.origin == "core")
+    layout = find_layout(found.root, found.name, found.package)
+    package = layout.package if layout else None
+    flat = bool(layout and layout.flat)
+    return SourceModel(found.name, found.root, package, found.where, core=found.origin == "core", flat=flat)

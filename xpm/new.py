@@ -60,7 +60,7 @@ def _build(staging: Path, name: str, source: names.SourceModel | None) -> list[P
     if source is None:
         return render_tree(staging, values)
     staging.mkdir()
-    files = model_files(source.root, source.package)
+    files = model_files(source.root, source.package, flat=source.flat)
     if source.core:  # a core model's README describes it as shipped with xlm: start from ours
         files = [(path, rel) for path, rel in files if rel.as_posix() != "README.md"]
     # A model's package may have another name than the model (`xpm add` names a model after its

@@ -25,6 +25,9 @@ from xpm.templates import class_prefix
 # Build outputs, run outputs, caches and virtual environments are not part of a model: never
 # copied (a model that has been trained in place holds its task cache and runs).
 _SKIPPED_DIRS = {".git", "__pycache__", ".xlm_data", "build", "dist", "outputs", "multirun", "lightning_logs", ".venv", "venv", ".tox"}
+# A flat model's packaging describes its flat layout; the copy, in the nested layout, gets the template's.
+_FLAT_BUILD_FILES = {"setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"}
+_ROOT_FILES = ("README", "LICENSE", "CHANGELOG", ".gitignore")
 
 
 def renamer(old: str | Iterable[str], new: str):
@@ -57,11 +60,26 @@ def _skipped_dir(name: str) -> bool:
     return name in _SKIPPED_DIRS or name.endswith(".egg-info") or (name.startswith(".") and name.endswith("cache"))
 
 
-def model_files(root: Path, package: str | None) -> list[tuple[Path, PurePosixPath]]:
+def _from_flat(rel: PurePosixPath, package: str) -> PurePosixPath | None:
+    """Where a file of a flat model (the root is the package) goes in the nested layout; None: left out."""
+    top = rel.parts[0]
+    if top in ("configs", "tests"):
+        return rel
+    if len(rel.parts) == 1 and top in _FLAT_BUILD_FILES:
+        return None
+    if len(rel.parts) == 1 and top.startswith(_ROOT_FILES):
+        return rel
+    return PurePosixPath(package) / rel
+
+
+def model_files(root: Path, package: str | None, flat: bool = False) -> list[tuple[Path, PurePosixPath]]:
     """(file, its path in a model folder) for every file of the model at ``root``.
 
     An installed wheel keeps configs/ inside the package and its root is site-packages: then
     only the package is taken, and its configs/ goes back next to it (the source layout).
+    A ``flat`` model (the root is the package, xlm-core's layout) is copied into that layout
+    too: its modules go into the package folder; configs/, tests/, README and LICENSE stay
+    at the root; its packaging files (setup.py, pyproject.toml, ...) are left out.
     Skipped folders (see ``_SKIPPED_DIRS``; also .pytest_cache, ...) are not even
     walked, and symbolic links are skipped: xpm never follows them out of a model.
     """
@@ -77,6 +95,8 @@ def model_files(root: Path, package: str | None) -> list[tuple[Path, PurePosixPa
             rel = PurePosixPath(path.relative_to(base).as_posix())
             if in_package and rel.parts[0] != "configs":
                 rel = PurePosixPath(package) / rel
+            elif flat and package is not None and (rel := _from_flat(rel, package)) is None:
+                continue
             files.append((path, rel))
     return sorted(files, key=lambda item: item[1])
 

@@ -80,6 +80,16 @@ def make_model(
     return root
 
 
+def make_flat_model(parent: Path, name: str, files: dict[str, str | None] | None = None, root: Path | None = None) -> Path:
+    """A valid model in xlm-core's flat layout: ``root`` is the package, with ``configs/`` inside it."""
+    root = root or parent / name
+    flat = {rel.split("/", 1)[1] if rel.startswith(f"{name}/") else rel: text for rel, text in model_files(name).items()}
+    for rel, text in {**flat, **(files or {})}.items():
+        if text is not None:
+            write(root / rel, text)
+    return root
+
+
 def make_distribution(site: Path, dist: str, entry_points: dict[str, str], top_level: list[str]) -> Path:
     """An installed distribution's metadata in ``site`` (a folder put on sys.path by the test)."""
     info = site / f"{dist.replace('-', '_')}-0.1.dist-info"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xlm.external import discovery, installed
+from xlm.external import discovery, installed, registration
 from xlm.external.registration import CONFIG_DIRS_ENV, ROOTS_ENV
 
 from .builders import make_model, write
@@ -39,6 +39,7 @@ def project(tmp_path, monkeypatch, cache_dir) -> Project:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XLM_CACHE_DIR", str(cache_dir))
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(registration._FINDER, "folders", {})  # flat packages registered by an earlier test
     real = installed.installed
 
     def only_test_distributions():

@@ -24,7 +24,9 @@ def test_a_changed_file_is_judged_again(project):
     assert problem.kind == "invalid_config"
     (root / "m" / "loss.py").write_text("class Other:\n    pass\n")
     (root / "configs" / "model" / "m.yaml").write_text("model:\n  _target_: m.model.MModel\n")
-    assert [p.kind for p in find_external_models().problems] == ["bad_target"]
+    assert [p.kind for p in find_external_models().warnings] == ["bad_target"]
+    (root / "m" / "loss.py").write_text("class Other(:\n    pass\n")
+    assert [(p.kind, p.where) for p in find_external_models().problems] == [("syntax_error", f"{root / 'm' / 'loss.py'}:1")]
 
 
 def test_memo_trusts_only_an_unchanged_signature(tmp_path, monkeypatch):

@@ -142,13 +142,46 @@ def test_a_target_in_an_unlisted_package_is_explained_not_a_traceback(project, c
     assert "Traceback" not in err and "Error executing job" not in err
 
 
-def test_a_dependency_missing_inside_a_model_keeps_pythons_error(project):
+def test_a_dependency_missing_inside_a_model_names_the_file_line_and_what_to_install(project):
+    from xlm.external.diagnose import missing_model_error
+    from xlm.external_models import setup_external_models
+
+    root = project.model(
+        "deps",
+        files={
+            "deps/__init__.py": "",
+            "deps/model.py": "import os\nfrom not_installed_xyz.layers import thing\n\nclass DepsModel:\n    pass\n",
+            "deps/loss.py": "from deps.helpers import x\n\nclass DepsLoss:\n    pass\n",
+            "pyproject.toml": '[project]\nname = "deps"\ndependencies = ["numpy", "Not-Installed.XYZ>=1.2"]\n',
+        },
+    )
+    project.models_file("deps")
+    found = setup_external_models(strict_validation=True)
+
+    def failure(module):
+        try:
+            try:
+                __import__(module)
+            except ModuleNotFoundError as inner:  # what Hydra does when it cannot locate a target
+                raise ImportError(f"Error loading '{module}.X':\n{inner!r}") from inner
+        except ImportError as exc:
+            return missing_model_error(exc, found)
+
+    error = failure("deps.model")
+    assert error.what == f"model 'deps' needs the Python package 'not_installed_xyz', which is not installed (imported at {root / 'deps' / 'model.py'}:2)"
+    assert error.fix == "pip install 'Not-Installed.XYZ>=1.2'"  # the model's own requirement for it
+    error = failure("deps.loss")
+    assert error.what == f"model 'deps' imports 'deps.helpers', which is not a module of its package (at {root / 'deps' / 'loss.py'}:1)"
+
+
+def test_a_missing_module_raised_outside_any_model_keeps_pythons_error(project):
     from xlm.external.diagnose import missing_model_error
 
+    project.models_file("# none")
     try:
         try:
-            raise ModuleNotFoundError("No module named 'flash_attn'", name="flash_attn")
+            raise ModuleNotFoundError("No module named 'flash_attn.layers'", name="flash_attn.layers")
         except ModuleNotFoundError as inner:
-            raise ImportError("Error loading 'my_model.model.MyModel'") from inner
+            raise ImportError("Error loading 'x.y'") from inner
     except ImportError as exc:
         assert missing_model_error(exc) is None

@@ -8,7 +8,7 @@ import pytest
 
 from xlm.external.validation import inspect_model, model_package, validate_model_root
 
-from .builders import make_model
+from .builders import make_flat_model, make_model
 
 
 def test_a_valid_model_has_no_problems_and_is_not_imported(tmp_path):
@@ -27,8 +27,9 @@ def test_everything_wrong_is_reported_not_just_the_first(tmp_path):
             "configs/model/my_model.yaml": "model:\n  _target_: my_model.model.Missing\n",
         },
     )
-    kinds = [p.kind for p in validate_model_root(root, "my_model")]
-    assert sorted(kinds) == ["bad_target", "invalid_config", "missing_configs"]
+    info = inspect_model(root, "my_model")
+    assert sorted(p.kind for p in info.problems) == ["invalid_config", "missing_configs"]
+    assert [p.kind for p in info.warnings] == ["bad_target"]  # the model still loads: see test_broken_model
 
 
 # (files to change, expected what, expected where relative to the root, fix fragment)
@@ -81,10 +82,34 @@ BROKEN = {
         "configs/collator/default_my_model.yaml:1",
         "",
     ),
-    "target_module_syntax_error": (
+    "target_module_syntax_error": (  # one problem, the syntax error, not a second one about the target
         {"my_model/predictor.py": "from .base import (MyModelPredictor\n"},
-        "External model 'my_model' has a bad target 'my_model.predictor.MyModelPredictor': my_model/predictor.py has a syntax error at line 1: '(' was never closed",
-        "configs/model_type/my_model.yaml:7",
+        "External model 'my_model' has a Python file that does not compile: '(' was never closed",
+        "my_model/predictor.py:1",
+        "fix the syntax",
+    ),
+    "syntax_error_in_an_unused_module": (
+        {"my_model/scratch.py": "def f():\n    x = 1\n  y = 2\n"},
+        "External model 'my_model' has a Python file that does not compile: unindent does not match any outer indentation level",
+        "my_model/scratch.py:3",
+        "",
+    ),
+    "compiler_error_the_parser_accepts": (
+        {"my_model/sub/__init__.py": "", "my_model/sub/deep.py": "x = 1\nreturn x\n"},
+        "External model 'my_model' has a Python file that does not compile: 'return' outside function",
+        "my_model/sub/deep.py:2",
+        "",
+    ),
+    "xlm_target_missing": (
+        {"configs/model_type/x.yaml": "lightning_module:\n  _target_: xlm.harness.Harnes\n"},
+        "External model 'my_model' has a bad target 'xlm.harness.Harnes': 'Harnes' is not defined in xlm/harness.py",
+        "configs/model_type/x.yaml:2",
+        "exists in this xlm",
+    ),
+    "xlm_module_missing": (
+        {"configs/collator/x.yaml": "_target_: xlm.collators.DefaultCollator\n"},
+        "External model 'my_model' has a bad target 'xlm.collators.DefaultCollator': module xlm/collators.py does not exist",
+        "configs/collator/x.yaml:1",
         "",
     ),
     "no_package": (
@@ -124,12 +149,18 @@ BROKEN = {
 def test_broken_model(tmp_path, case):
     files, what, where, fix = BROKEN[case]
     root = make_model(tmp_path, "my_model", files=files)
-    problems = validate_model_root(root, "my_model")
-    assert len(problems) == 1, problems
-    assert problems[0].what.startswith(what)  # libyaml and PyYAML word the end of YAML errors differently
-    assert problems[0].where == (str(root / where) if where else str(root))
-    assert fix in problems[0].fix
-    assert problems[0].model == "my_model"
+    info = inspect_model(root, "my_model")
+    [problem] = info.problems + info.warnings
+    assert problem.what.startswith(what)  # libyaml and PyYAML word the end of YAML errors differently
+    assert problem.where == (str(root / where) if where else str(root))
+    assert fix in problem.fix
+    assert problem.model == "my_model"
+    # A config's bad target is a warning: the model loads and only a job using it fails.
+    # Everything else (a bad command included) is a problem that skips the model.
+    warned = problem.kind == "bad_target" and "commands.yaml" not in where
+    assert (info.warnings, info.problems) == (([problem], []) if warned else ([], [problem]))
+    assert validate_model_root(root, "my_model") == info.problems
+    assert "my_model" not in sys.modules
 
 
 @pytest.mark.parametrize("name, message", [("My-Model", "'My-Model' is not a valid model name"), ("class", "'class' is a Python keyword")])
@@ -187,3 +218,52 @@ def test_commands_are_read(tmp_path):
         ("my-other", "my_model.metrics.mean_update_fn", "says hi"),
     ]
     assert "commands.yaml" not in info.config_files
+
+
+# ----------------------------------------------------------------------------- flat layout
+
+
+def test_a_flat_model_is_its_own_package(tmp_path):
+    """xlm-core's layout: ``fmdl/__init__.py`` and ``fmdl/configs/``, with no ``fmdl/fmdl/``."""
+    root = make_flat_model(tmp_path / "xlm-models", "fmdl")
+    info = inspect_model(root, "fmdl")
+    assert (info.problems, info.warnings) == ([], [])
+    assert (info.package, info.package_dir, info.flat, info.import_dir) == ("fmdl", root, True, None)
+    assert info.configs_dir == root / "configs"
+    assert model_package(root, "fmdl") == "fmdl"
+    assert "fmdl" not in sys.modules
+
+
+def test_a_flat_model_is_checked_like_a_nested_one(tmp_path):
+    root = make_flat_model(
+        tmp_path,
+        "idlm",
+        files={
+            "configs/model/idlm.yaml": "model:\n  _target_: idlm.model.Nope\n",
+            "sub/__init__.py": "",
+            "sub/broken.py": "def (:\n",
+            "tests/test_x.py": "this is not python\n",  # not a sub-package: not part of the model's code
+        },
+    )
+    info = inspect_model(root, "idlm")
+    assert [(p.kind, p.where) for p in info.problems] == [("syntax_error", f"{root / 'sub' / 'broken.py'}:1")]
+    assert [p.what for p in info.warnings] == ["External model 'idlm' has a bad target 'idlm.model.Nope': 'Nope' is not defined in idlm/model.py"]
+
+
+def test_a_flat_model_in_a_folder_of_another_name_is_imported_under_the_model_name(tmp_path):
+    """xpm validates a fetched tree in a staging folder (``fmdl-1a2b3c4d``) before it becomes ``xlm_models/mdlm``."""
+    root = make_flat_model(tmp_path, "fmdl", root=tmp_path / "fmdl-1a2b3c4d")
+    info = inspect_model(root, "fmdl")
+    assert (info.problems, info.package, info.flat) == ([], "fmdl", True)
+
+
+def test_the_nested_package_wins_over_a_root_init(tmp_path):
+    root = make_model(tmp_path, "my_model", files={"__init__.py": ""})
+    info = inspect_model(root, "my_model")
+    assert (info.problems, info.package_dir, info.flat, info.import_dir) == ([], root / "my_model", False, root)
+
+
+def test_no_package_names_both_layouts_in_its_fix(tmp_path):
+    root = make_model(tmp_path, "my_model", files={"my_model/__init__.py": None})
+    [problem] = validate_model_root(root, "my_model")
+    assert f"create {root / 'my_model' / '__init__.py'}" in problem.fix and f"or {root / '__init__.py'}" in problem.fix

@@ -306,3 +306,31 @@ def test_output_into_a_closed_pipe_is_not_reported_as_an_internal_error(project)
     proc = subprocess.run(f"'{sys.executable}' -c '{script}' new piped | head -c 1 >/dev/null",
                           shell=True, cwd=project, capture_output=True, text=True, timeout=60)
     assert proc.stderr == "" and (project / "piped" / "piped" / "__init__.py").is_file()
+
+
+def test_from_a_flat_model_copies_it_into_the_nested_layout(project):
+    """xlm-core's layout (the root is the package) becomes xpm new's: package folder + configs/ next to it."""
+    flat = project / "xlm-models" / "fm"
+    files = {
+        "__init__.py": "from .model_fm import FmModel\n",
+        "model_fm.py": "class FmModel:\n    pass\n",
+        "sub/__init__.py": "",
+        "sub/helper.py": "from fm.model_fm import FmModel\n",
+        "vocab.json": '{"a": 1}\n',
+        "configs/model/fm.yaml": "model:\n  _target_: fm.model_fm.FmModel\n",
+        "configs/model_type/fm.yaml": "tags:\n  model_type: fm\n",
+        "setup.py": "from setuptools import setup\nsetup(name='fm', package_dir={'fm': '.'})\n",
+        "README.md": "# fm\n",
+    }
+    for rel, text in files.items():
+        (flat / rel).parent.mkdir(parents=True, exist_ok=True)
+        (flat / rel).write_text(text)
+    (project / ".xlm_models").write_text("./xlm-models/fm\n")
+    result = create_model("my_fm", project, from_model="fm")
+    copied = {p.relative_to(result.root).as_posix() for p in result.files}
+    assert {"my_fm/__init__.py", "my_fm/model_my_fm.py", "my_fm/sub/helper.py", "my_fm/vocab.json", "configs/model/my_fm.yaml", "README.md"} <= copied
+    assert not (result.root / "__init__.py").exists() and not (result.root / "my_fm" / "setup.py").exists()
+    assert "package_dir" not in (result.root / "setup.py").read_text()  # the template's, not the flat layout's
+    assert (result.root / "my_fm" / "sub" / "helper.py").read_text() == "from my_fm.model_my_fm import MyFmModel\n"
+    assert (result.root / "configs" / "model" / "my_fm.yaml").read_text() == "model:\n  _target_: my_fm.model_my_fm.MyFmModel\n"
+    assert validate_model_root(result.root, "my_fm") == []

@@ -3,7 +3,9 @@
 The order is: names (duplicates, reserved), then each model folder on its own
 (`xlm.external.validation`), then rules between folders (packages, configs, commands). A
 model with a problem is skipped and later checks do not see it, so one broken model
-neither hides nor causes problems of the others. A new check is one function added to
+neither hides nor causes problems of the others; why it was skipped stays with it
+(`ExternalModels.reason`), so a job that asks for it can say so. Warnings (a config's bad
+target) do not skip a model. A new check is one function added to
 `NAME_CHECKS` or to the list `_pair_checks` returns (`vendored_integrity` checks git-sourced
 models against `xlm.lock` right after the duplicate names).
 """
@@ -52,6 +54,12 @@ class ExternalModels:
     models: list[Model] = field(default_factory=list)
     skipped: list[FoundModel] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # of models that load; they do not skip them
+    reasons: dict[tuple[str, str], Problem] = field(default_factory=dict)  # skipped model's key -> first problem
+
+    def reason(self, model: FoundModel) -> Problem | None:
+        """The (first) problem that made xlm skip ``model``."""
+        return self.reasons.get(model.key)
 
     @property
     def names(self) -> list[str]:
@@ -68,11 +76,12 @@ class ExternalModels:
 MEMO_FILE = "verdicts.json"
 
 
-def _memo_version() -> list:
-    """Verdicts are only as good as the code that reached them: a change to it starts afresh."""
+def verdicts() -> FileMemo:
+    """The remembered verdicts on model files (``verdicts.json`` in xlm's cache)."""
+    # Verdicts are only as good as the code that reached them: a change to it starts afresh.
     from xlm.external import configs, pysource
 
-    return [1, *(FileMemo.signature(module.__file__) for module in (configs, pysource))]
+    return FileMemo(MEMO_FILE, [2, *(FileMemo.signature(module.__file__) for module in (configs, pysource))])
 
 
 Pair = tuple[FoundModel, ModelInfo]
@@ -108,6 +117,7 @@ def check(
         bad = set()
         for model, problem in findings:
             result.problems.append(problem)
+            result.reasons.setdefault(model.key, problem)
             bad.add(model.key)
         result.skipped += [found_of(i) for i in items if found_of(i).key in bad]
         return [i for i in items if found_of(i).key not in bad]
@@ -115,13 +125,14 @@ def check(
     models = list(discovery.models)
     for name_check in NAME_CHECKS:
         models = keep(name_check(discovery, models), models, lambda m: m)
-    memo = FileMemo(MEMO_FILE, _memo_version())
+    memo = verdicts()
     pairs = [(m, inspect_model(m.root, m.name, m.package, memo)) for m in models]
     memo.save()
     pairs = keep([(m, p) for m, info in pairs for p in info.problems], pairs, lambda pair: pair[0])
     for pair_check in _pair_checks(discovery, top_level, builtin_commands):
         pairs = keep(pair_check(pairs), pairs, lambda pair: pair[0])
     result.models = [Model(m, info) for m, info in pairs]
+    result.warnings = [w for _, info in pairs for w in info.warnings]
     order = {m.key: i for i, m in enumerate(discovery.models)}
     result.skipped.sort(key=lambda m: order[m.key])  # discovery order, not the order of the checks
     return result

@@ -43,8 +43,19 @@ def load_function(dotted: str) -> Callable:
 
 
 def run_command(command: Command, args: list[str]) -> int:
-    """Run a model command; its return value (None counts as success) is the exit code."""
-    return int(load_function(command.function)(list(args)) or 0)
+    """Run a model command; its return value (None counts as success) is the exit code.
+
+    A package missing from the model's imports is a `UserError` naming the file and line.
+    """
+    try:
+        function = load_function(command.function)
+    except ModuleNotFoundError as exc:
+        from xlm.external.diagnose import missing_model_error
+
+        if (error := missing_model_error(exc)) is None:
+            raise
+        raise error from exc
+    return int(function(list(args)) or 0)
 
 
 def help_lines(width: int, commands: list[Command]) -> list[str]:

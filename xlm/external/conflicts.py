@@ -88,7 +88,7 @@ def package_conflicts(
         if package in owners:
             first, first_info = owners[package]
             what = f"Python package conflict: Both '{first.name}' and '{model.name}' define package '{package}'"
-            where = f"{first_info.root / package} and {info.root / package}"
+            where = f"{first_info.package_dir} and {info.package_dir}"
             findings.append((model, Problem(model.name, what, where, fix, "package_conflict")))
             continue
         if package in RESERVED_PACKAGES and not (model.origin == "core" and package == model.name):
@@ -100,7 +100,7 @@ def package_conflicts(
         if shadowed:
             what = f"Python package conflict: Model '{model.name}' defines package '{package}'"
             what += f", which would shadow {shadowed}"
-            findings.append((model, Problem(model.name, what, str(info.root / package), fix, "package_conflict")))
+            findings.append((model, Problem(model.name, what, str(info.package_dir), fix, "package_conflict")))
             continue
         owners[package] = (model, info)
     return findings

@@ -4,19 +4,23 @@
 'my_model.model.MyModel'") means the model was not registered. `explain_missing_module`
 says which of the usual causes it is, from the same discovery `xlm models` prints: the
 model was skipped for a problem, its folder exists but is not listed, or nothing provides it.
+When the missing module is imported *by a model's code* (``import einops`` in ``model.py``),
+`missing_model_error` names that file and line and the package to install instead.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from xlm.external.checks import ExternalModels
+from xlm.external.layout import looks_like_model
 from xlm.external.validation import model_package
 from xlm.manifest import MODELS_FILE_NAME
 
 
 def unlisted_models(found: ExternalModels) -> list[Path]:
-    """Model folders (``<dir>/<name>/<name>/__init__.py``) in the lookup folders that no source declares."""
+    """Model folders (nested or flat, `looks_like_model`) in the lookup folders that no source declares."""
     known = {m.root for m in found.models} | {m.root for m in found.skipped}
     roots = []
     for folder in found.search_dirs:
@@ -24,7 +28,7 @@ def unlisted_models(found: ExternalModels) -> list[Path]:
             children = sorted(p for p in folder.iterdir() if p.is_dir())
         except OSError:
             continue
-        roots += [p for p in children if (p / p.name / "__init__.py").is_file() and p.resolve() not in known]
+        roots += [p for p in children if looks_like_model(p) and p.resolve() not in known]
     return roots
 
 
@@ -33,11 +37,15 @@ def listing_fix(found: ExternalModels, name: str) -> str:
 
 
 def unlisted_option(group: str, option: str, found: ExternalModels | None = None) -> tuple[str, str] | None:
-    """(what, fix) when config ``group/option`` exists only in a model folder nobody lists."""
+    """(what, fix) when config ``group/option`` exists only in a skipped model or a model folder nobody lists."""
     if found is None:
         from xlm.external_models import find_external_models
 
         found = find_external_models()
+    from xlm.external.guard import job_error
+
+    if (skipped := job_error(found, {group: option}, [])) is not None:
+        return skipped.what, skipped.fix
     for root in unlisted_models(found):
         if (root / "configs" / group / f"{option}.yaml").is_file():
             what = f"unknown {group} '{option}': it is in the model at {root}, which is not listed in {MODELS_FILE_NAME}"
@@ -58,25 +66,33 @@ def explain_missing_module(module: str, found: ExternalModels | None = None) -> 
     head = f"No module named '{package}'"
     if any((m.info.package or m.name) == package for m in found.models):
         return None  # registered: the import failed for another reason (inside the model's code)
-    for skipped in found.skipped:
-        if skipped.name == package or model_package(skipped.root, skipped.name) == package:
-            problem = next((p for p in found.problems if p.model == skipped.name), None)
-            why = f": {problem.what}" if problem else ""
-            fix = problem.fix if problem else "run `xlm models` to see its problem"
-            return f"{head}: model '{skipped.name}' was skipped{why}", fix
-    for root in unlisted_models(found):
-        if root.name == package:
-            return f"{head}: the model at {root} is not listed in {MODELS_FILE_NAME}", listing_fix(found, package)
+    if (cause := _unregistered_model(package, found)) is not None:
+        return f"{head}: {cause[0]}", cause[1]
     fix = f"list the model in {MODELS_FILE_NAME} (a name or ./path) or pip install it; `xlm models` shows what xlm finds"
     return f"{head}: no model provides it", fix
 
 
-def missing_model_error(exc: BaseException):
-    """A `UserError` when ``exc`` comes from a ``_target_`` whose model package does not import.
+def _unregistered_model(package: str, found: ExternalModels) -> tuple[str, str] | None:
+    """(why, fix) when ``package`` is a model xlm knows of but did not register: skipped, or not listed."""
+    for skipped in found.skipped:
+        if skipped.name == package or model_package(skipped.root, skipped.name) == package:
+            problem = found.reason(skipped) or next((p for p in found.problems if p.model == skipped.name), None)
+            why = f": {problem.what}" if problem else ""
+            fix = problem.fix if problem else "run `xlm models` to see its problem"
+            return f"model '{skipped.name}' was skipped{why}", fix
+    for root in unlisted_models(found):
+        if root.name == package:
+            return f"the model at {root} is not listed in {MODELS_FILE_NAME}", listing_fix(found, package)
+    return None
+
+
+def missing_model_error(exc: BaseException, found: ExternalModels | None = None):
+    """A `UserError` when ``exc`` comes from a module that does not import, if it is the user's to fix.
 
     Hydra reports this as "Error loading 'my_model.model.MyModel'" caused by
-    ``ModuleNotFoundError: No module named 'my_model'``. Only a missing *top* package of the
-    target counts: a dependency missing inside the model's own code keeps Python's error.
+    ``ModuleNotFoundError``. Two causes are answered: the model's own package is not
+    registered (`explain_missing_module`), or a model's code imports a package that is not
+    installed (named with the file and line of the import, and what to ``pip install``).
     """
     from xlm.errors import UserError
 
@@ -86,10 +102,72 @@ def missing_model_error(exc: BaseException):
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
     missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
-    if missing is None or "." in missing.name:
+    if missing is None:
+        return None
+    site = import_site(missing)
+    if site is not None:
+        if found is None:
+            from xlm.external_models import find_external_models
+
+            found = find_external_models()
+        if (dependency := _missing_dependency(missing.name, site, found)) is not None:
+            return UserError(*dependency)
+    if "." in missing.name:
         return None
     if not any(f"'{missing.name}." in str(e) or f"'{missing.name}'" in str(e) for e in chain if e is not missing):
         return None  # not raised while locating a target that starts with this package
-    explained = explain_missing_module(missing.name)
+    explained = explain_missing_module(missing.name, found)
     return UserError(*explained) if explained else None
 
+
+def import_site(exc: BaseException) -> tuple[str, int] | None:
+    """File and line of the import that raised ``exc``: its deepest frame outside importlib."""
+    site, tb = None, exc.__traceback__
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if not file.startswith("<") and f"{os.sep}importlib{os.sep}" not in file:
+            site = (file, tb.tb_lineno)
+        tb = tb.tb_next
+    return site
+
+
+def _missing_dependency(module: str, site: tuple[str, int], found: ExternalModels) -> tuple[str, str] | None:
+    """(what, fix) when a loaded model's own file ``site`` imports ``module``, which does not exist."""
+    file = Path(site[0]).resolve()
+    model = next((m for m in found.models if m.info.package_dir and file.is_relative_to(m.info.package_dir.resolve())), None)
+    if model is None:
+        return None
+    top = module.split(".", 1)[0]
+    where = f"{file}:{site[1]}"
+    if top == model.info.package:
+        return f"model '{model.name}' imports '{module}', which is not a module of its package (at {where})", "check the module's name and that its file exists"
+    if any(m.info.package == top for m in found.models):
+        return None  # another registered model's module: Python's own error says which
+    if (cause := _unregistered_model(top, found)) is not None:  # a model importing another model
+        return f"model '{model.name}' imports '{top}' (at {where}), but {cause[0]}", cause[1]
+    requirement = _declared_requirement(model.root, top) or top
+    what = f"model '{model.name}' needs the Python package '{top}', which is not installed (imported at {where})"
+    quoted = f"'{requirement}'" if any(c in requirement for c in " <>=!~;,[*'\"") else requirement
+    return what, f"pip install {quoted}"
+
+
+def _declared_requirement(root: Path, module: str) -> str | None:
+    """The model's own requirement for ``module`` (``einops>=0.7``) from its pyproject.toml, if it declares one."""
+    import re
+
+    try:
+        import tomllib
+
+        with open(root / "pyproject.toml", "rb") as handle:
+            dependencies = tomllib.load(handle).get("project", {}).get("dependencies", [])
+    except (OSError, ValueError):
+        return None
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "_", name).lower()
+
+    for requirement in dependencies if isinstance(dependencies, list) else []:
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", str(requirement))
+        if match and normal(match.group(1)) == normal(module):
+            return str(requirement).strip()
+    return None

@@ -8,9 +8,9 @@ Order (the same inputs always give the same list and so the same search paths):
    the project's ``xlm_models/`` (the vendored cache ``xpm`` fills); the first folder
    that exists wins. A path (``./examples/zlm``) is relative to the file's folder. A git
    source is looked up in ``xlm_models/<name>/`` only;
-3. the current folder, when it is itself a model root (``<folder>/<folder name>/__init__.py``
-   and ``configs/``) that nothing above declares: ``cd my_model && xlm train ...`` works
-   in a model's own checkout;
+3. the current folder, when it is itself a model root that nothing above declares (nested:
+   ``<folder>/<folder name>/__init__.py`` and ``configs/``; flat: ``<folder>/__init__.py``
+   and ``configs/model_type/``): ``cd my_model && xlm train ...`` works in a model's own checkout;
 4. installed distributions' entry points in the group ``xlm.models``, sorted by name.
 
 Discovery only records what it finds (and `Problem`s for what it cannot find); deciding
@@ -26,6 +26,8 @@ from pathlib import Path
 
 from xlm.external.errors import Problem
 from xlm.external.installed import ModelEntryPoint, installed
+from xlm.external.layout import looks_like_model
+from xlm.external.models_json import models_json_problem
 from xlm.manifest import MODELS_FILE_NAME, Entry, GitSource, ManifestError, find_models_file, parse_line
 from xlm.textfile import TextFileError, lines, read_text
 
@@ -183,17 +185,21 @@ def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
 def current_folder_model(start: Path | None, models: list[FoundModel]) -> FoundModel | None:
     """The current folder as a model, if it is laid out as one and not declared already."""
     here = Path(start or Path.cwd()).resolve()
-    if not ((here / here.name / "__init__.py").is_file() and (here / "configs").is_dir()):
-        return None
+    if not (looks_like_model(here) and (here / "configs").is_dir()) or here == CORE_MODELS_DIR.parent:
+        return None  # xlm's own package folder is laid out like a flat model, and is none
     if any(m.root == here for m in models):
         return None
     return FoundModel(here.name, here, "cwd", "the current folder")
 
 
 def _merge_installed(models: list[FoundModel], found: FoundModel) -> bool:
-    """A listed model that is also pip-installed (editable) from the same folder is one model."""
+    """A listed model that is also pip-installed (editable) from the same folder is one model.
+
+    The installed one's root is the folder around its package: a listed flat model's root is the package.
+    """
     for i, model in enumerate(models):
-        if model.name == found.name and model.root == found.root and model.origin != "core":
+        same = model.root == found.root or (found.package is not None and model.root == found.root / found.package)
+        if model.name == found.name and same and model.origin != "core":
             models[i] = replace(model, distribution=found.distribution, package=model.package or found.package)
             return True
     return False
@@ -210,6 +216,9 @@ def discover(start: Path | None = None) -> Discovery:
         for entry in entries:
             found = resolve_entry(entry, dirs, project_dir)
             (result.models if isinstance(found, FoundModel) else result.problems).append(found)
+    listed = [m.name for m in result.models] + [p.model for p in result.problems if p.model]
+    if (json := models_json_problem(start, models_file, listed)) is not None:
+        result.problems.append(json)
     if (here := current_folder_model(start, result.models)) is not None:
         result.models.append(here)
     for ep in installed().entry_points:

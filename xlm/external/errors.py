@@ -96,6 +96,10 @@ class InvalidTargetError(ExternalModelConflictError):
     """A ``_target_`` (or ``update_fn``, or command) names a module or object that does not exist."""
 
 
+class ModelSourceError(ExternalModelConflictError):
+    """A Python file of a model's package does not compile (a syntax error)."""
+
+
 class ConfigConflictError(ExternalModelConflictError):
     """Two models ship the same config file (Hydra would silently use only one of them)."""
 
@@ -116,6 +120,7 @@ KINDS: dict[str, type[ExternalModelConflictError]] = {
     "missing_configs": MissingConfigGroupError,
     "invalid_config": InvalidConfigError,
     "bad_target": InvalidTargetError,
+    "syntax_error": ModelSourceError,
     "config_conflict": ConfigConflictError,
     "command_conflict": CommandConflictError,
 }

@@ -5,11 +5,15 @@ so a dotted path such as ``my_model.loss.MyLoss`` is checked by finding the modu
 reading its top-level names with `ast`. Parsing costs ~1.5 ms per file, so the answer is
 remembered per file (`FileMemo`, keyed by mtime and size): a warm start parses nothing, and
 a name that does not even occur in the file's text is rejected without parsing.
+
+`compile_errors` compiles every module of a package (``compile``, which never runs the code)
+so a syntax error is reported with its file and line before a job imports the module.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from xlm.external.cache import FileMemo
@@ -122,8 +126,92 @@ class PackageSource:
         try:
             if self.defines(file, rest[0]):
                 return None
-        except SyntaxError as exc:
-            return f"{shown} has a syntax error at line {exc.lineno}: {exc.msg}"
+        except SyntaxError:
+            return None  # not the target's fault: `compile_errors` reports the module with its line
         if len(rest) > 1:  # `pkg.loss.MyLoss` with no loss.py: the module is what is missing
             return f"module {'/'.join([package, *parts[:-1]])}.py does not exist"
         return f"'{rest[0]}' is not defined in {shown}"
+
+
+XLM_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+class TargetCheck:
+    """Dotted paths into known packages (a model's own, xlm's), checked from their source.
+
+    ``packages`` maps an import name to its folder; a path into any other package
+    (``torch.optim.AdamW``) is not ours to check without importing it.
+    """
+
+    def __init__(self, packages: dict[str, Path], memo: FileMemo | None = None):
+        self.packages = {"xlm": XLM_PACKAGE_DIR, **packages}
+        self.memo = memo
+        self._sources: dict[str, PackageSource] = {}
+
+    def checks(self, dotted: str) -> bool:
+        return dotted.split(".", 1)[0] in self.packages
+
+    def why(self, dotted: str) -> str | None:
+        """Why ``dotted`` names nothing in its package (None when it does, or is not ours to check)."""
+        top = dotted.split(".", 1)[0]
+        if top not in self.packages:
+            return None
+        if top not in self._sources:
+            self._sources[top] = PackageSource(self.packages[top], self.memo)
+        return self._sources[top].check_dotted(dotted)
+
+
+def _module_files(package_dir: str) -> list[str]:
+    """The ``.py`` files of a package: its folder and its regular sub-packages, sorted."""
+    found, folders = [], [package_dir]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".py") and entry.is_file():
+                found.append(entry.path)
+            elif entry.is_dir() and entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                folders.append(entry.path)
+    return sorted(found)
+
+
+def _compile_error(path: str) -> list | None:
+    """``[message, line]`` when the module at ``path`` does not compile, else None."""
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except OSError as exc:
+        return [f"cannot be read: {exc.strerror or exc}", None]
+    with warnings.catch_warnings():  # SyntaxWarnings are the author's business, not a start-up's
+        warnings.simplefilter("ignore")
+        try:
+            compile(source, path, "exec", dont_inherit=True)
+        except SyntaxError as exc:  # IndentationError and TabError included
+            return [exc.msg, exc.lineno]
+        except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+            return [str(exc) or type(exc).__name__, None]
+    return None
+
+
+def compile_errors(package_dir: Path, memo: FileMemo | None = None) -> list[tuple[str, int | None, str]]:
+    """``(file, line, message)`` for each module of the package that does not compile.
+
+    Compiling is parsing plus the compiler's own checks (``return`` outside a function, ...),
+    and runs nothing. Verdicts are remembered per file, so a warm start only stats the files.
+    """
+    memo = memo or FileMemo("", 0, persist=False)
+    errors = []
+    for path in _module_files(str(package_dir)):
+        signature = memo.signature(path)
+        if signature is None:
+            continue
+        verdict = memo.get(path, signature, "compile")
+        if verdict is None:
+            verdict = _compile_error(path) or []
+            memo.put(path, signature, "compile", verdict)
+        if verdict:
+            errors.append((path, verdict[1], verdict[0]))
+    return errors

@@ -1,7 +1,8 @@
 """``xlm models``: what was found, from where, in which order, and every problem.
 
 Prints the same result `setup_external_models` acts on (without registering anything), so
-"why is my model not found" is answered by one command. Exit status 1 when there are problems.
+"why is my model not found" is answered by one command. Exit status 1 when there are problems;
+warnings (a config's bad target, which fails only a job that uses it) are listed, exit 0.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def format_models(found: ExternalModels) -> str:
     lines.append("names are looked up in: " + ", ".join(str(d) for d in found.search_dirs) + unset)
     lines.append("then installed distributions with an 'xlm.models' entry point")
     rows = [("name", "status", "source", "declared at", "root")]
-    rows += [(m.name, "ok", m.found.origin, m.found.where, str(m.root)) for m in found.models]
+    rows += [(m.name, "ok", m.found.origin, m.found.where, str(m.root) + (" (flat)" if m.info.flat else "")) for m in found.models]
     rows += [(m.name, "skipped", m.origin, m.where, str(m.root)) for m in found.skipped]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines.append("")
@@ -35,6 +36,9 @@ def format_models(found: ExternalModels) -> str:
     if unlisted := unlisted_models(found):
         lines += ["", f"not listed (model folders that nothing declares; to use one, add its name to {MODELS_FILE_NAME}):"]
         lines += [f"  {root.name}  {root}" for root in unlisted]
+    if found.warnings:
+        lines += ["", f"warnings ({len(found.warnings)}; the models load, a job that uses one of these fails):"]
+        lines += [w.render("Warning") for w in found.warnings]
     if found.problems:
         lines += ["", f"problems ({len(found.problems)}):"]
         lines += [p.render() for p in found.problems]

@@ -4,8 +4,13 @@ Used by ``xlm`` at start-up and by ``xpm add/install/new``, so it imports neithe
 hydra nor the model's code: YAML is read by `xlm.external.configs` and Python by
 `xlm.external.pysource`. Every problem is reported, not just the first.
 
-A model root holds its package (``<name>/__init__.py``, or the only package in the folder)
-and ``configs/`` next to it, or inside the package (the layout a wheel installs).
+A model root holds its package in one of two layouts (`xlm.external.layout`): nested
+(``<name>/__init__.py``, or the only package in the folder) with ``configs/`` next to it or
+inside it (a wheel), or flat (the root is the package, ``configs/`` inside it).
+
+A problem skips the model. A *warning* does not: a ``_target_`` that names nothing (in this
+xlm or in the model) matters only to a job whose config uses it, which then fails
+(`xlm.external.guard`); `xlm models` lists warnings.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from pathlib import Path
 from xlm.external.cache import FileMemo
 from xlm.external.configs import YamlSyntaxError, command_lines, read_config
 from xlm.external.errors import Problem
-from xlm.external.pysource import PackageSource, read_text
+from xlm.external.layout import find_layout, packages_in
+from xlm.external.pysource import TargetCheck, compile_errors, read_text
 from xlm.manifest import name_problem
 
 REQUIRED_GROUPS = ("model", "model_type")
 COMMANDS_FILE = "commands.yaml"
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-_NOT_PACKAGES = ("tests", "test")
 
 
 @dataclass(frozen=True)
@@ -45,33 +50,24 @@ class ModelInfo:
     name: str
     root: Path
     package: str | None = None
+    package_dir: Path | None = None
+    flat: bool = False  # the root is itself the package (xlm-core's layout)
     configs_dir: Path | None = None
     config_files: list[str] = field(default_factory=list)  # posix paths relative to configs_dir
     commands: list[Command] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # bad targets: only a job that uses one fails
 
-
-def _packages(root: Path) -> list[str]:
-    try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        return []
-    return [
-        e.name
-        for e in entries
-        if e.is_dir()
-        and e.name.isidentifier()
-        and e.name not in _NOT_PACKAGES
-        and os.path.isfile(os.path.join(e.path, "__init__.py"))
-    ]
+    @property
+    def import_dir(self) -> Path | None:
+        """The folder that goes on ``sys.path`` (None for a flat model: see `xlm.external.layout`)."""
+        return None if self.flat or self.package_dir is None else self.package_dir.parent
 
 
 def model_package(root: Path, name: str) -> str | None:
-    """The model's top-level package: ``<name>`` if ``root/<name>/__init__.py`` exists, else the only one."""
-    if (Path(root) / name / "__init__.py").is_file():
-        return name
-    found = _packages(Path(root))
-    return found[0] if len(found) == 1 else None
+    """The model's top-level package: ``<name>`` (nested or flat), else the only package in ``root``."""
+    layout = find_layout(Path(root), name)
+    return layout.package if layout else None
 
 
 def validate_model_root(root: Path, name: str) -> list[Problem]:
@@ -94,14 +90,20 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
         what = f"External model '{name}' not found: {root} is not a folder"
         add(Problem(name, what, str(root), "create the model folder or fix its entry", "not_found"))
         return info
-    info.package = package or model_package(root, name)
-    if info.package is None:
-        others = _packages(root)
+    layout = find_layout(root, name, package)
+    if layout is None:
+        others = packages_in(root)
         seen = f"found several packages: {others}" if others else "found no folder with an __init__.py"
-        fix = f"create {root / name / '__init__.py'} (the package is named like the model)"
+        fix = f"create {root / name / '__init__.py'} (the package is named like the model), or {root / '__init__.py'} (the root is the package)"
         add(Problem(name, f"External model '{name}' has no Python package ({seen})", str(root), fix, "no_package"))
+    else:
+        info.package, info.package_dir, info.flat = layout.package, layout.package_dir, layout.flat
+        for path, line, message in compile_errors(layout.package_dir, memo):
+            what = f"External model '{name}' has a Python file that does not compile: {message}"
+            where = f"{path}:{line}" if line else path
+            add(Problem(name, what, where, "fix the syntax (xlm compiles the file, it does not run it)", "syntax_error"))
     # inside the package first: a wheel ships configs there, and site-packages/configs may be anyone's
-    candidates = ([root / info.package / "configs"] if info.package else []) + [root / "configs"]
+    candidates = ([info.package_dir / "configs"] if info.package_dir and not info.flat else []) + [root / "configs"]
     info.configs_dir = next((c for c in candidates if c.is_dir()), None)
     if info.configs_dir is None:
         what = f"External model '{name}' missing required config groups: {list(REQUIRED_GROUPS)}"
@@ -116,6 +118,7 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
     configs = str(info.configs_dir)
     groups: set[str] = set()
     targets: list[tuple[str, str]] = []  # (dotted, where)
+    command_targets: list[tuple[str, str]] = []
     for folder, dirs, files in os.walk(configs):
         dirs.sort()
         rel_dir = folder[len(configs) + 1 :].replace(os.sep, "/") or "."
@@ -126,7 +129,7 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
                 groups.add(rel_dir.split("/", 1)[0])
             try:
                 if rel == COMMANDS_FILE:
-                    targets += _read_commands(info, path, read_text(path))
+                    command_targets += _read_commands(info, path, read_text(path))
                     continue
                 error, found = read_config(path, memo)
             except YamlSyntaxError as exc:
@@ -144,7 +147,7 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
         what = f"External model '{info.name}' missing required config groups: {missing}"
         fix = "create " + " and ".join(f"configs/{g}/{info.name}.yaml" for g in missing)
         info.problems.append(Problem(info.name, what, os.path.join(configs, missing[0]), fix, "missing_configs"))
-    _check_targets(info, targets, memo)
+    _check_targets(info, targets, command_targets, memo)
 
 
 def _read_commands(info: ModelInfo, path: str, text: str) -> list[tuple[str, str]]:
@@ -167,15 +170,21 @@ def _read_commands(info: ModelInfo, path: str, text: str) -> list[tuple[str, str
     return targets
 
 
-def _check_targets(info: ModelInfo, targets: list[tuple[str, str]], memo: FileMemo) -> None:
-    """Targets that point into the model's own package must name an existing class or function."""
-    if info.package is None:
-        return
-    source = PackageSource(info.root / info.package, memo)
-    fix = "point it at a class or function that exists in the model's package (check spelling and module)"
-    for dotted, where in targets:
-        if dotted.split(".", 1)[0] != info.package:
-            continue  # xlm.harness.Harness, torch.optim.AdamW, ...: not this model's to check
-        if (why := source.check_dotted(dotted)) is not None:
-            what = f"External model '{info.name}' has a bad target '{dotted}': {why}"
-            info.problems.append(Problem(info.name, what, where, fix, "bad_target"))
+def _check_targets(info: ModelInfo, targets: list[tuple[str, str]], commands: list[tuple[str, str]], memo: FileMemo) -> None:
+    """Targets into the model's own package or into xlm must name an existing class or function.
+
+    A bad command is a problem (commands are read at every start); a bad config target is a
+    warning, since only a job whose config uses it fails (`xlm.external.guard`).
+    """
+    packages = {info.package: info.package_dir} if info.package and info.package != "xlm" else {}
+    check = TargetCheck(packages, memo)  # torch.optim.AdamW, ...: not ours to check without importing it
+    for found, dotted_list in ((info.problems, commands), (info.warnings, targets)):
+        for dotted, where in dotted_list:
+            if (why := check.why(dotted)) is not None:
+                found.append(bad_target(info.name, dotted, why, where))
+
+
+def bad_target(model: str, dotted: str, why: str, where: str) -> Problem:
+    owner = "this xlm" if dotted.split(".", 1)[0] == "xlm" else "the model's package"
+    fix = f"point it at a class or function that exists in {owner} (check spelling and module)"
+    return Problem(model, f"External model '{model}' has a bad target '{dotted}': {why}", where, fix, "bad_target")

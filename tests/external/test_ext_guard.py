@@ -1,0 +1,137 @@
+"""A job never runs a different model than the one asked for, and never uses a target that names nothing.
+
+`job_error` judges a composed job by its config choices and targets (what Hydra's
+``runtime.choices`` and the composed config hold); the CLI tests at the end run `xlm train`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from xlm.external.guard import config_targets, job_error
+from xlm.external_models import find_external_models
+
+from .builders import make_model
+
+CORE_MLM_TARGET = "mlm.model.MLMTransformer"
+
+
+def external_mlm(project, **files):
+    """A project that lists its own model named `mlm` (xlm-core has one), next to xlm's core mlm."""
+    root = project.model("mlm", files={"configs/experiment/star_easy_mlm.yaml": "# @package _global_\njob_name: mine\n", **files})
+    file = project.models_file("mlm")
+    return root, file
+
+
+def test_a_skipped_external_mlm_stops_every_job_that_would_use_the_core_one(project):
+    _, file = external_mlm(project)
+    found = find_external_models()
+    assert [m.origin for m in found.skipped] == ["local"] and found.get("mlm").found.origin == "core"
+    error = job_error(found, {"experiment": "star_easy_mlm", "model": "mlm"}, [CORE_MLM_TARGET])
+    assert error.what == (
+        f"experiment 'star_easy_mlm' belongs to model 'mlm' ({file}:1), skipped because: "
+        "Duplicate model names found across sources: ['mlm']"
+    )
+    assert error.fix == "rename the model: arlm, mlm, ilm are reserved for core models"
+    # Not shipped by the external model, but from the core model of that name: still refused.
+    error = job_error(found, {"collator": "seq2seq_mlm"}, [])
+    assert error.what.startswith("collator 'seq2seq_mlm' is from xlm's core model 'mlm', but the project's own model 'mlm'")
+    assert "xlm does not run one in place of the other" in error.what
+    error = job_error(found, {}, [CORE_MLM_TARGET])
+    assert error.what.startswith(f"the target '{CORE_MLM_TARGET}' belongs to model 'mlm' ({file}:1), skipped because: Duplicate")
+    # A job that uses neither is none of its business.
+    assert job_error(found, {"experiment": "star_easy_arlm", "model": "arlm", "datamodule": "star_easy"}, ["arlm.model.ARLMTransformer"]) is None
+
+
+def test_a_broken_model_stops_its_experiment_with_the_reason(project):
+    root = project.model("zz", files={"zz/loss.py": "class ZzLoss(:\n    pass\n"})
+    file = project.models_file("zz")
+    found = find_external_models()
+    assert [m.name for m in found.skipped] == ["zz"]
+    error = job_error(found, {"experiment": "zz_debug"}, [])
+    assert error.what == (
+        f"experiment 'zz_debug' belongs to model 'zz' ({file}:1), skipped because: "
+        "External model 'zz' has a Python file that does not compile: invalid syntax"
+    )
+    assert "fix the syntax" in error.fix
+    assert str(root / "zz" / "loss.py") in found.reason(found.skipped[0]).where
+
+
+def test_a_model_listed_twice_from_one_folder_is_not_a_different_model(project):
+    project.model("twice")
+    project.models_file("twice", "./twice")
+    found = find_external_models()
+    assert [m.name for m in found.skipped] == ["twice"]  # the duplicate line, same folder
+    assert job_error(found, {"experiment": "twice_debug"}, ["twice.model.TwiceModel"]) is None
+
+
+def test_a_declared_model_that_is_not_there_stops_jobs_that_target_it(project):
+    project.models_file("ghost")
+    found = find_external_models()
+    error = job_error(found, {}, ["ghost.model.Ghost"])
+    assert error.what.startswith("the target 'ghost.model.Ghost' belongs to model 'ghost'") and "not found" in error.what
+
+
+def test_a_stale_target_fails_only_the_job_that_uses_it(project):
+    root = project.model("stale", files={"configs/model/old_stale.yaml": "model:\n  _target_: stale.model.Gone\n"})
+    project.models_file("stale")
+    found = find_external_models()
+    assert found.problems == [] and found.get("stale") is not None  # loads: a warning only
+    [warning] = found.warnings
+    assert warning.where == f"{root / 'configs' / 'model' / 'old_stale.yaml'}:2"
+    assert job_error(found, {"experiment": "stale_debug"}, ["stale.model.StaleModel", "stale.loss.StaleLoss"]) is None
+    error = job_error(found, {"model": "old_stale"}, ["stale.model.Gone"])
+    assert error.what == (
+        f"the job's config names a target that does not exist: 'stale.model.Gone' (at {warning.where}): "
+        "'Gone' is not defined in stale/model.py"
+    )
+
+
+def test_a_target_into_xlm_is_checked_like_a_model_target(project):
+    project.model("old", files={"configs/model_type/old.yaml": "lightning_module:\n  _target_: xlm.lightning.Harness\nloss:\n  _target_: old.loss.OldLoss\n"})
+    project.models_file("old")
+    found = find_external_models()
+    assert [w.what for w in found.warnings] == [
+        "External model 'old' has a bad target 'xlm.lightning.Harness': module xlm/lightning.py does not exist"
+    ]
+    error = job_error(found, {"model_type": "old"}, ["xlm.lightning.Harness", "old.loss.OldLoss"])
+    assert "'xlm.lightning.Harness'" in error.what and "exists in this xlm" in error.fix
+    assert job_error(found, {}, ["xlm.harness.Harness", "torch.optim.AdamW"]) is None  # exists / not ours to check
+
+
+def test_config_targets_reads_nested_configs():
+    cfg = {
+        "model": {"_target_": "a.B", "inner": [{"_target_": "c.D"}]},
+        "reported_metrics": {"train": {"lm": {"loss": {"update_fn": "e.f"}}}},
+        "interpolated": {"_target_": "${other}"},
+        "again": {"_target_": "a.B"},
+    }
+    assert sorted(config_targets(cfg)) == ["a.B", "c.D", "e.f"]
+
+
+def test_an_experiment_only_a_skipped_model_has_says_so_before_hydra_runs(project, capsys):
+    from xlm.cli import main
+
+    project.model("zz", files={"configs/model_type/zz.yaml": None})
+    file = project.models_file("zz")
+    assert main(["train", "experiment=zz_debug"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: experiment 'zz_debug' belongs to model 'zz' ({file}:1), skipped because: "
+        "External model 'zz' missing required config groups: ['model_type']"
+    ) in err
+    assert "fix: create configs/model_type/zz.yaml" in err and "choose one of" not in err
+
+
+def test_xlm_train_refuses_to_train_the_core_mlm_in_place_of_the_projects(project, capsys, tmp_path):
+    """The issue's case: `xlm train experiment=star_easy_mlm debug=overfit` used to train xlm's mlm and exit 0."""
+    from xlm.cli import main
+
+    external_mlm(project)
+    run = ["trainer.max_steps=1", f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"]
+    with pytest.raises(SystemExit) as exited:  # raised inside the Hydra job, as for every job's user error
+        main(["train", "experiment=star_easy_mlm", "debug=overfit", *run])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert "error: experiment 'star_easy_mlm' belongs to model 'mlm'" in err and "Duplicate model names" in err
+    assert not (tmp_path / "run" / "train.json").exists()

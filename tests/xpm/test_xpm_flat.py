@@ -1,0 +1,117 @@
+"""xlm-core's models with xpm: a flat model from a monorepo subdir, and `xpm import-json`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xlm.external_models import find_external_models
+from xpm.errors import XpmError
+from xpm.import_json import import_models_json
+from xpm_cli import xpm
+
+
+def flat_model_files(name: str) -> dict[str, str]:
+    """A model in xlm-core's flat layout: the folder is the package, configs/ inside it."""
+    cls = name.title() + "Model"
+    return {
+        "__init__.py": f"from .model_{name} import {cls}\n",
+        f"model_{name}.py": f"class {cls}:\n    pass\n",
+        f"configs/model/{name}.yaml": f"_target_: {name}.model_{name}.{cls}\n",
+        f"configs/model_type/{name}.yaml": "lightning_module:\n  _target_: xlm.harness.Harness\n",
+    }
+
+
+@pytest.fixture
+def core_repo(upstream):
+    """Like xlm-core: `xlm-models/` holds flat models, a package named like xlm's core mlm, and xlm_models.json."""
+    repo = upstream("lab/xlmcore")
+    files = {f"xlm-models/fmdl/{k}": v for k, v in flat_model_files("fmdl").items()}
+    files["xlm-models/mlm/__init__.py"] = "raise RuntimeError('not this mlm')\n"
+    files["xlm-models/xlm_models.json"] = json.dumps({"fmdl": "fmdl", "mlm": "mlm"})
+    repo.commit("models", files)
+    repo.tag("v0.3.1")
+    return repo
+
+
+@pytest.mark.slow
+def test_add_a_flat_model_from_a_monorepo_subdir(core_repo, project, monkeypatch):
+    monkeypatch.chdir(project)
+    result = xpm(project, "add", f"{core_repo.url}@v0.3.1#subdir=xlm-models/fmdl")
+    assert result.output.startswith("added fmdl v0.3.1")
+    vendored = project / "xlm_models" / "fmdl"
+    assert (vendored / "__init__.py").is_file() and (vendored / "configs" / "model" / "fmdl.yaml").is_file()
+    assert 'package = "fmdl"' in (project / "xlm.lock").read_text()
+    found = find_external_models(project)
+    assert found.problems == [] and found.get("fmdl").info.flat
+    assert xpm(project, "verify").output.strip() == "fmdl: ok"
+
+
+def test_import_json_writes_xlm_models(tmp_path):
+    models = tmp_path / "xlm-models"
+    (models / "nested" / "relay").mkdir(parents=True)
+    (models / "xlm_models.json").write_text(json.dumps({"mdlm": "mdlm", "relay": "nested/relay", "old_name": "flexmdm", "up": "../up"}))
+    result = import_models_json(models / "xlm_models.json")
+    assert result.created and result.added == ["mdlm", "./nested/relay", "flexmdm", "../up"]
+    assert result.notes == ["'old_name' is the folder flexmdm: xlm names a model after its folder, so it is 'flexmdm'"]
+    text = (models / ".xlm_models").read_text()
+    assert text.splitlines()[1:] == ["mdlm", "./nested/relay", "flexmdm", "../up"] and text.startswith("#")
+    again = import_models_json(models / "xlm_models.json")  # nothing twice
+    assert (again.added, again.kept) == ([], ["mdlm", "relay", "flexmdm", "up"])
+    assert (models / ".xlm_models").read_text() == text
+
+
+def test_import_json_appends_to_an_existing_models_file_keeping_its_lines(tmp_path):
+    (tmp_path / ".xlm_models").write_text("# mine\nzlm  # kept\n")
+    (tmp_path / "xlm_models.json").write_text('{"zlm": "zlm", "mdlm": "mdlm"}')
+    result = import_models_json(tmp_path / "xlm_models.json")
+    assert (result.created, result.added, result.kept) == (False, ["mdlm"], ["zlm"])
+    assert (tmp_path / ".xlm_models").read_text() == "# mine\nzlm  # kept\nmdlm\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"mdlm": "mdlm",}', "not valid JSON (line 1, column 17)"),
+        ('["mdlm"]', "not an object of model names and folders"),
+        ('{"mdlm": 3}', "not an object of model names and folders"),
+        ('{"x": "My-Model"}', "the model 'x' is the folder"),
+        ('{"x": "a\\nb"}', "xlm_models.json"),
+        (b"\xff\xfe{}", "not valid JSON"),
+    ],
+)
+def test_import_json_refuses_a_bad_file_and_writes_nothing(tmp_path, text, message):
+    file = tmp_path / "xlm_models.json"
+    file.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(XpmError, match="xlm_models.json") as info:
+        import_models_json(file)
+    assert message in info.value.what
+    assert not (tmp_path / ".xlm_models").exists()
+
+
+def test_xlm_says_how_to_convert_a_json_only_project_and_xpm_does_it(tmp_path, monkeypatch):
+    for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "cache"))
+    project = tmp_path / "relay"
+    for rel, text in flat_model_files("relay").items():
+        (project / "relay" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / "relay" / rel).write_text(text)
+    (project / "xlm_models.json").write_text('{"relay": "relay"}')
+    monkeypatch.chdir(project / "relay" / "configs")
+    [problem] = find_external_models().problems
+    assert problem.what == f"{project / 'xlm_models.json'} lists models in xlm-core's format, which xlm does not read (it reads .xlm_models)"
+    assert problem.fix.startswith(f"run: xpm import-json {project / 'xlm_models.json'}")
+    out = xpm(project / "relay" / "configs", "import-json").output
+    assert out.splitlines()[0] == f"created {project / '.xlm_models'}: added relay".replace(str(project / ".xlm_models"), "../../.xlm_models")
+    found = find_external_models()
+    assert found.problems == [] and found.get("relay").info.flat
+    (project / "xlm_models.json").write_text('{"relay": "relay", "other": "other"}')
+    [problem] = find_external_models().problems
+    assert "lists models that" in problem.what and "['other']" in problem.what and "xpm import-json" in problem.fix
+
+
+def test_import_json_without_a_file_says_where_it_looked(tmp_path):
+    out = xpm(tmp_path, "import-json", code=1).output
+    assert f"no xlm_models.json in {tmp_path} or any folder above it" in out

@@ -1,0 +1,101 @@
+"""``xpm import-json``: write `.xlm_models` from xlm-core's ``xlm_models.json``.
+
+xlm reads `.xlm_models` only (`xlm.external.models_json` says so when a project has just the
+JSON file). This converts it once: each ``"name": "folder"`` becomes a line (a bare name for
+a folder next to the file, else ``./folder``), appended to the `.xlm_models` next to the JSON
+file (created when missing); models already listed are left as they are. The JSON file is
+not changed, so xlm-core still reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from xpm.errors import XpmError
+
+
+@dataclass
+class Imported:
+    """What :func:`import_models_json` did."""
+
+    models_file: Path
+    created: bool
+    added: list[str] = field(default_factory=list)  # the lines written
+    kept: list[str] = field(default_factory=list)  # names already listed
+    notes: list[str] = field(default_factory=list)
+
+
+def import_models_json(json_file: Path) -> Imported:
+    """Append the models of ``json_file`` to the `.xlm_models` next to it; write nothing on any error."""
+    from xlm.external.models_json import ModelsJsonError, entry_text, read_models_json
+    from xlm.manifest import NEW_FILE_HEADER, ManifestError, add_entry_text, parse_line, write_atomic
+    from xpm.project import Project
+
+    json_file = Path(json_file).resolve()
+    project = Project(json_file.parent)
+    try:
+        pairs = read_models_json(json_file)
+        lines = [(name, entry_text(name, folder, json_file.parent, project.root)) for name, folder in pairs]
+        entries = [(name, line, parse_line(line)) for name, line in lines]
+    except (ModelsJsonError, ManifestError) as exc:
+        raise XpmError(f"{json_file}: {exc.what}", exc.fix) from None
+    with project.holding():
+        text = project.read_text()
+        result = Imported(project.models_file, created=not project.models_file.exists())
+        listed = {entry.name for entry in project.entries(text)}
+        for name, line, entry in entries:
+            if entry.name != name:
+                result.notes.append(f"{name!r} is the folder {line}: xlm names a model after its folder, so it is '{entry.name}'")
+            if entry.name in listed:
+                result.kept.append(entry.name)
+                continue
+            listed.add(entry.name)
+            text = add_entry_text(text or NEW_FILE_HEADER, line)
+            result.added.append(line)
+        if result.added:
+            project.entries(text)  # the new text must parse as xlm will read it
+            write_atomic(project.models_file, text)
+    return result
+
+
+@click.command("import-json")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def import_json(ctx: click.Context, file: Path | None) -> None:
+    """Write .xlm_models from xlm-core's xlm_models.json (FILE, default: the nearest one).
+
+    Each "name": "folder" becomes a line of the .xlm_models next to the JSON file; models
+    already listed there are kept as they are. The JSON file is not changed.
+
+    \b
+    Examples:
+      xpm import-json                          the nearest xlm_models.json
+      xpm import-json xlm-models/xlm_models.json
+    """
+    from xlm.external.models_json import JSON_FILE_NAME, find_models_json
+
+    base = (ctx.obj or {}).get("dir") or Path.cwd()
+    if file is None:
+        file = find_models_json(base)
+        if file is None:
+            raise XpmError(f"no {JSON_FILE_NAME} in {Path(base).resolve()} or any folder above it", "pass its path: xpm import-json path/to/xlm_models.json")
+    else:
+        file = Path(base) / file
+        if not file.is_file():
+            raise XpmError(f"{file} does not exist", "pass the path of an xlm_models.json")
+    result = import_models_json(file)
+    shown = os.path.relpath(result.models_file)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.added:
+        verb = "created" if result.created else "updated"
+        click.echo(f"{verb} {shown}: added {', '.join(result.added)}")
+    if result.kept:
+        click.echo(f"already listed in {shown}: {', '.join(result.kept)}")
+    if not result.added and not result.kept:
+        click.echo(f"{file} lists no models: nothing to add")
+    click.echo("next: xlm models   (checks each model)")
