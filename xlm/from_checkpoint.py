@@ -92,8 +92,8 @@ def _apply_command_line(merged: DictConfig, composed: DictConfig, overrides: lis
         key = override.key_or_group
         if key in RUN_NODES or key.split(".", 1)[0] in RUN_NODES:
             continue  # already the composed config's
-        if key in groups:
-            _apply_selection(merged, raw, key, override.value())
+        if key in groups:  # `~group` (no value) drops the selection
+            _apply_selection(merged, raw, key, None if override.is_delete() else override.value())
         elif override.is_delete():
             _delete(merged, key)
         else:
@@ -119,13 +119,13 @@ def _apply_selection(merged: DictConfig, raw: dict, group: str, value: Any) -> N
     if own_node:
         if top in raw:
             OmegaConf.update(merged, top, raw[top], merge=False, force_add=True)
-        else:  # `loggers=null`
+        else:  # `~loggers`
             _delete(merged, top)
         return
     if not options:
         raise UserError(
-            f"{group}=null cannot undo what {group} set in the checkpoint's config",
-            f"name the experiment too (experiment=... {group}=null ckpt_path=...) to compose the config anew",
+            f"~{group} cannot undo what {group} set in the checkpoint's config",
+            f"name the experiment too (experiment=... ~{group} ckpt_path=...) to compose the config anew",
         )
     for piece in pieces:
         for key in _leaves(piece):

@@ -113,9 +113,11 @@ def create_model(
     Raises :class:`XpmError` for every refusal, before anything is written.
     """
     parent = Path(parent).expanduser().resolve()
-    missing = next((p for p in reversed((parent, *parent.parents)) if not p.exists()), None)  # made below
-    if not parent.is_dir() and missing is None:
-        raise XpmError(f"--dir {parent} is not a folder", "pass a folder (it is created when it does not exist)")
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir():
+        what = f"--dir {parent} is not a folder" if existing == parent else f"--dir {parent} cannot be created: {existing} is a file"
+        raise XpmError(what, "pass a folder (it is created when it does not exist)")
+    missing = None if existing == parent else next(p for p in (parent, *parent.parents) if p.parent == existing)  # made below
     if models_file is not None:
         models_file = Path(models_file).expanduser().resolve()
     else:

@@ -18,8 +18,9 @@ from core_helpers import xlm_command, xlm_env
 pytestmark = pytest.mark.slow
 
 
-def run_xlm(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(xlm_command(*args), cwd=cwd, env=xlm_env(cwd), capture_output=True, text=True, timeout=timeout)
+def run_xlm(cwd: Path, *args: str, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(xlm_command(*args), cwd=cwd, env={**xlm_env(cwd), **env}, capture_output=True, text=True,
+                          timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -88,6 +89,44 @@ def test_resume_continues_from_the_checkpoint(trained):
     assert record["global_step"] == 110 and record["resumed_from"] == str(ckpt)
 
 
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A few steps of a model smaller than its experiment's: only the checkpoint's config can load it."""
+    cwd = tmp_path_factory.mktemp("small")
+    run_xlm(cwd, "train", "experiment=star_easy_arlm", "debug=overfit", "trainer.max_steps=6", "trainer.val_check_interval=3",
+            "trainer.log_every_n_steps=1", "model.d_model=32", "model.num_layers=1")
+    return cwd, only_run_dir(cwd, "train") / "checkpoints" / "last.ckpt"
+
+
+def test_train_with_only_a_checkpoint_resumes_with_its_config(small_run):
+    cwd, ckpt = small_run
+    run_xlm(cwd, "train", f"ckpt_path={ckpt}", "trainer.max_steps=8")
+    (resumed,) = [r for r in (cwd / "outputs" / "train" / "star_easy_arlm").iterdir() if r != ckpt.parent.parent]
+    record = json.loads((resumed / "train.json").read_text())
+    assert record["global_step"] == 8 and record["resumed_from"] == str(ckpt)
+    ran_with = OmegaConf.load(resumed / ".hydra" / "config.yaml")
+    assert (ran_with.model.d_model, ran_with.trainer.max_steps, ran_with.trainer.val_check_interval) == (32, 8, 3)
+    assert OmegaConf.to_container(ran_with)["callbacks"]["checkpoint"]["dirpath"] == "${paths.output_dir}/checkpoints"
+    assert (resumed / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_eval_of_an_overfit_checkpoint_is_named_after_it_says_so_and_reads_this_machines_data(small_run):
+    cwd, ckpt = small_run
+    here = cwd / "other_data"
+    proc = run_xlm(cwd, "eval", f"ckpt_path={ckpt}", XLM_DATA_DIR=str(here))
+    (run,) = (cwd / "outputs" / "eval" / "star_easy_arlm").iterdir()
+    assert json.loads((run / "eval.json").read_text())["overfit_examples"] == 32
+    note = "note: the data are the 32 memorised training examples of debug=overfit (datamodule.overfit_examples=32), " \
+           "not the test split; add datamodule.overfit_examples=null to use the real test split"
+    assert note in proc.stderr + proc.stdout and note in (run / "eval.log").read_text()
+    assert list((here / "tasks").glob("star_easy-*/.ready"))  # XLM_DATA_DIR, not the path the checkpoint stores
+
+    proc = run_xlm(cwd, "generate", f"ckpt_path={ckpt}", "datamodule.overfit_examples=null", "datamodule.task.num_examples.test=40")
+    (run,) = (cwd / "outputs" / "generate" / "star_easy_arlm").iterdir()
+    assert json.loads((run / "generate.json").read_text())["examples"] == 40
+    assert "note:" not in proc.stderr + proc.stdout
+
+
 def test_two_process_cpu_ddp_run_completes(tmp_path):
     run_xlm(tmp_path, "train", "experiment=star_easy_arlm", "debug=overfit", "trainer_strategy=ddp",
             "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=4", "trainer.val_check_interval=2",
@@ -98,10 +137,23 @@ def test_two_process_cpu_ddp_run_completes(tmp_path):
     assert (run / "train_ddp_process_1.log").is_file()  # the second process ran in the same run folder
 
 
-def test_multirun_sweeps_one_job_per_value(tmp_path):
-    run_xlm(tmp_path, "train", "-m", "experiment=star_easy_arlm", "debug=overfit", "optimizer.lr=1e-3,1e-4",
-            "trainer.max_steps=2", "callbacks=none", "model.d_model=32", "model.num_layers=1")
+def test_multirun_sweeps_one_job_per_value_and_summarises_them(tmp_path):
+    proc = run_xlm(tmp_path, "train", "-m", "experiment=star_easy_arlm", "debug=overfit", "optimizer.lr=1e-3,1e-4",
+                   "trainer.max_steps=2", "trainer.log_every_n_steps=1", "callbacks=none", "model.d_model=32", "model.num_layers=1")
     records = sorted((tmp_path / "multirun").glob("train/star_easy_arlm/*/*/train.json"))
     assert len(records) == 2
     lrs = sorted(OmegaConf.load(r.parent / ".hydra" / "config.yaml").optimizer.lr for r in records)
     assert lrs == pytest.approx([1e-4, 1e-3])
+
+    sweep = records[0].parent.parent
+    with open(sweep / "summary.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["job"], r["status"], r["run_dir"]) for r in rows] == [("0", "done", str(sweep.relative_to(tmp_path) / "0")),
+                                                                    ("1", "done", str(sweep.relative_to(tmp_path) / "1"))]
+    assert ["optimizer.lr=0.001" in r["overrides"].split() for r in rows] == [True, False]
+    for row, record in zip(rows, records):
+        assert float(row["metric:train/loss"]) == pytest.approx(json.loads(record.read_text())["metrics"]["train/loss"])
+    printed = proc.stdout[proc.stdout.index("sweep summary"):].splitlines()
+    assert printed[0] == f"sweep summary ({sweep.relative_to(tmp_path) / 'summary.csv'}):"
+    assert printed[1].split()[:4] == ["job", "status", "overrides", "train/lm/accumulated_loss"]
+    assert printed[2].split()[:3] == ["0", "done", "optimizer.lr=0.001"] and printed[3].split()[:3] == ["1", "done", "optimizer.lr=0.0001"]

@@ -1,0 +1,138 @@
+"""A job's config from a checkpoint (resume, eval, generate) and the summary of a sweep, in-process.
+
+The checkpoints here are real files written with torch.save, holding the resolved config of a
+real composed experiment, as the harness stores it; the sweep folders are laid out as Hydra
+lays them out. The end-to-end runs are in test_core_train_e2e.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from xlm.errors import UserError
+from xlm.from_checkpoint import checkpoint_config, memorised_note
+from xlm.sweep import format_table, summary_rows, write_summary
+
+OLD_RUN, OLD_DATA = "/elsewhere/outputs/train/star_easy_arlm/old", "/elsewhere/data"
+
+
+@pytest.fixture
+def checkpoint(compose, tmp_path):
+    """A checkpoint of star_easy_arlm debug=overfit with a small model, trained on another machine."""
+    stored = compose("experiment=star_easy_arlm", "debug=overfit", "model.d_model=32",
+                     f"paths.output_dir={OLD_RUN}", f"paths.data_dir={OLD_DATA}")
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "hyper_parameters": {"cfg": OmegaConf.to_container(stored, resolve=True)}}, path)
+    return path
+
+
+def from_checkpoint(compose, checkpoint, job, *overrides):
+    """What the job does: compose the command line, then take the checkpoint's config under it."""
+    from hydra import initialize_config_module
+
+    cfg = compose(f"job_type={job}", f"ckpt_path={checkpoint}", *overrides)
+    with initialize_config_module("xlm.configs", version_base="1.3"):  # group selections compose their files
+        merged = checkpoint_config(cfg, str(checkpoint), [f"ckpt_path={checkpoint}", *overrides], job)
+    OmegaConf.resolve(merged)
+    return merged
+
+
+def test_resume_takes_the_whole_run_config_but_not_its_places(compose, checkpoint, tmp_path):
+    cfg = from_checkpoint(compose, checkpoint, "train")
+    assert (cfg.model.d_model, cfg.trainer.max_steps, cfg.job_name) == (32, 300, "star_easy_arlm")
+    assert cfg.datamodule.overfit_examples == 32 and cfg.tags.debug is True
+    out, data = str(tmp_path / "out"), str(tmp_path / "data")  # the compose fixture's places
+    assert cfg.trainer.default_root_dir == out and cfg.loggers.csv.save_dir == out
+    assert cfg.callbacks.checkpoint.dirpath == f"{out}/checkpoints"
+    assert cfg.datamodule.task.data_dir == data  # not the stored /elsewhere/data
+    assert OLD_RUN not in OmegaConf.to_yaml(cfg) and OLD_DATA not in OmegaConf.to_yaml(cfg)
+    assert cfg.ckpt_path == str(checkpoint) and cfg.job_type == "train"
+
+
+def test_the_command_line_applies_on_top_of_the_checkpoint(compose, checkpoint):
+    cfg = from_checkpoint(compose, checkpoint, "train", "trainer.max_steps=310", "~optimizer.weight_decay",
+                          "trainer_strategy=cpu", "loggers=[csv,tensorboard]", "seed=7")
+    assert (cfg.trainer.max_steps, cfg.trainer.accelerator, cfg.seed) == (310, "cpu", 7)
+    assert cfg.trainer.val_check_interval == 50  # the rest of the stored trainer stays
+    assert "weight_decay" not in cfg.optimizer and cfg.optimizer.lr == 0.001
+    assert set(cfg.loggers) == {"csv", "tensorboard"}
+    assert cfg.model.d_model == 32
+
+
+def test_a_selection_sets_what_its_file_sets(compose, checkpoint):
+    cfg = from_checkpoint(compose, checkpoint, "eval", "datamodule=star_hard")
+    assert (cfg.datamodule.task.name, cfg.datamodule.task.path_length, cfg.tokenizer.num_ids) == ("star_hard", 10, 100)
+    assert cfg.tags.dataset == "star_hard" and cfg.tags.model == "arlm"  # only the keys star_hard sets
+    cfg = from_checkpoint(compose, checkpoint, "train", "~loggers")
+    assert "loggers" not in cfg
+    with pytest.raises(UserError, match="~debug cannot undo what debug set in the checkpoint's config"):
+        from_checkpoint(compose, checkpoint, "train", "~debug")
+
+
+def test_eval_takes_only_the_model_nodes(compose, checkpoint):
+    cfg = from_checkpoint(compose, checkpoint, "eval", "datamodule.eval_batch_size=8")
+    assert (cfg.model.d_model, cfg.datamodule.eval_batch_size, cfg.datamodule.overfit_examples) == (32, 8, 32)
+    assert cfg.trainer.max_steps == 10000 and cfg.job_name == "run"  # how the job runs: this command's
+    assert "memorised training examples of debug=overfit" in memorised_note(cfg, "test")
+    cfg = from_checkpoint(compose, checkpoint, "eval", "datamodule.overfit_examples=null")
+    assert memorised_note(cfg, "test") is None
+
+
+def test_data_dir_from_the_environment_wins_over_the_checkpoints(compose, checkpoint, monkeypatch, tmp_path):
+    from hydra import initialize_config_module
+
+    monkeypatch.setenv("XLM_DATA_DIR", str(tmp_path / "mine"))
+    cfg = compose("job_type=eval", f"ckpt_path={checkpoint}", own_data_dir=False)
+    with initialize_config_module("xlm.configs", version_base="1.3"):
+        merged = checkpoint_config(cfg, str(checkpoint), [], "eval")
+    assert OmegaConf.select(merged, "datamodule.task.data_dir") == str(tmp_path / "mine")
+
+
+def test_a_checkpoint_without_a_stored_config_is_refused(compose, tmp_path):
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(UserError, match="has no stored config"):
+        checkpoint_config(compose(), str(path), [], "eval")
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def make_job(sweep, number, overrides, metrics=None):
+    run = sweep / str(number)
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        (run / "train.json").write_text(json.dumps({"job_type": "train", "metrics": metrics}))
+    return run
+
+
+def test_summary_has_a_row_per_job_in_job_order_failed_ones_too(tmp_path):
+    sweep = tmp_path / "sweep"
+    common = ["job_type=train", "experiment=star_easy_arlm"]
+    make_job(sweep, 10, [*common, "optimizer.lr=0.01"])  # no record: it failed
+    make_job(sweep, 2, [*common, "optimizer.lr=0.0001"], {"val/loss": 0.25, "train/loss": 0.5})
+    make_job(sweep, 1, [*common, "optimizer.lr=0.001"], {"val/loss": 0.125})
+    rows = write_summary(sweep)
+    assert [r["job"] for r in rows] == ["1", "2", "10"]
+    with open(sweep / "summary.csv") as handle:
+        written = list(csv.DictReader(handle))
+    assert list(written[0]) == ["job", "status", "overrides", "metric:val/loss", "metric:train/loss", "run_dir"]
+    assert [(r["status"], r["metric:val/loss"], r["metric:train/loss"]) for r in written] == [
+        ("done", "0.125", ""), ("done", "0.25", "0.5"), ("failed", "", "")]
+    assert written[0]["overrides"] == "job_type=train experiment=star_easy_arlm optimizer.lr=0.001"
+    assert written[2]["run_dir"] == str(sweep / "10")
+    table = format_table(rows).splitlines()
+    assert table[0].split() == ["job", "status", "overrides", "val/loss", "train/loss", "run_dir"]
+    assert table[1].split() == ["1", "done", "optimizer.lr=0.001", "0.125", "-", str(sweep / "1")]
+    assert table[3].split()[:3] == ["10", "failed", "optimizer.lr=0.01"]
+
+
+def test_an_empty_sweep_folder_writes_nothing(tmp_path):
+    assert write_summary(tmp_path) == [] and not (tmp_path / "summary.csv").exists()
+    assert summary_rows(tmp_path / "missing") == []

@@ -1,0 +1,52 @@
+"""Small things of the `xpm` / `xlm-scaffold` command line (issue 9, item 19)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from xpm.cli import main
+
+
+def test_xlm_scaffold_answers_dash_h():
+    proc = subprocess.run([sys.executable, "-c", "from xpm.cli import scaffold_main; scaffold_main(['-h'])"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("Usage: xlm-scaffold [OPTIONS] NAME"), proc.stderr
+    assert CliRunner().invoke(main, ["new", "-h"]).output.startswith("Usage: main new [OPTIONS] NAME")
+
+
+def test_new_dir_is_created_when_missing(project):
+    result = CliRunner().invoke(main, ["new", "my_model", "--dir", "models/deep"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (project / "models" / "deep" / "my_model" / "my_model" / "model.py").is_file()
+
+
+def test_a_refused_name_leaves_no_new_dir_behind(project):
+    result = CliRunner().invoke(main, ["new", "1bad", "--dir", "models/deep"])
+    assert result.exit_code == 1 and "is not a valid model name" in result.output
+    assert not (project / "models").exists()
+
+
+def test_new_dir_that_is_a_file_is_refused(project):
+    import pytest
+
+    from xpm.errors import XpmError
+    from xpm.new import create_model
+
+    (project / "models").write_text("")
+    result = CliRunner().invoke(main, ["new", "my_model", "--dir", "models"])
+    assert result.exit_code == 2 and "'models' is a file" in result.output  # click's own check of --dir
+    with pytest.raises(XpmError, match="is not a folder"):
+        create_model("my_model", project / "models")
+    with pytest.raises(XpmError, match=f"cannot be created: {project / 'models'} is a file"):
+        create_model("my_model", project / "models" / "sub")
+    assert (project / "models").read_text() == ""
+
+
+def test_list_with_no_models_says_so(project):
+    (project / ".xlm_models").write_text("# nothing yet\n")
+    result = CliRunner().invoke(main, ["list"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output == f"no models in {project / '.xlm_models'}: add one with `xpm add SOURCE` or `xpm new NAME`\n"
