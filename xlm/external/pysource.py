@@ -6,8 +6,10 @@ reading its top-level names with `ast`. Parsing costs ~1.5 ms per file, so the a
 remembered per file (`FileMemo`, keyed by mtime and size): a warm start parses nothing, and
 a name that does not even occur in the file's text is rejected without parsing.
 
-`compile_errors` compiles every module of a package (``compile``, which never runs the code)
-so a syntax error is reported with its file and line before a job imports the module.
+`PackageSource.compile_errors` compiles every module of a package (``compile``, which never
+runs the code) so a syntax error is reported with its file and line before a job imports the
+module. (Compiling the source directly is cheaper than `ast.parse`, which builds Python
+objects for every node: ~0.5 ms against ~0.7 ms for a 3 KB file.)
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ class PackageSource:
             package_init = os.path.join(base, "__init__.py")
             candidates = [base + ".py", package_init] if parts else [package_init]
             self._files[parts] = None
-            for candidate in candidates:
-                if (signature := self.memo.signature(candidate)) is not None:
+            for candidate in candidates:  # compile_errors has stat'ed the package's files already
+                if (signature := self._signatures.get(candidate) or self.memo.signature(candidate)) is not None:
                     self._files[parts], self._signatures[candidate] = candidate, signature
                     break
         return self._files[parts]
@@ -106,6 +108,44 @@ class PackageSource:
         anything = _top_level_names(ast.parse(source, filename=file).body, names)
         return anything or name in names
 
+    def compile_errors(self) -> list[tuple[str, int | None, str]]:
+        """``(file, line, message)`` for each module of the package that does not compile.
+
+        Compiling is parsing plus the compiler's own checks (``return`` outside a function,
+        ...), and runs nothing. Verdicts are remembered per file, so a warm start only stats
+        the files.
+        """
+        errors = []
+        for path in _module_files(self.package_dir):
+            signature = self.memo.signature(path)
+            if signature is None:
+                continue
+            self._signatures[path] = signature
+            verdict = self.memo.get(path, signature, "compile")
+            if verdict is None:
+                verdict = self._compile(path) or []
+                self.memo.put(path, signature, "compile", verdict)
+            if verdict:
+                errors.append((path, verdict[1], verdict[0]))
+        return errors
+
+    def _compile(self, path: str) -> list | None:
+        """``[message, line]`` when the module at ``path`` does not compile, else None."""
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            return [f"cannot be read: {exc.strerror or exc}", None]
+        with warnings.catch_warnings():  # SyntaxWarnings are the author's business, not a start-up's
+            warnings.simplefilter("ignore")
+            try:
+                compile(data, path, "exec", dont_inherit=True)  # bytes: the file's coding declaration applies
+            except SyntaxError as exc:  # IndentationError and TabError included
+                return [exc.msg, exc.lineno]
+            except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+                return [str(exc) or type(exc).__name__, None]
+        return None
+
     def check_dotted(self, dotted: str) -> str | None:
         """Why ``dotted`` (``pkg.module.Name``) does not name a class or function in the package, or None."""
         package, *parts = dotted.split(".")
@@ -127,7 +167,7 @@ class PackageSource:
             if self.defines(file, rest[0]):
                 return None
         except SyntaxError:
-            return None  # not the target's fault: `compile_errors` reports the module with its line
+            return None  # not the target's fault: `PackageSource.compile_errors` reports the module
         if len(rest) > 1:  # `pkg.loss.MyLoss` with no loss.py: the module is what is missing
             return f"module {'/'.join([package, *parts[:-1]])}.py does not exist"
         return f"'{rest[0]}' is not defined in {shown}"
@@ -139,17 +179,15 @@ XLM_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 class TargetCheck:
     """Dotted paths into known packages (a model's own, xlm's), checked from their source.
 
-    ``packages`` maps an import name to its folder; a path into any other package
-    (``torch.optim.AdamW``) is not ours to check without importing it.
+    ``packages`` maps an import name to its folder (or to its `PackageSource`, whose reads
+    are then shared); a path into any other package (``torch.optim.AdamW``) is not ours to
+    check without importing it.
     """
 
-    def __init__(self, packages: dict[str, Path], memo: FileMemo | None = None):
+    def __init__(self, packages: dict[str, Path | PackageSource], memo: FileMemo | None = None):
         self.packages = {"xlm": XLM_PACKAGE_DIR, **packages}
         self.memo = memo
-        self._sources: dict[str, PackageSource] = {}
-
-    def checks(self, dotted: str) -> bool:
-        return dotted.split(".", 1)[0] in self.packages
+        self._sources = {name: p for name, p in self.packages.items() if isinstance(p, PackageSource)}
 
     def why(self, dotted: str) -> str | None:
         """Why ``dotted`` names nothing in its package (None when it does, or is not ours to check)."""
@@ -176,42 +214,3 @@ def _module_files(package_dir: str) -> list[str]:
             elif entry.is_dir() and entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
                 folders.append(entry.path)
     return sorted(found)
-
-
-def _compile_error(path: str) -> list | None:
-    """``[message, line]`` when the module at ``path`` does not compile, else None."""
-    try:
-        with open(path, "rb") as handle:
-            source = handle.read()
-    except OSError as exc:
-        return [f"cannot be read: {exc.strerror or exc}", None]
-    with warnings.catch_warnings():  # SyntaxWarnings are the author's business, not a start-up's
-        warnings.simplefilter("ignore")
-        try:
-            compile(source, path, "exec", dont_inherit=True)
-        except SyntaxError as exc:  # IndentationError and TabError included
-            return [exc.msg, exc.lineno]
-        except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
-            return [str(exc) or type(exc).__name__, None]
-    return None
-
-
-def compile_errors(package_dir: Path, memo: FileMemo | None = None) -> list[tuple[str, int | None, str]]:
-    """``(file, line, message)`` for each module of the package that does not compile.
-
-    Compiling is parsing plus the compiler's own checks (``return`` outside a function, ...),
-    and runs nothing. Verdicts are remembered per file, so a warm start only stats the files.
-    """
-    memo = memo or FileMemo("", 0, persist=False)
-    errors = []
-    for path in _module_files(str(package_dir)):
-        signature = memo.signature(path)
-        if signature is None:
-            continue
-        verdict = memo.get(path, signature, "compile")
-        if verdict is None:
-            verdict = _compile_error(path) or []
-            memo.put(path, signature, "compile", verdict)
-        if verdict:
-            errors.append((path, verdict[1], verdict[0]))
-    return errors

@@ -24,7 +24,7 @@ from xlm.external.cache import FileMemo
 from xlm.external.configs import YamlSyntaxError, command_lines, read_config
 from xlm.external.errors import Problem
 from xlm.external.layout import find_layout, packages_in
-from xlm.external.pysource import TargetCheck, compile_errors, read_text
+from xlm.external.pysource import PackageSource, TargetCheck, read_text
 from xlm.manifest import name_problem
 
 REQUIRED_GROUPS = ("model", "model_type")
@@ -57,6 +57,7 @@ class ModelInfo:
     commands: list[Command] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # bad targets: only a job that uses one fails
+    source: PackageSource | None = field(default=None, repr=False, compare=False)  # the package's files, read once
 
     @property
     def import_dir(self) -> Path | None:
@@ -98,7 +99,8 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
         add(Problem(name, f"External model '{name}' has no Python package ({seen})", str(root), fix, "no_package"))
     else:
         info.package, info.package_dir, info.flat = layout.package, layout.package_dir, layout.flat
-        for path, line, message in compile_errors(layout.package_dir, memo):
+        info.source = PackageSource(layout.package_dir, memo)
+        for path, line, message in info.source.compile_errors():
             what = f"External model '{name}' has a Python file that does not compile: {message}"
             where = f"{path}:{line}" if line else path
             add(Problem(name, what, where, "fix the syntax (xlm compiles the file, it does not run it)", "syntax_error"))
@@ -176,7 +178,7 @@ def _check_targets(info: ModelInfo, targets: list[tuple[str, str]], commands: li
     A bad command is a problem (commands are read at every start); a bad config target is a
     warning, since only a job whose config uses it fails (`xlm.external.guard`).
     """
-    packages = {info.package: info.package_dir} if info.package and info.package != "xlm" else {}
+    packages = {info.package: info.source or info.package_dir} if info.package and info.package != "xlm" else {}
     check = TargetCheck(packages, memo)  # torch.optim.AdamW, ...: not ours to check without importing it
     for found, dotted_list in ((info.problems, commands), (info.warnings, targets)):
         for dotted, where in dotted_list:
