@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from xpm.errors import XpmError
+from xpm.redact import redact  # every line xpm prints about a URL goes through it
 
 class XpmGroup(click.Group):
     """A click group that reports errors once and can load commands lazily.
@@ -47,7 +48,7 @@ class XpmGroup(click.Group):
             if (ctx.obj or {}).get("verbose"):
                 import traceback
 
-                traceback.print_exc()
+                click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
             click.echo(exc.render(), err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
@@ -72,7 +73,7 @@ class XpmGroup(click.Group):
         except Exception as exc:  # our own bug: one line unless -v
             if (ctx.obj or {}).get("verbose"):
                 raise
-            click.echo(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback", err=True)
+            click.echo(redact(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback"), err=True)
             ctx.exit(1)
 
 
@@ -113,7 +114,7 @@ def _options(ctx: click.Context, offline: bool = False):
 
 def _warn(name: str, message: str) -> None:
     """Printed even with -q: a warning is not progress."""
-    click.echo(f"warning: model '{name}': {message}", err=True)
+    click.echo(redact(f"warning: model '{name}': {message}"), err=True)
 
 
 def _describe(entry) -> str:
@@ -336,7 +337,7 @@ def cache_clean() -> None:
 
     from xpm.project import cache_dir, holding_cache
 
-    with holding_cache():  # never under a running install's feet
+    with holding_cache():  # exclusive: waits for running installs (they hold it shared), and they for it
         shutil.rmtree(cache_dir() / "git", ignore_errors=True)
     click.echo(f"cleaned {cache_dir()}")
 

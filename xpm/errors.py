@@ -6,11 +6,16 @@ own failure and keeps the failing command and git's stderr. The CLI catches once
 
 from __future__ import annotations
 
+from xpm.redact import redact
+
 
 class XpmError(Exception):
-    """A problem the user can fix: `what` names the thing and where, `fix` says how."""
+    """A problem the user can fix: `what` names the thing and where, `fix` says how.
+
+    Both are redacted here, once: no message can carry a password or token out of xpm."""
 
     def __init__(self, what: str, fix: str | None = None):
+        what, fix = redact(what), (redact(fix) if fix else fix)
         super().__init__(what)
         self.what, self.fix = what, fix
 
@@ -24,11 +29,19 @@ class GitMissing(XpmError):
         super().__init__("git was not found on PATH", "install git (2.25 or newer) and make sure `git --version` runs")
 
 
+class GitTooOld(XpmError):
+    def __init__(self, executable: str, said: str, minimum: str):
+        super().__init__(
+            f"{executable} is too old or not git: `git --version` says '{said}', xpm needs git {minimum} or newer",
+            f"install git {minimum} or newer (https://git-scm.com/downloads) and put it first on PATH",
+        )
+
+
 class GitError(XpmError):
     """git failed in a way we did not recognise: keep the command and its stderr for the report."""
 
     def __init__(self, args: list[str], returncode: int, stderr: str, cwd: str | None = None):
-        self.args_, self.returncode, self.stderr, self.cwd = args, returncode, stderr.strip(), cwd
+        self.args_, self.returncode, self.stderr, self.cwd = args, returncode, redact(stderr.strip()), cwd
         where = f" in {cwd}" if cwd else ""
         super().__init__(
             f"`git {' '.join(args)}` failed with exit code {returncode}{where}: {last_line(self.stderr)}",
@@ -39,16 +52,51 @@ class GitError(XpmError):
         return super().render() + (f"\n  git said:\n    " + self.stderr.replace("\n", "\n    ") if self.stderr else "")
 
 
-class RemoteUnreachable(XpmError):
-    def __init__(self, url: str, detail: str):
+class MirrorDamaged(GitError):
+    """git could not read the cache's mirror (truncated or damaged pack, missing object):
+    sync fetches it again into a fresh mirror once before reporting `CorruptMirror`."""
+
+
+class CorruptMirror(XpmError):
+    def __init__(self, path: str, url: str, detail: str, offline: bool = False):
+        if offline:
+            super().__init__(
+                f"the cache mirror {path} of {url} is damaged ({detail}); --offline, so it was not fetched again",
+                "run the command again without --offline (the mirror is fetched again), or run `xpm cache clean`",
+            )
+        else:
+            super().__init__(
+                f"the cache mirror {path} of {url} is damaged ({detail}), and fetching it again into a fresh mirror did not help",
+                "run `xpm cache clean`, then the command again; if it still fails, check the disk, "
+                "or the repository upstream",
+            )
+
+
+class RemoteError(XpmError):
+    """A remote that cannot be used. Sync names the models that needed it (`about`)."""
+
+    def about(self, names: list[str]) -> "RemoteError":
+        if names:
+            label = f"model '{names[0]}'" if len(names) == 1 else "models " + ", ".join(f"'{n}'" for n in names)
+            self.what = f"{label}: {self.what}"
+            self.args = (self.what,)
+        return self
+
+
+class RemoteUnreachable(RemoteError):
+    """`transient` failures (refused, reset, hung up, 5xx, ...) are retried; `attempts` says how often."""
+
+    def __init__(self, url: str, detail: str, transient: bool = False, attempts: int = 1):
+        self.url, self.detail, self.transient, self.attempts = url, detail, transient, attempts
+        tried = f" (tried {attempts} times)" if attempts > 1 else ""
         super().__init__(
-            f"cannot reach {url}: {detail}",
+            f"cannot reach {url}: {detail}{tried}",
             "check the URL, your network and that the repository exists (url.<base>.insteadOf rules apply); "
             "use --offline to work from the cache",
         )
 
 
-class AuthFailed(XpmError):
+class AuthFailed(RemoteError):
     def __init__(self, url: str, detail: str):
         hint = (
             "check your ssh key (`ssh -T git@HOST`) and ssh-agent"
@@ -56,6 +104,54 @@ class AuthFailed(XpmError):
             else "configure a credential helper or a token for this host (git credential), or use an ssh URL"
         )
         super().__init__(f"authentication failed for {url}: {detail}", hint)
+
+
+class NetworkTimeout(RemoteError):
+    def __init__(self, url: str, seconds: float):
+        super().__init__(
+            f"{url} did not answer within {seconds:g} s (XPM_NETWORK_TIMEOUT); git was stopped",
+            "check the server and your network (a proxy or firewall that accepts connections and never answers?); "
+            "for a very slow link raise XPM_NETWORK_TIMEOUT, or use --offline to work from the cache",
+        )
+
+
+def _reached(url: str, effective: str) -> str:
+    return url if effective == url else f"{url} (reached as {effective} through url.<base>.insteadOf)"
+
+
+class InsecureTransport(RemoteError):
+    def __init__(self, url: str, effective: str, scheme: str, host: str):
+        super().__init__(
+            f"{_reached(url, effective)} uses {scheme}://, which has no transport integrity: "
+            "anyone on the network path could change the code you install",
+            f"use an https:// or ssh URL, or allow this host explicitly: XPM_INSECURE_HOSTS={host or 'HOST'}",
+        )
+
+
+class UnsupportedTransport(RemoteError):
+    def __init__(self, url: str, effective: str, scheme: str):
+        super().__init__(
+            f"{_reached(url, effective)} uses the '{scheme}' transport, which xpm never lets git use",
+            "use an https://, ssh or file:// URL (http:// and git:// only for hosts in XPM_INSECURE_HOSTS)",
+        )
+
+
+class RejectedObjects(RemoteError):
+    def __init__(self, url: str, detail: str):
+        super().__init__(
+            f"{url} sent objects that fail git's consistency checks (transfer.fsckObjects): {detail}",
+            "fix the repository upstream; if you trust it and the finding is harmless (old repositories have some), "
+            "ignore that one check: `git config --global fetch.fsck.<check-id> ignore`",
+        )
+
+
+class LockTimeout(XpmError):
+    def __init__(self, label: str, holder: str, seconds: float):
+        super().__init__(
+            f"gave up after {seconds:g} s waiting for the lock on {label}, held by {holder}",
+            "wait for that process to finish (or stop it), then run the command again; "
+            "XPM_LOCK_TIMEOUT=SECONDS waits longer",
+        )
 
 
 class UnknownRef(XpmError):

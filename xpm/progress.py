@@ -1,12 +1,15 @@
 """Progress per model: a live block of one line per model on a terminal, plain lines otherwise.
 
-Workers report from several threads, so every write happens under one lock.
+Workers report from several threads, so every write happens under one lock. Lines are
+redacted (`xpm.redact`): a URL with a token in it never reaches the terminal or a CI log.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+
+from xpm.redact import redact
 
 
 class Progress:
@@ -18,6 +21,7 @@ class Progress:
         self._lock = threading.Lock()
 
     def __call__(self, name: str, message: str) -> None:
+        message = redact(message)
         with self._lock:
             if not self.live:
                 self.stream.write(f"{name}: {message}\n")

@@ -1,15 +1,13 @@
 """A project: the folder of `.xlm_models`, with its `xlm.lock` and `xlm_models/` next to it.
 
-Also the two inter-process locks: the project's (held by every command that writes) and the
-shared cache's (held while mirrors are fetched or read). The order is always project, then
-cache, so two xpm processes can never wait on each other in a cycle.
+Also where its locks live (`xpm.locks` says how they work): the project's, held by every
+command that writes, and the shared cache's, held (shared) while mirrors are used and
+(exclusively) by `xpm cache clean`.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_fil
 from xlm.textfile import TextFileError, read_text
 from xpm.errors import XpmError
 from xpm.lock import LOCK_NAME, Lock, read_lock
+from xpm.locks import hold
 from xpm.stamp import STATE_DIR, models_dir
 
 
@@ -27,46 +26,6 @@ def cache_dir() -> Path:
         return Path(override).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "xpm"
-
-
-@contextmanager
-def hold(lock_path: Path, label: str, say=None):
-    """Hold an inter-process file lock; say so if another process has it and we must wait.
-
-    On POSIX this is `flock(2)` on the lock file, exactly what the `filelock` package does
-    there, without its ~20 ms import (the warm `xpm install` budget is 150 ms); elsewhere it
-    is `filelock`. The kernel drops the lock when the process dies, so a crash never leaves
-    a stale lock behind.
-    """
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    announce = say or (lambda m: print(m, file=sys.stderr, flush=True))
-    message = f"waiting for lock on {label} (another xpm process holds it)"
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(lock_path))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            announce(message)
-            lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
-        return
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            announce(message)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def manifest_error(exc: TextFileError) -> XpmError:
@@ -156,5 +115,6 @@ class Project:
         return hold(self.state_dir / "lock", f"project {self.root}", say)
 
 
-def holding_cache(say=None):
-    return hold(cache_dir() / ".lock", f"cache {cache_dir()}", say)
+def holding_cache(say=None, shared: bool = False):
+    """The cache-wide lock: shared by every process that uses mirrors, exclusive for `xpm cache clean`."""
+    return hold(cache_dir() / ".lock", f"cache {cache_dir()}", say, shared=shared)

@@ -17,7 +17,6 @@ from xpm import vendor
 from xpm.errors import OfflineMissing
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.project import Project, cache_dir, holding_cache
-from xpm.transaction import Transaction
 
 # The git layer and resolution are imported where work starts: a warm `xpm install` whose
 # folders match the lock never needs them, and it must start fast.
@@ -46,6 +45,7 @@ class Job:
     previous: LockEntry | None  # the lock's entry before this run, for "old -> new"
     result: LockEntry | None = None
     staged: vendor.Staged | None = None
+    warnings: list[str] = field(default_factory=list)  # about its remote (e.g. unusable ref names)
 
     @property
     def source(self) -> GitSource:
@@ -98,13 +98,64 @@ def _say(options: Options, name: str, message: str) -> None:
 
 
 def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> list[str]:
-    """Resolve, fetch and stage every job of one remote. Returns what --offline lacked."""
+    """Resolve, fetch and stage every job of one remote. Returns what --offline lacked.
+
+    Holds that remote's mirror lock throughout: a slow remote holds up only the projects that
+    need the same remote. A damaged mirror is fetched again once, into a fresh mirror. An
+    error about the remote names the models that needed it."""
+    from xpm.errors import CorruptMirror, RemoteError, last_line
     from xpm.git.database import Database
+    from xpm.locks import hold
+    from xpm.redact import without_userinfo
+
+    db = Database(options.git, cache_dir(), url_jobs[0].source.url)
+    names = [j.entry.name for j in url_jobs]
+    try:
+        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"):
+            try:
+                return _work_mirror(url_jobs, db, project, options)
+            except Exception as exc:
+                if not _damaged(exc, db):
+                    raise
+                if options.offline:
+                    raise CorruptMirror(str(db.path), db.url, last_line(exc.stderr), offline=True) from None
+            _unstage(url_jobs)
+            for name in names:
+                _say(options, name, "the cache's mirror is damaged: fetching again into a fresh one")
+            db.replace()
+            try:
+                return _work_mirror([j for j in url_jobs if j.result is None], db, project, options)
+            except Exception as exc:
+                if _damaged(exc, db):
+                    raise CorruptMirror(str(db.path), db.url, last_line(exc.stderr)) from None
+                raise
+    except RemoteError as exc:
+        raise exc.about(names)
+
+
+def _damaged(exc: Exception, db) -> bool:
+    """Whether `exc` is git failing to read the mirror (and not, say, a hostile tree)."""
+    from xpm.errors import GitError, MirrorDamaged
+    from xpm.git.command import looks_corrupt
+
+    if isinstance(exc, MirrorDamaged):
+        return True
+    return type(exc) is GitError and exc.cwd == str(db.path) and looks_corrupt(exc.stderr)
+
+
+def _unstage(url_jobs: list[Job]) -> None:
+    """Forget what a first attempt exported from a damaged mirror: it is exported again."""
+    for j in url_jobs:
+        if j.staged is not None:
+            vendor.discard(j.staged)
+            j.staged = j.result = None
+
+
+def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) -> list[str]:
     from xpm.git.remote import list_refs
     from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
 
-    git, url = options.git, url_jobs[0].source.url
-    db = Database(git, cache_dir(), url)
+    git, url = options.git, db.url
     missing: list[str] = []
     deferred = [j for j in url_jobs if isinstance(j.revision, Deferred)]
     if deferred:
@@ -117,8 +168,8 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
         else:
             for j in deferred:
                 _say(options, j.entry.name, f"resolving {j.entry.text}")
-            refs = list_refs(git, url)
-            db.ensure()
+            db.ensure()  # git runs in the mirror, never in the caller's folder
+            refs = list_refs(git, url, db.path, deferred[0].warnings.append)
             db.save_refs(refs)
         for j in deferred:
             found = resolve(j.revision.ref, refs, url)
@@ -178,7 +229,7 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
         groups.setdefault(canonical_url(job.source.url), []).append(job)
     ordered = [groups[k] for k in sorted(groups)]
     results: list[list[str] | BaseException] = []
-    with holding_cache():
+    with holding_cache(shared=True):  # each remote's own lock is taken in _work_remote
         if len(ordered) == 1 or options.jobs == 1:
             for group in ordered:
                 try:
@@ -206,16 +257,9 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
         raise OfflineMissing(missing)
 
 
-def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None,
-         tx: Transaction | None = None) -> Outcome:
-    """Bring lock (and xlm_models/ when installing) in line with `entries`. Folders change through
-    `tx`, whose owner writes the lock and commits (frozen never writes the lock; add writes the
-    manifest after it); without one, sync commits its own."""
-    if tx is None:
-        with Transaction(project.root) as tx:
-            outcome = sync(project, entries, options, update, tx)
-            tx.commit()
-            return outcome
+def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None) -> Outcome:
+    """Bring lock (and xlm_models/ when installing) in line with `entries`. Writes no lock:
+    the caller decides (frozen never writes; add writes the manifest after the lock)."""
     previous = project.lock()
     jobs, fixed = plan(entries, previous, update)
     outcome = Outcome(Lock({}), previous)
@@ -233,21 +277,15 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
             _refuse_foreign_folder(project, job)
     if todo:
         run_jobs(todo, project, options)
-    try:
-        for job in todo:
-            if job.staged is None:
-                continue  # resolved to the commit already installed (`xpm update` with nothing new)
-            if options.install:
-                tx.place(job.staged)
-                outcome.installed.append(job.entry.name)
-                _say(options, job.entry.name, f"installed {short(job.result.commit)}")
-            else:
-                vendor.discard(job.staged)
-    except BaseException:  # the models placed so far are put back by the transaction
-        for job in todo:
-            if job.staged is not None and job.staged.path.exists():
-                vendor.discard(job.staged)
-        raise
+    for job in todo:
+        if job.staged is None:
+            continue  # resolved to the commit already installed (`xpm update` with nothing new)
+        if options.install:
+            vendor.place(project.root, job.staged)
+            outcome.installed.append(job.entry.name)
+            _say(options, job.entry.name, f"installed {short(job.result.commit)}")
+        else:
+            vendor.discard(job.staged)
     if options.warn is not None:  # after the progress lines, so a live progress block stays whole
         for job in todo:
             for message in job.staged.warnings if job.staged is not None else ():
@@ -258,7 +296,7 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
     if options.install:
         for name in vendor.installed_names(project.root):
             if name not in locked or locked[name].kind != "git":
-                tx.remove(name)
+                vendor.remove(project.root, name)
                 outcome.removed.append(name)
     return outcome
 

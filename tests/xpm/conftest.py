@@ -3,7 +3,10 @@
 - `git_env`: an isolated git and xpm environment (HOME, XDG dirs, GIT_CONFIG_GLOBAL, cache).
 - `upstream`: a factory of real repositories under one served folder (`upstream("lab/zlm")`).
 - `git_daemon`: a `git daemon` on 127.0.0.1 (free port) serving that folder, with
-  `https://github.com/` mapped to it through `url.<base>.insteadOf`; stopped after the test.
+  `https://github.com/` mapped to it through `url.<base>.insteadOf` and 127.0.0.1 opted in
+  to insecure transports (XPM_INSECURE_HOSTS); stopped after the test.
+- `servers`: starts real servers on 127.0.0.1 (`net_servers.py`: silent, dropping, git over
+  HTTP) and stops them after the test.
 - `lab`: the standard upstream: `lab/zlm` (history, v1.0.0 v1.1.0 v1.2.0-rc1 v2.0.0 tags,
   a `dev` branch) and `lab/models` (a monorepo holding models `aaa` and `bbb`).
 """
@@ -19,6 +22,13 @@ from pathlib import Path
 import pytest
 
 from xpm_repos import Repo, model_files
+
+
+# xpm fetches with transfer.fsckObjects, which already refuses the worst trees (a `.git` or
+# `..` entry, duplicate names). The tests of xpm's own tree rules, which stand behind that
+# check, build such trees, so this test config lets them through, as a user's
+# `fetch.fsck.<id> = ignore` would. test_xpm_network checks fsck itself without it.
+FSCK_PAST_GIT = '[fetch "fsck"]\n\thasDotgit = ignore\n\thasDotdot = ignore\n\tduplicateEntries = ignore\n'
 
 
 @dataclass
@@ -38,7 +48,8 @@ def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitEnv:
     home = tmp_path / "home"
     home.mkdir()
     gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    gitconfig.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+                         + FSCK_PAST_GIT)
     for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", "GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_PARAMETERS", "GIT_SSH_COMMAND"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(home))
@@ -47,6 +58,9 @@ def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitEnv:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XPM_RETRY_BACKOFF", "0.01")  # retries of transient failures stay, their waits shrink
+    for var in ("XPM_INSECURE_HOSTS", "XPM_NETWORK_TIMEOUT", "XPM_NETWORK_RETRIES", "XPM_LOCK_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
     served = tmp_path / "served"
     served.mkdir()
     return GitEnv(tmp_path, gitconfig, served, tmp_path / "cache")
@@ -76,7 +90,7 @@ class Daemon:
 
 
 @pytest.fixture
-def git_daemon(git_env: GitEnv):
+def git_daemon(git_env: GitEnv, monkeypatch: pytest.MonkeyPatch):
     port = _free_port()
     proc = subprocess.Popen(
         ["git", "daemon", "--reuseaddr", "--export-all", "--informative-errors", f"--base-path={git_env.served}",
@@ -94,6 +108,7 @@ def git_daemon(git_env: GitEnv):
                     raise RuntimeError("git daemon did not start")
                 time.sleep(0.02)
         git_env.add_config(f'[url "git://127.0.0.1:{port}/"]\n\tinsteadOf = https://github.com/\n')
+        monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")  # git:// has no integrity: opted in, as a user would
         yield Daemon(port, git_env.served)
     finally:
         proc.terminate()
@@ -102,6 +117,21 @@ def git_daemon(git_env: GitEnv):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def servers():
+    """Start real servers on 127.0.0.1 (`net_servers.py`): `servers(Silent)`;
+    all are stopped after the test."""
+    started = []
+
+    def start(kind, *args, **kwargs):
+        started.append(kind(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @dataclass

@@ -19,9 +19,9 @@ class RecordingGit(Git):
         super().__init__()
         self.calls: list[list[str]] = []
 
-    def run(self, args, cwd=None, url=None, check=True):
+    def run(self, args, cwd=None, **kwargs):
         self.calls.append(list(args))
-        return super().run(args, cwd=cwd, url=url, check=check)
+        return super().run(args, cwd=cwd, **kwargs)
 
     def popen(self, args, cwd=None, **kwargs):
         self.calls.append(list(args))
@@ -30,10 +30,11 @@ class RecordingGit(Git):
 
 def test_list_refs_and_shallow_fetch_by_commit(lab, git_env):
     git = RecordingGit()
-    refs = list_refs(git, lab.zlm.url)
+    db = Database(git, git_env.cache, lab.zlm.url)
+    db.ensure()
+    refs = list_refs(git, lab.zlm.url, db.path)
     assert refs.head == "main"
     assert refs.tags["v1.1.0"] == lab.commits["1.1.0"]  # annotated tag peeled to its commit
-    db = Database(git, git_env.cache, lab.zlm.url)
     wanted = lab.commits["1.0.1-wip"]  # not the tip of any ref
     assert db.missing([wanted]) == [wanted]
     db.fetch([wanted])

@@ -100,10 +100,10 @@ def test_error_not_a_model_keeps_everything(upstream, lab, project):
 
 def test_error_unreachable(project, git_daemon, tmp_path):
     out = xpm(project, "add", "github.com/lab/nothere@v1", code=1)
-    assert out.stderr.startswith("error: cannot reach https://github.com/lab/nothere: ")
+    assert out.stderr.startswith("error: model 'nothere': cannot reach https://github.com/lab/nothere: ")
     assert "\n  fix: check the URL" in out.stderr
     out = xpm(project, "add", (tmp_path / "nope").as_uri(), code=1)
-    assert out.stderr.startswith(f"error: cannot reach {(tmp_path / 'nope').as_uri()}")
+    assert out.stderr.startswith(f"error: model 'nope': cannot reach {(tmp_path / 'nope').as_uri()}")
     out = xpm(project, "add", "git://127.0.0.1:1/lab/zlm", code=1)
     assert "cannot reach git://127.0.0.1:1/lab/zlm" in out.stderr
 
@@ -148,7 +148,7 @@ def test_waiting_for_a_lock_says_so(tmp_path):
     thread = threading.Thread(target=other)
     thread.start()
     time.sleep(0.3)
-    assert said == ["waiting for lock on project X (another xpm process holds it)"] and got == []
+    assert said == ["waiting for the lock on project X, held by another xpm process (giving up after 900 s)"] and got == []
     held.release()
     thread.join(5)
     assert got == [True]

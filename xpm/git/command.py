@@ -1,103 +1,322 @@
-"""Running git: one injectable runner, hardened so nothing from a fetched repository runs.
+"""Running git: one hardened runner, so that neither a fetched repository, nor the caller's
+environment, nor the caller's work tree decides what git does.
 
-Every call disables hooks, fsmonitor, submodule recursion and the `ext::` transport, and never
-prompts on a terminal (a prompt would hang parallel fetches). The user's own git configuration
-(url.<base>.insteadOf, credential helpers, ssh keys) still applies: git does the talking.
+- Environment: only the GIT_* variables a user sets on purpose pass through (config files,
+  ssh, askpass, trace, TLS); the ones that select a repository (GIT_DIR, GIT_OBJECT_DIRECTORY,
+  GIT_ALLOW_PROTOCOL, ...) never do. Messages are in English (LC_ALL=C): we classify them.
+- Place: every command runs in a bare mirror xpm owns, with GIT_DIR pointing at it, so git
+  never looks for a repository around the caller's folder nor reads its `.git/config`.
+- Config: hooks, fsmonitor and submodule recursion off, objects checked on transfer, and the
+  protocol policy of `xpm.git.transport`. The user's own git configuration (insteadOf,
+  credential helpers, ssh keys) still applies: git does the talking.
+- Network commands (`url=` given): the transport is checked first, the command is killed
+  (its whole process group) after XPM_NETWORK_TIMEOUT, and transient failures (refused,
+  reset, hung up, 5xx, ...) are retried XPM_NETWORK_RETRIES times with a doubling backoff.
+- git itself must be 2.25 or newer: checked once per process, when git is first needed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
-from xpm.errors import AuthFailed, GitError, GitMissing, RemoteUnreachable
+from xpm import settings
+from xpm.errors import (
+    AuthFailed, GitError, GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RejectedObjects, RemoteError,
+    RemoteUnreachable, UnsupportedTransport,
+)
+from xpm.git import transport
+from xpm.redact import redact
+
+MIN_VERSION = (2, 25)
 
 SAFE_CONFIG = (
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
-    "protocol.ext.allow=never",
     "submodule.recurse=false",
     "fetch.recurseSubmodules=false",
     "gc.auto=0",
     "maintenance.auto=false",
+    "transfer.fsckObjects=true",  # a malformed object is refused when it arrives, not used later
+    *transport.PROTOCOL_CONFIG,
 )
 
-_AUTH = (
-    "authentication failed",
-    "could not read username",
-    "could not read password",
-    "terminal prompts disabled",
-    "permission denied (publickey",
-    "host key verification failed",
-    "invalid username or password",
-    "http basic: access denied",
+# GIT_* variables a user sets on purpose; every other GIT_* of the caller is dropped.
+_ENV_KEEP = frozenset({
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT",
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_PROXY_COMMAND",
+    "GIT_CURL_VERBOSE", "GIT_HTTP_USER_AGENT", "GIT_HTTP_LOW_SPEED_LIMIT", "GIT_HTTP_LOW_SPEED_TIME",
+    "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY",
+    "GIT_SSL_CERT_PASSWORD_PROTECTED", "GIT_SSL_VERSION", "GIT_SSL_CIPHER_LIST", "GIT_EXEC_PATH",
+})
+_ENV_KEEP_RE = re.compile(r"^GIT_(?:TRACE\w*|CONFIG_(?:KEY|VALUE)_\d+)$")
+
+_versions: dict[str, tuple[int, ...]] = {}  # executable -> version, checked once per process
+
+
+def _patterns(*texts: str) -> re.Pattern:
+    return re.compile("|".join(f"(?:{t})" for t in texts), re.IGNORECASE)
+
+
+# How git says why a network command failed. Checked in this order; the first that matches a
+# line decides (a refusal is permanent even when "the remote end hung up" follows it).
+_REFUSED_WANT = _patterns(  # the server will not send a commit by id: fetch everything instead
+    r"not our ref", r"unadvertised object", r"does not support shallow", r"couldn't find remote ref",
 )
-_UNREACHABLE = (
-    "could not resolve host",
-    "connection refused",
-    "unable to connect",
-    "unable to look up",
-    "does not appear to be a git repository",
-    "repository not found",
-    "no such repository",
-    "not found",
-    "connection timed out",
-    "network is unreachable",
-    "failed to connect",
-    "the remote end hung up unexpectedly",
-    "could not read from remote repository",
+_NOT_ALLOWED = re.compile(r"transport '([^']+)' not allowed", re.IGNORECASE)
+_FSCK = _patterns(r"error: object [0-9a-f]+: ", r"fsck error", r"object fails fsck")
+_AUTH = _patterns(
+    r"authentication failed", r"could not read username", r"could not read password", r"terminal prompts disabled",
+    r"permission denied \(publickey", r"host key verification failed", r"invalid username or password",
+    r"http basic: access denied", r"returned error: 40[13]\b",
 )
+_GONE = _patterns(
+    r"repository not found", r"not found", r"does not appear to be a git repository", r"no such repository",
+    r"not exported", r"access denied", r"returned error: (?:404|410)\b",
+)
+_TRANSIENT = _patterns(
+    r"connection refused", r"connection reset", r"timed out", r"operation too slow",
+    r"the remote end hung up", r"early eof", r"rpc failed", r"empty reply from server", r"recv failure",
+    r"send failure", r"could not resolve (?:host|proxy)", r"temporary failure in name resolution",
+    r"network is unreachable", r"no route to host", r"failed to connect", r"unable to connect",
+    r"unexpected disconnect", r"connection closed", r"broken pipe", r"transfer closed",
+    r"returned error: (?:5\d\d|408|429)\b", r"\bhttp (?:5\d\d|429)\b", r"ssl_(?:read|write|connect)", r"gnutls",
+)
+_UNREACHABLE = _patterns(r"could not read from remote repository", r"unable to look up")
+# How git says it cannot read its own repository: a truncated or damaged pack, a lost object.
+_CORRUPT = _patterns(
+    r"is corrupt", r"inflate", r"does not match index", r"packfile", r"index file", r"bad (?:\w+ )?object",
+    r"failed to read object", r"unable to read", r"loose object", r"premature end", r"object file .* is empty",
+    r"not a git repository", r"hash mismatch", r"unable to unpack", r"unknown object type",
+    r"does not point to a valid object", r"did not send all necessary objects", r"invalid object",
+)
+
+
+def looks_corrupt(stderr: str) -> bool:
+    """Whether git's stderr says the local repository is damaged (the server's `remote:`
+    lines are about its own repository, not ours)."""
+    return any(_CORRUPT.search(line) for line in stderr.splitlines() if not line.lstrip().lower().startswith("remote:"))
+
+
+def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without the GIT_* variables a user does not set on purpose."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if not k.startswith("GIT_") or k in _ENV_KEEP or _ENV_KEEP_RE.match(k)}
+
+
+def is_git_dir(path: Path | str | None) -> bool:
+    return path is not None and os.path.isfile(os.path.join(path, "HEAD"))
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """(2, 39, 5) from `git version 2.39.5`, `2.41.0.windows.1`, `2.39.3 (Apple Git-146)`."""
+    m = re.search(r"git version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(g or 0) for g in m.groups()) if m else None
+
+
+class _Killed(Exception):
+    """The command ran past its timeout and its process group was killed."""
 
 
 class Git:
-    """Runs `git` subcommands. Tests may subclass it (or wrap `run`) to record or fake commands."""
+    """Runs `git` subcommands. Tests may subclass it (or wrap `run`) to record commands."""
 
     def __init__(self, executable: str | None = None, verbose: bool = False):
         self.executable = executable or shutil.which("git")
         self.verbose = verbose
+        self._lock = threading.Lock()
+        self._effective: dict[str, str] = {}  # URL -> the URL git contacts (insteadOf applied)
+        self._user_ssh: bool | None = None  # core.sshCommand set by the user? asked once, lazily
 
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["GIT_TERMINAL_PROMPT"] = "0"  # fail instead of asking: we may run in parallel or in CI
-        env["LC_ALL"] = "C"  # we classify git's messages, so they must be in English
-        env.pop("GIT_DIR", None)
-        env.pop("GIT_WORK_TREE", None)
-        return env
-
-    def _command(self, args: list[str]) -> list[str]:
-        """`git -c SAFE... ARGS`; raises GitMissing when there is no git to run."""
+    # ------------------------------------------------------------------ building a command
+    def _command(self, args: list[str], config: tuple[str, ...] = ()) -> list[str]:
+        """`git -c SAFE... ARGS`; raises GitMissing / GitTooOld before the first command."""
         if not self.executable:
             raise GitMissing()
+        self._require_version()
         cmd = [self.executable]
-        for item in SAFE_CONFIG:
+        for item in (*SAFE_CONFIG, *config):
             cmd += ["-c", item]
         return cmd + list(args)
 
+    def _require_version(self) -> None:
+        if self.executable in _versions:
+            return
+        try:
+            out = subprocess.run([self.executable, "--version"], capture_output=True, stdin=subprocess.DEVNULL,
+                                 env=scrubbed_environ(), timeout=60).stdout.decode(errors="replace").strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out = f"(cannot run: {exc})"
+        version = parse_version(out)
+        if version is None or version < MIN_VERSION:
+            raise GitTooOld(self.executable, out or "(nothing)", ".".join(map(str, MIN_VERSION)))
+        _versions[self.executable] = version
+
+    def _env(self, cwd: Path | str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = scrubbed_environ()
+        env["GIT_TERMINAL_PROMPT"] = "0"  # fail instead of asking: we may run in parallel or in CI
+        env["LC_ALL"] = "C"  # we classify git's messages, so they must be in English
+        if is_git_dir(cwd):
+            env["GIT_DIR"] = str(cwd)  # this repository, found without looking around it
+        elif cwd is not None:  # not a repository: never let git find one above the folder
+            env["GIT_CEILING_DIRECTORIES"] = str(Path(cwd).resolve().parent)
+        env.update(extra or {})
+        return env
+
+    # ------------------------------------------------------------------ running
     def popen(self, args: list[str], cwd: Path | str | None = None, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(self._command(args), cwd=cwd, env=self._env(), **kwargs)
+        """A local command (never the network) whose pipes the caller drives."""
+        return subprocess.Popen(self._command(args), cwd=cwd, env=self._env(cwd), **kwargs)
 
-    def run(self, args: list[str], cwd: Path | str | None = None, url: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        """Run git and return its output; on failure raise the most specific error we can name."""
-        proc = subprocess.run(self._command(args), cwd=cwd, env=self._env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if self.verbose:
-            import sys
+    def run(self, args: list[str], cwd: Path | str | None = None, url: str | None = None, check: bool = True,
+            text: bool = True) -> subprocess.CompletedProcess:
+        """Run git and return its output (stdout as str, or bytes with `text=False`).
 
-            print(f"+ git {' '.join(args)} -> {proc.returncode}", file=sys.stderr)
-        if check and proc.returncode != 0:
-            raise classify(args, proc.returncode, proc.stderr, str(cwd) if cwd else None, url)
+        With `url`, a network command for that remote: see the module docstring. A failure
+        we recognise (remote unreachable, authentication, timeout, transport refused, a
+        damaged mirror) always raises its own error; any other raises `GitError` only with
+        `check` (the caller may have a fallback, as the shallow fetch has).
+        """
+        if url is not None:
+            return self._network(args, cwd, url, check, text)
+        proc = self._exec(args, cwd)
+        self._trace(args, proc.returncode)
+        if proc.returncode != 0:
+            error = classify(args, proc.returncode, proc.stderr, str(cwd) if cwd else None, None)
+            if check or isinstance(error, MirrorDamaged):
+                raise error
+        return self._decoded(proc, text)
+
+    def _network(self, args, cwd, url, check, text) -> subprocess.CompletedProcess:
+        if not is_git_dir(cwd):  # a programming error: the caller must ensure the mirror first
+            raise ValueError(f"network command `git {args[0]}` must run in a mirror, not in {cwd}")
+        config, env = self._transport(url, cwd)
+        timeout, retries, backoff = settings.network_timeout(), settings.network_retries(), settings.retry_backoff()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                proc = self._exec(args, cwd, config, env, timeout)
+            except _Killed:
+                self._trace(args, "killed")
+                raise NetworkTimeout(url, timeout) from None
+            self._trace(args, proc.returncode)
+            if proc.returncode == 0:
+                return self._decoded(proc, text)
+            error = classify(args, proc.returncode, proc.stderr, str(cwd), url)
+            transient = isinstance(error, RemoteUnreachable) and error.transient
+            if not transient or attempt > retries:
+                break
+            time.sleep(backoff * 2 ** (attempt - 1))  # a server restarting, a flaky link: wait, then again
+        if transient and attempt > 1:
+            error = RemoteUnreachable(url, error.detail, True, attempt)
+        if check or isinstance(error, (RemoteError, MirrorDamaged)):
+            raise error
+        return self._decoded(proc, text)
+
+    def _transport(self, url: str, cwd) -> tuple[tuple[str, ...], dict[str, str]]:
+        """Check the transport git will use for `url`; the -c settings and environment for it."""
+        effective = self._effective_url(url, cwd)
+        config = transport.config_for(url, effective)
+        uses_ssh = transport.transport_of(effective)[0] == "ssh"
+        return config, transport.network_env(uses_ssh, uses_ssh and self._has_user_ssh(cwd))
+
+    def _effective_url(self, url: str, cwd) -> str:
+        """The URL git will contact for `url`, the user's insteadOf rules applied (cached)."""
+        with self._lock:
+            known = self._effective.get(url)
+        if known is None:
+            proc = self._exec(["ls-remote", "--get-url", "--", url], cwd)
+            known = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+            known = known or url
+            with self._lock:
+                self._effective[url] = known
+        return known
+
+    def _has_user_ssh(self, cwd) -> bool:
+        """Whether the user chose their own ssh command (then its options are theirs to set)."""
+        if os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH"):
+            return True
+        if self._user_ssh is None:
+            proc = self._exec(["config", "--get", "core.sshCommand"], cwd)
+            self._user_ssh = proc.returncode == 0 and bool(proc.stdout.strip())
+        return self._user_ssh
+
+    def _exec(self, args, cwd, config=(), env=None, timeout=None) -> subprocess.CompletedProcess:
+        """Run one command: stdout as bytes, stderr as text. With a timeout the command gets
+        its own process group, killed as a whole (git's helpers, ssh) when time runs out."""
+        cmd = self._command(args, config)
+        group = timeout is not None and os.name == "posix"
+        proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc, group)
+            raise _Killed() from None
+        except BaseException:  # Ctrl-C, or our own thread stopping: leave no git behind
+            _kill(proc, group)
+            raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err.decode("utf-8", "replace"))
+
+    @staticmethod
+    def _decoded(proc: subprocess.CompletedProcess, text: bool) -> subprocess.CompletedProcess:
+        if text and isinstance(proc.stdout, bytes):
+            proc.stdout = proc.stdout.decode("utf-8", "surrogateescape")
         return proc
+
+    def _trace(self, args: list[str], result) -> None:
+        if self.verbose:
+            print(redact(f"+ git {' '.join(args)} -> {result}"), file=sys.stderr)
+
+
+def _kill(proc: subprocess.Popen, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.communicate(timeout=5)  # reap it and close the pipes
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def classify(args: list[str], returncode: int, stderr: str, cwd: str | None, url: str | None) -> Exception:
-    """Map git's stderr onto a user error (auth, unreachable) when we recognise it."""
+    """Map git's stderr onto the most specific error we can name."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if url:
-        for patterns, error in ((_AUTH, AuthFailed), (_UNREACHABLE, RemoteUnreachable)):
+
+        def first(pattern: re.Pattern) -> str | None:
             # The line that says why, e.g. ssh's "connect to host h port 22: Connection refused"
             # rather than the generic "fatal: Could not read from remote repository." after it.
-            matched = next((line for line in lines if any(p in line.lower() for p in patterns)), None)
-            if matched is not None:
-                return error(url, matched)
+            return next((line for line in lines if pattern.search(line)), None)
+
+        if first(_REFUSED_WANT):
+            return GitError(args, returncode, stderr, cwd)
+        if line := first(_NOT_ALLOWED):
+            return UnsupportedTransport(url, url, _NOT_ALLOWED.search(line).group(1))
+        if line := first(_FSCK):
+            return RejectedObjects(url, line)
+        if line := first(_AUTH):
+            return AuthFailed(url, line)
+        if line := first(_GONE):
+            return RemoteUnreachable(url, line)
+        if line := first(_TRANSIENT):
+            return RemoteUnreachable(url, line, transient=True)
+        if line := first(_UNREACHABLE):
+            return RemoteUnreachable(url, line)
+        if returncode == -getattr(signal, "SIGPIPE", 13) and not lines:  # wrote to a socket the server had closed
+            return RemoteUnreachable(url, "the server closed the connection", transient=True)
+    if looks_corrupt(stderr):
+        return MirrorDamaged(args, returncode, stderr, cwd)
     return GitError(args, returncode, stderr, cwd)

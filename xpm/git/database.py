@@ -3,7 +3,11 @@
 Layout: `<cache>/git/db/<mirror_name>/`, a bare repository created atomically (init in a
 temporary folder, then rename). Every commit xpm needs gets a ref `refs/xpm/c/<commit>`, so
 no gc ever prunes a locked commit, and `xpm-refs.json` keeps the remote's last advertised refs
-so `--offline` can still resolve `@v1`. Callers hold the cache lock; this module does not lock.
+so `--offline` can still resolve `@v1`. The stored URL (`xpm-url`) and the folder name never
+hold credentials. Callers hold the mirror's lock (`lock_path`); this module does not lock.
+
+The cache is outside input too: git's complaints about a damaged pack or a lost object
+surface as `MirrorDamaged`, and `replace` swaps the mirror for a fresh, empty one.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import tempfile
 from pathlib import Path
 
 from xlm.manifest import write_atomic
-from xpm.errors import GitError, UnknownRef
-from xpm.git.command import Git
-from xpm.git.remote import mirror_name
+from xpm.errors import GitError, MirrorDamaged, UnknownRef
+from xpm.git.command import Git, looks_corrupt
+from xpm.git.remote import mirror_name, ref_problem
+from xpm.redact import without_userinfo
 from xpm.resolve import RefList
 
 # Exports must equal the committed tree, whatever the repository's .gitattributes asks for:
@@ -37,7 +42,10 @@ _CONFIG = (
 class Database:
     def __init__(self, git: Git, cache_dir: Path, url: str):
         self.git, self.url = git, url
-        self.path = Path(cache_dir) / "git" / "db" / mirror_name(url)
+        name = mirror_name(url)
+        self.path = Path(cache_dir) / "git" / "db" / name
+        # Outside the mirror, so that replacing a damaged mirror keeps the lock held.
+        self.lock_path = Path(cache_dir) / "git" / "locks" / f"{name}.lock"
 
     # ------------------------------------------------------------------ creation
     def exists(self) -> bool:
@@ -57,11 +65,19 @@ class Database:
             (tmp / "HEAD").write_text("ref: refs/heads/main\n")
             (tmp / "config").write_text(_CONFIG)
             (tmp / "info" / "attributes").write_text(_ATTRIBUTES)
-            (tmp / "xpm-url").write_text(self.url + "\n")
+            (tmp / "xpm-url").write_text(without_userinfo(self.url) + "\n")
             os.replace(tmp, self.path)  # a half-made mirror is never visible under its name
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def replace(self) -> None:
+        """Swap a damaged mirror for a fresh, empty one (the caller holds its lock)."""
+        if self.path.exists():
+            trash = Path(tempfile.mkdtemp(prefix=".damaged-", dir=self.path.parent))
+            os.replace(self.path, trash / "mirror")
+            shutil.rmtree(trash, ignore_errors=True)
+        self.ensure()
 
     # ------------------------------------------------------------------ queries
     def missing(self, commits: list[str]) -> list[str]:
@@ -72,10 +88,14 @@ class Database:
         return [c for c, answer in zip(commits, answers) if answer.strip() != "commit"]
 
     def _batch_check(self, query: str) -> str:
-        p = self.git.popen(["cat-file", "--batch-check=%(objecttype)"], cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        args = ["cat-file", "--batch-check=%(objecttype)"]
+        p = self.git.popen(args, cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, errors="replace")
         out, err = p.communicate(query)
-        if p.returncode != 0:
-            raise GitError(["cat-file", "--batch-check"], p.returncode, err, str(self.path))
+        # A truncated pack makes its objects read as "missing", with a complaint on stderr:
+        # that is a damaged mirror, not a commit to fetch.
+        if p.returncode != 0 or looks_corrupt(err):
+            raise (MirrorDamaged if looks_corrupt(err) else GitError)(args, p.returncode, err, str(self.path))
         return out
 
     def rev_parse(self, prefix: str) -> str | None:
@@ -87,10 +107,17 @@ class Database:
         write_atomic(self.path / _REFS_FILE, json.dumps(refs.to_json(), sort_keys=True, indent=1))
 
     def load_refs(self) -> RefList | None:
+        """The refs last listed, or None when the snapshot is missing or not what we wrote."""
         try:
-            return RefList.from_json(json.loads((self.path / _REFS_FILE).read_text()))
-        except (OSError, ValueError):
+            refs = RefList.from_json(json.loads((self.path / _REFS_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
+        names = [*refs.tags, *refs.branches, *([refs.head] if refs.head else [])]
+        commits = [*refs.tags.values(), *refs.branches.values(), *([refs.head_commit] if refs.head_commit else [])]
+        if not all(isinstance(n, str) and not ref_problem(n) for n in names) or not all(
+                isinstance(c, str) and len(c) in (40, 64) and c.isalnum() for c in commits):
+            return None
+        return refs
 
     # ------------------------------------------------------------------ fetching
     def fetch(self, commits: list[str], names: dict[str, str] | None = None) -> None:
@@ -101,6 +128,8 @@ class Database:
         if not commits:
             return
         refspecs = [f"{c}:refs/xpm/c/{c}" for c in commits]
+        # A failure run() recognises (unreachable, authentication, timeout, refused transport)
+        # raises; any other means the server will not send commits by id: fetch everything.
         shallow = self.git.run(["fetch", "--quiet", "--no-tags", "--depth=1", "--", self.url, *refspecs], cwd=self.path, url=self.url, check=False)
         if shallow.returncode == 0:
             return  # each commit was fetched into its own ref, so all of them are here
@@ -118,10 +147,12 @@ class Database:
     def pin(self, commits: list[str]) -> None:
         """Give each commit its ref `refs/xpm/c/<commit>` (one `update-ref --stdin`), so that a
         commit reached through a branch that is later force-pushed away is still never pruned."""
-        p = self.git.popen(["update-ref", "--stdin"], cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        args = ["update-ref", "--stdin"]
+        p = self.git.popen(args, cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, errors="replace")
         _, err = p.communicate("".join(f"update refs/xpm/c/{c} {c}\n" for c in commits))
         if p.returncode != 0:
-            raise GitError(["update-ref", "--stdin"], p.returncode, err, str(self.path))
+            raise (MirrorDamaged if looks_corrupt(err) else GitError)(args, p.returncode, err, str(self.path))
 
     def fetch_all(self) -> None:
         """Full history of every branch and tag (needed for short commit ids and old servers)."""

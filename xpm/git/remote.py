@@ -1,24 +1,38 @@
 """A remote: a git URL, its canonical form (the cache key), and what it advertises.
 
-Listing refs is the only network call resolution needs: one `git ls-remote` per URL.
+Listing refs is the only network call resolution needs: one `git ls-remote` per URL. Its
+output is hostile input: read as bytes, split on `\\n` only, and a ref name that is not valid
+UTF-8 or holds a control, format or separator character (U+0085, U+2028, a bidi override,
+...) is dropped with a warning: such a name could print as another one, so it never matches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
+from pathlib import Path
+from typing import Callable
 
 from xpm.git.command import Git
+from xpm.redact import without_userinfo
 from xpm.resolve import RefList
 
 _SCP = re.compile(r"^(?P<user>[^@/]+)@(?P<host>[^:/]+):(?P<path>.+)$")
+_OID = re.compile(rb"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+# Unicode categories a ref name may not hold: controls (Cc, e.g. U+0085), format characters
+# (Cf, e.g. bidi overrides), line and paragraph separators (Zl, Zp) and spaces (Zs: git
+# already refuses ASCII space, and U+00A0 would make `v1.0` print like `v1.0 `).
+_BAD_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Zs"}
 
 
 def canonical_url(url: str) -> str:
     """One spelling per repository (as cargo's CanonicalUrl): lower-case scheme and host, ssh
-    for scp-like addresses, no trailing slash or `.git`. Two spellings share one mirror."""
+    for scp-like addresses, no trailing slash or `.git`, no credentials. Two spellings share
+    one mirror, and no secret ever becomes part of a folder name."""
     if (m := _SCP.match(url)) and "://" not in url:
         url = f"ssh://{m.group('user')}@{m.group('host')}/{m.group('path')}"
+    url = without_userinfo(url)
     if "://" in url:
         scheme, rest = url.split("://", 1)
         authority, _, path = rest.partition("/")
@@ -37,35 +51,80 @@ def mirror_name(url: str) -> str:
     return f"{readable}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}.git"
 
 
-def parse_ls_remote(text: str) -> RefList:
-    """Parse `git ls-remote --symref` output; annotated tags are peeled to their commit."""
+def ref_problem(name: str) -> str | None:
+    """Why the ref name `name` (decoded) is not used, or None when it is fine."""
+    for char in name:
+        if unicodedata.category(char) in _BAD_CATEGORIES:
+            return f"it holds the invisible or control character U+{ord(char):04X}"
+    return None
+
+
+def _decode_ref(raw: bytes) -> tuple[str | None, str]:
+    """(name, why not) of a ref name as the remote sent it."""
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "it is not valid UTF-8"
+    problem = ref_problem(name)
+    return (None, problem) if problem else (name, "")
+
+
+def _shown(raw: bytes) -> str:
+    """A ref name fit for a message: undecodable bytes and invisible characters escaped."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if unicodedata.category(c) not in _BAD_CATEGORIES else f"\\u{ord(c):04x}" for c in text)
+
+
+def parse_ls_remote(data: bytes | str, warn: Callable[[str], None] | None = None, url: str = "the remote") -> RefList:
+    """Parse `git ls-remote --symref` output; annotated tags are peeled to their commit.
+
+    Lines are split on `\\n` only (never on the other breaks `str.splitlines` knows); a line
+    whose ref name is unusable is skipped and reported through `warn`."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
     tags: dict[str, str] = {}
     peeled: dict[str, str] = {}
     branches: dict[str, str] = {}
     head = head_commit = None
-    for line in text.splitlines():
+    for line in data.split(b"\n"):
+        line = line.removesuffix(b"\r")
         if not line.strip():
             continue
-        left, _, ref = line.partition("\t")
-        if left.startswith("ref: "):
-            if ref == "HEAD" and left[5:].startswith("refs/heads/"):
-                head = left[5 + len("refs/heads/"):]
+        left, tab, raw = line.partition(b"\t")
+        name, problem = _decode_ref(raw)
+        if name is None or not tab:
+            if warn is not None:
+                warn(f"ignoring ref '{_shown(raw or line)}' of {url}: {problem or 'not a ref line'}")
             continue
-        if ref == "HEAD":
-            head_commit = left
-        elif ref.startswith("refs/tags/"):
-            name = ref[len("refs/tags/"):]
-            if name.endswith("^{}"):
-                peeled[name[:-3]] = left
+        if left.startswith(b"ref: "):
+            target, problem = _decode_ref(left[5:])
+            if target is None:
+                if warn is not None:
+                    warn(f"ignoring the default branch '{_shown(left[5:])}' of {url}: {problem}")
+            elif name == "HEAD" and target.startswith("refs/heads/"):
+                head = target[len("refs/heads/"):]
+            continue
+        if not _OID.match(left):
+            if warn is not None:
+                warn(f"ignoring ref '{name}' of {url}: '{_shown(left[:80])}' is not a commit id")
+            continue
+        oid = left.decode("ascii")
+        if name == "HEAD":
+            head_commit = oid
+        elif name.startswith("refs/tags/"):
+            tag = name[len("refs/tags/"):]
+            if tag.endswith("^{}"):
+                peeled[tag[:-3]] = oid
             else:
-                tags[name] = left
-        elif ref.startswith("refs/heads/"):
-            branches[ref[len("refs/heads/"):]] = left
+                tags[tag] = oid
+        elif name.startswith("refs/heads/"):
+            branches[name[len("refs/heads/"):]] = oid
     tags.update(peeled)
     return RefList(tags, branches, head, head_commit)
 
 
-def list_refs(git: Git, url: str) -> RefList:
-    """Ask the remote for its tags, branches and default branch (one connection)."""
-    proc = git.run(["ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"], url=url)
-    return parse_ls_remote(proc.stdout)
+def list_refs(git: Git, url: str, mirror: Path, warn: Callable[[str], None] | None = None) -> RefList:
+    """Ask the remote for its tags, branches and default branch (one connection). Runs in the
+    remote's mirror, like every git command of xpm: never in the caller's folder."""
+    proc = git.run(["ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"], cwd=mirror, url=url, text=False)
+    return parse_ls_remote(proc.stdout, warn, url)
