@@ -33,11 +33,6 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
     return None
 
 
-def from_hydra(exc: BaseException) -> UserError | None:
-    """`explain` for an exception Hydra raised while composing (no config to resolve yet)."""
-    return explain(exc)
-
-
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

@@ -120,7 +120,9 @@ _FIXES = {
 def os_error(exc: OSError, path: Path | str | None = None) -> tuple[str, str]:
     """(what, fix) for an `OSError`: the cause in words, the path it concerns, how to fix it."""
     cause, fix = _FIXES.get(exc.errno, (exc.strerror or str(exc), "check the path, its permissions and the disk"))
-    where = exc.filename if exc.filename is not None else path
-    if exc.filename2 is not None:
-        where = f"{exc.filename} -> {exc.filename2}"
+    where = exc.filename if exc.filename is not None else path  # of a rename, the file that was moved
+    if exc.errno == errno.ENOTDIR and where is not None:
+        blocking = next((p for p in reversed(Path(where).parents) if os.path.isfile(p)), None)
+        if blocking is not None:  # name the file in the way, not the path that runs through it
+            where, cause = blocking, f"{cause} (on the way to {where})"
     return (f"{where}: {cause}" if where is not None else cause), fix

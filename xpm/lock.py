@@ -212,11 +212,19 @@ def dumps(lock: Lock) -> str:
 
 def write_lock(path: Path, lock: Lock) -> bool:
     """Write the lock through a temporary file and a rename, only when its bytes change."""
+    text = changed_text(path, lock)
+    if text is None:
+        return False
+    write_atomic(Path(path), text)
+    return True
+
+
+def changed_text(path: Path, lock: Lock) -> str | None:
+    """The text of `lock`, or None when the file at `path` holds exactly these bytes already."""
     text = dumps(lock)
     try:
         if Path(path).read_bytes() == text.encode():
-            return False
+            return None
     except OSError:
         pass  # absent or unreadable: written anew (a failure to write says why)
-    write_atomic(Path(path), text)
-    return True
+    return text

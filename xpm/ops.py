@@ -1,8 +1,9 @@
 """The actions behind each command: plain functions that tests call directly.
 
 Each takes a Project, holds its lock while it reads and writes, and returns data the CLI
-prints. Order of writes (each one atomic): vendored folders, then xlm.lock, then .xlm_models;
-a crash between two leaves a state the next `xpm install` repairs.
+prints. Order of writes (each one atomic): vendored folders, then xlm.lock, then .xlm_models,
+all in one `xpm.transaction.Transaction`: a failure at any step undoes the others, and a crash
+between two leaves a state the next `xpm install` repairs.
 """
 
 from __future__ import annotations
@@ -13,32 +14,36 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, ManifestError, add_entry_text, parse_source,
-                          replace_entry_text, show, write_atomic)
-from xpm import stamp, vendor
+                          replace_entry_text, show)
+from xpm import stamp
 from xpm.errors import FrozenMismatch, XpmError
-from xpm.lock import Lock, LockEntry, write_lock
+from xpm.lock import Lock, LockEntry, changed_text
 from xpm.project import Project
 from xpm.sync import Options, Outcome, frozen_diff, sync
+from xpm.transaction import Transaction
 
 
-def _finish(project: Project, outcome: Outcome, text: str | None = None) -> Outcome:
-    """Write the lock when it changed, then the manifest text when one is given."""
-    if outcome.lock != outcome.previous:
-        outcome.lock_written = write_lock(project.lock_file, outcome.lock)
+def _finish(project: Project, tx: Transaction, outcome: Outcome, text: str | None = None) -> Outcome:
+    """Write the lock when it changed, then the manifest text when one is given; commit it all."""
+    if outcome.lock != outcome.previous and (lock_text := changed_text(project.lock_file, outcome.lock)) is not None:
+        tx.write(project.lock_file, lock_text)
+        outcome.lock_written = True
     if text is not None and text != project.read_text():
-        write_atomic(project.models_file, text)
+        tx.write(project.models_file, text)
+    tx.commit()
     return outcome
 
 
 @contextmanager
 def _writing(project: Project):
-    """Run a command that writes: refuse an unsafe `xlm_models/` first, hold the project's lock,
-    and on failure remove `xlm_models/` if this command created it (xpm deletes only what it made)."""
+    """Run a command that writes, in one transaction: refuse an unsafe `xlm_models/` first, hold
+    the project's lock; on failure undo every change, and remove `xlm_models/` if this command
+    created it (xpm deletes only what it made)."""
     project.check_layout()
     created = not os.path.lexists(project.models_dir)
     try:
-        with project.holding():
-            yield
+        with project.holding(), Transaction(project.root) as tx:
+            yield tx
     except BaseException:
         if created:  # nothing of the user's can be in it: it did not exist when we started
             shutil.rmtree(project.models_dir, ignore_errors=True)
@@ -47,21 +52,23 @@ def _writing(project: Project):
 
 def install(project: Project, options: Options, frozen: bool = False) -> Outcome:
     """Make xlm_models/ match the lock; lock new or changed entries (never with `frozen`)."""
-    with _writing(project):
+    with _writing(project) as tx:
         entries = project.entries()
         if frozen:
             diff = frozen_diff(entries, project.lock())
             if diff:
                 raise FrozenMismatch(str(project.lock_file), diff)
-            return sync(project, entries, options)
-        return _finish(project, sync(project, entries, options))
+            outcome = sync(project, entries, options, tx=tx)
+            tx.commit()  # the folders only: --frozen never writes the lock
+            return outcome
+        return _finish(project, tx, sync(project, entries, options, tx=tx))
 
 
 def lock(project: Project, options: Options) -> Outcome:
     """Resolve and write the lock without touching xlm_models/."""
     options.install = False
-    with _writing(project):
-        return _finish(project, sync(project, project.entries(), options))
+    with _writing(project) as tx:
+        return _finish(project, tx, sync(project, project.entries(), options, tx=tx))
 
 
 def lock_check(project: Project) -> list[str]:
@@ -71,14 +78,14 @@ def lock_check(project: Project) -> list[str]:
 
 def update(project: Project, options: Options, names: list[str]) -> Outcome:
     """Re-resolve the refs of `names` (all models when empty) and install the result."""
-    with _writing(project):
+    with _writing(project) as tx:
         entries = project.entries()
         known = {e.name for e in entries}
         for name in names:
             if name not in known:
                 raise _unknown_model(name, known)
         wanted = set(names) if names else {e.name for e in entries if e.is_git}
-        return _finish(project, sync(project, entries, options, update=wanted))
+        return _finish(project, tx, sync(project, entries, options, update=wanted, tx=tx))
 
 
 def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
@@ -88,7 +95,7 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
     except ManifestError as exc:
         fix = "write host/path[@ref][#subdir=dir], a URL (file:///abs/repo for a repository on disk), or ./path/to/model"
         raise XpmError(f"cannot add '{show(spec)}': {exc.what}", fix if exc.fix == SOURCE_FIX else exc.fix) from None
-    with _writing(project):  # a failed first `xpm add` leaves the folder as it was (no xlm_models/)
+    with _writing(project) as tx:  # a failed first `xpm add` leaves the folder as it was (no xlm_models/)
         text = project.read_text()
         entries = project.entries(text)
         for entry in entries:
@@ -100,12 +107,12 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
         if isinstance(source, LocalSource) and source.path and not (project.root / source.path).expanduser().is_dir():
             raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
         new_text = add_entry_text(text or NEW_FILE_HEADER, spec.strip())
-        return name, _finish(project, sync(project, project.entries(new_text), options), new_text)
+        return name, _finish(project, tx, sync(project, project.entries(new_text), options, tx=tx), new_text)
 
 
 def remove(project: Project, name: str) -> bool:
     """Remove the line, the lock entry and the vendored folder of `name` (no network)."""
-    with _writing(project):
+    with _writing(project) as tx:
         text = project.read_text()
         known = {e.name for e in project.entries(text)}
         if name not in known:
@@ -113,10 +120,13 @@ def remove(project: Project, name: str) -> bool:
         previous = project.lock()
         locked = previous.get(name) if previous else None
         ours = (locked is not None and locked.kind == "git") or stamp.read_stamp(project.root, name) is not None
-        removed = vendor.remove(project.root, name) if ours else False  # never a local model's folder
+        removed = tx.remove(name) if ours else False  # never a local model's folder
         if previous is not None and name in previous.entries:
-            write_lock(project.lock_file, Lock({k: v for k, v in previous.entries.items() if k != name}))
-        write_atomic(project.models_file, replace_entry_text(text, name, None))
+            lock_text = changed_text(project.lock_file, Lock({k: v for k, v in previous.entries.items() if k != name}))
+            if lock_text is not None:
+                tx.write(project.lock_file, lock_text)
+        tx.write(project.models_file, replace_entry_text(text, name, None))
+        tx.commit()
         return removed
 
 

@@ -17,6 +17,7 @@ from xpm import vendor
 from xpm.errors import OfflineMissing
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.project import Project, cache_dir, holding_cache
+from xpm.transaction import Transaction
 
 # The git layer and resolution are imported where work starts: a warm `xpm install` whose
 # folders match the lock never needs them, and it must start fast.
@@ -257,9 +258,16 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
         raise OfflineMissing(missing)
 
 
-def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None) -> Outcome:
-    """Bring lock (and xlm_models/ when installing) in line with `entries`. Writes no lock:
-    the caller decides (frozen never writes; add writes the manifest after the lock)."""
+def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None,
+         tx: Transaction | None = None) -> Outcome:
+    """Bring lock (and xlm_models/ when installing) in line with `entries`. Folders change through
+    `tx`, whose owner writes the lock and commits (frozen never writes the lock; add writes the
+    manifest after it); without one, sync commits its own."""
+    if tx is None:
+        with Transaction(project.root) as tx:
+            outcome = sync(project, entries, options, update, tx)
+            tx.commit()
+            return outcome
     previous = project.lock()
     jobs, fixed = plan(entries, previous, update)
     outcome = Outcome(Lock({}), previous)
@@ -277,15 +285,21 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
             _refuse_foreign_folder(project, job)
     if todo:
         run_jobs(todo, project, options)
-    for job in todo:
-        if job.staged is None:
-            continue  # resolved to the commit already installed (`xpm update` with nothing new)
-        if options.install:
-            vendor.place(project.root, job.staged)
-            outcome.installed.append(job.entry.name)
-            _say(options, job.entry.name, f"installed {short(job.result.commit)}")
-        else:
-            vendor.discard(job.staged)
+    try:
+        for job in todo:
+            if job.staged is None:
+                continue  # resolved to the commit already installed (`xpm update` with nothing new)
+            if options.install:
+                tx.place(job.staged)
+                outcome.installed.append(job.entry.name)
+                _say(options, job.entry.name, f"installed {short(job.result.commit)}")
+            else:
+                vendor.discard(job.staged)
+    except BaseException:  # the models placed so far are put back by the transaction
+        for job in todo:
+            if job.staged is not None and job.staged.path.exists():
+                vendor.discard(job.staged)
+        raise
     if options.warn is not None:  # after the progress lines, so a live progress block stays whole
         for job in todo:
             for message in job.staged.warnings if job.staged is not None else ():
@@ -296,7 +310,7 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
     if options.install:
         for name in vendor.installed_names(project.root):
             if name not in locked or locked[name].kind != "git":
-                vendor.remove(project.root, name)
+                tx.remove(name)
                 outcome.removed.append(name)
     return outcome
 

@@ -5,9 +5,10 @@ The sequence for one model, each step a reason for the next:
    (same file system, so the final rename is atomic), after `xpm.tree_rules` accepted every
    entry, hashing each file as it is written;
 2. validate it with xlm's static rules; compare its content hash with the lock's;
-3. delete the old stamp (the ready-marker), swap the staged folder into place with renames,
-   then write the new stamp last. A crash leaves either the old folder, or a folder without a
-   stamp that the next `xpm install` replaces.
+3. `xpm.transaction` moves the old stamp (the ready-marker) and folder aside, renames the
+   staged folder into place, then writes the new stamp last; every model of a command, and
+   its lock, change together or not at all. A crash leaves either the old folder, or a folder
+   without a stamp that the next `xpm install` replaces.
 """
 
 from __future__ import annotations
@@ -81,17 +82,6 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
     return Staged(name, path, commit, digest, package, export.records, export.warnings)
 
 
-def place(project_dir: Path, staged: Staged) -> None:
-    """Swap the staged folder into `xlm_models/<name>/`, stamp written last."""
-    dest = stamp.vendored_root(project_dir, staged.name)
-    stamp.remove_stamp(project_dir, staged.name)
-    trash = _move_aside(project_dir, dest)
-    os.rename(staged.path, dest)
-    stamp.write_stamp(project_dir, staged.name, staged.commit, staged.hash, staged.records)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def _new_folder(parent: Path, prefix: str) -> Path:
     """A new, uniquely named folder with the permissions of any folder the user makes (umask
     applies; `tempfile.mkdtemp`'s 0700 would leave the installed model unreadable to others)."""
@@ -106,28 +96,6 @@ def _new_folder(parent: Path, prefix: str) -> Path:
 
 def discard(staged: Staged) -> None:
     shutil.rmtree(staged.path, ignore_errors=True)
-
-
-def remove(project_dir: Path, name: str) -> bool:
-    """Remove an installed model: folder moved aside first, stamp deleted second. A crash in
-    between leaves a stamp without a folder, which the next `xpm install` removes or replaces
-    (the other order could leave an unstamped folder that xpm no longer knows it owns)."""
-    trash = _move_aside(project_dir, stamp.vendored_root(project_dir, name))
-    stamp.remove_stamp(project_dir, name)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-        return True
-    return False
-
-
-def _move_aside(project_dir: Path, dest: Path) -> Path | None:
-    if not dest.exists() and not dest.is_symlink():
-        return None
-    trash_root = stamp.models_dir(project_dir) / stamp.STATE_DIR / "trash"
-    trash_root.mkdir(parents=True, exist_ok=True)
-    trash = _new_folder(trash_root, dest.name)
-    os.rename(dest, trash / dest.name)
-    return trash
 
 
 def installed_names(project_dir: Path) -> list[str]:

@@ -77,7 +77,7 @@ def test_the_current_folder_is_a_flat_model(project, monkeypatch):
     monkeypatch.chdir(root)
     found = find_external_models()
     assert found.problems == [] and found.get("solo_flat").found.origin == "cwd" and found.get("solo_flat").info.flat
-    monkeypatch.chdir(XLM_DIR)  # xlm's own package is laid out like a flat model (configs/model_type/), and is none
+    monkeypatch.chdir(XLM_DIR)  # xlm's own package folder (a package with configs/) is never a model
     assert [m.name for m in discover().models if m.origin == "cwd"] == []
 
 
@@ -140,3 +140,24 @@ def test_a_flat_model_trains_through_xlm_train(project, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "run" / "train.json").is_file()
     assert sys.modules["flat_arlm"].__file__ == str(parent / "flat_arlm" / "__init__.py")
+
+
+def test_a_package_missing_inside_a_flat_model_is_named_with_file_and_line(project, tmp_path, capsys):
+    """`xlm train` on a model whose code imports a package that is not installed: two lines, no traceback."""
+    parent = xlm_models_folder(project)
+    root = flat_copy_of_arlm(parent / "flat_arlm", "flat_arlm")
+    collators = root / "collators.py"
+    text = collators.read_text()
+    collators.write_text(text + "import not_installed_xyz  # the model's dependency\n")
+    line = text.count("\n") + 1
+    project.models_file("./xlm-models/flat_arlm")
+    run = ["trainer.max_steps=1", f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"]
+    with pytest.raises(SystemExit) as exited:  # raised inside the Hydra job, as for every job's user error
+        main(["train", "experiment=star_easy_flat_arlm", *run])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert (
+        f"error: model 'flat_arlm' needs the Python package 'not_installed_xyz', which is not installed "
+        f"(imported at {collators}:{line})\n  fix: pip install not_installed_xyz"
+    ) in err
+    assert "Traceback" not in err and "no model provides it" not in err

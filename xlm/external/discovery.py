@@ -186,7 +186,7 @@ def current_folder_model(start: Path | None, models: list[FoundModel]) -> FoundM
     """The current folder as a model, if it is laid out as one and not declared already."""
     here = Path(start or Path.cwd()).resolve()
     if not (looks_like_model(here) and (here / "configs").is_dir()) or here == CORE_MODELS_DIR.parent:
-        return None  # xlm's own package folder is laid out like a flat model, and is none
+        return None  # xlm's own package folder (a package with configs/) is never a model
     if any(m.root == here for m in models):
         return None
     return FoundModel(here.name, here, "cwd", "the current folder")

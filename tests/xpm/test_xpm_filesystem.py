@@ -1,0 +1,235 @@
+"""Filesystem failures on real file systems: a full disk, a read-only project or cache, a file
+where a folder belongs, a name too long, a symlinked `xlm_models/`.
+
+Each is a two-line error naming the path and a fix (exit 1, never `internal error`), writes
+nothing outside the project and the cache (a canary path stays absent), and leaves `xlm.lock`,
+`.xlm_models` and `xlm_models/` byte for byte as they were. Full disks and read-only file
+systems are small tmpfs mounts (the tests run as root, so chmod would not stop a write);
+they are skipped, saying why, where mounting is not permitted.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from xpm.transaction import Transaction
+from xpm_cli import xpm
+from xpm_repos import read_tree
+
+pytestmark = pytest.mark.slow  # real mounts and repositories
+
+
+class Mounts:
+    def __init__(self) -> None:
+        self.mounted: list[Path] = []
+
+    def tmpfs(self, path: Path, size: str = "4m") -> Path:
+        """A fresh tmpfs of `size` at `path` (created), unmounted when the test ends."""
+        path.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {proc.stderr.strip()}")
+        self.mounted.append(path)
+        return path
+
+    def read_only(self, path: Path) -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+
+    def unmount_all(self) -> None:
+        for path in reversed(self.mounted):
+            if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", str(path)], capture_output=True)  # busy: detach now, free later
+
+
+@pytest.fixture
+def mounts():
+    found = Mounts()
+    try:
+        yield found
+    finally:
+        found.unmount_all()
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system of `folder` to the last byte (a real ENOSPC for the next write)."""
+    fd = os.open(folder / ".filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def state(project: Path) -> dict[str, bytes]:
+    """Every file of the project but xpm's lock file (an empty file a command may create)."""
+    return {k: v for k, v in read_tree(project).items() if k != "xlm_models/.xpm/lock" and k != ".filler"}
+
+
+def two_lines(err: str, path: Path | str, cause: str) -> None:
+    lines = err.rstrip("\n").split("\n")
+    assert len(lines) == 2, err
+    assert lines[0].startswith(f"error: {path}") and cause in lines[0], err
+    assert lines[1].startswith("  fix: ") and "internal error" not in err, err
+
+
+@pytest.fixture
+def installed(lab, tmp_path, mounts):
+    """A project on its own small tmpfs with zlm v1.1.0 installed; the canary path outside it."""
+    project = mounts.tmpfs(tmp_path / "disk" / "project")
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    return project
+
+
+# ----------------------------------------------------------------------------- full disk
+def test_a_full_disk_while_exporting_changes_nothing(installed, lab, tmp_path):
+    (installed / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n{lab.models.url}#subdir=aaa\n")
+    before = state(installed)
+    fill(installed)
+    out = xpm(installed, "install", code=1)
+    assert "no space left on the device" in out.stderr and "internal error" not in out.stderr, out.stderr
+    assert len(out.stderr.rstrip("\n").split("\n")) == 2, out.stderr
+    assert state(installed) == before
+    assert not (tmp_path / "canary").exists()
+    (installed / ".filler").unlink()
+    assert "installed aaa" in xpm(installed, "install").stdout  # nothing left behind stands in the way
+
+
+@pytest.mark.parametrize("when", ["writing the lock", "writing the second model's stamp"])
+def test_a_full_disk_while_placing_puts_every_model_back(installed, lab, monkeypatch, when):
+    """Two models change (zlm moves to v2.0.0, aaa is new); the disk fills up after the first
+    is in place: both are undone, old folder and stamp of zlm included, and the lock is untouched."""
+    (installed / ".xlm_models").write_text(f"{lab.zlm.url}@v2.0.0\n{lab.models.url}#subdir=aaa\n")
+    before = state(installed)
+    if when == "writing the lock":
+        commit = Transaction.commit
+        monkeypatch.setattr(Transaction, "commit", lambda tx: (fill(installed), commit(tx))[1])
+    else:
+        place, placed = Transaction.place, []
+        monkeypatch.setattr(Transaction, "place", lambda tx, staged: (placed.append(1), len(placed) == 2 and fill(installed),
+                                                                      place(tx, staged))[2])
+    out = xpm(installed, "install", code=1)
+    two_lines(out.stderr, installed, "no space left on the device")
+    assert state(installed) == before  # zlm v1.1.0 and its stamp are back, no aaa, same lock
+    assert not list((installed / "xlm_models" / ".xpm" / "trash").glob("*"))
+    monkeypatch.undo()
+    (installed / ".filler").unlink()
+    out = xpm(installed, "install")
+    assert "installed zlm" in out.stdout and "installed aaa" in out.stdout
+
+
+def test_a_full_disk_on_a_first_add_leaves_the_folder_as_it_was(lab, tmp_path, mounts):
+    project = mounts.tmpfs(tmp_path / "disk" / "project", size="64k")
+    fill(project)
+    out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
+    assert "no space left on the device" in out.stderr and "internal error" not in out.stderr, out.stderr
+    assert sorted(p.name for p in project.iterdir()) == [".filler"]
+
+
+# ----------------------------------------------------------------------------- read-only
+def test_a_read_only_project(installed, lab, mounts, tmp_path):
+    (installed / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n{lab.models.url}#subdir=aaa\n")
+    before = state(installed)
+    mounts.read_only(installed)
+    for command in (("install",), ("add", f"{lab.models.url}#subdir=bbb"), ("remove", "zlm"), ("update",), ("lock",)):
+        out = xpm(installed, *command, code=1)
+        two_lines(out.stderr, installed, "read-only file system")
+        assert "writable" in out.stderr
+    assert state(installed) == before
+    assert xpm(installed, "list").stdout.count("\n") == 3  # reading still works
+    assert not (tmp_path / "canary").exists()
+
+
+def test_a_read_only_cache(lab, project, mounts, tmp_path, monkeypatch):
+    cache = mounts.tmpfs(tmp_path / "ro-cache")
+    mounts.read_only(cache)
+    monkeypatch.setenv("XPM_CACHE_DIR", str(cache))
+    out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
+    two_lines(out.stderr, cache, "read-only file system")
+    assert f"XPM_CACHE_DIR may name another folder (now {cache})" in out.stderr
+    assert list(project.iterdir()) == []  # a failed first add leaves the folder as it was
+
+
+# ----------------------------------------------------------------------------- wrong kind of path
+def test_a_file_where_the_cache_folder_belongs(lab, project, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder\n")
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
+    two_lines(out.stderr, f"{tmp_path / 'file'}: a file is where a folder is expected (on the way to {tmp_path / 'file' / 'cache'})", "")
+    assert list(project.iterdir()) == [] and (tmp_path / "file").read_text() == "not a folder\n"
+
+
+def test_a_cache_path_with_a_name_too_long(lab, project, tmp_path, monkeypatch):
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / ("c" * 300)))
+    out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
+    two_lines(out.stderr, tmp_path, "file name too long")
+    assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["xlm_models", "xlm_models/.xpm", "xlm_models/.xpm/stamps"])
+def test_a_file_where_xpm_keeps_a_folder(lab, project, where):
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
+    (project / where).parent.mkdir(parents=True, exist_ok=True)
+    (project / where).write_text("mine\n")
+    before = read_tree(project)
+    out = xpm(project, "install", code=1)
+    assert out.stderr == (f"error: {project / where} is a file, where xpm keeps a folder\n"
+                          "  fix: move the file away (or rename it), then run the command again\n")
+    assert read_tree(project) == before
+
+
+# ----------------------------------------------------------------------------- symbolic links
+@pytest.mark.parametrize("link", ["xlm_models", "xlm_models/.xpm", "xlm_models/.xpm/staging", "xlm_models/.xpm/lock",
+                                  "xlm_models/.gitignore"])
+def test_a_symlink_that_points_elsewhere_is_refused_before_anything_is_written(lab, project, tmp_path, link):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = tmp_path / "canary" if link.endswith(("lock", ".gitignore")) else elsewhere
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
+    (project / link).parent.mkdir(parents=True, exist_ok=True)
+    (project / link).symlink_to(target)
+    before = read_tree(project)
+    for command in (("install",), ("add", f"{lab.models.url}#subdir=aaa"), ("lock",)):
+        out = xpm(project, *command, code=1)
+        assert out.stderr == (f"error: {project / link} is a symbolic link (to {target}); xpm writes only inside the project "
+                              f"and its cache\n  fix: remove the link (rm {project / link}: its target stays as it is), "
+                              "then run the command again\n")
+    assert read_tree(project) == before
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "canary").exists()
+
+
+# ----------------------------------------------------------------------------- not permitted
+@pytest.fixture
+def immutable():
+    """`immutable(path)`: chattr +i (root cannot change the folder's entries either), undone after the test."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot make a folder immutable here (chattr +i needs root and ext4, xfs or btrfs): {proc.stderr.strip()}")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_models_folder_that_cannot_be_changed_is_put_back_as_it_was(lab, project, immutable):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v2.0.0\n{lab.models.url}#subdir=aaa\n")
+    before = state(project)
+    immutable(project / "xlm_models")
+    out = xpm(project, "install", code=1)
+    two_lines(out.stderr, project / "xlm_models" / "zlm", "operation not permitted")
+    assert "lsattr" in out.stderr
+    assert state(project) == before  # zlm's stamp, moved aside before its folder could not be, is back

@@ -1,0 +1,148 @@
+"""One command's changes to `xlm_models/`, `xlm.lock` and `.xlm_models`: all of them, or none.
+
+A command first stages every model (`xpm.vendor.stage`: nothing in place changes). Then,
+inside a `Transaction`:
+
+- `place(staged)` moves the model's old stamp and folder into `.xpm/trash/<id>/`, renames the
+  staged folder into place and writes the new stamp last (the ready-marker);
+- `remove(name)` moves the folder, then the stamp, into the trash the same way;
+- `write(path, text)` keeps the new text of `xlm.lock` or `.xlm_models` for `commit`;
+- `commit()` writes each text to a temporary file, renames them over the old files, then
+  deletes the trash.
+
+Nothing old is deleted before `commit` ends, and moving aside is a rename, which needs no
+free space: so when any step fails (a full disk, a read-only or unwritable folder, an
+interrupt), leaving the `with` block undoes every step, newest first, and the lock,
+`.xlm_models` and `xlm_models/` are exactly as they were. A crash, where no undo runs, leaves
+what the next `xpm install` repairs: a folder without a stamp is replaced, the trash deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable
+
+from xlm.manifest import write_atomic, write_temp
+from xpm import stamp
+
+
+class Transaction:
+    """Use as ``with Transaction(project_dir) as tx: ...; tx.commit()``; leaving without `commit` undoes."""
+
+    def __init__(self, project_dir: Path):
+        self.project_dir = Path(project_dir)
+        self._undo: list[Callable[[], None]] = []
+        self._files: dict[Path, str] = {}
+        self._trash: Path | None = None
+        self._open = True
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._open:
+            self.rollback()
+
+    # ------------------------------------------------------------------------- steps
+    def place(self, staged) -> None:
+        """Swap the staged folder (an `xpm.vendor.Staged`) into `xlm_models/<name>/`, stamp written last."""
+        name, dest, staged_path = staged.name, stamp.vendored_root(self.project_dir, staged.name), staged.path
+        self._aside(stamp.stamp_path(self.project_dir, name), f"{name}.json")  # the ready-marker goes first
+        self._aside(dest, name)
+        os.rename(staged_path, dest)
+
+        def unplace() -> None:  # rename first: a folder half deleted is never left at `dest`
+            os.rename(dest, staged_path)
+            shutil.rmtree(staged_path, ignore_errors=True)
+
+        self._undo.append(unplace)
+        self._undo.append(lambda: stamp.remove_stamp(self.project_dir, name))
+        stamp.write_stamp(self.project_dir, name, staged.commit, staged.hash, staged.records)
+
+    def remove(self, name: str) -> bool:
+        """Move model `name`'s folder, then its stamp, out of the way; True when there was a folder.
+
+        Folder first: a crash in between leaves a stamp without a folder, which the next
+        `xpm install` removes or replaces (never an unstamped folder xpm no longer knows is its own)."""
+        folder = stamp.vendored_root(self.project_dir, name)
+        existed = os.path.lexists(folder)
+        self._aside(folder, name)
+        self._aside(stamp.stamp_path(self.project_dir, name), f"{name}.json")
+        return existed
+
+    def write(self, path: Path, text: str) -> None:
+        """Write `text` to `path` at `commit` (files are written in the order given)."""
+        self._files[Path(path)] = text
+
+    # ------------------------------------------------------------------------- the end
+    def commit(self) -> None:
+        """Write the files (temporary files first, then renames), then delete what was moved aside."""
+        temps: list[tuple[Path, Path]] = []
+        try:
+            for path, text in self._files.items():
+                temps.append((write_temp(path, text), path))
+            for tmp, path in temps:
+                old = _read(path)
+                os.replace(tmp, path)
+                self._undo.append(lambda path=path, old=old: _put_back(path, old))
+        finally:
+            for tmp, _ in temps:
+                tmp.unlink(missing_ok=True)  # after a rename there is nothing left to unlink
+        self._open = False
+        if self._trash is not None:
+            shutil.rmtree(self._trash, ignore_errors=True)
+
+    def rollback(self) -> None:
+        """Undo every step, newest first; one that fails does not stop the others."""
+        self._open = False
+        failed = []
+        while self._undo:
+            step = self._undo.pop()
+            try:
+                step()
+            except OSError as exc:
+                failed.append(exc)
+        if self._trash is not None and not failed:  # else what it holds may be needed by hand
+            shutil.rmtree(self._trash, ignore_errors=True)
+        for exc in failed:  # the error that stopped the command is reported by the caller
+            print(f"warning: could not undo a step ({exc}); run `xpm install` to repair xlm_models/", file=sys.stderr)
+
+    # ------------------------------------------------------------------------- helpers
+    def _aside(self, path: Path, label: str) -> None:
+        """Move `path` (if it exists) into this transaction's trash folder, to put back on undo."""
+        if not os.path.lexists(path):
+            return
+        target = self._trash_dir() / label
+        os.rename(path, target)
+        self._undo.append(lambda: os.rename(target, path))
+
+    def _trash_dir(self) -> Path:
+        if self._trash is None:
+            root = stamp.models_dir(self.project_dir) / stamp.STATE_DIR / "trash"
+            root.mkdir(parents=True, exist_ok=True)
+            while True:
+                candidate = root / os.urandom(4).hex()
+                try:
+                    candidate.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            self._trash = candidate
+        return self._trash
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _put_back(path: Path, old: bytes | None) -> None:
+    if old is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomic(path, old.decode("utf-8"))  # it was read as UTF-8 before the command changed it
