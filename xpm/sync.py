@@ -302,7 +302,7 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
         raise
     if options.warn is not None:  # after the progress lines, so a live progress block stays whole
         for job in todo:
-            for message in job.staged.warnings if job.staged is not None else ():
+            for message in [*job.warnings, *(job.staged.warnings if job.staged is not None else ())]:
                 options.warn(job.entry.name, message)
     locked = dict(fixed)
     locked.update({job.entry.name: job.result for job in jobs})
