@@ -1,7 +1,7 @@
 """Model rules, borrowed from xlm: every fetched tree passes xlm's static validation.
 
-`xlm.external.validation` never imports the model's code (YAML is parsed, Python read with
-`ast`), so running it on a freshly fetched tree is safe.
+`xlm.external.validation` never imports the model's code (YAML is parsed, Python compiled
+and read with `ast`, never run), so running it on a freshly fetched tree is safe.
 """
 
 from __future__ import annotations
@@ -12,24 +12,28 @@ from pathlib import Path
 from xpm.errors import NotAModel
 
 
-def check_model(root: Path, name: str, origin: str, label: str | None = None) -> str | None:
+def check_model(root: Path, name: str, origin: str, label: str | None = None, warnings: list[str] | None = None) -> str | None:
     """Validate the model at `root`; raise NotAModel listing every problem; return its package.
 
     Paths in the report name the model (`label:configs/...`, e.g. `zlm@1ad421f:`), not the
     staging folder it was exported to; paths in a fix are relative to the model's root.
+    Warnings (a config's target that names nothing: xlm loads the model and fails only a job
+    that uses it) are appended to ``warnings`` as text, in the same form.
     """
-    from xlm.external.validation import model_package, validate_model_root
+    from xlm.external.validation import inspect_model
 
-    problems = validate_model_root(Path(root), name)
-    if problems:
-        prefix, label = str(root), label or name
-        shown = [
-            replace(
-                p,
-                where=p.where.replace(prefix + "/", f"{label}:").replace(prefix, label),
-                fix=p.fix.replace(prefix + "/", "").replace(prefix, label),
-            )
-            for p in problems
-        ]
-        raise NotAModel(name, origin, shown)
-    return model_package(Path(root), name)
+    info = inspect_model(Path(root), name)
+    prefix, label = str(root), label or name
+
+    def shown(p):
+        return replace(
+            p,
+            where=p.where.replace(prefix + "/", f"{label}:").replace(prefix, label),
+            fix=p.fix.replace(prefix + "/", "").replace(prefix, label),
+        )
+
+    if info.problems:
+        raise NotAModel(name, origin, [shown(p) for p in info.problems])
+    if warnings is not None:
+        warnings += [f"{w.what} ({w.where})" for w in map(shown, info.warnings)]
+    return info.package

@@ -72,7 +72,7 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
         path = _new_folder(root, name)
     try:
         export = export_tree(git, mirror, commit, subdir, path, name, limits)
-        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}")
+        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}", export.warnings)
         digest = hashing.tree_hash(export.records)
         if expected_hash is not None and digest != expected_hash:
             raise HashMismatch(name, expected_hash, digest, commit)

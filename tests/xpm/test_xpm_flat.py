@@ -28,6 +28,7 @@ def core_repo(upstream):
     """Like xlm-core: `xlm-models/` holds flat models, a package named like xlm's core mlm, and xlm_models.json."""
     repo = upstream("lab/xlmcore")
     files = {f"xlm-models/fmdl/{k}": v for k, v in flat_model_files("fmdl").items()}
+    files["xlm-models/fmdl/configs/model/old_fmdl.yaml"] = "_target_: fmdl.model_fmdl.Gone\n"  # stale: a warning
     files["xlm-models/mlm/__init__.py"] = "raise RuntimeError('not this mlm')\n"
     files["xlm-models/xlm_models.json"] = json.dumps({"fmdl": "fmdl", "mlm": "mlm"})
     repo.commit("models", files)
@@ -39,12 +40,17 @@ def core_repo(upstream):
 def test_add_a_flat_model_from_a_monorepo_subdir(core_repo, project, monkeypatch):
     monkeypatch.chdir(project)
     result = xpm(project, "add", f"{core_repo.url}@v0.3.1#subdir=xlm-models/fmdl")
-    assert result.output.startswith("added fmdl v0.3.1")
+    commit = core_repo.head()[:7]
+    assert result.output.splitlines() == [
+        f"warning: model 'fmdl': External model 'fmdl' has a bad target 'fmdl.model_fmdl.Gone': "
+        f"'Gone' is not defined in fmdl/model_fmdl.py (fmdl@{commit}:configs/model/old_fmdl.yaml:1)",
+        f"added fmdl v0.3.1 ({commit})",
+    ]
     vendored = project / "xlm_models" / "fmdl"
     assert (vendored / "__init__.py").is_file() and (vendored / "configs" / "model" / "fmdl.yaml").is_file()
     assert 'package = "fmdl"' in (project / "xlm.lock").read_text()
     found = find_external_models(project)
-    assert found.problems == [] and found.get("fmdl").info.flat
+    assert found.problems == [] and found.get("fmdl").info.flat and len(found.warnings) == 1
     assert xpm(project, "verify").output.strip() == "fmdl: ok"
 
 

@@ -86,7 +86,8 @@ def test_error_unknown_ref_transcript(lab, project, git_daemon):
 def test_error_not_a_model_keeps_everything(upstream, lab, project):
     bad = upstream("lab/broken")
     files = model_files("broken")
-    files["configs/model/broken.yaml"] = "_target_: broken.model.Missing\n"
+    files["configs/model/broken.yaml"] = "_target_: broken.model.Missing\n"  # a warning only: not listed
+    files["configs/commands.yaml"] = "- not a mapping\n"
     del files["configs/model_type/broken.yaml"]
     bad.commit("c", files)
     xpm(project, "add", f"{lab.zlm.url}@v1")
