@@ -56,6 +56,12 @@ class MirrorDamaged(GitError):
     """git could not read the cache's mirror (truncated or damaged pack, missing object):
     sync fetches it again into a fresh mirror once before reporting `CorruptMirror`."""
 
+    def __init__(self, args: list[str], returncode: int | None, stderr: str, cwd: str | None = None):
+        super().__init__(args, returncode, stderr, cwd)
+        self.what = f"the cache mirror {cwd} is damaged: `git {args[0]}` said: {last_line(self.stderr)}"
+        self.fix = "run `xpm cache clean`, then the command again"
+        self.args = (self.what,)
+
 
 class CorruptMirror(XpmError):
     def __init__(self, path: str, url: str, detail: str, offline: bool = False):

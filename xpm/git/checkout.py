@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xpm.errors import GitError, XpmError
+from xpm.errors import GitError, MirrorDamaged, XpmError
 from xpm.git.command import Git
 from xpm.hashing import FileRecord
 from xpm.tree_rules import (
@@ -139,21 +139,26 @@ class _Blobs:
         expected = f"{entry.oid} blob {entry.size}\n".encode()
         if header != expected:
             got = header.decode(errors="replace").strip() or "(nothing: git exited)"
-            raise XpmError(
-                f"the cached mirror {self.mirror} gave '{got}' for '{entry.path}' (expected blob {entry.oid} of {entry.size} bytes)",
-                "run `xpm cache clean` and install again (the cache may be damaged)",
-            )
+            self._damaged(f"it gave '{got}' for '{entry.path}' (expected blob {entry.oid} of {entry.size} bytes)")
         return entry.size
 
     def read(self, size: int) -> bytes:
         data = self.out.read(size)
         if len(data) != size:
-            raise XpmError(f"the cached mirror {self.mirror} ended a blob early", "run `xpm cache clean` and install again")
+            self._damaged("it ended a blob early")
         return data
 
     def end(self) -> None:
         if self.out.read(1) != b"\n":
-            raise XpmError(f"the cached mirror {self.mirror} sent a malformed answer", "run `xpm cache clean` and install again")
+            self._damaged("it sent a malformed answer")
+
+    def _damaged(self, what: str):
+        """The mirror cannot give what its own listing promised: sync fetches it again (once)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        stderr = self.proc.stderr.read().decode(errors="replace")  # git's own reason, when it gave one
+        _stop(self.proc)
+        raise MirrorDamaged(["cat-file", "--batch"], self.proc.returncode, f"{what}\n{stderr}".strip(), str(self.mirror))
 
     def read_all(self, entry: Entry) -> bytes:
         data = self.read(self.open(entry))

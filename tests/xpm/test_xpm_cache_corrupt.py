@@ -1,0 +1,116 @@
+"""A damaged cache: the mirror's pack truncated, bytes flipped in it, the pack gone. Each is
+detected and the mirror fetched again, once, into a fresh one; never a raw git error."""
+
+import random
+import shutil
+
+import pytest
+
+from xpm import ops
+from xpm.errors import CorruptMirror
+from xpm.git.command import Git
+from xpm.project import Project
+from xpm.sync import Options
+from xpm_cli import xpm
+from xpm_repos import model_files, read_tree
+
+pytestmark = pytest.mark.slow
+
+
+def _truncate(pack):
+    data = pack.read_bytes()
+    pack.write_bytes(data[: len(data) // 2])
+
+
+def _flip(pack):
+    data = bytearray(pack.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, middle + 64):
+        data[i] ^= 0xFF
+    pack.write_bytes(bytes(data))
+
+
+def _delete(pack):
+    pack.unlink()  # its .idx stays: git knows the objects and cannot read them
+
+
+DAMAGE = {"truncated": _truncate, "flipped bytes": _flip, "pack deleted": _delete}
+
+
+def _damage(cache, how) -> int:
+    packs = sorted((cache / "git" / "db").glob("*/objects/pack/*.pack"))
+    for pack in packs:
+        pack.chmod(0o644)
+        DAMAGE[how](pack)
+    return len(packs)
+
+
+@pytest.fixture
+def heavy(upstream):
+    """A model with a 256 KiB binary: most of the pack is that blob's compressed bytes."""
+    repo = upstream("lab/heavy")
+    blob = random.Random(7).randbytes(256 * 1024)
+    repo.commit("v1", {**model_files("heavy"), "heavy/weights.bin": blob})
+    repo.tag("v1.0.0")
+    return repo
+
+
+def _fresh_copy(project, tmp_path, name):
+    clone = tmp_path / name
+    clone.mkdir()
+    for file in (".xlm_models", "xlm.lock"):
+        shutil.copy(project / file, clone / file)
+    return clone
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_mirror_is_fetched_again_into_a_fresh_one(how, heavy, project, git_env, tmp_path):
+    xpm(project, "add", f"{heavy.url}@v1")
+    assert _damage(git_env.cache, how) == 1
+    clone = _fresh_copy(project, tmp_path, "clone")
+    out = xpm(clone, "install")
+    assert out.stdout == f"installed heavy v1.0.0 ({heavy.head()[:7]})\n" and out.stderr == ""
+    assert read_tree(clone / "xlm_models" / "heavy") == heavy.tree("v1.0.0")
+    assert (clone / "xlm.lock").read_bytes() == (project / "xlm.lock").read_bytes()
+    # The fresh mirror is whole: another project installs from it without the network.
+    other = _fresh_copy(project, tmp_path, "other")
+    shutil.rmtree(heavy.path)
+    assert xpm(other, "install", "--offline").stdout.startswith("installed heavy v1.0.0")
+
+
+class DamagingGit(Git):
+    """A disk that damages every pack a fetch writes: real git, real damage."""
+
+    def run(self, args, cwd=None, **kwargs):
+        proc = super().run(args, cwd=cwd, **kwargs)
+        if args[0] == "fetch":
+            for pack in cwd.glob("objects/pack/*.pack"):
+                pack.chmod(0o644)
+                _truncate(pack)
+        return proc
+
+
+def test_a_mirror_still_damaged_after_fetching_again_is_a_clear_error(heavy, project, git_env, tmp_path):
+    xpm(project, "add", f"{heavy.url}@v1")
+    shutil.rmtree(git_env.cache)
+    clone = _fresh_copy(project, tmp_path, "clone")
+    with pytest.raises(CorruptMirror) as info:
+        ops.install(Project(clone), Options(git=DamagingGit()))
+    mirror = next((git_env.cache / "git" / "db").glob("*.git"))
+    assert info.value.what.startswith(f"the cache mirror {mirror} of {heavy.url} is damaged (")
+    assert info.value.what.endswith("and fetching it again into a fresh mirror did not help")
+    assert info.value.fix.startswith("run `xpm cache clean`, then the command again")
+    assert not (clone / "xlm_models" / "heavy").exists()
+
+
+def test_offline_a_damaged_mirror_is_reported_not_fetched(heavy, project, git_env, tmp_path):
+    xpm(project, "add", f"{heavy.url}@v1")
+    _damage(git_env.cache, "truncated")
+    clone = _fresh_copy(project, tmp_path, "clone")
+    out = xpm(clone, "install", "--offline", code=1)
+    mirror = next((git_env.cache / "git" / "db").glob("*.git"))
+    assert out.stderr.startswith(f"error: the cache mirror {mirror} of {heavy.url} is damaged (")
+    assert out.stderr.endswith(
+        "; --offline, so it was not fetched again\n"
+        "  fix: run the command again without --offline (the mirror is fetched again), or run `xpm cache clean`\n")
+    assert xpm(clone, "install").stdout.startswith("installed heavy v1.0.0")  # online, it repairs itself
