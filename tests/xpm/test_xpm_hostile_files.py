@@ -9,6 +9,7 @@ import pytest
 from xpm.errors import LockFileError
 from xpm.lock import Lock, LockEntry, dumps, parse_lock, read_lock
 from xpm_cli import xpm
+from xpm_repos import model_files
 
 COMMIT, HASH = "c" * 40, "sha256-tree:" + "d" * 64
 
@@ -138,3 +139,15 @@ def test_add_refuses_credentials_and_never_prints_them(project):
     assert "'https://***@github.com/lab/zlm@v1' holds credentials" in out.stderr
     assert "credential.helper store" in out.stderr
     assert list(project.iterdir()) == []
+
+
+def test_add_refuses_a_model_root_that_would_shadow_a_module(upstream, project):
+    repo = upstream("lab/shady")
+    commit = repo.commit("shadows", {**model_files("shady"), "typing.py": "raise SystemExit('never run')\n", "torch/__init__.py": ""})
+    out = xpm(project, "add", repo.url, code=1)
+    assert f"error: model 'shady' from {repo.url} (commit {commit[:12]}) is not a valid xlm model:" in out.stderr
+    assert ("External model 'shady' has a top-level module 'typing.py' that would shadow the standard library module "
+            f"'typing' (its folder goes on sys.path) (shady@{commit[:7]}:typing.py); fix: move it into the package "
+            "(shady/typing.py, imported as shady.typing), rename it, or delete it") in out.stderr
+    assert "'torch' that would shadow the installed module 'torch' (from torch)" in out.stderr
+    assert list(project.iterdir()) == []  # nothing installed, nothing left behind

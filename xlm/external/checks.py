@@ -126,7 +126,7 @@ def check(
     for name_check in NAME_CHECKS:
         models = keep(name_check(discovery, models), models, lambda m: m)
     memo = verdicts()
-    pairs = [(m, inspect_model(m.root, m.name, m.package, memo)) for m in models]
+    pairs = [(m, inspect_model(m.root, m.name, m.package, memo, not m.importable, _others(top_level, m))) for m in models]
     memo.save()
     pairs = keep([(m, p) for m, info in pairs for p in info.problems], pairs, lambda pair: pair[0])
     for pair_check in _pair_checks(discovery, top_level, builtin_commands):
@@ -136,3 +136,10 @@ def check(
     order = {m.key: i for i, m in enumerate(discovery.models)}
     result.skipped.sort(key=lambda m: order[m.key])  # discovery order, not the order of the checks
     return result
+
+
+def _others(top_level: dict[str, tuple[str, ...]], model: FoundModel) -> dict[str, tuple[str, ...]]:
+    """Installed modules but those only the model's own distribution installs (an editable install of it)."""
+    if not model.distribution:
+        return top_level
+    return {module: owners for module, owners in top_level.items() if set(owners) != {model.distribution}}

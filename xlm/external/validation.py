@@ -19,12 +19,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Mapping
 
 from xlm.external.cache import FileMemo
 from xlm.external.configs import YamlSyntaxError, command_lines, read_config
 from xlm.external.errors import Problem
 from xlm.external.layout import find_layout, packages_in
 from xlm.external.pysource import PackageSource, TargetCheck, read_text
+from xlm.external.shadowing import shadowing
 from xlm.manifest import name_problem
 
 REQUIRED_GROUPS = ("model", "model_type")
@@ -76,10 +78,14 @@ def validate_model_root(root: Path, name: str) -> list[Problem]:
     return inspect_model(Path(root), name).problems
 
 
-def inspect_model(root: Path, name: str, package: str | None = None, memo: FileMemo | None = None) -> ModelInfo:
+def inspect_model(root: Path, name: str, package: str | None = None, memo: FileMemo | None = None,
+                  on_path: bool = True, installed_modules: Mapping[str, Iterable[str]] | None = None) -> ModelInfo:
     """Inspect ``root``; ``package`` overrides `model_package` (an installed model names it).
 
     ``memo`` remembers verdicts of unchanged files across runs (default: nothing remembered).
+    ``on_path``: the model's import folder goes on ``sys.path`` (not for an installed model,
+    which imports already), so it must not shadow the standard library or ``installed_modules``
+    (module -> distributions; default: those of `xlm.external.installed`).
     """
     memo = memo or FileMemo("", 0, persist=False)
     info = ModelInfo(name, root)
@@ -104,6 +110,8 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
             what = f"External model '{name}' has a Python file that does not compile: {message}"
             where = f"{path}:{line}" if line else path
             add(Problem(name, what, where, "fix the syntax (xlm compiles the file, it does not run it)", "syntax_error"))
+    if on_path and info.import_dir is not None:
+        _check_shadowing(info, installed_modules)
     # inside the package first: a wheel ships configs there, and site-packages/configs may be anyone's
     candidates = ([info.package_dir / "configs"] if info.package_dir and not info.flat else []) + [root / "configs"]
     info.configs_dir = next((c for c in candidates if c.is_dir()), None)
@@ -114,6 +122,19 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
         return info
     _inspect_configs(info, memo)
     return info
+
+
+def _check_shadowing(info: ModelInfo, installed_modules: Mapping[str, Iterable[str]] | None) -> None:
+    """No importable top-level module but the model's package next to it (see `xlm.external.shadowing`)."""
+    if installed_modules is None:
+        from xlm.external.installed import installed
+
+        installed_modules = installed().top_level
+    folder = info.import_dir
+    for entry, hidden in shadowing(folder, info.package, installed_modules):
+        what = f"External model '{info.name}' has a top-level module '{entry}' that would shadow {hidden} (its folder goes on sys.path)"
+        fix = f"move it into the package ({info.package}/{entry}, imported as {info.package}.{entry.split('.', 1)[0]}), rename it, or delete it"
+        info.problems.append(Problem(info.name, what, str(folder / entry), fix, "package_conflict"))
 
 
 def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:

@@ -1,0 +1,77 @@
+"""Import shadowing: what a folder put on ``sys.path`` would hide from every other import.
+
+A nested model's root goes on ``sys.path``, ahead of the standard library and site-packages,
+so that its package imports. Everything else importable at the top of that folder comes
+along: an ``os.py``, a ``typing.py`` or a ``torch/`` package there would be imported instead
+of the real one, by xlm and by every library it uses, in every process of a run. So a model
+root may hold no importable top-level module, other than its own package, named like a
+module of the standard library or of an installed distribution.
+
+What Python's path finder takes from a folder is a module file (``x.py``, ``x.pyc``,
+``x.pyw``, an extension ``x.so``, ``x.<tag>.so`` or ``x.pyd``) or a regular package
+(``x/`` with an ``__init__`` file). A folder without one is a namespace portion, which loses
+to any regular package or module of the same name found later, so it hides nothing. A
+model's own ``tests/`` (and ``test/``) package is not imported by name outside the model's
+own test run and is left alone, as `xlm.external.layout` does.
+
+The rule is `shadowing(folder, package, installed_modules)`: one ``scandir`` of the folder,
+and a few ``stat`` calls only for entries that carry such a name, cheap enough for start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Mapping
+
+_MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
+_EXTENSION_ENDINGS = (".so", ".pyd")  # x.cpython-311-x86_64-linux-gnu.so, x.abi3.so, x.cp311-win_amd64.pyd
+_LEFT_ALONE = ("tests", "test")
+_STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+
+
+def shadowing(folder: Path, package: str | None, installed_modules: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+    """``(entry name, what it would hide)`` for each importable top-level module of ``folder``
+    (the folder that goes on ``sys.path``), other than ``package``, named like a module of the
+    standard library or one of ``installed_modules`` (module name -> distributions), sorted."""
+    found = []
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return []
+    with entries:
+        for entry in entries:
+            module = entry.name.split(".", 1)[0]  # "x.cpython-311-x86_64-linux-gnu.so" -> "x"
+            if module == package or module in _LEFT_ALONE or not module.isidentifier():
+                continue
+            if module in _STDLIB:
+                hidden = f"the standard library module '{module}'"
+            elif module in installed_modules:
+                hidden = f"the installed module '{module}' (from {', '.join(installed_modules[module])})"
+            else:
+                continue
+            if _importable(entry, module):
+                found.append((entry.name, hidden))
+    return sorted(found)
+
+
+def _importable(entry: os.DirEntry, module: str) -> bool:
+    """Whether Python would import ``module`` from this folder entry (links followed, as Python does)."""
+    name = entry.name
+    try:
+        if entry.is_dir():
+            return any(os.path.isfile(os.path.join(entry.path, "__init__" + suffix)) for suffix in _init_suffixes())
+        if not entry.is_file():
+            return False
+    except OSError:
+        return False
+    if name in (module + suffix for suffix in _MODULE_SUFFIXES):
+        return True
+    return name.endswith(_EXTENSION_ENDINGS) and name.startswith(module + ".")
+
+
+def _init_suffixes() -> list[str]:
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    return [".py", ".pyc", ".pyw", ".pyd", *EXTENSION_SUFFIXES]
