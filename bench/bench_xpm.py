@@ -85,6 +85,7 @@ class Bench:
             "GIT_CONFIG_GLOBAL": str(self.home / ".gitconfig"),
             "GIT_CONFIG_NOSYSTEM": "1",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "XPM_INSECURE_HOSTS": "127.0.0.1",  # the daemon speaks git://: opted in, as a user would
         }
         for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", "XPM_CACHE_DIR", "UV_CACHE_DIR"):
             self.env.pop(var, None)
