@@ -5,6 +5,7 @@ One layer per module, the arrows pointing down:
 - ``discovery``: which models a project declares (core, `.xlm_models`, current folder, entry points);
 - ``installed``: what installed distributions provide (cached);
 - ``layout``: where a model's package is (nested, or flat as xlm-core's models are);
+- ``shadowing``: what a model folder put on ``sys.path`` would hide (stdlib, installed modules);
 - ``models_json``: xlm-core's ``xlm_models.json`` (recognised, converted by ``xpm import-json``);
 - ``validation`` (with ``configs`` for YAML and ``pysource`` for Python): one model folder's problems
   and warnings;
