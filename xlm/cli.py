@@ -19,7 +19,7 @@ from xlm.errors import EXIT_USER_ERROR, VERBOSE_ENV, UserError, did_you_mean
 
 # `xlm <command>` -> job_type; the job itself is in xlm.jobs.
 JOB_COMMANDS = {
-    "train": "train a model: xlm train experiment=star_easy_arlm [debug=overfit] [KEY=VALUE ...]",
+    "train": "train a model: xlm train experiment=star_easy_arlm [debug=overfit] [KEY=VALUE ...]; resume: ckpt_path=PATH",
     "eval": "metrics of a checkpoint: xlm eval ckpt_path=PATH [eval.split=val|test]",
     "generate": "write predictions of a checkpoint: xlm generate ckpt_path=PATH [generate.output_file=F]",
 }
@@ -78,7 +78,7 @@ def help_text() -> str:
             groups_text,
             "",
             "options:",
-            "  -v, --verbose  show tracebacks and Hydra's full errors",
+            "  -v, --verbose  show tracebacks and Hydra's full errors (as HYDRA_FULL_ERROR=1 does)",
             "  -h, --help     this help; `xlm job_type=train --help` shows Hydra's help",
             "  --version      print the version",
             "",
