@@ -57,3 +57,19 @@ def test_an_entry_changed_since_the_lock_says_run_xpm_install(installed, lab):
     assert (name, kind) == ("zlm", "not_installed") and "changed in .xlm_models since xlm.lock" in what
     xpm(installed, "install")
     assert _problems(installed) == []
+
+
+def test_a_vendored_folder_that_cannot_be_read_is_a_problem_not_a_traceback(installed):
+    deep = installed / "xlm_models" / "zlm" / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    try:  # a folder chain longer than PATH_MAX, made one level at a time (relative to the last)
+        for _ in range(40):
+            os.mkdir("d" * 200, dir_fd=fd)
+            fd, old = os.open("d" * 200, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+    finally:
+        os.close(fd)
+    [problem] = [p for p in find_external_models(installed).problems if p.model == "zlm"]
+    assert problem.kind == "not_installed"
+    assert problem.what.startswith(f"Vendored model 'zlm' cannot be checked: {deep}/") and "file name too long" in problem.what

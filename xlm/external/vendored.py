@@ -31,6 +31,11 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
         locked = read_lock_entry(project, name)
     except XpmError as exc:
         return _problem(model, exc.what, exc.fix or "run: xpm install", "not_installed")
+    except OSError as exc:  # the folder cannot be read (permissions, a path too long): say so, no traceback
+        from xlm.textfile import os_error
+
+        what, fix = os_error(exc)
+        return _problem(model, f"Vendored model '{name}' cannot be checked: {what}", fix, "not_installed")
     source = model.entry.source if model.entry is not None else None
     if locked is None or not isinstance(source, GitSource):
         return _problem(model, f"External model '{name}' is not in xlm.lock", "run: xpm install", "not_installed")
