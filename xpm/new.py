@@ -211,8 +211,12 @@ def scaffold_main(argv: list[str] | None = None) -> None:
     verbose = any(a in ("-v", "--verbose") for a in args)
     try:
         new.main([a for a in args if a not in ("-v", "--verbose")], prog_name="xlm-scaffold")
-    except XpmError as exc:  # the same two lines and exit code as `xpm new` (see xpm.cli.XpmGroup)
+    except (XpmError, OSError) as exc:  # the same two lines and exit code as `xpm new` (see xpm.cli.XpmGroup)
         if verbose:
             traceback.print_exc()
+        if isinstance(exc, OSError):  # a full disk, a read-only folder...: what, where and how to fix
+            from xpm.errors import from_os_error
+
+            exc = from_os_error(exc)
         click.echo(exc.render(), err=True)
         sys.exit(1)

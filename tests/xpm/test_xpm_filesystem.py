@@ -233,3 +233,18 @@ def test_a_models_folder_that_cannot_be_changed_is_put_back_as_it_was(lab, proje
     two_lines(out.stderr, project / "xlm_models" / "zlm", "operation not permitted")
     assert "lsattr" in out.stderr
     assert state(project) == before  # zlm's stamp, moved aside before its folder could not be, is back
+
+
+def test_xpm_new_and_xlm_scaffold_in_a_read_only_folder(tmp_path, mounts, capsys):
+    from xpm.new import scaffold_main
+
+    folder = mounts.tmpfs(tmp_path / "disk" / "ro")
+    (folder / ".xlm_models").write_text("# models\n")
+    mounts.read_only(folder)
+    out = xpm(folder, "new", "my_model", "--dir", str(folder), code=1)
+    two_lines(out.stderr, folder, "read-only file system")
+    with pytest.raises(SystemExit) as info:
+        scaffold_main(["my_model", "--dir", str(folder)])
+    assert info.value.code == 1
+    two_lines(capsys.readouterr().err, folder, "read-only file system")
+    assert sorted(p.name for p in folder.iterdir()) == [".xlm_models"]
