@@ -126,11 +126,14 @@ RESERVED_MODEL_NAMES = {
 }
 _SECRET_AFTER_SCHEME = re.compile(r"(?i)\b(https?://)[^/@\s]+@")
 _PASSWORD = re.compile(r"""(?<![^\s'"(/])([^\s/@:'"(]+):[^\s/@]+@""")
+_QUERY = re.compile(r"""\?[^\s'"]+""")
 
 
 def redact(text: str) -> str:
-    """``text`` with every password (``user:***@``) and http(s) user name or token (``***@``) hidden."""
-    return _PASSWORD.sub(r"\1:***@", _SECRET_AFTER_SCHEME.sub(r"\1***@", text))
+    """``text`` with every password (``user:***@``), http(s) user name or token (``***@``) and
+    URL query (``?***``, where tokens go too) hidden."""
+    text = _PASSWORD.sub(r"\1:***@", _SECRET_AFTER_SCHEME.sub(r"\1***@", text))
+    return _QUERY.sub("?***", text)
 
 
 def show(text: str, limit: int = 120) -> str:
@@ -206,6 +209,9 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
             raise _refuse(f"subdir '{show(value)}' must be a plain relative path inside the repository")
         if subdir.startswith("-"):
             raise _option_like("subdir", subdir, whole)
+    if "?" in spec:  # git refs cannot hold one; a URL's query is where tokens go
+        what = f"'{show(whole)}' has a query string ('?...'), which xpm would write to xlm.lock (tokens go there)"
+        raise CredentialsError(what, CREDENTIALS_FIX.replace("remove them from the URL", "remove the query from the URL"))
     if "://" in spec:
         scheme, rest = spec.split("://", 1)
         if scheme.lower() not in SCHEMES:

@@ -110,6 +110,14 @@ def test_credentials_are_refused_and_never_printed(text, shown, tmp_path):
     assert "git config --global credential.helper store" in info.value.fix
 
 
+def test_a_query_string_is_refused_and_never_printed(tmp_path):
+    for text in ("https://host/lab/zlm.git?private_token=s3cret-TOKEN", "github.com/lab/zlm?t=s3cret-TOKEN@v1"):
+        with pytest.raises(CredentialsError) as info:
+            parse_text(f"{text}\n", tmp_path / ".xlm_models")
+        assert "s3cret" not in str(info.value) and "has a query string ('?...')" in info.value.what
+        assert "?***" in info.value.what and "remove the query from the URL" in info.value.fix
+
+
 def test_redact_hides_passwords_and_http_tokens_only():
     assert redact("cannot reach https://tok@h/x: 403") == "cannot reach https://***@h/x: 403"
     assert redact("'ssh://u:pw@h/x' and u:pw@h/x") == "'ssh://u:***@h/x' and u:***@h/x"
