@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from xpm.errors import XpmError
-from xpm.redact import redact  # every line xpm prints about a URL goes through it
+from xlm.manifest import redact  # every line xpm prints about a URL goes through it
 
 class XpmGroup(click.Group):
     """A click group that reports errors once and can load commands lazily.

@@ -6,7 +6,7 @@ own failure and keeps the failing command and git's stderr. The CLI catches once
 
 from __future__ import annotations
 
-from xpm.redact import redact
+from xlm.manifest import redact
 
 
 class XpmError(Exception):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from xpm import settings
 from xpm.errors import LockTimeout
-from xpm.redact import redact
+from xlm.manifest import redact
 
 UNKNOWN_HOLDER = "another xpm process"
 

@@ -33,7 +33,7 @@ from xpm.errors import (
     RemoteUnreachable, UnsupportedTransport,
 )
 from xpm.git import transport
-from xpm.redact import redact
+from xlm.manifest import redact
 
 MIN_VERSION = (2, 25)
 

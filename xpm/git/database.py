@@ -22,8 +22,7 @@ from pathlib import Path
 from xlm.manifest import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
 from xpm.git.command import Git, looks_corrupt
-from xpm.git.remote import mirror_name, ref_problem
-from xpm.redact import without_userinfo
+from xpm.git.remote import mirror_name, ref_problem, without_userinfo
 from xpm.resolve import RefList
 
 # Exports must equal the committed tree, whatever the repository's .gitattributes asks for:
