@@ -73,6 +73,13 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
             f"the config has no key '{key}'",
             f"check the spelling ({_SHOW_CONFIG}){f', or add it with {add}' if add else ''}",
         )
+    if message.startswith("Ambiguous value for argument '"):  # a sweep without -m
+        override = message.split("'", 1)[1].rsplit("'", 1)[0]
+        key = override.split("=", 1)[0]
+        return UserError(
+            f"`{override}` is a sweep, and this is one run",
+            f"sweep with -m (xlm train -m ... {override}); for a list write {key}=[...], for a string quote it",
+        )
     if message.startswith("Could not append to config"):
         key = message.split("'")[1] if "'" in message else "the key"
         plain = next((line.split("'")[1] for line in rest if "remove + prefix" in line and "'" in line), "KEY=VALUE")

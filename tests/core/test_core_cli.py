@@ -78,6 +78,7 @@ def test_hydra_flags_go_first_and_everything_else_is_an_override():
         ("+optimizer.lr=1", "'optimizer.lr' is already in the config", "drop the +: optimizer.lr=1"),
         ("optimizer", "cannot parse the override `optimizer`", "write overrides as KEY=VALUE"),
         ("loggers=[csv,tensorbord]", "unknown loggers 'tensorbord'", "choose one of: csv, tensorboard, wandb"),
+        ("optimizer.lr=1e-3,1e-4", "`optimizer.lr=1e-3,1e-4` is a sweep, and this is one run", "sweep with -m"),
     ],
 )
 def test_mistakes_hydra_finds_are_two_lines_too(tmp_path, override, what, fix):
