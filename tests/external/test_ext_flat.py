@@ -161,3 +161,18 @@ def test_a_package_missing_inside_a_flat_model_is_named_with_file_and_line(proje
         f"(imported at {collators}:{line})\n  fix: pip install not_installed_xyz"
     ) in err
     assert "Traceback" not in err and "no model provides it" not in err
+
+
+def test_a_flat_models_own_modules_and_its_parent_folder_shadow_nothing(project):
+    """The shadowing rule is about the folder that goes on sys.path: for a flat model only its package does."""
+    parent = xlm_models_folder(project)
+    write(parent / "flatm" / "typing.py", "X = 1\n")  # imported as flatm.typing, never as typing
+    write(parent / "yaml" / "__init__.py", "")  # next to the model, and never on sys.path
+    write(parent / "os.py", "")
+    project.models_file("./xlm-models/flatm")
+    found = find_external_models()
+    assert found.problems == [] and found.get("flatm").info.flat
+    nested = project.model("nest", files={"typing.py": "X = 1\n"})  # a nested root does go on sys.path
+    project.models_file("./xlm-models/flatm", "nest")
+    [problem] = find_external_models().problems
+    assert problem.where == str(nested / "typing.py") and "would shadow the standard library module 'typing'" in problem.what
