@@ -135,3 +135,14 @@ def test_xlm_train_refuses_to_train_the_core_mlm_in_place_of_the_projects(projec
     assert exited.value.code == 2, err
     assert "error: experiment 'star_easy_mlm' belongs to model 'mlm'" in err and "Duplicate model names" in err
     assert not (tmp_path / "run" / "train.json").exists()
+
+
+def test_a_skipped_models_copy_of_an_xlm_config_does_not_stop_other_jobs(project):
+    """xlm's own config tree is searched first: a skipped model's copy would never have been used."""
+    project.model("mm", files={"configs/datamodule/star_easy.yaml": "x: 1\n"})
+    project.models_file("mm")
+    found = find_external_models()
+    assert [m.name for m in found.skipped] == ["mm"] and "Config conflict" in found.problems[0].what
+    arlm = {"experiment": "star_easy_arlm", "datamodule": "star_easy", "model": "arlm"}
+    assert job_error(found, arlm, ["arlm.model.ARLMTransformer"]) is None
+    assert job_error(found, {"experiment": "mm_debug", "datamodule": "star_easy"}, []).what.startswith("experiment 'mm_debug' belongs to model 'mm'")

@@ -90,13 +90,15 @@ def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str]
     by_name = {name: (model, reason) for model, name, _, reason in reversed(blocking)}
     for group, option in _selections(choices):
         rel = f"{group}/{option}.yaml"
+        if _in_core_configs(rel):
+            continue  # xlm's own tree is searched first: no model's copy would have been used
         for model, name, _, reason in blocking:
             configs = _configs_dir(model) if model is not None else None
             if configs is not None and (configs / rel).is_file():
                 what = f"{group} '{option}' belongs to model '{name}' ({model.where}), skipped because: {reason.what}"
                 return UserError(what, reason.fix)
         owner = next((m for m in found.models if (m.configs_dir / rel).is_file()), None)
-        if owner is not None and owner.name in by_name and not _in_core_configs(rel):
+        if owner is not None and owner.name in by_name:
             model, reason = by_name[owner.name]
             where = model.where if model is not None else reason.where
             what = (
