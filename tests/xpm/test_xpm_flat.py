@@ -121,3 +121,11 @@ def test_xlm_says_how_to_convert_a_json_only_project_and_xpm_does_it(tmp_path, m
 def test_import_json_without_a_file_says_where_it_looked(tmp_path):
     out = xpm(tmp_path, "import-json", code=1).output
     assert f"no xlm_models.json in {tmp_path} or any folder above it" in out
+
+
+def test_xpm_in_a_json_only_project_says_how_to_convert_it(tmp_path):
+    (tmp_path / "xlm_models.json").write_text('{"relay": "relay"}')
+    (tmp_path / "sub").mkdir()
+    out = xpm(tmp_path / "sub", "install", code=1).output
+    assert f"only xlm-core's {tmp_path / 'xlm_models.json'}" in out
+    assert f"fix: run: xpm import-json {tmp_path / 'xlm_models.json'}" in out
