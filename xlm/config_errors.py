@@ -73,6 +73,21 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
             f"the config has no key '{key}'",
             f"check the spelling ({_SHOW_CONFIG}){f', or add it with {add}' if add else ''}",
         )
+    if first.startswith("In ") and "' is defined before '" in first:  # `- /x: y` after an override entry
+        config = first[3:].split(":", 1)[0].strip("'")
+        entry = first.rsplit("before '", 1)[1].split("'", 1)[0]
+        group, _, option = (part.strip() for part in entry.partition(":"))
+        path = _config_file(config)
+        pattern = re.compile(rf"^\s*-\s*/?{re.escape(group.lstrip('/'))}\s*:\s*{re.escape(option)}\s*$")
+        where = _where(path, _line_matching(path, pattern)) if path else f"config '{config}'"
+        return UserError(f"{where}: `{group}: {option}` comes after an `override` entry; overrides must end the defaults list",
+                         f"move it above the override entries, or make it `- override /{group.lstrip('/')}: {option}`")
+    if message.startswith("Multiple values for ") and "override " in message:  # `- /model: x` without override
+        group, _, option = message.rsplit("'override ", 1)[1].rstrip("'.").partition(": ")
+        entry = _defaults_entry(group.lstrip("/"), option, choices)
+        where = f"{_where(*entry)}: " if entry else ""
+        return UserError(f"{where}`{group}: {option}` selects {group} a second time (the defaults list already does)",
+                         f"write `- override /{group.lstrip('/')}: {option}`")
     if message.startswith("Ambiguous value for argument '"):  # a sweep without -m
         override = message.split("'", 1)[1].rsplit("'", 1)[0]
         key = override.split("=", 1)[0]

@@ -31,6 +31,8 @@ EXPERIMENTS = {
     "bad_override": HEAD.replace("/model: brk", "/modl: brk"),
     "bad_select": "# @package _global_\ndefaults:\n  - override /sampler: fast\n",
     "bad_missing": HEAD.replace("/model: brk", "/model: nope"),
+    "bad_order": HEAD.replace("override /model: brk", "/model: brk"),
+    "bad_twice": "# @package _global_\ndefaults:\n  - /model: brk\n",
     "bad_interp": HEAD + "job_name: bad_interp\npredictor:\n  steps: ${model.max_len}\n",
     "bad_resolver": HEAD + "job_name: bad_resolver\npredictor:\n  steps: ${no_such_resolver:6}\n",
     "bad_missing_value": HEAD + "job_name: bad_missing_value\npredictor:\n  steps: ???\n  again: ${predictor.steps}\n",
@@ -74,13 +76,18 @@ def line_of(project: Path, experiment: str, text: str) -> int:
         ("bad_select", "`override /sampler` overrides a group that the defaults list does not select",
          "select it instead: `- /sampler: fast` (without override)"),
         ("bad_missing", "unknown model 'nope' in the defaults list", "choose one of: arlm, brk, mlm"),
+        ("bad_twice", "`model: brk` selects model a second time (the defaults list already does)",
+         "write `- override /model: brk`"),
+        ("bad_order", "`model: brk` comes after an `override` entry; overrides must end the defaults list",
+         "move it above the override entries, or make it `- override /model: brk`"),
     ],
 )
 def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project, experiment, what, fix):
     proc = xlm(project, "train", f"experiment={experiment}")
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 2, proc.stderr
-    culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope"}[experiment]
+    culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope", "bad_twice": "- /model",
+               "bad_order": "- /model"}[experiment]
     where = f"brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, culprit)}"
     assert lines[0] == f"error: {where}: {what}"
     assert lines[1].startswith(f"  fix: {fix}")
