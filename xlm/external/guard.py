@@ -87,6 +87,11 @@ def _describe(model: FoundModel) -> str:
 def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str], memo=None) -> UserError | None:
     """Why a job with these config ``choices`` (group -> option) and ``targets`` must not run, or None."""
     blocking = _blocking(found)
+    return _skipped_config(found, blocking, choices) or _skipped_target(blocking, targets) or _bad_target(found, targets, memo)
+
+
+def _skipped_config(found: ExternalModels, blocking: list, choices: dict[str, Any]) -> UserError | None:
+    """A selected config file that a skipped model ships, or that a same-named model provides in its place."""
     by_name = {name: (model, reason) for model, name, _, reason in reversed(blocking)}
     for group, option in _selections(choices):
         rel = f"{group}/{option}.yaml"
@@ -106,13 +111,22 @@ def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str]
                 f"model '{owner.name}' ({where}) was skipped because: {reason.what}; xlm does not run one in place of the other"
             )
             return UserError(what, reason.fix)
+    return None
+
+
+def _skipped_target(blocking: list, targets: list[str]) -> UserError | None:
+    """A target into the package of a model that did not load."""
     packages = {package: (name, model, reason) for model, name, package, reason in blocking}
     for target in targets:
-        top = target.split(".", 1)[0]
-        if top in packages:
-            name, model, reason = packages[top]
+        if (hit := packages.get(target.split(".", 1)[0])) is not None:
+            name, model, reason = hit
             where = model.where if model is not None else reason.where
             return UserError(f"the target '{target}' belongs to model '{name}' ({where}), skipped because: {reason.what}", reason.fix)
+    return None
+
+
+def _bad_target(found: ExternalModels, targets: list[str], memo) -> UserError | None:
+    """A target into a loaded model's package or into xlm that names nothing (validation warned where it is written)."""
     check = TargetCheck({m.info.package: m.info.package_dir for m in found.models if m.info.package and m.info.package != "xlm"}, memo)
     for target in targets:
         if (why := check.why(target)) is not None:
