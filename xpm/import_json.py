@@ -2,9 +2,10 @@
 
 xlm reads `.xlm_models` only (`xlm.external.models_json` says so when a project has just the
 JSON file). This converts it once: each ``"name": "folder"`` becomes a line (a bare name for
-a folder next to the file, else ``./folder``), appended to the `.xlm_models` next to the JSON
-file (created when missing); models already listed are left as they are. The JSON file is
-not changed, so xlm-core still reads it.
+a folder next to `.xlm_models`, else ``./folder``), appended to the project's `.xlm_models`
+(next to the JSON file, or above it when it is in xlm-core's ``xlm-models/``; created when
+missing); models already listed are left as they are. The JSON file is not changed, so
+xlm-core still reads it.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ class Imported:
 
 
 def import_models_json(json_file: Path) -> Imported:
-    """Append the models of ``json_file`` to the `.xlm_models` next to it; write nothing on any error."""
-    from xlm.external.models_json import ModelsJsonError, entry_text, read_models_json
+    """Append the models of ``json_file`` to its project's `.xlm_models`; write nothing on any error."""
+    from xlm.external.models_json import ModelsJsonError, entry_text, project_dir, read_models_json
     from xlm.manifest import NEW_FILE_HEADER, ManifestError, add_entry_text, parse_line, write_atomic
     from xpm.project import Project
 
     json_file = Path(json_file).resolve()
-    project = Project(json_file.parent)
+    project = Project(project_dir(json_file))
     try:
         pairs = read_models_json(json_file)
         lines = [(name, entry_text(name, folder, json_file.parent, project.root)) for name, folder in pairs]
@@ -68,8 +69,9 @@ def import_models_json(json_file: Path) -> Imported:
 def import_json(ctx: click.Context, file: Path | None) -> None:
     """Write .xlm_models from xlm-core's xlm_models.json (FILE, default: the nearest one).
 
-    Each "name": "folder" becomes a line of the .xlm_models next to the JSON file; models
-    already listed there are kept as they are. The JSON file is not changed.
+    Each "name": "folder" becomes a line of the project's .xlm_models (next to the JSON
+    file, or above xlm-models/); models already listed there are kept as they are. The
+    JSON file is not changed.
 
     \b
     Examples:

@@ -55,7 +55,7 @@ def test_add_a_flat_model_from_a_monorepo_subdir(core_repo, project, monkeypatch
 
 
 def test_import_json_writes_xlm_models(tmp_path):
-    models = tmp_path / "xlm-models"
+    models = tmp_path / "relay_project"
     (models / "nested" / "relay").mkdir(parents=True)
     (models / "xlm_models.json").write_text(json.dumps({"mdlm": "mdlm", "relay": "nested/relay", "old_name": "flexmdm", "up": "../up"}))
     result = import_models_json(models / "xlm_models.json")
@@ -129,3 +129,22 @@ def test_xpm_in_a_json_only_project_says_how_to_convert_it(tmp_path):
     out = xpm(tmp_path / "sub", "install", code=1).output
     assert f"only xlm-core's {tmp_path / 'xlm_models.json'}" in out
     assert f"fix: run: xpm import-json {tmp_path / 'xlm_models.json'}" in out
+
+
+def test_a_json_in_xlm_models_is_the_projects_and_is_imported_above_it(tmp_path, monkeypatch):
+    """xlm-core also reads ./xlm-models/xlm_models.json: a checkout of xlm-core is such a project."""
+    for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "cache"))
+    models = tmp_path / "xlm-models"
+    for rel, text in flat_model_files("fmdl").items():
+        (models / "fmdl" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (models / "fmdl" / rel).write_text(text)
+    (models / "xlm_models.json").write_text('{"fmdl": "fmdl"}')
+    monkeypatch.chdir(tmp_path)
+    [problem] = find_external_models().problems
+    assert problem.where == str(models / "xlm_models.json") and f"(writes {tmp_path / '.xlm_models'} from it)" in problem.fix
+    result = import_models_json(models / "xlm_models.json")
+    assert result.models_file == tmp_path / ".xlm_models" and result.added == ["./xlm-models/fmdl"]
+    found = find_external_models()
+    assert found.problems == [] and found.get("fmdl").root == models / "fmdl"

@@ -5,10 +5,14 @@ name to its root folder, relative to the file's folder::
 
     {"mdlm": "mdlm", "relay": "models/relay"}
 
+xlm-core looks for it in the current folder and in ``xlm-models/`` below it (its standard
+models folder); a project's JSON file is one of those two, in the project's folder.
+
 xlm reads one models file, `.xlm_models`, so that xpm can lock and vendor what it lists.
 A project that still has only the JSON file gets a problem that names the command that
 converts it (`xpm import-json`), and a project with both gets one when the JSON file lists a
-model `.xlm_models` does not. ``xpm import-json`` writes the lines `entry_lines` returns.
+model `.xlm_models` does not. ``xpm import-json`` writes the lines `entry_text` returns into
+the project's `.xlm_models` (`project_dir`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from xlm.external.errors import Problem
 from xlm.manifest import MODELS_FILE_NAME, name_problem
 
 JSON_FILE_NAME = "xlm_models.json"
+XLMCORE_MODELS_DIR = "xlm-models"  # xlm-core's standard models folder, searched like the current one
 MAX_BYTES = 1024 * 1024
 
 
@@ -83,12 +88,24 @@ def _folder_name(json_dir: Path, folder: str) -> str:
     return Path(os.path.normpath(json_dir / os.path.expanduser(folder))).name
 
 
+def project_json_files(folder: Path) -> list[Path]:
+    """The JSON files xlm-core would read for a project in ``folder`` (``./`` and ``./xlm-models/``)."""
+    candidates = (folder / JSON_FILE_NAME, folder / XLMCORE_MODELS_DIR / JSON_FILE_NAME)
+    return [c for c in candidates if c.is_file()]
+
+
+def project_dir(json_file: Path) -> Path:
+    """The project folder of a JSON file: its folder, or the folder above ``xlm-models/``."""
+    folder = Path(json_file).parent
+    return folder.parent if folder.name == XLMCORE_MODELS_DIR else folder
+
+
 def find_models_json(start: Path) -> Path | None:
-    """The nearest ``xlm_models.json`` walking up from ``start``."""
+    """The nearest project's ``xlm_models.json`` walking up from ``start`` (see `project_json_files`)."""
     here = Path(start).resolve()
     for folder in (here, *here.parents):
-        if (folder / JSON_FILE_NAME).is_file():
-            return folder / JSON_FILE_NAME
+        if found := project_json_files(folder):
+            return found[0]
     return None
 
 
@@ -106,11 +123,16 @@ def models_json_problem(start: Path | None, models_file: Path | None, listed: li
         if found is None:
             return None
         what = f"{found} lists models in xlm-core's format, which xlm does not read (it reads {MODELS_FILE_NAME})"
-        fix = f"run: xpm import-json {found}   (writes {found.parent / MODELS_FILE_NAME} from it)"
+        fix = f"run: xpm import-json {found}   (writes {project_dir(found) / MODELS_FILE_NAME} from it)"
         return Problem(None, what, str(found), fix, "models_file")
-    found = models_file.parent / JSON_FILE_NAME
-    if not found.is_file():
-        return None
+    for found in project_json_files(models_file.parent):
+        if (problem := _unlisted_in(found, models_file, listed)) is not None:
+            return problem
+    return None
+
+
+def _unlisted_in(found: Path, models_file: Path, listed: list[str]) -> Problem | None:
+    """A problem when the JSON file ``found`` lists a model that ``models_file`` does not."""
     try:
         pairs = read_models_json(found)
     except ModelsJsonError as exc:
