@@ -126,7 +126,7 @@ RESERVED_MODEL_NAMES = {
 }
 _SECRET_AFTER_SCHEME = re.compile(r"(?i)\b(https?://)[^/@\s]+@")
 _PASSWORD = re.compile(r"""(?<![^\s'"(/])([^\s/@:'"(]+):[^\s/@]+@""")
-_QUERY = re.compile(r"""\?[^\s'"]+""")
+_QUERY = re.compile(r"""\?[^\s'"]*=[^\s'"]*""")  # `?key=value`: not a question mark in a sentence ("upstream?)")
 
 
 def redact(text: str) -> str:

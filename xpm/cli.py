@@ -67,12 +67,14 @@ class XpmGroup(click.Group):
             if (ctx.obj or {}).get("verbose"):
                 import traceback
 
-                traceback.print_exc()
+                click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
             click.echo(from_os_error(exc).render(), err=True)
             ctx.exit(1)
         except Exception as exc:  # our own bug: one line unless -v
-            if (ctx.obj or {}).get("verbose"):
-                raise
+            if (ctx.obj or {}).get("verbose"):  # the traceback, redacted like every other line
+                import traceback
+
+                click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
             click.echo(redact(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback"), err=True)
             ctx.exit(1)
 
