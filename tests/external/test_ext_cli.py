@@ -185,3 +185,40 @@ def test_a_missing_module_raised_outside_any_model_keeps_pythons_error(project):
             raise ImportError("Error loading 'x.y'") from inner
     except ImportError as exc:
         assert missing_model_error(exc) is None
+
+def test_an_import_a_model_makes_of_what_this_xlm_or_an_installed_package_lacks(project):
+    """A model written for another xlm (xlm-core) or another version of a package: not 'install xlm'."""
+    from xlm.external.diagnose import missing_model_error
+    from xlm.external_models import setup_external_models
+
+    root = project.model(
+        "old",
+        files={
+            "old/__init__.py": "",
+            "old/model.py": "from xlm.utils.nn import get_mask\n",
+            "old/loss.py": "import os\nfrom xlm.harness import LossFunctionOfXlmCore\n",
+            "old/predictor.py": "import yaml.not_a_module\n",
+        },
+    )
+    project.models_file("old")
+    found = setup_external_models()
+
+    def failure(module):
+        try:
+            try:
+                __import__(module)
+            except ImportError as inner:  # what Hydra does when it cannot locate a target
+                raise ImportError(f"Error loading '{module}.X':\n{inner!r}") from inner
+        except ImportError as exc:
+            return missing_model_error(exc, found)
+
+    error = failure("old.model")
+    assert error.what == f"model 'old' imports 'xlm.utils', which this xlm does not have (imported at {root / 'old' / 'model.py'}:1)"
+    assert "porting_from_xlm_core.md" in error.fix
+    error = failure("old.loss")
+    assert error.what == (
+        f"model 'old' imports 'LossFunctionOfXlmCore' from 'xlm.harness', which does not define it (imported at {root / 'old' / 'loss.py'}:2)"
+    )
+    error = failure("old.predictor")
+    assert error.what == f"model 'old' imports 'yaml.not_a_module', which the installed 'yaml' does not have (imported at {root / 'old' / 'predictor.py'}:1)"
+    assert error.fix == "install the version of yaml the model needs: pip install -U PyYAML"  # its distribution

@@ -90,9 +90,10 @@ def missing_model_error(exc: BaseException, found: ExternalModels | None = None)
     """A `UserError` when ``exc`` comes from a module that does not import, if it is the user's to fix.
 
     Hydra reports this as "Error loading 'my_model.model.MyModel'" caused by
-    ``ModuleNotFoundError``. Two causes are answered: the model's own package is not
-    registered (`explain_missing_module`), or a model's code imports a package that is not
-    installed (named with the file and line of the import, and what to ``pip install``).
+    ``ModuleNotFoundError``. The causes answered: the model's own package is not registered
+    (`explain_missing_module`), or a model's code imports a package that is not installed, a
+    module its installed package (xlm included) does not have, or a name a module does not
+    define; the last three are named with the file and line of the import.
     """
     from xlm.errors import UserError
 
@@ -103,7 +104,7 @@ def missing_model_error(exc: BaseException, found: ExternalModels | None = None)
         exc = exc.__cause__ or exc.__context__
     missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
     if missing is None:
-        return None
+        return _missing_name(next((e for e in chain if type(e) is ImportError and e.name), None), found)
     site = import_site(missing)
     if site is not None:
         if found is None:
@@ -133,22 +134,77 @@ def import_site(exc: BaseException) -> tuple[str, int] | None:
 
 def _missing_dependency(module: str, site: tuple[str, int], found: ExternalModels) -> tuple[str, str] | None:
     """(what, fix) when a loaded model's own file ``site`` imports ``module``, which does not exist."""
-    file = Path(site[0]).resolve()
-    model = next((m for m in found.models if m.info.package_dir and file.is_relative_to(m.info.package_dir.resolve())), None)
+    model, where = _model_at(site, found)
     if model is None:
         return None
     top = module.split(".", 1)[0]
-    where = f"{file}:{site[1]}"
     if top == model.info.package:
         return f"model '{model.name}' imports '{module}', which is not a module of its package (at {where})", "check the module's name and that its file exists"
     if any(m.info.package == top for m in found.models):
         return None  # another registered model's module: Python's own error says which
     if (cause := _unregistered_model(top, found)) is not None:  # a model importing another model
         return f"model '{model.name}' imports '{top}' (at {where}), but {cause[0]}", cause[1]
-    requirement = _declared_requirement(model.root, top) or top
+    declared = _declared_requirement(model.root, top)
+    if module != top and _importable(top):  # the package is there, without that module: another version
+        if top == "xlm":
+            what = f"model '{model.name}' imports '{module}', which this xlm does not have (imported at {where})"
+            return what, "the model was written for another xlm (xlm-core?): docs/porting_from_xlm_core.md says what to change"
+        from xlm.external.installed import installed
+
+        distribution = declared or next(iter(installed().top_level.get(top, ())), top)
+        what = f"model '{model.name}' imports '{module}', which the installed '{top}' does not have (imported at {where})"
+        return what, f"install the version of {top} the model needs: pip install -U {_shell_word(distribution)}"
     what = f"model '{model.name}' needs the Python package '{top}', which is not installed (imported at {where})"
-    quoted = f"'{requirement}'" if any(c in requirement for c in " <>=!~;,[*'\"") else requirement
-    return what, f"pip install {quoted}"
+    return what, f"pip install {_shell_word(declared or top)}"
+
+
+def _shell_word(requirement: str) -> str:
+    """``requirement`` quoted for a shell when it holds a version specifier (``'einops>=0.7'``)."""
+    return f"'{requirement}'" if any(c in requirement for c in " <>=!~;,[*") else requirement
+
+
+def _model_at(site: tuple[str, int], found: ExternalModels):
+    """(the loaded model whose package holds the file of ``site``, "file:line"), or (None, None)."""
+    file = Path(site[0]).resolve()  # a flat package imported through its link resolves to its real folder
+    for model in found.models:
+        if model.info.package_dir is not None and file.is_relative_to(model.info.package_dir.resolve()):
+            return model, f"{file}:{site[1]}"
+    return None, None
+
+
+def _importable(top: str) -> bool:
+    """Whether the top-level module ``top`` is installed (located, not imported)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _missing_name(exc: ImportError | None, found: ExternalModels | None):
+    """``from xlm.datamodule import Tokenizer`` in a model's code, where the module defines no such name."""
+    import re
+
+    from xlm.errors import UserError
+
+    if exc is None or (site := import_site(exc)) is None:
+        return None
+    match = re.match(r"cannot import name '(\w+)' from '([\w.]+)'", str(exc))
+    if match is None:
+        return None
+    if found is None:
+        from xlm.external_models import find_external_models
+
+        found = find_external_models()
+    model, where = _model_at(site, found)
+    if model is None:
+        return None
+    name, module = match.groups()
+    what = f"model '{model.name}' imports '{name}' from '{module}', which does not define it (imported at {where})"
+    if module.split(".", 1)[0] == "xlm":
+        return UserError(what, "the model was written for another xlm (xlm-core?): docs/porting_from_xlm_core.md says what to change")
+    return UserError(what, f"check the name, or install the version of {module.split('.', 1)[0]} the model needs")
 
 
 def _declared_requirement(root: Path, module: str) -> str | None:
