@@ -146,3 +146,17 @@ def test_a_skipped_models_copy_of_an_xlm_config_does_not_stop_other_jobs(project
     arlm = {"experiment": "star_easy_arlm", "datamodule": "star_easy", "model": "arlm"}
     assert job_error(found, arlm, ["arlm.model.ARLMTransformer"]) is None
     assert job_error(found, {"experiment": "mm_debug", "datamodule": "star_easy"}, []).what.startswith("experiment 'mm_debug' belongs to model 'mm'")
+
+
+def test_xlm_models_lists_warnings_and_exits_0(project, capsys):
+    from xlm.cli import main
+
+    root = project.model("stale", files={"configs/model/old_stale.yaml": "model:\n  _target_: xlm.gone.Thing\n"})
+    project.models_file("stale")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("stale "))
+    assert row.split("  ")[1].strip() == "ok, 1 warning"
+    assert "warnings (1; the models load, a job that uses one of these fails):\n" in out
+    assert f"Warning: External model 'stale' has a bad target 'xlm.gone.Thing': module xlm/gone.py does not exist\n  where: {root / 'configs' / 'model' / 'old_stale.yaml'}:2" in out
+    assert out.rstrip().endswith("no problems")

@@ -25,7 +25,7 @@ def format_models(found: ExternalModels) -> str:
     lines.append("names are looked up in: " + ", ".join(str(d) for d in found.search_dirs) + unset)
     lines.append("then installed distributions with an 'xlm.models' entry point")
     rows = [("name", "status", "source", "declared at", "root")]
-    rows += [(m.name, "ok", m.found.origin, m.found.where, str(m.root) + (" (flat)" if m.info.flat else "")) for m in found.models]
+    rows += [(m.name, _status(m), m.found.origin, m.found.where, str(m.root) + (" (flat)" if m.info.flat else "")) for m in found.models]
     rows += [(m.name, "skipped", m.origin, m.where, str(m.root)) for m in found.skipped]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines.append("")
@@ -45,6 +45,11 @@ def format_models(found: ExternalModels) -> str:
     else:
         lines += ["", "no problems"]
     return "\n".join(lines)
+
+
+def _status(model) -> str:
+    count = len(model.info.warnings)
+    return "ok" if not count else f"ok, {count} warning{'s' if count > 1 else ''}"
 
 
 def models_command(args: list[str]) -> int:
