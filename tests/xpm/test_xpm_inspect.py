@@ -136,7 +136,8 @@ def test_no_project(tmp_path):
     assert out.stderr.startswith(f"error: no .xlm_models in {tmp_path} or any folder above it")
 
 
-def test_waiting_for_a_lock_says_so(tmp_path):
+def test_waiting_for_a_lock_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv("XPM_LOCK_TIMEOUT", raising=False)  # the default, 900 s
     path = tmp_path / "lock"
     held = FileLock(str(path))
     held.acquire()
