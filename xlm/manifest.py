@@ -370,9 +370,10 @@ def replace_entry_text(text: str, name: str, entry_text: str | None) -> str:
     return "".join(out)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: old or new, never half."""
-    tmp = write_temp(path, text)
+def write_atomic(path: Path, text: str, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: old or new, never half.
+    ``durable=False`` skips the fsync, for files whose loss in a power cut is harmless."""
+    tmp = write_temp(path, text, durable)
     try:
         os.replace(tmp, path)
     except BaseException as exc:
@@ -380,7 +381,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise _about(exc, path)
 
 
-def write_temp(path: Path, text: str) -> Path:
+def write_temp(path: Path, text: str, durable: bool = True) -> Path:
     """A new temporary file next to ``path`` holding ``text``, flushed to disk, with ``path``'s
     mode: renaming it onto ``path`` is all that is left of the write. An OSError names ``path``."""
     path = Path(path)
@@ -400,7 +401,8 @@ def write_temp(path: Path, text: str) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         raise _about(exc, path)
