@@ -176,3 +176,28 @@ def test_a_flat_models_own_modules_and_its_parent_folder_shadow_nothing(project)
     project.models_file("./xlm-models/flatm", "nest")
     [problem] = find_external_models().problems
     assert problem.where == str(nested / "typing.py") and "would shadow the standard library module 'typing'" in problem.what
+
+
+def test_a_link_in_the_cache_that_points_elsewhere_is_replaced(project, monkeypatch, tmp_path):
+    """The cache is input like any other: a link left pointing at another folder is made right again."""
+    from xlm.external import registration
+
+    parent = xlm_models_folder(project)
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "cache"))
+    home = Path(registration._link_folder("flatm", str(parent / "flatm")))
+    (home / "flatm").unlink()
+    (home / "flatm").symlink_to(project.root)  # tampered with, or a leftover
+    assert registration._link_folder("flatm", str(parent / "flatm")) == str(home)
+    assert os.readlink(home / "flatm") == str(parent / "flatm")
+
+
+def test_without_a_writable_cache_this_process_still_imports_a_flat_model(project, monkeypatch, tmp_path, caplog):
+    parent = xlm_models_folder(project)
+    (tmp_path / "not_a_folder").write_text("")
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "not_a_folder"))
+    project.models_file("./xlm-models/flatm")
+    setup_external_models(strict_validation=True)
+    import flatm
+
+    assert flatm.__file__ == str(parent / "flatm" / "__init__.py")
+    assert "cannot link the flat model package 'flatm'" in caplog.text and "spawned data-loader workers" in caplog.text
