@@ -46,7 +46,7 @@ def project(tmp_path, monkeypatch, cache_dir) -> Project:
         # The machine may have real models pip-installed; tests see only the ones they create.
         found = real()
         eps = tuple(e for e in found.entry_points if e.distribution.startswith(TEST_DIST_PREFIX))
-        return installed.Installed(eps, found.top_level)
+        return installed.Installed(eps, found.top_level, found.versions)
 
     monkeypatch.setattr(discovery, "installed", only_test_distributions)
     modules = set(sys.modules)

@@ -1,7 +1,8 @@
 """Which discovered models load: every check in a fixed order, each on the models the last one kept.
 
 The order is: names (duplicates, reserved), then each model folder on its own
-(`xlm.external.validation`), then rules between folders (packages, configs, commands). A
+(`xlm.external.validation`, then its declared Python requirements against this interpreter,
+`xlm.external.deps`), then rules between folders (packages, configs, commands). A
 model with a problem is skipped and later checks do not see it, so one broken model
 neither hides nor causes problems of the others; why it was skipped stays with it
 (`ExternalModels.reason`), so a job that asks for it can say so. Warnings (a config's bad
@@ -129,6 +130,9 @@ def check(
     pairs = [(m, inspect_model(m.root, m.name, m.package, memo, not m.importable, _others(top_level, m))) for m in models]
     memo.save()
     pairs = keep([(m, p) for m, info in pairs for p in info.problems], pairs, lambda pair: pair[0])
+    findings, conflicts = requirement_problems(pairs)
+    pairs = keep(findings, pairs, lambda pair: pair[0])
+    result.problems += conflicts  # a conflict skips no model by itself: the ones it leaves unmet are skipped above
     for pair_check in _pair_checks(discovery, top_level, builtin_commands):
         pairs = keep(pair_check(pairs), pairs, lambda pair: pair[0])
     result.models = [Model(m, info) for m, info in pairs]
@@ -136,6 +140,39 @@ def check(
     order = {m.key: i for i, m in enumerate(discovery.models)}
     result.skipped.sort(key=lambda m: order[m.key])  # discovery order, not the order of the checks
     return result
+
+
+# Models whose requirements pip already resolved (installed distributions), or that are xlm's own.
+_REQUIREMENTS_CHECKED_BY_PIP = ("core", "installed")
+
+
+def requirement_problems(pairs: list[Pair]) -> tuple[Findings, list[Problem]]:
+    """(a problem per model whose declared requirements this interpreter does not meet, or whose
+    declaration cannot be read; a problem per pair of models whose requirements exclude each other)."""
+    from xlm.external.deps import check_models, where_of
+    from xlm.requirements import fix_message, unmet_message
+
+    models = {m.name: m for m, _ in pairs if m.origin not in _REQUIREMENTS_CHECKED_BY_PIP}
+    if not models:
+        return [], []
+    report = check_models([(name, m.root) for name, m in models.items()])
+    findings: Findings = []
+    for name, error in report.errors.items():
+        what = f"model '{name}' declares requirements that cannot be read: {error.what}"
+        findings.append((models[name], Problem(name, what, error.where, error.fix, "requirements")))
+    for name, items in report.unmet.items():
+        where = where_of(report, name) or models[name].where
+        findings.append((models[name], Problem(name, unmet_message(name, items), where, fix_message(items), "requirements")))
+    conflicts = []
+    for conflict in report.conflicts:
+        (a, _), (b, _) = conflict.first, conflict.second
+        where = ", ".join(str(report.declared[n].file) for n in (a, b))
+        fix = (f"use versions of '{a}' and '{b}' that agree on {conflict.name} (another ref: `xpm update`, "
+               f"or change one's requirement), or list only one of them in .xlm_models")
+        conflicts.append(Problem(a, conflict.describe(), where, fix, "requirements"))
+    order = {name: i for i, name in enumerate(models)}
+    findings.sort(key=lambda finding: order[finding[0].name])
+    return findings, conflicts
 
 
 def _others(top_level: dict[str, tuple[str, ...]], model: FoundModel) -> dict[str, tuple[str, ...]]:

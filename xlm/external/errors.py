@@ -108,6 +108,11 @@ class CommandConflictError(ExternalModelConflictError):
     """A model command reuses the name of a built-in command or of another model's command."""
 
 
+class UnmetRequirementsError(ExternalModelConflictError):
+    """A model's declared Python requirements (packages, its xlm range, Python) do not hold here,
+    cannot be read, or exclude another model's."""
+
+
 KINDS: dict[str, type[ExternalModelConflictError]] = {
     "models_file": ModelsFileError,
     "not_found": ModelNotFoundError,
@@ -123,6 +128,7 @@ KINDS: dict[str, type[ExternalModelConflictError]] = {
     "syntax_error": ModelSourceError,
     "config_conflict": ConfigConflictError,
     "command_conflict": CommandConflictError,
+    "requirements": UnmetRequirementsError,
 }
 
 

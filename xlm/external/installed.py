@@ -18,7 +18,7 @@ from xlm.external import cache
 
 ENTRY_POINT_GROUP = "xlm.models"
 CACHE_FILE = "installed.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: distribution versions (for models' requirements)
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ModelEntryPoint:
 class Installed:
     entry_points: tuple[ModelEntryPoint, ...]
     top_level: dict[str, tuple[str, ...]]  # module name -> distributions that install it
+    versions: dict[str, str]  # canonical distribution name -> version (the first on sys.path: the one imported)
 
 
 def _search_paths() -> list[str]:
@@ -62,9 +63,12 @@ def _key(paths: list[str]) -> list:
 def _scan(paths: list[str]) -> Installed:
     import importlib.metadata as metadata
 
-    entry_points, top_level = [], {}
+    from xlm.requirements import canonical
+
+    entry_points, top_level, versions = [], {}, {}
     for dist in metadata.distributions(path=paths):
         name = dist.metadata["Name"] or "?"
+        versions.setdefault(canonical(name), dist.version or "")
         for ep in dist.entry_points:
             if ep.group == ENTRY_POINT_GROUP:
                 entry_points.append(ModelEntryPoint(ep.name, ep.value, name, dist.version or "?"))
@@ -79,17 +83,21 @@ def _scan(paths: list[str]) -> Installed:
             if name not in owners:
                 owners.append(name)
     entry_points.sort(key=lambda e: (e.name, e.distribution))
-    return Installed(tuple(dict.fromkeys(entry_points)), {k: tuple(v) for k, v in sorted(top_level.items())})
+    top_level = {k: tuple(v) for k, v in sorted(top_level.items())}
+    return Installed(tuple(dict.fromkeys(entry_points)), top_level, dict(sorted(versions.items())))
 
 
 def _from_json(data: dict) -> Installed:
     eps = tuple(ModelEntryPoint(*e) for e in data["entry_points"])
-    return Installed(eps, {k: tuple(v) for k, v in data["top_level"].items()})
+    versions = data["versions"]
+    if not isinstance(versions, dict):
+        raise TypeError("versions")
+    return Installed(eps, {k: tuple(v) for k, v in data["top_level"].items()}, versions)
 
 
 def _to_json(found: Installed) -> dict:
     entry_points = [[e.name, e.value, e.distribution, e.version] for e in found.entry_points]
-    return {"entry_points": entry_points, "top_level": found.top_level}
+    return {"entry_points": entry_points, "top_level": found.top_level, "versions": found.versions}
 
 
 _memo: tuple[list, Installed] | None = None
@@ -112,3 +120,11 @@ def installed() -> Installed:
         cache.store(CACHE_FILE, CACHE_VERSION, {"key": key, **_to_json(found)})
     _memo = (key, found)
     return found
+
+
+def state_key() -> list:
+    """What `installed()`'s answer depends on (the Python, each sys.path folder and its mtime):
+    a cache of anything derived from installed distributions is valid while it is unchanged."""
+    installed()
+    assert _memo is not None
+    return _memo[0]

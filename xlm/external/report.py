@@ -26,7 +26,7 @@ def format_models(found: ExternalModels) -> str:
     lines.append("then installed distributions with an 'xlm.models' entry point")
     rows = [("name", "status", "source", "declared at", "root")]
     rows += [(m.name, _status(m), m.found.origin, m.found.where, str(m.root) + (" (flat)" if m.info.flat else "")) for m in found.models]
-    rows += [(m.name, "skipped", m.origin, m.where, str(m.root)) for m in found.skipped]
+    rows += [(m.name, _skipped_status(found, m), m.origin, m.where, str(m.root)) for m in found.skipped]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines.append("")
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
@@ -50,6 +50,11 @@ def format_models(found: ExternalModels) -> str:
 def _status(model) -> str:
     count = len(model.info.warnings)
     return "ok" if not count else f"ok, {count} warning{'s' if count > 1 else ''}"
+
+
+def _skipped_status(found: ExternalModels, model) -> str:
+    reason = found.reason(model)
+    return "skipped: requirements" if reason is not None and reason.kind == "requirements" else "skipped"
 
 
 def models_command(args: list[str]) -> int:
