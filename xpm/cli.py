@@ -255,8 +255,10 @@ def lock_cmd(ctx: click.Context, check: bool, offline: bool) -> None:
 def list_cmd(ctx: click.Context) -> None:
     """Show each model: source, requested and resolved ref, commit, state.
 
-    States: ok, modified (files changed since install), missing (the locked commit is
-    not in xlm_models/), not installed (listed, not locked yet), local (not managed by xpm).
+    States: ok, modified (files whose content changed since install: a touch or a copy is
+    no change), missing (no folder), incomplete (no install stamp xpm can trust), other
+    commit (the folder holds another commit than xlm.lock's, e.g. after a pull), not
+    installed (listed, not locked yet), local (not managed by xpm).
 
     \b
     Example:
@@ -281,6 +283,9 @@ def list_cmd(ctx: click.Context) -> None:
 def verify(ctx: click.Context) -> None:
     """Re-hash every vendored model against xlm.lock; exit 1 on any difference.
 
+    A model also fails when its folder holds another commit than the lock's, or has no
+    install stamp xpm can trust.
+
     \b
     Example:
       xpm verify && xlm train experiment=star_easy_zlm
@@ -290,10 +295,20 @@ def verify(ctx: click.Context) -> None:
     verdicts = ops.verify(_project(ctx))
     for v in verdicts:
         if v.state == "modified":
-            click.echo(f"{v.name}: modified (xlm.lock {v.expected}, on disk {v.actual})")
+            on_disk = v.actual or "not a tree hash: it holds something that is neither a file nor a link"
+            click.echo(f"{v.name}: modified (xlm.lock {v.expected}, on disk {on_disk})")
             for label, paths in (("modified", v.modified), ("added", v.added), ("deleted", v.deleted)):
                 for path in paths:
-                    click.echo(f"    {label}: {path}")
+                    click.echo(f"    {label}: {_shown_path(path)}")
+        elif v.state == "other commit":
+            if v.installed != v.commit:
+                why = f"xlm_models/{v.name} holds commit {str(v.installed)[:12]}, xlm.lock wants {str(v.commit)[:12]}"
+            else:
+                why = f"xlm_models/{v.name} was installed with another content hash than xlm.lock's {v.expected}"
+            click.echo(f"{v.name}: other commit ({why}) (run: xpm install)")
+        elif v.state == "incomplete":
+            click.echo(f"{v.name}: incomplete (xlm_models/{v.name} has no install stamp xpm can trust: an interrupted "
+                       "install, a damaged stamp, or a folder xpm did not make) (run: xpm install)")
         else:
             click.echo(f"{v.name}: {v.state}" + ("" if v.ok else " (run: xpm install)"))
     if not verdicts:
@@ -301,6 +316,12 @@ def verify(ctx: click.Context) -> None:
     bad = sum(not v.ok for v in verdicts)
     if bad:
         raise XpmError(f"{bad} model(s) differ from xlm.lock", "run `xpm install` to restore them (your edits are lost)")
+
+
+def _shown_path(path: str) -> str:
+    """A path found on disk, printable: bytes that are not UTF-8 and control characters escaped."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
 
 
 @main.group()

@@ -80,8 +80,15 @@ def records(root: Path) -> list[FileRecord]:
 
 
 def tree_hash(recs: list[FileRecord]) -> str:
-    lines = "".join(f"{r.mode} {r.sha256}  {r.path}\n" for r in sorted(recs, key=lambda r: r.path.encode()))
-    return f"{ALGORITHM}:{hashlib.sha256(lines.encode()).hexdigest()}"
+    return tree_hash_of((r.path, r.mode, r.sha256) for r in recs)
+
+
+def tree_hash_of(entries) -> str:
+    """The tree hash of (path, mode, sha256) triples, in any order: what an install stamp's
+    records must hash to, so a stamp can be checked against the lock without reading a file."""
+    key = lambda path: path.encode("utf-8", "surrogateescape")  # names that are not UTF-8 sort as bytes, as os.walk read them
+    lines = "".join(f"{mode} {sha}  {path}\n" for path, mode, sha in sorted(entries, key=lambda e: key(e[0])))
+    return f"{ALGORITHM}:{hashlib.sha256(lines.encode('utf-8', 'surrogateescape')).hexdigest()}"
 
 
 def hash_dir(root: Path) -> str:

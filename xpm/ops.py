@@ -146,7 +146,7 @@ class Row:
     requested: str
     resolved: str
     commit: str
-    state: str  # ok, modified, missing, not installed, local
+    state: str  # ok, modified, missing, incomplete, other commit (`stamp.State`), not installed, local
 
 
 def list_models(project: Project) -> list[Row]:
@@ -169,22 +169,20 @@ def list_models(project: Project) -> list[Row]:
 
 
 def _state(project: Project, locked: LockEntry) -> str:
-    data = stamp.read_stamp(project.root, locked.name)
-    root = stamp.vendored_root(project.root, locked.name)
-    if not root.is_dir() or data is None or data.get("commit") != locked.commit:
-        return "missing"
-    return "modified" if stamp.changed_files(root, data) else "ok"
+    return stamp.vendored_state(project.root, locked.name, locked.commit, locked.hash).kind
 
 
 @dataclass(frozen=True)
 class Verdict:
     name: str
-    state: str  # ok, modified, missing (locked, no folder), not locked (listed, lock lacks it)
+    state: str  # ok, modified, missing, incomplete, other commit (`stamp.State`), not locked (listed, lock lacks it)
     expected: str | None = None  # the lock's hash
-    actual: str | None = None  # the folder's hash
+    actual: str | None = None  # the folder's hash (None when a fifo or the like leaves it undefined)
     modified: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    commit: str | None = None  # the lock's commit
+    installed: str | None = None  # the commit the folder's stamp records
 
     @property
     def ok(self) -> bool:
@@ -192,9 +190,12 @@ class Verdict:
 
 
 def verify(project: Project) -> list[Verdict]:
-    """Re-hash every vendored git model and compare with the lock (as `go mod verify`)."""
-    from xpm import hashing
+    """Re-hash every vendored git model and compare with the lock (as `go mod verify`).
 
+    The folder must hold the lock's commit (its stamp says so, and the stamp's records hash to
+    the lock's hash) and every file must hash as the stamp records: `stamp.vendored_state`, the
+    check xlm and `xpm list` make, with every file read instead of only those whose stat data
+    changed."""
     lock_ = project.lock()
     verdicts = []
     for entry in project.entries():
@@ -204,18 +205,9 @@ def verify(project: Project) -> list[Verdict]:
         if locked is None or not locked.matches(entry):
             verdicts.append(Verdict(entry.name, "not locked"))
             continue
-        root = stamp.vendored_root(project.root, entry.name)
-        if not root.is_dir():
-            verdicts.append(Verdict(entry.name, "missing", locked.hash))
-            continue
-        recs = hashing.records(root)
-        actual = hashing.tree_hash(recs)
-        data = stamp.read_stamp(project.root, entry.name) or {}
-        before = {p: rec[3] for p, rec in data.get("files", {}).items()} if data.get("hash") == locked.hash else {}
-        now = {r.path: r.sha256 for r in recs}
-        modified = sorted(p for p in now if p in before and before[p] != now[p])
-        added = sorted(p for p in now if before and p not in before)
-        deleted = sorted(p for p in before if p not in now)
-        state = "ok" if actual == locked.hash else "modified"
-        verdicts.append(Verdict(entry.name, state, locked.hash, actual, modified, added, deleted))
+        state = stamp.vendored_state(project.root, entry.name, locked.commit, locked.hash, full=True)
+        c = state.changes
+        installed = state.stamp.commit if state.stamp is not None else None
+        verdicts.append(Verdict(entry.name, state.kind, locked.hash, c.tree_hash, c.modified, c.added, c.deleted,
+                                locked.commit, installed))
     return verdicts

@@ -108,20 +108,11 @@ def installed_names(project_dir: Path) -> list[str]:
 
 
 def freshness(project_dir: Path, name: str, commit: str, content_hash: str) -> str:
-    """'fresh', 'restamped' (content right, stat data stale: e.g. a copied project) or 'stale'."""
-    data = stamp.read_stamp(project_dir, name)
-    root = stamp.vendored_root(project_dir, name)
-    if data is None or data.get("commit") != commit or data.get("hash") != content_hash or not root.is_dir():
-        return "stale"
-    if not stamp.changed_files(root, data):
-        return "fresh"
-    from xpm import hashing  # only when stat data disagree: re-hash before re-exporting
-
-    recs = hashing.records(root)
-    if hashing.tree_hash(recs) != content_hash:
-        return "stale"
-    stamp.write_stamp(project_dir, name, commit, content_hash, recs)
-    return "restamped"
+    """'fresh' (the folder holds `commit` with that content: stat data that disagree, as after a
+    copy of the project, were checked by re-hashing those files and refreshed) or 'stale'.
+    Called with the project's lock held."""
+    state = stamp.vendored_state(project_dir, name, commit, content_hash, held=True)
+    return "fresh" if state.kind == "ok" else "stale"
 
 
 def clean_leftovers(project_dir: Path) -> None:

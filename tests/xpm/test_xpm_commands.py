@@ -171,10 +171,14 @@ def test_copied_project_is_restamped_without_export(lab, project, tmp_path):
     xpm(project, "add", f"{lab.zlm.url}@v1")
     copy = tmp_path / "copy"
     shutil.copytree(project, copy, copy_function=shutil.copy)  # content, not mtimes
-    assert stamp.check_vendored(copy, "zlm") != []
+    before = stamp.stamp_path(copy, "zlm").read_bytes()
     git = RecordingGit()
     outcome = ops.install(Project(copy), Options(git=git))
     assert outcome.installed == [] and git.calls == []
+    assert stamp.stamp_path(copy, "zlm").read_bytes() != before  # re-hashed once, its stat data refreshed
+    recorded = stamp.load_stamp(copy, "zlm").files
+    model = copy / "xlm_models" / "zlm" / "zlm" / "model.py"
+    assert recorded["zlm/model.py"][2] == model.stat().st_mtime_ns
     assert stamp.check_vendored(copy, "zlm") == []
 
 

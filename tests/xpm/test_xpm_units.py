@@ -184,6 +184,10 @@ def test_check_vendored(tmp_path):
     with pytest.raises(NotInstalled, match="no install stamp"):
         stamp.check_vendored(tmp_path, "zlm")
     stamp.write_stamp(tmp_path, "zlm", "c" * 40, "sha256-tree:1", hashing.records(root))
+    with pytest.raises(NotInstalled, match="no install stamp"):  # its records do not hash to its hash
+        stamp.check_vendored(tmp_path, "zlm")
+    recs = hashing.records(root)
+    stamp.write_stamp(tmp_path, "zlm", "c" * 40, hashing.tree_hash(recs), recs)
     assert stamp.check_vendored(tmp_path, "zlm") == []
     (root / "pkg" / "__pycache__" / "new.pyc").write_bytes(b"x")  # imports write these: not a change
     assert stamp.check_vendored(tmp_path, "zlm") == []

@@ -1,8 +1,10 @@
 """Is each git-sourced model in `xlm_models/` what `xlm.lock` says? (xlm's start-up check)
 
-Cheap by design: xpm's install stamp records sizes and mtimes, so this is a few `stat` calls
-per file; the full re-hash is `xpm verify`. Like cargo with edited vendored sources, xlm
-refuses to run a job on a vendored model that changed (see `JOB_BLOCKING_KINDS`).
+Cheap by design: xpm's install stamp records sizes and mtimes, so when nothing was touched
+this is a few `stat` calls per file; files whose stat data changed (a `touch`, a copied
+project) are re-hashed before they count as changed (`xpm.stamp.vendored_state`, which
+`xpm list` and `xpm verify` use too, so all three agree). Like cargo with edited vendored
+sources, xlm refuses to run a job on a vendored model that changed (see `JOB_BLOCKING_KINDS`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ def _problem(model: FoundModel, what: str, fix: str, kind: str) -> Problem:
 def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
     """Why the vendored folder of ``model`` is not the locked one, or None when it is."""
     from xpm.errors import XpmError
-    from xpm.stamp import check_vendored, read_lock_entry, read_stamp
+    from xpm.stamp import read_lock_entry, vendored_root, vendored_state
 
     name, project = model.name, discovery.project_dir
     try:
-        changed = check_vendored(project, name)
-        locked = read_lock_entry(project, name)
+        locked = read_lock_entry(project, name) or {}
+        state = vendored_state(project, name, locked.get("commit"), locked.get("hash"))
     except XpmError as exc:
         return _problem(model, exc.what, exc.fix or "run: xpm install", "not_installed")
     except OSError as exc:  # the folder cannot be read (permissions, a path too long): say so, no traceback
@@ -36,18 +38,26 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
 
         what, fix = os_error(exc)
         return _problem(model, f"Vendored model '{name}' cannot be checked: {what}", fix, "not_installed")
+    root = vendored_root(project, name)
+    if state.kind == "missing":
+        return _problem(model, f"model '{name}' is listed in .xlm_models but not installed in {root}", "run: xpm install", "not_installed")
+    if state.kind == "incomplete":
+        what = f"model '{name}' in {root} was not completely installed by xpm (no install stamp it can trust)"
+        return _problem(model, what, "run: xpm install", "not_installed")
     source = model.entry.source if model.entry is not None else None
-    if locked is None or not isinstance(source, GitSource):
+    if not locked or not isinstance(source, GitSource):
         return _problem(model, f"External model '{name}' is not in xlm.lock", "run: xpm install", "not_installed")
     asked = (locked.get("source"), locked.get("requested"), locked.get("subdir"))
     if asked != (source.url, source.ref, source.subdir):
         was = GitSource(str(locked.get("source")), locked.get("requested"), locked.get("subdir")).spec()
         what = f"External model '{name}' changed in .xlm_models since xlm.lock was written ({was} -> {source.spec()})"
         return _problem(model, what, "run: xpm install", "not_installed")
-    stamp = read_stamp(project, name) or {}
-    if stamp.get("commit") != locked.get("commit"):
-        what = f"External model '{name}' in xlm_models/ is commit {str(stamp.get('commit'))[:12]}, xlm.lock wants {str(locked.get('commit'))[:12]}"
+    if state.kind == "other commit":
+        installed, wanted = state.stamp.commit, str(locked.get("commit"))
+        what = (f"External model '{name}' in xlm_models/ is commit {installed[:12]}, xlm.lock wants {wanted[:12]}" if installed != wanted
+                else f"External model '{name}' in xlm_models/ was installed with another content hash than xlm.lock's")
         return _problem(model, what, "run: xpm install", "not_installed")
+    changed = state.changes.paths
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         what = f"Vendored model '{name}' differs from xlm.lock: changed files: {shown}"
