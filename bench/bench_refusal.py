@@ -5,14 +5,15 @@
 Two refusals decided before torch is imported (xlm.preflight): a bare `xlm train` (no model)
 and `trainer.accelerator=gpu` on a machine without a GPU (CUDA_VISIBLE_DEVICES="" makes any
 machine one). Side by side, the floor the old path had to pay before it could refuse:
-importing torch and lightning in a fresh interpreter. Medians of fresh processes, after one
-warm-up each. Results go to bench/results/refusal.json.
+importing torch and lightning in a fresh interpreter. Medians of wall and CPU time of fresh
+processes, after one warm-up each. Results go to bench/results/refusal.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,15 +26,20 @@ from core_common import machine, save
 TARGET_S = 1.0
 
 
-def median_seconds(command: list[str], runs: int, cwd: str, env: dict, expect: int) -> float:
+def median_seconds(command: list[str], runs: int, cwd: str, env: dict, expect: int) -> dict:
+    """Medians of wall time and of the child's CPU time (user + system), which a busy machine
+    inflates far less than wall time."""
     subprocess.run(command, cwd=cwd, env=env, capture_output=True)  # warm the file cache
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         assert proc.returncode == expect, proc.stderr
-    return round(statistics.median(times), 3)
+    return {"wall_s": round(statistics.median(wall), 3), "cpu_s": round(statistics.median(cpu), 3)}
 
 
 def main() -> None:
@@ -53,9 +59,10 @@ def main() -> None:
         probe = "import sys; from xlm.cli import main; main(['train']); print([m for m in ('torch', 'lightning') if m in sys.modules])"
         heavy = subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True).stdout.strip()
     for name, seconds in result.items():
-        print(f"{name}: median {seconds:.3f} s over {args.runs} runs")
+        print(f"{name}: median {seconds['wall_s']:.3f} s wall, {seconds['cpu_s']:.3f} s CPU over {args.runs} runs")
     print(f"heavy modules imported by the refusal: {heavy} (target < {TARGET_S} s)")
-    print(f"saved {save('refusal', {'median_s': result, 'runs': args.runs, 'heavy_imports': heavy, 'target_s': TARGET_S, 'machine': machine()})}")
+    print(f"load average (1 min) {os.getloadavg()[0]:.1f}")
+    print(f"saved {save('refusal', {'median': result, 'runs': args.runs, 'heavy_imports': heavy, 'target_s': TARGET_S, 'machine': machine()})}")
 
 
 if __name__ == "__main__":
