@@ -6,10 +6,16 @@ and read with `ast`, never run), so running it on a freshly fetched tree is safe
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 from xpm.errors import NotAModel
+
+# Installs validate from several threads. Validation is Python work the GIL serialises anyway;
+# one at a time, the first call fills xlm's table of installed modules (a read of every
+# distribution's metadata) and the others reuse it, instead of all of them reading it at once.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def check_model(root: Path, name: str, origin: str, label: str | None = None, warnings: list[str] | None = None) -> str | None:
@@ -22,7 +28,8 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
     """
     from xlm.external.validation import inspect_model
 
-    info = inspect_model(Path(root), name)
+    with _ONE_AT_A_TIME:
+        info = inspect_model(Path(root), name)
     prefix, label = str(root), label or name
 
     def shown(p):
