@@ -64,11 +64,11 @@ class Project:
             return cls(found.parent)
         if create:
             return cls(start)
-        from xlm.external.models_json import find_models_json
+        from xlm.external.models_json import find_models_json, project_dir
 
         if (json := find_models_json(start)) is not None:  # xlm-core's listing: convert it, never ignore it
             raise XpmError(f"no {MODELS_FILE_NAME} in {start} or any folder above it, only xlm-core's {json}",
-                           f"run: xpm import-json {json}   (writes {json.parent / MODELS_FILE_NAME} from it)")
+                           f"run: xpm import-json {json}   (writes {project_dir(json) / MODELS_FILE_NAME} from it)")
         raise XpmError(
             f"no {MODELS_FILE_NAME} in {start} or any folder above it",
             f"run xpm in your project, or create one with `xpm add SOURCE` (or an empty {MODELS_FILE_NAME})",

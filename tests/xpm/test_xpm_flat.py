@@ -128,7 +128,11 @@ def test_xpm_in_a_json_only_project_says_how_to_convert_it(tmp_path):
     (tmp_path / "sub").mkdir()
     out = xpm(tmp_path / "sub", "install", code=1).output
     assert f"only xlm-core's {tmp_path / 'xlm_models.json'}" in out
-    assert f"fix: run: xpm import-json {tmp_path / 'xlm_models.json'}" in out
+    assert f"fix: run: xpm import-json {tmp_path / 'xlm_models.json'}   (writes {tmp_path / '.xlm_models'} from it)" in out
+    (tmp_path / "xlm-models").mkdir()
+    (tmp_path / "xlm_models.json").rename(tmp_path / "xlm-models" / "xlm_models.json")
+    out = xpm(tmp_path / "sub", "install", code=1).output
+    assert f"(writes {tmp_path / '.xlm_models'} from it)" in out  # the project is above xlm-models/
 
 
 def test_a_json_in_xlm_models_is_the_projects_and_is_imported_above_it(tmp_path, monkeypatch):
