@@ -120,9 +120,10 @@ def _warn(name: str, message: str) -> None:
 
 
 def _describe(entry) -> str:
-    from xpm.resolve import short_ref
+    """`v1.1.0 (de67e8d)`, `main (51c0a2e)`, `de67e8d` (a commit), or a local model's source."""
+    from xpm.resolve import describe
 
-    return f"{short_ref(entry.resolved or '') or entry.commit[:7]} ({entry.commit[:7]})" if entry.kind == "git" else entry.source
+    return describe(entry.resolved or "", entry.commit) if entry.kind == "git" else entry.source
 
 
 @main.command()
@@ -134,6 +135,7 @@ def add(ctx: click.Context, source: str, offline: bool) -> None:
 
     REF is a tag, a branch, a commit (full or short) or a version query on tags
     (v1, v1.2, '>=1.2,<2'); without it, the newest release tag, else the default branch.
+    For a model already listed from SOURCE, its line moves to REF (comment and place kept).
 
     \b
     Examples:
@@ -144,11 +146,19 @@ def add(ctx: click.Context, source: str, offline: bool) -> None:
       xpm add git@host:lab/zlm.git@3f2a9c1             a commit
       xpm add file:///srv/git/zlm.git                  a repository on disk
       xpm add ./models/my_model                        a local folder (not pinned)
+      xpm add github.com/lab/zlm@v2.0.0                move a listed model to v2.0.0
     """
     from xpm import ops
 
-    name, outcome = ops.add(_project(ctx, create=True), source, _options(ctx, offline))
-    click.echo(f"added {name} {_describe(outcome.lock.entries[name])}")
+    name, outcome, listed = ops.add(_project(ctx, create=True), source, _options(ctx, offline))
+    old = outcome.previous.entries.get(name) if listed and outcome.previous else None
+    new = outcome.lock.entries[name]
+    if old is None or old.kind != "git" or new.kind != "git":
+        click.echo(f"added {name} {_describe(new)}")
+    elif old.commit == new.commit:
+        click.echo(f"{name}: unchanged {_describe(new)}")
+    else:
+        click.echo(f"{name}: {_describe(old)} -> {_describe(new)}")
 
 
 @main.command()
@@ -198,6 +208,9 @@ def install(ctx: click.Context, frozen: bool, offline: bool) -> None:
 def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
     """Re-resolve refs (branch heads, newest matching tag) of NAMES, or of every model.
 
+    A model pinned to one version (a full tag such as v1.0.0, or a commit) stays there, and
+    update says which newer tags exist and how to move: xpm add SOURCE@TAG.
+
     \b
     Examples:
       xpm update           every model
@@ -205,8 +218,10 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
     """
     from xpm import ops
 
-    outcome = ops.update(_project(ctx), _options(ctx, offline), list(names))
+    project, options = _project(ctx), _options(ctx, offline)
+    outcome = ops.update(project, options, list(names))
     previous = outcome.previous.entries if outcome.previous else {}
+    pinned = ops.pins(project, outcome.lock, options)
     if not names and all(entry.kind != "git" for entry in outcome.lock.entries.values()):
         click.echo("no git models in .xlm_models: nothing to update")
     for name, entry in sorted(outcome.lock.entries.items()):
@@ -219,10 +234,21 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
         old = previous.get(name)
         if old is None or old.kind != "git":
             click.echo(f"{name}: new -> {_describe(entry)}")
-        elif old.commit == entry.commit:
-            click.echo(f"{name}: unchanged {_describe(entry)}")
-        else:
+        elif old.commit != entry.commit:
             click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
+        elif name in pinned:
+            click.echo(f"{name}: {_pinned(entry, pinned[name])}")
+        else:
+            click.echo(f"{name}: unchanged {_describe(entry)}")
+
+
+def _pinned(entry, pin) -> str:
+    """`pinned to v1.0.0 (4b123d2); newer tags: v1.1.0, v2.0.0; to move: xpm add SOURCE@v2.0.0`."""
+    shown = ", ".join(pin.newer[:5]) + (f" and {len(pin.newer) - 5} more" if len(pin.newer) > 5 else "")
+    what = f"pinned to {_describe(entry)}; "
+    if not pin.newer:
+        return what + "no newer tags"
+    return what + f"{'newer' if pin.version_known else 'newest'} tags: {shown}; to move: xpm add {pin.move}"
 
 
 @main.command("lock")
@@ -368,6 +394,7 @@ def cache_clean() -> None:
 # `xpm new` lives in its own module, loaded only when used; `xlm-scaffold` is the same command.
 main.lazy["new"] = "xpm.new:new"
 main.lazy["import-json"] = "xpm.import_json:import_json"  # xlm-core's xlm_models.json -> .xlm_models
+main.lazy["outdated"] = "xpm.outdated:outdated_cmd"  # reads every remote's refs: loaded only when used
 
 
 def scaffold_main(argv: list[str] | None = None) -> None:

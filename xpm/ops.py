@@ -88,8 +88,10 @@ def update(project: Project, options: Options, names: list[str]) -> Outcome:
         return _finish(project, tx, sync(project, entries, options, update=wanted, tx=tx))
 
 
-def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
-    """Add SOURCE[@REF][#subdir=...] to .xlm_models, lock and install it. Returns the name."""
+def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome, bool]:
+    """Add SOURCE[@REF][#subdir=...] to .xlm_models, lock and install it; for a model already
+    listed from that source, move it to REF (as `uv add` / `cargo add`: its line keeps its
+    place and comment). Returns the name, the outcome, and whether it was listed before."""
     try:
         name, source = parse_source(spec)
     except ManifestError as exc:
@@ -97,17 +99,74 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome]:
         raise XpmError(f"cannot add '{show(spec)}': {exc.what}", fix if exc.fix == SOURCE_FIX else exc.fix) from None
     with _writing(project) as tx:  # a failed first `xpm add` leaves the folder as it was (no xlm_models/)
         text = project.read_text()
-        entries = project.entries(text)
-        for entry in entries:
-            if entry.name == name:
-                raise XpmError(
-                    f"model '{name}' is already listed at {entry.where()} ('{entry.text}')",
-                    f"use `xpm update {name}` to move it, or `xpm remove {name}` first",
-                )
-        if isinstance(source, LocalSource) and source.path and not (project.root / source.path).expanduser().is_dir():
-            raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
-        new_text = add_entry_text(text or NEW_FILE_HEADER, spec.strip())
-        return name, _finish(project, tx, sync(project, project.entries(new_text), options, tx=tx), new_text)
+        listed = next((entry for entry in project.entries(text) if entry.name == name), None)
+        if listed is not None:
+            new_text = replace_entry_text(text, name, _moved_entry(listed, source, spec))
+        else:
+            if isinstance(source, LocalSource) and source.path and not (project.root / source.path).expanduser().is_dir():
+                raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
+            new_text = add_entry_text(text or NEW_FILE_HEADER, spec.strip())
+        outcome = _finish(project, tx, sync(project, project.entries(new_text), options, tx=tx), new_text)
+        return name, outcome, listed is not None
+
+
+def _moved_entry(listed, source, spec: str) -> str:
+    """The line text that moves the listed model to the ref `spec` asks for: its own spelling
+    of the source, with only the ref replaced. Refused when `spec` is another source (another
+    repository or subdir, or a local model): that is another model, never swapped in silently."""
+    from xpm.git.remote import canonical_url
+
+    old = listed.source
+    same = (isinstance(old, GitSource) and isinstance(source, GitSource)
+            and canonical_url(old.url) == canonical_url(source.url) and old.subdir == source.subdir)
+    if not same:
+        how = f"`xpm add {with_ref(listed.text, old.ref, 'REF')}`" if isinstance(old, GitSource) else "nothing to move: it is a local model"
+        raise XpmError(
+            f"model '{listed.name}' is already listed at {listed.where()} ('{listed.text}'), from another source than '{show(spec.strip())}'",
+            f"to move it to another ref: {how}; to use '{show(spec.strip())}' instead, `xpm remove {listed.name}` first",
+        )
+    return with_ref(listed.text, old.ref, source.ref)
+
+
+def with_ref(text: str, ref: str | None, new_ref: str | None) -> str:
+    """The git entry `text` (as written, asking for `ref`) asking for `new_ref` instead; the rest
+    stays as the user spelled it (`git@host:lab/m@v1#subdir=x` -> `git@host:lab/m@v2#subdir=x`)."""
+    base, hash_, fragment = text.partition("#")  # a ref never holds '#': it starts the fragment
+    if ref is not None:
+        base = base.removesuffix(f"@{ref}")
+    return base + (f"@{new_ref}" if new_ref else "") + hash_ + fragment
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What `xpm update` says of a model pinned to one version (an exact tag or a commit)."""
+
+    newer: list[str]  # final-release tags newer than the pin; the newest ones when its version is unknown
+    version_known: bool  # whether the pin reads as a version (a tag, or a commit a version tag points at)
+    move: str  # the `xpm add` argument that moves it to the newest of them ("" when there is none)
+
+
+def pins(project: Project, lock: Lock, options: Options) -> dict[str, Pin]:
+    """The pinned git models of `lock` (`xpm.resolve.is_pin`) and the tags newer than each, from
+    the refs its remote advertised when last listed (by the update that just ran): no network."""
+    from xpm.git.database import Database
+    from xpm.project import cache_dir
+    from xpm.resolve import is_pin, pinned_version, releases_after
+
+    listed = {entry.name: entry for entry in project.entries()}
+    found = {}
+    for name, locked in lock.entries.items():
+        entry = listed.get(name)
+        if entry is None or not entry.is_git or locked.kind != "git" or not is_pin(locked.requested, locked.resolved or ""):
+            continue
+        refs = Database(options.git, cache_dir(), locked.source).load_refs()
+        if refs is None:  # never listed (a commit resolved from the cache): nothing to compare with
+            continue
+        version = pinned_version(refs, locked.resolved or "", locked.commit)
+        newer = releases_after(refs, version)
+        move = with_ref(entry.text, entry.source.ref, newer[0]) if newer else ""
+        found[name] = Pin(newer, version is not None, move)
+    return found
 
 
 def remove(project: Project, name: str) -> bool:

@@ -151,3 +151,53 @@ def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = Fals
     listed = ", ".join(f"{n} ({'tag' if n in refs.tags else 'branch'})" for n in near) or "none"
     what = f"no tag matches the version query '{requested}'" if is_query else f"unknown ref '{requested}'"
     return UnknownRef(f"{what} in {where}; nearest: {listed}", "pick one of the refs above (e.g. @TAG), or push the tag first")
+
+
+# ----------------------------------------------------------------------------- what is newer
+# For `xpm outdated` and `xpm update`'s word on a pinned model: data in, data out.
+
+
+def describe(ref: str, commit: str) -> str:
+    """How a locked or resolved version is shown: `v1.1.0 (de67e8d)`, `main (51c0a2e)`, or
+    `de67e8d` for a commit asked for by id."""
+    name = short_ref(ref)
+    return f"{name} ({commit[:7]})" if name else commit[:7]
+
+
+def is_pin(requested: str | None, resolved: str) -> bool:
+    """Whether `requested` names one exact version (a tag by its full name, or a commit), which
+    `xpm update` never moves past: a branch, a version query or no ref at all move."""
+    return requested is not None and (resolved == f"refs/tags/{requested}" or resolved == "")
+
+
+def newest_allowed(requested: str | None, refs: RefList) -> Resolved | NeedsHistory | None:
+    """What `xpm update` would lock now for `requested` (None: the ref is gone upstream)."""
+    try:
+        return resolve(requested, refs)
+    except UnknownRef:
+        return None
+
+
+def newest_overall(refs: RefList) -> Resolved | None:
+    """The newest version upstream: the newest final release tag, else the newest pre-release,
+    else the default branch's head (None: an empty repository)."""
+    versions = tag_versions(refs.tags)
+    finals = [name for version, name in versions if not version.is_prerelease]
+    name = finals[0] if finals else (versions[0][1] if versions else None)
+    if name is not None:
+        return Resolved(refs.tags[name], f"refs/tags/{name}")
+    return newest_allowed(None, refs)  # type: ignore[return-value]  (no tags: never NeedsHistory)
+
+
+def pinned_version(refs: RefList, resolved: str, commit: str):
+    """The version of a pinned tag, or for a pinned commit the newest version tag on it (None
+    when neither reads as a version)."""
+    tag = short_ref(resolved) if resolved.startswith("refs/tags/") else None
+    names = {tag: commit} if tag else {name: c for name, c in refs.tags.items() if c == commit}
+    versions = tag_versions(names)
+    return versions[0][0] if versions else None
+
+
+def releases_after(refs: RefList, version=None) -> list[str]:
+    """Final-release tags newer than `version` (every one when None), newest first."""
+    return [name for v, name in tag_versions(refs.tags) if not v.is_prerelease and (version is None or v > version)]

@@ -48,7 +48,8 @@ def test_add_keeps_comments_order_and_local_entries(lab, project):
 def test_add_refuses_a_name_already_listed(lab, project):
     xpm(project, "add", f"{lab.zlm.url}@v1")
     out = xpm(project, "add", "github.com/other/zlm", code=1)
-    assert "model 'zlm' is already listed at" in out.stderr and "xpm update zlm" in out.stderr
+    assert "model 'zlm' is already listed at" in out.stderr and "from another source than 'github.com/other/zlm'" in out.stderr
+    assert f"`xpm add {lab.zlm.url}@REF`" in out.stderr and "`xpm remove zlm` first" in out.stderr
 
 
 def test_second_clone_is_byte_identical_and_warm_install_contacts_nobody(lab, project, git_daemon, git_env, tmp_path, monkeypatch):

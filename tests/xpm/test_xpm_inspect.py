@@ -156,7 +156,7 @@ def test_waiting_for_a_lock_says_so(tmp_path, monkeypatch):
     assert got == [True]
 
 
-@pytest.mark.parametrize("command", [[], ["add"], ["remove"], ["install"], ["update"], ["lock"], ["list"], ["verify"],
+@pytest.mark.parametrize("command", [[], ["add"], ["remove"], ["install"], ["update"], ["lock"], ["list"], ["verify"], ["outdated"],
                                      ["cache"], ["cache", "dir"], ["cache", "clean"]])
 def test_every_command_has_help_with_examples(command):
     from click.testing import CliRunner

@@ -104,3 +104,64 @@ def test_short_ref():
     assert short_ref("refs/tags/v1.2.0") == "v1.2.0"
     assert short_ref("refs/heads/main") == "main"
     assert short_ref("") == ""
+
+
+# ----------------------------------------------------------------------------- what is newer (xpm outdated, update)
+from xpm.resolve import describe, is_pin, newest_allowed, newest_overall, pinned_version, releases_after  # noqa: E402
+
+
+@pytest.mark.parametrize("requested,expected", [
+    (None, Resolved(D, "refs/tags/v2.0.0")),
+    ("v1", Resolved(C, "refs/tags/v1.10.0")),
+    ("v2.1", Resolved(E, "refs/tags/v2.1.0-rc1")),
+    ("main", Resolved(H, "refs/heads/main")),
+    ("v1.0.0", Resolved(A, "refs/tags/v1.0.0")),
+    (A, Resolved(A, "")),
+    ("abcd", NeedsHistory("abcd")),  # no ref tip starts with it: only history knows
+    ("v9", None),  # gone (or never there)
+    ("nobranch", None),
+])
+def test_newest_allowed(requested, expected):
+    assert newest_allowed(requested, REFS) == expected
+
+
+@pytest.mark.parametrize("refs,expected", [
+    (REFS, Resolved(D, "refs/tags/v2.0.0")),  # final releases win over the newer rc
+    (RefList(tags={"v1.0.0-rc1": A, "v1.0.0-rc2": B}, branches={"main": H}, head="main"), Resolved(B, "refs/tags/v1.0.0-rc2")),
+    (RefList(tags={"nightly": G}, branches={"trunk": H}, head="trunk"), Resolved(H, "refs/heads/trunk")),
+    (RefList(), None),
+])
+def test_newest_overall(refs, expected):
+    assert newest_overall(refs) == expected
+
+
+@pytest.mark.parametrize("requested,resolved,pin", [
+    ("v1.0.0", "refs/tags/v1.0.0", True),
+    ("v1", "refs/tags/v1", True),  # a tag literally named v1
+    ("nightly", "refs/tags/nightly", True),
+    (A, "", True),
+    ("abcd", "", True),  # a short commit id
+    ("v1", "refs/tags/v1.10.0", False),  # a query
+    ("main", "refs/heads/main", False),
+    (None, "refs/tags/v2.0.0", False),
+])
+def test_is_pin(requested, resolved, pin):
+    assert is_pin(requested, resolved) is pin
+
+
+def test_newer_releases_than_a_pin():
+    from packaging.version import Version
+
+    assert pinned_version(REFS, "refs/tags/v1.2.0", B) == Version("1.2.0")
+    assert pinned_version(REFS, "", F) == Version("1.5.0")  # a commit a version tag points at
+    assert pinned_version(REFS, "", B) == Version("1.2.0")  # dev's tip is v1.2.0's commit too
+    assert pinned_version(REFS, "", H) is None and pinned_version(REFS, "refs/tags/nightly", G) is None
+    assert releases_after(REFS, Version("1.2.0")) == ["v2.0.0", "v1.10.0", "1.5.0"]  # no rc, numeric order
+    assert releases_after(REFS, Version("2.0.0")) == []
+    assert releases_after(REFS) == ["v2.0.0", "v1.10.0", "1.5.0", "v1.2.0", "v1.0.0"]
+
+
+def test_describe():
+    assert describe("refs/tags/v1.1.0", A) == f"v1.1.0 ({A[:7]})"
+    assert describe("refs/heads/main", H) == f"main ({H[:7]})"
+    assert describe("", A) == A[:7]
