@@ -14,11 +14,18 @@ carry no line (git has no empty ones). The prefix names the algorithm so it can 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+try:  # the interpreter's own sha256 (3.12: _sha2, 3.11: _sha256): the same digest, without
+    from _sha2 import sha256 as _small_sha256  # importing hashlib, which loads OpenSSL (~3 ms)
+except ImportError:  # that xlm's start-up and a warm no-op install would pay for one small
+    try:  # hash per model (`tree_hash_of` of a stamp). Files are hashed with hashlib's (faster).
+        from _sha256 import sha256 as _small_sha256
+    except ImportError:
+        from hashlib import sha256 as _small_sha256
 
 ALGORITHM = "sha256-tree"
 IGNORED_DIRS = frozenset({"__pycache__"})
@@ -40,6 +47,8 @@ def _mode(st: os.stat_result) -> str:
 
 
 def _digest_file(path: str) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -69,6 +78,8 @@ def walk(root: Path) -> list[tuple[str, str]]:
 
 
 def record(rel: str, full: str) -> FileRecord:
+    import hashlib
+
     st = os.lstat(full)
     mode = _mode(st)
     digest = hashlib.sha256(os.readlink(full).encode()).hexdigest() if mode == "120000" else _digest_file(full)
@@ -88,7 +99,7 @@ def tree_hash_of(entries) -> str:
     records must hash to, so a stamp can be checked against the lock without reading a file."""
     key = lambda path: path.encode("utf-8", "surrogateescape")  # names that are not UTF-8 sort as bytes, as os.walk read them
     lines = "".join(f"{mode} {sha}  {path}\n" for path, mode, sha in sorted(entries, key=lambda e: key(e[0])))
-    return f"{ALGORITHM}:{hashlib.sha256(lines.encode('utf-8', 'surrogateescape')).hexdigest()}"
+    return f"{ALGORITHM}:{_small_sha256(lines.encode('utf-8', 'surrogateescape')).hexdigest()}"
 
 
 def hash_dir(root: Path) -> str:

@@ -356,3 +356,14 @@ def test_verify_reads_every_file_so_it_finds_an_edit_that_kept_size_and_mtime(in
     assert _xlm(installed) is None and _list(installed) == "ok"
     assert _verify(installed, 1)[1:] == [f"    modified: {M}"]
     assert _xlm(installed)[0] == "modified" and _list(installed) == "modified"  # verify distrusts that record from now on
+
+
+def test_a_warm_no_op_install_reads_no_file_and_never_imports_hashlib(installed):
+    """The common case stays a few stat calls per file: no file is read, and the stamp's own
+    check uses the interpreter's builtin sha256, not hashlib (which loads OpenSSL)."""
+    xpm(installed, "install")  # files written in the stamp's clock tick are re-hashed once here
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "xpm.cli", "-C", str(installed), "install"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout == "up to date\n", out.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "xpm.stamp" in imported and not imported & {"hashlib", "_hashlib"}
