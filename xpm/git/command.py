@@ -133,7 +133,8 @@ class Git:
         self.verbose = verbose
         self._lock = threading.Lock()
         self._effective: dict[str, str] = {}  # URL -> the URL git contacts (insteadOf applied)
-        self._user_ssh: bool | None = None  # core.sshCommand set by the user? asked once, lazily
+        self._user_config: transport.UserConfig | None = None  # the user's insteadOf and sshCommand, read once
+        self._config_lock = threading.Lock()
 
     # ------------------------------------------------------------------ building a command
     def _command(self, args: list[str], config: tuple[str, ...] = ()) -> list[str]:
@@ -229,13 +230,21 @@ class Git:
         return config, transport.network_env(uses_ssh, uses_ssh and self._has_user_ssh(cwd))
 
     def _effective_url(self, url: str, cwd) -> str:
-        """The URL git will contact for `url`, the user's insteadOf rules applied (cached)."""
+        """The URL git will contact for `url`, the user's insteadOf rules applied (cached).
+
+        Computed from the rules `_config` read, as git applies them. Asked of git itself
+        (`ls-remote --get-url`) when that could differ: a URL without a `/` may be the name of
+        a remote the user configured, and a rule without a value makes git refuse its config."""
         with self._lock:
             known = self._effective.get(url)
         if known is None:
-            proc = self._exec(["ls-remote", "--get-url", "--", url], cwd)
-            known = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
-            known = known or url
+            rewrites = self._config(cwd).rewrites
+            if rewrites is not None and "/" in url:
+                known = transport.rewritten(url, rewrites)
+            else:
+                proc = self._exec(["ls-remote", "--get-url", "--", url], cwd)
+                known = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+                known = known or url
             with self._lock:
                 self._effective[url] = known
         return known
@@ -244,10 +253,21 @@ class Git:
         """Whether the user chose their own ssh command (then its options are theirs to set)."""
         if os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH"):
             return True
-        if self._user_ssh is None:
-            proc = self._exec(["config", "--get", "core.sshCommand"], cwd)
-            self._user_ssh = proc.returncode == 0 and bool(proc.stdout.strip())
-        return self._user_ssh
+        return self._config(cwd).ssh_command
+
+    def _config(self, cwd) -> transport.UserConfig:
+        """The user's insteadOf rules and core.sshCommand: one `git config` per Git object (a
+        command), read in a mirror as every network command runs (so the same files apply)."""
+        with self._config_lock:
+            if self._user_config is None:
+                proc = self._exec(["config", "-z", "--get-regexp", transport.USER_CONFIG_PATTERN], cwd)
+                if proc.returncode == 0:
+                    self._user_config = transport.parse_user_config(proc.stdout)
+                elif proc.returncode == 1:  # nothing set
+                    self._user_config = transport.UserConfig((), False)
+                else:  # git cannot read the config: let git answer for each URL (and fail the fetch itself)
+                    self._user_config = transport.UserConfig(None, False)
+            return self._user_config
 
     def _exec(self, args, cwd, config=(), env=None, timeout=None) -> subprocess.CompletedProcess:
         """Run one command: stdout as bytes, stderr as text. With a timeout the command gets

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from dataclasses import dataclass
 
 from xpm import settings
 from xpm.errors import InsecureTransport, UnsupportedTransport
@@ -93,6 +94,61 @@ def config_for(url: str, effective: str) -> tuple[str, ...]:
             return (f"protocol.{scheme}.allow=always",)
         raise InsecureTransport(url, effective, scheme, host)
     raise UnsupportedTransport(url, effective, scheme)
+
+
+# ----------------------------------------------------------------------------- the user's insteadOf rules
+# One `git config --get-regexp` per process lists the rules (and core.sshCommand), instead of a
+# `git ls-remote --get-url` process per remote: a cold install of 20 models paid 20 of those.
+USER_CONFIG_PATTERN = r"^(url\..*\.insteadof|core\.sshcommand)$"
+_INSTEAD_OF = (b"url.", b".insteadof")
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """What xpm needs from the user's git configuration, read once (`parse_user_config`).
+
+    ``rewrites``: ``(base, [prefix, ...])`` in the order git first meets each base (bytes, as
+    git compares them); None when a rule has no value (git refuses such a config: then xpm asks
+    git itself, `ls-remote --get-url`, and gets the same answer git's fetch will act on)."""
+
+    rewrites: tuple[tuple[bytes, tuple[bytes, ...]], ...] | None
+    ssh_command: bool  # core.sshCommand set: its ssh options are the user's to choose
+
+
+def parse_user_config(listing: bytes) -> UserConfig:
+    """Read `git config -z --get-regexp USER_CONFIG_PATTERN`: `key\nvalue\0` per entry (a
+    key alone when it has no value), in the order git reads its config files."""
+    bases: dict[bytes, list[bytes]] = {}  # insertion order: the order git creates its rewrites
+    ssh: bytes | None = None
+    usable = True
+    for item in listing.split(b"\0"):
+        if not item:
+            continue
+        key, newline, value = item.partition(b"\n")
+        if key == b"core.sshcommand":
+            ssh = value  # the last one wins, as for any single-valued key
+        elif key.startswith(_INSTEAD_OF[0]) and key.endswith(_INSTEAD_OF[1]):
+            if not newline:
+                usable = False
+            bases.setdefault(key[len(_INSTEAD_OF[0]):-len(_INSTEAD_OF[1])], []).append(value)
+    rewrites = tuple((base, tuple(prefixes)) for base, prefixes in bases.items()) if usable else None
+    return UserConfig(rewrites, bool(ssh and ssh.strip()))
+
+
+def rewritten(url: str, rewrites: tuple[tuple[bytes, tuple[bytes, ...]], ...]) -> str:
+    """`url` as git rewrites it with `url.<base>.insteadOf` (remote.c, alias_url): the longest
+    matching prefix wins, between equally long ones the base git met first; no match, no change.
+    Compared as bytes, as git does; bytes of a base that are not UTF-8 read as U+FFFD (the result
+    is used to classify the transport and to name it in messages)."""
+    raw = url.encode("utf-8", "surrogateescape")
+    best: tuple[bytes, bytes] | None = None
+    for base, prefixes in rewrites:
+        for prefix in prefixes:
+            if raw.startswith(prefix) and (best is None or len(prefix) > len(best[1])):
+                best = (base, prefix)
+    if best is None:
+        return url
+    return (best[0] + raw[len(best[1]):]).decode("utf-8", "replace")
 
 
 def network_env(uses_ssh: bool, user_ssh_command: bool) -> dict[str, str]:
