@@ -2,7 +2,7 @@
 
     python bench/bench_help.py [--runs 11]
 
-Also records whether the help imported torch, lightning or hydra (it must not).
+Also records whether the help imported torch, lightning, hydra, datasets or transformers (it must not).
 Results go to bench/results/help.json.
 """
 
@@ -31,7 +31,7 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(command, capture_output=True, check=True)
         times.append(time.perf_counter() - start)
-    probe = "import sys; from xlm.cli import main; main(['--help']); print([m for m in ('torch','lightning','hydra') if m in sys.modules])"
+    probe = "import sys; from xlm.cli import main; main(['--help']); print([m for m in ('torch','lightning','hydra','datasets','transformers') if m in sys.modules])"
     heavy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()[-1]
     result = {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "max_s": round(max(times), 4),
               "runs": args.runs, "heavy_imports": heavy, "target_s": TARGET_S, "machine": machine()}

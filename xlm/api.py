@@ -15,7 +15,7 @@ harness depend on it, so it changes rarely.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Generic, List, TypedDict, TypeVar
+from typing import Any, Generic, List, NotRequired, TypedDict, TypeVar
 
 from torch import Tensor, nn
 
@@ -30,10 +30,14 @@ class Example(TypedDict):
     ``prompt_ids`` is the conditioning (for the star task: the graph, the start and the
     goal, ending in the separator token); ``target_ids`` is what the model must produce (the
     path). Neither carries bos, eos or padding: adding those is the collator's job.
+    ``add_eos`` (absent: True) is False for a block of packed text (`xlm.data`): the block is
+    cut from a longer stream and holds its own ``<eos>`` between documents, so the collator
+    must not end it with another.
     """
 
     prompt_ids: List[int]
     target_ids: List[int]
+    add_eos: NotRequired[bool]
 
 
 class LossDict(TypedDict):

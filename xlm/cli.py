@@ -28,6 +28,7 @@ JOB_COMMANDS = {
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("list the models found (core, .xlm_models, installed), where from, and their problems", "xlm.external.report:models_command"),
     "completion": ('shell completion: eval "$(xlm completion bash)" (or zsh)', "xlm.completion:completion_command"),
+    "tokenizer": ("train a byte-level BPE tokenizer on text: xlm tokenizer train FILES --vocab-size N --out DIR", "xlm.data.tokenizer_command:tokenizer_command"),
 }
 
 

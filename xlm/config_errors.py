@@ -27,6 +27,8 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
     searched first.
     """
     for error in _chain(exc):
+        if isinstance(error, UserError):  # raised by a resolver (${tokenizer:...} building a tokenizer)
+            return error
         explained = _from_hydra(error, choices or {}) or _from_omegaconf(error, cfg, choices or {})
         if explained is not None:
             return explained

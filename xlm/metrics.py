@@ -12,12 +12,29 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torchmetrics
 from torch import Tensor
 
 
 def mean_loss_update_fn(batch: Any, loss_dict: dict, predictions: Any) -> dict:
     """Average of the per-example losses (``batch_loss``)."""
     return {"value": loss_dict["batch_loss"].detach()}
+
+
+def token_nll_update_fn(batch: Any, loss_dict: dict, predictions: Any) -> dict:
+    """Per-token NLL of each example, weighted by its tokens (``num_tokens`` when the loss gives
+    it; blocks of packed text are all the same length, so the weights are then equal)."""
+    value = loss_dict["batch_loss"].detach()
+    weight = loss_dict.get("num_tokens")
+    return {"value": value, "weight": weight.detach().to(value.dtype)} if weight is not None else {"value": value}
+
+
+class Perplexity(torchmetrics.MeanMetric):
+    """exp of the token-weighted mean NLL: perplexity for a causal model's loss, and an upper
+    bound on it for a diffusion model's NELBO (``metric: {_target_: xlm.metrics.Perplexity}``)."""
+
+    def compute(self) -> Tensor:
+        return torch.exp(super().compute())
 
 
 def _pad_to(ids: Tensor, width: int, pad_id: int) -> Tensor:

@@ -15,13 +15,13 @@ from xlm.config_groups import config_groups, unknown_selection
 def test_help_lists_commands_and_config_groups_without_importing_torch():
     code = (
         "import sys; from xlm.cli import main; main(['--help']); "
-        "heavy = [m for m in ('torch', 'lightning', 'hydra') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'lightning', 'hydra', 'datasets', 'transformers', 'tokenizers', 'pyarrow') if m in sys.modules]; "
         "print('HEAVY', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
     for text in ("train", "eval", "generate", "job_type=train", "experiment", "star_easy_arlm", "star_easy_mlm",
-                 "trainer_strategy", "ddp", "debug", "overfit", "loggers", "tensorboard"):
+                 "trainer_strategy", "ddp", "debug", "overfit", "loggers", "tensorboard", "tokenizer", "corpus_bpe", "text"):
         assert text in out, text
 
 

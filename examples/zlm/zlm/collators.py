@@ -27,8 +27,9 @@ class ZLMCollator(Collator):
     """Batches ``<bos> prompt target <eos>...`` with the canvas ``target_length`` wide.
 
     ``target_length`` None: the batch's longest target plus one, so every target ends in at
-    least one ``<eos>``. ``target_ids`` carries the bare targets padded with ``<pad>``, for
-    prediction metrics.
+    least one ``<eos>``; an example with ``add_eos: False`` (a block of packed text) gets no
+    ``<eos>`` fill and its canvas is the target alone. ``target_ids`` carries the bare targets
+    padded with ``<pad>``, for prediction metrics.
     """
 
     def __init__(self, tokenizer: Any, loss_on_prompt: bool = False, target_length: int | None = None, **kwargs: Any) -> None:
@@ -38,12 +39,15 @@ class ZLMCollator(Collator):
 
     def __call__(self, examples: List[Example]) -> ZLMBatch:
         tok = self.tokenizer
-        longest = max(len(ex["target_ids"]) for ex in examples)
-        width = self.target_length if self.target_length is not None else longest + 1
-        if longest + 1 > width:
-            raise ValueError(f"a target of {longest} tokens (+ <eos>) does not fit target_length={width}")
+        # A block cut from packed text (add_eos False) has no end to mark: its canvas is the block itself.
+        ends = [bool(ex.get("add_eos", True)) for ex in examples]
+        needed = max(len(ex["target_ids"]) + end for ex, end in zip(examples, ends))
+        width = self.target_length if self.target_length is not None else needed
+        if needed > width:
+            raise ValueError(f"a target of {needed - 1} tokens (+ <eos>) does not fit target_length={width}")
         prompts = [[tok.bos_token_id, *ex["prompt_ids"]] for ex in examples]
-        canvases = [[*ex["target_ids"]] + [tok.eos_token_id] * (width - len(ex["target_ids"])) for ex in examples]
+        canvases = [[*ex["target_ids"]] + [tok.eos_token_id] * (width - len(ex["target_ids"])) * end
+                    for ex, end in zip(examples, ends)]
         input_ids, attention_mask = pad_ids([p + c for p, c in zip(prompts, canvases)], tok.pad_token_id)
 
         column = torch.arange(input_ids.size(1))[None, :]

@@ -1,6 +1,7 @@
 """arlm collators: examples -> :class:`arlm.types.ARLMBatch`.
 
-The sequence a causal model trains on is ``<bos> prompt target <eos>``; the labels say which
+The sequence a causal model trains on is ``<bos> prompt target <eos>`` (no ``<eos>`` after a
+block of packed text, whose example says ``add_eos: False``); the labels say which
 positions carry loss. The seq2seq collator (star experiments) puts loss on the target and
 ``<eos>`` only, since the prompt is given; the default collator trains on every token, as a
 plain language model does.
@@ -28,7 +29,9 @@ class ARLMCollator(Collator):
         tok = self.tokenizer
         prompts = [[tok.bos_token_id, *ex["prompt_ids"]] for ex in examples]
         targets = [list(ex["target_ids"]) for ex in examples]
-        input_ids, attention_mask = pad_ids([p + t + [tok.eos_token_id] for p, t in zip(prompts, targets)], tok.pad_token_id)
+        # A block cut from packed text (add_eos False) carries its own <eos> between documents.
+        ends = [[tok.eos_token_id] if ex.get("add_eos", True) else [] for ex in examples]
+        input_ids, attention_mask = pad_ids([p + t + e for p, t, e in zip(prompts, targets, ends)], tok.pad_token_id)
         labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
         if not self.loss_on_prompt:
             # Position i of the labels is predicted from position i-1, so masking the prompt

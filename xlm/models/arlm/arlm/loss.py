@@ -20,4 +20,5 @@ class ARLMLoss(LossFunction[ARLMBatch, ARLMLossDict]):
         return {
             "loss": nll.sum() / counted.sum().clamp(min=1),
             "batch_loss": nll.sum(dim=1) / counted.clamp(min=1),
+            "num_tokens": counted,
         }

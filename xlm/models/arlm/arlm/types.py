@@ -19,6 +19,7 @@ class ARLMBatch(TypedDict):
 class ARLMLossDict(TypedDict):
     loss: Tensor  # (): mean next-token NLL over all target tokens of the batch
     batch_loss: Tensor  # (batch,): mean next-token NLL of each example
+    num_tokens: Tensor  # (batch,): tokens each example's NLL is averaged over (perplexity weights)
 
 
 class ARLMPredictionDict(TypedDict):

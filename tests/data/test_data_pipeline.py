@@ -1,0 +1,151 @@
+"""The cached path end to end: a corpus -> a trained tokenizer -> packed blocks on disk -> a
+second run that reuses them (nothing re-tokenized) -> an arlm whose loss falls on them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_helpers import write_corpus
+from xlm.cli import main as xlm_main
+from xlm.data.arrow_rows import PackedBlocks
+from xlm.data.datamodule import TextDataModule
+from xlm.data.prepare import bucket
+from xlm.data.sources import TextSource
+from xlm.data.text_tokenizer import TextTokenizer
+
+
+def collator(tokenizer):
+    from arlm.collators import ARLMCollator
+
+    return ARLMCollator(tokenizer, loss_on_prompt=True)
+
+
+def datamodule(corpus: Path, tokenizer, cache: Path, **kw) -> TextDataModule:
+    kw = {"block_size": 32, "val_size": 0.1, "num_proc": 2, "batch_size": 16, **kw}
+    return TextDataModule(tokenizer, collator(tokenizer), files=str(corpus), cache_dir=str(cache), **kw)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    texts = write_corpus(folder / "texts", files=3, documents=400)  # 1200 documents, about 2400 lines
+    assert sum(t.count("\n") + 1 for t in texts) > 2000
+    assert xlm_main(["tokenizer", "train", str(folder / "texts"), "--vocab-size", "600", "--out", str(folder / "tok")]) == 0
+    return folder, texts
+
+
+def never_called(*args, **kwargs):
+    raise AssertionError("the corpus was tokenized again")
+
+
+def test_tokenizer_trained_on_the_corpus_round_trips_every_script(corpus):
+    folder, texts = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    assert [tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id] == [0, 1, 2, 3]
+    assert tokenizer.added_tokens == []  # the trained tokenizer has every role already
+    assert 300 < tokenizer.full_vocab_size <= 600
+    for text in texts[:50]:
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+    assert tokenizer.decode(tokenizer.encode("ça 東京 🚀 — unseen: Ωmega")) == "ça 東京 🚀 — unseen: Ωmega"  # bytes: no <unk>
+
+
+def test_packed_blocks_are_the_documents_joined_by_eos_without_padding(corpus, tmp_path):
+    folder, texts = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    dm = datamodule(folder / "texts", tokenizer, tmp_path / "cache")
+    dm.prepare_data()
+    info = dm.prepared().info["splits"]
+    train, val = PackedBlocks(dm.prepared().files["train"]), PackedBlocks(dm.prepared().files["val"])
+    assert len(train) == info["train"]["blocks"] > 0 and len(val) == info["val"]["blocks"] > 0
+    assert all(len(train[i]["target_ids"]) == 32 and train[i]["add_eos"] is False for i in range(len(train)))
+    # Held out by the hash of each text: about 10%, and the train documents are the others, in order.
+    documents = list(TextSource(str(folder / "texts")).iter_texts("train", ["text"]))  # as datasets reads them
+    assert [d.rstrip("\n") for d in documents] == texts  # (a file's last paragraph keeps its final newline)
+    held = [t for t in documents if bucket(t) < 0.1]
+    kept = [t for t in documents if bucket(t) >= 0.1]
+    assert 60 < len(held) < 180 and info["val"]["documents"] == len(held) and info["train"]["documents"] == len(kept)
+    stream = [i for block in train[:] for i in block["target_ids"]]
+    expected = [i for t in kept for i in (*tokenizer.encode(t), tokenizer.eos_token_id)]
+    assert len(expected) - len(stream) == info["train"]["dropped_tokens"] < 32
+    assert stream == expected[: len(stream)]
+    assert dm.prepared().files["test"] == dm.prepared().files["val"]  # no test split: test is val
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input_ids"].shape == (16, 33) and bool(batch["attention_mask"].all())  # <bos> + block, no padding
+    assert (batch["input_ids"][:, 0] == tokenizer.bos_token_id).all()
+
+
+def test_second_run_reuses_the_cache_and_only_a_changed_input_re_tokenizes(corpus, tmp_path, monkeypatch):
+    folder, _ = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    first = datamodule(folder / "texts", tokenizer, tmp_path / "cache")
+    first.prepare_data()
+    token_files = sorted(p for p in first.prepared().folder.parent.glob("tokens-*.arrow"))
+    assert len(token_files) == 2  # num_proc=2: one file per process
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in token_files}
+
+    monkeypatch.setattr(TextTokenizer, "encode_batch", never_called)
+    second = datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache")
+    second.prepare_data()  # would raise if anything were tokenized
+    assert second.prepared().files == first.prepared().files
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in token_files} == stamps
+    # A new block size re-cuts the same tokens: still no tokenizing.
+    other = datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache", block_size=48)
+    other.prepare_data()
+    assert other.prepared().folder != first.prepared().folder and other.prepared().folder.parent == first.prepared().folder.parent
+    assert len(PackedBlocks(other.prepared().files["train"])[0]["target_ids"]) == 48
+    monkeypatch.undo()
+
+    # A different tokenizer, or a changed file, is a new key: tokenized again, in a new folder.
+    smaller = tmp_path / "tok_small"
+    assert xlm_main(["tokenizer", "train", str(folder / "texts"), "--vocab-size", "400", "--out", str(smaller)]) == 0
+    retokenized = datamodule(folder / "texts", TextTokenizer(str(smaller)), tmp_path / "cache")
+    retokenized.prepare_data()
+    assert retokenized.prepared().folder.parent != first.prepared().folder.parent
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for path in sorted((folder / "texts").iterdir()):
+        (edited / path.name).write_bytes(path.read_bytes())
+    before = datamodule(edited, tokenizer, tmp_path / "cache")
+    before.prepare_data()
+    assert before.prepared().folder == first.prepared().folder  # same content elsewhere: same cache
+    with open(edited / "part1.txt", "a", encoding="utf-8") as handle:
+        handle.write("\ndoc99999 a new document.\n")
+    after = datamodule(edited, tokenizer, tmp_path / "cache")
+    after.prepare_data()
+    assert after.prepared().folder.parent not in (first.prepared().folder.parent, retokenized.prepared().folder.parent)
+
+
+def test_arlm_loss_falls_on_the_packed_corpus(corpus, compose):
+    folder, _ = corpus
+    cfg = compose("experiment=text_arlm", f"datamodule.files={folder / 'texts'}", "tokenizer=hf", f"tokenizer.path={folder / 'tok'}",
+                  "datamodule.block_size=32", "datamodule.val_size=0.1", "datamodule.batch_size=16", "datamodule.num_proc=1",
+                  "model.d_model=32", "model.num_layers=1", "model.num_heads=2", "model.dim_feedforward=64",
+                  "optimizer.lr=3e-3", "trainer.max_steps=40", "trainer.val_check_interval=40", "trainer.log_every_n_steps=1",
+                  "trainer_strategy=cpu", "callbacks=none", "+trainer.enable_progress_bar=false", "loggers=[]")
+    from xlm import build
+
+    torch.manual_seed(0)
+    tokenizer = build.build_tokenizer(cfg)
+    assert cfg.model.num_embeddings == tokenizer.full_vocab_size
+    harness = build.build_harness(cfg, tokenizer)
+    losses = []
+
+    import lightning as L
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            losses.append(float(outputs["loss"]))
+
+    trainer = build.build_trainer(cfg, enable_model_summary=False)
+    trainer.callbacks.append(Record())
+    trainer.fit(harness, datamodule=build.build_datamodule(cfg, tokenizer))
+    assert len(losses) == 40
+    start, end = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert start > 5.5 and end < start - 1.5, (start, end)  # from about ln(vocab) towards the corpus's entropy
+    metrics = trainer.callback_metrics
+    assert float(metrics["val/lm/perplexity"]) == pytest.approx(float(torch.exp(metrics["val/loss"])), rel=1e-4)
+    assert (Path(cfg.paths.output_dir) / "tokenizer" / "tokenizer.json").is_file()  # the run keeps its tokenizer
