@@ -65,8 +65,8 @@ def try_hold(lock_path: Path):
     try:
         import fcntl
 
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except (ImportError, OSError):  # no flock (Windows), a read-only project, no .xpm/ folder
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except (ImportError, OSError):  # no flock (Windows), a read-only project, no .xpm/ folder, a link
         yield False
         return
     try:

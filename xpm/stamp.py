@@ -40,6 +40,8 @@ STATE_DIR = ".xpm"
 STAMP_VERSION = 1
 _IGNORED_DIRS = frozenset({"__pycache__"})  # same rule as xpm.hashing
 _MODES = frozenset({"100644", "100755", "120000"})
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_MAX_STAMP_BYTES = 64 << 20  # a stamp of 50,000 files (XPM_MAX_MODEL_FILES' default) is about 8 MiB
 
 
 def models_dir(project_dir: Path) -> Path:
@@ -97,9 +99,13 @@ def load_stamp(project_dir: Path, name: str) -> Stamp | None:
     """Model `name`'s stamp, or None when it is missing, damaged, or its records do not hash
     to its content hash (a stamp edited by hand or by another tool vouches for nothing)."""
     try:
-        with open(stamp_path(project_dir, name), "rb") as handle:
-            raw = handle.read()
-            mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
+        # Never through a link (xpm writes none), never blocking on a fifo, never unbounded.
+        fd = os.open(stamp_path(project_dir, name), os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_STAMP_BYTES:
+                return None
+            raw, mtime_ns = handle.read(_MAX_STAMP_BYTES + 1), st.st_mtime_ns
         data = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         return None
@@ -147,15 +153,20 @@ def _mode(st_mode: int) -> str | None:
     return None
 
 
-def _scan(root: str, prefix: str, out: dict[str, os.stat_result]) -> None:
-    with os.scandir(root) as it:
-        for item in it:
-            rel = prefix + item.name
-            if item.is_dir(follow_symlinks=False):
-                if item.name not in _IGNORED_DIRS:
-                    _scan(item.path, rel + "/", out)
-            else:
-                out[rel] = item.stat(follow_symlinks=False)
+def _scan(root: str, out: dict[str, os.stat_result]) -> None:
+    """lstat data of every entry but folders, by relative path; a loop, not recursion, so
+    no nesting depth makes it fail."""
+    folders = [(root, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                rel = prefix + item.name
+                if item.is_dir(follow_symlinks=False):
+                    if item.name not in _IGNORED_DIRS:
+                        folders.append((item.path, rel + "/"))
+                else:
+                    out[rel] = item.stat(follow_symlinks=False)
 
 
 def _digest(full_path: str, mode: str) -> str:
@@ -179,7 +190,7 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
     the caller holds the project's lock (refreshing the stamp needs it)."""
     root = str(vendored_root(project_dir, name))
     seen: dict[str, os.stat_result] = {}
-    _scan(root, "", seen)
+    _scan(root, seen)
     files = stamp.files
     modified: list[str] = []
     fresh: dict[str, list] = {}  # re-hashed, content right, stat data new: for the stamp
@@ -220,11 +231,15 @@ def _refresh(project_dir: Path, name: str, stamp: Stamp, fresh: dict[str, list],
     install may be replacing the folder), when the stamp changed since it was read, and when
     the project cannot be written (read-only, full, not ours)."""
     path = stamp_path(project_dir, name)
+    state = models_dir(project_dir) / STATE_DIR
+    if any(os.path.islink(p) for p in (models_dir(project_dir), state, path.parent, path, state / "lock")):
+        return  # a write through a link could land outside the project (every xpm command refuses these)
     text = _stamp_text(name, stamp.commit, stamp.hash, {**stamp.files, **fresh})
 
     def write() -> None:
-        with open(path, "rb") as handle:
-            if handle.read() != stamp.raw:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if handle.read(len(stamp.raw) + 1) != stamp.raw:
                 return
         write_atomic(path, text)
 

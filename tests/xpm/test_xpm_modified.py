@@ -367,3 +367,46 @@ def test_a_warm_no_op_install_reads_no_file_and_never_imports_hashlib(installed)
     assert out.returncode == 0 and out.stdout == "up to date\n", out.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert "xpm.stamp" in imported and not imported & {"hashlib", "_hashlib"}
+
+
+# ----------------------------------------------------------------------------- hostile shapes
+def test_a_stamp_that_is_a_fifo_is_no_stamp_and_never_blocks(installed):
+    path = stamp.stamp_path(installed, "zlm")
+    path.unlink()
+    os.mkfifo(path)  # reading it would wait for a writer forever
+    code = (f"from xlm.external_models import find_external_models as f; import pathlib; "
+            f"print([p.what for p in f(pathlib.Path({str(installed)!r})).problems])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "no install stamp it can trust" in out.stdout, out.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-m", "xpm.cli", "-C", str(installed), "verify"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stdout.startswith("zlm: incomplete")
+
+
+def test_a_stamp_is_never_refreshed_through_a_link(installed, tmp_path):
+    canary = tmp_path / "canary"
+    canary.write_text("outside the project\n")
+    lock = installed / "xlm_models" / ".xpm" / "lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(canary)  # a refresh would take this lock, and write its holder into it
+    touch(installed)
+    before = stamp.stamp_path(installed, "zlm").read_bytes()
+    assert _xlm(installed) is None and _list(installed) == "ok" and _verify(installed, 0) == ["zlm: ok"]
+    assert canary.read_text() == "outside the project\n"
+    assert stamp.stamp_path(installed, "zlm").read_bytes() == before  # judged from the files, not cached
+
+
+def test_nesting_deeper_than_pythons_recursion_limit(installed):
+    top = deep = str(installed / "xlm_models" / "zlm")
+    for _ in range(1200):  # one level at a time: pathlib's and os.makedirs' recursion would not get there
+        deep += "/d"
+        os.mkdir(deep)
+    Path(deep, "f.txt").write_text("x")
+    rel = "/".join(["d"] * 1200) + "/f.txt"
+    try:
+        assert _xlm(installed)[0] == "modified" and _list(installed) == "modified"  # an added file: no stamp to refresh
+        assert _verify(installed, 1)[1:] == [f"    added: {rel}"]
+    finally:  # bottom up, in a loop: shutil.rmtree (pytest's clean-up) recurses too
+        os.unlink(os.path.join(deep, "f.txt"))
+        while deep != top:
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
