@@ -92,3 +92,38 @@ def test_an_editable_install_of_the_model_itself_does_not_count(project, tmp_pat
     [problem] = find_external_models().problems  # twin_helpers.py is its own; other_helpers.py is not
     assert "'other_helpers.py' that would shadow the installed module 'other_helpers' (from xlmtest-other)" in problem.what
 
+
+
+@pytest.mark.parametrize("files, expected", CASES)
+def test_a_table_given_as_a_function_gives_the_same_answers(files, expected, tmp_path):
+    for rel, text in files.items():
+        write(tmp_path / rel, text)
+    assert dict(shadowing(tmp_path, "zlm", lambda: INSTALLED)) == expected
+
+
+def test_the_installed_distributions_are_read_only_when_a_module_could_hide_one(tmp_path, monkeypatch):
+    """xpm validates fetched trees without xlm's cache of installed metadata (0.1-0.3 s to
+    build): a root holding only its package, configs and data never needs it, and a root
+    with candidates needs it once."""
+    calls = []
+
+    def table():
+        calls.append(1)
+        return INSTALLED
+
+    for rel in ("zlm/__init__.py", "configs/model/zlm.yaml", "weights.bin", "assets/t.txt", "pyproject.toml",
+                "README.md", "tests/__init__.py", "json.txt", "os.py"):  # os.py: the standard library, known without it
+        write(tmp_path / rel, "")
+    assert shadowing(tmp_path, "zlm", table) == [("os.py", f"{STDLIB} 'os'")] and calls == []
+    write(tmp_path / "torch" / "__init__.py", "")
+    write(tmp_path / "helpers.py", "")
+    assert dict(shadowing(tmp_path, "zlm", table)) == {"os.py": f"{STDLIB} 'os'", "torch": "the installed module 'torch' (from torch)"}
+    assert calls == [1]
+    import xlm.external.installed as installed_module
+
+    def refuse():
+        raise AssertionError("installed metadata read for a root that hides nothing")
+
+    monkeypatch.setattr(installed_module, "installed", refuse)
+    root = make_model(tmp_path / "other", "plain", files={"data/x.bin": ""})
+    assert validate_model_root(root, "plain") == []

@@ -16,6 +16,10 @@ own test run and is left alone, as `xlm.external.layout` does.
 
 The rule is `shadowing(folder, package, installed_modules)`: one ``scandir`` of the folder,
 and a few ``stat`` calls only for entries that carry such a name, cheap enough for start-up.
+Reading the installed distributions is not cheap (~0.1-0.3 s without xlm's cache), so a
+caller that has not read them yet (xpm, validating a fetched tree) passes a function instead:
+it is called only when the folder holds an importable module the standard library does not
+name, which most model roots (a package, ``configs/``, data files) do not.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 _MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
 _EXTENSION_ENDINGS = (".so", ".pyd")  # x.cpython-311-x86_64-linux-gnu.so, x.abi3.so, x.cp311-win_amd64.pyd
@@ -31,11 +35,14 @@ _LEFT_ALONE = ("tests", "test")
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
-def shadowing(folder: Path, package: str | None, installed_modules: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+def shadowing(folder: Path, package: str | None,
+              installed_modules: Mapping[str, Iterable[str]] | Callable[[], Mapping[str, Iterable[str]]]) -> list[tuple[str, str]]:
     """``(entry name, what it would hide)`` for each importable top-level module of ``folder``
     (the folder that goes on ``sys.path``), other than ``package``, named like a module of the
-    standard library or one of ``installed_modules`` (module name -> distributions), sorted."""
+    standard library or one of ``installed_modules`` (module name -> distributions, or a
+    function that returns them, called at most once and only when needed), sorted."""
     found = []
+    table = None if callable(installed_modules) else installed_modules
     try:
         entries = os.scandir(folder)
     except OSError:
@@ -47,10 +54,14 @@ def shadowing(folder: Path, package: str | None, installed_modules: Mapping[str,
                 continue
             if module in _STDLIB:
                 hidden = f"the standard library module '{module}'"
-            elif module in installed_modules:
-                hidden = f"the installed module '{module}' (from {', '.join(installed_modules[module])})"
             else:
-                continue
+                if table is None:
+                    if not _importable(entry, module):
+                        continue  # hides nothing, whatever is installed
+                    table = installed_modules()
+                if module not in table:
+                    continue
+                hidden = f"the installed module '{module}' (from {', '.join(table[module])})"
             if _importable(entry, module):
                 found.append((entry.name, hidden))
     return sorted(found)

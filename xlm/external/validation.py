@@ -126,15 +126,18 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
 
 def _check_shadowing(info: ModelInfo, installed_modules: Mapping[str, Iterable[str]] | None) -> None:
     """No importable top-level module but the model's package next to it (see `xlm.external.shadowing`)."""
-    if installed_modules is None:
-        from xlm.external.installed import installed
-
-        installed_modules = installed().top_level
     folder = info.import_dir
-    for entry, hidden in shadowing(folder, info.package, installed_modules):
+    # Without a table, the installed distributions are read only if the folder holds a module that could hide one.
+    for entry, hidden in shadowing(folder, info.package, _installed_top_level if installed_modules is None else installed_modules):
         what = f"External model '{info.name}' has a top-level module '{entry}' that would shadow {hidden} (its folder goes on sys.path)"
         fix = f"move it into the package ({info.package}/{entry}, imported as {info.package}.{entry.split('.', 1)[0]}), rename it, or delete it"
         info.problems.append(Problem(info.name, what, str(folder / entry), fix, "package_conflict"))
+
+
+def _installed_top_level() -> Mapping[str, Iterable[str]]:
+    from xlm.external.installed import installed
+
+    return installed().top_level
 
 
 def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
