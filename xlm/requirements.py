@@ -207,7 +207,10 @@ def _requirement(text: str, where: str, fix: str) -> str:
     if req.url:
         raise DeclarationError(f"'{_short(text)}' names a URL; only requirements by name and version are read", where,
                                "publish the package to an index and require it by name and version")
-    return str(req)
+    # Normalised, but in the author's order (packaging's own str() sorts the specifiers):
+    # no white space or parentheses around the version range, the marker as packaging writes it.
+    head = re.sub(r"[\s()]", "", text.split(";", 1)[0])
+    return head + (f"; {req.marker}" if req.marker is not None else "")
 
 
 def _python_spec(value, where: str, fix: str) -> str:

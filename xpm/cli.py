@@ -126,11 +126,15 @@ def _describe(entry) -> str:
     return describe(entry.resolved or "", entry.commit) if entry.kind == "git" else entry.source
 
 
+_DEPS_HELP = "Also install the models' missing Python requirements into this interpreter (torch, lightning, hydra-core, xlm stay)."
+
+
 @main.command()
 @click.argument("source")
 @click.option("--offline", is_flag=True, help="Use only the local cache.")
+@click.option("--deps", is_flag=True, help=_DEPS_HELP)
 @click.pass_context
-def add(ctx: click.Context, source: str, offline: bool) -> None:
+def add(ctx: click.Context, source: str, offline: bool, deps: bool) -> None:
     """Add SOURCE[@REF][#subdir=PATH]: resolve, fetch, validate, vendor, lock.
 
     REF is a tag, a branch, a commit (full or short) or a version query on tags
@@ -146,6 +150,7 @@ def add(ctx: click.Context, source: str, offline: bool) -> None:
       xpm add git@host:lab/zlm.git@3f2a9c1             a commit
       xpm add file:///srv/git/zlm.git                  a repository on disk
       xpm add ./models/my_model                        a local folder (not pinned)
+      xpm add github.com/lab/zlm@v1 --deps             and pip-install what the models need
       xpm add github.com/lab/zlm@v2.0.0                move a listed model to v2.0.0
     """
     from xpm import ops
@@ -159,6 +164,7 @@ def add(ctx: click.Context, source: str, offline: bool) -> None:
         click.echo(f"{name}: unchanged {_describe(new)}")
     else:
         click.echo(f"{name}: {_describe(old)} -> {_describe(new)}")
+    _requirements(ctx, deps)
 
 
 @main.command()
@@ -180,8 +186,9 @@ def remove(ctx: click.Context, name: str) -> None:
 @main.command()
 @click.option("--frozen", is_flag=True, help="CI: fail if xlm.lock is missing or out of date; never write it.")
 @click.option("--offline", is_flag=True, help="Use only the local cache; list what is missing.")
+@click.option("--deps", is_flag=True, help=_DEPS_HELP)
 @click.pass_context
-def install(ctx: click.Context, frozen: bool, offline: bool) -> None:
+def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool) -> None:
     """Make xlm_models/ match xlm.lock (locking new or changed entries first).
 
     \b
@@ -189,6 +196,7 @@ def install(ctx: click.Context, frozen: bool, offline: bool) -> None:
       xpm install             after a clone or a pull
       xpm install --frozen    in CI
       xpm install --offline   from the cache only (on a plane, behind a firewall)
+      xpm install --deps      and pip-install the Python requirements the models declare
     """
     from xpm import ops
 
@@ -199,6 +207,26 @@ def install(ctx: click.Context, frozen: bool, offline: bool) -> None:
         click.echo(f"removed {name}")
     if not outcome.installed and not outcome.removed:
         click.echo("up to date")
+    _requirements(ctx, deps, frozen)
+
+
+def _requirements(ctx: click.Context, deps: bool, frozen: bool = False) -> None:
+    """Check every model's Python requirements against this interpreter: print warnings (the
+    command still succeeds), fail with --frozen, install what is missing with --deps."""
+    from xpm import deps as requirements
+
+    project = _project(ctx)
+    if deps:
+        say = None if ctx.obj["quiet"] else (lambda line: click.echo(redact(line), err=True))
+        if installed := requirements.install_missing(project, say):
+            click.echo(f"installed requirements: {' '.join(installed)}")
+    report = requirements.check(project)
+    if report.ok:
+        return
+    if frozen:
+        raise requirements.frozen_error(report)
+    for line in requirements.warning_lines(report):
+        click.echo(redact(line), err=True)
 
 
 @main.command()

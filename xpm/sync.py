@@ -47,6 +47,7 @@ class Job:
     result: LockEntry | None = None
     staged: vendor.Staged | None = None
     warnings: list[str] = field(default_factory=list)  # about its remote (e.g. unusable ref names)
+    kept: bool = False  # its locked tree stays in place: requirements are read from the vendored folder
 
     @property
     def source(self) -> GitSource:
@@ -187,7 +188,8 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
             if same and (not options.install or vendor.freshness(project.root, j.entry.name, found.commit, j.previous.hash) != "stale"):
                 # Resolved to the commit already locked (and installed): relock the ref, keep the
                 # folder; nothing to fetch or export (`xpm update` with nothing new upstream).
-                j.result = _lock_entry(j, j.previous.hash, j.previous.package)
+                j.result = _lock_entry(j, j.previous.hash, j.previous.package, j.previous.requires, j.previous.requires_python)
+                j.kept = True
         url_jobs = [j for j in url_jobs if j.result is None]
     commits = sorted({j.revision.commit for j in url_jobs})
     # The one place that decides whether to touch the network: only for commits the mirror lacks.
@@ -205,16 +207,80 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
         rev = j.revision
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
         j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash)
-        j.result = _lock_entry(j, j.staged.hash, j.staged.package)
+        declared = _staged_requirements(j)
+        j.result = _lock_entry(j, j.staged.hash, j.staged.package, declared.requires, declared.python)
+        if rev.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
+            _check_recorded(project, j.previous, declared, rev.commit)
     return missing
 
 
-def _lock_entry(job: Job, content_hash: str, package: str | None) -> LockEntry:
+def _lock_entry(job: Job, content_hash: str, package: str | None, requires: tuple[str, ...] | None = None,
+                requires_python: str | None = None) -> LockEntry:
     rev, src = job.revision, job.source
     return LockEntry(
         name=job.entry.name, kind="git", source=src.url, requested=src.ref, resolved=rev.resolved,
         commit=rev.commit, subdir=src.subdir, hash=content_hash, package=package,
+        requires=requires, requires_python=requires_python,
     )
+
+
+# ----------------------------------------------------------------------------- requirements in the lock
+def _staged_requirements(job: Job):
+    """What the staged tree declares (`xlm.requirements`: read as data, nothing runs); a declaration
+    that cannot be read refuses the model, named as `zlm@1a2b3c4:pyproject.toml:3`."""
+    from xlm.requirements import DeclarationError, read_declared
+
+    staged = job.staged
+    try:
+        return read_declared(staged.path)
+    except DeclarationError as exc:
+        from xlm.external.errors import Problem
+        from xpm.errors import NotAModel
+
+        label = f"{job.entry.name}@{staged.commit[:7]}"
+        where = exc.where.replace(str(staged.path) + "/", f"{label}:")
+        what = f"model '{job.entry.name}' declares requirements that cannot be read: {exc.what}"
+        raise NotAModel(job.entry.name, f"{job.entry.text} (commit {staged.commit[:12]})",
+                        [Problem(job.entry.name, what, where, exc.fix, "requirements")]) from None
+
+
+def _check_recorded(project: Project, locked: LockEntry, declared, commit: str) -> None:
+    """A lock that records other requirements than its locked tree declares was edited by hand."""
+    if locked.requires is None:
+        return  # not recorded (a version 1 lock): recorded now
+    if (locked.requires, locked.requires_python) != (declared.requires, declared.python):
+        from xpm.errors import LockFileError
+
+        def shown(requires, python):
+            return "[" + ", ".join(requires) + "]" + (f" with requires-python {python}" if python else "")
+
+        raise LockFileError(
+            f"{project.lock_file}: model '{locked.name}' records requires {shown(locked.requires, locked.requires_python)}, "
+            f"but its locked tree (commit {commit[:12]}) declares {shown(declared.requires, declared.python)}",
+            f"xlm.lock was edited by hand: restore it from version control, or delete the `requires` lines of "
+            f"'{locked.name}' and run `xpm install` to record them again",
+        )
+
+
+def _recorded(project: Project, locked: LockEntry, installing: bool) -> LockEntry:
+    """``locked``, kept as it was, with its requirements checked against its vendored folder, or
+    recorded from it when the lock has none (version 1). Without a folder that holds the locked
+    tree (`xpm lock` before an install), a record missing stays missing."""
+    from dataclasses import replace
+
+    if not installing and vendor.freshness(project.root, locked.name, locked.commit, locked.hash) == "stale":
+        return locked
+    from xlm.external.deps import declaration
+    from xlm.requirements import DeclarationError
+
+    declared = declaration(vendor.stamp.vendored_root(project.root, locked.name))
+    if isinstance(declared, DeclarationError):
+        from xpm.errors import XpmError
+
+        raise XpmError(f"model '{locked.name}' declares requirements that cannot be read: {declared.where}: {declared.what}",
+                       "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
+    _check_recorded(project, locked, declared, locked.commit)
+    return replace(locked, requires=declared.requires, requires_python=declared.python)
 
 
 def short(commit: str) -> str:
@@ -278,6 +344,7 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
         rev = job.revision
         if isinstance(rev, Locked) and (not options.install or vendor.freshness(project.root, job.entry.name, rev.commit, rev.hash) != "stale"):
             job.result = job.previous  # nothing to do: kept as locked, and on disk when installing
+            job.kept = True
         else:
             todo.append(job)
     if options.install:
@@ -304,6 +371,9 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
         for job in todo:
             for message in [*job.warnings, *(job.staged.warnings if job.staged is not None else ())]:
                 options.warn(job.entry.name, message)
+    for job in jobs:
+        if job.kept:
+            job.result = _recorded(project, job.result, options.install)
     locked = dict(fixed)
     locked.update({job.entry.name: job.result for job in jobs})
     outcome.lock = Lock(locked)

@@ -34,12 +34,27 @@ def class_prefix(name: str) -> str:
     return camel if camel[:1].isalpha() else "Model" + camel
 
 
+def xlm_requirement(version: str | None = None) -> str:
+    """The requirement a new model declares on xlm: the running xlm's minor series
+    (``0.1.0`` -> ``xlm>=0.1,<0.2``); a pre-release is its own lower bound, as PEP 440 ranges
+    leave pre-releases out (``0.2.0rc1`` -> ``xlm>=0.2.0rc1,<0.3``)."""
+    if version is None:
+        from xlm import __version__ as version
+    match = re.match(r"(\d+)\.(\d+)(?:\.\d+)*(.*)$", version)
+    if match is None:
+        return "xlm"
+    major, minor, rest = int(match.group(1)), int(match.group(2)), match.group(3)
+    lower = version if rest.strip(".+") and not rest.startswith("+") else f"{major}.{minor}"
+    return f"xlm>={lower},<{major}.{minor + 1}"
+
+
 def template_values(name: str) -> dict[str, str]:
     """Every placeholder a template may use, for the model ``name``."""
     return {
         "name": name,  # package, config file names, tags
         "Name": class_prefix(name),  # class names
         "dist_name": name.replace("_", "-"),  # the distribution's name on an index
+        "xlm_requirement": xlm_requirement(),  # the xlm the model is written for
     }
 
 

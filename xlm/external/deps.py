@@ -31,6 +31,13 @@ def _signature(path: str) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size]
 
 
+def _version() -> list:
+    """The cache's format, and the code that reads and judges declarations: a change to it starts afresh."""
+    from xlm import requirements
+
+    return [CACHE_VERSION, _signature(requirements.__file__)]
+
+
 def _environment_key() -> list:
     from xlm import __version__
     from xlm.external.installed import state_key
@@ -44,7 +51,7 @@ class _Memo:
 
     def __init__(self, persist: bool):
         self.persist, self.changed = persist, False
-        data = cache.load(CACHE_FILE, CACHE_VERSION) if persist else {}
+        data = cache.load(CACHE_FILE, _version()) if persist else {}
         self.env = _environment_key()
         same_env = data.get("env") == self.env
         self.roots: dict = data.get("roots", {}) if isinstance(data.get("roots"), dict) else {}
@@ -113,8 +120,16 @@ class _Memo:
         if not (self.persist and self.changed):
             return
         trim = lambda table: dict(list(table.items())[-_MAX_ENTRIES:])  # noqa: E731  (oldest entries go first)
-        cache.store(CACHE_FILE, CACHE_VERSION, {"env": self.env, "roots": trim(self.roots), "unmet": trim(self.unmet),
+        cache.store(CACHE_FILE, _version(), {"env": self.env, "roots": trim(self.roots), "unmet": trim(self.unmet),
                                                 "conflicts": trim(self.conflicts)})
+
+
+def declaration(root: Path) -> Declared | DeclarationError:
+    """What the model at ``root`` declares (remembered like `check_models`' reads)."""
+    memo = _Memo(persist=True)
+    found = memo.declared(Path(root))
+    memo.save()
+    return found
 
 
 def check_models(models: list[tuple[str, Path]], persist: bool = True) -> Report:
