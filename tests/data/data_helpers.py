@@ -51,3 +51,39 @@ def xlm_env(folder: Path) -> dict:
 
 def xlm_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "xlm", *args]
+
+
+def cache_hub_dataset(name: str, splits: dict[str, list[dict]], work: Path) -> Path:
+    """Put ``name`` into the Hugging Face datasets cache exactly where a download leaves it
+    (``<cache>/<namespace>___<name>/default/0.0.0/<hash>/``), built from jsonl without a network."""
+    import shutil
+
+    import datasets
+    from datasets.packaged_modules.json.json import Json
+
+    work.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, rows in splits.items():
+        files[split] = str(work / f"{split}.jsonl")
+        Path(files[split]).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    namespace, _, short = name.rpartition("/")
+    builder = Json(cache_dir=str(work / "build"), dataset_name=short, hash="0123abcd", data_files=files)
+    builder.download_and_prepare()
+    target = Path(datasets.config.HF_DATASETS_CACHE) / f"{namespace}___{short}" / "default" / "0.0.0" / "0123abcd"
+    shutil.copytree(builder.cache_dir, target)
+    return target
+
+
+def cache_hub_tokenizer(hf_home: Path, repo_id: str, folder: Path) -> Path:
+    """Put the files of ``folder`` into the hub cache as model ``repo_id`` (huggingface_hub's layout)."""
+    import shutil
+
+    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        shutil.copy(path, snapshot / path.name)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot

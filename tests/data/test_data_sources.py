@@ -1,0 +1,103 @@
+"""Where texts come from, and the two-line errors for every way a corpus can be wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data_helpers import cache_hub_dataset, write_corpus
+from xlm.data.sources import TextSource
+from xlm.errors import UserError
+
+
+def error_of(call) -> UserError:
+    with pytest.raises(UserError) as caught:
+        call()
+    return caught.value
+
+
+def test_a_folder_a_glob_a_list_and_split_mappings_resolve_in_order(tmp_path):
+    write_corpus(tmp_path / "a", files=2, documents=3)
+    (tmp_path / "a" / "README").write_text("no suffix: skipped in a folder")
+    (tmp_path / "a" / ".hidden.txt").write_text("hidden: skipped")
+    (tmp_path / "a" / "sub").mkdir()
+    (tmp_path / "a" / "sub" / "more.txt").write_text("doc\n")
+    assert [p.name for p in TextSource(str(tmp_path / "a")).split_files("train")] == ["part0.txt", "part1.txt", "more.txt"]
+    assert [p.name for p in TextSource(str(tmp_path / "a" / "*.txt")).split_files("train")] == ["part0.txt", "part1.txt"]
+    source = TextSource({"train": [str(tmp_path / "a" / "part1.txt")], "val": str(tmp_path / "a" / "part0.txt")})
+    assert source.splits() == ("train", "val") and [p.name for p in source.split_files("val")] == ["part0.txt"]
+
+
+@pytest.mark.parametrize("files, what", [
+    ("{tmp}/none/*.txt", "matches no file"),
+    ("{tmp}/missing.txt", "does not exist"),
+    ("{tmp}/data.csv", "is not a format xlm reads"),
+    ("{tmp}/mixed", "mixes json and text files"),
+    ("{tmp}/empty", "has no"),
+])
+def test_bad_file_specs_are_two_line_errors(tmp_path, files, what):
+    (tmp_path / "data.csv").write_text("a,b\n")
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "a.txt").write_text("x\n")
+    (tmp_path / "mixed" / "b.jsonl").write_text('{"text": "y"}\n')
+    (tmp_path / "empty").mkdir()
+    error = error_of(lambda: TextSource(files.format(tmp=tmp_path)).split_files("train"))
+    assert what in error.what and error.render().count("\n") == 1
+
+
+def test_a_source_needs_exactly_one_of_files_and_hub_and_known_splits(tmp_path):
+    assert "exactly one source" in error_of(lambda: TextSource(None, None)).what
+    assert "exactly one source" in error_of(lambda: TextSource("x", {"name": "a/b"})).what
+    assert "needs train" in error_of(lambda: TextSource({"validation": "x"})).what
+    assert "sample_by" in error_of(lambda: TextSource("x", sample_by="sentence")).what
+
+
+def test_non_utf8_text_names_the_file_and_byte(tmp_path):
+    (tmp_path / "good.txt").write_text("fine\n", encoding="utf-8")
+    (tmp_path / "bad.txt").write_bytes("caf\u00e9 ok\n".encode("utf-8") + "na\u00efve".encode("latin-1"))
+    source = TextSource(str(tmp_path))
+    error = error_of(lambda: list(source.iter_texts("train", ["text"])))
+    assert error.what == f"{tmp_path / 'bad.txt'}, byte 11 is not UTF-8 text" and "iconv" in error.fix
+    error = error_of(lambda: source.load("train", cache_dir=tmp_path / "hf"))  # the datasets reader says the same
+    assert "bad.txt" in error.what and "not UTF-8" in error.what
+
+
+def test_jsonl_records_must_have_the_field(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"body": "x"}) + "\n" + "not json\n")
+    source = TextSource(str(tmp_path / "a.jsonl"))
+    error = error_of(lambda: list(source.iter_texts("train", ["text"])))
+    assert error.what == f"{tmp_path / 'a.jsonl'}:1: the record has no field 'text' (it has: body)"
+    assert next(source.iter_texts("train", ["body"])) == "x"  # read record by record: line 1 comes before line 2 fails
+    error = error_of(lambda: list(source.iter_texts("train", ["body"])))
+    assert error.what.startswith(f"{tmp_path / 'a.jsonl'}:2: not a JSON object")
+
+
+def test_parquet_and_jsonl_read_their_text_field(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"content": ["first doc", "  ", "second doc"], "n": [1, 2, 3]}), tmp_path / "a.parquet")
+    assert list(TextSource(str(tmp_path / "a.parquet")).iter_texts("train", ["content"])) == ["first doc", "second doc"]
+    dataset = TextSource(str(tmp_path / "a.parquet")).load("train", cache_dir=tmp_path / "hf")
+    assert dataset["content"] == ["first doc", "  ", "second doc"]
+
+
+def test_a_hub_dataset_in_the_cache_loads_offline(tmp_path):
+    cache_hub_dataset("lab/tiny_corpus", {"train": [{"text": "hello world"}, {"text": "more text"}],
+                                          "validation": [{"text": "held out"}]}, tmp_path)
+    source = TextSource(None, {"name": "lab/tiny_corpus"})
+    assert source.splits() == ("train", "val")
+    assert source.load("val")["text"] == ["held out"]
+    assert list(source.iter_texts("train", ["text"])) == ["hello world", "more text"]
+    assert source.identity("train", None)["fingerprint"]
+    error = error_of(lambda: TextSource(None, {"name": "lab/tiny_corpus", "splits": {"val": "dev"}}).load("val"))
+    assert "has no split 'dev'" in error.what
+
+
+def test_a_hub_dataset_missing_offline_is_a_two_line_error_naming_it(hf_home):
+    error = error_of(lambda: TextSource(None, {"name": "nobody/missing_corpus"}).load("train"))
+    assert error.render().count("\n") == 1
+    assert error.what.startswith("hub dataset 'nobody/missing_corpus' is not in the Hugging Face cache (")
+    assert str(hf_home) in error.what and "offline" in error.what
+    assert "datasets.load_dataset('nobody/missing_corpus')" in error.fix
