@@ -94,9 +94,12 @@ class InstallFailed(XpmError):
     def __init__(self, command: str, code: int, tail: list[str], shown: bool):
         said = [line.strip() for line in tail if line.strip()]
         error = next((line for line in said if line.lower().startswith("error:")), said[-1] if said else "(no output)")
-        super().__init__(f"`{command}` failed (exit {code}): {error}",
-                         "check the requirement names and versions the models declare, the package index settings "
-                         "and the network (the installer's output says which); nothing of the core stack was changed")
+        if "No module named pip" in error:
+            fix = "install pip into that interpreter (python -m ensurepip), or put uv on PATH (XPM_INSTALLER=uv)"
+        else:
+            fix = ("check the requirement names and versions the models declare, the package index settings "
+                   "and the network (the installer's output says which); nothing of the core stack was changed")
+        super().__init__(f"`{command}` failed (exit {code}): {error}", fix)
         self.tail = [] if shown else [line.rstrip() for line in tail]
 
     def render(self) -> str:

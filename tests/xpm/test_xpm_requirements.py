@@ -304,3 +304,23 @@ def test_the_examples_declare_requirements_this_interpreter_meets():
         declared = read_declared(examples / name)
         assert any(r.startswith("xlm>=") for r in declared.requires) and "torch>=2.2" in declared.requires, name
         assert unmet(declared, current_environment()) == [], name
+
+
+def test_an_interpreter_without_pip_says_how_to_get_one(tmp_path, project, monkeypatch, git_env):
+    """A venv without pip and without the base's packages: pip's own failure, with the fix for it."""
+    from xpm.deps import install_missing
+    from xpm.errors import XpmError
+    from xpm.project import Project
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    root = project / "mine"
+    for rel, text in {**model_files("mine"), "requirements.txt": f"{MISSING}\n"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (project / ".xlm_models").write_text("./mine\n")
+    monkeypatch.setenv("XPM_INSTALLER", "pip")
+    with pytest.raises(XpmError) as caught:
+        install_missing(Project.find(project), python=str(bare / "bin" / "python"))
+    assert caught.value.what.endswith(f"-m pip install {MISSING}` failed (exit 1): {bare / 'bin' / 'python'}: No module named pip")
+    assert "python -m ensurepip" in caught.value.fix
