@@ -26,9 +26,11 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
     ``choices`` maps config groups to the options the run selected, so that their files are
     searched first.
     """
-    for error in _chain(exc):
-        if isinstance(error, UserError):  # raised by a resolver (${tokenizer:...} building a tokenizer)
+    chain = list(_chain(exc))
+    for error in chain:  # raised by a resolver (${tokenizer:...} building a tokenizer): already explained
+        if isinstance(error, UserError):
             return error
+    for error in chain:
         explained = _from_hydra(error, choices or {}) or _from_omegaconf(error, cfg, choices or {})
         if explained is not None:
             return explained
