@@ -9,7 +9,9 @@ xlm cache, warmed once (the normal case: a command after the first). Also checks
 
     python bench/bench_requirements.py [--models 20] [--runs 21]
 
-Results go to bench/results/requirements.json. Target: ratio of medians <= 1.2.
+Results go to bench/results/requirements.json. Target: ratio of medians <= 1.2. Where
+PYTHONDONTWRITEBYTECODE is set, run `python -m compileall -q xlm xpm` first, or every changed
+module is compiled at each start (in both projects alike, but it hides what is measured).
 """
 
 from __future__ import annotations

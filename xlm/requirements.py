@@ -16,9 +16,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 PYPROJECT = "pyproject.toml"
 REQUIREMENTS_TXT = "requirements.txt"
@@ -37,8 +36,9 @@ class DeclarationError(ValueError):
         self.what, self.where, self.fix = what, where, fix
 
 
-@dataclass(frozen=True)
-class Declared:
+# Records are NamedTuples, not frozen dataclasses: xlm imports this module at every start, and a
+# frozen dataclass costs about ten times as much to define.
+class Declared(NamedTuple):
     """What a model declares it needs. ``requires`` are normalised PEP 508 strings, in file order."""
 
     requires: tuple[str, ...] = ()
@@ -239,8 +239,7 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 # ----------------------------------------------------------------------------- checking
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """What requirements are checked against: an interpreter's distributions, its Python, this xlm."""
 
     versions: Mapping[str, str]  # canonical distribution name -> installed version
@@ -271,8 +270,7 @@ def installed_versions(paths: Iterable[str] | None = None) -> dict[str, str]:
     return found
 
 
-@dataclass(frozen=True)
-class Unmet:
+class Unmet(NamedTuple):
     """One requirement this interpreter does not satisfy."""
 
     requirement: str  # as declared, normalised ("einops>=0.7")
@@ -358,8 +356,7 @@ def pip_command(requirements: Iterable[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- conflicts
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(NamedTuple):
     """Two models' requirements on one distribution that no version satisfies together."""
 
     name: str  # the distribution
@@ -422,14 +419,14 @@ def satisfiable(specifier_sets: list) -> bool:
     return any(all(s.contains(c, prereleases=True) for s in specifier_sets) for c in sorted(candidates))
 
 
-@dataclass
 class Report:
     """The requirements check of several models: what each lacks, and which pairs conflict."""
 
-    unmet: dict[str, list[Unmet]] = field(default_factory=dict)  # model -> its unmet requirements
-    conflicts: list[Conflict] = field(default_factory=list)
-    errors: dict[str, DeclarationError] = field(default_factory=dict)  # model -> why its declaration is unreadable
-    declared: dict[str, Declared] = field(default_factory=dict)  # model -> what it declares (readable ones)
+    def __init__(self, declared: dict[str, Declared] | None = None):
+        self.unmet: dict[str, list[Unmet]] = {}  # model -> its unmet requirements
+        self.conflicts: list[Conflict] = []
+        self.errors: dict[str, DeclarationError] = {}  # model -> why its declaration is unreadable
+        self.declared: dict[str, Declared] = declared or {}  # model -> what it declares (readable ones)
 
     @property
     def ok(self) -> bool:

@@ -29,17 +29,18 @@ _TAIL = 15  # lines of the installer's output kept for its error
 def model_roots(project: Project) -> list[tuple[str, Path]]:
     """(name, root) of each model of `.xlm_models` that has a folder: git models in `xlm_models/`,
     local ones where xlm finds them. A model without a folder has nothing to check."""
-    from xlm.external.discovery import FoundModel, resolve_entry, search_dirs
     from xpm.stamp import vendored_root
 
-    dirs = search_dirs(project.root)
     roots = []
     for entry in project.entries():
         if entry.is_git:
             root = vendored_root(project.root, entry.name)
             if root.is_dir():
                 roots.append((entry.name, root))
-        elif isinstance(found := resolve_entry(entry, dirs, project.root), FoundModel):
+            continue
+        from xlm.external.discovery import FoundModel, resolve_entry, search_dirs  # local models only
+
+        if isinstance(found := resolve_entry(entry, search_dirs(project.root), project.root), FoundModel):
             roots.append((entry.name, found.root))
     return roots
 

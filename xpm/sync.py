@@ -262,25 +262,30 @@ def _check_recorded(project: Project, locked: LockEntry, declared, commit: str) 
         )
 
 
-def _recorded(project: Project, locked: LockEntry, installing: bool) -> LockEntry:
-    """``locked``, kept as it was, with its requirements checked against its vendored folder, or
-    recorded from it when the lock has none (version 1). Without a folder that holds the locked
-    tree (`xpm lock` before an install), a record missing stays missing."""
+def _recorded(project: Project, kept: list[LockEntry], installing: bool) -> dict[str, LockEntry]:
+    """Each of ``kept`` (locked entries whose tree stays in place), its requirements checked
+    against its vendored folder, or recorded from it when the lock has none (version 1).
+    Without a folder that holds the locked tree (`xpm lock` before an install), a record
+    missing stays missing."""
     from dataclasses import replace
 
-    if not installing and vendor.freshness(project.root, locked.name, locked.commit, locked.hash) == "stale":
-        return locked
-    from xlm.external.deps import declaration
+    if not installing:
+        kept = [e for e in kept if vendor.freshness(project.root, e.name, e.commit, e.hash) != "stale"]
+    if not kept:
+        return {}
+    from xlm.external.deps import declarations
     from xlm.requirements import DeclarationError
 
-    declared = declaration(vendor.stamp.vendored_root(project.root, locked.name))
-    if isinstance(declared, DeclarationError):
-        from xpm.errors import XpmError
+    out = {}
+    for locked, declared in zip(kept, declarations([vendor.stamp.vendored_root(project.root, e.name) for e in kept])):
+        if isinstance(declared, DeclarationError):
+            from xpm.errors import XpmError
 
-        raise XpmError(f"model '{locked.name}' declares requirements that cannot be read: {declared.where}: {declared.what}",
-                       "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
-    _check_recorded(project, locked, declared, locked.commit)
-    return replace(locked, requires=declared.requires, requires_python=declared.python)
+            raise XpmError(f"model '{locked.name}' declares requirements that cannot be read: {declared.where}: {declared.what}",
+                           "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
+        _check_recorded(project, locked, declared, locked.commit)
+        out[locked.name] = replace(locked, requires=declared.requires, requires_python=declared.python)
+    return out
 
 
 def short(commit: str) -> str:
@@ -371,9 +376,9 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
         for job in todo:
             for message in [*job.warnings, *(job.staged.warnings if job.staged is not None else ())]:
                 options.warn(job.entry.name, message)
+    recorded = _recorded(project, [job.result for job in jobs if job.kept], options.install)
     for job in jobs:
-        if job.kept:
-            job.result = _recorded(project, job.result, options.install)
+        job.result = recorded.get(job.entry.name, job.result)
     locked = dict(fixed)
     locked.update({job.entry.name: job.result for job in jobs})
     outcome.lock = Lock(locked)

@@ -153,7 +153,9 @@ def requirement_problems(pairs: list[Pair]) -> tuple[Findings, list[Problem]]:
     from xlm.requirements import fix_message, unmet_message
 
     models = {m.name: m for m, _ in pairs if m.origin not in _REQUIREMENTS_CHECKED_BY_PIP}
-    if not models:
+    # Two stats per model, before importing anything: most projects' models declare nothing
+    # (the files are `xlm.requirements.declaration_files`).
+    if not any((m.root / "pyproject.toml").exists() or (m.root / "requirements.txt").exists() for m in models.values()):
         return [], []
     report = check_models([(name, m.root) for name, m in models.items()])
     findings: Findings = []

@@ -124,10 +124,10 @@ class _Memo:
                                                 "conflicts": trim(self.conflicts)})
 
 
-def declaration(root: Path) -> Declared | DeclarationError:
-    """What the model at ``root`` declares (remembered like `check_models`' reads)."""
+def declarations(roots: list[Path]) -> list[Declared | DeclarationError]:
+    """What the model at each of ``roots`` declares (remembered like `check_models`' reads)."""
     memo = _Memo(persist=True)
-    found = memo.declared(Path(root))
+    found = [memo.declared(Path(root)) for root in roots]
     memo.save()
     return found
 

@@ -124,7 +124,6 @@ def installed() -> Installed:
 
 def state_key() -> list:
     """What `installed()`'s answer depends on (the Python, each sys.path folder and its mtime):
-    a cache of anything derived from installed distributions is valid while it is unchanged."""
-    installed()
-    assert _memo is not None
-    return _memo[0]
+    a cache of anything derived from installed distributions is valid while it is unchanged.
+    A few `stat` calls: `installed.json` is not read for it."""
+    return _key(_search_paths())
