@@ -16,6 +16,13 @@ a second record) or exactly on a record; the script checks each with `git archiv
 Reliability: the cold install is repeated (`--reliability`, 20 times); all must succeed.
 Everything runs in a temporary folder with its own HOME and git config; results go to
 stdout and to bench/results/xpm.json.
+
+Beside each wall time it records the CPU time (user + system) of the command and every
+process it waited for (git's included; the git daemon's are not), and the 1-minute load
+average when the run started: on a machine shared with other jobs, wall times follow the
+load, CPU times much less. xpm and uv are run as the console scripts next to this
+interpreter (what pip installed), not through a version manager's shim on PATH (pyenv's
+adds a bash script and a process start to every run).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -290,13 +298,26 @@ def machine() -> dict:
         "load_average_at_start": os.getloadavg(),
         "python": platform.python_version(),
         "git": version(["git", "--version"]),
+        "xpm": XPM,
         "uv": version([UV, "--version"]) if UV else None,
         "pip": version([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
     }
 
 
-XPM = shutil.which("xpm") or "xpm"
-UV = shutil.which("uv")
+def tool(name: str) -> str | None:
+    """The console script `name` installed next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far, their own children included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+XPM = tool("xpm") or "xpm"
+UV = tool("uv")
 
 
 def main() -> int:
@@ -323,36 +344,45 @@ def main() -> int:
         bench.start_daemon()
         project = bench.project(names, "project")
         timings: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        loads: dict[str, list[float]] = {}
+
+        def sample(key: str, fn) -> float:
+            """One run of `fn` (which returns its wall time): wall, CPU and load recorded under `key`."""
+            loads.setdefault(key, []).append(os.getloadavg()[0])
+            before = children_cpu()
+            wall = fn()
+            cpu.setdefault(key, []).append(children_cpu() - before)
+            timings.setdefault(key, []).append(wall)
+            return wall
 
         def measure(key: str, fn, runs: int) -> None:
-            timings[key] = [fn() for _ in range(runs)]
-            print(f"{key}: median {median(timings[key]):.3f}s of {timings[key]}", file=sys.stderr)
+            for _ in range(runs):
+                sample(key, fn)
+            print(f"{key}: median {median(timings[key]):.3f}s (CPU {median(cpu[key]):.3f}s) of {timings[key]}", file=sys.stderr)
 
+        FLOOR, COLD = "floor: git clone --depth 1, 8 parallel", "xpm install (cold)"
         # Interleave the cold runs so that load on a shared machine hits each tool alike.
-        timings["floor: git clone --depth 1, 8 parallel"], timings["xpm install (cold)"] = [], []
         for _ in range(args.runs):
-            timings["floor: git clone --depth 1, 8 parallel"].append(bench.floor(names))
-            timings["xpm install (cold)"].append(bench.xpm_cold(project))
+            sample(FLOOR, lambda: bench.floor(names))
+            sample(COLD, lambda: bench.xpm_cold(project))
+        print(f"cold: floor {median(timings[FLOOR]):.3f}s, xpm {median(timings[COLD]):.3f}s", file=sys.stderr)
         measure("xpm add (one model, cold cache)", lambda: bench.xpm_add(names[0]), args.runs)
         uv_python = None
         if not args.skip_uv and UV:
-            cold = []
             for i in range(args.runs):
                 uv_python = bench.venv("uv-venv")
-                cold.append(bench.uv(uv_python, names, bench.fresh(f"uv-cache-{i}")))
-            timings["uv pip install --no-deps (cold)"] = cold
+                sample("uv pip install --no-deps (cold)", lambda: bench.uv(uv_python, names, bench.fresh(f"uv-cache-{i}")))
         # No-ops interleaved with the interpreter's bare start, so load hits all of them alike.
-        warm = {"xpm install (warm no-op)": [], "python -c pass (interpreter start, for scale)": []}
-        if uv_python is not None:
-            warm["uv pip install --no-deps (no-op)"] = []
         for _ in range(args.warm_runs):
-            warm["xpm install (warm no-op)"].append(bench.xpm_warm(project))
-            warm["python -c pass (interpreter start, for scale)"].append(bench.run([sys.executable, "-c", "pass"]))
+            sample("xpm install (warm no-op)", lambda: bench.xpm_warm(project))
+            sample("python -c pass (interpreter start, for scale)", lambda: bench.run([sys.executable, "-c", "pass"]))
             if uv_python is not None:
-                warm["uv pip install --no-deps (no-op)"].append(bench.uv(uv_python, names, work / f"uv-cache-{args.runs - 1}"))
-        timings.update(warm)
+                sample("uv pip install --no-deps (no-op)", lambda: bench.uv(uv_python, names, work / f"uv-cache-{args.runs - 1}"))
         if not args.skip_pip:
-            measure("pip install --no-deps (cold)", lambda: bench.pip(bench.venv("pip-venv"), names), args.pip_runs)
+            for _ in range(args.pip_runs):
+                pip_python = bench.venv("pip-venv")
+                sample("pip install --no-deps (cold)", lambda: bench.pip(pip_python, names))
         if args.reliability:
             failures = [f for f in (bench.xpm_cold_attempt(project) for _ in range(args.reliability)) if f is not None]
             results["reliability"] = {"runs": args.reliability, "succeeded": args.reliability - len(failures), "failures": failures}
@@ -363,9 +393,12 @@ def main() -> int:
             print(f"built {len(big)} repositories in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             big_project = bench.project(big, "project-big")
             measure(f"xpm install (cold, {args.scale} models)", lambda: bench.xpm_cold(big_project), max(1, args.runs // 2))
-        results["timings"] = timings
+        results["timings"], results["cpu"], results["load_1min"] = timings, cpu, loads
         results["load_average_at_end"] = os.getloadavg()
         results["medians"] = {k: round(median(v), 3) for k, v in timings.items()}
+        results["cpu_medians"] = {k: round(median(v), 3) for k, v in cpu.items()}
+        # Per round, xpm against the floor run just before it (the same load): the median of those ratios.
+        results["cold_ratio_per_round"] = [round(x / f, 3) for f, x in zip(timings[FLOOR], timings[COLD])]
     finally:
         bench.stop()
         if not args.keep:
@@ -373,12 +406,13 @@ def main() -> int:
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "xpm.json").write_text(json.dumps(results, indent=2))
-    med = results["medians"]
-    floor = med["floor: git clone --depth 1, 8 parallel"]
-    print("| measurement | median (s) |\n|---|---|")
+    med, cpu_med = results["medians"], results["cpu_medians"]
+    print("| measurement | median wall (s) | median CPU (s) | 1-min load (median) |\n|---|---|---|---|")
     for key, value in med.items():
-        print(f"| {key} | {value:.3f} |")
-    print(f"\ncold xpm / floor = {med['xpm install (cold)'] / floor:.2f} (target <= 1.2)")
+        print(f"| {key} | {value:.3f} | {cpu_med[key]:.3f} | {median(results['load_1min'][key]):.1f} |")
+    floor = med[FLOOR]
+    print(f"\ncold xpm / floor = {med[COLD] / floor:.2f} wall (median of per-round ratios "
+          f"{median(results['cold_ratio_per_round']):.2f}), {cpu_med[COLD] / cpu_med[FLOOR]:.2f} CPU (target <= 1.2)")
     warm = med["xpm install (warm no-op)"]
     uv = med.get("uv pip install --no-deps (no-op)")
     print(f"warm xpm no-op {warm:.3f}s" + (f" vs uv no-op {uv:.3f}s" if uv else " (uv not measured)") + " (target <= 0.1 s and faster than uv)")
@@ -388,7 +422,7 @@ def main() -> int:
         for failure in r["failures"]:
             print(f"    {failure}")
     if args.scale:
-        ratio = med[f"xpm install (cold, {args.scale} models)"] / med["xpm install (cold)"]
+        ratio = med[f"xpm install (cold, {args.scale} models)"] / med[COLD]
         print(f"{args.scale} models cold / {args.models} models cold = {ratio:.2f} (target <= 5)")
     return 1 if results.get("reliability", {}).get("failures") else 0
 

@@ -56,11 +56,13 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.path.parent))
         try:
-            # The documented layout of a bare repository (gitrepository-layout(5)), written
-            # directly: a `git init` per remote is a process start that a cold install of
-            # many models pays for in parallel, and there are no sample hooks to copy.
-            for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags", "info"):
-                (tmp / sub).mkdir(parents=True)
+            # A bare repository as gitrepository-layout(5) describes it, written directly: a
+            # `git init` per remote is a process start that a cold install of many models pays
+            # for in parallel, and there are no sample hooks to copy. Only what git needs to
+            # recognise it (HEAD, objects/, refs/) and info/ for the attributes: git makes
+            # objects/pack, refs/xpm/... when it first writes there (each mkdir costs too).
+            for sub in ("objects", "refs", "info"):
+                (tmp / sub).mkdir()
             (tmp / "HEAD").write_text("ref: refs/heads/main\n")
             (tmp / "config").write_text(_CONFIG)
             (tmp / "info" / "attributes").write_text(_ATTRIBUTES)
