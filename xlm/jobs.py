@@ -198,7 +198,7 @@ def generate(cfg: DictConfig) -> dict:
             for i, text in enumerate(batch["text"]):
                 row = {"prediction": text}
                 row.update({k: batch[k][i] for k in ("prompt", "target") if k in batch})
-                handle.write(json.dumps(row) + "\n")
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")  # decoded text stays readable
                 count += 1
     record = {"job_type": "generate", "checkpoint": path, "output_file": str(output), "examples": count,
               "overfit_examples": cfg.datamodule.get("overfit_examples") or None}

@@ -102,3 +102,21 @@ def test_a_repeating_stream_carries_its_rest_into_the_next_epoch(corpus):
     assert all(len(b) == 32 for b in blocks)  # no short block between epochs
     first, second = blocks[: total // 32], blocks[total // 32 + 1: 2 * (total // 32)]
     assert first[:3] != second[:3]  # each epoch is shuffled anew (seed + epoch)
+
+
+def test_streamed_pairs_are_the_cached_records(corpus, tmp_path):
+    from arlm.collators import ARLMCollator
+
+    from data_helpers import write_pairs
+
+    folder, _ = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    write_pairs(tmp_path / "pairs.jsonl", count=120)
+    dm = TextDataModule(tokenizer, ARLMCollator(tokenizer), files=str(tmp_path / "pairs.jsonl"), mode="pairs", val_size=0.2,
+                        num_proc=1, cache_dir=str(tmp_path / "cache"), max_prompt_tokens=4)
+    for split, keep in (("train", "above"), ("val", "below")):
+        cached = [(e["prompt_ids"], e["target_ids"]) for e in dm.examples(split)]
+        stream = StreamedExamples(TextSource(str(tmp_path / "pairs.jsonl")), tokenizer, origin="train", keep=keep, val_size=0.2,
+                                  mode="pairs", columns=["prompt", "target"], block_size=32, repeat=False, rank=0, world_size=1,
+                                  max_prompt_tokens=4)
+        assert [(e["prompt_ids"], e["target_ids"]) for e in stream] == cached and cached
