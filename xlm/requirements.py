@@ -122,20 +122,20 @@ def _from_pyproject(text: str, path: Path, root: Path) -> Declared | None:
         return None
     fix = FIX_DECLARATION.format(file=PYPROJECT)
     if not isinstance(project, dict):
-        raise DeclarationError("`project` is not a table", f"{path}:{_line_of(text, 'project')}", fix)
+        raise DeclarationError("`project` is not a table", _where(path, _line_of(text, "project")), fix)
     python = project.get("requires-python")
     if python is not None:
-        python = _python_spec(python, f"{path}:{_line_of(text, 'requires-python')}", fix)
+        python = _python_spec(python, _where(path, _line_of(text, "requires-python")), fix)
     dynamic = project.get("dynamic", [])
     if "dependencies" in project:
         raw = project["dependencies"]
-        where = f"{path}:{_line_of(text, 'dependencies')}"
+        where = _where(path, _line_of(text, "dependencies"))
         if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
             raise DeclarationError("`dependencies` is not a list of strings", where, fix)
         if len(raw) > MAX_REQUIREMENTS:
             raise DeclarationError(f"more than {MAX_REQUIREMENTS} dependencies", where, fix)
-        numbers = tuple(_line_of(text, r, quoted=True) or _line_of(text, "dependencies") for r in raw)
-        requires = tuple(_requirement(r, f"{path}:{n}", fix) for r, n in zip(raw, numbers))
+        numbers = tuple(_line_of(text, r, quoted=True) or _line_of(text, "dependencies") or 0 for r in raw)
+        requires = tuple(_requirement(r, _where(path, n), fix) for r, n in zip(raw, numbers))
         return Declared(requires, python, str(path), numbers)
     if isinstance(dynamic, list) and "dependencies" in dynamic:
         return _dynamic_files(data, text, path, root, python)
@@ -145,12 +145,12 @@ def _from_pyproject(text: str, path: Path, root: Path) -> Declared | None:
 def _dynamic_files(data: dict, text: str, path: Path, root: Path, python: str | None) -> Declared:
     """`dynamic = ["dependencies"]` read from files (setuptools' `[tool.setuptools.dynamic]`), else
     the model's requirements.txt; requirements a build script computes cannot be known."""
-    spec = data.get("tool", {}).get("setuptools", {}).get("dynamic", {}).get("dependencies") if isinstance(data.get("tool"), dict) else None
+    spec = _table(data, "tool", "setuptools", "dynamic").get("dependencies")
     files = spec.get("file") if isinstance(spec, dict) else None
     files = [files] if isinstance(files, str) else files
     if not files:
         files = [REQUIREMENTS_TXT] if (root / REQUIREMENTS_TXT).is_file() else []
-    where = f"{path}:{_line_of(text, 'dependencies')}"
+    where = _where(path, _line_of(text, "dependencies"))
     requires: list[str] = []
     numbers: list[int] = []
     for name in files:
@@ -222,6 +222,17 @@ def _python_spec(value, where: str, fix: str) -> str:
         return str(SpecifierSet(value))
     except InvalidSpecifier:
         raise DeclarationError(f"`requires-python = \"{_short(value)}\"` is not a version range", where, fix) from None
+
+
+def _table(data: dict, *keys: str) -> dict:
+    """``data[k1][k2]...``, or {} where a key is missing or holds something else than a table."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _where(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line else str(path)
 
 
 def _line_of(text: str, needle: str, quoted: bool = False) -> int | None:

@@ -143,6 +143,22 @@ def test_a_declaration_that_cannot_be_read_is_refused_with_file_and_line(tmp_pat
     assert caught.value.fix
 
 
+@pytest.mark.parametrize("text, expected", [
+    ('[project]\nname = "m"\ndynamic = ["dependencies"]\n[tool]\nsetuptools = 3\n', ()),  # a table that is not one
+    ('project.name = "m"\nproject.dependencies = ["a>=1"]\n', ("a>=1",)),  # dotted keys
+    ("project = 3\n", DeclarationError),
+    ('project.dependencies = ["a", 1]\n', DeclarationError),
+    ('[project]\ndependencies = [\n  "ok", # a comment\n]\n', ("ok",)),
+])
+def test_odd_shapes_of_pyproject_are_read_or_refused_never_a_crash(tmp_path, text, expected):
+    (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
+    if expected is DeclarationError:
+        with pytest.raises(DeclarationError):
+            read_declared(tmp_path)
+    else:
+        assert read_declared(tmp_path).requires == expected
+
+
 def test_hostile_declaration_files_never_hang_nor_pass(tmp_path):
     import os
 
