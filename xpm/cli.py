@@ -207,6 +207,10 @@ def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool) -> None
         click.echo(f"removed {name}")
     if not outcome.installed and not outcome.removed:
         click.echo("up to date")
+    from xpm.develop import overrides_note
+
+    if note := overrides_note(_project(ctx), frozen):
+        click.echo(redact(note), err=True)
     _requirements(ctx, deps, frozen)
 
 
@@ -312,7 +316,8 @@ def list_cmd(ctx: click.Context) -> None:
     States: ok, modified (files whose content changed since install: a touch or a copy is
     no change), missing (no folder), incomplete (no install stamp xpm can trust), other
     commit (the folder holds another commit than xlm.lock's, e.g. after a pull), not
-    installed (listed, not locked yet), local (not managed by xpm).
+    installed (listed, not locked yet), local (not managed by xpm), override -> PATH
+    (xlm uses the working copy at PATH: `xpm develop`).
 
     \b
     Example:
@@ -423,6 +428,7 @@ def cache_clean() -> None:
 main.lazy["new"] = "xpm.new:new"
 main.lazy["import-json"] = "xpm.import_json:import_json"  # xlm-core's xlm_models.json -> .xlm_models
 main.lazy["outdated"] = "xpm.outdated:outdated_cmd"  # reads every remote's refs: loaded only when used
+main.lazy["develop"] = "xpm.develop:develop_cmd"  # working copies instead of vendored models (xlm.overrides.toml)
 
 
 def scaffold_main(argv: list[str] | None = None) -> None:

@@ -205,26 +205,45 @@ class Row:
     requested: str
     resolved: str
     commit: str
-    state: str  # ok, modified, missing, incomplete, other commit (`stamp.State`), not installed, local
+    state: str  # ok, modified, missing, incomplete, other commit (`stamp.State`), not installed, local, override -> PATH
 
 
 def list_models(project: Project) -> list[Row]:
-    rows = []
-    lock_ = project.lock()
-    for entry in project.entries():
-        if not entry.is_git:
-            rows.append(Row(entry.name, entry.text, "", "", "", "local"))
-            continue
-        from xpm.resolve import short_ref
+    from dataclasses import replace
 
-        src: GitSource = entry.source  # type: ignore[assignment]
-        locked = lock_.get(entry.name) if lock_ else None
-        if locked is None or not locked.matches(entry):
-            rows.append(Row(entry.name, src.url, src.ref or "", "", "", "not installed"))
-            continue
-        rows.append(Row(entry.name, src.url, src.ref or "", short_ref(locked.resolved or "") or locked.commit[:7],
-                        locked.commit[:7], _state(project, locked)))
+    lock_ = project.lock()
+    overridden = overrides(project)
+    rows = []
+    for entry in project.entries():
+        row = _row(project, lock_, entry)
+        if entry.is_git and entry.name in overridden:  # xlm uses the working copy, whatever xlm_models/ holds
+            row = replace(row, state=f"override -> {overridden[entry.name].root(project.root)}")
+        rows.append(row)
     return rows
+
+
+def overrides(project: Project) -> dict:
+    """The project's `xlm.overrides.toml` (`xpm develop`) by model name; an error names its line."""
+    from xlm.overrides import read_overrides
+    from xlm.textfile import TextFileError
+
+    try:
+        return read_overrides(project.root)
+    except TextFileError as exc:
+        raise XpmError(str(exc), exc.fix) from None
+
+
+def _row(project: Project, lock_: Lock | None, entry) -> Row:
+    if not entry.is_git:
+        return Row(entry.name, entry.text, "", "", "", "local")
+    from xpm.resolve import short_ref
+
+    src: GitSource = entry.source  # type: ignore[assignment]
+    locked = lock_.get(entry.name) if lock_ else None
+    if locked is None or not locked.matches(entry):
+        return Row(entry.name, src.url, src.ref or "", "", "", "not installed")
+    return Row(entry.name, src.url, src.ref or "", short_ref(locked.resolved or "") or locked.commit[:7],
+               locked.commit[:7], _state(project, locked))
 
 
 def _state(project: Project, locked: LockEntry) -> str:

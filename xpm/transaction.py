@@ -6,7 +6,9 @@ inside a `Transaction`:
 - `place(staged)` moves the model's old stamp and folder into `.xpm/trash/<id>/`, renames the
   staged folder into place and writes the new stamp last (the ready-marker);
 - `remove(name)` moves the folder, then the stamp, into the trash the same way;
-- `write(path, text)` keeps the new text of `xlm.lock` or `.xlm_models` for `commit`;
+- `write(path, text)` keeps the new text of `xlm.lock`, `.xlm_models` (or another project file
+  a command changes: `xlm.overrides.toml`, `.gitignore`) for `commit`; `delete(path)` moves a
+  file aside;
 - `commit()` writes each text to a temporary file, renames them over the old files, then
   deletes the trash.
 
@@ -76,6 +78,11 @@ class Transaction:
     def write(self, path: Path, text: str) -> None:
         """Write `text` to `path` at `commit` (files are written in the order given)."""
         self._files[Path(path)] = text
+
+    def delete(self, path: Path) -> None:
+        """Move the file `path` aside now (put back on undo); it is gone once `commit` ends."""
+        self._files.pop(Path(path), None)
+        self._aside(Path(path), f"file-{Path(path).name}")
 
     # ------------------------------------------------------------------------- the end
     def commit(self) -> None:

@@ -7,7 +7,10 @@ Order (the same inputs always give the same list and so the same search paths):
    next to the file, then in each folder of ``XLM_MODELS_PATH`` (``:``-separated), then in
    the project's ``xlm_models/`` (the vendored cache ``xpm`` fills); the first folder
    that exists wins. A path (``./examples/zlm``) is relative to the file's folder. A git
-   source is looked up in ``xlm_models/<name>/`` only;
+   source is looked up in ``xlm_models/<name>/`` only, unless the project's
+   ``xlm.overrides.toml`` (`xlm.overrides`, written by ``xpm develop``) names a working copy
+   for it: then that folder, and only it, is the model (origin ``override``; a missing
+   folder is a problem, never a reason to fall back to the vendored copy);
 3. the current folder, when it is itself a model root that nothing above declares (nested:
    ``<folder>/<folder name>/__init__.py`` and ``configs/``; flat: ``<folder>/__init__.py``
    and ``configs/model_type/``): ``cd my_model && xlm train ...`` works in a model's own checkout;
@@ -44,8 +47,8 @@ class FoundModel:
 
     name: str
     root: Path
-    origin: str  # core | local | XLM_MODELS_PATH | vendored | path | git | cwd | installed
-    where: str  # where it was declared: "/p/.xlm_models:3", "core", "entry point of zlm 0.1.0"
+    origin: str  # core | local | XLM_MODELS_PATH | vendored | path | git | override | cwd | installed
+    where: str  # where it was declared: "/p/.xlm_models:3", "/p/xlm.overrides.toml:5", "core", "entry point of zlm 0.1.0"
     package: str | None = None  # set when the declaration names the package (entry points)
     distribution: str | None = None  # the installed distribution that declares it, if any
     entry: Entry | None = None
@@ -131,6 +134,47 @@ def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path)
     return Problem(entry.name, what, f"{where} (looked in: {looked})", fix, "not_found")
 
 
+def read_project_overrides(project_dir: Path) -> tuple[dict, Problem | None]:
+    """The project's overrides by name (`xlm.overrides`), or the problem of reading them."""
+    from xlm.overrides import OVERRIDES_NAME, read_overrides
+
+    try:
+        return read_overrides(project_dir), None
+    except TextFileError as exc:
+        where = f"{exc.file}:{exc.line}" if exc.line is not None else str(exc.file or project_dir / OVERRIDES_NAME)
+        return {}, Problem(None, f"Cannot read the overrides file: {exc.what}", where, exc.fix, "models_file")
+
+
+def resolve_override(entry: Entry, override, project_dir: Path) -> FoundModel | Problem:
+    """The working copy `xpm develop` put in place of a vendored model, or why it cannot be used."""
+    from xlm.overrides import OVERRIDES_NAME
+
+    where = f"{project_dir / OVERRIDES_NAME}:{override.line}"
+    name, root = entry.name, override.root(project_dir)
+    off = f"xpm develop --off {name}"
+    if not isinstance(entry.source, GitSource):
+        what = f"Override of model '{name}': it is a local model ({entry.text}, {entry.where()}), not a vendored one"
+        return Problem(name, what, where, f"edit it where .xlm_models points, and end the override: {off}", "not_found")
+    if not root.is_dir():
+        what = f"Override of model '{name}' points to {root}, which is not a folder (xlm does not fall back to xlm_models/{name})"
+        fix = f"restore the working copy there, point the override elsewhere (xpm develop {name} PATH), or end it: {off}"
+        return Problem(name, what, where, fix, "not_installed")  # stops every job, as a vendored model not installed does
+    return FoundModel(name, root.resolve(), "override", where, entry=entry)
+
+
+def _unknown_override(entry: Entry, unread: Problem) -> Problem:
+    what = f"Model '{entry.name}' may be overridden by a working copy, but the overrides file cannot be read"
+    return Problem(entry.name, what, unread.where, unread.fix, "not_installed")
+
+
+def _unlisted_override(override, project_dir: Path) -> Problem:
+    from xlm.overrides import OVERRIDES_NAME
+
+    what = f"Override of model '{override.name}', which .xlm_models does not list (nothing is overridden)"
+    fix = f"end it: xpm develop --off {override.name}"
+    return Problem(None, what, f"{project_dir / OVERRIDES_NAME}:{override.line}", fix, "models_file")
+
+
 def _package_spec(top: str):
     """The spec of a real (not namespace) module ``top``, asking every import finder in turn.
 
@@ -213,9 +257,18 @@ def discover(start: Path | None = None) -> Discovery:
     result = Discovery(models_file, project_dir, [d for _, d in dirs], core_models())
     if models_file is not None:
         entries, result.problems = read_models_file(models_file)
+        overrides, unread = read_project_overrides(project_dir)
+        if unread is not None:
+            result.problems.append(unread)
         for entry in entries:
-            found = resolve_entry(entry, dirs, project_dir)
+            if unread is not None and isinstance(entry.source, GitSource):
+                found = _unknown_override(entry, unread)  # which folder is meant cannot be known
+            elif entry.name in overrides:
+                found = resolve_override(entry, overrides.pop(entry.name), project_dir)
+            else:
+                found = resolve_entry(entry, dirs, project_dir)
             (result.models if isinstance(found, FoundModel) else result.problems).append(found)
+        result.problems += [_unlisted_override(o, project_dir) for o in overrides.values()]
     listed = [m.name for m in result.models] + [p.model for p in result.problems if p.model]
     if (json := models_json_problem(start, models_file, listed)) is not None:
         result.problems.append(json)

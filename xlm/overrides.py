@@ -1,0 +1,125 @@
+"""`xlm.overrides.toml`: the local working copies xlm uses instead of vendored models.
+
+`xpm develop NAME PATH` writes it (as cargo's `[patch]` or `go work use`): the project's
+`.xlm_models` and `xlm.lock` stay as they are, and xlm's discovery takes model NAME from
+PATH instead of `xlm_models/NAME/`. It lives next to `.xlm_models`, is never committed (xpm
+adds it to the project's `.gitignore`), and looks like the lock:
+
+    # Written by `xpm develop`: working copies xlm uses instead of the vendored models.
+    # Not committed (listed in .gitignore); end one with `xpm develop --off NAME`.
+    version = 1
+
+    [[override]]
+    name = "zlm"
+    path = "/home/me/src/zlm"
+
+It is hostile input like the lock (an editor, a sync tool, a bad merge may write it): read
+by `xlm.textfile` (UTF-8, `\\n` lines, limits), every value checked (a model name, a path
+with no control character), a duplicate refused, with `file:line` and a fix. Keys it does
+not know are ignored, a newer `version` is refused. Shared by xlm (discovery) and xpm
+(`xpm develop`, `xpm list`), so it imports nothing of either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlm.manifest import control_problem, name_problem, show
+from xlm.textfile import BOM, TextFileError, lines, read_text
+
+OVERRIDES_NAME = "xlm.overrides.toml"
+VERSION = 1
+HEADER = (
+    "Written by `xpm develop`: working copies xlm uses instead of the vendored models.",
+    "Not committed (listed in .gitignore); end one with `xpm develop --off NAME`.",
+)
+FIX = f"run `xpm develop` to see the overrides, or delete {OVERRIDES_NAME} and run `xpm develop NAME PATH` again"
+
+
+@dataclass(frozen=True)
+class Override:
+    """Model `name` comes from the folder `path` (absolute, or relative to the project)."""
+
+    name: str
+    path: str
+    line: int = 0  # where its table starts in the file (0: not read from a file)
+
+    def root(self, project_dir: Path) -> Path:
+        """The folder it names, absolute (not resolved: a missing folder is reported as written)."""
+        path = Path(os.path.expanduser(self.path))
+        return path if path.is_absolute() else Path(project_dir) / path
+
+
+def overrides_file(project_dir: Path) -> Path:
+    return Path(project_dir) / OVERRIDES_NAME
+
+
+def read_overrides(project_dir: Path) -> dict[str, Override]:
+    """The overrides of the project at `project_dir`, by name ({} when it has no file).
+
+    Raises `TextFileError` (file, line, fix) for a file that cannot be read or understood."""
+    path = overrides_file(project_dir)
+    text = read_text(path)
+    return {} if text is None else parse_overrides(text, path)
+
+
+def parse_overrides(text: str, path: Path | str = OVERRIDES_NAME) -> dict[str, Override]:
+    import tomllib
+
+    text_lines = lines(text)
+    for number, line in enumerate(text_lines, start=1):
+        if problem := control_problem(line):  # before TOML: never let one hide what the file says
+            raise TextFileError(problem, FIX, path, number)
+    try:
+        data = tomllib.loads(text.removeprefix(BOM))
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        raise TextFileError(f"not valid TOML ({exc})", FIX, path, int(found.group(1)) if found else None) from None
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TextFileError(f"no `version = {VERSION}` line", FIX, path, 1)
+    if version > VERSION:
+        raise TextFileError(f"format version {version} is newer than this xlm understands ({VERSION})",
+                            "upgrade xlm (and xpm), or " + FIX, path)
+    if version != VERSION:
+        raise TextFileError(f"unknown format version {version}", FIX, path, 1)
+    tables = data.get("override", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise TextFileError("`override` must be an array of tables ([[override]])", FIX, path)
+    starts = [n for n, line in enumerate(text_lines, start=1) if line.strip() == "[[override]]"]
+    found: dict[str, Override] = {}
+    for index, table in enumerate(tables):
+        start = starts[index] if index < len(starts) else None
+        for key in ("name", "path"):
+            value = table.get(key)
+            if not isinstance(value, str) or not value:
+                raise TextFileError(f"[[override]] without a non-empty string `{key}`", FIX, path, start)
+            if problem := control_problem(value):
+                raise TextFileError(f"`{key}` holds a {problem}", FIX, path, start)
+        name = table["name"]
+        if problem := name_problem(name):
+            raise TextFileError(problem, FIX, path, start)
+        if name in found:
+            raise TextFileError(f"model '{name}' is overridden twice (also at line {found[name].line})",
+                                "keep one [[override]] per model", path, start)
+        found[name] = Override(name, table["path"], start or 0)
+    return found
+
+
+def _string(value: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's for the characters a checked value may hold."""
+    if problem := control_problem(value):
+        raise ValueError(f"'{show(value)}': {problem}")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def overrides_text(overrides: list[Override] | tuple[Override, ...]) -> str:
+    """The file's text for `overrides`: fixed header, sorted by name, the same bytes for the same input."""
+    out = [f"# {line}\n" for line in HEADER] + [f"version = {VERSION}\n"]
+    for item in sorted(overrides, key=lambda o: o.name):
+        out += ["\n", "[[override]]\n", f"name = {_string(item.name)}\n", f"path = {_string(item.path)}\n"]
+    return "".join(out)
