@@ -97,7 +97,8 @@ def tokenizer_from_config(node: Any) -> Any:
     """
     from omegaconf import DictConfig, OmegaConf
 
-    spec = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    # throw_on_missing: a `???` (datamodule.files of a text run) must not reach the tokenizer as text
+    spec = OmegaConf.to_container(node, resolve=True, throw_on_missing=True) if isinstance(node, DictConfig) else dict(node)
     key = json.dumps(spec, sort_keys=True, default=str)
     if key not in _TOKENIZERS:
         kwargs = dict(spec)
@@ -107,10 +108,49 @@ def tokenizer_from_config(node: Any) -> Any:
 
 
 def _tokenizer_resolver(attr: str, *, _root_: Any) -> Any:
+    from omegaconf.errors import MissingMandatoryValue
+
     node = _root_.get("tokenizer")
     if node is None:
         raise ValueError("${tokenizer:" + attr + "} needs a 'tokenizer' node in the config (set by the datamodule)")
-    return getattr(tokenizer_from_config(node), attr)
+    try:
+        return getattr(tokenizer_from_config(node), attr)
+    except MissingMandatoryValue:
+        key = _missing_key(node, _root_)
+        from xlm.errors import UserError
+
+        raise UserError(f"{key} has no value (???), and the tokenizer needs it", f"give it one: {key}=VALUE") from None
+
+
+def _missing_key(node: Any, root: Any) -> str:
+    """The dotted key whose ``???`` the tokenizer node needs: one it interpolates, or its own."""
+    import re
+
+    from omegaconf import OmegaConf
+
+    def leaves(value: Any, prefix: str = "") -> Any:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                yield from leaves(child, f"{prefix}{key}.")
+        else:
+            yield prefix[:-1], value
+
+    def get(value: Any, dotted: str) -> Any:
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    raw = OmegaConf.to_container(root, resolve=False)
+    for path, value in leaves(OmegaConf.to_container(node, resolve=False)):
+        match = re.fullmatch(r"\$\{([\w.]+)\}", str(value))
+        if match and get(raw, match.group(1)) == "???":
+            return match.group(1)
+        if value == "???":
+            # Resolving the whole config in place may already have copied an interpolated
+            # `???` here: name the node elsewhere that has the same key and no value either.
+            elsewhere = [f"{top}.{path}" for top in raw if top != "tokenizer" and get(raw[top], path) == "???"]
+            return elsewhere[0] if elsewhere else f"tokenizer.{path}"
+    return "a tokenizer setting"
 
 
 def register_resolvers() -> None:

@@ -112,3 +112,20 @@ def test_tokenizer_train_on_local_files_imports_neither_torch_nor_datasets(tmp_p
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "texts"), str(tmp_path / "tok")], capture_output=True,
                          text=True, check=True).stdout
     assert "HEAVY 0 []" in out
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ((), "datamodule.files"),
+    (("datamodule.files=corpus", "tokenizer=hf"), "tokenizer.path"),
+    (("datamodule=text_hub",), "datamodule.hub.name"),
+])
+def test_a_value_the_tokenizer_needs_but_nobody_set_is_named(compose, overrides, key):
+    from omegaconf import OmegaConf
+
+    from xlm.config_errors import explain
+
+    cfg = compose("experiment=text_arlm", *overrides)
+    with pytest.raises(Exception) as caught:
+        OmegaConf.resolve(cfg)  # what a job does first
+    error = explain(caught.value)
+    assert (error.what, error.fix) == (f"{key} has no value (???), and the tokenizer needs it", f"give it one: {key}=VALUE")
