@@ -1,75 +1,28 @@
-"""Install stamps, and the one function that decides which files of a vendored model changed.
+"""Install stamps: xpm writes them; reading and judging them is `xlm.records.stamps`.
 
 xpm writes `xlm_models/.xpm/stamps/<name>.json` as the very last step of installing a model
 (the ready-marker: deleted before the folder is replaced, written after). It records the
-commit, the content hash and, per file, mode, size, mtime and sha256. The per-file records
-must hash to the stamp's content hash (`xpm.hashing.tree_hash_of`), else it is no stamp: so a
-stamp that agrees with the lock vouches for every file it lists, without reading one.
-
-`changed_files` decides, for xlm's start-up check, `xpm list`, `xpm verify` and `xpm install`
-alike, so they always agree. Content decides: equal mode, size and mtime prove a file
-unchanged (a few `stat` calls, so xlm starts fast), different ones prove nothing: those files,
-and only those, are re-hashed, and a file is changed only when its mode or content differs.
-A `touch`, a `cp -r` of the project or a fresh checkout changes no file. A file whose mtime
-is not older than the stamp may have been edited in the clock tick the stamp was written in
-(git's "racily clean"), so it is re-hashed too. The stat data of re-hashed files whose content
-is right then go into the stamp (a cache: rewritten atomically, only while the project's lock
-is free, and never on a read-only project), so the next check is cheap again.
-
-xlm's discovery imports this module (json, os, xlm.manifest: nothing heavy):
-
-    from xpm.stamp import read_lock_entry, vendored_state
-    locked = read_lock_entry(project_dir, "zlm")                    # the lock's table, or None
-    state = vendored_state(project_dir, "zlm", locked["commit"], locked["hash"])
-    state.kind, state.changes.paths                                 # "ok", []
+commit, the content hash and, per file, mode, size, mtime and sha256. Which files of a
+vendored model changed is decided by one function, `xlm.records.stamps.changed_files`, for
+xlm's start-up check, `xpm list`, `xpm verify` and `xpm install` alike, so they always agree
+(its module docstring says how). That module sits below xlm and xpm both; the names xpm
+uses are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlm.manifest import write_atomic
+from xlm.records.stamps import (MODELS_DIR, STAMP_VERSION, STATE_DIR, Changes, Stamp, State, changed_files, load_stamp,
+                                models_dir, read_stamp, stamp_path, stamp_text, vendored_root, vendored_state)
 from xpm.errors import NotInstalled
 
-MODELS_DIR = "xlm_models"
-STATE_DIR = ".xpm"
-STAMP_VERSION = 1
-_IGNORED_DIRS = frozenset({"__pycache__"})  # same rule as xpm.hashing
-_MODES = frozenset({"100644", "100755", "120000"})
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_MAX_STAMP_BYTES = 64 << 20  # a stamp of 50,000 files (XPM_MAX_MODEL_FILES' default) is about 8 MiB
-
-
-def models_dir(project_dir: Path) -> Path:
-    return Path(project_dir) / MODELS_DIR
-
-
-def vendored_root(project_dir: Path, name: str) -> Path:
-    """Where xpm installs model `name` (the model root: package + configs/)."""
-    return models_dir(project_dir) / name
-
-
-def stamp_path(project_dir: Path, name: str) -> Path:
-    return models_dir(project_dir) / STATE_DIR / "stamps" / f"{name}.json"
-
-
-def read_stamp(project_dir: Path, name: str) -> dict | None:
-    """The stamp's data when there is one xpm wrote (is this folder xpm's?); `load_stamp`
-    says whether it can be trusted."""
-    try:
-        data = json.loads(stamp_path(project_dir, name).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) and data.get("version") == STAMP_VERSION else None
-
-
-def _stamp_text(name: str, commit: str, content_hash: str, files: dict) -> str:
-    data = {"version": STAMP_VERSION, "name": name, "commit": commit, "hash": content_hash, "files": files}
-    return json.dumps(data, sort_keys=True, indent=0)
+__all__ = [
+    "MODELS_DIR", "STAMP_VERSION", "STATE_DIR", "Changes", "Stamp", "State", "changed_files", "check_vendored",
+    "load_stamp", "models_dir", "read_lock_entry", "read_stamp", "remove_stamp", "stamp_path", "vendored_root",
+    "vendored_state", "write_stamp",
+]
 
 
 def write_stamp(project_dir: Path, name: str, commit: str, content_hash: str, records) -> None:
@@ -81,219 +34,11 @@ def write_stamp(project_dir: Path, name: str, commit: str, content_hash: str, re
     # fsynced either), and one lost or torn in a power cut reads as "not installed" (its records
     # must hash to its content hash): a reinstall. Its fsync, one per model on the main thread,
     # cost about 5% of a cold install of 20 models (restored: 66dd43f dropped it by mistake).
-    write_atomic(path, _stamp_text(name, commit, content_hash, files), durable=False)
+    write_atomic(path, stamp_text(name, commit, content_hash, files), durable=False)
 
 
 def remove_stamp(project_dir: Path, name: str) -> None:
     stamp_path(project_dir, name).unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """A stamp that can be trusted: well formed, and its records hash to its `hash`."""
-
-    commit: str
-    hash: str
-    files: dict  # path -> [mode, size, mtime_ns, sha256]
-    raw: bytes  # as read: a refresh replaces the stamp only while it still holds these bytes
-    mtime_ns: int  # when it was written (files not older than this are re-hashed)
-
-
-def load_stamp(project_dir: Path, name: str) -> Stamp | None:
-    """Model `name`'s stamp, or None when it is missing, damaged, or its records do not hash
-    to its content hash (a stamp edited by hand or by another tool vouches for nothing)."""
-    try:
-        # Never through a link (xpm writes none), never blocking on a fifo, never unbounded.
-        fd = os.open(stamp_path(project_dir, name), os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_STAMP_BYTES:
-                return None
-            raw, mtime_ns = handle.read(_MAX_STAMP_BYTES + 1), st.st_mtime_ns
-        data = json.loads(raw)
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or data.get("version") != STAMP_VERSION:
-        return None
-    commit, content_hash, files = data.get("commit"), data.get("hash"), data.get("files")
-    if not (isinstance(commit, str) and isinstance(content_hash, str) and isinstance(files, dict)):
-        return None
-    for rec in files.values():
-        if not (isinstance(rec, list) and len(rec) == 4 and rec[0] in _MODES and type(rec[1]) is int
-                and type(rec[2]) is int and isinstance(rec[3], str)):
-            return None
-    from xpm.hashing import tree_hash_of
-
-    if tree_hash_of((path, rec[0], rec[3]) for path, rec in files.items()) != content_hash:
-        return None
-    return Stamp(commit, content_hash, files, raw, mtime_ns)
-
-
-# ----------------------------------------------------------------------------- what changed
-@dataclass(frozen=True)
-class Changes:
-    """Files of a vendored model that differ from its stamp (and so from the lock), sorted."""
-
-    modified: list[str] = field(default_factory=list)  # other content, or mode (the execute bit, a link)
-    added: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    tree_hash: str | None = None  # the folder's content hash, when every file was hashed (`full`)
-
-    def __bool__(self) -> bool:
-        return bool(self.modified or self.added or self.deleted)
-
-    @property
-    def paths(self) -> list[str]:
-        return sorted({*self.modified, *self.added, *self.deleted})
-
-
-def _mode(st_mode: int) -> str | None:
-    """The mode the content hash records, or None for what no commit holds (a fifo, a socket,
-    a device): such a thing is never opened (reading a fifo would wait forever)."""
-    if stat.S_ISLNK(st_mode):
-        return "120000"
-    if stat.S_ISREG(st_mode):
-        return "100755" if st_mode & 0o111 else "100644"
-    return None
-
-
-def _scan(root: str, out: dict[str, os.stat_result]) -> None:
-    """lstat data of every entry but folders, by relative path; a loop, not recursion, so
-    no nesting depth makes it fail."""
-    folders = [(root, "")]
-    while folders:
-        folder, prefix = folders.pop()
-        with os.scandir(folder) as it:
-            for item in it:
-                rel = prefix + item.name
-                if item.is_dir(follow_symlinks=False):
-                    if item.name not in _IGNORED_DIRS:
-                        folders.append((item.path, rel + "/"))
-                else:
-                    out[rel] = item.stat(follow_symlinks=False)
-
-
-def _digest(full_path: str, mode: str) -> str:
-    import hashlib
-
-    if mode == "120000":
-        return hashlib.sha256(os.readlink(full_path).encode("utf-8", "surrogateescape")).hexdigest()
-    h = hashlib.sha256()
-    with open(full_path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False, held: bool = False) -> Changes:
-    """Which files of `xlm_models/<name>/` really differ from `stamp` (see the module docstring).
-
-    A file whose mode differs (the execute bit, a file become a link, a fifo) is changed without
-    reading it: the content hash records the mode. Otherwise equal size and mtime, older than
-    the stamp, prove it unchanged, unless `full` (`xpm verify`: re-hash every file). `held`:
-    the caller holds the project's lock (refreshing the stamp needs it)."""
-    root = str(vendored_root(project_dir, name))
-    seen: dict[str, os.stat_result] = {}
-    _scan(root, seen)
-    files = stamp.files
-    modified: list[str] = []
-    fresh: dict[str, list] = {}  # re-hashed, content right, stat data new: for the stamp
-    digests: dict[str, tuple[str, str]] = {}  # path -> (mode, sha256) of every file read
-    for path, st in seen.items():
-        mode, rec = _mode(st.st_mode), files.get(path)
-        proven = rec is not None and rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp.mtime_ns
-        if mode is not None and (full or (rec is not None and mode == rec[0] and not proven)):
-            digests[path] = (mode, _digest(os.path.join(root, path), mode))
-        if rec is None:
-            continue  # added
-        if mode != rec[0] or (path in digests and digests[path][1] != rec[3]):
-            modified.append(path)
-            if proven and mode == rec[0]:  # stat data that hid a change (only `full` sees it): never trusted again
-                fresh[path] = [rec[0], rec[1], -1, rec[3]]
-        elif not proven:
-            fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3]]
-    if fresh:
-        _refresh(project_dir, name, stamp, fresh, held)
-    whole = len(digests) == len(seen) and full
-    return Changes(
-        sorted(modified),
-        sorted(p for p in seen if p not in files),
-        sorted(p for p in files if p not in seen),
-        _tree_hash(digests) if whole else None,
-    )
-
-
-def _tree_hash(digests: dict[str, tuple[str, str]]) -> str:
-    from xpm.hashing import tree_hash_of
-
-    return tree_hash_of((path, mode, sha) for path, (mode, sha) in digests.items())
-
-
-def _refresh(project_dir: Path, name: str, stamp: Stamp, fresh: dict[str, list], held: bool) -> None:
-    """Put the new stat data of files whose content was right into the stamp. Skipped (the
-    next check re-hashes them again) while another process holds the project's lock (an
-    install may be replacing the folder), when the stamp changed since it was read, and when
-    the project cannot be written (read-only, full, not ours)."""
-    path = stamp_path(project_dir, name)
-    state = models_dir(project_dir) / STATE_DIR
-    if any(os.path.islink(p) for p in (models_dir(project_dir), state, path.parent, path, state / "lock")):
-        return  # a write through a link could land outside the project (every xpm command refuses these)
-    text = _stamp_text(name, stamp.commit, stamp.hash, {**stamp.files, **fresh})
-
-    def write() -> None:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if handle.read(len(stamp.raw) + 1) != stamp.raw:
-                return
-        write_atomic(path, text)
-
-    try:
-        if held:
-            write()
-            return
-        from xpm.locks import try_hold
-
-        with try_hold(models_dir(project_dir) / STATE_DIR / "lock") as got:
-            if got:
-                write()
-    except OSError:
-        pass
-
-
-# ----------------------------------------------------------------------------- against the lock
-@dataclass(frozen=True)
-class State:
-    """How `xlm_models/<name>/` stands against the lock. `kind`:
-
-    - `missing`: no folder;
-    - `incomplete`: a folder without a stamp that can be trusted (an interrupted install, a
-      folder xpm did not make, a damaged stamp): its content vouches for nothing;
-    - `other commit`: the stamp records another commit than the lock's (or the same commit with
-      another content hash): the folder is another install, e.g. after a `git pull` moved the
-      lock;
-    - `unlocked`: no commit to compare with (the caller has no lock entry);
-    - `modified` or `ok`: `changes` (from `changed_files`) says which files differ.
-    """
-
-    kind: str
-    changes: Changes = field(default_factory=Changes)
-    stamp: Stamp | None = None
-
-
-def vendored_state(project_dir: Path, name: str, commit: str | None, content_hash: str | None,
-                   full: bool = False, held: bool = False) -> State:
-    """Model `name`'s folder against the lock's `commit` and `content_hash` (see `State`)."""
-    if not vendored_root(project_dir, name).is_dir():
-        return State("missing")
-    stamp = load_stamp(project_dir, name)
-    if stamp is None:
-        return State("incomplete")
-    if commit is None:
-        return State("unlocked", stamp=stamp)
-    if stamp.commit != commit or stamp.hash != content_hash:
-        return State("other commit", stamp=stamp)
-    changes = changed_files(project_dir, name, stamp, full, held)
-    return State("modified" if changes else "ok", changes, stamp)
 
 
 def check_vendored(project_dir: Path, name: str) -> list[str]:
@@ -319,10 +64,8 @@ def check_vendored(project_dir: Path, name: str) -> list[str]:
 def read_lock_entry(project_dir: Path, name: str) -> dict | None:
     """Model `name`'s table of `<project>/xlm.lock` as a dict of its set fields (None when not
     locked). Raises `xpm.errors.LockFileError` (file and line) when the lock is malformed."""
-    from dataclasses import asdict
+    from xlm.records import lockfile
+    from xpm.lock import translated
 
-    from xpm.lock import LOCK_NAME, read_lock
-
-    lock = read_lock(Path(project_dir) / LOCK_NAME)
-    entry = lock.get(name) if lock else None
-    return {k: v for k, v in asdict(entry).items() if v is not None} if entry else None
+    with translated():
+        return lockfile.read_lock_entry(project_dir, name)

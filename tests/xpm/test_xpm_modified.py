@@ -191,9 +191,11 @@ def test_xlm_list_and_verify_agree(installed, case, changed):
 
 
 def test_only_files_whose_stat_data_changed_are_read_and_then_never_again(installed, monkeypatch):
+    from xlm.records import stamps  # where xlm, xpm list and xpm verify decide which files changed
+
     read = []
-    digest = stamp._digest
-    monkeypatch.setattr(stamp, "_digest", lambda path, mode: read.append(Path(path).name) or digest(path, mode))
+    digest = stamps._digest
+    monkeypatch.setattr(stamps, "_digest", lambda path, mode: read.append(Path(path).name) or digest(path, mode))
     os.utime(stamp.stamp_path(installed, "zlm"), ns=(2**62, 2**62))  # no file is "racily clean" here
     assert _xlm(installed) is None and read == []  # nothing touched: stat calls only
     touch(installed)

@@ -136,9 +136,9 @@ GIT = ("version = 1\n\n[[model]]\nname = 'zlm'\nkind = 'git'\nsource = 'https://
 
 
 def test_lock_knows_the_hash_algorithm_without_importing_hashing():
-    from xpm import lock
+    from xlm.records import lockfile  # hashlib stays unimported: tests/provenance/test_layering.py
 
-    assert lock.ALGORITHM == hashing.ALGORITHM
+    assert lockfile.ALGORITHM == hashing.ALGORITHM
     assert parse_lock(GIT).entries["zlm"].commit == "c" * 40
 
 

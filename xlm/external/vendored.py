@@ -2,8 +2,9 @@
 
 Cheap by design: xpm's install stamp records sizes and mtimes, so when nothing was touched
 this is a few `stat` calls per file; files whose stat data changed (a `touch`, a copied
-project) are re-hashed before they count as changed (`xpm.stamp.vendored_state`, which
-`xpm list` and `xpm verify` use too, so all three agree). Like cargo with edited vendored
+project) are re-hashed before they count as changed (`xlm.records.stamps.vendored_state`,
+which `xpm list` and `xpm verify` use too, so all three agree). It reads the lock and the
+stamps through `xlm.records`, the layer below xlm and xpm: xlm never imports xpm. Like cargo with edited vendored
 sources, xlm refuses to run a job on a vendored model that changed (see `JOB_BLOCKING_KINDS`).
 """
 
@@ -24,14 +25,14 @@ def _problem(model: FoundModel, what: str, fix: str, kind: str) -> Problem:
 
 def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
     """Why the vendored folder of ``model`` is not the locked one, or None when it is."""
-    from xpm.errors import XpmError
-    from xpm.stamp import read_lock_entry, vendored_root, vendored_state
+    from xlm.records.lockfile import LockFileError, read_lock_entry
+    from xlm.records.stamps import vendored_root, vendored_state
 
     name, project = model.name, discovery.project_dir
     try:
         locked = read_lock_entry(project, name) or {}
         state = vendored_state(project, name, locked.get("commit"), locked.get("hash"))
-    except XpmError as exc:
+    except LockFileError as exc:
         return _problem(model, exc.what, exc.fix or "run: xpm install", "not_installed")
     except OSError as exc:  # the folder cannot be read (permissions, a path too long): say so, no traceback
         from xlm.textfile import os_error

@@ -1,0 +1,11 @@
+"""What xlm and xpm both read: the lock format, install stamps, the content hash.
+
+The layer below both tools, so the arrows run one way (xpm -> here <- xlm): it imports only
+the standard library and `xlm.manifest` / `xlm.textfile` (nothing of xpm, nothing heavy of
+xlm), and nothing here imports hashlib, tomllib or tomlkit at module level, so xlm's start-up
+and a warm `xpm install` stay a few `stat` calls per file (tests/provenance/test_layering.py).
+
+- ``treehash``: the `sha256-tree:` content hash of a model's files (docs/xpm.md);
+- ``lockfile``: reading `xlm.lock` (xpm writes it, `xpm.lock`) and the format's checks;
+- ``stamps``: xpm's install stamps, and `vendored_state`: is a vendored folder the locked one;
+"""

@@ -1,0 +1,296 @@
+"""Reading the lock format: `xlm.lock` (xpm's pins) and, through `xlm.records.runs`, a run's `models.lock`.
+
+TOML read with the stdlib's tomllib (fast: xlm's start-up and a warm `xpm install` read it):
+a `version`, then one `[[model]]` table per model. xpm writes `xlm.lock` (`xpm.lock`, with
+tomlkit, on top of this module); readers ignore keys they do not know (room for
+`dependencies = [...]` per model and a top-level `[[override]]` later) and refuse a newer
+`version` with a clear message instead of guessing.
+
+Version 2 adds each git model's declared Python requirements (`requires`, `requires-python`,
+read from the locked tree), so a reviewer sees them in the diff. A version 1 lock is still
+read: its entries have none recorded (None), and whoever needs them reads the vendored
+folder, which the content hash pins; the next write records them.
+
+The lock is hostile input like `.xlm_models` (a pull request can change it): it is read by
+`xlm.textfile`, and every value is checked as if it came from `.xlm_models` (the source,
+ref and subdir must be a line xpm could have written, the name a valid model name, the
+package an identifier, no control characters anywhere), with file:line and the fix.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+from xlm.manifest import (CREDENTIAL_HELPERS, CredentialsError, Entry, GitSource, LocalSource, ManifestError,
+                          control_problem, name_problem, parse_line, show)
+from xlm.records.treehash import ALGORITHM
+from xlm.textfile import BOM, TextFileError, lines, read_text
+
+LOCK_NAME = "xlm.lock"
+VERSION = 2  # 2: requires / requires-python per git model
+READABLE_VERSIONS = (1, 2)
+LOCK_FIX = "restore it from version control, or delete it and run `xpm lock` to regenerate it"
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # sha1 or sha256 object ids
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+MAX_REQUIRES = 500  # as many as xlm.requirements reads from a model
+
+
+class LockFileError(ValueError):
+    """A file in the lock format that cannot be read: `what` names the file and line, `fix` says how."""
+
+    def __init__(self, what: str, fix: str):
+        super().__init__(what)
+        self.what, self.fix = what, fix
+
+    def render(self) -> str:
+        return f"error: {self.what}\n  fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One locked model. Git entries carry everything; local ones only their name and path."""
+
+    name: str
+    kind: str  # "git" or "local"
+    source: str  # normalised URL for git, the entry as written for local
+    requested: str | None = None  # the ref asked for in .xlm_models (None: newest tag / default branch)
+    resolved: str | None = None  # full ref it resolved to ("refs/tags/v1.2.0"), "" for a commit
+    commit: str | None = None
+    subdir: str | None = None
+    hash: str | None = None
+    package: str | None = None
+    requires: tuple[str, ...] | None = None  # the model's declared requirements (None: not recorded, a version 1 lock)
+    requires_python: str | None = None  # its `requires-python`
+
+    def matches(self, entry: Entry) -> bool:
+        """True when this lock entry was made from exactly this `.xlm_models` entry."""
+        src = entry.source
+        if isinstance(src, GitSource):
+            return (self.kind, self.source, self.requested, self.subdir) == ("git", src.url, src.ref, src.subdir)
+        return (self.kind, self.source) == ("local", entry.text)
+
+    def spec(self) -> str:
+        if self.kind == "local":
+            return self.source
+        return GitSource(self.source, self.requested, self.subdir).spec()
+
+
+# The TOML key of a field, where it differs from the field's name.
+_KEYS = {"requires_python": "requires-python"}
+
+
+def toml_key(field_name: str) -> str:
+    return _KEYS.get(field_name, field_name)
+
+
+def local_entry(entry: Entry) -> LockEntry:
+    assert isinstance(entry.source, LocalSource)
+    return LockEntry(entry.name, "local", entry.text)
+
+
+@dataclass(frozen=True)
+class Lock:
+    entries: dict[str, LockEntry]
+
+    def get(self, name: str) -> LockEntry | None:
+        return self.entries.get(name)
+
+
+# ----------------------------------------------------------------------------- the format
+@dataclass(frozen=True)
+class Table:
+    """One `[[model]]` table as read: its values, and where each key is written (for messages)."""
+
+    values: dict
+    start: int | None  # the line of `[[model]]`
+    where: Callable[[str], str]  # key -> "path:line" of `key = ...` (else the table's line)
+
+    @property
+    def at(self) -> str:
+        return self.where("")
+
+
+def load(text: str, path: Path | str, fix: str, tool: str = "xpm", newest: int = VERSION,
+         readable: tuple[int, ...] = READABLE_VERSIONS) -> tuple[dict, list[Table]]:
+    """The TOML document and its `[[model]]` tables, after the checks every reader makes:
+    valid TOML, a `version` this reader knows (a newer one says "upgrade `tool`"), tables."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text.removeprefix(BOM))
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        raise LockFileError(f"{where}: not valid TOML ({exc})", fix) from None
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise LockFileError(f"{path}:1: no `version = {newest}` line", fix)
+    if version > newest:
+        raise LockFileError(f"{path}: lock format version {version} is newer than this {tool} understands ({newest})", f"upgrade {tool}")
+    if version not in readable:
+        raise LockFileError(f"{path}:1: unknown lock format version {version}", fix)
+    tables = data.get("model", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise LockFileError(f"{path}: `model` must be an array of tables ([[model]])", fix)
+    text_lines = lines(text)
+    starts = [n for n, line in enumerate(text_lines, start=1) if line.strip() == "[[model]]"]
+    out = []
+    for index, table in enumerate(tables):
+        start = starts[index] if index < len(starts) else None
+        out.append(Table(table, start, lambda key, start=start: _key_where(path, text_lines, start, key)))
+    return data, out
+
+
+def _key_where(path: Path | str, text_lines: list[str], start: int | None, key: str) -> str:
+    """`path:line` of `key = ...` in the table that starts at line `start` (else the table's line)."""
+    if start is None:
+        return f"{path}:?"
+    if key:
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(start + 1, len(text_lines) + 1):
+            line = text_lines[number - 1].strip()
+            if line.startswith("["):
+                break
+            if pattern.match(line):
+                return f"{path}:{number}"
+    return f"{path}:{start}"
+
+
+def check_types(table: Table, keys, fix: str, lists: tuple[str, ...] = ("requires",)) -> None:
+    """Each of `keys` present is a string (a list of strings for `lists`)."""
+    for key in keys:
+        value = table.values.get(key)
+        if value is None:
+            continue
+        if key in lists:
+            if not isinstance(value, list) or not all(isinstance(r, str) for r in value) or len(value) > MAX_REQUIRES:
+                raise LockFileError(f"{table.where(key)}: `{key}` must be a list of strings", fix)
+        elif not isinstance(value, str):
+            raise LockFileError(f"{table.where(key)}: `{key}` must be a string", fix)
+
+
+def check_controls(table: Table, keys, fix: str) -> None:
+    """No value of `keys` (strings, or lists of them) holds a control character."""
+    for key in keys:
+        value = table.values.get(key)
+        for one in value if isinstance(value, list) else [value]:
+            if isinstance(one, str) and (problem := control_problem(one)):
+                raise LockFileError(f"{table.where(key)}: `{key}` holds a {problem}", fix)
+
+
+def check_name(table: Table, fix: str) -> str:
+    name = table.values.get("name")
+    if not isinstance(name, str):
+        raise LockFileError(f"{table.at}: [[model]] without a string `name`", fix)
+    if problem := control_problem(name) or name_problem(name):
+        raise LockFileError(f"{table.where('name')}: {problem}", fix)
+    return name
+
+
+def check_commit(table: Table, fix: str) -> None:
+    commit = table.values.get("commit")
+    if commit is not None and not _COMMIT.match(commit):
+        raise LockFileError(f"{table.where('commit')}: '{show(commit)}' is not a full commit id", fix)
+
+
+def check_hash(table: Table, fix: str, tool: str = "xpm") -> None:
+    value = table.values.get("hash")
+    if value is None:
+        return
+    algorithm, _, digest = value.partition(":")
+    if algorithm != ALGORITHM:
+        raise LockFileError(f"{table.where('hash')}: unknown hash algorithm '{show(algorithm)}'", f"upgrade {tool}, or " + fix)
+    if not _DIGEST.match(digest):
+        raise LockFileError(f"{table.where('hash')}: '{show(value)}' is not a {ALGORITHM} hash", fix)
+
+
+def check_package(table: Table, fix: str) -> None:
+    package = table.values.get("package")
+    if package is not None and (not package.isidentifier() or keyword.iskeyword(package)):
+        raise LockFileError(f"{table.where('package')}: '{show(package)}' is not a Python package name", fix)
+
+
+def check_git_source(table: Table, fix: str) -> None:
+    """`source`, `requested` and `subdir` together are a line `.xlm_models` could hold, naming this model."""
+    values, name = table.values, table.values["name"]
+    expected = GitSource(values["source"], values.get("requested"), values.get("subdir"))
+    _check_spec(table, expected.spec(), expected, fix)
+
+
+def check_local_source(table: Table, fix: str) -> None:
+    _check_spec(table, table.values["source"], None, fix)
+
+
+def _check_spec(table: Table, spec: str, expected: GitSource | None, fix: str) -> None:
+    name, kind = table.values["name"], "git" if expected is not None else "local"
+    try:
+        entry = parse_line(spec)
+    except CredentialsError as exc:
+        fix = f"remove them from .xlm_models, delete xlm.lock and run `xpm lock`; let git supply them: {CREDENTIAL_HELPERS}"
+        raise LockFileError(f"{table.where('source')}: {exc.what}", fix) from None
+    except ManifestError as exc:
+        raise LockFileError(f"{table.where('source')}: model '{name}': {exc.what}", fix) from None
+    if entry is None or entry.text != spec or (expected is not None and entry.source != expected) or \
+            (expected is None and not isinstance(entry.source, LocalSource)):
+        what = f"model '{name}': '{show(spec)}' is not a {kind} source as .xlm_models writes it"
+        raise LockFileError(f"{table.where('source')}: {what}", fix)
+    if entry.name != name:
+        raise LockFileError(f"{table.where('name')}: model '{name}' has the source of a model named '{entry.name}'", fix)
+
+
+# ----------------------------------------------------------------------------- xlm.lock
+def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
+    """The lock in `text`; raises `LockFileError` (file:line, fix) for anything xpm could not have written."""
+    _, tables = load(text, path, LOCK_FIX)
+    known = {toml_key(f.name): f.name for f in fields(LockEntry)}
+    entries: dict[str, LockEntry] = {}
+    for table in tables:
+        for key in ("name", "kind", "source"):
+            if not isinstance(table.values.get(key), str):
+                raise LockFileError(f"{table.at}: [[model]] without a string `{key}`", LOCK_FIX)
+        values = {k: v for k, v in table.values.items() if k in known}
+        check_types(table, values, LOCK_FIX)
+        kind, name = values["kind"], values["name"]
+        if kind not in ("git", "local"):
+            raise LockFileError(f"{table.at}: unknown kind '{show(kind)}' (expected git or local)", "upgrade xpm, or " + LOCK_FIX)
+        if kind == "git":
+            if not all(isinstance(values.get(k), str) for k in ("commit", "hash")):
+                raise LockFileError(f"{table.at}: git model '{show(name)}' lacks `commit` or `hash`", LOCK_FIX)
+            check_commit(table, LOCK_FIX)
+            check_hash(table, LOCK_FIX)
+        check_controls(table, values, LOCK_FIX)
+        if kind == "local" and {"requires", "requires-python"} & values.keys():
+            raise LockFileError(f"{table.where('requires')}: local model '{name}' has requirements recorded; "
+                                "xpm records them for git models only", LOCK_FIX)
+        check_name(table, LOCK_FIX)
+        check_package(table, LOCK_FIX)
+        (check_git_source if kind == "git" else check_local_source)(table, LOCK_FIX)
+        if name in entries:
+            raise LockFileError(f"{table.at}: model '{name}' is locked twice", LOCK_FIX)
+        if "requires" in values:
+            values["requires"] = tuple(values["requires"])
+        entries[name] = LockEntry(**{known[k]: v for k, v in values.items()})
+    return Lock(entries)
+
+
+def read_lock(path: Path) -> Lock | None:
+    """The lock at `path`, or None when there is none yet."""
+    try:
+        text = read_text(path)
+    except TextFileError as exc:
+        raise LockFileError(str(exc), exc.fix if exc.line is None else LOCK_FIX) from None
+    return None if text is None else parse_lock(text, path)
+
+
+def read_lock_entry(project_dir: Path, name: str) -> dict | None:
+    """Model `name`'s table of `<project>/xlm.lock` as a dict of its set fields (None when not
+    locked). Raises `LockFileError` (file and line) when the lock is malformed."""
+    from dataclasses import asdict
+
+    lock = read_lock(Path(project_dir) / LOCK_NAME)
+    entry = lock.get(name) if lock else None
+    return {k: v for k, v in asdict(entry).items() if v is not None} if entry else None
