@@ -164,3 +164,16 @@ def test_git_missing(monkeypatch):
     with pytest.raises(GitMissing) as info:
         Git().run(["--version"])
     assert "git was not found on PATH" in info.value.render()
+
+
+def test_a_mirror_holds_only_what_git_needs(lab, git_env):
+    """Every file and folder made costs a cold install of many models: a new mirror is HEAD,
+    config, objects/, refs/ and xpm-url, and a fetch adds no FETCH_HEAD (git 2.29+)."""
+    git = Git()
+    db = Database(git, git_env.cache, lab.zlm.url)
+    db.ensure()
+    assert sorted(p.name for p in db.path.iterdir()) == ["HEAD", "config", "objects", "refs", "xpm-url"]
+    db.fetch([lab.commits["1.1.0"]])
+    made = {str(p.relative_to(db.path)) for p in db.path.rglob("*")}
+    assert "info" not in made and ("FETCH_HEAD" not in made or git.version < (2, 29))
+    assert db.missing([lab.commits["1.1.0"]]) == []

@@ -25,10 +25,6 @@ from xpm.git.command import Git, looks_corrupt
 from xpm.git.remote import mirror_name, ref_problem, without_userinfo
 from xpm.resolve import RefList
 
-# Exports must equal the committed tree, whatever the repository's .gitattributes asks for:
-# info/attributes has the highest precedence, so these switch off export-subst/export-ignore
-# and any end-of-line or filter conversion for every path.
-_ATTRIBUTES = "* -export-subst -export-ignore -text -eol -ident -filter -working-tree-encoding\n"
 _REFS_FILE = "xpm-refs.json"
 # unpackLimit=1 keeps every fetched pack as it came (as clone does) instead of exploding small
 # fetches into loose objects, which recompresses each blob: a 256 KiB binary costs real time.
@@ -59,13 +55,14 @@ class Database:
             # A bare repository as gitrepository-layout(5) describes it, written directly: a
             # `git init` per remote is a process start that a cold install of many models pays
             # for in parallel, and there are no sample hooks to copy. Only what git needs to
-            # recognise it (HEAD, objects/, refs/) and info/ for the attributes: git makes
-            # objects/pack, refs/xpm/... when it first writes there (each mkdir costs too).
-            for sub in ("objects", "refs", "info"):
+            # recognise it (HEAD, objects/, refs/): git makes objects/pack, refs/xpm/... when it
+            # first writes there, and each file or folder made costs a cold install of many
+            # models. No info/attributes: exports read objects (`cat-file`), which no attribute,
+            # filter or end-of-line rule of the repository ever touches.
+            for sub in ("objects", "refs"):
                 (tmp / sub).mkdir()
             (tmp / "HEAD").write_text("ref: refs/heads/main\n")
             (tmp / "config").write_text(_CONFIG)
-            (tmp / "info" / "attributes").write_text(_ATTRIBUTES)
             (tmp / "xpm-url").write_text(without_userinfo(self.url) + "\n")
             os.replace(tmp, self.path)  # a half-made mirror is never visible under its name
         except BaseException:
@@ -131,7 +128,8 @@ class Database:
         refspecs = [f"{c}:refs/xpm/c/{c}" for c in commits]
         # A failure run() recognises (unreachable, authentication, timeout, refused transport)
         # raises; any other means the server will not send commits by id: fetch everything.
-        shallow = self.git.run(["fetch", "--quiet", "--no-tags", "--depth=1", "--", self.url, *refspecs], cwd=self.path, url=self.url, check=False)
+        shallow = self.git.run(["fetch", *self._fetch_options(), "--depth=1", "--", self.url, *refspecs],
+                               cwd=self.path, url=self.url, check=False)
         if shallow.returncode == 0:
             return  # each commit was fetched into its own ref, so all of them are here
         self.fetch_all()
@@ -144,6 +142,11 @@ class Database:
                 f"run `xpm update {name}` to lock what its ref points to now",
             )
         self.pin(commits)
+
+    def _fetch_options(self) -> list[str]:
+        """No tags (xpm names what it wants), and no FETCH_HEAD file where git can skip it (2.29+):
+        xpm never reads it, and each file written costs a cold install of many models."""
+        return ["--quiet", "--no-tags", *(["--no-write-fetch-head"] if self.git.version >= (2, 29) else [])]
 
     def pin(self, commits: list[str]) -> None:
         """Give each commit its ref `refs/xpm/c/<commit>` (one `update-ref --stdin`), so that a
@@ -158,7 +161,7 @@ class Database:
     def fetch_all(self) -> None:
         """Full history of every branch and tag (needed for short commit ids and old servers)."""
         self.ensure()
-        args = ["fetch", "--quiet", "--force", "--no-tags"]
+        args = ["fetch", *self._fetch_options(), "--force"]
         if (self.path / "shallow").exists():
             args.append("--unshallow")  # history behind a shallow boundary is never sent otherwise
         args += ["--", self.url, "+refs/heads/*:refs/xpm/heads/*", "+refs/tags/*:refs/xpm/tags/*"]
