@@ -149,6 +149,7 @@ class Git:
         self._effective: dict[str, str] = {}  # URL -> the URL git contacts (insteadOf applied)
         self._user_config: transport.UserConfig | None = None  # the user's insteadOf and sshCommand, read once
         self._config_lock = threading.Lock()
+        self._environ: dict[str, str] | None = None  # the caller's environment, scrubbed once (a cold install runs ~100 gits)
 
     # ------------------------------------------------------------------ building a command
     def _command(self, args: list[str], config: tuple[str, ...] = ()) -> list[str]:
@@ -183,7 +184,9 @@ class Git:
         _versions[self.executable] = version
 
     def _env(self, cwd: Path | str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = scrubbed_environ()
+        if self._environ is None:
+            self._environ = scrubbed_environ()
+        env = dict(self._environ)
         env["GIT_TERMINAL_PROMPT"] = "0"  # fail instead of asking: we may run in parallel or in CI
         env["LC_ALL"] = "C"  # we classify git's messages, so they must be in English
         if is_git_dir(cwd):
