@@ -22,7 +22,8 @@ process it waited for (git's included; the git daemon's are not), and the 1-minu
 average when the run started: on a machine shared with other jobs, wall times follow the
 load, CPU times much less. xpm and uv are run as the console scripts next to this
 interpreter (what pip installed), not through a version manager's shim on PATH (pyenv's
-adds a bash script and a process start to every run).
+adds a bash script and a process start to every run). Each timed run writes into new
+folders; what earlier runs wrote is moved aside and deleted at the end (`Bench.discard`).
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ class Bench:
         for var in ("XLM_MODELS_FILE", "XLM_MODELS_PATH", "XPM_CACHE_DIR", "UV_CACHE_DIR", "PYTHONDONTWRITEBYTECODE"):
             self.env.pop(var, None)
         self.daemon = None
+        self.spent = 0  # folders of earlier runs, moved aside (see `discard`)
 
     # ------------------------------------------------------------------ setup
     def build(self, count: int) -> list[str]:
@@ -214,9 +216,20 @@ class Bench:
 
     def fresh(self, label: str) -> Path:
         path = self.work / label
-        shutil.rmtree(path, ignore_errors=True)
+        self.discard(path)
         path.mkdir(parents=True)
         return path
+
+    def discard(self, path: Path) -> None:
+        """Move what an earlier run wrote aside; it is deleted with the work folder at the end.
+        Deleting it right before the next run would tax that run: on a file system without a
+        journal (this machine's ext4), the kernel skips inodes deleted in the last 30 s when it
+        allocates new ones, one by one, so each file made right after deleting a thousand
+        costs a scan of them (it doubled the system time of both tools here)."""
+        if path.exists():
+            self.spent += 1
+            (self.work / "spent").mkdir(exist_ok=True)
+            path.rename(self.work / "spent" / str(self.spent))
 
     # ------------------------------------------------------------------ measurements
     def floor(self, names: list[str]) -> float:
@@ -238,13 +251,13 @@ class Bench:
         return project
 
     def xpm_cold(self, project: Path) -> float:
-        shutil.rmtree(project / "xlm_models", ignore_errors=True)
+        self.discard(project / "xlm_models")
         env = {**self.env, "XPM_CACHE_DIR": str(self.fresh(project.name + "-cache"))}
         return self.run([XPM, "-q", "install"], cwd=project, env=env)
 
     def xpm_cold_attempt(self, project: Path) -> str | None:
         """One cold install that may fail: None, or the last line of its error."""
-        shutil.rmtree(project / "xlm_models", ignore_errors=True)
+        self.discard(project / "xlm_models")
         env = {**self.env, "XPM_CACHE_DIR": str(self.fresh(project.name + "-cache"))}
         proc = subprocess.run([XPM, "-q", "install"], cwd=project, env=env, capture_output=True, text=True)
         return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0]
