@@ -75,10 +75,12 @@ def _instantiate_each(node: Any, what: str, group: str) -> list:
     return out
 
 
-def build_trainer(cfg: DictConfig, **overrides: Any) -> Any:
-    """The Lightning Trainer of ``cfg.trainer`` with the configured loggers and callbacks."""
+def build_trainer(cfg: DictConfig, extra_callbacks: tuple = (), **overrides: Any) -> Any:
+    """The Lightning Trainer of ``cfg.trainer`` with the configured loggers and callbacks, plus
+    ``extra_callbacks`` (the jobs' own, e.g. the model record of every checkpoint; None skipped)."""
     loggers = _instantiate_each(cfg.get("loggers"), "logger", "loggers")
     callbacks = _instantiate_each(cfg.get("callbacks"), "callback", "callbacks")
+    callbacks += [c for c in extra_callbacks if c is not None]
     try:
         return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
     except InstantiationException as exc:  # a trainer.* value Lightning refuses (accelerator=gpu on a CPU, ...)

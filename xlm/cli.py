@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("list the models found (core, .xlm_models, installed), where from, and their problems", "xlm.external.report:models_command"),
     "completion": ('shell completion: eval "$(xlm completion bash)" (or zsh)', "xlm.completion:completion_command"),
     "tokenizer": ("train a byte-level BPE tokenizer on text: xlm tokenizer train FILES --vocab-size N --out DIR", "xlm.data.tokenizer_command:tokenizer_command"),
+    "runs": ("the models a run used: xlm runs show RUN|CKPT; what differs: xlm runs diff A B", "xlm.provenance.runs_command:runs_command"),
 }
 
 

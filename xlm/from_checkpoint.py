@@ -30,29 +30,45 @@ MODEL_NODES = (
     "reported_metrics", "lightning_module", "optimizer", "lr_scheduler", "tags",
 )
 # The new run's own: where it writes, what it is; never taken from the checkpoint.
-RUN_NODES = ("job_type", "ckpt_path", "paths", "eval", "generate", "hydra")
+RUN_NODES = ("job_type", "ckpt_path", "paths", "eval", "generate", "hydra", "record_models", "allow_model_drift")
 _REPOINTED = ("output_dir", "data_dir")
 
 
 @lru_cache(maxsize=4)
-def _load(path: str, mtime_ns: int, size: int) -> dict:
-    """The checkpoint's stored config; (mtime, size) only key the cache of this process."""
+def _load(path: str, mtime_ns: int, size: int) -> tuple[dict | None, object]:
+    """(the checkpoint's stored config, its record of the models it used); (mtime, size) only
+    key the cache of this process, so a job reads a checkpoint once."""
     import torch
 
     try:  # mmap: the weights are not read, only the pickled dict around them
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except RuntimeError:  # the legacy (non-zip) format cannot be mapped
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = (checkpoint.get("hyper_parameters") or {}).get("cfg") if isinstance(checkpoint, dict) else None
-    if not isinstance(cfg, dict):
-        raise UserError(f"checkpoint '{path}' has no stored config (not written by xlm?)", "also pass experiment=<its experiment>")
-    return cfg
+    if not isinstance(checkpoint, dict):
+        return None, None
+    cfg = (checkpoint.get("hyper_parameters") or {}).get("cfg")
+    return (cfg if isinstance(cfg, dict) else None), (checkpoint.get("xlm") or {}).get("models") if isinstance(checkpoint.get("xlm"), dict) else None
+
+
+def _loaded(path: str) -> tuple[dict | None, object]:
+    stat = os.stat(path)
+    return _load(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
 
 
 def stored_config(path: str) -> dict:
     """The resolved config a checkpoint was trained with (saved there by the harness)."""
-    stat = os.stat(path)
-    return _load(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    cfg, _ = _loaded(path)
+    if cfg is None:
+        raise UserError(f"checkpoint '{path}' has no stored config (not written by xlm?)", "also pass experiment=<its experiment>")
+    return cfg
+
+
+def stored_models(path: str):
+    """The checkpoint's record of the models that wrote it (`xlm.records.runs.RunRecord`), None
+    when it has none. Raises `xlm.records.lockfile.LockFileError` for a record that cannot be read."""
+    from xlm.records.runs import from_stored
+
+    return from_stored(_loaded(path)[1], path)
 
 
 def checkpoint_config(cfg: DictConfig, path: str, overrides: list[str], job: str) -> DictConfig:

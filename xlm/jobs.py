@@ -2,7 +2,10 @@
 
 ``main`` is the thin ``@hydra.main`` entry that `xlm` runs; it picks the job from
 ``cfg.job_type``. Tests and benchmarks call the job functions directly with a composed config.
-Each job writes a small JSON record of what it did next to Hydra's ``.hydra/config.yaml``.
+Each job writes a small JSON record of what it did next to Hydra's ``.hydra/config.yaml``,
+and the record of the models it used (`xlm.provenance`: ``models.lock``, and in every
+checkpoint); a job that starts from a checkpoint first checks that those models are the code
+that wrote it (docs/reproducibility.md).
 """
 
 from __future__ import annotations
@@ -135,17 +138,27 @@ def _say_if_memorised(cfg: DictConfig, split: str) -> int | None:
     return cfg.datamodule.get("overfit_examples") or None
 
 
-def train(cfg: DictConfig) -> dict:
+def _begin(cfg: DictConfig, job: str, checkpoint: str | None, found: Any):
+    """The drift check against the checkpoint (may stop the job), then this job's model record."""
+    from xlm.provenance.recorder import begin
+
+    return begin(cfg, job, checkpoint, found)
+
+
+def train(cfg: DictConfig, found: Any = None) -> dict:
     """Fit the harness; resume from ``ckpt_path`` when given (with its config when no model is named).
+    ``found``: the job's registered models (`xlm.external_models`), discovered when None.
     Returns the run's record."""
     cfg, resume = _with_checkpoint(cfg, "train")
+    recording = _begin(cfg, "train", resume, found)
     cfg = _prepare(cfg)
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
-    trainer = build.build_trainer(cfg)
+    trainer = build.build_trainer(cfg, extra_callbacks=(recording.callback(),))
     start = time.perf_counter()
     trainer.fit(harness, datamodule=datamodule, ckpt_path=resume)
+    recording.finish()
     checkpoint = next((cb for cb in trainer.checkpoint_callbacks if getattr(cb, "last_model_path", "")), None)
     record = {
         "job_type": "train",
@@ -159,9 +172,10 @@ def train(cfg: DictConfig) -> dict:
     return record
 
 
-def evaluate(cfg: DictConfig) -> dict:
+def evaluate(cfg: DictConfig, found: Any = None) -> dict:
     """Metrics of a checkpoint on ``eval.split`` (val or test); printed and written to eval.json."""
     cfg, path = _with_checkpoint(cfg, "eval")
+    recording = _begin(cfg, "eval", path, found)
     cfg = _prepare(cfg)
     split = cfg.eval.split
     if split not in ("val", "test"):
@@ -172,6 +186,7 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer = build.build_trainer(cfg)
     run = trainer.validate if split == "val" else trainer.test
     results = run(harness, datamodule=datamodule, ckpt_path=path, verbose=True)
+    recording.finish()
     memorised = _say_if_memorised(cfg, split)
     record = {"job_type": "eval", "checkpoint": path, "split": split, "overfit_examples": memorised,
               "metrics": _scalars(results[0] if results else {})}
@@ -179,15 +194,17 @@ def evaluate(cfg: DictConfig) -> dict:
     return record
 
 
-def generate(cfg: DictConfig) -> dict:
+def generate(cfg: DictConfig, found: Any = None) -> dict:
     """Predictions of a checkpoint on ``datamodule.predict_split``, one JSON line per example."""
     cfg, path = _with_checkpoint(cfg, "generate")
+    recording = _begin(cfg, "generate", path, found)
     cfg = _prepare(cfg)
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
     trainer = build.build_trainer(cfg)
     batches = trainer.predict(harness, datamodule=datamodule, ckpt_path=path)
+    recording.finish()
     output = Path(cfg.generate.output_file)
     if trainer.world_size > 1:  # each process predicts its share of the examples
         output = output.with_name(f"{output.stem}.rank{trainer.global_rank}{output.suffix}")
@@ -221,8 +238,8 @@ def run(cfg: DictConfig) -> Any:
             raise UserError(f"unknown job_type '{cfg.job_type}'", f"use one of: {', '.join(JOBS)}")
         from xlm.external.guard import check_job
 
-        check_job(cfg)  # a skipped model's config or a target that names nothing stops the job here
-        return job(cfg)
+        found = check_job(cfg)  # a skipped model's config or a target that names nothing stops the job here
+        return job(cfg, found)
     except Exception as exc:
         from xlm.config_errors import explain
         from xlm.external.diagnose import missing_model_error

@@ -22,7 +22,7 @@ def shell_env(tmp_path: Path) -> dict:
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ("xlm ", ["completion", "eval", "generate", "job_type=", "models", "tokenizer", "train"]),
+        ("xlm ", ["completion", "eval", "generate", "job_type=", "models", "runs", "tokenizer", "train"]),
         ("xlm tr", ["train"]),
         ("xlm -", ["--help", "--verbose", "--version", "-h", "-v"]),
         ("xlm -v ev", ["eval"]),

@@ -19,7 +19,7 @@ from xlm.external.validation import ModelInfo
 
 Finding = tuple[FoundModel, Problem]
 
-BUILTIN_COMMANDS = ("train", "eval", "evaluate", "generate", "models", "completion", "help")
+BUILTIN_COMMANDS = ("train", "eval", "evaluate", "generate", "models", "completion", "runs", "help")
 RESERVED_PACKAGES = {
     "xlm": "xlm itself",
     "xpm": "xlm's package manager xpm",

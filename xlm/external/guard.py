@@ -144,8 +144,9 @@ def _in_core_configs(rel: str) -> bool:
     return (CORE_CONFIG_DIR / rel).is_file()  # xlm's own tree is searched first: no model's file is used
 
 
-def check_job(cfg) -> None:
-    """Raise `UserError` when the composed ``cfg`` (inside a Hydra job) uses a skipped model or a bad target."""
+def check_job(cfg) -> ExternalModels:
+    """Raise `UserError` when the composed ``cfg`` (inside a Hydra job) uses a skipped model or a bad target;
+    else return the models found (the job records them: `xlm.provenance`)."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
@@ -161,3 +162,4 @@ def check_job(cfg) -> None:
     error = job_error(found, choices, targets, verdicts())
     if error is not None:
         raise error
+    return found

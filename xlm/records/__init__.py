@@ -1,4 +1,4 @@
-"""What xlm and xpm both read: the lock format, install stamps, the content hash.
+"""What xlm and xpm both read: the lock format, install stamps, the content hash, run records.
 
 The layer below both tools, so the arrows run one way (xpm -> here <- xlm): it imports only
 the standard library and `xlm.manifest` / `xlm.textfile` (nothing of xpm, nothing heavy of
@@ -8,4 +8,7 @@ and a warm `xpm install` stay a few `stat` calls per file (tests/provenance/test
 - ``treehash``: the `sha256-tree:` content hash of a model's files (docs/xpm.md);
 - ``lockfile``: reading `xlm.lock` (xpm writes it, `xpm.lock`) and the format's checks;
 - ``stamps``: xpm's install stamps, and `vendored_state`: is a vendored folder the locked one;
+- ``runs``: a run's record of the models it used (`models.lock`, `checkpoint["xlm"]["models"]`),
+  written by xlm, read by `xlm runs`, the drift check and `xpm install --from-run`
+  (docs/reproducibility.md).
 """

@@ -230,7 +230,8 @@ def _check_spec(table: Table, spec: str, expected: GitSource | None, fix: str) -
     try:
         entry = parse_line(spec)
     except CredentialsError as exc:
-        fix = f"remove them from .xlm_models, delete xlm.lock and run `xpm lock`; let git supply them: {CREDENTIAL_HELPERS}"
+        if fix == LOCK_FIX:
+            fix = f"remove them from .xlm_models, delete xlm.lock and run `xpm lock`; let git supply them: {CREDENTIAL_HELPERS}"
         raise LockFileError(f"{table.where('source')}: {exc.what}", fix) from None
     except ManifestError as exc:
         raise LockFileError(f"{table.where('source')}: model '{name}': {exc.what}", fix) from None

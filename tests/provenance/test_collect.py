@@ -1,0 +1,164 @@
+"""A model's record from real folders and real git work trees: HEAD, dirty, the patch that gives
+the used files back (same hash), what git ignores, repositories without commits, remotes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provenance_helpers import commit, env_for, git, new_repo
+from xlm.provenance.collect import collect
+from xlm.records.treehash import hash_dir, parse_tree_text, text_hash
+
+
+def model_files(root: Path, name: str) -> Path:
+    """A minimal model xlm's validation accepts (package, model + model_type configs)."""
+    cls = name.title() + "Model"
+    for rel, text in {f"{name}/__init__.py": "", f"{name}/model.py": f"class {cls}:\n    pass\n",
+                      f"configs/model/{name}.yaml": f"_target_: {name}.model.{cls}\n",
+                      f"configs/model_type/{name}.yaml": f"name: {name}\n"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    env = env_for(tmp_path / "home")
+    for key in [k for k in os.environ if k.startswith(("GIT_", "XLM_", "XPM_"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return tmp_path
+
+
+def record_of(project: Path, name: str, used=()):
+    from xlm.external_models import find_external_models
+
+    found = find_external_models(project)
+    assert not [p for p in found.problems if p.model == name], found.problems
+    return collect([m for m in found.models if m.name == name], set(used), project)[name]
+
+
+def restored_hash(repo: Path, commit_id: str | None, patch: bytes, subdir: str, tmp: Path) -> str:
+    """Check out `commit_id` of `repo` elsewhere (or start empty), `git apply` the patch, hash the model folder."""
+    clone = tmp / "restored"
+    if commit_id is None:
+        new_repo(clone)
+    else:
+        subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+        git(clone, "checkout", "-q", commit_id)
+    (tmp / "p.patch").write_bytes(patch)
+    git(clone, "apply", "--whitespace=nowarn", str(tmp / "p.patch"))
+    return hash_dir(clone / subdir)
+
+
+def test_a_plain_folder_is_hashed_whole(isolated):
+    project = isolated / "project"
+    model_files(project / "mine", "mine")
+    (project / ".xlm_models").write_text("./mine\n")
+    done = record_of(project, "mine", used={"mine"})
+    assert (done.record.kind, done.record.source, done.record.used) == ("path", "./mine", True)
+    assert done.record.hash == hash_dir(project / "mine") == text_hash(done.files)
+    assert done.record.commit is None and done.record.repository is None and done.patch is None
+
+
+def test_a_clean_model_in_a_work_tree_records_head_and_the_files_git_sees(isolated):
+    project = new_repo(isolated / "project")
+    model_files(project / "models" / "mine", "mine")
+    (project / ".gitignore").write_text("*.ckpt\n")
+    (project / ".xlm_models").write_text("./models/mine\n")
+    head = commit(project, "model")
+    (project / "models" / "mine" / "weights.ckpt").write_bytes(b"\0" * 100)  # ignored: not the model's code
+    pycache = project / "models" / "mine" / "mine" / "__pycache__"
+    pycache.mkdir()
+    (pycache / "model.cpython-311.pyc").write_bytes(b"bytecode")  # not ignored, but never counted
+    done = record_of(project, "mine")
+    r = done.record
+    assert (r.repository, r.subdir, r.commit, r.dirty, r.patch) == (str(project), "models/mine", head, False, None)
+    assert sorted(parse_tree_text(done.files)) == ["configs/model/mine.yaml", "configs/model_type/mine.yaml",
+                                                  "mine/__init__.py", "mine/model.py"]
+    (project / "models" / "mine" / "weights.ckpt").unlink()
+    assert r.hash == hash_dir(project / "models" / "mine")
+
+
+def test_a_dirty_model_records_a_patch_that_gives_its_files_back(isolated):
+    project = new_repo(isolated / "project")
+    root = model_files(project / "models" / "mine", "mine")
+    (project / "README.md").write_text("outside the model\n")
+    (project / ".xlm_models").write_text("./models/mine\n")
+    head = commit(project, "model")
+    (root / "mine" / "model.py").write_text("class MineModel:\n    edited = True\n")  # modified
+    (root / "configs" / "model_type" / "mine.yaml").unlink()  # deleted ...
+    (root / "configs" / "model_type" / "mine.yaml").write_text("name: mine\nagain: 1\n")  # ... and written anew
+    (root / "mine" / "blob.bin").write_bytes(bytes(range(256)) * 3)  # untracked, binary
+    (root / "mine" / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "mine" / "run.sh", 0o755)  # untracked, executable
+    os.symlink("model.py", root / "mine" / "alias.py")  # untracked link
+    (project / "README.md").write_text("changed outside the model: not its patch\n")
+    git(project, "add", "models/mine/mine/model.py")  # a staged change counts too
+    done = record_of(project, "mine")
+    r = done.record
+    assert (r.commit, r.dirty, r.patch) == (head, True, "models/mine.patch")
+    assert b"GIT binary patch" in done.patch and b"README" not in done.patch
+    assert r.hash == hash_dir(root)
+    assert restored_hash(project, head, done.patch, "models/mine", isolated) == r.hash
+
+
+def test_a_repository_without_commits_is_dirty_and_its_patch_holds_every_file(isolated):
+    project = new_repo(isolated / "project")
+    model_files(project / "mine", "mine")
+    (project / "mine" / "data.bin").write_bytes(b"\x00\xff" * 10)
+    (project / ".xlm_models").write_text("./mine\n")
+    done = record_of(project, "mine")
+    assert (done.record.commit, done.record.dirty, done.record.subdir) == (None, True, "mine")
+    assert restored_hash(project, None, done.patch, "mine", isolated) == done.record.hash == hash_dir(project / "mine")
+
+
+def test_a_folder_git_ignores_is_hashed_as_a_plain_folder_and_says_so(isolated):
+    project = new_repo(isolated / "project")
+    (project / ".gitignore").write_text("vendor/\n")
+    commit(project, "ignore vendor")
+    model_files(project / "vendor" / "mine", "mine")
+    (project / ".xlm_models").write_text("./vendor/mine\n")
+    done = record_of(project, "mine")
+    assert done.record.commit is None and done.record.hash == hash_dir(project / "vendor" / "mine")
+    assert "git ignores the folder" in done.record.note
+
+
+def test_the_environment_cannot_point_git_at_another_repository(isolated, monkeypatch):
+    other = new_repo(isolated / "other")
+    (other / "x").write_text("x")
+    other_head = commit(other, "other")
+    project = new_repo(isolated / "project")
+    model_files(project / "mine", "mine")
+    (project / ".xlm_models").write_text("./mine\n")
+    head = commit(project, "model", tick=2)
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    done = record_of(project, "mine")
+    assert done.record.commit == head != other_head and done.record.dirty is False
+
+
+@pytest.mark.parametrize("remote,expected,note", [
+    ("https://github.com/me/proj.git", "https://github.com/me/proj.git", None),
+    ("git@github.com:me/proj.git", "git@github.com:me/proj.git", None),
+    ("../upstream.git", "file://{root}/upstream.git", None),
+    ("https://alice:s3cret@github.com/me/proj", None, "holds credentials"),
+])
+def test_the_remote_is_recorded_as_a_source_xpm_can_fetch_never_with_a_secret(isolated, remote, expected, note):
+    project = new_repo(isolated / "project")
+    model_files(project / "mine", "mine")
+    (project / ".xlm_models").write_text("./mine\n")
+    commit(project, "model")
+    git(project, "remote", "add", "origin", remote)
+    done = record_of(project, "mine")
+    assert done.record.remote == (expected.format(root=isolated) if expected else None)
+    if note:
+        assert note in done.record.note and "s3cret" not in done.record.note
+    else:
+        assert done.record.note is None

@@ -1,0 +1,106 @@
+"""`xlm runs show` and `xlm runs diff` on records written to disk; the drift check's words."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from xlm.cli import main as xlm_main
+from xlm.provenance import drift
+from xlm.provenance.runs_command import diff_records, format_record
+from xlm.records import runs
+from xlm.records.treehash import text_hash, tree_text
+
+A_FILES = tree_text([("zlm/model.py", "100644", "a" * 64), ("zlm/loss.py", "100644", "b" * 64)])
+B_FILES = tree_text([("zlm/model.py", "100644", "c" * 64), ("zlm/loss.py", "100644", "b" * 64), ("zlm/new.py", "100755", "d" * 64)])
+COMMIT_A, COMMIT_B = "1" * 40, "2" * 40
+
+
+def record(files: str, commit: str, torch: str = "2.5.1", used: bool = True) -> runs.RunRecord:
+    zlm = runs.ModelRecord("zlm", "vendored", "https://github.com/lab/zlm", requested="v1", resolved="refs/tags/v1.0.0",
+                           commit=commit, hash=text_hash(files), files="models/zlm.files", package="zlm", used=used,
+                           requires=("einops>=0.7",), installed=("einops==0.8.0",))
+    arlm = runs.ModelRecord("arlm", "core", "xlm", hash="sha256-tree:" + "e" * 64, package="arlm")
+    info = runs.RunInfo("train", True, None, False, "0.1.0", "3.11.7", torch, "2.4.0", "1.3.2")
+    return runs.RunRecord(info, {"zlm": zlm, "arlm": arlm}, {"zlm": files})
+
+
+def test_show_prints_a_table_and_the_details(tmp_path):
+    runs.write_folder(tmp_path, record(A_FILES, COMMIT_A))
+    text = format_record(runs.read_folder(tmp_path))
+    lines = text.splitlines()
+    assert lines[1] == "xlm 0.1.0, python 3.11.7, torch 2.5.1, lightning 2.4.0, hydra-core 1.3.2"
+    assert lines[3].split() == ["NAME", "KIND", "USED", "COMMIT", "DIRTY", "HASH", "SOURCE"]
+    assert lines[5].split() == ["zlm", "vendored", "yes", COMMIT_A[:12], "-", f"sha256-tree:{text_hash(A_FILES)[12:24]}",
+                                "https://github.com/lab/zlm@v1"]
+    assert "  zlm needs einops>=0.7 (installed: einops==0.8.0)" in lines
+
+
+def test_show_of_a_run_folder_never_imports_torch(tmp_path):
+    runs.write_folder(tmp_path, record(A_FILES, COMMIT_A))
+    code = (f"import sys; from xlm.cli import main; rc = main(['runs', 'show', {str(tmp_path)!r}]); "
+            "print(rc, 'torch' in sys.modules, 'xpm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "0 False False"
+
+
+def test_diff_names_models_commits_files_and_versions(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    runs.write_folder(a, record(A_FILES, COMMIT_A))
+    other = record(B_FILES, COMMIT_B, torch="2.6.0")
+    del other.models["arlm"]
+    runs.write_folder(b, other)
+    lines = diff_records(runs.read_folder(a), runs.read_folder(b))
+    assert lines[0] == "arlm: only in A"
+    assert lines[1].startswith(f"zlm: commit {COMMIT_A} -> {COMMIT_B}; hash sha256-tree:")
+    assert lines[1].endswith("; changed files: zlm/model.py, zlm/new.py")
+    assert lines[2:] == ["torch: 2.5.1 -> 2.6.0"]
+    assert xlm_main(["runs", "diff", str(a), str(b)]) == 1
+    assert xlm_main(["runs", "diff", str(a), str(a)]) == 0
+    assert capsys.readouterr().out.strip().endswith("same models, commits, hashes and versions")
+
+
+@pytest.mark.parametrize("argv,what", [
+    (["runs", "show"], "`xlm runs show` is not a runs command"),
+    (["runs", "show", "/no/such/run"], "error: '/no/such/run' does not exist"),
+    (["runs", "frobnicate", "x"], "`xlm runs frobnicate x` is not a runs command"),
+])
+def test_mistakes_are_two_lines(argv, what, capsys):
+    assert xlm_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and what in err[0] and err[1].startswith("  fix: ")
+
+
+def test_a_damaged_record_is_two_lines_naming_its_line(tmp_path, capsys):
+    runs.write_folder(tmp_path, record(A_FILES, COMMIT_A))
+    lock = tmp_path / runs.RUN_FILE
+    lock.write_text(lock.read_text().replace(f'commit = "{COMMIT_A}"', 'commit = "HEAD"'))
+    assert xlm_main(["runs", "show", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"error: {lock}:") and "'HEAD' is not a full commit id" in err[0] and len(err) == 2
+
+
+def test_drift_names_each_model_and_its_files():
+    stored = record(A_FILES, COMMIT_A)
+    from xlm.provenance.collect import Collected
+
+    now = {"zlm": Collected(replace(stored.models["zlm"], hash=text_hash(B_FILES)), B_FILES)}
+    found = drift.find(stored, now, drift.checked_names(stored, set()))
+    assert [(d.name, d.changed) for d in found] == [("zlm", ["zlm/model.py", "zlm/new.py"])]
+    error = drift.error(found, "/r/checkpoints/last.ckpt")
+    assert error.what.startswith("model 'zlm' is not the code that wrote /r/checkpoints/last.ckpt: "
+                                 "changed files: zlm/model.py, zlm/new.py (recorded sha256-tree:")
+    assert "`xpm install --from-run /r/checkpoints/last.ckpt`" in error.fix  # no models.lock next to it: the checkpoint
+    gone = drift.find(stored, {}, ["zlm"])
+    assert drift.message(gone, "c.ckpt") == "model 'zlm' is not the code that wrote c.ckpt: it is not registered now (not listed, skipped, or its folder is gone)"
+    assert drift.find(stored, {"zlm": Collected(stored.models["zlm"], A_FILES)}, ["zlm"]) == []
+
+
+def test_unused_models_are_not_compared_unless_this_job_uses_them():
+    stored = record(A_FILES, COMMIT_A, used=False)
+    assert drift.checked_names(stored, set()) == []
+    assert drift.checked_names(stored, {"zlm"}) == ["zlm"]

@@ -1,0 +1,93 @@
+"""Is the code about to run the code that wrote the checkpoint? (eval, generate, resumed train)
+
+The checkpoint's record (`checkpoint["xlm"]["models"]`) holds the content hash and the file
+list of every model its job used. Each of them is hashed now, the same way; a different hash,
+or a model that is not registered any more, stops the job before it builds anything, naming
+the model and the files that changed (from the two file lists), with the way back (`xpm install
+--from-run`) and the explicit way on (`allow_model_drift=true`, which the new run records).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlm.errors import UserError
+from xlm.records.runs import RUN_FILE, RunRecord
+
+_SHOWN = 10  # changed files named per model; the rest are counted
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A model the checkpoint used whose code is not the recorded one."""
+
+    name: str
+    recorded: str | None  # the checkpoint's hash
+    now: str | None  # the hash of the code here; None: the model is not registered now
+    changed: list[str] | None  # the files that differ; None: unknown (a side has no file list)
+
+    def detail(self) -> str:
+        if self.now is None:
+            return "it is not registered now (not listed, skipped, or its folder is gone)"
+        if self.changed is None:
+            files = "changed files unknown (the record has no file list)"
+        else:
+            shown = ", ".join(self.changed[:_SHOWN]) or "none (only the hash)"
+            files = f"changed files: {shown}" + (f" and {len(self.changed) - _SHOWN} more" if len(self.changed) > _SHOWN else "")
+        return f"{files} (recorded {_short(self.recorded)}, now {_short(self.now)})"
+
+
+def _short(value: str | None) -> str:
+    return value[: len("sha256-tree:") + 12] if value else "none"
+
+
+def changed_files(before: dict | None, after: dict | None) -> list[str] | None:
+    """Paths whose mode or content differ, or that only one side has; None when a side is unknown."""
+    if before is None or after is None:
+        return None
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def checked_names(stored: RunRecord, used_now: set[str]) -> list[str]:
+    """The models to compare: those the checkpoint's job used, and those this job uses that it recorded."""
+    return sorted(name for name, model in stored.models.items() if model.used or name in used_now)
+
+
+def find(stored: RunRecord, current: dict, names: list[str]) -> list[Drift]:
+    """The drift of each of `names` between the checkpoint's record and `current`
+    (name -> `xlm.provenance.collect.Collected`); [] when all are the recorded code."""
+    from xlm.records.treehash import parse_tree_text
+
+    drifts = []
+    for name in names:
+        recorded = stored.models[name]
+        now = current.get(name)
+        if now is None:
+            drifts.append(Drift(name, recorded.hash, None, None))
+        elif recorded.hash is None or now.record.hash != recorded.hash:
+            after = parse_tree_text(now.files) if now.files is not None else None
+            drifts.append(Drift(name, recorded.hash, now.record.hash or "none", changed_files(stored.tree(name), after)))
+    return drifts
+
+
+def run_of(checkpoint: str) -> str:
+    """What `xpm install --from-run` should be given: the run folder the checkpoint belongs to
+    (`RUN/checkpoints/x.ckpt` with `RUN/models.lock`), else the checkpoint itself."""
+    path = Path(checkpoint)
+    if path.parent.name == "checkpoints" and (path.parent.parent / RUN_FILE).is_file():
+        return str(path.parent.parent)
+    return str(path)
+
+
+def message(drifts: list[Drift], checkpoint: str) -> str:
+    names = ", ".join(f"'{d.name}'" for d in drifts)
+    subject = f"model {names} is" if len(drifts) == 1 else f"models {names} are"
+    details = "; ".join(f"'{d.name}': {d.detail()}" for d in drifts) if len(drifts) > 1 else drifts[0].detail()
+    return f"{subject} not the code that wrote {checkpoint}: {details}"
+
+
+def error(drifts: list[Drift], checkpoint: str) -> UserError:
+    fix = (f"get that code back with `xpm install --from-run {run_of(checkpoint)}`, or run on the code as it is "
+           "now with allow_model_drift=true (recorded in this run)")
+    return UserError(message(drifts, checkpoint), fix)
