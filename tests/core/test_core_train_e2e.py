@@ -135,6 +135,10 @@ def test_two_process_cpu_ddp_run_completes(tmp_path):
     record = json.loads((run / "train.json").read_text())
     assert record["global_step"] == 4 and (run / "checkpoints" / "last.ckpt").is_file()
     assert (run / "train_ddp_process_1.log").is_file()  # the second process ran in the same run folder
+    # The model record (docs/reproducibility.md) is taken and written by rank 0 only.
+    assert "models recorded in" in (run / "train.log").read_text()
+    assert "models recorded in" not in (run / "train_ddp_process_1.log").read_text()
+    assert "[[model]]" in (run / "models.lock").read_text()
 
 
 def test_multirun_sweeps_one_job_per_value_and_summarises_them(tmp_path):

@@ -4,6 +4,7 @@ the used files back (same hash), what git ignores, repositories without commits,
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def restored_hash(repo: Path, commit_id: str | None, patch: bytes, subdir: str, 
         git(clone, "checkout", "-q", commit_id)
     (tmp / "p.patch").write_bytes(patch)
     git(clone, "apply", "--whitespace=nowarn", str(tmp / "p.patch"))
+    shutil.rmtree(clone / ".git")  # git's own folder is no file of the model (a model at the top of its repository)
     return hash_dir(clone / subdir)
 
 
@@ -162,3 +164,51 @@ def test_the_remote_is_recorded_as_a_source_xpm_can_fetch_never_with_a_secret(is
         assert note in done.record.note and "s3cret" not in done.record.note
     else:
         assert done.record.note is None
+
+
+def test_an_override_records_its_working_copy_and_the_line_it_replaces(isolated):
+    """`xpm develop zlm PATH` (xlm.overrides.toml): the run records kind override, the path as
+    written, the `.xlm_models` line, and the working copy's own HEAD and dirty state."""
+    from xlm.overrides import Override, overrides_text
+
+    copy = new_repo(isolated / "src" / "mine")
+    model_files(copy, "mine")
+    head = commit(copy, "working copy")
+    (copy / "mine" / "model.py").write_text("class MineModel:\n    wip = 1\n")
+    project = isolated / "project"
+    project.mkdir()
+    (project / ".xlm_models").write_text("github.com/lab/mine@v1\n")
+    (project / "xlm.overrides.toml").write_text(overrides_text([Override("mine", "../src/mine")]))
+    done = record_of(project, "mine")
+    r = done.record
+    assert (r.kind, r.source, r.overrides) == ("override", "../src/mine", "github.com/lab/mine@v1")
+    assert (r.repository, r.subdir, r.commit, r.dirty, r.patch) == (str(copy), None, head, True, "models/mine.patch")
+    assert restored_hash(copy, head, done.patch, ".", isolated) == r.hash
+
+
+def test_recording_is_rank_zeros_and_can_be_switched_off(isolated, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from xlm.external_models import find_external_models
+    from xlm.provenance.recorder import begin
+    from xlm.records.runs import read_folder
+
+    project = isolated / "project"
+    model_files(project / "mine", "mine")
+    (project / ".xlm_models").write_text("./mine\n")
+    found = find_external_models(project)
+
+    def job(out: Path, **keys):
+        cfg = OmegaConf.create({"model": {"_target_": "mine.model.MineModel"}, "paths": {"output_dir": str(out)}, **keys})
+        recording = begin(cfg, "train", None, found)
+        recording.finish()
+        return recording
+
+    job(isolated / "zero")
+    record = read_folder(isolated / "zero")
+    assert record.run.recorded and record.models["mine"].used and not record.models["arlm"].used
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a DDP process Lightning started: it writes nothing
+    assert job(isolated / "one").callback() is None and not (isolated / "one").exists()
+    monkeypatch.delenv("LOCAL_RANK")
+    job(isolated / "off", record_models=False)
+    assert read_folder(isolated / "off").run.recorded is False and read_folder(isolated / "off").models == {}

@@ -168,8 +168,7 @@ def write_folder(folder: Path, record: RunRecord) -> Path:
     """Write the record into run folder `folder`: the side files first, `models.lock` last (so
     a record whose `models.lock` exists is whole). Returns the path of `models.lock`."""
     folder = Path(folder)
-    if record.files or record.patches:
-        (folder / SIDE_DIR).mkdir(parents=True, exist_ok=True)
+    (folder / SIDE_DIR if record.files or record.patches else folder).mkdir(parents=True, exist_ok=True)
     for name, text in sorted(record.files.items()):
         write_atomic(folder / side_file(name, "files"), text, durable=False)
     for name, data in sorted(record.patches.items()):
