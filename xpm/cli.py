@@ -187,9 +187,14 @@ def remove(ctx: click.Context, name: str) -> None:
 @click.option("--frozen", is_flag=True, help="CI: fail if xlm.lock is missing or out of date; never write it.")
 @click.option("--offline", is_flag=True, help="Use only the local cache; list what is missing.")
 @click.option("--deps", is_flag=True, help=_DEPS_HELP)
+@click.option("--from-run", "from_run", metavar="PATH", help="Restore the exact models a run used (its folder, or a checkpoint).")
 @click.pass_context
-def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool) -> None:
+def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool, from_run: str | None) -> None:
     """Make xlm_models/ match xlm.lock (locking new or changed entries first).
+
+    With --from-run, put back the models a run used, byte for byte: its git models at the
+    recorded commits (in .xlm_models, xlm.lock, xlm_models/), its local folders rebuilt in
+    xlm_restored/ from their commit and saved patch; every one must hash as recorded.
 
     \b
     Examples:
@@ -197,9 +202,15 @@ def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool) -> None
       xpm install --frozen    in CI
       xpm install --offline   from the cache only (on a plane, behind a firewall)
       xpm install --deps      and pip-install the Python requirements the models declare
+      xpm install --from-run outputs/train/star_easy_zlm/2025-01-01_12-00-00
     """
     from xpm import ops
 
+    if from_run is not None:
+        if frozen:
+            raise click.UsageError("--from-run writes .xlm_models and xlm.lock; --frozen never does: use one of them")
+        _restore(ctx, from_run, offline, deps)
+        return
     outcome = ops.install(_project(ctx), _options(ctx, offline), frozen=frozen)
     for name in outcome.installed:
         click.echo(f"installed {name} {_describe(outcome.lock.entries[name])}")
@@ -212,6 +223,22 @@ def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool) -> None
     if note := overrides_note(_project(ctx), frozen):
         click.echo(redact(note), err=True)
     _requirements(ctx, deps, frozen)
+
+
+def _restore(ctx: click.Context, path: str, offline: bool, deps: bool) -> None:
+    from xpm.restore import restore
+
+    done = restore(_project(ctx, create=True), path, _options(ctx, offline))
+    click.echo(f"restored the models of {done.origin}:" if done.steps else f"{done.origin} used no model xpm restores")
+    for step in done.steps:
+        click.echo(f"  {step.said}")
+    for ended in done.ended:
+        click.echo(f"ended the override {ended}: the run's code is used")
+    for line in done.notes:
+        click.echo(redact(line), err=True)
+    for line in done.skipped:
+        click.echo(redact(f"warning: {line}"), err=True)
+    _requirements(ctx, deps)
 
 
 def _requirements(ctx: click.Context, deps: bool, frozen: bool = False) -> None:

@@ -6,6 +6,8 @@ inside a `Transaction`:
 - `place(staged)` moves the model's old stamp and folder into `.xpm/trash/<id>/`, renames the
   staged folder into place and writes the new stamp last (the ready-marker);
 - `remove(name)` moves the folder, then the stamp, into the trash the same way;
+- `move_in(folder, dest)` renames a staged folder to a new place outside `xlm_models/` (a
+  model `xpm install --from-run` restores as a local folder);
 - `write(path, text)` keeps the new text of `xlm.lock`, `.xlm_models` (or another project file
   a command changes: `xlm.overrides.toml`, `.gitignore`) for `commit`; `delete(path)` moves a
   file aside;
@@ -21,6 +23,7 @@ what the next `xpm install` repairs: a folder without a stamp is replaced, the t
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -74,6 +77,23 @@ class Transaction:
         self._aside(folder, name)
         self._aside(stamp.stamp_path(self.project_dir, name), f"{name}.json")
         return existed
+
+    def move_in(self, folder: Path, dest: Path) -> None:
+        """Rename the (staged) `folder` to `dest`, which must not exist: a restored model folder
+        outside `xlm_models/` (`xpm install --from-run`); undone by renaming it back and deleting it."""
+        made = not os.path.lexists(dest.parent)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "already exists", str(dest))
+        os.rename(folder, dest)
+
+        def unmove() -> None:
+            os.rename(dest, folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            if made:  # xpm deletes only what it made
+                os.rmdir(dest.parent)
+
+        self._undo.append(unmove)
 
     def write(self, path: Path, text: str) -> None:
         """Write `text` to `path` at `commit` (files are written in the order given)."""

@@ -178,8 +178,7 @@ def test_a_dirty_local_model_is_restored_from_its_commit_and_patch_to_the_same_h
     env, project, head, remote, trained, tmp = dirty_run
     recorded = next(m for m in tomllib.loads((trained / "models.lock").read_text())["model"] if m["name"] == "zlm")
     assert (recorded["kind"], recorded["commit"], recorded["dirty"]) == ("path", head, True)
-    fresh = tmp / "fresh"
-    fresh.mkdir()
+    fresh = new_repo(tmp / "fresh")  # a git work tree: git apply must still work inside the staging folder only
     out = xpm(fresh, env, "install", "--from-run", str(trained)).stdout
     dest = fresh / "xlm_restored" / "zlm"
     assert f"  zlm: restored into {dest} (commit {head[:12]} + models/zlm.patch applied), content hash verified" in out

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from xlm.external_models import find_external_models
 from xlm.overrides import OVERRIDES_NAME, Override, overrides_text, parse_overrides
 from xlm.textfile import TextFileError
 from xpm_cli import xpm
-from xpm_repos import Repo, git, model_files
+from xpm_repos import Repo, git, model_files, read_tree
 
 pytestmark = pytest.mark.slow  # builds repositories and runs git
 
@@ -269,3 +270,20 @@ def test_train_imports_the_working_copy(git_env, tmp_path, monkeypatch):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert Path(marker.read_text()) == wc / "zlm" / "__init__.py"
+
+    # the run records the working copy: kind override, its commit, dirty, and the patch
+    (run_dir,) = [p for p in (project / "outputs" / "train").glob("*/*") if p.is_dir()]
+    record = tomllib.loads((run_dir / "models.lock").read_text())
+    zlm = next(m for m in record["model"] if m["name"] == "zlm")
+    assert (zlm["kind"], zlm["source"], zlm["repository"], zlm["commit"]) == ("override", str(wc), str(wc), repo.head())
+    assert zlm["overrides"] == f"{repo.url}@v1.0.0" and zlm["dirty"] is True and zlm["patch"] == "models/zlm.patch"
+    assert b"imported-from" in (run_dir / "models" / "zlm.patch").read_bytes()
+
+    # restoring the run ends the override: the working copy's code, as the run used it, is listed instead
+    out = xpm(project, "install", "--from-run", str(run_dir)).output
+    restored = project / "xlm_restored" / "zlm"
+    assert f"zlm: restored into {restored} (commit {repo.head()[:12]} + models/zlm.patch applied)" in out
+    assert f"ended the override zlm -> {wc}: the run's code is used" in out
+    assert not (project / OVERRIDES_NAME).exists() and "./xlm_restored/zlm" in (project / ".xlm_models").read_text()
+    assert read_tree(restored) == read_tree(wc, skip=("__pycache__", ".git"))
+    assert not (project / "xlm_models" / "zlm").exists()  # the vendored copy it replaced is removed with it

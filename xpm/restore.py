@@ -1,0 +1,426 @@
+"""`xpm install --from-run PATH`: put back, byte for byte, the models a run used.
+
+PATH is a run folder (its `models.lock`: docs/reproducibility.md) or a checkpoint. For a
+checkpoint the run folder around it (`RUN/checkpoints/last.ckpt`, `RUN/last.ckpt`) is read
+first; only a checkpoint without one is opened, with torch, imported here and nowhere else in
+xpm, and only as `torch.load(weights_only=True)`, which rebuilds no object by running code.
+
+Per model of the record (`xlm.records.runs`, read as hostile input):
+
+- `vendored`: its `.xlm_models` line (source, requested ref, subdir) and its `xlm.lock` entry
+  at the recorded commit go into the project; the commit is fetched and exported as `xpm
+  install` does, and must hash to the recorded hash;
+- `path` and `override` (a local folder; a working copy used instead of a vendored model): the
+  folder is rebuilt as `xlm_restored/<name>/` and listed as `./xlm_restored/<name>`: exported
+  from its recorded commit (from the work tree the run saw, when it is still on this machine,
+  else from its remote), then, when it was dirty, the saved patch is applied to it with `git
+  apply` in the staging folder (no code of the repository runs); a folder that was not in git
+  is copied from where it was, if it is still there. The result must hash to the recorded hash;
+- `core`, `installed`: not xpm's to restore (they come with xlm, or with a pip distribution):
+  a note says what the run used when it is not what is installed here.
+
+Everything is staged first. A model the run used that cannot be restored (a folder that no
+longer exists, a commit its remote lacks, a missing patch, content that hashes otherwise) is
+named with what is missing, and nothing is written; one the run did not use is left out with
+a warning. Then one `xpm.transaction.Transaction` places the models and writes `.xlm_models`,
+`xlm.lock` and, when a restored model was overridden, `xlm.overrides.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from xlm.manifest import NEW_FILE_HEADER, GitSource, add_entry_text, replace_entry_text, show
+from xlm.records.runs import RUN_FILE, ModelRecord, RunRecord
+from xpm import stamp, vendor
+from xpm.errors import HashMismatch, XpmError
+from xpm.lock import Lock, LockEntry, changed_text, local_entry
+from xpm.project import Project, cache_dir, holding_cache
+
+RESTORED_DIR = "xlm_restored"  # where models that were local folders are rebuilt, next to .xlm_models
+_FOLDER_FIX = "name a run folder (outputs/<job>/<name>/<time>/, the one with models.lock) or one of its checkpoints"
+
+
+class Unrestorable(Exception):
+    """Why one model cannot be restored: what is missing, in words."""
+
+
+@dataclass
+class Step:
+    """One model, staged and ready to be put in place (or already there: `kept`)."""
+
+    model: ModelRecord
+    line: str  # its .xlm_models line
+    said: str  # what the command prints
+    lock: LockEntry | None = None  # a git model's lock entry
+    staged: vendor.Staged | None = None  # a git model's export, for `Transaction.place`
+    folder: Path | None = None  # a local model's staged folder, moved to `dest`
+    dest: Path | None = None
+    kept: bool = False
+
+
+@dataclass
+class Restored:
+    """What `restore` did, for the command to print."""
+
+    origin: str  # the run folder or checkpoint read
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # core and installed models, said once
+    skipped: list[str] = field(default_factory=list)  # models the run did not use, which could not be restored
+    ended: list[str] = field(default_factory=list)  # overrides ended: the restored code is used instead
+
+
+# ----------------------------------------------------------------------------- reading the record
+def find_record(path: str | Path) -> RunRecord:
+    """The record of a run folder, its `models.lock`, or a checkpoint (its run folder's first)."""
+    from xlm.records.lockfile import LockFileError
+    from xlm.records.runs import read_folder
+
+    target = Path(os.path.expanduser(str(path)))
+    try:
+        if target.is_dir():
+            return read_folder(target)
+        if target.name == RUN_FILE and target.is_file():
+            return read_folder(target.parent)
+        if not target.is_file():
+            raise XpmError(f"{target}: no such run folder or checkpoint", _FOLDER_FIX)
+        for folder in _run_folders_around(target):
+            return read_folder(folder)
+        return _from_checkpoint(target)
+    except LockFileError as exc:
+        raise XpmError(exc.what, exc.fix) from None
+
+
+def _run_folders_around(checkpoint: Path) -> list[Path]:
+    """The run folder a checkpoint was written into (`RUN/checkpoints/X.ckpt` or `RUN/X.ckpt`), when it has a record."""
+    parent = checkpoint.parent
+    candidates = [parent.parent] if parent.name == "checkpoints" else []
+    return [folder for folder in candidates + [parent] if (folder / RUN_FILE).is_file()]
+
+
+def _from_checkpoint(path: Path) -> RunRecord:
+    from xlm.records.runs import from_checkpoint
+
+    try:
+        import torch
+    except ImportError:
+        import sys
+
+        raise XpmError(f"{path} is a checkpoint with no run folder around it, and reading one needs torch, "
+                       f"which {sys.executable} cannot import",
+                       "give the checkpoint's run folder (the one with models.lock), or run xpm with the interpreter "
+                       "that runs xlm") from None
+    try:
+        try:  # mmap: the weights are not read, only the pickled dict around them
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the legacy (non-zip) format cannot be mapped
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - not a checkpoint, or one only unpickling code could read
+        raise XpmError(f"{path} cannot be read as a checkpoint with torch.load(weights_only=True): "
+                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
+                       f"{_FOLDER_FIX}; xpm never unpickles objects a checkpoint could run code to rebuild") from None
+    record = from_checkpoint(checkpoint, str(path))
+    if record is None:
+        raise XpmError(f"checkpoint {path} records no models (written before xlm recorded them)",
+                       "its run folder may still have a models.lock: name it instead")
+    return record
+
+
+# ----------------------------------------------------------------------------- restoring
+def restore(project: Project, path: str | Path, options) -> Restored:
+    """Restore the models of the run at `path` into `project` (see the module docstring)."""
+    from xpm.ops import _writing
+
+    record = find_record(path)
+    if not record.run.recorded:
+        raise XpmError(f"{record.origin}: the run recorded no models (it ran with record_models=false)",
+                       "restore from a run that recorded its models")
+    restored_dir = project.root / RESTORED_DIR
+    if restored_dir.is_symlink():
+        raise XpmError(f"{restored_dir} is a symbolic link (to {show(os.readlink(restored_dir))}); xpm writes only inside "
+                       "the project and its cache", f"remove the link (rm {restored_dir}: its target stays as it is), then run the command again")
+    done = Restored(record.origin)
+    failed: list[tuple[ModelRecord, str]] = []
+    with _writing(project) as tx:
+        try:
+            with holding_cache(shared=True):
+                for name in sorted(record.models):
+                    model = record.models[name]
+                    if model.kind in ("core", "installed"):
+                        if note := _note(model, record):
+                            done.notes.append(note)
+                        continue
+                    try:
+                        done.steps.append(_vendored(project, model, options) if model.kind == "vendored"
+                                          else _folder(project, model, record, options))
+                    except Unrestorable as exc:
+                        failed.append((model, str(exc)))
+            fatal = [(m, why) for m, why in failed if m.used]
+            if fatal:
+                lines = "\n    - ".join(f"model '{m.name}' ({m.kind}): {why}" for m, why in fatal)
+                raise XpmError(f"cannot restore {len(fatal)} model(s) that {record.origin} used; nothing was changed:\n    - {lines}",
+                               "each line says what is missing: bring it back (push the commit, put the folder back), "
+                               "then run the command again")
+            done.skipped = [f"model '{m.name}' ({m.kind}, not used by the run) was not restored: {why}" for m, why in failed]
+            _commit(project, tx, done)
+        except BaseException:
+            for step in done.steps:
+                if step.staged is not None:
+                    vendor.discard(step.staged)
+                if step.folder is not None:
+                    shutil.rmtree(step.folder, ignore_errors=True)
+            raise
+    return done
+
+
+def _note(model: ModelRecord, record: RunRecord) -> str | None:
+    """What to say of a model xpm does not restore, when what runs here may differ from the run's."""
+    if model.kind == "core":
+        from importlib.metadata import version
+
+        here = version("xlm")
+        if record.run.xlm and record.run.xlm != here:
+            return f"note: '{model.name}' is a core model: it comes with xlm; the run used xlm {record.run.xlm}, this is xlm {here}"
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        here = version(model.source)
+    except (PackageNotFoundError, ValueError):
+        here = None
+    if here == model.version:
+        return None
+    pin = f"{model.source}=={model.version}" if model.version else model.source
+    have = f"{here} is installed" if here else "it is not installed"
+    return f"note: '{model.name}' came from the installed distribution {pin} ({have}); xpm does not install it: pip install '{pin}'"
+
+
+def _vendored(project: Project, model: ModelRecord, options) -> Step:
+    """A git model at its recorded commit, exported from the cache (fetched when it lacks it)."""
+    from xlm.requirements import DeclarationError, read_declared
+    from xpm.resolve import describe
+
+    line = GitSource(model.source, model.requested, model.subdir).spec()
+    entry = LockEntry(model.name, "git", model.source, model.requested, model.resolved, model.commit, model.subdir,
+                      model.hash, model.package, model.requires, model.requires_python)
+    shown = describe(model.resolved or "", model.commit)
+    if vendor.freshness(project.root, model.name, model.commit, model.hash) == "fresh":
+        try:
+            declared = read_declared(stamp.vendored_root(project.root, model.name))
+        except DeclarationError as exc:
+            raise Unrestorable(f"its requirements cannot be read: {exc.what} ({exc.where})") from None
+        entry = replace(entry, requires=declared.requires, requires_python=declared.python)
+        return Step(model, line, f"{model.name}: {shown} already installed (content hash verified)", entry, kept=True)
+    folder = stamp.vendored_root(project.root, model.name)
+    if os.path.lexists(folder) and stamp.read_stamp(project.root, model.name) is None:
+        raise Unrestorable(f"{folder} exists and was not installed by xpm: move it elsewhere")
+    db = _commit_in_cache([(model.source, model.source)], model.commit, model.name, options)
+    try:
+        staged = vendor.stage(options.git, db.path, project.root, model.name, model.commit, model.subdir, line, model.hash)
+    except HashMismatch:
+        raise Unrestorable(f"commit {model.commit[:12]} of {model.source} no longer hashes to the recorded "
+                           f"{model.hash} (its content changed upstream?)") from None
+    except XpmError as exc:
+        raise Unrestorable(exc.what) from None
+    try:
+        declared = read_declared(staged.path)
+    except DeclarationError as exc:
+        vendor.discard(staged)
+        raise Unrestorable(f"its requirements cannot be read: {exc.what}") from None
+    entry = replace(entry, package=staged.package, requires=declared.requires, requires_python=declared.python)
+    return Step(model, line, f"{model.name}: restored {shown}, content hash verified", entry, staged=staged)
+
+
+def _folder(project: Project, model: ModelRecord, record: RunRecord, options) -> Step:
+    """A local folder (or working copy) rebuilt in `xlm_restored/<name>/`, hashing as the run's did."""
+    from xlm.records.treehash import hash_dir
+
+    dest = project.root / RESTORED_DIR / model.name
+    line = f"./{RESTORED_DIR}/{model.name}"
+    if model.hash is None:
+        raise Unrestorable(f"the run recorded no content hash for it ({model.note or 'no reason given'})")
+    if os.path.lexists(dest):
+        if dest.is_dir() and not dest.is_symlink() and hash_dir(dest) == model.hash:
+            return Step(model, line, f"{model.name}: {dest} already holds the run's files (content hash verified)", kept=True)
+        raise Unrestorable(f"{dest} exists and holds other files than the run used: move it elsewhere")
+    if model.dirty and model.name not in record.patches:
+        raise Unrestorable(f"its files differed from {_what_commit(model)}, and the run saved no patch of them"
+                           + (f" ({model.note})" if model.note else ""))
+    staging = vendor.staging_root(project.root)
+    staging.mkdir(parents=True, exist_ok=True)
+    folder = vendor._new_folder(staging, model.name)
+    try:
+        how = _rebuild(project, model, record, folder, options)
+        got = hash_dir(folder)
+        if got != model.hash:
+            raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}")
+        from xpm.validate import check_model
+
+        try:
+            check_model(folder, model.name, how, f"{model.name}@{RESTORED_DIR}")
+        except XpmError as exc:
+            raise Unrestorable(f"{how} is not a valid xlm model: {exc.what}") from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Step(model, line, f"{model.name}: restored into {dest} ({how}), content hash verified", folder=folder, dest=dest)
+
+
+def _what_commit(model: ModelRecord) -> str:
+    return f"commit {model.commit[:12]}" if model.commit else "its work tree (no commit yet)"
+
+
+def _rebuild(project: Project, model: ModelRecord, record: RunRecord, folder: Path, options) -> str:
+    """Write the model's recorded files into the empty `folder`; returns how, in words."""
+    how = []
+    if model.commit is not None:
+        from xpm.git.checkout import export_tree
+        from xpm.tree_rules import Limits
+
+        sources, gone = _sources(model)
+        db = _commit_in_cache(sources, model.commit, model.name, options, gone)
+        try:
+            export_tree(options.git, db.path, model.commit, model.subdir, folder, model.name, Limits.from_env())
+        except XpmError as exc:
+            raise Unrestorable(exc.what) from None
+        how.append(f"commit {model.commit[:12]}")
+    elif not model.dirty:  # a folder outside git: only where it was can it come from
+        source = Path(model.path or model.source)
+        if not source.is_dir():
+            raise Unrestorable(f"it was a folder outside git ({source}), which no longer exists: nothing to restore it from")
+        shutil.rmtree(folder)
+        shutil.copytree(source, folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        return f"copied from {source}"
+    if model.dirty:
+        _apply(options.git, record.patches[model.name], folder, model)
+        how.append(f"{model.patch} applied")
+    return " + ".join(how)
+
+
+def _sources(model: ModelRecord) -> tuple[list[tuple[str, str]], str]:
+    """Where the recorded commit can be fetched from, as (URL, how to name it): the work tree the
+    run saw (when it is still here: no network), then its remote; and what is gone, in words."""
+    found, gone = [], ""
+    repository = Path(model.repository) if model.repository else None
+    if repository is not None and repository.is_absolute() and os.path.lexists(repository / ".git"):
+        found.append((repository.as_uri(), f"the work tree {repository}"))
+    elif model.repository:
+        gone = f"its work tree {model.repository} no longer exists"
+    else:
+        gone = "the run recorded no work tree"
+    if model.remote:
+        found.append((model.remote, model.remote))
+    if not found:
+        raise Unrestorable(f"{gone}, and it has no remote to fetch commit {model.commit[:12]} from")
+    return found, gone
+
+
+def _commit_in_cache(urls: list[tuple[str, str]], commit: str, name: str, options, gone: str = ""):
+    """The cache mirror of the first of `urls` ((URL, its name in messages)) that has `commit`
+    (fetched when the cache lacks it, unless --offline)."""
+    from xpm.errors import UnknownRef
+    from xpm.git.database import Database
+    from xpm.git.remote import without_userinfo
+    from xpm.locks import hold
+
+    why = [gone] if gone else []
+    for url, label in urls:
+        db = Database(options.git, cache_dir(), url)
+        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"):
+            if db.exists() and not db.missing([commit]):
+                return db
+            if options.offline:
+                why.append(f"the cache has no commit {commit[:12]} of {label} (--offline)")
+                continue
+            try:
+                db.fetch([commit], {commit: name})
+                return db
+            except UnknownRef:
+                guess = "history rewritten?" if label.startswith("the work tree ") else "never pushed, or history rewritten?"
+                why.append(f"commit {commit[:12]} is not in {label} ({guess})")
+            except XpmError as exc:
+                why.append(exc.what)
+    raise Unrestorable("; ".join(why))
+
+
+def _apply(git, patch: bytes, folder: Path, model: ModelRecord) -> None:
+    """`git apply` the run's patch (paths relative to the repository's top) inside `folder`,
+    which holds the model's subdir only; git applies it as `patch` would, outside any repository
+    (the runner stops git from looking above `folder`), and refuses paths that leave it."""
+    from xpm.errors import GitError
+
+    strip = 1 + (len(model.subdir.split("/")) if model.subdir else 0)
+    patch_file = folder.parent / f"{folder.name}.patch"
+    patch_file.write_bytes(patch)
+    try:
+        git.run(["apply", f"-p{strip}", "--whitespace=nowarn", "--", str(patch_file)], cwd=folder)
+    except GitError as exc:
+        said = exc.stderr.splitlines()[0] if exc.stderr else f"exit {exc.returncode}"
+        raise Unrestorable(f"{model.patch} does not apply to {_what_commit(model)}: {said}") from None
+    finally:
+        patch_file.unlink(missing_ok=True)
+
+
+def _differing(record: RunRecord, model: ModelRecord, folder: Path) -> str:
+    """`: files that differ: a.py, b.py`, when the record has the model's file list."""
+    recorded = record.tree(model.name)
+    if recorded is None:
+        return ""
+    from xlm.records.treehash import records
+
+    here = {r.path: (r.mode, r.sha256) for r in records(folder)}
+    paths = sorted(p for p in set(recorded) | set(here) if recorded.get(p) != here.get(p))
+    shown = ", ".join(show(p, 80) for p in paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    return f": files that differ: {shown}" if paths else ""
+
+
+# ----------------------------------------------------------------------------- writing
+def _commit(project: Project, tx, done: Restored) -> None:
+    """Place every staged model; write .xlm_models, xlm.lock and xlm.overrides.toml; commit."""
+    from xlm.overrides import overrides_file, overrides_text
+    from xpm.ops import overrides
+
+    text = project.read_text()
+    new_text = text or NEW_FILE_HEADER
+    for step in done.steps:
+        listed = {e.name for e in project.entries(new_text)}
+        if step.model.name in listed:
+            new_text = replace_entry_text(new_text, step.model.name, step.line)
+        else:
+            new_text = add_entry_text(new_text, step.line)
+    previous = project.lock()
+    old = previous.entries if previous else {}
+    restored = {step.model.name: step for step in done.steps}
+    locked: dict[str, LockEntry] = {}
+    for entry in project.entries(new_text):
+        step = restored.get(entry.name)
+        if step is not None and step.lock is not None:
+            locked[entry.name] = step.lock
+        elif not entry.is_git:
+            locked[entry.name] = local_entry(entry)
+        elif entry.name in old and old[entry.name].matches(entry):
+            locked[entry.name] = old[entry.name]  # a model the run did not have stays as it was
+    for step in done.steps:
+        if step.staged is not None:
+            tx.place(step.staged)
+        elif step.folder is not None:
+            tx.move_in(step.folder, step.dest)
+            step.folder = None  # the transaction owns it now
+            if stamp.read_stamp(project.root, step.model.name) is not None:
+                tx.remove(step.model.name)  # it was vendored: a local folder replaces it
+    current = overrides(project)
+    for name in sorted(set(current) & set(restored)):
+        done.ended.append(f"{name} -> {current.pop(name).root(project.root)}")
+    if done.ended:
+        if current:
+            tx.write(overrides_file(project.root), overrides_text(list(current.values())))
+        else:
+            tx.delete(overrides_file(project.root))
+    if (lock_text := changed_text(project.lock_file, Lock(locked))) is not None:
+        tx.write(project.lock_file, lock_text)
+    if new_text != text:
+        tx.write(project.models_file, new_text)
+    tx.commit()
