@@ -151,7 +151,7 @@ def test_what_is_not_a_run_is_refused_with_a_fix(vendored_run, tmp_path):
 @pytest.fixture(scope="module")
 def dirty_run(tmp_path_factory):
     """A project (a git work tree with a remote) whose model ./src/zlm is at a commit not pushed yet,
-    with uncommitted edits (a changed file, an untracked binary, an execute bit)."""
+    with uncommitted edits (a changed file, a deleted one, an untracked binary, an execute bit)."""
     tmp = tmp_path_factory.mktemp("dirty")
     env = env_for(tmp / "home")
     remote = tmp / "served" / "me" / "proj.git"
@@ -167,6 +167,7 @@ def dirty_run(tmp_path_factory):
     model_py.write_text(model_py.read_text() + "\n# committed, not pushed\n")
     head = commit(project, "local work", tick=2)
     model_py.write_text(model_py.read_text() + "# an experiment, not committed\n")
+    (project / "src" / "zlm" / "README.md").unlink()
     (project / "src" / "zlm" / "zlm" / "notes.bin").write_bytes(bytes(range(256)) * 4)
     (project / "src" / "zlm" / "zlm" / "types.py").chmod(0o755)
     xlm(project, env, "train", "experiment=star_easy_zlm", *TINY)
@@ -185,6 +186,7 @@ def test_a_dirty_local_model_is_restored_from_its_commit_and_patch_to_the_same_h
     assert hash_dir(dest) == recorded["hash"] == hash_dir(project / "src" / "zlm")
     assert read_tree(dest) == read_tree(project / "src" / "zlm")
     assert (dest / "zlm" / "types.py").stat().st_mode & 0o111 and (dest / "zlm" / "notes.bin").is_file()
+    assert not (dest / "README.md").exists()  # deleted in the work tree, so not restored either
     assert (fresh / ".xlm_models").read_text().splitlines()[-1] == "./xlm_restored/zlm"
     assert not list((fresh / "xlm_models" / ".xpm" / "staging").iterdir())
     xlm(fresh, env, "eval", f"ckpt_path={trained / 'checkpoints' / 'last.ckpt'}")

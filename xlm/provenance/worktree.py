@@ -120,9 +120,10 @@ def facts(top: Path, rels: list[str]) -> TreeFacts:
 
 
 def _is_file(path: Path) -> bool:
-    """A file or a link (what the content hash records); a folder (a submodule) or nothing is not."""
+    """A file or a link (what the content hash records); a folder (a submodule) or nothing (a
+    tracked file deleted in the work tree, which `ls-files --cached` still lists) is not."""
     try:
-        return not os.path.isdir(path) or os.path.islink(path)
+        return os.path.lexists(path) and (not os.path.isdir(path) or os.path.islink(path))
     except OSError:
         return False
 
