@@ -74,7 +74,7 @@ def test_xpm_reads_through_the_shared_layer():
 
 
 @pytest.mark.parametrize("code", [
-    "import xlm.records.lockfile, xlm.records.stamps, xlm.records.treehash, xlm.records.runs",
+    "import xlm.records.lockfile, xlm.records.stamps, xlm.records.treehash, xlm.records.runs, xlm.records.checkpoint",
     "import xlm.external_models, xlm.external.vendored, xlm.cli",
 ])
 def test_importing_xlms_side_imports_no_xpm_and_nothing_heavy(code):

@@ -28,7 +28,14 @@ def model_table(run: Path, name: str) -> dict:
 
 
 def checkpoint_record(run: Path):
-    return from_checkpoint(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu"), "ckpt")
+    """The record in the run's checkpoint, as torch loads it; read without torch, it is the same."""
+    from xlm.records.checkpoint import read_record
+
+    path = run / "checkpoints" / "last.ckpt"
+    loaded = from_checkpoint(torch.load(path, weights_only=True, map_location="cpu"), "ckpt")
+    plain = read_record(path)
+    assert (plain.run, plain.models, plain.files, plain.patches) == (loaded.run, loaded.models, loaded.files, loaded.patches)
+    return loaded
 
 
 def test_a_vendored_model_is_recorded_then_an_update_is_refused_until_allowed(tmp_path):

@@ -104,3 +104,51 @@ def test_unused_models_are_not_compared_unless_this_job_uses_them():
     stored = record(A_FILES, COMMIT_A, used=False)
     assert drift.checked_names(stored, set()) == []
     assert drift.checked_names(stored, {"zlm"}) == ["zlm"]
+
+
+def _checkpoint(path, payload: dict) -> None:
+    """A file shaped as torch.save writes one: a zip with <name>/data.pkl (protocol 2, as torch)."""
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{path.stem}/data.pkl", pickle.dumps(payload, protocol=2))
+        archive.writestr(f"{path.stem}/version", "3\n")
+
+
+class Boom:
+    """Unpickling this would run a shell command; the record reader must never call it."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_a_checkpoints_record_is_read_without_torch_and_runs_nothing_of_it(tmp_path, monkeypatch):
+    from collections import OrderedDict
+
+    from xlm.records.checkpoint import read_record
+
+    monkeypatch.chdir(tmp_path)
+    original = record(A_FILES, COMMIT_A)
+    original.patches["zlm"] = b"diff --git a/x b/x\n\x00\xff"  # bytes: protocol 2 pickles them through _codecs.encode
+    original.models["zlm"] = replace(original.models["zlm"], dirty=True, patch="models/zlm.patch")
+    path = tmp_path / "last.ckpt"
+    _checkpoint(path, {"state_dict": OrderedDict(w=1), "loops": Boom(), "xlm": {"models": runs.to_checkpoint(original)}})
+    back = read_record(path)
+    assert back.models == original.models and back.files == original.files and back.patches == original.patches
+    assert not (tmp_path / "pwned").exists()
+    code = f"import sys; from xlm.cli import main; main(['runs', 'show', {str(path)!r}]); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.stdout.splitlines()[-1] == "False" and "zlm" in out.stdout and not (tmp_path / "pwned").exists()
+
+
+def test_a_file_that_is_no_checkpoint_is_two_lines(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert xlm_main(["runs", "show", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'notes.txt'} cannot be read as a checkpoint" in err
+    _checkpoint(tmp_path / "old.ckpt", {"state_dict": {}})
+    assert xlm_main(["runs", "show", str(tmp_path / "old.ckpt")]) == 2
+    assert "records no models (written before xlm recorded them)" in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """`xlm runs show PATH` and `xlm runs diff A B`: a run's record of its models, as a person reads it.
 
-PATH is a run folder, its `models.lock`, or a checkpoint. A run folder is read with the
-standard library only (no torch); a checkpoint needs `torch.load`, imported only then, with
-`weights_only=True` first (it unpickles nothing but plain data and tensors).
+PATH is a run folder, its `models.lock`, or a checkpoint; all three are read with the
+standard library only (a checkpoint by `xlm.records.checkpoint`, which runs nothing of it):
+no torch.
 """
 
 from __future__ import annotations
@@ -43,22 +43,9 @@ def read_run(path: str) -> RunRecord:
 
 
 def _from_checkpoint(path: Path) -> RunRecord:
-    import pickle
+    from xlm.records.checkpoint import read_record
 
-    import torch
-
-    from xlm.records.runs import from_checkpoint
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (pickle.UnpicklingError, RuntimeError):
-        # Some Lightning callbacks store objects the safe loader refuses: read it as the jobs do.
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - not a checkpoint at all
-            raise UserError(f"{path} is neither a run folder nor a checkpoint torch can read ({type(exc).__name__})",
-                            "name a run folder (outputs/<job>/<name>/<time>/) or a checkpoint") from None
-    record = from_checkpoint(checkpoint, str(path))
+    record = read_record(path)
     if record is None:
         raise UserError(f"checkpoint {path} records no models (written before xlm recorded them)",
                         "its run folder may still have a models.lock; otherwise which code wrote it is unknown")

@@ -10,5 +10,6 @@ and a warm `xpm install` stay a few `stat` calls per file (tests/provenance/test
 - ``stamps``: xpm's install stamps, and `vendored_state`: is a vendored folder the locked one;
 - ``runs``: a run's record of the models it used (`models.lock`, `checkpoint["xlm"]["models"]`),
   written by xlm, read by `xlm runs`, the drift check and `xpm install --from-run`
-  (docs/reproducibility.md).
+  (docs/reproducibility.md);
+- ``checkpoint``: that record read from a checkpoint file without torch, running nothing of it.
 """
