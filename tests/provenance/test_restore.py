@@ -102,6 +102,22 @@ def test_offline_says_which_commit_the_cache_lacks(vendored_run):
     assert snapshot(fresh) == {}
 
 
+def test_a_used_folder_that_is_gone_is_named_and_nothing_is_written(vendored_run, tmp_path):
+    env, upstream, v1, trained, tmp = vendored_run
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    lock = copy / "models.lock"
+    text = lock.read_text()
+    assert 'name = "mine"\nkind = "path"\n' in text and "used = true" in text
+    lock.write_text(text.replace('name = "mine"\nkind = "path"\n', 'name = "mine"\nkind = "path"\nused = true\n'))  # as if it had used it
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    refused = xpm(fresh, env, "install", "--from-run", str(copy), code=1).stderr
+    assert (f"error: cannot restore 1 model(s) that {copy} used; nothing was changed:\n    - model 'mine' (path): it was a "
+            f"folder outside git ({trained.parents[3] / 'mine'}), which no longer exists: nothing to restore it from\n") in refused
+    assert snapshot(fresh) == {}
+
+
 def test_a_project_on_other_code_is_moved_back_to_the_runs(vendored_run):
     env, upstream, v1, trained, tmp = vendored_run
     project = trained.parents[3]
