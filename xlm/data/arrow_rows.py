@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 from torch.utils.data import Dataset
 
+from xlm.data.prepare import numpy_view
+
 
 class ArrowRows(Dataset):
     """Rows of one Arrow stream file whose ``columns`` are lists of int32, as numpy arrays."""
@@ -40,12 +42,12 @@ class ArrowRows(Dataset):
             chunk = {}
             for name in self.columns:
                 array = batch.column(name)
-                values = array.values.to_numpy(zero_copy_only=True)
+                values = numpy_view(array.values)
                 if pa.types.is_fixed_size_list(array.type):
                     size = array.type.list_size
                     offsets = (np.arange(array.offset, array.offset + len(array) + 1) * size)
                 else:
-                    offsets = array.offsets.to_numpy()
+                    offsets = numpy_view(array.offsets)
                 chunk[name] = (offsets, values)
             self._chunks.append(chunk)
             starts.append(starts[-1] + batch.num_rows)

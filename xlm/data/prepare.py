@@ -195,6 +195,17 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
 # ----------------------------------------------------------------------------- 2. cut the layout
 
 
+def numpy_view(array: Any, dtype: str = "int32") -> Any:
+    """An Arrow array of ``dtype`` without nulls as a numpy view of its buffer (no copy; unlike
+    ``Array.to_numpy``, whose first call imports pandas: half a second of every run's start)."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    if len(array) == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
 def _record_batches(tokens: Path, split: str) -> Iterator[Any]:
     import pyarrow as pa
 
@@ -239,7 +250,7 @@ def _filtered(batch: Any, keep: Callable[[Any], Any] | None) -> Any:
 
     if keep is None:
         return batch
-    return batch.filter(pa.array(keep(batch.column("bucket").to_numpy())))
+    return batch.filter(pa.array(keep(numpy_view(batch.column("bucket"), "float64"))))
 
 
 def _pack(batches: Iterator[Any], keep: Callable | None, block_size: int, path: Path) -> dict:
@@ -254,7 +265,7 @@ def _pack(batches: Iterator[Any], keep: Callable | None, block_size: int, path: 
         for batch in batches:
             ids = _filtered(batch, keep).column("ids")
             documents += len(ids)
-            flat = ids.flatten().to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+            flat = numpy_view(ids.flatten())
             tokens += len(flat)
             data = np.concatenate([carry, flat]) if len(carry) else flat
             full = len(data) // block_size
