@@ -2,8 +2,8 @@
 
 PATH is a run folder (its `models.lock`: docs/reproducibility.md) or a checkpoint. For a
 checkpoint the run folder around it (`RUN/checkpoints/last.ckpt`, `RUN/last.ckpt`) is read
-first; only a checkpoint without one is opened, with torch, imported here and nowhere else in
-xpm, and only as `torch.load(weights_only=True)`, which rebuilds no object by running code.
+first; only a checkpoint without one is opened, and without torch: `xlm.records.checkpoint`
+unpickles its zip's pickle into plain data, so nothing of the file runs and no weight is read.
 
 Per model of the record (`xlm.records.runs`, read as hostile input):
 
@@ -102,27 +102,11 @@ def _run_folders_around(checkpoint: Path) -> list[Path]:
 
 
 def _from_checkpoint(path: Path) -> RunRecord:
-    from xlm.records.runs import from_checkpoint
+    """A lone checkpoint's record, read without torch and without running anything of it
+    (`xlm.records.checkpoint`: the zip's pickle unpickled into plain data only)."""
+    from xlm.records.checkpoint import read_record
 
-    try:
-        import torch
-    except ImportError:
-        import sys
-
-        raise XpmError(f"{path} is a checkpoint with no run folder around it, and reading one needs torch, "
-                       f"which {sys.executable} cannot import",
-                       "give the checkpoint's run folder (the one with models.lock), or run xpm with the interpreter "
-                       "that runs xlm") from None
-    try:
-        try:  # mmap: the weights are not read, only the pickled dict around them
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # the legacy (non-zip) format cannot be mapped
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - not a checkpoint, or one only unpickling code could read
-        raise XpmError(f"{path} cannot be read as a checkpoint with torch.load(weights_only=True): "
-                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
-                       f"{_FOLDER_FIX}; xpm never unpickles objects a checkpoint could run code to rebuild") from None
-    record = from_checkpoint(checkpoint, str(path))
+    record = read_record(path)
     if record is None:
         raise XpmError(f"checkpoint {path} records no models (written before xlm recorded them)",
                        "its run folder may still have a models.lock: name it instead")
