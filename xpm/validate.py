@@ -13,8 +13,9 @@ from pathlib import Path
 from xpm.errors import NotAModel
 
 # Installs validate from several threads. Validation is Python work the GIL serialises anyway;
-# one at a time, the first call fills xlm's table of installed modules (a read of every
-# distribution's metadata) and the others reuse it, instead of all of them reading it at once.
+# one at a time, the first model whose root could shadow an installed module (most cannot:
+# `xlm.external.shadowing`) fills xlm's table of them (a read of every distribution's
+# metadata) and the others reuse it, instead of several threads reading it at once.
 _ONE_AT_A_TIME = threading.Lock()
 
 
