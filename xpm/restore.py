@@ -129,6 +129,7 @@ def restore(project: Project, path: str | Path, options) -> Restored:
     done = Restored(record.origin)
     failed: list[tuple[ModelRecord, str]] = []
     with _writing(project) as tx:
+        vendor.clean_leftovers(project.root)  # staging and trash of an interrupted command
         try:
             with holding_cache(shared=True):
                 for name in sorted(record.models):

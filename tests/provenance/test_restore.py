@@ -118,6 +118,35 @@ def test_a_used_folder_that_is_gone_is_named_and_nothing_is_written(vendored_run
     assert snapshot(fresh) == {}
 
 
+def test_a_failure_while_writing_leaves_the_project_as_it_was(vendored_run, tmp_path, monkeypatch):
+    """A full disk when .xlm_models is written, after zlm was placed: every step is undone."""
+    import errno
+
+    from click.testing import CliRunner
+
+    from xpm import transaction
+    from xpm.cli import main
+
+    env, upstream, v1, trained, tmp = vendored_run
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / ".xlm_models").write_text("# mine\n")
+    real = transaction.write_temp
+
+    def full_disk(path, text, *args):
+        if Path(path).name == ".xlm_models":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, text, *args)
+
+    monkeypatch.setattr(transaction, "write_temp", full_disk)
+    result = CliRunner().invoke(main, ["-C", str(fresh), "-q", "install", "--from-run", str(trained)])
+    assert result.exit_code == 1 and f"error: {fresh / '.xlm_models'}: no space left on the device" in result.output
+    assert snapshot(fresh) == {".xlm_models": b"# mine\n"}  # no lock, no xlm_models/ (this command made it: removed)
+    assert not (fresh / "xlm_models").exists()
+
+
 def test_a_project_on_other_code_is_moved_back_to_the_runs(vendored_run):
     env, upstream, v1, trained, tmp = vendored_run
     project = trained.parents[3]
