@@ -12,6 +12,10 @@ that carries it, or `recorded = false`.
 
     python bench/bench_provenance.py [--models 10] [--runs 11]
 
+Also measured, in fresh processes on the same project: the recording work itself (what the
+background thread does: `xlm.provenance.collect` over every registered model, git commands
+included, then writing the run folder), which the job overlaps with loading torch.
+
 Results go to bench/results/provenance.json. Target: ratio of medians (on / off) <= 1.05.
 """
 
@@ -36,6 +40,32 @@ from bench_discovery import build_project  # noqa: E402  (N renamed copies of ex
 TARGET = 1.05
 TRAIN = ["-m", "xlm", "train", "experiment=star_easy_m00", "debug=overfit", "trainer.max_steps=1",
          "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "datamodule.num_workers=0"]
+
+
+RECORD_CHILD = r"""
+import json, resource, sys, tempfile, time
+from pathlib import Path
+from xlm.external_models import find_external_models
+from xlm.provenance.collect import collect
+from xlm.records.runs import RunInfo, RunRecord, write_folder
+
+found = find_external_models(Path.cwd())
+before, wall, cpu = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter(), time.process_time()
+done = collect(found.models, {"m00"}, found.project_dir)
+record = RunRecord(RunInfo("train"), {n: d.record for n, d in done.items()},
+                   {n: d.files for n, d in done.items() if d.files}, {n: d.patch for n, d in done.items() if d.patch})
+with tempfile.TemporaryDirectory() as out:
+    write_folder(Path(out), record)
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+git_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+print(json.dumps({"wall_ms": (time.perf_counter() - wall) * 1000, "cpu_ms": (time.process_time() - cpu + git_cpu) * 1000,
+                  "models": len(done), "git_trees": len({d.record.repository for d in done.values() if d.record.repository})}))
+"""
+
+
+def record_work(project: Path, env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", RECORD_CHILD], cwd=project, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -107,6 +137,7 @@ def main() -> int:
                 wall[key].append(w)
                 cpu[key].append(c)
         check(folder, key == "on", args.models)
+        work = [record_work(project, env) for _ in range(args.runs)]
 
     def med(values: list[float]) -> float:
         return round(statistics.median(values), 1)
@@ -118,6 +149,8 @@ def main() -> int:
         "train_cpu_ms": {k: med(v) for k, v in cpu.items()},
         "ratio_wall": round(statistics.median(wall["on"]) / statistics.median(wall["off"]), 3),
         "ratio_cpu": round(statistics.median(cpu["on"]) / statistics.median(cpu["off"]), 3),
+        "record_work_ms": {"wall": med([w["wall_ms"] for w in work]), "cpu_with_git": med([w["cpu_ms"] for w in work]),
+                           "models": work[0]["models"], "git_work_trees": work[0]["git_trees"]},
         "target_ratio": TARGET,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                    f"load {os.getloadavg()[0]:.1f}",

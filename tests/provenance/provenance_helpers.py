@@ -49,7 +49,7 @@ def env_for(home: Path) -> dict:
     gitconfig = home / ".gitconfig"
     if not gitconfig.exists():
         gitconfig.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "XLM_", "XPM_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "XLM_", "XPM_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(HOME=str(home), GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1", XPM_CACHE_DIR=str(home / "xpm"),
                XLM_DATA_DIR=str(home / "data"), XLM_CACHE_DIR=str(home / "xlm-cache"), XDG_CACHE_HOME=str(home / ".cache"),
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")  # bytecode is written: __pycache__ must not count
