@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import bench_harness_overhead as overhead
-from core_common import REPO, compose, machine, save
+from core_common import REPO, RESULTS, compose, machine, save
 
 TARGETS = {"pipeline_ratio_min": 10.0, "overhead_ratio_max": 1.10, "startup_extra_s_max": 2.0}
 BENCH = Path(__file__).resolve().parent
@@ -151,31 +151,8 @@ def pipeline_seconds_per_batch(datamodule, batches: int) -> float:
     return (time.perf_counter() - start) / batches
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megabytes", type=float, default=50.0)
-    parser.add_argument("--steps", type=int, default=60, help="training steps per round of (b)")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=8, help="(a), (b): blocks per batch (text_arlm: 32)")
-    parser.add_argument("--block-size", type=int, default=64, help="(a), (b): tokens per block (text_arlm: 128); "
-                        "a short step is the hard case of both ratios, and keeps (b) measurable on a shared CPU")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--startups", type=int, default=5, help="fresh `xlm train` processes of each kind in (c)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for (a) and (b)")
-    parser.add_argument("--work", type=Path, default=None, help="keep corpus and caches here (default: a temporary folder)")
-    args = parser.parse_args()
-
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    work = args.work or Path(tempfile.mkdtemp(prefix="xlm-bench-text-"))
-    os.environ["XLM_DATA_DIR"] = str(work / "data")
-    corpus = work / "corpus"
-    start = time.perf_counter()
-    if not corpus.exists():
-        make_corpus(corpus, args.megabytes)
-    size_mb = sum(p.stat().st_size for p in corpus.iterdir()) / 1e6
-    print(f"corpus: {size_mb:.1f} MB in {len(list(corpus.iterdir()))} files ({time.perf_counter() - start:.1f} s to write)")
-
-    # (c) first run: the tokenizer, then tokenizing with every core and with one, side by side.
+def first_and_second_run(args, work: Path, corpus: Path) -> dict:
+    """(c): the first run's tokenizer and tokenizing (every core vs one), then start-up times."""
     import shutil
 
     from xlm.data.bpe import corpus_tokenizer
@@ -204,6 +181,49 @@ def main() -> None:
     extra = statistics.median(text_runs) - statistics.median(memory_runs)
     print(f"(c) start to first step: text {statistics.median(text_runs):.2f} s, in-memory {statistics.median(memory_runs):.2f} s, "
           f"extra {extra:.2f} s (target <= {TARGETS['startup_extra_s_max']})")
+
+    return {
+        "c_first_run": {"bpe_seconds": round(bpe_seconds, 2), "one_process": single, "every_core": every,
+                        "speedup": round(single["seconds"] / every["seconds"], 2)},
+        "c_second_run": {"text_seconds_to_first_step": [round(t, 2) for t in text_runs],
+                         "in_memory_seconds_to_first_step": [round(t, 2) for t in memory_runs], "extra_s": round(extra, 2)},
+        "c_machine": machine(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=float, default=50.0)
+    parser.add_argument("--steps", type=int, default=60, help="training steps per round of (b)")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=8, help="(a), (b): blocks per batch (text_arlm: 32)")
+    parser.add_argument("--block-size", type=int, default=64, help="(a), (b): tokens per block (text_arlm: 128); "
+                        "a short step is the hard case of both ratios, and keeps (b) measurable on a shared CPU")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--startups", type=int, default=5, help="fresh `xlm train` processes of each kind in (c)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for (a) and (b)")
+    parser.add_argument("--work", type=Path, default=None, help="keep corpus and caches here (default: a temporary folder)")
+    parser.add_argument("--parts", default="abc", help="which comparisons to run (ab: only (a) and (b), on the caches of --work)")
+    args = parser.parse_args()
+
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    work = args.work or Path(tempfile.mkdtemp(prefix="xlm-bench-text-"))
+    os.environ["XLM_DATA_DIR"] = str(work / "data")
+    corpus = work / "corpus"
+    start = time.perf_counter()
+    if not corpus.exists():
+        make_corpus(corpus, args.megabytes)
+    size_mb = sum(p.stat().st_size for p in corpus.iterdir()) / 1e6
+    print(f"corpus: {size_mb:.1f} MB in {len(list(corpus.iterdir()))} files ({time.perf_counter() - start:.1f} s to write)")
+
+    from xlm.data.prepare import available_cores
+
+    cores = available_cores()
+    result: dict = {"corpus_mb": round(size_mb, 1), "cores": cores, "threads": args.threads}
+    if "c" in args.parts:
+        result.update(first_and_second_run(args, work, corpus))
+    else:
+        print("(c) skipped (--parts)")
 
     # (a) and (b) on the prepared corpus, with text_arlm's model and batches.
     import torch
@@ -236,20 +256,17 @@ def main() -> None:
     print(f"(b) arlm on text: hand loop {1000 * step:.1f} ms/step, xlm {1000 * statistics.median(harness):.1f} ms/step, "
           f"ratio {overhead_ratio:.3f} (target <= {TARGETS['overhead_ratio_max']})")
 
-    result = {
-        "corpus_mb": round(size_mb, 1), "cores": cores, "threads": args.threads,
+    result.update({
         "batch": [int(cfg.datamodule.batch_size), int(cfg.datamodule.block_size) + 1],
         "model": {k: cfg.model[k] for k in ("d_model", "num_layers", "num_heads", "num_embeddings")},
         "a_pipeline": {"ms_per_batch": round(1000 * batch_seconds, 3), "arlm_ms_per_step": round(1000 * step, 2),
                        "ratio": round(pipeline_ratio, 1)},
         "b_overhead": {"hand_ms_per_step": [round(1000 * t, 2) for t in hand], "xlm_ms_per_step": [round(1000 * t, 2) for t in harness],
                        "ratio_of_medians": round(overhead_ratio, 3)},
-        "c_first_run": {"bpe_seconds": round(bpe_seconds, 2), "one_process": single, "every_core": every,
-                        "speedup": round(single["seconds"] / every["seconds"], 2)},
-        "c_second_run": {"text_seconds_to_first_step": [round(t, 2) for t in text_runs],
-                         "in_memory_seconds_to_first_step": [round(t, 2) for t in memory_runs], "extra_s": round(extra, 2)},
-        "targets": TARGETS, "machine": machine(),
-    }
+        "targets": TARGETS, "ab_machine": machine(),
+    })
+    if "c" not in args.parts and (RESULTS / "text.json").exists():  # keep the last (c) next to the new (a), (b)
+        result = {**json.loads((RESULTS / "text.json").read_text()), **result}
     print(f"saved {save('text', result)}")
 
 
