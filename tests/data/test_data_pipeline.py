@@ -149,3 +149,30 @@ def test_arlm_loss_falls_on_the_packed_corpus(corpus, compose):
     metrics = trainer.callback_metrics
     assert float(metrics["val/lm/perplexity"]) == pytest.approx(float(torch.exp(metrics["val/loss"])), rel=1e-4)
     assert (Path(cfg.paths.output_dir) / "tokenizer" / "tokenizer.json").is_file()  # the run keeps its tokenizer
+
+
+def test_overfit_memorises_the_first_blocks_and_generation_continues_them(corpus, tmp_path):
+    folder, _ = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    dm = datamodule(folder / "texts", tokenizer, tmp_path / "cache", batch_size=4, overfit_examples=4, overfit_repeats=3,
+                    predict_examples=2, predict_prompt_tokens=8, predict_target_tokens=40)
+    dm.prepare_data()
+    train = list(dm.train_dataloader())
+    assert len(train) == 3 and all(torch.equal(b["input_ids"], train[0]["input_ids"]) for b in train)
+    assert torch.equal(next(iter(dm.val_dataloader()))["input_ids"], train[0]["input_ids"])
+    first = [i for block in PackedBlocks(dm.prepared().files["train"])[:4] for i in block["target_ids"]]
+    predict = next(iter(dm.predict_dataloader()))  # 8 + 40 tokens span two 32-token blocks: consecutive text
+    assert predict["prompt_ids"][0, 1:].tolist() == first[:8] and predict["target_ids"][0].tolist() == first[8:48]
+    assert predict["target_ids"][1].tolist() == first[72:112]
+
+
+def test_a_split_smaller_than_one_block_is_a_two_line_error(corpus, tmp_path):
+    from xlm.errors import UserError
+
+    folder, _ = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    with pytest.raises(UserError) as caught:
+        datamodule(folder / "texts", tokenizer, tmp_path / "cache", val_size=0.001, block_size=4096).prepare_data()
+    assert "held out" in caught.value.what and "fewer than block_size=4096" in caught.value.what
+    assert "datamodule.val_size" in caught.value.fix
+    assert not [p for p in (tmp_path / "cache").glob("*/*blocks4096-*") if p.is_dir()]  # nothing half-made is left
