@@ -3,7 +3,6 @@ second run that reuses them (nothing re-tokenized) -> an arlm whose loss falls o
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
