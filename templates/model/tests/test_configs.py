@@ -30,13 +30,36 @@ def compose(overrides):
         return hydra_compose("config", overrides=overrides)
 
 
+CORPUS = "The quick brown fox jumps over the lazy dog.\n\nÉtoile, 星, and a second paragraph of text.\n"
+
+
 def examples(tokenizer):
-    # Star-task shaped (prompt ending in <sep>), of different lengths, within any vocabulary.
+    """Two examples of different lengths, shaped as the experiment's datamodule makes them."""
     first = tokenizer.special_token_ids[-1] + 1
+    sep = getattr(tokenizer, "sep_token_id", None)
+    if sep is None:  # a text tokenizer: packed blocks of text, no prompt
+        return [{"prompt_ids": [], "target_ids": [first, first + 1, first + 2, first + 3], "add_eos": False},
+                {"prompt_ids": [], "target_ids": [first + 4, first + 5], "add_eos": False}]
+    # Star-task shaped (prompt ending in <sep>), within any vocabulary.
     return [
-        {"prompt_ids": [first, first + 1, first + 2, tokenizer.sep_token_id], "target_ids": [first + 3, first + 4]},
-        {"prompt_ids": [first + 5, tokenizer.sep_token_id], "target_ids": [first + 6]},
+        {"prompt_ids": [first, first + 1, first + 2, sep], "target_ids": [first + 3, first + 4]},
+        {"prompt_ids": [first + 5, sep], "target_ids": [first + 6]},
     ]
+
+
+def experiment_config(experiment, tmp_path):
+    """The experiment's config; one that reads a text corpus (datamodule.files) gets a tiny one."""
+    from omegaconf import OmegaConf
+
+    overrides = [f"experiment={experiment}", f"paths.output_dir={tmp_path}", f"paths.data_dir={tmp_path}"]
+    cfg = compose(overrides)
+    datamodule = cfg.get("datamodule") or {}
+    if "files" in datamodule.keys() and OmegaConf.is_missing(datamodule, "files"):
+        corpus = tmp_path / "corpus"
+        corpus.mkdir()
+        (corpus / "a.txt").write_text(CORPUS * 20, encoding="utf-8")
+        cfg = compose([*overrides, f"datamodule.files={corpus}"])
+    return cfg
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -45,7 +68,7 @@ def test_experiment_runs_one_step(experiment, tmp_path):
 
     from xlm import build
 
-    cfg = compose([f"experiment={experiment}", f"paths.output_dir={tmp_path}", f"paths.data_dir={tmp_path}"])
+    cfg = experiment_config(experiment, tmp_path)
     tokenizer = build.build_tokenizer(cfg)
     harness = build.build_harness(cfg, tokenizer)
     batch = instantiate(cfg.collator, tokenizer=tokenizer)(examples(tokenizer))
@@ -62,6 +85,6 @@ def test_experiment_runs_one_step(experiment, tmp_path):
 
     for split, groups in (cfg.reported_metrics or {}).items():
         for group, metrics in groups.items():
-            for name, spec in metrics.items():
+            for name, spec in (metrics or {}).items():  # a group set to null is switched off
                 kwargs = get_method(spec.update_fn)(batch, loss_dict, predictions if split != "train" else None)
                 assert kwargs is None or isinstance(kwargs, dict), f"{split}/{group}/{name}"
