@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from xlm.errors import UserError, did_you_mean
+from xlm.errors import UserError, causes, did_you_mean
 
 _SHOW_CONFIG = "`--cfg job` prints the composed config"
 
@@ -26,7 +26,7 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
     ``choices`` maps config groups to the options the run selected, so that their files are
     searched first.
     """
-    chain = list(_chain(exc))
+    chain = list(causes(exc))
     for error in chain:  # raised by a resolver (${tokenizer:...} building a tokenizer): already explained
         if isinstance(error, UserError):
             return error
@@ -35,14 +35,6 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
         if explained is not None:
             return explained
     return None
-
-
-def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
 
 
 # ----------------------------------------------------------------------------- Hydra

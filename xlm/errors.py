@@ -38,3 +38,12 @@ def did_you_mean(word: str, choices) -> str:
 
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+def causes(exc: BaseException | None):
+    """`exc` and the exceptions it was raised from or during, outermost first (each once)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__

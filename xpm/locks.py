@@ -57,35 +57,6 @@ def hold(lock_path: Path, label: str, say=None, shared: bool = False):
         os.close(fd)  # closing the descriptor releases the lock
 
 
-@contextmanager
-def try_hold(lock_path: Path):
-    """Yield True while holding `lock_path` exclusively if nobody holds it now, else False at
-    once: never waits, never makes a folder. For work that may be skipped, such as refreshing
-    a stamp's stat data (a lock held by this process on another descriptor also yields False)."""
-    try:
-        import fcntl
-
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except (ImportError, OSError):  # no flock (Windows), a read-only project, no .xpm/ folder, a link
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _write_holder(fd)
-        except OSError:
-            got = False
-        else:
-            got = True
-        try:
-            yield got
-        finally:
-            if got:
-                os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)
-
-
 def _acquire(fd: int, mode: int, lock_path: Path, label: str, announce) -> None:
     import fcntl
 

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 from xlm.data.fingerprint import digest_of
 from xlm.data.store import build_once, is_ready
-from xlm.errors import UserError
+from xlm.errors import UserError, causes
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _tokenize(staging: Path, *, source: Any, tokenizer: Any, mode: str, columns:
                               cache_file_name=str(staging / f"tokens-{split}.arrow"), new_fingerprint=f"{key[:32]}-{split}",
                               desc=f"tokenizing {split} ({procs} process{'es' if procs > 1 else ''})")
         except Exception as exc:
-            bad = next((e for e in _chain(exc) if isinstance(e, BadRecord)), None)
+            bad = next((e for e in causes(exc) if isinstance(e, BadRecord)), None)
             if bad is None:
                 raise
             where = source.describe() if source.hub is not None else f"{source.split_files(split)[0].parent} ({split})"
@@ -182,14 +182,6 @@ def _tokenize(staging: Path, *, source: Any, tokenizer: Any, mode: str, columns:
 def available_cores() -> int:
     """The cores this process may run on (its affinity, not the machine's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
 
 
 # ----------------------------------------------------------------------------- 2. cut the layout
