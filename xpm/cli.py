@@ -179,8 +179,8 @@ def remove(ctx: click.Context, name: str) -> None:
     """
     from xpm import ops
 
-    ops.remove(_project(ctx), name)
-    click.echo(f"removed {name}")
+    _, ended = ops.remove(_project(ctx), name)
+    click.echo(f"removed {name}" + (" and ended its override (xpm develop)" if ended else ""))
 
 
 @main.command()

@@ -169,8 +169,11 @@ def pins(project: Project, lock: Lock, options: Options) -> dict[str, Pin]:
     return found
 
 
-def remove(project: Project, name: str) -> bool:
-    """Remove the line, the lock entry and the vendored folder of `name` (no network)."""
+def remove(project: Project, name: str) -> tuple[bool, bool]:
+    """Remove the line, the lock entry, the vendored folder and the override (`xpm develop`) of
+    `name` (no network). Returns whether a folder was removed and whether an override ended."""
+    from xlm.overrides import overrides_file, overrides_text
+
     with _writing(project) as tx:
         text = project.read_text()
         known = {e.name for e in project.entries(text)}
@@ -185,8 +188,14 @@ def remove(project: Project, name: str) -> bool:
             if lock_text is not None:
                 tx.write(project.lock_file, lock_text)
         tx.write(project.models_file, replace_entry_text(text, name, None))
+        current = overrides(project)
+        ended = current.pop(name, None) is not None  # an override of a model no longer listed would dangle
+        if ended and current:
+            tx.write(overrides_file(project.root), overrides_text(list(current.values())))
+        elif ended:
+            tx.delete(overrides_file(project.root))
         tx.commit()
-        return removed
+        return removed, ended
 
 
 def _unknown_model(name: str, known: set[str]) -> XpmError:

@@ -223,9 +223,17 @@ def test_a_hostile_overrides_file_is_refused_with_its_line_and_no_model_is_subst
     assert "note: install ignores" in xpm(installed, "install").output  # install still works (it never reads it)
 
 
+def test_xpm_remove_ends_the_models_override(installed, working_copy):
+    xpm(installed, "develop", "zlm", str(working_copy))
+    assert xpm(installed, "remove", "zlm").output == "removed zlm and ended its override (xpm develop)\n"
+    assert not (installed / OVERRIDES_NAME).exists() and find_external_models(installed).problems == []
+    assert not (installed / "xlm_models" / "zlm").exists()
+
+
 def test_an_override_of_an_unlisted_model_is_reported_and_changes_nothing(installed, working_copy):
     xpm(installed, "develop", "zlm", str(working_copy))
-    xpm(installed, "remove", "zlm")
+    models = installed / ".xlm_models"
+    models.write_text("".join(line for line in models.read_text().splitlines(True) if "zlm" not in line))  # by hand
     found = find_external_models(installed)
     [problem] = [p for p in found.problems if "does not list" in p.what]
     assert problem.model is None and problem.fix == "end it: xpm develop --off zlm"
