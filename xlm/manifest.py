@@ -24,10 +24,10 @@ a secret (`redact`); all of them are in the section "refusals" below.
 
 from __future__ import annotations
 
+import errno
 import keyword
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,7 @@ class Entry:
 # Every message about a source or a line is written here; none prints a secret (`show`).
 
 SOURCE_FIX = "write a model name, ./path, or host/repo[@ref][#subdir=dir]"
+NAME_FIX = "rename the model (its folder, and its line here): a lowercase identifier that is not a Python keyword, such as my_model"
 CREDENTIAL_HELPERS = (
     "a credential helper (`git config --global credential.helper store`, or your system's: "
     "osxkeychain, manager, libsecret), or an ssh URL (git@host:group/repo.git)"
@@ -263,11 +264,11 @@ def parse_source(spec: str) -> tuple[str, Source]:
     if spec.startswith((".", "/", "~")):
         name = Path(os.path.expanduser(spec)).name
         if problem := name_problem(name):
-            raise _refuse(problem)
+            raise _refuse(problem, NAME_FIX)
         return name, LocalSource(spec)
     if "/" not in spec and ":" not in spec and "#" not in spec and "@" not in spec:
         if problem := name_problem(spec):
-            raise _refuse(problem)
+            raise _refuse(problem, NAME_FIX)
         return spec, LocalSource()
     url, path, ref, subdir = _split_git(spec)
     where = (subdir or path).rstrip("/")
@@ -381,23 +382,33 @@ def write_atomic(path: Path, text: str, durable: bool = True) -> None:
         raise _about(exc, path)
 
 
+def _new_temp(path: Path) -> tuple[int, str]:
+    """A new, empty file `.<name>.<random>.tmp` next to `path` (as mkstemp, but mode 0666 less the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
+
+
 def write_temp(path: Path, text: str, durable: bool = True) -> Path:
     """A new temporary file next to ``path`` holding ``text``, flushed to disk, with ``path``'s
     mode: renaming it onto ``path`` is all that is left of the write. An OSError names ``path``."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _new_temp(path)
     except OSError as exc:
         raise _about(exc, path) from None
     try:
-        # mkstemp makes the file 0600; keep the old file's mode, else what open() would give.
+        # Made with the mode open() gives (the kernel applies the umask: reading it would mean
+        # setting it, process-wide, which races with other threads); keep an old file's mode.
         try:
-            mode = path.stat().st_mode & 0o7777
+            os.fchmod(fd, path.stat().st_mode & 0o7777)
         except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
+            pass
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()

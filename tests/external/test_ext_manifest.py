@@ -45,9 +45,9 @@ def test_blank_and_comment_lines_are_not_entries(text):
 # (line, message after "FILE:LINE: ", fix)
 ERRORS = [
     ("my_model other", "expected one model per line, found 'my_model other'", "put each model on its own line"),
-    ("My-Model", "'My-Model' is not a valid model name (use a lowercase identifier such as my_model)", "write a model name"),
-    ("class", "'class' is a Python keyword and cannot be a model name", "write a model name"),
-    ("./models/My-Model", "'My-Model' is not a valid model name (use a lowercase identifier such as my_model)", "write a model name"),
+    ("My-Model", "'My-Model' is not a valid model name (use a lowercase identifier such as my_model)", "rename the model"),
+    ("class", "'class' is a Python keyword and cannot be a model name", "rename the model"),
+    ("./models/My-Model", "'My-Model' is not a valid model name (use a lowercase identifier such as my_model)", "rename the model"),
     ("my_model#note", "'#' starts a comment only after white space, found 'my_model#note'", "write 'my_model  #note'"),
     ("./examples/zlm#x", "'#' starts a comment only after white space, found './examples/zlm#x'", "write './examples/zlm  #x'"),
     ("github.com/lab/zlm#v1", "unknown fragment '#v1' (only '#subdir=path/in/repo' is supported)", "host/repo[@ref][#subdir=dir]"),
@@ -65,10 +65,10 @@ ERRORS = [
     ("github.com/lab/\u202ezlm", "control character U+202E at column 16 (an editor may show it as a line break, or not at all)", "delete it"),
     ("zlm\x00", "control character U+0000 at column 4 (an editor may show it as a line break, or not at all)", "delete it"),
     # reserved names
-    ("xlm_models", "'xlm_models' cannot be a model name: xlm_models/ is where xpm vendors a project's models", "host/repo"),
-    ("./models/con", "'con' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows", "host/repo"),
+    ("xlm_models", "'xlm_models' cannot be a model name: xlm_models/ is where xpm vendors a project's models", "rename the model"),
+    ("./models/con", "'con' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows", "rename the model"),
     ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "host/repo"),
-    ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "host/repo"),
+    ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "rename the model"),
     # malformed URLs
     ("foo://host/lab/m", "unknown URL scheme 'foo://' in 'foo://host/lab/m' (use one of: https://, http://, ssh://, git+ssh://, ssh+git://, git://, file://)", "host/repo"),
     ("https:///lab/m", "'https:///lab/m' has no host name", "host/repo"),

@@ -38,6 +38,7 @@ def test_an_edited_vendored_file_refuses_to_train(installed, capsys):
     assert xlm_main(["train", "experiment=star_easy_zlm"]) == 2
     err = capsys.readouterr().err
     assert "Vendored model 'zlm' differs from xlm.lock" in err and "fix: run: xpm install" in err
+    assert "work in a clone of it: xpm develop zlm PATH" in err  # the way to edit a model, not "a local path"
     xpm(installed, "install")  # restores the locked files
     assert _problems(installed) == []
 

@@ -62,7 +62,7 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         what = f"Vendored model '{name}' differs from xlm.lock: changed files: {shown}"
-        fix = "run: xpm install (restores it; `xpm verify` shows the details); to edit the model, develop it from a local path instead"
+        fix = f"run: xpm install (restores it; `xpm verify` shows the details); to edit the model, work in a clone of it: xpm develop {name} PATH"
         return _problem(model, what, fix, "modified")
     return None
 
