@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from xlm.manifest import show
-from xlm.overrides import OVERRIDES_NAME, Override, overrides_file, overrides_text, read_overrides
+from xlm.overrides import OVERRIDES_NAME, Override, overrides_file, overrides_text
 from xlm.textfile import TextFileError, lines, newline_of, read_text
 from xpm.errors import XpmError
 from xpm.ops import _unknown_model, _writing, overrides
@@ -84,8 +84,8 @@ def _check_working_copy(project: Project, name: str, folder: Path, entry) -> Non
     if nested is None and not flat:
         raise XpmError(
             f"cannot use {folder} for model '{name}': it holds no package {'/ or '.join(packages)}/ "
-            f"(nested layout: {folder / packages[0] / '__init__.py'}) and is not a flat model folder named '{name}' "
-            f"({folder.parent / name / '__init__.py'})",
+            f"(nested layout: {folder / packages[0] / '__init__.py'}) and is not a flat model folder "
+            f"(a folder named '{name}' holding __init__.py)",
             f"give the model's root folder (the one with {packages[0]}/ and configs/), e.g. {clone}",
         )
     from xlm.external.validation import inspect_model
@@ -138,7 +138,7 @@ def develop_cmd(ctx: click.Context, name: str | None, path: str | None, off: boo
       xpm develop                   list the overrides
       xpm develop --off zlm         back to xlm_models/zlm (the locked commit)
     """
-    from xpm.cli import _project
+    from xpm.commands import _project
 
     project = _project(ctx)
     if off:
@@ -162,19 +162,3 @@ def develop_cmd(ctx: click.Context, name: str | None, path: str | None, off: boo
     click.echo(f"{name}: xlm uses {override.path}{was} instead of {project.models_dir / name}; `xpm develop --off {name}` ends it")
     if ignored:
         click.echo(f"added /{OVERRIDES_NAME} to {project.root / '.gitignore'}")
-
-
-def overrides_note(project: Project, frozen: bool) -> str | None:
-    """What `xpm install` says of the overrides (None when there are none): they are not part of
-    the lock, and --frozen installs exactly the lock. Never fails: a file that cannot be read is named."""
-    try:
-        found = read_overrides(project.root)
-    except TextFileError as exc:
-        return f"note: {'--frozen ignores' if frozen else 'install ignores'} {OVERRIDES_NAME}, which cannot be read ({exc})"
-    if not found:
-        return None
-    shown = ", ".join(f"{o.name} -> {o.root(project.root)}" for o in sorted(found.values(), key=lambda o: o.name))
-    if frozen:
-        return (f"note: --frozen ignores the overrides of {OVERRIDES_NAME} ({shown}): xlm_models/ holds exactly what "
-                f"xlm.lock pins, but xlm uses the overrides until `xpm develop --off NAME`")
-    return f"note: overridden by working copies ({shown}): xlm uses them, not xlm_models/ (`xpm develop --off NAME` ends one)"

@@ -138,7 +138,7 @@ def test_a_bad_path_or_name_is_refused_with_what_and_fix(installed, working_copy
         path = tmp_path / "other"
         path.mkdir()
         (path / "__init__.py").write_text("")
-        expected = "and is not a flat model folder named 'zlm'"
+        expected = "and is not a flat model folder (a folder named 'zlm' holding __init__.py)"
     elif case == "invalid":
         shutil.rmtree(working_copy / "configs" / "model_type")
         expected = f"error: cannot use {path} for model 'zlm': it is not a valid xlm model:\n    - "
