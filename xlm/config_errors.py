@@ -118,13 +118,16 @@ def _bad_defaults_override(config: str, group: str, choices: Mapping[str, Any]) 
     from xlm.config_groups import config_groups
 
     path = _config_file(config)
-    line = _line_matching(path, re.compile(rf"override\s+/?{re.escape(group)}\b")) if path else None
+    pattern = re.compile(rf"override\s+/?{re.escape(group)}\b(?:@[\w.]+)?\s*:\s*([\w./-]*)")
+    line = _line_matching(path, pattern) if path else None
     where = _where(path, line) if path else f"config '{config}'"
     groups = config_groups()
     if group in groups:
+        named = pattern.search(_lines(path)[line - 1].split("#", 1)[0]).group(1) if line else ""
+        option = named or (groups[group][0] if groups[group] else "OPTION")  # the option the entry asked for
         return UserError(
             f"{where}: `override /{group}` overrides a group that the defaults list does not select",
-            f"select it instead: `- /{group}: {groups[group][0] if groups[group] else 'OPTION'}` (without override)",
+            f"select it instead: `- /{group}: {option}` (without override)",
         )
     hint = did_you_mean(group, groups)
     return UserError(f"{where}: `override /{group}` names no config group", f"{hint}the groups are: {', '.join(groups)}")
@@ -155,6 +158,14 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
         key, raw = _failing_value(cfg, exc)  # OmegaConf.resolve does not say which key failed
     elif key is not None and cfg is not None:
         raw = _get_raw(cfg, key)
+    elif key is not None and isinstance(exc, GrammarParseError):
+        # Composition failed, so there is no config to read the value from; the parser's
+        # message quotes the value's text up to the error, which finds its line (a search by
+        # the key's name alone found another file's `max_steps:`).
+        text = next(iter(re.findall(r"input '([^']+)'", message)), None)
+        found = _value_line(key, text, choices) if text else None
+        return UserError(f"{_where(*found) + ': ' if found else ''}{key} is not a valid interpolation: {message}",
+                         "write interpolations as ${key.path} or ${resolver:args}")
     found = _value_line(key, raw, choices) if key else None
     where = f"{_where(*found)}: " if found else ""
     shown = f"{key}: {raw}" if key and raw else key or "a config value"

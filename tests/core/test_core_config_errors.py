@@ -29,11 +29,12 @@ defaults:
 """
 EXPERIMENTS = {
     "bad_override": HEAD.replace("/model: brk", "/modl: brk"),
-    "bad_select": "# @package _global_\ndefaults:\n  - override /sampler: fast\n",
+    "bad_select": "# @package _global_\ndefaults:\n  - override /sampler: slow\n",
     "bad_missing": HEAD.replace("/model: brk", "/model: nope"),
     "bad_order": HEAD.replace("override /model: brk", "/model: brk"),
     "bad_twice": "# @package _global_\ndefaults:\n  - /model: brk\n",
     "bad_interp": HEAD + "job_name: bad_interp\npredictor:\n  steps: ${model.max_len}\n",
+    "bad_syntax": HEAD + "job_name: bad_syntax\npredictor:\n  max_steps: ${model.max_len\n",
     "bad_resolver": HEAD + "job_name: bad_resolver\npredictor:\n  steps: ${no_such_resolver:6}\n",
     "bad_missing_value": HEAD + "job_name: bad_missing_value\npredictor:\n  steps: ???\n  again: ${predictor.steps}\n",
 }
@@ -50,6 +51,7 @@ def project(tmp_path, monkeypatch) -> Path:
         "brk/configs/model/brk.yaml": "# @package _global_\nmodel:\n  _target_: brk.model.Net\n  size: 4\n",
         "brk/configs/model_type/brk.yaml": "# @package _global_\nloss:\n  _target_: brk.model.Net\n",
         "brk/configs/sampler/fast.yaml": "steps: 3\n",
+        "brk/configs/sampler/slow.yaml": "steps: 30\n",
         **{f"brk/configs/experiment/{name}.yaml": text for name, text in EXPERIMENTS.items()},
         ".xlm_models": "./brk\n",
     }
@@ -74,12 +76,16 @@ def line_of(project: Path, experiment: str, text: str) -> int:
     [
         ("bad_override", "`override /modl` names no config group", "did you mean 'model'? the groups are: callbacks,"),
         ("bad_select", "`override /sampler` overrides a group that the defaults list does not select",
-         "select it instead: `- /sampler: fast` (without override)"),
+         "select it instead: `- /sampler: slow` (without override)"),  # the option the entry names
         ("bad_missing", "unknown model 'nope' in the defaults list", "choose one of: arlm, brk, mlm"),
         ("bad_twice", "`model: brk` selects model a second time (the defaults list already does)",
          "write `- override /model: brk`"),
         ("bad_order", "`model: brk` comes after an `override` entry; overrides must end the defaults list",
          "move it above the override entries, or make it `- override /model: brk`"),
+        # found while composing, before any value can be read: the value's text finds the line
+        # (the key's name alone matched trainer.max_steps in xlm's config.yaml first)
+        ("bad_syntax", "predictor.max_steps is not a valid interpolation: no viable alternative at input '${model.max_len'",
+         "write interpolations as ${key.path} or ${resolver:args}"),
     ],
 )
 def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project, experiment, what, fix):
@@ -87,7 +93,7 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 2, proc.stderr
     culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope", "bad_twice": "- /model",
-               "bad_order": "- /model"}[experiment]
+               "bad_order": "- /model", "bad_syntax": "max_steps:"}[experiment]
     where = f"brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, culprit)}"
     assert lines[0] == f"error: {where}: {what}"
     assert lines[1].startswith(f"  fix: {fix}")
