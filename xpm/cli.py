@@ -1,10 +1,16 @@
-"""The `xpm` command line: thin click commands over `xpm.ops`.
+"""The `xpm` console script (`xpm.cli:main` in pyproject), and what every command line shares.
 
-Errors are caught once, at the top (`XpmGroup.invoke`): a user error prints what and how to
-fix it and exits 1; `-v` adds the traceback and every git command run. To add a command:
+`xpm install` is what users run most (after each pull, in each CI job), and a warm one has
+nothing to do: loading click and the command modules was a fifth of its time. So `main()`
+runs a plain `xpm install` (no options but -q, -v, -C DIR, -j N, --frozen, --offline) itself,
+through the same `install_command` and `report` as the click command in `xpm.commands`, where
+every other command line goes (help, other commands and options, and every usage error):
 
-    @main.command()
-    def mycommand(): ...
+    xpm -q install          here, without click
+    xpm install --deps      xpm.commands (click)
+
+`main` is also the click group for those who use it as one (`CliRunner().invoke(main, ...)`,
+`main.commands`): every attribute but the call is the group's.
 """
 
 from __future__ import annotations
@@ -12,450 +18,77 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
-
-from xpm.errors import XpmError
 from xlm.manifest import redact  # every line xpm prints about a URL goes through it
 
-class XpmGroup(click.Group):
-    """A click group that reports errors once and can load commands lazily.
-
-    `lazy` maps a command name to "module:attribute", imported only when that command is used
-    (or help lists it), so a rarely used command never slows down `xpm install`:
-
-        main.lazy["new"] = "xpm.new:new"
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lazy: dict[str, str] = {}
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
-
-    def get_command(self, ctx: click.Context, name: str):
-        if name in self.lazy and name not in self.commands:
-            import importlib
-
-            module, _, attribute = self.lazy[name].partition(":")
-            self.add_command(getattr(importlib.import_module(module), attribute), name)
-        return super().get_command(ctx, name)
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except XpmError as exc:
-            if (ctx.obj or {}).get("verbose"):
-                import traceback
-
-                click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
-            click.echo(exc.render(), err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted: nothing half-written is left; run `xpm install` to finish", err=True)
-            ctx.exit(130)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except BrokenPipeError:  # `xpm list | head`: the reader left; say nothing more
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-            ctx.exit(1)
-        except OSError as exc:  # a full disk, a read-only or unwritable folder, a name too long...
-            from xpm.errors import from_os_error
-
-            if (ctx.obj or {}).get("verbose"):
-                import traceback
-
-                click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
-            click.echo(from_os_error(exc).render(), err=True)
-            ctx.exit(1)
-        except Exception as exc:  # our own bug: one line unless -v
-            if (ctx.obj or {}).get("verbose"):  # the traceback, redacted like every other line
-                import traceback
-
-                click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
-            click.echo(redact(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback"), err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=XpmGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and every git command.")
-@click.option("-C", "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), help="Run as if started in this folder.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Remotes fetched in parallel.")
-@click.version_option(package_name="xlm", prog_name="xpm", message="%(prog)s %(version)s")  # as `xlm --version`
-@click.pass_context
-def main(ctx: click.Context, verbose: bool, project_dir: Path | None, quiet: bool, jobs: int) -> None:
-    """xpm: share xlm models through git. Pins them in xlm.lock, vendors them into xlm_models/.
-
-    \b
-    Examples:
-      xpm add github.com/lab/zlm@v1    share a model: resolve, vendor, lock
-      xpm install                      after a clone or a pull
-      xpm install --frozen             in CI: the lock must match .xlm_models
-      xpm update zlm                   move zlm to its newest matching tag
-      xpm -v install                   show every git command and tracebacks
-    """
-    ctx.obj = {"verbose": verbose, "dir": project_dir, "quiet": quiet, "jobs": jobs}
-
-
-def _project(ctx: click.Context, create: bool = False):
-    from xpm.project import Project
-
-    return Project.find(ctx.obj["dir"], create=create)
-
-
-def _options(ctx: click.Context, offline: bool = False):
-    from xpm.progress import Progress, quiet
-    from xpm.sync import Options
-
-    progress = quiet if ctx.obj["quiet"] else Progress()
-    return Options(offline=offline, jobs=ctx.obj["jobs"], verbose=ctx.obj["verbose"], progress=progress, warn=_warn)
-
-
-def _warn(name: str, message: str) -> None:
-    """Printed even with -q: a warning is not progress."""
-    click.echo(redact(f"warning: model '{name}': {message}"), err=True)
-
-
-def _describe(entry) -> str:
-    """`v1.1.0 (de67e8d)`, `main (51c0a2e)`, `de67e8d` (a commit), or a local model's source."""
-    from xpm.resolve import describe
-
-    return describe(entry.resolved or "", entry.commit) if entry.kind == "git" else entry.source
-
-
-_DEPS_HELP = "Also install the models' missing Python requirements into this interpreter (torch, lightning, hydra-core, xlm stay)."
-
-
-@main.command()
-@click.argument("source")
-@click.option("--offline", is_flag=True, help="Use only the local cache.")
-@click.option("--deps", is_flag=True, help=_DEPS_HELP)
-@click.pass_context
-def add(ctx: click.Context, source: str, offline: bool, deps: bool) -> None:
-    """Add SOURCE[@REF][#subdir=PATH]: resolve, fetch, validate, vendor, lock.
-
-    REF is a tag, a branch, a commit (full or short) or a version query on tags
-    (v1, v1.2, '>=1.2,<2'); without it, the newest release tag, else the default branch.
-    For a model already listed from SOURCE, its line moves to REF (comment and place kept).
-
-    \b
-    Examples:
-      xpm add github.com/lab/zlm@v1                    newest v1.x.y tag
-      xpm add github.com/lab/zlm@main                  a branch (update moves it)
-      xpm add 'github.com/lab/zlm@>=1.2,<2'            a version range (quote it)
-      xpm add https://host/g/models.git@v2#subdir=zlm  one model of a monorepo
-      xpm add git@host:lab/zlm.git@3f2a9c1             a commit
-      xpm add file:///srv/git/zlm.git                  a repository on disk
-      xpm add ./models/my_model                        a local folder (not pinned)
-      xpm add github.com/lab/zlm@v1 --deps             and pip-install what the models need
-      xpm add github.com/lab/zlm@v2.0.0                move a listed model to v2.0.0
-    """
-    from xpm import ops
-
-    name, outcome, listed = ops.add(_project(ctx, create=True), source, _options(ctx, offline))
-    old = outcome.previous.entries.get(name) if listed and outcome.previous else None
-    new = outcome.lock.entries[name]
-    if old is None or old.kind != "git" or new.kind != "git":
-        click.echo(f"added {name} {_describe(new)}")
-    elif old.commit == new.commit:
-        click.echo(f"{name}: unchanged {_describe(new)}")
-    else:
-        click.echo(f"{name}: {_describe(old)} -> {_describe(new)}")
-    _requirements(ctx, deps)
-
-
-@main.command()
-@click.argument("name")
-@click.pass_context
-def remove(ctx: click.Context, name: str) -> None:
-    """Remove model NAME: its line, its lock entry and its vendored folder.
-
-    \b
-    Example:
-      xpm remove zlm
-    """
-    from xpm import ops
-
-    _, ended = ops.remove(_project(ctx), name)
-    click.echo(f"removed {name}" + (" and ended its override (xpm develop)" if ended else ""))
-
-
-@main.command()
-@click.option("--frozen", is_flag=True, help="CI: fail if xlm.lock is missing or out of date; never write it.")
-@click.option("--offline", is_flag=True, help="Use only the local cache; list what is missing.")
-@click.option("--deps", is_flag=True, help=_DEPS_HELP)
-@click.option("--from-run", "from_run", metavar="PATH", help="Restore the exact models a run used (its folder, or a checkpoint).")
-@click.pass_context
-def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool, from_run: str | None) -> None:
-    """Make xlm_models/ match xlm.lock (locking new or changed entries first).
-
-    With --from-run, put back the models a run used, byte for byte: its git models at the
-    recorded commits (in .xlm_models, xlm.lock, xlm_models/), its local folders rebuilt in
-    xlm_restored/ from their commit and saved patch; every one must hash as recorded.
-
-    \b
-    Examples:
-      xpm install             after a clone or a pull
-      xpm install --frozen    in CI
-      xpm install --offline   from the cache only (on a plane, behind a firewall)
-      xpm install --deps      and pip-install the Python requirements the models declare
-      xpm install --from-run outputs/train/star_easy_zlm/2025-01-01_12-00-00
-    """
-    from xpm import ops
-
-    if from_run is not None:
-        if frozen:
-            raise click.UsageError("--from-run writes .xlm_models and xlm.lock; --frozen never does: use one of them")
-        _restore(ctx, from_run, offline, deps)
-        return
-    outcome = ops.install(_project(ctx), _options(ctx, offline), frozen=frozen)
-    for name in outcome.installed:
-        click.echo(f"installed {name} {_describe(outcome.lock.entries[name])}")
-    for name in outcome.removed:
-        click.echo(f"removed {name}")
-    if not outcome.installed and not outcome.removed:
-        click.echo("up to date")
-    from xpm.develop import overrides_note
-
-    if note := overrides_note(_project(ctx), frozen):
-        click.echo(redact(note), err=True)
-    _requirements(ctx, deps, frozen)
-
-
-def _restore(ctx: click.Context, path: str, offline: bool, deps: bool) -> None:
-    from xpm.restore import restore
-
-    done = restore(_project(ctx, create=True), path, _options(ctx, offline))
-    click.echo(f"restored the models of {done.origin}:" if done.steps else f"{done.origin} used no model xpm restores")
-    for step in done.steps:
-        click.echo(f"  {step.said}")
-    for ended in done.ended:
-        click.echo(f"ended the override {ended}: the run's code is used")
-    for line in done.notes:
-        click.echo(redact(line), err=True)
-    for line in done.skipped:
-        click.echo(redact(f"warning: {line}"), err=True)
-    _requirements(ctx, deps)
-
-
-def _requirements(ctx: click.Context, deps: bool, frozen: bool = False) -> None:
-    """Check every model's Python requirements against this interpreter: print warnings (the
-    command still succeeds), fail with --frozen, install what is missing with --deps."""
-    from xpm import deps as requirements
-
-    project = _project(ctx)
-    if deps:
-        say = None if ctx.obj["quiet"] else (lambda line: click.echo(redact(line), err=True))
-        if installed := requirements.install_missing(project, say):
-            click.echo(f"installed requirements: {' '.join(installed)}")
-    report = requirements.check(project)
-    if report.ok:
-        return
-    if frozen:
-        raise requirements.frozen_error(report)
-    for line in requirements.warning_lines(report):
-        click.echo(redact(line), err=True)
-
-
-@main.command()
-@click.argument("names", nargs=-1)
-@click.option("--offline", is_flag=True, help="Resolve against the refs last seen in the cache.")
-@click.pass_context
-def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
-    """Re-resolve refs (branch heads, newest matching tag) of NAMES, or of every model.
-
-    A model pinned to one version (a full tag such as v1.0.0, or a commit) stays there, and
-    update says which newer tags exist and how to move: xpm add SOURCE@TAG.
-
-    \b
-    Examples:
-      xpm update           every model
-      xpm update zlm       only zlm
-    """
-    from xpm import ops
-
-    project, options = _project(ctx), _options(ctx, offline)
-    outcome = ops.update(project, options, list(names))
-    previous = outcome.previous.entries if outcome.previous else {}
-    pinned = ops.pins(project, outcome.lock, options)
-    if not names and all(entry.kind != "git" for entry in outcome.lock.entries.values()):
-        click.echo("no git models in .xlm_models: nothing to update")
-    for name, entry in sorted(outcome.lock.entries.items()):
-        if names and name not in names:
-            continue
-        if entry.kind != "git":
-            if names:  # asked for by name: say why nothing moved
-                click.echo(f"{name}: local ({entry.source}), not pinned: nothing to update")
-            continue
-        old = previous.get(name)
-        if old is None or old.kind != "git":
-            click.echo(f"{name}: new -> {_describe(entry)}")
-        elif old.commit != entry.commit:
-            click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
-        elif name in pinned:
-            click.echo(f"{name}: {_pinned(entry, pinned[name])}")
-        else:
-            click.echo(f"{name}: unchanged {_describe(entry)}")
-
-
-def _pinned(entry, pin) -> str:
-    """`pinned to v1.0.0 (4b123d2); newer tags: v1.1.0, v2.0.0; to move: xpm add SOURCE@v2.0.0`."""
-    shown = ", ".join(pin.newer[:5]) + (f" and {len(pin.newer) - 5} more" if len(pin.newer) > 5 else "")
-    what = f"pinned to {_describe(entry)}; "
-    if not pin.newer:
-        return what + "no newer tags"
-    return what + f"{'newer' if pin.version_known else 'newest'} tags: {shown}; to move: xpm add {pin.move}"
-
-
-@main.command("lock")
-@click.option("--check", is_flag=True, help="Exit 1 when xlm.lock is out of date with .xlm_models.")
-@click.option("--offline", is_flag=True, help="Use only the local cache.")
-@click.pass_context
-def lock_cmd(ctx: click.Context, check: bool, offline: bool) -> None:
-    """Resolve and write xlm.lock without installing.
-
-    \b
-    Examples:
-      xpm lock            lock new or changed entries of .xlm_models
-      xpm lock --check    in CI or a pre-commit hook: is xlm.lock up to date?
-    """
-    from xpm import ops
-
-    project = _project(ctx)
-    if check:
-        diff = ops.lock_check(project)
-        if diff:
-            raise XpmError(f"{project.lock_file} is out of date:\n    " + "\n    ".join(diff), "run `xpm lock` and commit xlm.lock")
-        click.echo("xlm.lock is up to date")
-        return
-    outcome = ops.lock(project, _options(ctx, offline))
-    click.echo(f"wrote {project.lock_file}" if outcome.lock_written else "xlm.lock is up to date")
-
-
-@main.command("list")
-@click.pass_context
-def list_cmd(ctx: click.Context) -> None:
-    """Show each model: source, requested and resolved ref, commit, state.
-
-    States: ok, modified (files whose content changed since install: a touch or a copy is
-    no change), missing (no folder), incomplete (no install stamp xpm can trust), other
-    commit (the folder holds another commit than xlm.lock's, e.g. after a pull), not
-    installed (listed, not locked yet), local (not managed by xpm), override -> PATH
-    (xlm uses the working copy at PATH: `xpm develop`).
-
-    \b
-    Example:
-      xpm list
-    """
-    from xpm import ops
-
-    project = _project(ctx)
-    rows = ops.list_models(project)
-    if not rows:
-        click.echo(f"no models in {project.models_file}: add one with `xpm add SOURCE` or `xpm new NAME`")
-        return
-    table = [("NAME", "SOURCE", "REQUESTED", "RESOLVED", "COMMIT", "STATE")]
-    table += [(r.name, r.source, r.requested or "-", r.resolved or "-", r.commit or "-", r.state) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-
-
-@main.command()
-@click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Re-hash every vendored model against xlm.lock; exit 1 on any difference.
-
-    A model also fails when its folder holds another commit than the lock's, or has no
-    install stamp xpm can trust.
-
-    \b
-    Example:
-      xpm verify && xlm train experiment=star_easy_zlm
-    """
-    from xpm import ops
-
-    verdicts = ops.verify(_project(ctx))
-    for v in verdicts:
-        if v.state == "modified":
-            on_disk = v.actual or "not a tree hash: it holds something that is neither a file nor a link"
-            click.echo(f"{v.name}: modified (xlm.lock {v.expected}, on disk {on_disk})")
-            for label, paths in (("modified", v.modified), ("added", v.added), ("deleted", v.deleted)):
-                for path in paths:
-                    click.echo(f"    {label}: {_shown_path(path)}")
-        elif v.state == "other commit":
-            if v.installed != v.commit:
-                why = f"xlm_models/{v.name} holds commit {str(v.installed)[:12]}, xlm.lock wants {str(v.commit)[:12]}"
+_GLOBAL_FLAGS = {"-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose"}
+_INSTALL_FLAGS = {"--frozen": "frozen", "--offline": "offline"}
+
+
+def _echo(text: str = "", err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def plain_install(argv: list[str]) -> dict | None:
+    """The options of `argv` when it is a plain `xpm install` (see the module docstring), else None."""
+    found = {"quiet": False, "verbose": False, "dir": None, "jobs": 8, "frozen": False, "offline": False}
+    args = iter(argv)
+    for arg in args:
+        if arg in _GLOBAL_FLAGS:
+            found[_GLOBAL_FLAGS[arg]] = True
+        elif arg in ("-C", "--project", "-j", "--jobs"):
+            value = next(args, None)
+            if value is None or value.startswith("-"):
+                return None
+            if arg in ("-j", "--jobs"):
+                if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 64):
+                    return None  # click says what is wrong with it
+                found["jobs"] = int(value)
             else:
-                why = f"xlm_models/{v.name} was installed with another content hash than xlm.lock's {v.expected}"
-            click.echo(f"{v.name}: other commit ({why}) (run: xpm install)")
-        elif v.state == "incomplete":
-            click.echo(f"{v.name}: incomplete (xlm_models/{v.name} has no install stamp xpm can trust: an interrupted "
-                       "install, a damaged stamp, or a folder xpm did not make) (run: xpm install)")
+                found["dir"] = Path(value)
+        elif arg == "install":
+            for arg in args:
+                if arg not in _INSTALL_FLAGS:
+                    return None
+                found[_INSTALL_FLAGS[arg]] = True
+            return found
         else:
-            click.echo(f"{v.name}: {v.state}" + ("" if v.ok else " (run: xpm install)"))
-    if not verdicts:
-        click.echo("no git models in .xlm_models: nothing to verify")
-    bad = sum(not v.ok for v in verdicts)
-    if bad:
-        raise XpmError(f"{bad} model(s) differ from xlm.lock", "run `xpm install` to restore them (your edits are lost)")
+            return None
+    return None
 
 
-def _shown_path(path: str) -> str:
-    """A path found on disk, printable: bytes that are not UTF-8 and control characters escaped."""
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+def _main(argv: list[str] | None = None) -> int | None:
+    """Run a plain `xpm install` without click; None when `argv` is not one."""
+    found = plain_install(sys.argv[1:] if argv is None else argv)
+    if found is None:
+        return None
+    try:
+        if found["dir"] is not None and found["dir"].exists() and not found["dir"].is_dir():
+            return None  # click's own message for -C FILE
+        install_command(found["dir"], found["quiet"], found["verbose"], found["jobs"], found["offline"], found["frozen"],
+                        False, _echo)
+    except BaseException as exc:
+        code = report(exc, found["verbose"], _echo)
+        if code is None:
+            raise
+        return code
+    return 0
 
 
-@main.group()
-def cache() -> None:
-    """The shared cache of bare mirrors ($XPM_CACHE_DIR, default ~/.cache/xpm).
+class _Main:
+    def __call__(self, *args, **kwargs):
+        if not args and not kwargs and (code := _main()) is not None:
+            return code
+        from xpm.commands import main
 
-    \b
-    Examples:
-      xpm cache dir
-      xpm cache clean
-    """
+        return main(*args, **kwargs)
 
+    def __getattr__(self, name: str):
+        from xpm.commands import main
 
-@cache.command("dir")
-def cache_dir_cmd() -> None:
-    """Print the cache folder.
-
-    \b
-    Example:
-      du -sh "$(xpm cache dir)"
-    """
-    from xpm.project import cache_dir
-
-    click.echo(str(cache_dir()))
+        return getattr(main, name)
 
 
-@cache.command("clean")
-def cache_clean() -> None:
-    """Delete the cached mirrors (installed models stay; the next fetch starts over).
-
-    \b
-    Example:
-      xpm cache clean && xpm install
-    """
-    import shutil
-
-    from xpm.project import cache_dir, holding_cache
-
-    with holding_cache():  # exclusive: waits for running installs (they hold it shared), and they for it
-        shutil.rmtree(cache_dir() / "git", ignore_errors=True)
-    click.echo(f"cleaned {cache_dir()}")
-
-
-# `xpm new` lives in its own module, loaded only when used; `xlm-scaffold` is the same command.
-main.lazy["new"] = "xpm.new:new"
-main.lazy["import-json"] = "xpm.import_json:import_json"  # xlm-core's xlm_models.json -> .xlm_models
-main.lazy["outdated"] = "xpm.outdated:outdated_cmd"  # reads every remote's refs: loaded only when used
-main.lazy["develop"] = "xpm.develop:develop_cmd"  # working copies instead of vendored models (xlm.overrides.toml)
+main = _Main()
 
 
 def scaffold_main(argv: list[str] | None = None) -> None:
@@ -463,6 +96,99 @@ def scaffold_main(argv: list[str] | None = None) -> None:
     from xpm.new import scaffold_main as run
 
     run(argv)
+
+
+# ----------------------------------------------------------------------------- shared with xpm.commands
+def report(exc: BaseException, verbose: bool, echo) -> int | None:
+    """Say what went wrong (two lines; the redacted traceback too with -v) and return the exit
+    code; None for what is not ours to report (SystemExit)."""
+    from xpm.errors import XpmError
+
+    def traceback() -> None:
+        if verbose:
+            import traceback
+
+            echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
+
+    if isinstance(exc, XpmError):
+        traceback()
+        echo(exc.render(), err=True)
+        return 1
+    if isinstance(exc, KeyboardInterrupt):
+        echo("interrupted: nothing half-written is left; run `xpm install` to finish", err=True)
+        return 130
+    if isinstance(exc, BrokenPipeError):  # `xpm list | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
+    if isinstance(exc, OSError):  # a full disk, a read-only or unwritable folder, a name too long...
+        from xpm.errors import from_os_error
+
+        traceback()
+        echo(from_os_error(exc).render(), err=True)
+        return 1
+    if isinstance(exc, Exception):  # our own bug: one line unless -v
+        traceback()
+        echo(redact(f"error: internal error: {type(exc).__name__}: {exc}\n  fix: run again with -v and report the traceback"), err=True)
+        return 1
+    return None
+
+
+def warn(name: str, message: str, echo) -> None:
+    """Printed even with -q: a warning is not progress."""
+    echo(redact(f"warning: model '{name}': {message}"), err=True)
+
+
+def describe(entry) -> str:
+    """`v1.1.0 (de67e8d)`, `main (51c0a2e)`, `de67e8d` (a commit), or a local model's source."""
+    from xpm.resolve import describe
+
+    return describe(entry.resolved or "", entry.commit) if entry.kind == "git" else entry.source
+
+
+def install_command(project_dir: Path | None, quiet: bool, verbose: bool, jobs: int, offline: bool, frozen: bool, deps: bool,
+                    echo) -> None:
+    """`xpm install` (but --from-run): make xlm_models/ match the lock, say what changed,
+    then check the models' requirements."""
+    from xpm import ops
+    from xpm.ops import overrides_note
+    from xpm.progress import Progress, quiet as silent
+    from xpm.project import Project
+    from xpm.sync import Options
+
+    project = Project.find(project_dir)
+    options = Options(offline=offline, jobs=jobs, verbose=verbose, progress=silent if quiet else Progress(),
+                      warn=lambda name, message: warn(name, message, echo))
+    outcome = ops.install(project, options, frozen=frozen)
+    for name in outcome.installed:
+        echo(f"installed {name} {describe(outcome.lock.entries[name])}")
+    for name in outcome.removed:
+        echo(f"removed {name}")
+    if not outcome.installed and not outcome.removed:
+        echo("up to date")
+    if note := overrides_note(project, frozen):
+        echo(redact(note), err=True)
+    requirements_check(project, quiet, deps, frozen, echo)
+
+
+def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo) -> None:
+    """Check every model's Python requirements against this interpreter: print warnings (the
+    command still succeeds), fail with --frozen, install what is missing with --deps."""
+    from xpm import deps as requirements
+
+    if deps:
+        say = None if quiet else (lambda line: echo(redact(line), err=True))
+        if installed := requirements.install_missing(project, say):
+            echo(f"installed requirements: {' '.join(installed)}")
+    report = requirements.check(project)
+    if report.ok:
+        return
+    if frozen:
+        raise requirements.frozen_error(report)
+    for line in requirements.warning_lines(report):
+        echo(redact(line), err=True)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -242,6 +242,25 @@ def overrides(project: Project) -> dict:
         raise XpmError(str(exc), exc.fix) from None
 
 
+def overrides_note(project: Project, frozen: bool) -> str | None:
+    """What `xpm install` says of the overrides (None when there are none): they are not part of
+    the lock, and --frozen installs exactly the lock. Never fails: a file that cannot be read is named."""
+    from xlm.overrides import OVERRIDES_NAME, read_overrides
+    from xlm.textfile import TextFileError
+
+    try:
+        found = read_overrides(project.root)
+    except TextFileError as exc:
+        return f"note: {'--frozen ignores' if frozen else 'install ignores'} {OVERRIDES_NAME}, which cannot be read ({exc})"
+    if not found:
+        return None
+    shown = ", ".join(f"{o.name} -> {o.root(project.root)}" for o in sorted(found.values(), key=lambda o: o.name))
+    if frozen:
+        return (f"note: --frozen ignores the overrides of {OVERRIDES_NAME} ({shown}): xlm_models/ holds exactly what "
+                f"xlm.lock pins, but xlm uses the overrides until `xpm develop --off NAME`")
+    return f"note: overridden by working copies ({shown}): xlm uses them, not xlm_models/ (`xpm develop --off NAME` ends one)"
+
+
 def _row(project: Project, lock_: Lock | None, entry) -> Row:
     if not entry.is_git:
         return Row(entry.name, entry.text, "", "", "", "local")

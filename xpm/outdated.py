@@ -163,7 +163,7 @@ def outdated_cmd(ctx: click.Context, offline: bool) -> None:
       xpm outdated              list every remote's refs (one `git ls-remote` each)
       xpm outdated --offline    from the refs last listed, no network
     """
-    from xpm.cli import _options, _project
+    from xpm.commands import _options, _project
 
     project = _project(ctx)
     table, errors = outdated(project, _options(ctx, offline))

@@ -300,6 +300,7 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     for job in jobs:
         groups.setdefault(canonical_url(job.source.url), []).append(job)
     ordered = [groups[k] for k in sorted(groups)]
+    options.git  # made here, before the threads: each would otherwise make its own (and ask git's version and config again)
     results: list[list[str] | BaseException] = []
     with holding_cache(shared=True):  # each remote's own lock is taken in _work_remote
         if len(ordered) == 1 or options.jobs == 1:

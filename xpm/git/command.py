@@ -63,6 +63,7 @@ _ENV_KEEP = frozenset({
 _ENV_KEEP_RE = re.compile(r"^GIT_(?:TRACE\w*|CONFIG_(?:KEY|VALUE)_\d+)$")
 
 _versions: dict[str, tuple[int, ...]] = {}  # executable -> version, checked once per process
+_versions_lock = threading.Lock()  # the threads of a parallel install start together: one asks, the others wait
 
 
 class _Patterns:
@@ -173,6 +174,11 @@ class Git:
     def _require_version(self) -> None:
         if self.executable in _versions:
             return
+        with _versions_lock:
+            if self.executable not in _versions:
+                self._ask_version()
+
+    def _ask_version(self) -> None:
         try:
             out = subprocess.run([self.executable, "--version"], capture_output=True, stdin=subprocess.DEVNULL,
                                  env=scrubbed_environ(), timeout=60).stdout.decode(errors="replace").strip()

@@ -1,0 +1,48 @@
+"""The console script runs a plain `xpm install` without click; everything else goes to click."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from xpm.cli import plain_install
+
+
+@pytest.mark.parametrize("argv, plain", [
+    (["install"], True), (["-q", "install"], True), (["-C", "p", "-j", "4", "-v", "install", "--frozen", "--offline"], True),
+    (["install", "--deps"], False), (["install", "--from-run", "x"], False), (["install", "-q"], False),
+    (["-j", "0", "install"], False), (["-j", "x", "install"], False), (["-C"], False), (["--project=p", "install"], False),
+    (["install", "--help"], False), (["list"], False), ([], False), (["-h"], False), (["-C", "-q", "install"], False),
+])
+def test_which_command_lines_run_without_click(argv, plain):
+    assert (plain_install(argv) is not None) == plain
+
+
+def _run(*args: str):
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "xpm.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def _imported(stderr: str) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_a_plain_install_never_imports_click_and_reports_like_click(tmp_path):
+    (tmp_path / ".xlm_models").write_text("")
+    out = _run("-C", str(tmp_path), "-q", "install")
+    assert out.returncode == 0 and out.stdout == "up to date\n", out.stderr[-2000:]
+    assert "click" not in _imported(out.stderr)
+    (tmp_path / ".xlm_models").write_bytes(b"\xff\n")  # the same two-line error as through click
+    plain, clicked = _run("-C", str(tmp_path), "install"), _run("-C", str(tmp_path), "install", "--deps")
+    lines = [line for line in plain.stderr.splitlines() if not line.startswith("import time:")]
+    assert plain.returncode == clicked.returncode == 1 and lines[0].startswith("error: ") and lines[1].startswith("  fix: ")
+    assert lines == [line for line in clicked.stderr.splitlines() if not line.startswith("import time:")]
+    assert "click" not in _imported(plain.stderr) and "click" in _imported(clicked.stderr)
+
+
+def test_other_command_lines_get_clicks_answers(tmp_path):
+    out = _run("-j", "0", "install")
+    assert out.returncode == 2 and "Invalid value for '-j'" in out.stderr
+    out = _run("install", "--help")
+    assert out.returncode == 0 and "xpm.cli install [OPTIONS]" in out.stdout
