@@ -51,6 +51,10 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
     in_config = in_config[len("In '"):]
     if isinstance(exc, OverrideParseException):
         reason = next((line for line in lines if not line.startswith(("Error parsing", "See "))), "bad syntax")
+        key, _, value = str(exc.override).partition("=")
+        if value.startswith("~"):  # bash leaves ~ after KEY= unexpanded, and Hydra's grammar refuses it
+            return UserError(f"cannot parse the override `{exc.override}`: the shell did not expand ~ in it",
+                             f"write the path in full: {key}=$HOME{value[1:]}")
         return UserError(
             f"cannot parse the override `{exc.override}`: {reason}",
             "write overrides as KEY=VALUE (optimizer.lr=1e-4); +KEY=VALUE adds a key, ~KEY removes one; "
@@ -91,6 +95,9 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
             f"`{override}` is a sweep, and this is one run",
             f"sweep with -m (xlm train -m ... {override}); for a list write {key}=[...], for a string quote it",
         )
+    if message.startswith("Could not delete from config."):  # `~KEY` on a key the config lacks
+        key = message.split("'")[1] if "'" in message else "the key"
+        return UserError(f"the config has no key '{key}' to remove (~{key})", f"check the spelling ({_SHOW_CONFIG})")
     if message.startswith("Could not append to config"):
         key = message.split("'")[1] if "'" in message else "the key"
         plain = next((line.split("'")[1] for line in rest if "remove + prefix" in line and "'" in line), "KEY=VALUE")

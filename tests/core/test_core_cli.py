@@ -76,7 +76,11 @@ def test_hydra_flags_go_first_and_everything_else_is_an_override():
     [
         ("optimizer.lrr=1", "error: the config has no key 'optimizer.lrr'", "add it with +optimizer.lrr=1"),
         ("+optimizer.lr=1", "'optimizer.lr' is already in the config", "drop the +: optimizer.lr=1"),
+        ("~optimizer.lrr", "error: the config has no key 'optimizer.lrr' to remove (~optimizer.lrr)", "check the spelling"),
         ("optimizer", "cannot parse the override `optimizer`", "write overrides as KEY=VALUE"),
+        # bash leaves ~ after `=` unexpanded (docs once showed datamodule.files=~/my_texts)
+        ("datamodule.files=~/texts", "cannot parse the override `datamodule.files=~/texts`: the shell did not expand ~ in it",
+         "write the path in full: datamodule.files=$HOME/texts"),
         ("loggers=[csv,tensorbord]", "unknown loggers 'tensorbord'", "choose one of: csv, tensorboard, wandb"),
         ("optimizer.lr=1e-3,1e-4", "`optimizer.lr=1e-3,1e-4` is a sweep, and this is one run", "sweep with -m"),
     ],
