@@ -52,7 +52,7 @@ class TextSource:
         if (files is None) == (not hub or not hub.get("name")):
             raise UserError(
                 "the text datamodule needs exactly one source: datamodule.files (local files) or datamodule.hub.name",
-                "set one, e.g. datamodule.files=~/corpus (a folder of .txt/.jsonl/.parquet) or datamodule=text_hub datamodule.hub.name=roneneldan/TinyStories",
+                "set one, e.g. datamodule.files=$HOME/corpus (a folder of .txt/.jsonl/.parquet) or datamodule=text_hub datamodule.hub.name=roneneldan/TinyStories",
             )
         if sample_by not in SAMPLE_BY:
             raise UserError(f"datamodule.sample_by={sample_by} is not one of {', '.join(SAMPLE_BY)}",
@@ -79,7 +79,7 @@ class TextSource:
             files = {"train": list(files)}
         if not isinstance(files, dict) or not files:
             raise UserError(f"datamodule.files={files!r} is not a glob, a folder, a list or a mapping of splits",
-                            "e.g. datamodule.files=~/corpus or datamodule.files='{train: a/*.txt, val: b/*.txt}'")
+                            "e.g. datamodule.files=$HOME/corpus or datamodule.files='{train: a/*.txt, val: b/*.txt}'")
         unknown = sorted(set(files) - set(SPLITS))
         if unknown or "train" not in files:
             raise UserError(f"datamodule.files has the splits {', '.join(map(str, files))}; it needs train and may have val, test",
