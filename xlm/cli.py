@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `xlm runs show RUN | head`: the reader has gone, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush fails again
+        return 141  # what a shell reports for a process ended by SIGPIPE
     finally:  # called in-process (tests, python -c), the next call starts from the same place
         for name, value in saved.items():
             if value is None:

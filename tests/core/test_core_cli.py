@@ -94,6 +94,18 @@ def test_mistakes_hydra_finds_are_two_lines_too(tmp_path, override, what, fix):
     assert what in lines[0] and fix in lines[1], proc.stderr
 
 
+def test_a_reader_that_leaves_early_is_no_error(tmp_path):
+    """`xlm ... | head`: output into a pipe nobody reads ends quietly (exit 141), no traceback."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "xlm", "--help"], stdout=write, stderr=subprocess.PIPE,
+                              cwd=tmp_path, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
 def test_version_has_the_form_of_xpms(capsys):
     from click.testing import CliRunner
 
