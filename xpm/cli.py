@@ -9,6 +9,11 @@ every other command line goes (help, other commands and options, and every usage
     xpm -q install          here, without click
     xpm install --deps      xpm.commands (click)
 
+Before that, a plain `xpm install` asks `xpm.noop` whether the proof the last clean install
+left shows there is nothing to do (os, sys and json only); if so it says `up to date` and
+ends, else it runs as if there were no proof. So this module imports nothing of xpm or xlm at
+its top.
+
 `main` is also the click group for those who use it as one (`CliRunner().invoke(main, ...)`,
 `main.commands`): every attribute but the call is the group's.
 """
@@ -18,10 +23,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xlm.manifest import redact  # every line xpm prints about a URL goes through it
-
 _GLOBAL_FLAGS = {"-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose"}
 _INSTALL_FLAGS = {"--frozen": "frozen", "--offline": "offline"}
+
+
+def redact(text: str) -> str:
+    """Every line xpm prints about a URL goes through `xlm.manifest.redact` (imported when first needed)."""
+    from xlm.manifest import redact
+
+    return redact(text)
 
 
 def _echo(text: str = "", err: bool = False) -> None:
@@ -64,6 +74,11 @@ def _main(argv: list[str] | None = None) -> int | None:
     try:
         if found["dir"] is not None and found["dir"].exists() and not found["dir"].is_dir():
             return None  # click's own message for -C FILE
+        from xpm.noop import up_to_date
+
+        if up_to_date(None if found["dir"] is None else str(found["dir"])):
+            _echo("up to date")  # what install_command says when nothing changed and all is well
+            return 0
         install_command(found["dir"], found["quiet"], found["verbose"], found["jobs"], found["offline"], found["frozen"],
                         False, _echo)
     except BaseException as exc:
@@ -151,15 +166,21 @@ def install_command(project_dir: Path | None, quiet: bool, verbose: bool, jobs: 
                     echo) -> None:
     """`xpm install` (but --from-run): make xlm_models/ match the lock, say what changed,
     then check the models' requirements."""
-    from xpm import ops
+    from xpm import noop, ops
     from xpm.ops import overrides_note
     from xpm.progress import Progress, quiet as silent
     from xpm.project import Project
     from xpm.sync import Options
 
     project = Project.find(project_dir)
-    options = Options(offline=offline, jobs=jobs, verbose=verbose, progress=silent if quiet else Progress(),
-                      warn=lambda name, message: warn(name, message, echo))
+    before = noop.snapshot(project.root)  # for the no-op proof: nothing may change while this runs
+    warned: list[str] = []
+
+    def warned_about(name: str, message: str) -> None:
+        warned.append(name)
+        warn(name, message, echo)
+
+    options = Options(offline=offline, jobs=jobs, verbose=verbose, progress=silent if quiet else Progress(), warn=warned_about)
     outcome = ops.install(project, options, frozen=frozen)
     for name in outcome.installed:
         echo(f"installed {name} {describe(outcome.lock.entries[name])}")
@@ -169,12 +190,15 @@ def install_command(project_dir: Path | None, quiet: bool, verbose: bool, jobs: 
         echo("up to date")
     if note := overrides_note(project, frozen):
         echo(redact(note), err=True)
-    requirements_check(project, quiet, deps, frozen, echo)
+    met = requirements_check(project, quiet, deps, frozen, echo)
+    clean = met and not warned and note is None and outcome.lock == outcome.previous  # the lock file is this lock
+    noop.record(project, before, outcome.lock if clean else None)
 
 
-def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo) -> None:
+def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo) -> bool:
     """Check every model's Python requirements against this interpreter: print warnings (the
-    command still succeeds), fail with --frozen, install what is missing with --deps."""
+    command still succeeds), fail with --frozen, install what is missing with --deps.
+    True when every requirement holds."""
     from xpm import deps as requirements
 
     if deps:
@@ -183,11 +207,12 @@ def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo) -> 
             echo(f"installed requirements: {' '.join(installed)}")
     report = requirements.check(project)
     if report.ok:
-        return
+        return True
     if frozen:
         raise requirements.frozen_error(report)
     for line in requirements.warning_lines(report):
         echo(redact(line), err=True)
+    return False
 
 
 if __name__ == "__main__":

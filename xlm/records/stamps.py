@@ -15,7 +15,8 @@ A `touch`, a `cp -r` of the project or a fresh checkout changes no file. A file 
 is not older than the stamp may have been edited in the clock tick the stamp was written in
 (git's "racily clean"), so it is re-hashed too. The stat data of re-hashed files whose content
 is right then go into the stamp (a cache: rewritten atomically, only while the project's lock
-is free, and never on a read-only project), so the next check is cheap again.
+is free, and never on a read-only project), so the next check is cheap again. The stat
+comparison itself is `xlm.records.statcheck`, shared with xpm's no-op proof (`xpm.noop`).
 
 Below xlm and xpm both (json, os, xlm.manifest: nothing heavy, no hashlib unless a file
 must be read):
@@ -39,6 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlm.manifest import redact, write_atomic
+from xlm.records.statcheck import file_mode as _mode
+from xlm.records.statcheck import proven as _proven
+from xlm.records.statcheck import scan as _scan
 from xlm.records.treehash import IGNORED_DIRS as _IGNORED_DIRS
 from xlm.records.treehash import tree_hash_of
 
@@ -135,32 +139,6 @@ class Changes:
         return sorted({*self.modified, *self.added, *self.deleted})
 
 
-def _mode(st_mode: int) -> str | None:
-    """The mode the content hash records, or None for what no commit holds (a fifo, a socket,
-    a device): such a thing is never opened (reading a fifo would wait forever)."""
-    if stat.S_ISLNK(st_mode):
-        return "120000"
-    if stat.S_ISREG(st_mode):
-        return "100755" if st_mode & 0o111 else "100644"
-    return None
-
-
-def _scan(root: str, out: dict[str, os.stat_result]) -> None:
-    """lstat data of every entry but folders, by relative path; a loop, not recursion, so
-    no nesting depth makes it fail."""
-    folders = [(root, "")]
-    while folders:
-        folder, prefix = folders.pop()
-        with os.scandir(folder) as it:
-            for item in it:
-                rel = prefix + item.name
-                if item.is_dir(follow_symlinks=False):
-                    if item.name not in _IGNORED_DIRS:
-                        folders.append((item.path, rel + "/"))
-                else:
-                    out[rel] = item.stat(follow_symlinks=False)
-
-
 def _digest(full_path: str, mode: str) -> str:
     import hashlib
 
@@ -181,15 +159,14 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
     the stamp, prove it unchanged, unless `full` (`xpm verify`: re-hash every file). `held`:
     the caller holds the project's lock (refreshing the stamp needs it)."""
     root = str(vendored_root(project_dir, name))
-    seen: dict[str, os.stat_result] = {}
-    _scan(root, seen)
+    seen = _scan(root, _IGNORED_DIRS)
     files = stamp.files
     modified: list[str] = []
     fresh: dict[str, list] = {}  # re-hashed, content right, stat data new: for the stamp
     digests: dict[str, tuple[str, str]] = {}  # path -> (mode, sha256) of every file read
     for path, st in seen.items():
         mode, rec = _mode(st.st_mode), files.get(path)
-        proven = rec is not None and rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp.mtime_ns
+        proven = rec is not None and _proven(rec, st, stamp.mtime_ns)
         if mode is not None and (full or (rec is not None and mode == rec[0] and not proven)):
             digests[path] = (mode, _digest(os.path.join(root, path), mode))
         if rec is None:

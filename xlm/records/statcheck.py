@@ -1,0 +1,58 @@
+"""The stat comparison that proves a vendored file unchanged without reading it.
+
+One implementation for `xlm.records.stamps.changed_files` (xlm's start-up check, `xpm list`,
+`verify`, `install`) and for xpm's no-op proof (`xpm.noop`), which runs before anything else
+of xpm is imported: so this module imports only `os` and `stat`. Equal mode, size and mtime,
+with the mtime older than the stamp, prove a file unchanged; anything else proves nothing
+(the caller re-hashes, or falls back to the full check).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+def file_mode(st_mode: int) -> str | None:
+    """The mode the content hash records, or None for what no commit holds (a fifo, a socket,
+    a device): such a thing is never opened (reading a fifo would wait forever)."""
+    if stat.S_ISLNK(st_mode):
+        return "120000"
+    if stat.S_ISREG(st_mode):
+        return "100755" if st_mode & 0o111 else "100644"
+    return None
+
+
+def scan(root: str, ignored) -> dict[str, os.stat_result]:
+    """lstat data of every entry of `root` but folders, by relative path (folders named in
+    `ignored` skipped); a loop, not recursion, so no nesting depth makes it fail."""
+    out: dict[str, os.stat_result] = {}
+    folders = [(root, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                rel = prefix + item.name
+                if item.is_dir(follow_symlinks=False):
+                    if item.name not in ignored:
+                        folders.append((item.path, rel + "/"))
+                else:
+                    out[rel] = item.stat(follow_symlinks=False)
+    return out
+
+
+def proven(rec: list, st: os.stat_result, stamp_mtime_ns: int) -> bool:
+    """Whether the stamp's record `rec` ([mode, size, mtime_ns, ...]) proves the file of lstat
+    `st` has the recorded content: equal size and mtime, the mtime older than the stamp (a file
+    written in the stamp's own clock tick may have been edited after it: git's "racily clean")."""
+    return rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp_mtime_ns
+
+
+def all_proven(root: str, files: dict, stamp_mtime_ns: int, ignored) -> bool:
+    """Whether stat data alone prove `root` holds exactly `files` (path -> record, as `proven`
+    takes): same paths, same modes, every file proven. False says only "look closer"."""
+    seen = scan(root, ignored)
+    if seen.keys() != files.keys():
+        return False
+    return all(file_mode(st.st_mode) == files[path][0] and proven(files[path], st, stamp_mtime_ns)
+               for path, st in seen.items())
