@@ -23,13 +23,22 @@ RECORDS = ("train.json", "eval.json", "generate.json")
 
 
 class SweepSummary(Callback):
+    def __init__(self) -> None:
+        # The sweep folder is named after job_name, which a sweep over experiments
+        # (`-m experiment=a,b`) changes from job to job: each experiment's jobs then land in a
+        # folder of their own, and the sweep's folder has none. The folders seen here (the
+        # local launcher runs every job in this process) are summed up in the sweep's folder.
+        self._job_dirs: list[Path] = []
+
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         if _is_multirun(config):
-            write_summary(Path(config.hydra.sweep.dir))
+            sweep_dir = Path(config.hydra.sweep.dir)
+            self._job_dirs += [] if sweep_dir in self._job_dirs else [sweep_dir]
+            write_summary(sweep_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = write_summary(sweep_dir)
+        rows = write_summary(sweep_dir, [d for d in self._job_dirs if d != sweep_dir])
         if rows:
             print(f"\nsweep summary ({sweep_dir / SUMMARY_FILE}):\n{format_table(rows)}")
 
@@ -40,10 +49,12 @@ def _is_multirun(config: DictConfig) -> bool:
     return OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN
 
 
-def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
-    """One row per job folder: job, status, overrides, final metrics (``metric:NAME``), run folder."""
+def summary_rows(sweep_dir: Path, more: list[Path] = ()) -> list[dict[str, Any]]:
+    """One row per job folder (of ``sweep_dir`` and the folders ``more``): job, status,
+    overrides, final metrics (``metric:NAME``), run folder."""
     rows = []
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"), key=_job_order):
+    found = [path for folder in (sweep_dir, *more) for path in folder.glob("*/.hydra/overrides.yaml")]
+    for overrides_file in sorted(found, key=_job_order):
         run_dir = overrides_file.parent.parent
         overrides = [str(o) for o in OmegaConf.load(overrides_file)]
         record = next((_read_record(run_dir / name) for name in RECORDS if (run_dir / name).is_file()), None)
@@ -71,11 +82,12 @@ def _read_record(path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Write ``summary.csv`` (atomically: parallel launchers may finish jobs together); returns its rows."""
+def write_summary(sweep_dir: Path, more: list[Path] = ()) -> list[dict[str, Any]]:
+    """Write ``summary.csv`` of the jobs in ``sweep_dir`` and ``more`` into ``sweep_dir``
+    (atomically: parallel launchers may finish jobs together); returns its rows."""
     from xlm.manifest import write_atomic
 
-    rows = summary_rows(sweep_dir)
+    rows = summary_rows(sweep_dir, more)
     if not rows:
         return rows
     columns = list(dict.fromkeys(key for row in rows for key in row))

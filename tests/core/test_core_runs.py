@@ -133,6 +133,33 @@ def test_summary_has_a_row_per_job_in_job_order_failed_ones_too(tmp_path):
     assert table[3].split()[:3] == ["10", "failed", "optimizer.lr=0.01"]
 
 
+def test_a_sweep_over_experiments_is_summarised_in_the_sweeps_own_folder(tmp_path, capsys):
+    """`-m experiment=a,b`: the sweep folder is named after job_name, which each experiment sets,
+    so the jobs land in one folder per experiment; the summary of all of them goes to the
+    sweep's folder (the one Hydra made at launch) and is printed at the end."""
+    from hydra.types import RunMode
+
+    from xlm.sweep import SweepSummary
+
+    def config(folder):
+        return OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN, "sweep": {"dir": str(folder)}}})
+
+    launch, arlm, mlm = tmp_path / "run" / "t", tmp_path / "star_easy_arlm" / "t", tmp_path / "star_easy_mlm" / "t"
+    launch.mkdir(parents=True)
+    callback = SweepSummary()
+    make_job(arlm, 0, ["experiment=star_easy_arlm"], {"val/loss": 0.5})
+    callback.on_job_end(config(arlm))
+    make_job(mlm, 1, ["experiment=star_easy_mlm"], {"val/loss": 0.25})
+    callback.on_job_end(config(mlm))
+    callback.on_multirun_end(config(launch))
+    with open(launch / "summary.csv") as handle:
+        assert [(r["job"], r["run_dir"]) for r in csv.DictReader(handle)] == [("0", str(arlm / "0")), ("1", str(mlm / "1"))]
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == f"sweep summary ({launch / 'summary.csv'}):" and len(printed) == 4
+    assert [line.split()[:3] for line in printed[2:]] == [["0", "done", "experiment=star_easy_arlm"],
+                                                          ["1", "done", "experiment=star_easy_mlm"]]
+
+
 def test_an_empty_sweep_folder_writes_nothing(tmp_path):
     assert write_summary(tmp_path) == [] and not (tmp_path / "summary.csv").exists()
     assert summary_rows(tmp_path / "missing") == []
