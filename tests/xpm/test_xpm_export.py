@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from xpm import hashing, stamp
+from xpm.git import checkout
 from xpm.git.checkout import export_tree
 from xpm.git.command import Git
 from xpm.git.database import Database
@@ -271,14 +272,21 @@ def test_export_records_equal_a_fresh_walk_and_modes_are_exact(upstream, git_env
     assert export.warnings == []
 
 
-def test_one_ls_tree_and_one_cat_file_per_export(upstream, git_env, tmp_path):
+@pytest.mark.parametrize("batch_command", [True, False], ids=["git-2.36+", "older-git"])
+def test_one_git_process_per_export(upstream, git_env, tmp_path, monkeypatch, batch_command):
+    """git 2.36+ lists and sends the tree through one `cat-file --batch-command`; older git
+    (forced here by raising the gate) takes one `ls-tree` and one `cat-file --batch`."""
     calls = []
 
     class Recording(Git):
         def popen(self, args, cwd=None, **kwargs):
-            calls.append(args[0])
+            calls.append(args[:2])
             return super().popen(args, cwd=cwd, **kwargs)
 
+    if batch_command and Git().version < checkout.BATCH_COMMAND:
+        pytest.skip("git older than 2.36")
+    if not batch_command:
+        monkeypatch.setattr(checkout, "BATCH_COMMAND", (99,))
     repo = upstream("lab/count")
     repo.commit("c", {**model_files("count"), **{f"many/f{i}.txt": f"{i}\n" for i in range(200)}})
     (repo.path / "count" / "alias.py").symlink_to("model.py")
@@ -286,7 +294,7 @@ def test_one_ls_tree_and_one_cat_file_per_export(upstream, git_env, tmp_path):
     db = _mirror(repo, git_env, commit)
     (tmp_path / "out").mkdir()
     export_tree(Recording(), db.path, commit, None, tmp_path / "out", "count")
-    assert calls == ["ls-tree", "cat-file"]
+    assert calls == ([["cat-file", "--batch-command"]] if batch_command else [["ls-tree", "-r"], ["cat-file", "--batch"]])
     assert len(read_tree(tmp_path / "out")) == 205
 
 
