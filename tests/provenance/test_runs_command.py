@@ -100,6 +100,22 @@ def test_drift_names_each_model_and_its_files():
     assert drift.find(stored, {"zlm": Collected(stored.models["zlm"], A_FILES)}, ["zlm"]) == []
 
 
+def test_a_drifted_core_model_is_not_sent_to_xpm():
+    """xpm restores no core model (it comes with xlm): the fix names the xlm that wrote it."""
+    stored = record(A_FILES, COMMIT_A)
+    stored.models["arlm"] = replace(stored.models["arlm"], commit=COMMIT_A, used=True)
+    from xlm.provenance.collect import Collected
+
+    arlm_now = Collected(replace(stored.models["arlm"], hash="sha256-tree:" + "f" * 64), None)
+    zlm_now = Collected(stored.models["zlm"], A_FILES)
+    core_only = drift.error(drift.find(stored, {"arlm": arlm_now, "zlm": zlm_now}, ["arlm", "zlm"]), "/r/last.ckpt")
+    assert core_only.fix == (f"run the xlm that wrote it ('arlm' comes with xlm; it was xlm's commit {COMMIT_A[:12]}), "
+                             "or run on the code as it is now with allow_model_drift=true (recorded in this run)")
+    zlm_changed = Collected(replace(stored.models["zlm"], hash=text_hash(B_FILES)), B_FILES)
+    both = drift.error(drift.find(stored, {"arlm": arlm_now, "zlm": zlm_changed}, ["arlm", "zlm"]), "/r/last.ckpt")
+    assert both.fix.startswith("get that code back with `xpm install --from-run /r/last.ckpt`, or run the xlm that wrote it ('arlm'")
+
+
 def test_unused_models_are_not_compared_unless_this_job_uses_them():
     stored = record(A_FILES, COMMIT_A, used=False)
     assert drift.checked_names(stored, set()) == []

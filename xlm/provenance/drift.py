@@ -26,6 +26,8 @@ class Drift:
     recorded: str | None  # the checkpoint's hash
     now: str | None  # the hash of the code here; None: the model is not registered now
     changed: list[str] | None  # the files that differ; None: unknown (a side has no file list)
+    kind: str = ""  # the recorded kind: a `core` model comes with xlm, and xpm cannot put it back
+    commit: str | None = None  # the recorded commit (of xlm's work tree, for a core model)
 
     def detail(self) -> str:
         if self.now is None:
@@ -64,10 +66,11 @@ def find(stored: RunRecord, current: dict, names: list[str]) -> list[Drift]:
         recorded = stored.models[name]
         now = current.get(name)
         if now is None:
-            drifts.append(Drift(name, recorded.hash, None, None))
+            drifts.append(Drift(name, recorded.hash, None, None, recorded.kind, recorded.commit))
         elif recorded.hash is None or now.record.hash != recorded.hash:
             after = parse_tree_text(now.files) if now.files is not None else None
-            drifts.append(Drift(name, recorded.hash, now.record.hash or "none", changed_files(stored.tree(name), after)))
+            drifts.append(Drift(name, recorded.hash, now.record.hash or "none", changed_files(stored.tree(name), after),
+                                recorded.kind, recorded.commit))
     return drifts
 
 
@@ -88,6 +91,12 @@ def message(drifts: list[Drift], checkpoint: str) -> str:
 
 
 def error(drifts: list[Drift], checkpoint: str) -> UserError:
-    fix = (f"get that code back with `xpm install --from-run {run_of(checkpoint)}`, or run on the code as it is "
-           "now with allow_model_drift=true (recorded in this run)")
+    ways = [] if all(d.kind == "core" for d in drifts) else [f"get that code back with `xpm install --from-run {run_of(checkpoint)}`"]
+    core = [d for d in drifts if d.kind == "core"]
+    if core:  # xpm restores nothing of xlm itself: only another xlm brings a core model's code back
+        commit = next((d.commit for d in core if d.commit), None)
+        names = ", ".join(f"'{d.name}'" for d in core)
+        ways.append(f"run the xlm that wrote it ({names} {'comes' if len(core) == 1 else 'come'} with xlm"
+                    + (f"; it was xlm's commit {commit[:12]})" if commit else ")"))
+    fix = ", or ".join([*ways, "run on the code as it is now with allow_model_drift=true (recorded in this run)"])
     return UserError(message(drifts, checkpoint), fix)
