@@ -8,6 +8,8 @@ and a warm `xpm install` stay a few `stat` calls per file (tests/provenance/test
 - ``treehash``: the `sha256-tree:` content hash of a model's files (docs/xpm.md);
 - ``lockfile``: reading `xlm.lock` (xpm writes it, `xpm.lock`) and the format's checks;
 - ``stamps``: xpm's install stamps, and `vendored_state`: is a vendored folder the locked one;
+- ``statcheck``: the stat comparison that proves a vendored file unchanged (stamps and xpm's
+  no-op proof, `xpm.noop`, share it; imports only `os` and `stat`);
 - ``runs``: a run's record of the models it used (`models.lock`, `checkpoint["xlm"]["models"]`),
   written by xlm, read by `xlm runs`, the drift check and `xpm install --from-run`
   (docs/reproducibility.md);
