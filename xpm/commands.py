@@ -187,7 +187,8 @@ def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool, from_ru
 def _restore(ctx: click.Context, path: str, offline: bool, deps: bool) -> None:
     from xpm.restore import restore
 
-    done = restore(_project(ctx, create=True), path, _options(ctx, offline))
+    project = _project(ctx, create=True)
+    done = restore(project, path, _options(ctx, offline))
     click.echo(f"restored the models of {done.origin}:" if done.steps else f"{done.origin} used no model xpm restores")
     for step in done.steps:
         click.echo(f"  {step.said}")
@@ -197,7 +198,8 @@ def _restore(ctx: click.Context, path: str, offline: bool, deps: bool) -> None:
         click.echo(redact(line), err=True)
     for line in done.skipped:
         click.echo(redact(f"warning: {line}"), err=True)
-    _requirements(ctx, deps)
+    if project.models_file.exists():  # nothing restored into a folder that was no project: nothing to check
+        requirements_check(project, ctx.obj["quiet"], deps, False, click.echo)
 
 
 def _requirements(ctx: click.Context, deps: bool, frozen: bool = False) -> None:

@@ -127,6 +127,9 @@ def restore(project: Project, path: str | Path, options) -> Restored:
         raise XpmError(f"{restored_dir} is a symbolic link (to {show(os.readlink(restored_dir))}); xpm writes only inside "
                        "the project and its cache", f"remove the link (rm {restored_dir}: its target stays as it is), then run the command again")
     done = Restored(record.origin)
+    if all(model.kind in ("core", "installed") for model in record.models.values()):
+        done.notes = [note for name in sorted(record.models) if (note := _note(record.models[name], record))]
+        return done  # nothing xpm restores: the project is left as it is (none is created)
     failed: list[tuple[ModelRecord, str]] = []
     with _writing(project) as tx:
         vendor.clean_leftovers(project.root)  # staging and trash of an interrupted command

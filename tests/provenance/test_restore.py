@@ -118,6 +118,21 @@ def test_a_used_folder_that_is_gone_is_named_and_nothing_is_written(vendored_run
     assert snapshot(fresh) == {}
 
 
+def test_a_run_of_core_models_only_restores_nothing_and_creates_nothing(vendored_run, tmp_path):
+    env, upstream, v1, trained, tmp = vendored_run
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    lock = copy / "models.lock"
+    head, *models = lock.read_text().split("\n[[model]]\n")
+    core = [m for m in models if 'kind = "core"' in m]
+    assert core and len(core) < len(models)
+    lock.write_text("\n[[model]]\n".join([head, *core]))
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert xpm(fresh, env, "install", "--from-run", str(copy)).stdout == f"{copy} used no model xpm restores\n"
+    assert list(fresh.iterdir()) == []  # no .xlm_models, xlm.lock or xlm_models/ made for nothing
+
+
 def test_a_failure_while_writing_leaves_the_project_as_it_was(vendored_run, tmp_path, monkeypatch):
     """A full disk when .xlm_models is written, after zlm was placed: every step is undone."""
     import errno
