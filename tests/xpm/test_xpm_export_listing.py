@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from xpm.git import checkout
-from xpm.git.checkout import _Listing, _Objects, export_tree
+from xpm.git.checkout import export_tree
+from xpm.git.objects import BatchObjects, Listing
 from xpm.git.command import Git
 from xpm.tree_rules import Limits, UnsafeTree
 
@@ -65,12 +66,12 @@ def outcome(make, *args):
 
 
 def both(store: Store, treeish: str, limits: Limits = Limits()):
-    objects = _Objects(Git(), store.path)
+    objects = BatchObjects(Git(), store.path)
     try:
         walked = outcome(objects.walk, treeish, LABEL, limits)
     finally:
         objects.close()
-    listing = _Listing(Git(), store.path, treeish, LABEL)
+    listing = Listing(Git(), store.path, treeish, LABEL)
     try:
         listed = outcome(lambda: list(listing))
     finally:
