@@ -102,16 +102,22 @@ def test_offline_says_which_commit_the_cache_lacks(vendored_run):
     assert snapshot(fresh) == {}
 
 
+def edited_run(trained: Path, tmp_path: Path, lock_text: str) -> tuple[Path, Path]:
+    """A copy of the run folder `trained` (no checkpoints) whose models.lock reads `lock_text`,
+    and an empty folder to restore it into."""
+    copy, fresh = tmp_path / "run", tmp_path / "fresh"
+    shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    (copy / "models.lock").write_text(lock_text)
+    fresh.mkdir()
+    return copy, fresh
+
+
 def test_a_used_folder_that_is_gone_is_named_and_nothing_is_written(vendored_run, tmp_path):
     env, upstream, v1, trained, tmp = vendored_run
-    copy = tmp_path / "run"
-    shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    lock = copy / "models.lock"
-    text = lock.read_text()
+    text = (trained / "models.lock").read_text()
     assert 'name = "mine"\nkind = "path"\n' in text and "used = true" in text
-    lock.write_text(text.replace('name = "mine"\nkind = "path"\n', 'name = "mine"\nkind = "path"\nused = true\n'))  # as if it had used it
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
+    copy, fresh = edited_run(trained, tmp_path, text.replace('name = "mine"\nkind = "path"\n',
+                                                              'name = "mine"\nkind = "path"\nused = true\n'))  # as if it had used it
     refused = xpm(fresh, env, "install", "--from-run", str(copy), code=1).stderr
     assert (f"error: cannot restore 1 model(s) that {copy} used; nothing was changed:\n    - model 'mine' (path): it was a "
             f"folder outside git ({trained.parents[3] / 'mine'}), which no longer exists: nothing to restore it from\n") in refused
@@ -120,15 +126,10 @@ def test_a_used_folder_that_is_gone_is_named_and_nothing_is_written(vendored_run
 
 def test_a_run_of_core_models_only_restores_nothing_and_creates_nothing(vendored_run, tmp_path):
     env, upstream, v1, trained, tmp = vendored_run
-    copy = tmp_path / "run"
-    shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    lock = copy / "models.lock"
-    head, *models = lock.read_text().split("\n[[model]]\n")
+    head, *models = (trained / "models.lock").read_text().split("\n[[model]]\n")
     core = [m for m in models if 'kind = "core"' in m]
     assert core and len(core) < len(models)
-    lock.write_text("\n[[model]]\n".join([head, *core]))
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
+    copy, fresh = edited_run(trained, tmp_path, "\n[[model]]\n".join([head, *core]))
     assert xpm(fresh, env, "install", "--from-run", str(copy)).stdout == f"{copy} used no model xpm restores\n"
     assert list(fresh.iterdir()) == []  # no .xlm_models, xlm.lock or xlm_models/ made for nothing
 
