@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -24,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from core_common import machine, save
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "zlm"
@@ -95,11 +96,9 @@ def main() -> int:
         "runs": {"warm": len(warm), "cold": len(cold)},
         "heavy_imports": heavy,
         "budget_ms": BUDGET_MS,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
     }
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "discovery.json").write_text(json.dumps(result, indent=2) + "\n")
+    save("discovery", result)
     print(json.dumps(result, indent=2))
     # CPU time decides: on a shared machine wall time also counts other processes' turns.
     ok = result["warm_median_cpu_ms"] < BUDGET_MS and not heavy and loaded == {args.models + 2}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_discovery import build_project  # noqa: E402  (N renamed copies of examples/zlm)
+from core_common import machine, save  # noqa: E402
 
 TARGET = 1.05
 TRAIN = ["-m", "xlm", "train", "experiment=star_easy_m00", "debug=overfit", "trainer.max_steps=1",
@@ -152,12 +152,9 @@ def main() -> int:
         "record_work_ms": {"wall": med([w["wall_ms"] for w in work]), "cpu_with_git": med([w["cpu_ms"] for w in work]),
                            "models": work[0]["models"], "git_work_trees": work[0]["git_trees"]},
         "target_ratio": TARGET,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                   f"load {os.getloadavg()[0]:.1f}",
+        "machine": machine(),
     }
-    out_dir = Path(__file__).resolve().parent / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "provenance.json").write_text(json.dumps(result, indent=2) + "\n")
+    save("provenance", result)
     print(json.dumps(result, indent=2))
     return 0 if result["ratio_wall"] <= TARGET and result["ratio_cpu"] <= TARGET else 1
 

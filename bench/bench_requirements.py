@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_discovery import build_project  # noqa: E402  (N renamed copies of examples/zlm)
+from core_common import machine, save  # noqa: E402
 
 REQUIREMENTS = ["xlm>=0.1,<0.2", "torch>=2.2", "pyyaml>=6", "click>=8.1", "packaging>=23"]
 TARGET = 1.2
@@ -109,12 +109,9 @@ def main() -> int:
         "cold_with_wall_ms": med(cold),
         "help_heavy_imports": heavy,
         "target_ratio": TARGET,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                   f"load {os.getloadavg()[0]:.1f}",
+        "machine": machine(),
     }
-    out_dir = Path(__file__).resolve().parent / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "requirements.json").write_text(json.dumps(result, indent=2) + "\n")
+    save("requirements", result)
     print(json.dumps(result, indent=2))
     # CPU time decides: on a shared machine wall time also counts other processes' turns.
     return 0 if result["ratio_cpu"] <= TARGET and not heavy else 1
