@@ -9,6 +9,7 @@ of that succeeded are folders moved into place and the lock written.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,16 +69,20 @@ class Options:
                  warn=None):
         self.install, self.offline, self.jobs, self.verbose = install, offline, max(1, jobs), verbose
         self._git = git  # an xpm.git.command.Git; tests pass a recording one
+        self._git_lock = threading.Lock()
         self.progress = progress
         self.warn = warn  # warn(name, message): something the user should know, not an error
 
     @property
     def git(self):
-        if self._git is None:
-            from xpm.git.command import Git
+        """One Git for every thread of a parallel command (it asks git's version and the user's
+        config once), made when first needed."""
+        with self._git_lock:
+            if self._git is None:
+                from xpm.git.command import Git
 
-            self._git = Git(verbose=self.verbose)
-        return self._git
+                self._git = Git(verbose=self.verbose)
+            return self._git
 
 
 def plan(entries: list[Entry], lock: Lock | None, update: set[str] | None) -> tuple[list[Job], dict[str, LockEntry]]:
@@ -300,7 +305,6 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     for job in jobs:
         groups.setdefault(canonical_url(job.source.url), []).append(job)
     ordered = [groups[k] for k in sorted(groups)]
-    options.git  # made here, before the threads: each would otherwise make its own (and ask git's version and config again)
     results: list[list[str] | BaseException] = []
     with holding_cache(shared=True):  # each remote's own lock is taken in _work_remote
         if len(ordered) == 1 or options.jobs == 1:
