@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from xlm.errors import UserError
+from xlm.errors import UserError, causes
 
 SPLITS = ("train", "val", "test")
 BUILDERS = {".txt": "text", ".text": "text", ".md": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -169,10 +169,7 @@ class TextSource:
 
     def read_error(self, split: str, exc: BaseException) -> BaseException:
         """``exc`` (raised while reading local files) as the user's mistake it is, when it is one."""
-        chain, seen = [], exc
-        while seen is not None and seen not in chain:
-            chain.append(seen)
-            seen = seen.__cause__ or seen.__context__
+        chain = list(causes(exc))
         if any(isinstance(e, UnicodeDecodeError) for e in chain):
             where = _first_non_utf8(self.split_files(split))
             return UserError(f"{where} ({split}) is not UTF-8 text", "convert it (iconv -f <encoding> -t utf-8) or leave it out of datamodule.files")

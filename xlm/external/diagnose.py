@@ -95,13 +95,9 @@ def missing_model_error(exc: BaseException, found: ExternalModels | None = None)
     module its installed package (xlm included) does not have, or a name a module does not
     define; the last three are named with the file and line of the import.
     """
-    from xlm.errors import UserError
+    from xlm.errors import UserError, causes
 
-    chain, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    chain = list(causes(exc))
     missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
     if missing is None:
         return _missing_name(next((e for e in chain if type(e) is ImportError and e.name), None), found)
