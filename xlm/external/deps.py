@@ -23,12 +23,7 @@ CACHE_VERSION = 1
 _MAX_ENTRIES = 2000  # per table; a bound, not a policy
 
 
-def _signature(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_mtime_ns, st.st_size]
+_signature = cache.FileMemo.signature  # [mtime_ns, size], or None when the file is gone
 
 
 def _version() -> list:
