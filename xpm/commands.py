@@ -305,6 +305,11 @@ def list_cmd(ctx: click.Context) -> None:
         return
     table = [("NAME", "SOURCE", "REQUESTED", "RESOLVED", "COMMIT", "STATE")]
     table += [(r.name, r.source, r.requested or "-", r.resolved or "-", r.commit or "-", r.state) for r in rows]
+    echo_table(table)
+
+
+def echo_table(table: list[tuple[str, ...]]) -> None:
+    """Print rows (the header first) in columns two spaces apart (`xpm list`, `xpm outdated`)."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -163,18 +163,15 @@ def outdated_cmd(ctx: click.Context, offline: bool) -> None:
       xpm outdated              list every remote's refs (one `git ls-remote` each)
       xpm outdated --offline    from the refs last listed, no network
     """
-    from xpm.commands import _options, _project
+    from xpm.commands import _options, _project, echo_table
 
     project = _project(ctx)
     table, errors = outdated(project, _options(ctx, offline))
     if not table:
         click.echo(f"no git models in {project.models_file}: nothing is outdated")
     else:
-        lines = [("NAME", "REQUESTED", "LOCKED", "ALLOWED", "LATEST")]
-        lines += [(r.name, r.requested, r.locked, r.allowed, r.latest) for r in table]
-        widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-        for line in lines:
-            click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+        echo_table([("NAME", "REQUESTED", "LOCKED", "ALLOWED", "LATEST"),
+                    *((r.name, r.requested, r.locked, r.allowed, r.latest) for r in table)])
         behind = [r.name for r in table if r.behind]
         if behind:
             click.echo(f"`xpm update {' '.join(behind)}` locks ALLOWED; beyond what a model requests: xpm add SOURCE@TAG")
