@@ -57,10 +57,11 @@ def _layout(root: str) -> list[str]:
             os.path.join(models, ".gitignore")]
 
 
-def _pending(root: str) -> list[str]:
-    """The folders an interrupted command leaves its work in (the next install deletes them)."""
+def _interrupted(root: str) -> bool:
+    """Whether an interrupted command left its work in `staging/` or `trash/` (the next install deletes it)."""
     state = os.path.join(root, MODELS_DIR, STATE_DIR)
-    return [os.path.join(state, "staging"), os.path.join(state, "trash")]
+    folders = (os.path.join(state, "staging"), os.path.join(state, "trash"))
+    return any(_identity(path) is not None and os.listdir(path) for path in folders)
 
 
 def _stamps_dir(root: str) -> str:
@@ -169,8 +170,8 @@ def _holds(start: str | None) -> bool:
             return False
     if any(_identity(path) != value for path, value in layout.items()):
         return False
-    if any(_identity(path) is not None and os.listdir(path) for path in _pending(root)):
-        return False  # an interrupted command's work: the full install deletes it
+    if _interrupted(root):
+        return False  # the full install deletes that work
     stamps = _stamps_dir(root)
     if sorted(os.listdir(stamps)) != listing:
         return False  # a stamp added or removed: a model to remove, or a folder to claim
@@ -237,7 +238,7 @@ def _proof_text(project, before: dict | None, lock) -> str | None:
         return None
     if layout[os.path.join(root, MODELS_DIR, STATE_DIR)] is None:
         return None  # no state folder (no model installed): nothing to write the proof into
-    if any(_identity(path) is not None and os.listdir(path) for path in _pending(root)):
+    if _interrupted(root):
         return None
     listing = sorted(os.listdir(_stamps_dir(root))) if layout[_stamps_dir(root)] is not None else []
     if sorted(name for name in listing if name.endswith(".json")) != sorted(f"{name}.json" for name in lock.entries):
