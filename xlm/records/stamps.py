@@ -44,6 +44,7 @@ from xlm.records.statcheck import file_mode as _mode
 from xlm.records.statcheck import proven as _proven
 from xlm.records.statcheck import scan as _scan
 from xlm.records.treehash import IGNORED_DIRS as _IGNORED_DIRS
+from xlm.records.treehash import digest as _digest
 from xlm.records.treehash import tree_hash_of
 
 MODELS_DIR = "xlm_models"
@@ -137,18 +138,6 @@ class Changes:
     @property
     def paths(self) -> list[str]:
         return sorted({*self.modified, *self.added, *self.deleted})
-
-
-def _digest(full_path: str, mode: str) -> str:
-    import hashlib
-
-    if mode == "120000":
-        return hashlib.sha256(os.readlink(full_path).encode("utf-8", "surrogateescape")).hexdigest()
-    h = hashlib.sha256()
-    with open(full_path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False, held: bool = False) -> Changes:

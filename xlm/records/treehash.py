@@ -56,9 +56,12 @@ def _mode(st: os.stat_result) -> str:
     return "100755" if st.st_mode & 0o111 else "100644"
 
 
-def _digest_file(path: str) -> str:
+def digest(path: str, mode: str) -> str:
+    """sha256 hex of the content the hash records for the file or link at `path` of `mode`."""
     import hashlib
 
+    if mode == "120000":
+        return hashlib.sha256(os.readlink(path).encode("utf-8", "surrogateescape")).hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -88,12 +91,9 @@ def walk(root: Path) -> list[tuple[str, str]]:
 
 
 def record(rel: str, full: str) -> FileRecord:
-    import hashlib
-
     st = os.lstat(full)
     mode = _mode(st)
-    digest = hashlib.sha256(os.readlink(full).encode("utf-8", "surrogateescape")).hexdigest() if mode == "120000" else _digest_file(full)
-    return FileRecord(rel, mode, digest, st.st_size, st.st_mtime_ns)
+    return FileRecord(rel, mode, digest(full, mode), st.st_size, st.st_mtime_ns)
 
 
 def records(root: Path) -> list[FileRecord]:
