@@ -303,7 +303,7 @@ def read_folder(folder: Path) -> RunRecord:
         if model.files is not None:
             data = _read_side(folder / model.files, MAX_FILES_BYTES)
             _side(data, model, "files", str(path))
-            record.files[model.name] = _text(data, folder / model.files)
+            record.files[model.name] = data.decode("utf-8", "surrogateescape")  # any bytes; check_files judges them
         if model.patch is not None:
             data = _read_side(folder / model.patch, MAX_PATCH_BYTES)
             _side(data, model, "patch", str(path))
@@ -327,13 +327,6 @@ def _read_side(path: Path, limit: int) -> bytes | None:
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
             raise LockFileError(f"{path}: not a regular file of at most {limit >> 20} MiB", FIX)
         return handle.read(limit + 1)
-
-
-def _text(data: bytes, where) -> str:
-    try:
-        return data.decode("utf-8", "surrogateescape")
-    except UnicodeDecodeError:  # pragma: no cover - surrogateescape decodes any bytes
-        raise LockFileError(f"{where}: not text", FIX) from None
 
 
 def check_files(record: RunRecord, where: str) -> None:
