@@ -216,7 +216,7 @@ def check_package(table: Table, fix: str) -> None:
 
 def check_git_source(table: Table, fix: str) -> None:
     """`source`, `requested` and `subdir` together are a line `.xlm_models` could hold, naming this model."""
-    values, name = table.values, table.values["name"]
+    values = table.values
     expected = GitSource(values["source"], values.get("requested"), values.get("subdir"))
     _check_spec(table, expected.spec(), expected, fix)
 
