@@ -19,10 +19,10 @@ from pathlib import Path
 import click
 
 from xlm.manifest import show
-from xlm.overrides import OVERRIDES_NAME, Override, overrides_file, overrides_text
+from xlm.overrides import OVERRIDES_NAME, Override, overrides_file
 from xlm.textfile import TextFileError, lines, newline_of, read_text
 from xpm.errors import XpmError
-from xpm.ops import _unknown_model, _writing, overrides
+from xpm.ops import _unknown_model, _writing, overrides, write_overrides
 from xpm.project import Project
 
 GITIGNORE_LINES = ("# xpm develop: this machine's working copies of models (never committed)", f"/{OVERRIDES_NAME}")
@@ -44,7 +44,7 @@ def develop(project: Project, name: str, path: str) -> tuple[Override, Override 
         current = overrides(project)
         previous = current.get(name)
         current[name] = Override(name, str(folder))
-        tx.write(overrides_file(project.root), overrides_text(list(current.values())))
+        write_overrides(project, tx, current)
         ignored = _ignore(project, tx)
         tx.commit()
     return current[name], previous, ignored
@@ -58,10 +58,7 @@ def develop_off(project: Project, name: str) -> Override:
             listed = ", ".join(sorted(current)) or "none"
             raise XpmError(f"model '{name}' is not overridden (in {overrides_file(project.root)})", f"overridden models: {listed}")
         ended = current.pop(name)
-        if current:
-            tx.write(overrides_file(project.root), overrides_text(list(current.values())))
-        else:
-            tx.delete(overrides_file(project.root))
+        write_overrides(project, tx, current)
         tx.commit()
     return ended
 

@@ -172,8 +172,6 @@ def pins(project: Project, lock: Lock, options: Options) -> dict[str, Pin]:
 def remove(project: Project, name: str) -> tuple[bool, bool]:
     """Remove the line, the lock entry, the vendored folder and the override (`xpm develop`) of
     `name` (no network). Returns whether a folder was removed and whether an override ended."""
-    from xlm.overrides import overrides_file, overrides_text
-
     with _writing(project) as tx:
         text = project.read_text()
         known = {e.name for e in project.entries(text)}
@@ -190,10 +188,8 @@ def remove(project: Project, name: str) -> tuple[bool, bool]:
         tx.write(project.models_file, replace_entry_text(text, name, None))
         current = overrides(project)
         ended = current.pop(name, None) is not None  # an override of a model no longer listed would dangle
-        if ended and current:
-            tx.write(overrides_file(project.root), overrides_text(list(current.values())))
-        elif ended:
-            tx.delete(overrides_file(project.root))
+        if ended:
+            write_overrides(project, tx, current)
         tx.commit()
         return removed, ended
 
@@ -240,6 +236,17 @@ def overrides(project: Project) -> dict:
         return read_overrides(project.root)
     except TextFileError as exc:
         raise XpmError(str(exc), exc.fix) from None
+
+
+def write_overrides(project: Project, tx, current: dict) -> None:
+    """Write `current` (name -> Override) as the project's `xlm.overrides.toml` at `tx.commit()`;
+    the file goes when no override is left."""
+    from xlm.overrides import overrides_file, overrides_text
+
+    if current:
+        tx.write(overrides_file(project.root), overrides_text(list(current.values())))
+    else:
+        tx.delete(overrides_file(project.root))
 
 
 def overrides_note(project: Project, frozen: bool) -> str | None:

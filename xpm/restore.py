@@ -368,8 +368,7 @@ def _differing(record: RunRecord, model: ModelRecord, folder: Path) -> str:
 # ----------------------------------------------------------------------------- writing
 def _commit(project: Project, tx, done: Restored) -> None:
     """Place every staged model; write .xlm_models, xlm.lock and xlm.overrides.toml; commit."""
-    from xlm.overrides import overrides_file, overrides_text
-    from xpm.ops import overrides
+    from xpm.ops import overrides, write_overrides
 
     text = project.read_text()
     new_text = text or NEW_FILE_HEADER
@@ -403,10 +402,7 @@ def _commit(project: Project, tx, done: Restored) -> None:
     for name in sorted(set(current) & set(restored)):
         done.ended.append(f"{name} -> {current.pop(name).root(project.root)}")
     if done.ended:
-        if current:
-            tx.write(overrides_file(project.root), overrides_text(list(current.values())))
-        else:
-            tx.delete(overrides_file(project.root))
+        write_overrides(project, tx, current)
     if (lock_text := changed_text(project.lock_file, Lock(locked))) is not None:
         tx.write(project.lock_file, lock_text)
     if new_text != text:
