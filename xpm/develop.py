@@ -86,10 +86,8 @@ def _check_working_copy(project: Project, name: str, folder: Path, entry) -> Non
             f"give the model's root folder (the one with {packages[0]}/ and configs/), e.g. {clone}",
         )
     from xlm.external.validation import inspect_model
-    from xpm.validate import _ONE_AT_A_TIME
 
-    with _ONE_AT_A_TIME:
-        info = inspect_model(folder, name)
+    info = inspect_model(folder, name)
     if info.problems:
         shown = "\n    - ".join(f"{p.what} ({p.where})" for p in info.problems)
         raise XpmError(f"cannot use {folder} for model '{name}': it is not a valid xlm model:\n    - {shown}",
