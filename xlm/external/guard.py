@@ -42,7 +42,8 @@ def config_targets(node: Any) -> list[str]:
     return list(found)
 
 
-def _selections(choices: dict[str, Any]) -> Iterable[tuple[str, str]]:
+def selections(choices: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """(group, option) of each config file the job's Hydra `choices` selected (Hydra's own groups left out)."""
     for group, option in choices.items():
         if group.startswith("hydra/") or option is None:
             continue
@@ -93,9 +94,9 @@ def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str]
 def _skipped_config(found: ExternalModels, blocking: list, choices: dict[str, Any]) -> UserError | None:
     """A selected config file that a skipped model ships, or that a same-named model provides in its place."""
     by_name = {name: (model, reason) for model, name, _, reason in reversed(blocking)}
-    for group, option in _selections(choices):
+    for group, option in selections(choices):
         rel = f"{group}/{option}.yaml"
-        if _in_core_configs(rel):
+        if in_core_configs(rel):
             continue  # xlm's own tree is searched first: no model's copy would have been used
         for model, name, _, reason in blocking:
             configs = _configs_dir(model) if model is not None else None
@@ -138,7 +139,7 @@ def _bad_target(found: ExternalModels, targets: list[str], memo) -> UserError | 
     return None
 
 
-def _in_core_configs(rel: str) -> bool:
+def in_core_configs(rel: str) -> bool:
     from xlm.config_groups import CORE_CONFIG_DIR
 
     return (CORE_CONFIG_DIR / rel).is_file()  # xlm's own tree is searched first: no model's file is used

@@ -56,38 +56,21 @@ def environment(job: str, checkpoint: str | None, recorded: bool, allowed: bool)
 def used_names(models, cfg: Any) -> set[str]:
     """The models the job's config uses: a target into a model's package, or a selected config
     file that a model (not xlm's own tree) provides."""
+    from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from xlm.external.guard import config_targets
+    from xlm.external.guard import config_targets, in_core_configs, selections
 
     targets = config_targets(OmegaConf.to_container(cfg, resolve=False))
     packages = {target.split(".", 1)[0] for target in targets}
     names = {m.name for m in models if m.info.package in packages}
-    for group, option in _selections():
+    choices = OmegaConf.to_container(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+    for group, option in selections(choices):  # as the job guard reads them (`xlm.external.guard`)
         rel = f"{group}/{option}.yaml"
         owner = next((m for m in models if m.configs_dir is not None and (m.configs_dir / rel).is_file()), None)
-        if owner is not None and owner.found.origin != "core" and not _in_core(rel):
+        if owner is not None and owner.found.origin != "core" and not in_core_configs(rel):
             names.add(owner.name)
     return names
-
-
-def _selections():
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return
-    for group, option in HydraConfig.get().runtime.choices.items():
-        if group.startswith("hydra/") or option is None:
-            continue
-        for one in option if isinstance(option, (list, tuple)) else [option]:
-            if isinstance(one, str) and one:
-                yield group, one
-
-
-def _in_core(rel: str) -> bool:
-    from xlm.config_groups import CORE_CONFIG_DIR
-
-    return (CORE_CONFIG_DIR / rel).is_file()
 
 
 class Recording:
