@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -60,11 +59,11 @@ def file_digests(paths: Iterable[Path], memo_dir: Path | None) -> list[str]:
 
 def _write_memo(memo_path: Path, memo: dict) -> None:
     """Replace the memo atomically; a failure only costs a re-hash next time."""
+    from xlm.manifest import write_atomic
+
     try:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, memo_path)
+        write_atomic(memo_path, json.dumps(memo, sort_keys=True), durable=False)
     except OSError:
         pass
 

@@ -139,15 +139,15 @@ class TextTokenizer:
     def save(self, folder: str | Path) -> Path:
         """``folder``/tokenizer.json and tokenizer_config.json (the roles; transformers' AutoTokenizer
         reads this folder too). Files are replaced atomically."""
+        from xlm.manifest import write_atomic
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         config = {f"{r}_token": getattr(self, f"{r}_token") for r in ROLES}
         config["tokenizer_class"] = "PreTrainedTokenizerFast"
         for name, text in (("tokenizer.json", self._tokenizer.to_str(pretty=False)),
                            ("tokenizer_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")):
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, folder / name)
+            write_atomic(folder / name, text, durable=False)
         return folder
 
 
