@@ -68,6 +68,19 @@ def test_a_plain_folder_is_hashed_whole(isolated):
     assert done.record.commit is None and done.record.repository is None and done.patch is None
 
 
+@pytest.mark.parametrize("where", ["mine/pipe", "configs/deep/pipe"])
+def test_a_fifo_in_a_plain_folder_is_named_never_opened(isolated, where):
+    project = isolated / "project"
+    model_files(project / "mine", "mine")
+    (project / "mine" / where).parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(project / "mine" / where)  # opening it would wait for a writer forever
+    (project / ".xlm_models").write_text("./mine\n")
+    done = record_of(project, "mine", used={"mine"})
+    assert done.record.hash is None
+    assert "the folder cannot be hashed" in done.record.note and "a fifo, socket or device" in done.record.note
+    assert str(project / "mine" / where) in done.record.note
+
+
 def test_a_clean_model_in_a_work_tree_records_head_and_the_files_git_sees(isolated):
     project = new_repo(isolated / "project")
     model_files(project / "models" / "mine", "mine")

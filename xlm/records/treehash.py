@@ -23,11 +23,13 @@ interpreter's builtin sha256.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from xlm.records.statcheck import file_mode
 
 try:  # the interpreter's own sha256 (3.12: _sha2, 3.11: _sha256): the same digest, without
     from _sha2 import sha256 as _small_sha256  # importing hashlib, which loads OpenSSL (~3 ms)
@@ -50,10 +52,11 @@ class FileRecord:
     mtime_ns: int
 
 
-def _mode(st: os.stat_result) -> str:
-    if stat.S_ISLNK(st.st_mode):
-        return "120000"
-    return "100755" if st.st_mode & 0o111 else "100644"
+def _mode(path: str, st: os.stat_result) -> str:
+    mode = file_mode(st.st_mode)
+    if mode is None:  # never opened: reading a fifo would wait forever
+        raise OSError(errno.EINVAL, "not a file or a symbolic link (a fifo, socket or device): no content to hash", path)
+    return mode
 
 
 def digest(path: str, mode: str) -> str:
@@ -92,7 +95,7 @@ def walk(root: Path) -> list[tuple[str, str]]:
 
 def record(rel: str, full: str) -> FileRecord:
     st = os.lstat(full)
-    mode = _mode(st)
+    mode = _mode(full, st)
     return FileRecord(rel, mode, digest(full, mode), st.st_size, st.st_mtime_ns)
 
 
