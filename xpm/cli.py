@@ -190,22 +190,23 @@ def install_command(project_dir: Path | None, quiet: bool, verbose: bool, jobs: 
         echo("up to date")
     if note := overrides_note(project, frozen):
         echo(redact(note), err=True)
-    met = requirements_check(project, quiet, deps, frozen, echo)
+    met = requirements_check(project, quiet, deps, frozen, echo, outcome.lock)
     clean = met and not warned and note is None and outcome.lock == outcome.previous  # the lock file is this lock
     noop.record(project, before, outcome.lock if clean else None)
 
 
-def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo) -> bool:
+def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo, lock=None) -> bool:
     """Check every model's Python requirements against this interpreter: print warnings (the
     command still succeeds), fail with --frozen, install what is missing with --deps.
-    True when every requirement holds."""
+    True when every requirement holds. `lock`: the lock `xlm_models/` was just made to match
+    (`xpm.deps.model_roots`)."""
     from xpm import deps as requirements
 
     if deps:
         say = None if quiet else (lambda line: echo(redact(line), err=True))
         if installed := requirements.install_missing(project, say):
             echo(f"installed requirements: {' '.join(installed)}")
-    report = requirements.check(project)
+    report = requirements.check(project, lock)
     if report.ok:
         return True
     if frozen:

@@ -26,14 +26,19 @@ INSTALLERS = ("pip", "uv")
 _TAIL = 15  # lines of the installer's output kept for its error
 
 
-def model_roots(project: Project) -> list[tuple[str, Path]]:
+def model_roots(project: Project, installed=None) -> list[tuple[str, Path]]:
     """(name, root) of each model of `.xlm_models` that has a folder: git models in `xlm_models/`,
-    local ones where xlm finds them. A model without a folder has nothing to check."""
+    local ones where xlm finds them. A model without a folder has nothing to check, nor has a
+    git model that `installed` (the lock an install just made `xlm_models/` match) records as
+    declaring nothing: its requirements were read from that very tree as it was installed."""
     from xpm.stamp import vendored_root
 
     roots = []
     for entry in project.entries():
         if entry.is_git:
+            locked = installed.entries.get(entry.name) if installed is not None else None
+            if locked is not None and locked.requires == () and locked.requires_python is None:
+                continue
             root = vendored_root(project.root, entry.name)
             if root.is_dir():
                 roots.append((entry.name, root))
@@ -45,10 +50,11 @@ def model_roots(project: Project) -> list[tuple[str, Path]]:
     return roots
 
 
-def check(project: Project) -> Report:
+def check(project: Project, installed=None) -> Report:
+    """The requirements check of the project's models (`installed`: see `model_roots`)."""
     from xlm.external.deps import check_models
 
-    return check_models(model_roots(project))
+    return check_models(model_roots(project, installed))
 
 
 def problems(report: Report) -> list[tuple[str, str]]:

@@ -88,15 +88,13 @@ def read_refs(entries, options: Options) -> tuple[dict[str, RefList | None], lis
     from xpm.project import holding_cache
 
     with holding_cache(shared=True):
-        if len(ordered) <= 1 or options.jobs == 1:
-            for group in ordered:
-                collect(group, _listed(group, options))
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+        from xpm.parallel import run_all
 
-            with ThreadPoolExecutor(max_workers=min(options.jobs, len(ordered))) as pool:
-                for group, result in zip(ordered, pool.map(lambda g: _listed(g, options), ordered)):
-                    collect(group, result)
+        # a remote's error is a returned value (in a 1-tuple); an exception raised is the command's
+        for group, result in zip(ordered, run_all([lambda group=group: (_listed(group, options),) for group in ordered], options.jobs)):
+            if isinstance(result, Exception):
+                raise result
+            collect(group, result[0])
     return found, errors
 
 

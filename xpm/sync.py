@@ -305,24 +305,11 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     for job in jobs:
         groups.setdefault(canonical_url(job.source.url), []).append(job)
     ordered = [groups[k] for k in sorted(groups)]
-    results: list[list[str] | BaseException] = []
-    with holding_cache(shared=True):  # each remote's own lock is taken in _work_remote
-        if len(ordered) == 1 or options.jobs == 1:
-            for group in ordered:
-                try:
-                    results.append(_work_remote(group, project, options))
-                except Exception as exc:  # collected so staged folders are cleaned below
-                    results.append(exc)
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+    from xpm.parallel import run_all
 
-            with ThreadPoolExecutor(max_workers=min(options.jobs, len(ordered))) as pool:
-                futures = [pool.submit(_work_remote, g, project, options) for g in ordered]
-                for future in futures:
-                    try:
-                        results.append(future.result())
-                    except Exception as exc:
-                        results.append(exc)
+    with holding_cache(shared=True):  # each remote's own lock is taken in _work_remote
+        # a failed remote's exception is its result: every staged folder is cleaned below
+        results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs)
     errors = [r for r in results if isinstance(r, BaseException)]
     missing = [m for r in results if isinstance(r, list) for m in r]
     if errors or missing:

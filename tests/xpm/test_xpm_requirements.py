@@ -123,6 +123,24 @@ def test_install_frozen_fails_listing_what_is_missing(upstream, project):
     ]
 
 
+def test_after_an_install_only_models_that_record_requirements_are_read_again(upstream, project):
+    """A git model the lock records as declaring nothing was read as it was installed; one that
+    declares something is checked from its folder, so its message still names file and line."""
+    from xpm import deps
+    from xpm.project import Project
+
+    plain, needy = git_model(upstream, "plain"), git_model(upstream, "needy", f"{MISSING}>=1")
+    for repo in (plain, needy):
+        xpm(project, "add", f"{repo.url}@v1.0.0")
+    result = xpm(project, "install", "--frozen", code=1)
+    assert f"model 'needy' needs {MISSING}>=1 (not installed)" in result.output
+    found = Project.find(project)
+    lock = found.lock()
+    assert lock.entries["plain"].requires == () and lock.entries["needy"].requires == (f"{MISSING}>=1",)
+    assert [name for name, _ in deps.model_roots(found, lock)] == ["needy"]
+    assert [name for name, _ in deps.model_roots(found)] == ["plain", "needy"]  # without a lock: every folder
+
+
 def test_two_models_that_cannot_both_hold_are_reported_naming_both(upstream, project):
     a = git_model(upstream, "older", "torch<1.0")
     b = git_model(upstream, "newer", "torch>=1000")

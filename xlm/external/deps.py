@@ -131,6 +131,8 @@ def check_models(models: list[tuple[str, Path]], persist: bool = True) -> Report
     """The requirements check of ``models`` ((name, root) pairs) against this interpreter.
 
     ``report.declared`` holds each readable declaration, ``report.errors`` each unreadable one."""
+    if not models:
+        return Report()  # nothing to read the remembered answers for
     memo = _Memo(persist)
     env = None
 

@@ -1,0 +1,49 @@
+"""xpm.parallel.run_all: the per-remote tasks of install and outdated, on a few threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from xpm.parallel import run_all
+
+
+def test_results_come_in_the_order_of_the_tasks_whatever_order_they_end_in():
+    tasks = [lambda k=k: time.sleep(0.002 * (5 - k)) or k * k for k in range(6)]
+    assert run_all(tasks, workers=4) == [0, 1, 4, 9, 16, 25]
+
+
+def test_an_exception_is_the_result_of_its_task_and_the_other_tasks_still_run():
+    ran = []
+
+    def fails():
+        raise ValueError("remote gone")
+
+    results = run_all([lambda: ran.append("a") or "a", fails, lambda: ran.append("c") or "c"], workers=2)
+    assert results[0] == "a" and results[2] == "c" and sorted(ran) == ["a", "c"]
+    assert isinstance(results[1], ValueError) and str(results[1]) == "remote gone"
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_no_more_threads_run_at_once_than_asked(workers):
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def task():
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return threading.current_thread()
+
+    threads = run_all([task] * 7, workers)
+    assert most[0] <= workers
+    if workers == 1:  # one is enough: no thread is started
+        assert set(threads) == {threading.current_thread()}
+
+
+def test_no_tasks_no_threads():
+    assert run_all([], workers=8) == []
