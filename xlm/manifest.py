@@ -371,9 +371,10 @@ def replace_entry_text(text: str, name: str, entry_text: str | None) -> str:
     return "".join(out)
 
 
-def write_atomic(path: Path, text: str, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: old or new, never half.
-    ``durable=False`` skips the fsync, for files whose loss in a power cut is harmless."""
+def write_atomic(path: Path, text: str | bytes, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8, or bytes as they are) to ``path`` through a temporary file and a
+    rename: old or new, never half. ``durable=False`` skips the fsync, for files whose loss in
+    a power cut is harmless."""
     tmp = write_temp(path, text, durable)
     try:
         os.replace(tmp, path)
@@ -394,9 +395,10 @@ def _new_temp(path: Path) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
 
 
-def write_temp(path: Path, text: str, durable: bool = True) -> Path:
-    """A new temporary file next to ``path`` holding ``text``, flushed to disk, with ``path``'s
-    mode: renaming it onto ``path`` is all that is left of the write. An OSError names ``path``."""
+def write_temp(path: Path, text: str | bytes, durable: bool = True) -> Path:
+    """A new temporary file next to ``path`` holding ``text`` (UTF-8, or bytes as they are),
+    flushed to disk, with ``path``'s mode: renaming it onto ``path`` is all that is left of the
+    write. An OSError names ``path``."""
     path = Path(path)
     try:
         fd, tmp = _new_temp(path)
@@ -409,7 +411,8 @@ def write_temp(path: Path, text: str, durable: bool = True) -> Path:
             os.fchmod(fd, path.stat().st_mode & 0o7777)
         except FileNotFoundError:
             pass
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        binary = isinstance(text, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
             handle.write(text)
             handle.flush()
             if durable:

@@ -44,6 +44,14 @@ def test_a_record_is_written_in_the_lock_format_and_read_back_equal(tmp_path):
     assert back.tree("zlm") == {"configs/model/zlm.yaml": ("100644", "b" * 64), "zlm/model.py": ("100644", "a" * 64)}
 
 
+def test_a_patch_that_cannot_be_written_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "models" / "mine.patch").mkdir(parents=True)  # a folder where the patch goes: the rename fails
+    with pytest.raises(OSError) as caught:
+        runs.write_folder(tmp_path, record())
+    assert caught.value.filename == str(tmp_path / "models" / "mine.patch")  # the file the user knows
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["mine.files", "mine.patch", "zlm.files"]
+
+
 def test_the_same_record_goes_into_a_checkpoint():
     original = record()
     stored = runs.to_checkpoint(original)

@@ -172,16 +172,10 @@ def write_folder(folder: Path, record: RunRecord) -> Path:
     for name, text in sorted(record.files.items()):
         write_atomic(folder / side_file(name, "files"), text, durable=False)
     for name, data in sorted(record.patches.items()):
-        _write_bytes(folder / side_file(name, "patch"), data)
+        write_atomic(folder / side_file(name, "patch"), data, durable=False)
     target = folder / RUN_FILE
     write_atomic(target, dumps(record), durable=False)
     return target
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def to_checkpoint(record: RunRecord) -> dict:
