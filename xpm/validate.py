@@ -6,17 +6,10 @@ and read with `ast`, never run), so running it on a freshly fetched tree is safe
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 from xpm.errors import NotAModel
-
-# Installs validate from several threads. Validation is Python work the GIL serialises anyway;
-# one at a time, the first model whose root could shadow an installed module (most cannot:
-# `xlm.external.shadowing`) fills xlm's table of them (a read of every distribution's
-# metadata) and the others reuse it, instead of several threads reading it at once.
-_ONE_AT_A_TIME = threading.Lock()
 
 
 def check_model(root: Path, name: str, origin: str, label: str | None = None, warnings: list[str] | None = None) -> str | None:
@@ -29,8 +22,7 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
     """
     from xlm.external.validation import inspect_model
 
-    with _ONE_AT_A_TIME:
-        info = inspect_model(Path(root), name)
+    info = inspect_model(Path(root), name)  # thread-safe: a parallel install validates on several threads
     prefix, label = str(root), label or name
 
     def shown(p):

@@ -54,6 +54,30 @@ def test_a_distribution_installed_later_is_seen(project, tmp_path):
     assert installed.installed().top_level["late"] == ("xlmtest-late",)
 
 
+def test_threads_asking_at_once_read_the_installed_distributions_once(tmp_path, monkeypatch):
+    """A parallel `xpm install` validates on several threads; the first to need the table reads it."""
+    import threading
+    import time
+
+    monkeypatch.setenv("XLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(installed, "_memo", None)
+    scans, real_scan = [], installed._scan
+
+    def slow_scan(paths):
+        scans.append(threading.current_thread().name)
+        time.sleep(0.05)  # long enough for every other thread to arrive
+        return real_scan(paths)
+
+    monkeypatch.setattr(installed, "_scan", slow_scan)
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(installed.installed())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(scans) == 1 and len(found) == 4 and all(f is found[0] for f in found)
+
+
 def test_a_warm_start_imports_neither_yaml_nor_importlib_metadata(tmp_path):
     make_model(tmp_path, "my_model")
     (tmp_path / ".xlm_models").write_text("my_model\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 
 from xlm.external import cache
@@ -101,6 +102,7 @@ def _to_json(found: Installed) -> dict:
 
 
 _memo: tuple[list, Installed] | None = None
+_filling = threading.Lock()  # the threads of a parallel `xpm install` validate at once: one reads, the others wait
 
 
 def installed() -> Installed:
@@ -108,18 +110,19 @@ def installed() -> Installed:
     global _memo
     paths = _search_paths()
     key = _key(paths)
-    if _memo is not None and _memo[0] == key:
-        return _memo[1]
-    stored = cache.load(CACHE_FILE, CACHE_VERSION)
-    try:
-        found = _from_json(stored) if stored.get("key") == key else None
-    except (KeyError, TypeError, ValueError):
-        found = None
-    if found is None:
-        found = _scan(paths)
-        cache.store(CACHE_FILE, CACHE_VERSION, {"key": key, **_to_json(found)})
-    _memo = (key, found)
-    return found
+    with _filling:
+        if _memo is not None and _memo[0] == key:
+            return _memo[1]
+        stored = cache.load(CACHE_FILE, CACHE_VERSION)
+        try:
+            found = _from_json(stored) if stored.get("key") == key else None
+        except (KeyError, TypeError, ValueError):
+            found = None
+        if found is None:
+            found = _scan(paths)
+            cache.store(CACHE_FILE, CACHE_VERSION, {"key": key, **_to_json(found)})
+        _memo = (key, found)
+        return found
 
 
 def state_key() -> list:
