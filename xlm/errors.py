@@ -32,6 +32,12 @@ class UserError(Exception):
 
 
 
+def first_of(items, limit: int, sep: str = ", ") -> str:
+    """``a, b, c and 4 more``: the first ``limit`` of ``items`` (texts), then how many are left out."""
+    items = list(items)
+    return sep.join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 def did_you_mean(word: str, choices) -> str:
     """``"did you mean 'train'? "`` when ``word`` is close to one of ``choices``, else ``""``."""
     import difflib

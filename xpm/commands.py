@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from xlm.errors import first_of
 from xlm.manifest import redact  # every line xpm prints about a URL goes through it
 from xpm.errors import XpmError
 from xpm.cli import describe as _describe
@@ -249,7 +250,7 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
 
 def _pinned(entry, pin) -> str:
     """`pinned to v1.0.0 (4b123d2); newer tags: v1.1.0, v2.0.0; to move: xpm add SOURCE@v2.0.0`."""
-    shown = ", ".join(pin.newer[:5]) + (f" and {len(pin.newer) - 5} more" if len(pin.newer) > 5 else "")
+    shown = first_of(pin.newer, 5)
     what = f"pinned to {_describe(entry)}; "
     if not pin.newer:
         return what + "no newer tags"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from xpm import settings
 from xpm.errors import LockTimeout
+from xlm.errors import first_of
 from xlm.manifest import redact
 
 UNKNOWN_HOLDER = "another xpm process"
@@ -122,7 +123,7 @@ def holder(lock_path: Path) -> str:
                 pass
         found.append(who)
     named = [who for who in found if who]
-    return " and ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "") if named else UNKNOWN_HOLDER
+    return first_of(named, 3, " and ") if named else UNKNOWN_HOLDER
 
 
 def _read_holder(path: Path) -> str | None:

@@ -33,6 +33,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from xlm.errors import first_of
 from xlm.manifest import NEW_FILE_HEADER, GitSource, add_entry_text, replace_entry_text, show
 from xlm.records.runs import RUN_FILE, ModelRecord, RunRecord
 from xpm import stamp, vendor
@@ -361,7 +362,7 @@ def _differing(record: RunRecord, model: ModelRecord, folder: Path) -> str:
 
     here = {r.path: (r.mode, r.sha256) for r in records(folder)}
     paths = sorted(p for p in set(recorded) | set(here) if recorded.get(p) != here.get(p))
-    shown = ", ".join(show(p, 80) for p in paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    shown = first_of((show(p, 80) for p in paths), 10)
     return f": files that differ: {shown}" if paths else ""
 
 

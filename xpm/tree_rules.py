@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
+from xlm.errors import first_of
 from xpm.errors import XpmError
 
 MAX_COMPONENT_BYTES = 255  # NAME_MAX of ext4, APFS, NTFS (in UTF-16 units there, fewer bytes)
@@ -311,6 +312,6 @@ def is_lfs_pointer(head: bytes, size: int) -> bool:
 
 
 def lfs_warning(paths: list[str]) -> str:
-    listed = ", ".join(shown(p) for p in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    listed = first_of((shown(p) for p in paths), 5)
     return (f"{len(paths)} Git LFS pointer file(s) installed as pointers, not the files they stand for: {listed} "
             "(xpm does not run git-lfs; fetch those files yourself, or keep them out of git)")

@@ -262,3 +262,16 @@ def test_not_a_model_report_never_names_the_staging_folder(tmp_path):
     text = str(caught.value)
     assert str(staging) not in text and ".xpm" not in text
     assert "fix: create notm/__init__.py" in text
+
+
+@pytest.mark.parametrize("items, limit, sep, expected", [
+    ([], 3, ", ", ""),
+    (["a"], 3, ", ", "a"),
+    (["a", "b", "c"], 3, ", ", "a, b, c"),
+    (["a", "b", "c", "d", "e"], 3, ", ", "a, b, c and 2 more"),
+    (iter(["pid 1", "pid 2", "pid 3", "pid 4"]), 3, " and ", "pid 1 and pid 2 and pid 3 and 1 more"),
+])
+def test_long_lists_in_messages_name_the_first_few_and_count_the_rest(items, limit, sep, expected):
+    from xlm.errors import first_of
+
+    assert first_of(items, limit, sep) == expected

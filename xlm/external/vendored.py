@@ -10,6 +10,7 @@ sources, xlm refuses to run a job on a vendored model that changed (see `JOB_BLO
 
 from __future__ import annotations
 
+from xlm.errors import first_of
 from xlm.external.discovery import Discovery, FoundModel
 from xlm.external.errors import Problem
 from xlm.manifest import GitSource
@@ -60,7 +61,7 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
         return _problem(model, what, "run: xpm install", "not_installed")
     changed = state.changes.paths
     if changed:
-        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        shown = first_of(changed, 10)
         what = f"Vendored model '{name}' differs from xlm.lock: changed files: {shown}"
         fix = f"run: xpm install (restores it; `xpm verify` shows the details); to edit the model, work in a clone of it: xpm develop {name} PATH"
         return _problem(model, what, fix, "modified")

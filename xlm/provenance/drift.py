@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlm.errors import UserError
+from xlm.errors import UserError, first_of
 from xlm.records.runs import RUN_FILE, RunRecord
 
 _SHOWN = 10  # changed files named per model; the rest are counted
@@ -35,8 +35,7 @@ class Drift:
         if self.changed is None:
             files = "changed files unknown (the record has no file list)"
         else:
-            shown = ", ".join(self.changed[:_SHOWN]) or "none (only the hash)"
-            files = f"changed files: {shown}" + (f" and {len(self.changed) - _SHOWN} more" if len(self.changed) > _SHOWN else "")
+            files = f"changed files: {first_of(self.changed, _SHOWN) or 'none (only the hash)'}"
         return f"{files} (recorded {_short(self.recorded)}, now {_short(self.now)})"
 
 

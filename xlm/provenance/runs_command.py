@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xlm.errors import UserError
+from xlm.errors import UserError, first_of
 from xlm.manifest import show
 from xlm.records.runs import RUN_FILE, ModelRecord, RunRecord
 
@@ -141,7 +141,7 @@ def diff_records(a: RunRecord, b: RunRecord) -> list[str]:
         if left.hash != right.hash:
             files = changed_files(a.tree(name), b.tree(name))
             if files is not None:
-                changes.append("changed files: " + (", ".join(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")))
+                changes.append("changed files: " + first_of(files, 20))
         if left.dirty and right.dirty and a.patches.get(name) != b.patches.get(name):
             changes.append("patches differ")
         if changes:
