@@ -263,6 +263,13 @@ def test_the_nested_package_wins_over_a_root_init(tmp_path):
     assert (info.problems, info.package_dir, info.flat, info.import_dir) == ([], root / "my_model", False, root)
 
 
+def test_a_src_layout_is_named_with_where_to_move_the_package(tmp_path):
+    root = make_model(tmp_path, "my_model", files={"my_model/__init__.py": None, "src/my_model/__init__.py": ""})
+    [problem] = validate_model_root(root, "my_model")
+    assert problem.kind == "no_package" and "found src/my_model/__init__.py: a src/ layout is not searched" in problem.what
+    assert problem.fix.startswith(f"move {root / 'src' / 'my_model'} to {root / 'my_model'}")
+
+
 def test_no_package_names_both_layouts_in_its_fix(tmp_path):
     root = make_model(tmp_path, "my_model", files={"my_model/__init__.py": None})
     [problem] = validate_model_root(root, "my_model")

@@ -102,6 +102,9 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
         others = packages_in(root)
         seen = f"found several packages: {others}" if others else "found no folder with an __init__.py"
         fix = f"create {root / name / '__init__.py'} (the package is named like the model), or {root / '__init__.py'} (the root is the package)"
+        if (root / "src" / name / "__init__.py").is_file():  # a pip project's src layout: never searched
+            seen = f"found {Path('src', name, '__init__.py')}: a src/ layout is not searched"
+            fix = f"move {root / 'src' / name} to {root / name} (the model's root goes on sys.path, so its package sits at the top)"
         add(Problem(name, f"External model '{name}' has no Python package ({seen})", str(root), fix, "no_package"))
     else:
         info.package, info.package_dir, info.flat = layout.package, layout.package_dir, layout.flat
