@@ -124,7 +124,7 @@ def _replace_saved_config(cfg: DictConfig) -> None:
     """Hydra saved the composed config in .hydra/config.yaml; the job runs with this one instead."""
     from hydra.core.hydra_config import HydraConfig
 
-    from xlm.manifest import write_atomic
+    from xlm.textfile import write_atomic
 
     if HydraConfig.initialized() and HydraConfig.get().output_subdir is not None:
         hydra = HydraConfig.get()

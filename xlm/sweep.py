@@ -85,7 +85,7 @@ def _read_record(path: Path) -> dict | None:
 def write_summary(sweep_dir: Path, more: list[Path] = ()) -> list[dict[str, Any]]:
     """Write ``summary.csv`` of the jobs in ``sweep_dir`` and ``more`` into ``sweep_dir``
     (atomically: parallel launchers may finish jobs together); returns its rows."""
-    from xlm.manifest import write_atomic
+    from xlm.textfile import write_atomic
 
     rows = summary_rows(sweep_dir, more)
     if not rows:

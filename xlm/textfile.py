@@ -1,4 +1,4 @@
-"""Reading a project's text files (`.xlm_models`, `xlm.lock`) as hostile input.
+"""Reading a project's text files (`.xlm_models`, `xlm.lock`) as hostile input, and writing files atomically.
 
 They come from anywhere (a clone, a pull request, an editor on another system), so the
 reader trusts nothing about them:
@@ -126,3 +126,63 @@ def os_error(exc: OSError, path: Path | str | None = None) -> tuple[str, str]:
         if blocking is not None:  # name the file in the way, not the path that runs through it
             where, cause = blocking, f"{cause} (on the way to {where})"
     return (f"{where}: {cause}" if where is not None else cause), fix
+
+
+# ----------------------------------------------------------------------------- writing
+def write_atomic(path: Path, text: str | bytes, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8, or bytes as they are) to ``path`` through a temporary file and a
+    rename: old or new, never half. ``durable=False`` skips the fsync, for files whose loss in
+    a power cut is harmless."""
+    tmp = write_temp(path, text, durable)
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path)
+
+
+def _new_temp(path: Path) -> tuple[int, str]:
+    """A new, empty file `.<name>.<random>.tmp` next to `path` (as mkstemp, but mode 0666 less the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
+
+
+def write_temp(path: Path, text: str | bytes, durable: bool = True) -> Path:
+    """A new temporary file next to ``path`` holding ``text`` (UTF-8, or bytes as they are),
+    flushed to disk, with ``path``'s mode: renaming it onto ``path`` is all that is left of the
+    write. An OSError names ``path``."""
+    path = Path(path)
+    try:
+        fd, tmp = _new_temp(path)
+    except OSError as exc:
+        raise _about(exc, path) from None
+    try:
+        # Made with the mode open() gives (the kernel applies the umask: reading it would mean
+        # setting it, process-wide, which races with other threads); keep an old file's mode.
+        try:
+            os.fchmod(fd, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        binary = isinstance(text, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
+            handle.write(text)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _about(exc, path)
+    return Path(tmp)
+
+
+def _about(exc: BaseException, path: Path) -> BaseException:
+    """``exc``, when an OSError, naming ``path`` (the file the user knows), not a temporary file or nothing."""
+    if isinstance(exc, OSError):
+        exc.filename, exc.filename2 = str(path), None
+    return exc

@@ -33,7 +33,8 @@ class Imported:
 def import_models_json(json_file: Path) -> Imported:
     """Append the models of ``json_file`` to its project's `.xlm_models`; write nothing on any error."""
     from xlm.external.models_json import ModelsJsonError, entry_text, project_dir, read_models_json
-    from xlm.manifest import NEW_FILE_HEADER, ManifestError, add_entry_text, parse_line, write_atomic
+    from xlm.manifest import NEW_FILE_HEADER, ManifestError, add_entry_text, parse_line
+    from xlm.textfile import write_atomic
     from xpm.project import Project
 
     json_file = Path(json_file).resolve()

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
-from xlm.manifest import write_atomic
 from xlm.records import lockfile
 from xlm.records.lockfile import LOCK_NAME, READABLE_VERSIONS, VERSION, Lock, LockEntry, local_entry, toml_key
+from xlm.textfile import write_atomic
 from xpm.errors import LockFileError
 
 __all__ = ["HEADER", "LOCK_NAME", "READABLE_VERSIONS", "VERSION", "Lock", "LockEntry", "changed_text", "dumps",

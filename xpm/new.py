@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from xlm import manifest
+from xlm.textfile import write_atomic
 from xpm import names
 from xpm.errors import XpmError
 from xpm.rename import copy_renamed, model_files
@@ -146,7 +147,7 @@ def create_model(
     files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
     entry = _entry_text(root, models_file)
     text = _models_text(models_file)
-    manifest.write_atomic(models_file, manifest.add_entry_text(manifest.NEW_FILE_HEADER if text is None else text, entry))
+    write_atomic(models_file, manifest.add_entry_text(manifest.NEW_FILE_HEADER if text is None else text, entry))
     return NewModel(name, root, files, models_file, entry, text is None)
 
 

@@ -216,7 +216,7 @@ def record(project, before: dict | None, lock) -> None:
             if os.path.lexists(path) and not os.path.islink(os.path.dirname(path)):
                 os.unlink(path)
             return
-        from xlm.manifest import write_atomic
+        from xlm.textfile import write_atomic
 
         write_atomic(path, text, durable=False)  # a proof lost in a power cut costs one full check
     except Exception:  # a read-only or full project, a file that vanished: the install itself succeeded

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xlm.manifest import write_atomic
 from xlm.records.stamps import (MODELS_DIR, STAMP_VERSION, STATE_DIR, Changes, Stamp, State, changed_files, load_stamp,
                                 models_dir, read_stamp, stamp_path, stamp_text, vendored_root, vendored_state)
+from xlm.textfile import write_atomic
 from xpm.errors import NotInstalled
 
 __all__ = [

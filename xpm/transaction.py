@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from xlm.manifest import write_atomic, write_temp
+from xlm.textfile import write_atomic, write_temp
 from xpm import stamp
 
 

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from xlm.manifest import (CredentialsError, GitSource, LocalSource, ManifestError, parse_line, parse_source, parse_text, redact,
-                          replace_entry_text, write_atomic)
+                          replace_entry_text)
+from xlm.textfile import write_atomic
 
 # (line as written, model name, source)
 ENTRIES = [

@@ -4,6 +4,7 @@ explicit `allow_model_drift=true` runs and is recorded; `xlm runs show/diff` rea
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
@@ -59,8 +60,10 @@ def test_a_vendored_model_is_recorded_then_an_update_is_refused_until_allowed(tm
     assert (zlm["kind"], zlm["commit"], zlm["hash"], zlm["used"]) == ("vendored", v1, locked["hash"], True)
     assert (zlm["source"], zlm["requested"], zlm["resolved"]) == (upstream.as_uri(), "v1.0.0", "refs/tags/v1.0.0")
     assert text_hash((run / "models" / "zlm.files").read_text()) == zlm["hash"]
-    assert zlm["requires"] == ["xlm>=0.1,<0.2", "torch>=2.2"] and zlm["installed"] == ["xlm==0.1.0", f"torch=={torch.__version__}"]
-    assert lock_of(run)["run"]["torch"] == torch.__version__ and lock_of(run)["run"]["recorded"] is True
+    # `installed` holds distribution versions: a CUDA wheel from PyPI is `torch 2.14.1`, whose torch.__version__ is `2.14.1+cu130`
+    installed = f"torch=={importlib.metadata.version('torch')}"
+    assert zlm["requires"] == ["xlm>=0.1,<0.2", "torch>=2.2"] and zlm["installed"] == ["xlm==0.1.0", installed]
+    assert lock_of(run)["run"]["torch"] == importlib.metadata.version("torch") and lock_of(run)["run"]["recorded"] is True
     assert {t["name"]: t["kind"] for t in lock_of(run)["model"]} == {"arlm": "core", "mlm": "core", "zlm": "vendored"}
     stored = checkpoint_record(run)
     assert stored.models["zlm"].commit == v1 and stored.models["zlm"].hash == locked["hash"]

@@ -59,7 +59,7 @@ def file_digests(paths: Iterable[Path], memo_dir: Path | None) -> list[str]:
 
 def _write_memo(memo_path: Path, memo: dict) -> None:
     """Replace the memo atomically; a failure only costs a re-hash next time."""
-    from xlm.manifest import write_atomic
+    from xlm.textfile import write_atomic
 
     try:
         memo_path.parent.mkdir(parents=True, exist_ok=True)

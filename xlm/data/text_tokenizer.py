@@ -139,7 +139,7 @@ class TextTokenizer:
     def save(self, folder: str | Path) -> Path:
         """``folder``/tokenizer.json and tokenizer_config.json (the roles; transformers' AutoTokenizer
         reads this folder too). Files are replaced atomically."""
-        from xlm.manifest import write_atomic
+        from xlm.textfile import write_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

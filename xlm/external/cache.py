@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from xlm.manifest import write_atomic
+from xlm.textfile import write_atomic
 
 
 def cache_dir() -> Path:

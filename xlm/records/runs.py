@@ -20,11 +20,11 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from xlm.manifest import parse_line, show, write_atomic
+from xlm.manifest import parse_line, show
 from xlm.records.lockfile import (LockFileError, Table, check_commit, check_controls, check_git_source, check_hash,
                                   check_name, check_package, check_types, load)
 from xlm.records.treehash import parse_tree_text, text_hash
-from xlm.textfile import TextFileError, read_text
+from xlm.textfile import TextFileError, read_text, write_atomic
 
 RUN_FILE = "models.lock"
 SIDE_DIR = "models"

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from xlm.manifest import write_atomic
+from xlm.textfile import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
 from xpm.git.command import Git, looks_corrupt
 from xpm.git.remote import mirror_name, ref_problem, without_userinfo
