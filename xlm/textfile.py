@@ -13,6 +13,10 @@ reader trusts nothing about them:
 The text keeps its ``\\r\\n`` and BOM, so line-preserving edits write them back. Every
 failure is a `TextFileError` that names ``file:line`` and says how to fix it; `os_error`
 turns any `OSError` into what went wrong with which path, and a fix per cause.
+
+Files xlm and xpm write themselves (the lock, stamps, run records, caches) are replaced whole
+by `write_atomic`: a new temporary file next to them, then a rename, so a reader or a crash
+sees the old file or the new one, never half of one.
 Shared by xlm (discovery) and xpm (project, lock), so it imports nothing heavy.
 """
 
