@@ -214,11 +214,13 @@ def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo, loc
     (`xpm.deps.model_roots`)."""
     from xpm import deps as requirements
 
-    if deps:
+    if deps:  # the check after installing (or finding nothing to install) is the check
         say = None if quiet else (lambda line: echo(redact(line), err=True))
-        if installed := requirements.install_missing(project, say):
+        installed, report = requirements.install_missing(project, say, lock=lock)
+        if installed:
             echo(f"installed requirements: {' '.join(installed)}")
-    report = requirements.check(project, lock)
+    else:
+        report = requirements.check(project, lock)
     if report.ok:
         return True
     if frozen:

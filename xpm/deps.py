@@ -142,9 +142,10 @@ def install_command(tool: str, requirements: list[str], constraints_file: Path, 
     return [python, "-m", "pip", "install", "--constraint", str(constraints_file), *requirements]
 
 
-def install_missing(project: Project, say=None, python: str | None = None) -> list[str]:
+def install_missing(project: Project, say=None, python: str | None = None, lock=None) -> tuple[list[str], Report]:
     """Install every missing requirement of the project's models into ``python`` (this
-    interpreter) with one installer call; return what was asked for ([]: nothing was missing).
+    interpreter) with one installer call; return what was asked for ([]: nothing was missing)
+    and the requirements check after it (``lock``: see `model_roots`).
 
     Refuses, before anything runs, what the installer must not or cannot fix. ``say(line)``
     receives the installer's output as it comes."""
@@ -154,14 +155,14 @@ def install_missing(project: Project, say=None, python: str | None = None) -> li
 
     from xlm.external.installed import installed
 
-    report = check(project)
+    report = check(project, lock)
     if why := refusals(report):
         raise XpmError("cannot install the models' requirements (nothing was installed):\n    - " + "\n    - ".join(why),
                        "change the models (another ref: `xpm update`, or edit a local model's pyproject.toml), "
                        "or set up the interpreter yourself; `xlm models` shows the state")
     wanted = missing(report)
     if not wanted:
-        return []
+        return [], report
     python = python or sys.executable
     tool = installer()
     with tempfile.TemporaryDirectory(prefix="xpm-deps-") as tmp:
@@ -176,12 +177,12 @@ def install_missing(project: Project, say=None, python: str | None = None) -> li
     if code != 0:
         raise InstallFailed(shown, code, tail, say is not None)
     importlib.invalidate_caches()
-    still = check(project)
+    still = check(project, lock)
     if still.unmet:
         lines = [unmet_message(name, items) for name, items in still.unmet.items()]
         raise XpmError(f"`{shown}` succeeded, but requirements still do not hold:\n    - " + "\n    - ".join(lines),
                        "check that each requirement names the distribution the model imports, and its markers")
-    return wanted
+    return wanted, still
 
 
 def _run(command: list[str], say) -> tuple[int, list[str]]:
