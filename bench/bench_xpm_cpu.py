@@ -1,6 +1,6 @@
 """Where the CPU of a cold `xpm install` goes, against the floor's, on the bench_xpm workload.
 
-    python bench/bench_xpm_cpu.py --runs 9
+    TMPDIR=/dev/shm python bench/bench_xpm_cpu.py --runs 11   # on a tmpfs: see below
 
 Builds the 20 repositories of `bench_xpm.py` and serves them the same way, then runs the
 floor (`git clone --depth 1`, 8 in parallel) and a cold `xpm install` interleaved, and
@@ -13,6 +13,10 @@ process's own CPU (`RUSAGE_SELF`) and its children's when it ends.
 On a machine whose cores the daemon and both tools share, a run needs at least its whole CPU
 (tool + daemon) divided by the cores: the line `lower bound` is that, for xpm, against the
 floor's median wall time. Results: stdout and bench/results/xpm_cpu.json.
+
+Its folders go under TMPDIR. On ext4, right after many files were deleted (another
+benchmark's clean-up), every file creation is slow for minutes, and more so for the floor,
+which creates more files: a tmpfs keeps that out of the split.
 """
 
 from __future__ import annotations
