@@ -1,6 +1,7 @@
 """`xlm.lock`: the exact commit and content hash of every model `.xlm_models` lists (xpm writes it).
 
-TOML, written with tomlkit, one `[[model]]` table per entry sorted by name, so the same
+TOML, one `[[model]]` table per entry sorted by name, written by the lock format's own
+writer (`xlm.records.lockfile.toml_line`, which a run's `models.lock` uses too), so the same
 inputs give the same bytes, rewritten only when they change. Reading it is
 `xlm.records.lockfile` (stdlib tomllib, every value checked as hostile input: see there),
 below xlm and xpm both; its names are re-exported here, and its `LockFileError` becomes
@@ -14,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from xlm.records import lockfile
-from xlm.records.lockfile import LOCK_NAME, READABLE_VERSIONS, VERSION, Lock, LockEntry, local_entry, toml_key
+from xlm.records.lockfile import LOCK_NAME, READABLE_VERSIONS, VERSION, Lock, LockEntry, local_entry, toml_key, toml_line
 from xlm.textfile import write_atomic
 from xpm.errors import LockFileError
 
@@ -52,29 +53,14 @@ def read_lock(path: Path) -> Lock | None:
 
 # ----------------------------------------------------------------------------- writing
 def dumps(lock: Lock) -> str:
-    """Deterministic bytes: fixed header, fixed key order, entries sorted by name, no empty keys."""
-    import tomlkit
-
-    doc = tomlkit.document()
-    for line in HEADER:
-        doc.add(tomlkit.comment(line))
-    doc.add("version", VERSION)
-    models = tomlkit.aot()
+    """Deterministic bytes: fixed header, fixed key order, entries sorted by name, no empty keys;
+    one requirement per line, so a reviewer's diff shows each change."""
+    out = [f"# {line}\n" for line in HEADER] + [f"version = {VERSION}\n"]
     for name in sorted(lock.entries):
         entry = lock.entries[name]
-        table = tomlkit.table()
-        for f in fields(LockEntry):
-            value = getattr(entry, f.name)
-            if isinstance(value, tuple):  # one requirement per line: a reviewer's diff shows each change
-                value = tomlkit.array().multiline(bool(value))
-                value.extend(getattr(entry, f.name))
-            if value is not None:
-                table.add(toml_key(f.name), value)
-        models.append(table)
-    if lock.entries:
-        doc.add(tomlkit.nl())
-        doc.add("model", models)
-    return tomlkit.dumps(doc)
+        out.append("\n[[model]]\n")
+        out += [toml_line(toml_key(f.name), value) for f in fields(LockEntry) if (value := getattr(entry, f.name)) is not None]
+    return "".join(out)
 
 
 def write_lock(path: Path, lock: Lock) -> bool:

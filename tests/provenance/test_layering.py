@@ -2,8 +2,8 @@
 layer imports only the standard library and xlm's manifest / textfile helpers.
 
 Checked statically (every import statement, lazy ones inside functions included), then in a
-fresh interpreter: xlm's start-up path imports no xpm, and the shared layer no hashlib,
-tomllib or tomlkit until a file must be read.
+fresh interpreter: xlm's start-up path imports no xpm, and the shared layer no hashlib or
+tomllib until a file must be read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_ALLOWED = {"xlm.manifest", "xlm.textfile", "xlm.records"}
-HEAVY = {"torch", "lightning", "hydra", "omegaconf", "tomlkit", "numpy"}
+HEAVY = {"torch", "lightning", "hydra", "omegaconf", "numpy"}
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:

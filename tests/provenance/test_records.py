@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from xlm.records import runs
-from xlm.records.lockfile import LockFileError, parse_lock
+from xlm.records.lockfile import LockFileError, parse_lock, toml_line
 from xlm.records.runs import ModelRecord, RunInfo, RunRecord
 from xlm.records.treehash import text_hash, tree_text
 
@@ -74,7 +74,8 @@ def test_any_text_survives_as_a_toml_string(seed):
     alphabet = [chr(c) for c in (*range(0, 0x80), 0x85, 0xA0, 0x2028, 0x202E, 0xFEFF, 0x1F600, 0xE9)]
     for _ in range(200):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
-        assert tomllib.loads(f"v = {runs._string(value)}\n")["v"] == value
+        assert tomllib.loads(toml_line("v", value))["v"] == value
+        assert tomllib.loads(toml_line("v", [value, value]))["v"] == [value, value]
 
 
 def _with(text: str, old: str, new: str) -> str:

@@ -1,10 +1,12 @@
-"""Reading the lock format: `xlm.lock` (xpm's pins) and, through `xlm.records.runs`, a run's `models.lock`.
+"""The lock format: `xlm.lock` (xpm's pins) and, through `xlm.records.runs`, a run's `models.lock`.
 
 TOML read with the stdlib's tomllib (fast: xlm's start-up and a warm `xpm install` read it):
-a `version`, then one `[[model]]` table per model. xpm writes `xlm.lock` (`xpm.lock`, with
-tomlkit, on top of this module); readers ignore keys they do not know (room for
-`dependencies = [...]` per model and a top-level `[[override]]` later) and refuse a newer
-`version` with a clear message instead of guessing.
+a `version`, then one `[[model]]` table per model. Both files are written by the few lines
+at the end of this module (`toml_line`): flat tables of strings, booleans and lists of
+strings, one list item per line, so the same record gives the same bytes and a diff shows
+each change (xpm writes `xlm.lock` through `xpm.lock`). Readers ignore keys they do not know
+(room for `dependencies = [...]` per model and a top-level `[[override]]` later) and refuse
+a newer `version` with a clear message instead of guessing.
 
 Version 2 adds each git model's declared Python requirements (`requires`, `requires-python`,
 read from the locked tree), so a reviewer sees them in the diff. A version 1 lock is still
@@ -295,3 +297,39 @@ def read_lock_entry(project_dir: Path, name: str) -> dict | None:
     lock = read_lock(Path(project_dir) / LOCK_NAME)
     entry = lock.get(name) if lock else None
     return {k: v for k, v in asdict(entry).items() if v is not None} if entry else None
+
+
+# ----------------------------------------------------------------------------- writing
+_SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string: TOML's short escapes, `\\uXXXX` for the other controls, every other
+    character as itself; a byte that is not UTF-8 (a surrogate from `os.fsdecode`, in a
+    recorded path) becomes the text `\\xNN`."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out) + '"'
+
+
+def toml_line(key: str, value) -> str:
+    """`key = value` and its line break (``key`` as written: a bare TOML key): a string, a
+    boolean, or a list of strings (one item per line)."""
+    if isinstance(value, bool):
+        shown = "true" if value else "false"
+    elif isinstance(value, (list, tuple)):
+        shown = "[]" if not value else "[\n" + "".join(f"    {toml_string(v)},\n" for v in value) + "]"
+    else:
+        shown = toml_string(str(value))
+    return f"{key} = {shown}\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from xlm.manifest import parse_line, show
 from xlm.records.lockfile import (LockFileError, Table, check_commit, check_controls, check_git_source, check_hash,
-                                  check_name, check_package, check_types, load)
+                                  check_name, check_package, check_types, load, toml_line)
 from xlm.records.treehash import parse_tree_text, text_hash
 from xlm.textfile import TextFileError, read_text, write_atomic
 
@@ -120,39 +120,12 @@ def side_file(name: str, suffix: str) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
-def _string(value: str) -> str:
-    """A TOML basic string. Every character a path may hold is written escaped or as itself;
-    a byte that is not UTF-8 (a surrogate from `os.fsdecode`) becomes the text `\\xNN`."""
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04x}")
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\\\x{code - 0xDC00:02x}")
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\\ufffd")
-        else:
-            out.append(ch)
-    return "".join(out) + '"'
-
-
-def _value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):  # one item per line, as xpm writes `requires`: a diff shows each change
-        return "[]" if not value else "[\n" + "".join(f"    {_string(v)},\n" for v in value) + "]"
-    return _string(str(value))
-
-
 def _table(item) -> list[str]:
     out = []
     for f in fields(item):
         value = getattr(item, f.name)
         if value is not None and not (f.name == "used" and value is False):
-            out.append(f"{_key(f.name)} = {_value(value)}\n")
+            out.append(toml_line(_key(f.name), value))
     return out
 
 
