@@ -22,7 +22,6 @@ not know are ignored, a newer `version` is refused. Shared by xlm (discovery) an
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -110,16 +109,16 @@ def parse_overrides(text: str, path: Path | str = OVERRIDES_NAME) -> dict[str, O
     return found
 
 
-def _string(value: str) -> str:
-    """A TOML basic string: JSON's escapes are TOML's for the characters a checked value may hold."""
-    if problem := control_problem(value):
-        raise ValueError(f"'{show(value)}': {problem}")
-    return json.dumps(value, ensure_ascii=False)
-
-
 def overrides_text(overrides: list[Override] | tuple[Override, ...]) -> str:
-    """The file's text for `overrides`: fixed header, sorted by name, the same bytes for the same input."""
+    """The file's text for `overrides`: fixed header, sorted by name, the same bytes for the same
+    input (written as the lock is: `xlm.records.lockfile.toml_line`). A value with a control
+    character is a ValueError: the reader would refuse the file."""
+    from xlm.records.lockfile import toml_line
+
     out = [f"# {line}\n" for line in HEADER] + [f"version = {VERSION}\n"]
     for item in sorted(overrides, key=lambda o: o.name):
-        out += ["\n", "[[override]]\n", f"name = {_string(item.name)}\n", f"path = {_string(item.path)}\n"]
+        for value in (item.name, item.path):
+            if problem := control_problem(value):
+                raise ValueError(f"'{show(value)}': {problem}")
+        out += ["\n[[override]]\n", toml_line("name", item.name), toml_line("path", item.path)]
     return "".join(out)
