@@ -2,8 +2,8 @@
 `install`, installed with `--deps`.
 
 What each model declares is read by `xlm.requirements` (data only, no model code runs) and
-checked against the running interpreter by `xlm.external.deps`, the same check xlm runs at
-start-up. `--deps` installs what is missing into that interpreter (`sys.executable`) with one
+checked against the running interpreter by `xlm.external.deps` (with `xlm.requirements_check`),
+the same check xlm runs at start-up. `--deps` installs what is missing into that interpreter (`sys.executable`) with one
 `uv pip install --python ...` (when uv is on PATH) or `python -m pip install` call, with the
 core stack (torch, lightning, hydra-core, xlm) pinned to the installed versions in a
 constraints file, so no model can swap the torch build a machine was set up with. What pip
@@ -18,7 +18,8 @@ import sys
 from collections import deque
 from pathlib import Path
 
-from xlm.requirements import CORE_STACK, Report, fix_message, pip_command, unmet_message
+from xlm.requirements import CORE_STACK
+from xlm.requirements_check import Report, fix_message, pip_command, unmet_message
 from xpm.errors import XpmError
 from xpm.project import Project
 

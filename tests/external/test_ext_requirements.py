@@ -19,8 +19,8 @@ from packaging.specifiers import SpecifierSet
 from xlm import __version__ as XLM_VERSION
 from xlm.external.guard import job_error
 from xlm.external_models import find_external_models
-from xlm.requirements import (DeclarationError, Declared, Environment, check, conflicts, fix_message, read_declared,
-                              satisfiable, unmet, unmet_message)
+from xlm.requirements import DeclarationError, Declared, read_declared
+from xlm.requirements_check import Environment, check, conflicts, fix_message, satisfiable, unmet, unmet_message
 
 from .builders import make_flat_model, write
 

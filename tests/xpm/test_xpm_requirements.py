@@ -304,7 +304,8 @@ def test_a_new_model_requires_the_running_xlms_minor_series(version, expected):
 
 
 def test_xpm_new_declares_its_requirements_and_they_hold(tmp_path):
-    from xlm.requirements import current_environment, read_declared, unmet
+    from xlm.requirements import read_declared
+    from xlm.requirements_check import current_environment, unmet
     from xpm.new import create_model
     from xpm.templates import xlm_requirement
 
@@ -315,7 +316,8 @@ def test_xpm_new_declares_its_requirements_and_they_hold(tmp_path):
 
 
 def test_the_examples_declare_requirements_this_interpreter_meets():
-    from xlm.requirements import current_environment, read_declared, unmet
+    from xlm.requirements import read_declared
+    from xlm.requirements_check import current_environment, unmet
 
     examples = Path(__file__).resolve().parents[2] / "examples"
     for name in ("zlm", "mdlm"):

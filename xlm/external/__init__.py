@@ -10,7 +10,7 @@ One layer per module, the arrows pointing down:
 - ``validation`` (with ``configs`` for YAML and ``pysource`` for Python): one model folder's problems
   and warnings;
 - ``deps``: each model's declared requirements against this interpreter (``xlm.requirements``
-  reads and compares; the verdict is cached);
+  reads, ``xlm.requirements_check`` compares; the verdict is cached);
 - ``conflicts``: rules between models (names, packages, config files, commands);
 - ``checks``: runs every check in order and decides which models load;
 - ``registration``: import path and Hydra search path;

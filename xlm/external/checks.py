@@ -150,7 +150,7 @@ def requirement_problems(pairs: list[Pair]) -> tuple[Findings, list[Problem]]:
     """(a problem per model whose declared requirements this interpreter does not meet, or whose
     declaration cannot be read; a problem per pair of models whose requirements exclude each other)."""
     from xlm.external.deps import check_models, where_of
-    from xlm.requirements import fix_message, unmet_message
+    from xlm.requirements_check import fix_message, unmet_message
 
     models = {m.name: m for m, _ in pairs if m.origin not in _REQUIREMENTS_CHECKED_BY_PIP}
     # Two stats per model, before importing anything: most projects' models declare nothing

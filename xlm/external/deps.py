@@ -1,6 +1,6 @@
 """Do the models' declared requirements hold in this interpreter? Checked at every `xlm` start.
 
-`xlm.requirements` reads declarations and compares versions; this module makes that cheap
+`xlm.requirements` reads declarations and `xlm.requirements_check` compares versions; this module makes that cheap
 enough for every start (and for `xpm install`): the answer is remembered in
 `requirements.json` in xlm's cache and trusted while (a) each model's declaration files keep
 their modification time and size and (b) the installed distributions keep the key of
@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from xlm.external import cache
-from xlm.requirements import Conflict, DeclarationError, Declared, Report, Unmet, declaration_files
+from xlm.requirements import DeclarationError, Declared, declaration_files
+from xlm.requirements_check import Conflict, Report, Unmet
 
 CACHE_FILE = "requirements.json"
 CACHE_VERSION = 1
@@ -28,9 +29,9 @@ _signature = cache.FileMemo.signature  # [mtime_ns, size], or None when the file
 
 def _version() -> list:
     """The cache's format, and the code that reads and judges declarations: a change to it starts afresh."""
-    from xlm import requirements
+    from xlm import requirements, requirements_check
 
-    return [CACHE_VERSION, _signature(requirements.__file__)]
+    return [CACHE_VERSION, _signature(requirements.__file__), _signature(requirements_check.__file__)]
 
 
 def _environment_key() -> list:
@@ -89,7 +90,7 @@ class _Memo:
                 return [Unmet(*item) for item in stored]
             except TypeError:
                 pass
-        from xlm.requirements import unmet
+        from xlm.requirements_check import unmet
 
         found = unmet(declared, env_of())
         self.unmet[key] = [[u.requirement, u.name, u.found, u.kind, u.spec] for u in found]
@@ -104,7 +105,7 @@ class _Memo:
                 return [Conflict(name, tuple(a), tuple(b)) for name, a, b in stored]
             except (TypeError, ValueError):
                 pass
-        from xlm.requirements import conflicts
+        from xlm.requirements_check import conflicts
 
         found = conflicts(declared)
         self.conflicts[key] = [[c.name, list(c.first), list(c.second)] for c in found]
@@ -140,7 +141,7 @@ def check_models(models: list[tuple[str, Path]], persist: bool = True) -> Report
         nonlocal env
         if env is None:
             from xlm.external.installed import installed
-            from xlm.requirements import current_environment
+            from xlm.requirements_check import current_environment
 
             env = current_environment(installed().versions)
         return env
