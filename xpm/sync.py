@@ -17,6 +17,7 @@ from xlm.manifest import Entry, GitSource
 from xpm import vendor
 from xpm.errors import OfflineMissing
 from xpm.lock import Lock, LockEntry, local_entry
+from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
 from xpm.transaction import Transaction
 
@@ -212,10 +213,10 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
         rev = j.revision
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
         j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash)
-        declared = _staged_requirements(j)
+        declared = staged_requirements(j)
         j.result = _lock_entry(j, j.staged.hash, j.staged.package, declared.requires, declared.python)
         if rev.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
-            _check_recorded(project, j.previous, declared, rev.commit)
+            check_recorded(project, j.previous, declared, rev.commit)
     return missing
 
 
@@ -227,70 +228,6 @@ def _lock_entry(job: Job, content_hash: str, package: str | None, requires: tupl
         commit=rev.commit, subdir=src.subdir, hash=content_hash, package=package,
         requires=requires, requires_python=requires_python,
     )
-
-
-# ----------------------------------------------------------------------------- requirements in the lock
-def _staged_requirements(job: Job):
-    """What the staged tree declares (`xlm.requirements`: read as data, nothing runs); a declaration
-    that cannot be read refuses the model, named as `zlm@1a2b3c4:pyproject.toml:3`."""
-    from xlm.requirements import DeclarationError, read_declared
-
-    staged = job.staged
-    try:
-        return read_declared(staged.path)
-    except DeclarationError as exc:
-        from xlm.external.errors import Problem
-        from xpm.errors import NotAModel
-
-        label = f"{job.entry.name}@{staged.commit[:7]}"
-        where = exc.where.replace(str(staged.path) + "/", f"{label}:")
-        what = f"model '{job.entry.name}' declares requirements that cannot be read: {exc.what}"
-        raise NotAModel(job.entry.name, f"{job.entry.text} (commit {staged.commit[:12]})",
-                        [Problem(job.entry.name, what, where, exc.fix, "requirements")]) from None
-
-
-def _check_recorded(project: Project, locked: LockEntry, declared, commit: str) -> None:
-    """A lock that records other requirements than its locked tree declares was edited by hand."""
-    if locked.requires is None:
-        return  # not recorded (a version 1 lock): recorded now
-    if (locked.requires, locked.requires_python) != (declared.requires, declared.python):
-        from xpm.errors import LockFileError
-
-        def shown(requires, python):
-            return "[" + ", ".join(requires) + "]" + (f" with requires-python {python}" if python else "")
-
-        raise LockFileError(
-            f"{project.lock_file}: model '{locked.name}' records requires {shown(locked.requires, locked.requires_python)}, "
-            f"but its locked tree (commit {commit[:12]}) declares {shown(declared.requires, declared.python)}",
-            f"xlm.lock was edited by hand: restore it from version control, or delete the `requires` lines of "
-            f"'{locked.name}' and run `xpm install` to record them again",
-        )
-
-
-def _recorded(project: Project, kept: list[LockEntry], installing: bool) -> dict[str, LockEntry]:
-    """Each of ``kept`` (locked entries whose tree stays in place), its requirements checked
-    against its vendored folder, or recorded from it when the lock has none (version 1).
-    Without a folder that holds the locked tree (`xpm lock` before an install), a record
-    missing stays missing."""
-    from dataclasses import replace
-
-    if not installing:
-        kept = [e for e in kept if vendor.freshness(project.root, e.name, e.commit, e.hash) != "stale"]
-    if not kept:
-        return {}
-    from xlm.external.deps import declarations
-    from xlm.requirements import DeclarationError
-
-    out = {}
-    for locked, declared in zip(kept, declarations([vendor.stamp.vendored_root(project.root, e.name) for e in kept])):
-        if isinstance(declared, DeclarationError):
-            from xpm.errors import XpmError
-
-            raise XpmError(f"model '{locked.name}' declares requirements that cannot be read: {declared.where}: {declared.what}",
-                           "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
-        _check_recorded(project, locked, declared, locked.commit)
-        out[locked.name] = replace(locked, requires=declared.requires, requires_python=declared.python)
-    return out
 
 
 def short(commit: str) -> str:
@@ -368,7 +305,7 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
         for job in todo:
             for message in [*job.warnings, *(job.staged.warnings if job.staged is not None else ())]:
                 options.warn(job.entry.name, message)
-    recorded = _recorded(project, [job.result for job in jobs if job.kept], options.install)
+    recorded = recorded_requirements(project, [job.result for job in jobs if job.kept], options.install)
     for job in jobs:
         job.result = recorded.get(job.entry.name, job.result)
     locked = dict(fixed)

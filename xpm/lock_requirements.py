@@ -1,0 +1,73 @@
+"""The Python requirements `xlm.lock` records for each git model (lock version 2).
+
+They are read from the tree as it is staged (`staged_requirements`), never from anything
+that runs. A lock that records other requirements than its locked tree declares was edited by
+hand and is refused (`check_recorded`). A version 1 lock, which records none, gets them from
+the vendored folders, whose content hash pins them (`recorded_requirements`). `xpm.sync`
+calls these for every model it resolves, installs or keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from xlm.requirements import DeclarationError, Declared, read_declared
+from xpm import vendor
+from xpm.errors import LockFileError, NotAModel, XpmError
+from xpm.lock import LockEntry
+from xpm.project import Project
+
+
+def staged_requirements(job) -> Declared:
+    """What the staged tree of a `xpm.sync.Job` declares (`xlm.requirements`: read as data,
+    nothing runs); a declaration that cannot be read refuses the model, named as
+    `zlm@1a2b3c4:pyproject.toml:3`."""
+    staged = job.staged
+    try:
+        return read_declared(staged.path)
+    except DeclarationError as exc:
+        from xlm.external.errors import Problem
+
+        label = f"{job.entry.name}@{staged.commit[:7]}"
+        where = exc.where.replace(str(staged.path) + "/", f"{label}:")
+        what = f"model '{job.entry.name}' declares requirements that cannot be read: {exc.what}"
+        raise NotAModel(job.entry.name, f"{job.entry.text} (commit {staged.commit[:12]})",
+                        [Problem(job.entry.name, what, where, exc.fix, "requirements")]) from None
+
+
+def check_recorded(project: Project, locked: LockEntry, declared: Declared, commit: str) -> None:
+    """A lock that records other requirements than its locked tree declares was edited by hand."""
+    if locked.requires is None:
+        return  # not recorded (a version 1 lock): recorded now
+    if (locked.requires, locked.requires_python) != (declared.requires, declared.python):
+
+        def shown(requires, python):
+            return "[" + ", ".join(requires) + "]" + (f" with requires-python {python}" if python else "")
+
+        raise LockFileError(
+            f"{project.lock_file}: model '{locked.name}' records requires {shown(locked.requires, locked.requires_python)}, "
+            f"but its locked tree (commit {commit[:12]}) declares {shown(declared.requires, declared.python)}",
+            f"xlm.lock was edited by hand: restore it from version control, or delete the `requires` lines of "
+            f"'{locked.name}' and run `xpm install` to record them again",
+        )
+
+
+def recorded_requirements(project: Project, kept: list[LockEntry], installing: bool) -> dict[str, LockEntry]:
+    """Each of ``kept`` (locked entries whose tree stays in place), its requirements checked
+    against its vendored folder, or recorded from it when the lock has none (version 1).
+    Without a folder that holds the locked tree (`xpm lock` before an install), a record
+    missing stays missing."""
+    if not installing:
+        kept = [e for e in kept if vendor.freshness(project.root, e.name, e.commit, e.hash) != "stale"]
+    if not kept:
+        return {}
+    from xlm.external.deps import declarations
+
+    out = {}
+    for locked, declared in zip(kept, declarations([vendor.stamp.vendored_root(project.root, e.name) for e in kept])):
+        if isinstance(declared, DeclarationError):
+            raise XpmError(f"model '{locked.name}' declares requirements that cannot be read: {declared.where}: {declared.what}",
+                           "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
+        check_recorded(project, locked, declared, locked.commit)
+        out[locked.name] = replace(locked, requires=declared.requires, requires_python=declared.python)
+    return out
