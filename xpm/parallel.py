@@ -15,7 +15,8 @@ def run_all(tasks: list, workers: int) -> list:
     """Call each of `tasks` on up to `workers` threads (in this thread when one is enough);
     return what each returned, or the `Exception` it raised, in the order of `tasks`.
 
-    Ctrl-C in the caller stops handing out tasks, waits for the running ones, and is raised."""
+    Ctrl-C (in the caller or a task) or a SystemExit stops handing out tasks, waits for the
+    running ones, and is raised."""
     results: list = [None] * len(tasks)
     todo = iter(range(len(tasks)))
     lock, stop = threading.Lock(), threading.Event()
@@ -30,20 +31,26 @@ def run_all(tasks: list, workers: int) -> list:
                 results[index] = tasks[index]()
             except Exception as exc:  # the caller's to report, after every task has ended
                 results[index] = exc
+            except BaseException as exc:  # no new task; raised in the caller below
+                results[index] = exc
+                stop.set()
+                return
 
     count = min(workers, len(tasks))
     if count <= 1:
         work()
-        return results
-    threads = [threading.Thread(target=work, name=f"xpm-{n}") for n in range(count)]
-    for thread in threads:
-        thread.start()
-    try:
+    else:
+        threads = [threading.Thread(target=work, name=f"xpm-{n}") for n in range(count)]
         for thread in threads:
-            thread.join()
-    except BaseException:
-        stop.set()
-        for thread in threads:
-            thread.join()
-        raise
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+    if stopped := next((r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)), None):
+        raise stopped
     return results

@@ -47,3 +47,22 @@ def test_no_more_threads_run_at_once_than_asked(workers):
 
 def test_no_tasks_no_threads():
     assert run_all([], workers=8) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_in_a_task_stops_the_others_from_starting_and_is_raised(workers, stop):
+    ran = []
+
+    def interrupted():
+        ran.append("stop")
+        raise stop()
+
+    def later(k):
+        time.sleep(0.01)
+        ran.append(k)
+
+    tasks = [interrupted] + [lambda k=k: later(k) for k in range(6)]
+    with pytest.raises(stop):
+        run_all(tasks, workers)
+    assert ran[0] == "stop" and len(ran) <= workers  # at most the tasks already running finish
