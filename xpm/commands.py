@@ -22,6 +22,7 @@ from xpm.errors import XpmError
 from xpm.cli import describe as _describe
 from xpm.cli import install_command, report, requirements_check, warn
 
+
 class XpmGroup(click.Group):
     """A click group that reports errors once and can load commands lazily.
 
@@ -362,52 +363,12 @@ def _shown_path(path: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
 
 
-@main.group()
-def cache() -> None:
-    """The shared cache of bare mirrors ($XPM_CACHE_DIR, default ~/.cache/xpm).
-
-    \b
-    Examples:
-      xpm cache dir
-      xpm cache clean
-    """
-
-
-@cache.command("dir")
-def cache_dir_cmd() -> None:
-    """Print the cache folder.
-
-    \b
-    Example:
-      du -sh "$(xpm cache dir)"
-    """
-    from xpm.project import cache_dir
-
-    click.echo(str(cache_dir()))
-
-
-@cache.command("clean")
-def cache_clean() -> None:
-    """Delete the cached mirrors (installed models stay; the next fetch starts over).
-
-    \b
-    Example:
-      xpm cache clean && xpm install
-    """
-    import shutil
-
-    from xpm.project import cache_dir, holding_cache
-
-    with holding_cache():  # exclusive: waits for running installs (they hold it shared), and they for it
-        shutil.rmtree(cache_dir() / "git", ignore_errors=True)
-    click.echo(f"cleaned {cache_dir()}")
-
-
 # `xpm new` lives in its own module, loaded only when used; `xlm-scaffold` is the same command.
 main.lazy["new"] = "xpm.new:new"
 main.lazy["import-json"] = "xpm.import_json:import_json"  # xlm-core's xlm_models.json -> .xlm_models
 main.lazy["outdated"] = "xpm.outdated:outdated_cmd"  # reads every remote's refs: loaded only when used
 main.lazy["develop"] = "xpm.develop:develop_cmd"  # working copies instead of vendored models (xlm.overrides.toml)
+main.lazy["cache"] = "xpm.cache_cmd:cache"  # the shared cache of mirrors: dir, clean
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """`xpm install --from-run PATH`: put back, byte for byte, the models a run used.
 
-PATH is a run folder (its `models.lock`: docs/reproducibility.md) or a checkpoint. For a
-checkpoint the run folder around it (`RUN/checkpoints/last.ckpt`, `RUN/last.ckpt`) is read
-first; only a checkpoint without one is opened, and without torch: `xlm.records.checkpoint`
-unpickles its zip's pickle into plain data, so nothing of the file runs and no weight is read.
+PATH is a run folder (its `models.lock`: docs/reproducibility.md) or a checkpoint, whose
+record `xpm.run_record` finds: the run folder around a checkpoint first; only a checkpoint
+without one is opened, and without torch (`xlm.records.checkpoint` unpickles its zip's pickle
+into plain data, so nothing of the file runs and no weight is read).
 
 Per model of the record (`xlm.records.runs`, read as hostile input):
 
@@ -35,14 +35,14 @@ from pathlib import Path
 
 from xlm.errors import first_of
 from xlm.manifest import NEW_FILE_HEADER, GitSource, add_entry_text, replace_entry_text, show
-from xlm.records.runs import RUN_FILE, ModelRecord, RunRecord
+from xlm.records.runs import ModelRecord, RunRecord
 from xpm import stamp, vendor
 from xpm.errors import HashMismatch, XpmError
 from xpm.lock import Lock, LockEntry, changed_text, local_entry
 from xpm.project import Project, cache_dir, holding_cache
+from xpm.run_record import find_record
 
 RESTORED_DIR = "xlm_restored"  # where models that were local folders are rebuilt, next to .xlm_models
-_FOLDER_FIX = "name a run folder (outputs/<job>/<name>/<time>/, the one with models.lock) or one of its checkpoints"
 
 
 class Unrestorable(Exception):
@@ -72,46 +72,6 @@ class Restored:
     notes: list[str] = field(default_factory=list)  # core and installed models, said once
     skipped: list[str] = field(default_factory=list)  # models the run did not use, which could not be restored
     ended: list[str] = field(default_factory=list)  # overrides ended: the restored code is used instead
-
-
-# ----------------------------------------------------------------------------- reading the record
-def find_record(path: str | Path) -> RunRecord:
-    """The record of a run folder, its `models.lock`, or a checkpoint (its run folder's first)."""
-    from xlm.records.lockfile import LockFileError
-    from xlm.records.runs import read_folder
-
-    target = Path(os.path.expanduser(str(path)))
-    try:
-        if target.is_dir():
-            return read_folder(target)
-        if target.name == RUN_FILE and target.is_file():
-            return read_folder(target.parent)
-        if not target.is_file():
-            raise XpmError(f"{target}: no such run folder or checkpoint", _FOLDER_FIX)
-        for folder in _run_folders_around(target):
-            return read_folder(folder)
-        return _from_checkpoint(target)
-    except LockFileError as exc:
-        raise XpmError(exc.what, exc.fix) from None
-
-
-def _run_folders_around(checkpoint: Path) -> list[Path]:
-    """The run folder a checkpoint was written into (`RUN/checkpoints/X.ckpt` or `RUN/X.ckpt`), when it has a record."""
-    parent = checkpoint.parent
-    candidates = [parent.parent] if parent.name == "checkpoints" else []
-    return [folder for folder in candidates + [parent] if (folder / RUN_FILE).is_file()]
-
-
-def _from_checkpoint(path: Path) -> RunRecord:
-    """A lone checkpoint's record, read without torch and without running anything of it
-    (`xlm.records.checkpoint`: the zip's pickle unpickled into plain data only)."""
-    from xlm.records.checkpoint import read_record
-
-    record = read_record(path)
-    if record is None:
-        raise XpmError(f"checkpoint {path} records no models (written before xlm recorded them)",
-                       "its run folder may still have a models.lock: name it instead")
-    return record
 
 
 # ----------------------------------------------------------------------------- restoring
