@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_xpm import Bench, machine  # noqa: E402  (the same workload and daemon)
+from bench_xpm import Bench, children_cpu, machine  # noqa: E402  (the same workload and daemon)
 
 _MEASURED_XPM = """
 import resource, sys
@@ -70,7 +69,7 @@ def main() -> int:
         for _ in range(args.runs):
             for tool in ("floor", "xpm"):
                 served = daemon_cpu(bench.daemon.pid)
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                before = children_cpu()
                 if tool == "floor":
                     wall, own, git = bench.floor(names), 0.0, None
                 else:
@@ -78,8 +77,7 @@ def main() -> int:
                     env = {**bench.env, "XPM_CACHE_DIR": str(bench.fresh("cache"))}
                     wall = bench.run([sys.executable, "-c", _MEASURED_XPM, str(measured)], cwd=project, env=env)
                     own, git = map(float, measured.read_text().split())
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                total = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                total = children_cpu() - before
                 time.sleep(0.1)  # the daemon reaps the processes that served this run
                 rows[tool].append({"wall": wall, "cpu": total, "python": own, "git": total if git is None else git,
                                    "daemon": daemon_cpu(bench.daemon.pid) - served})

@@ -3,10 +3,11 @@
 
 What each model declares is read by `xlm.requirements` (data only, no model code runs) and
 checked against the running interpreter by `xlm.external.deps` (with `xlm.requirements_check`),
-the same check xlm runs at start-up. `--deps` installs what is missing into that interpreter (`sys.executable`) with one
-`uv pip install --python ...` (when uv is on PATH) or `python -m pip install` call, with the
-core stack (torch, lightning, hydra-core, xlm) pinned to the installed versions in a
-constraints file, so no model can swap the torch build a machine was set up with. What pip
+the same check xlm runs at start-up. `--deps` installs what is missing into that interpreter
+(`sys.executable`) with one `uv pip install --python ...` (when uv is on PATH) or
+`python -m pip install` call, with the core stack (torch, lightning, hydra-core, xlm) pinned
+to the installed versions in a constraints file, so no model can swap the torch build a
+machine was set up with. What pip
 must not or cannot fix (another torch, another xlm or Python, two models that exclude each
 other) is an error before anything is installed. Without `--deps` nothing is ever installed.
 """
@@ -27,17 +28,17 @@ INSTALLERS = ("pip", "uv")
 _TAIL = 15  # lines of the installer's output kept for its error
 
 
-def model_roots(project: Project, installed=None) -> list[tuple[str, Path]]:
+def model_roots(project: Project, lock=None) -> list[tuple[str, Path]]:
     """(name, root) of each model of `.xlm_models` that has a folder: git models in `xlm_models/`,
     local ones where xlm finds them. A model without a folder has nothing to check, nor has a
-    git model that `installed` (the lock an install just made `xlm_models/` match) records as
+    git model that `lock` (the lock an install just made `xlm_models/` match) records as
     declaring nothing: its requirements were read from that very tree as it was installed."""
     from xpm.stamp import vendored_root
 
     roots = []
     for entry in project.entries():
         if entry.is_git:
-            locked = installed.entries.get(entry.name) if installed is not None else None
+            locked = lock.entries.get(entry.name) if lock is not None else None
             if locked is not None and locked.requires == () and locked.requires_python is None:
                 continue
             root = vendored_root(project.root, entry.name)
@@ -51,11 +52,11 @@ def model_roots(project: Project, installed=None) -> list[tuple[str, Path]]:
     return roots
 
 
-def check(project: Project, installed=None) -> Report:
-    """The requirements check of the project's models (`installed`: see `model_roots`)."""
+def check(project: Project, lock=None) -> Report:
+    """The requirements check of the project's models (`lock`: see `model_roots`)."""
     from xlm.external.deps import check_models
 
-    return check_models(model_roots(project, installed))
+    return check_models(model_roots(project, lock))
 
 
 def problems(report: Report) -> list[tuple[str, str]]:

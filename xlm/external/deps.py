@@ -1,8 +1,8 @@
 """Do the models' declared requirements hold in this interpreter? Checked at every `xlm` start.
 
-`xlm.requirements` reads declarations and `xlm.requirements_check` compares versions; this module makes that cheap
-enough for every start (and for `xpm install`): the answer is remembered in
-`requirements.json` in xlm's cache and trusted while (a) each model's declaration files keep
+`xlm.requirements` reads declarations and `xlm.requirements_check` compares versions; this
+module makes that cheap enough for every start (and for `xpm install`): the answer is
+remembered in `requirements.json` in xlm's cache and trusted while (a) each model's declaration files keep
 their modification time and size and (b) the installed distributions keep the key of
 `xlm.external.installed` (the Python and every `sys.path` folder's mtime, which a
 `pip install` changes). A warm start so reads one small JSON file and stats two files per
