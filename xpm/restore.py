@@ -1,7 +1,7 @@
 """`xpm install --from-run PATH`: put back, byte for byte, the models a run used.
 
 PATH is a run folder (its `models.lock`: docs/reproducibility.md) or a checkpoint, whose
-record `xpm.run_record` finds: the run folder around a checkpoint first; only a checkpoint
+record `xlm.records.find` finds: the run folder around a checkpoint first; only a checkpoint
 without one is opened, and without torch (`xlm.records.checkpoint` unpickles its zip's pickle
 into plain data, so nothing of the file runs and no weight is read).
 
@@ -40,7 +40,6 @@ from xpm import stamp, vendor
 from xpm.errors import HashMismatch, XpmError
 from xpm.lock import Lock, LockEntry, changed_text, local_entry
 from xpm.project import Project, cache_dir, holding_cache
-from xpm.run_record import find_record
 
 RESTORED_DIR = "xlm_restored"  # where models that were local folders are rebuilt, next to .xlm_models
 
@@ -75,11 +74,22 @@ class Restored:
 
 
 # ----------------------------------------------------------------------------- restoring
+def _find_record(path: str | Path) -> RunRecord:
+    """The run's record; for a checkpoint, its run folder's `models.lock` first (no checkpoint opened)."""
+    from xlm.records.find import find_record
+    from xlm.records.lockfile import LockFileError
+
+    try:
+        return find_record(path, folder_first=True)
+    except LockFileError as exc:
+        raise XpmError(exc.what, exc.fix) from None
+
+
 def restore(project: Project, path: str | Path, options) -> Restored:
     """Restore the models of the run at `path` into `project` (see the module docstring)."""
     from xpm.ops import _writing
 
-    record = find_record(path)
+    record = _find_record(path)
     if not record.run.recorded:
         raise XpmError(f"{record.origin}: the run recorded no models (it ran with record_models=false)",
                        "restore from a run that recorded its models")

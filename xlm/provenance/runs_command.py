@@ -7,11 +7,9 @@ no torch.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from xlm.errors import UserError, first_of
 from xlm.manifest import show
-from xlm.records.runs import RUN_FILE, ModelRecord, RunRecord
+from xlm.records.runs import ModelRecord, RunRecord
 
 USAGE = """usage: xlm runs show PATH        the models a run used (PATH: a run folder or a checkpoint)
        xlm runs diff A B        which models, commits, hashes and versions differ between two runs
@@ -26,30 +24,13 @@ COMPARED = ("kind", "source", "overrides", "requested", "resolved", "version", "
 
 def read_run(path: str) -> RunRecord:
     """The record of a run folder, a `models.lock`, or a checkpoint; `UserError` when there is none."""
+    from xlm.records.find import find_record
     from xlm.records.lockfile import LockFileError
-    from xlm.records.runs import read_folder
 
-    target = Path(path)
     try:
-        if target.is_dir():
-            return read_folder(target)
-        if target.name == RUN_FILE:
-            return read_folder(target.parent)
-        if target.is_file():
-            return _from_checkpoint(target)
+        return find_record(path)
     except LockFileError as exc:
         raise UserError(exc.what, exc.fix) from None
-    raise UserError(f"'{show(path)}' does not exist", "name a run folder (outputs/<job>/<name>/<time>/) or a checkpoint")
-
-
-def _from_checkpoint(path: Path) -> RunRecord:
-    from xlm.records.checkpoint import read_record
-
-    record = read_record(path)
-    if record is None:
-        raise UserError(f"checkpoint {path} records no models (written before xlm recorded them)",
-                        "its run folder may still have a models.lock; otherwise which code wrote it is unknown")
-    return record
 
 
 # ----------------------------------------------------------------------------- show
