@@ -21,7 +21,7 @@ from xpm.errors import UnknownRef
 
 _FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
-_PARTIAL_VERSION = re.compile(r"^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+_PARTIAL_VERSION = re.compile(r"^[vV]?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?$")  # ASCII digits: `\d` takes any script's
 _OPERATORS = ("===", "==", "!=", "~=", "<=", ">=", "<", ">")
 
 

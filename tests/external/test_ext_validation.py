@@ -88,6 +88,12 @@ BROKEN = {
         "my_model/predictor.py:1",
         "fix the syntax",
     ),
+    "target_module_too_deep_to_read": (  # the compiler gives up: one problem, and no crash reading its names
+        {"my_model/predictor.py": "class MyModelPredictor:\n    pass\nx = 1" + " + 1" * 100_000 + "\n"},
+        "External model 'my_model' has a Python file that does not compile: maximum recursion depth exceeded",
+        "my_model/predictor.py",
+        "fix the syntax",
+    ),
     "syntax_error_in_an_unused_module": (
         {"my_model/scratch.py": "def f():\n    x = 1\n  y = 2\n"},
         "External model 'my_model' has a Python file that does not compile: unindent does not match any outer indentation level",

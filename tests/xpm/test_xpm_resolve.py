@@ -95,6 +95,15 @@ def test_invalid_specifier():
         resolve(">=1.2,,<<2", REFS)
 
 
+@pytest.mark.parametrize("requested", ["v\u0661", "\u0663.2", "v1.\u0662", "\uff11"])
+def test_digits_of_other_scripts_are_no_version_query(requested):
+    """`\\d` would read them as a version (and `SpecifierSet` then refuses it): they are names."""
+    tags = {"v1.0.0": A, requested: B}
+    assert resolve(requested, RefList(tags=tags)) == Resolved(B, f"refs/tags/{requested}")
+    with pytest.raises(UnknownRef, match="unknown ref"):
+        resolve(requested, REFS)
+
+
 def test_empty_remote():
     with pytest.raises(UnknownRef, match="no tags and no default branch"):
         resolve(None, RefList())

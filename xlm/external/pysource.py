@@ -105,7 +105,11 @@ class PackageSource:
         names: set[str] = set()
         import ast  # deferred: a warm start answers from the memo
 
-        anything = _top_level_names(ast.parse(source, filename=file).body, names)
+        try:
+            tree = ast.parse(source, filename=file)
+        except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting: as `_compile` says
+            raise SyntaxError(str(exc) or type(exc).__name__) from None
+        anything = _top_level_names(tree.body, names)
         return anything or name in names
 
     def compile_errors(self) -> list[tuple[str, int | None, str]]:
