@@ -91,7 +91,7 @@ class Limits:
             raw = environ.get(var, "").strip()
             if not raw:
                 continue
-            match = re.fullmatch(r"(\d+)\s*([kmgt]?)(?:i?b)?", raw, re.IGNORECASE) if field == "max_bytes" else re.fullmatch(r"(\d+)()", raw)
+            match = re.fullmatch(r"([0-9]+)\s*([kmgt]?)(?:i?b)?", raw, re.IGNORECASE) if field == "max_bytes" else re.fullmatch(r"([0-9]+)()", raw)
             if match is None or int(match.group(1)) == 0:
                 example = "a positive number of bytes, e.g. 536870912 or 512M or 2G" if field == "max_bytes" else "a positive whole number, e.g. 100000"
                 raise XpmError(f"environment variable {var}={raw!r} is not a valid limit", f"set it to {example}, or unset it for the default")

@@ -131,6 +131,10 @@ def test_without_userinfo(url, stripped):
 @pytest.mark.parametrize("var,value", [
     ("XPM_NETWORK_TIMEOUT", "abc"), ("XPM_NETWORK_TIMEOUT", "0"), ("XPM_NETWORK_TIMEOUT", "inf"),
     ("XPM_LOCK_TIMEOUT", "-1"), ("XPM_NETWORK_RETRIES", "1.5"), ("XPM_RETRY_BACKOFF", "nan"),
+    # beyond a week a timer overflows the platform's clock; only plain ASCII decimals are read
+    ("XPM_NETWORK_TIMEOUT", "4e9"), ("XPM_NETWORK_TIMEOUT", "1e10"), ("XPM_RETRY_BACKOFF", "1e10"),
+    ("XPM_LOCK_TIMEOUT", "604801"), ("XPM_NETWORK_TIMEOUT", "1_000"), ("XPM_NETWORK_TIMEOUT", "\u0661\u0660"),
+    ("XPM_NETWORK_RETRIES", "+5"), ("XPM_NETWORK_RETRIES", "101"), ("XPM_NETWORK_RETRIES", "\u0663"),
 ])
 def test_bad_settings_are_named(var, value, monkeypatch):
     monkeypatch.setenv(var, value)
@@ -141,10 +145,21 @@ def test_bad_settings_are_named(var, value, monkeypatch):
     assert info.value.what.startswith(f"{var}='{value}' is not a") and info.value.fix.startswith(f"set {var} to")
 
 
+@pytest.mark.parametrize("var,value,read", [
+    ("XPM_NETWORK_TIMEOUT", "604800", 604800.0), ("XPM_NETWORK_TIMEOUT", "2.5", 2.5), ("XPM_NETWORK_TIMEOUT", ".5", 0.5),
+    ("XPM_LOCK_TIMEOUT", "0", 0.0), ("XPM_NETWORK_RETRIES", "100", 100), ("XPM_RETRY_BACKOFF", " 3. ", 3.0),
+])
+def test_good_settings_are_read(var, value, read, monkeypatch):
+    monkeypatch.setenv(var, value)
+    reader = {"XPM_NETWORK_TIMEOUT": settings.network_timeout, "XPM_LOCK_TIMEOUT": settings.lock_timeout,
+              "XPM_NETWORK_RETRIES": settings.network_retries, "XPM_RETRY_BACKOFF": settings.retry_backoff}[var]
+    assert reader() == read
+
+
 def test_a_bad_setting_is_a_two_line_error(lab, project, git_env, monkeypatch):
     monkeypatch.setenv("XPM_NETWORK_TIMEOUT", "ten")
     out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
-    assert out.stderr == ("error: XPM_NETWORK_TIMEOUT='ten' is not a number of seconds (at least 0.1)\n"
+    assert out.stderr == ("error: XPM_NETWORK_TIMEOUT='ten' is not a number of seconds from 0.1 to 604800\n"
                           "  fix: set XPM_NETWORK_TIMEOUT to such a number (default 600), or unset it\n")
     assert list(project.iterdir()) == []
 

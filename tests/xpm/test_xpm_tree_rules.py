@@ -198,6 +198,7 @@ def test_limits_from_the_environment(environ, expected):
 @pytest.mark.parametrize("environ", [
     {"XPM_MAX_MODEL_BYTES": "lots"}, {"XPM_MAX_MODEL_BYTES": "-1"}, {"XPM_MAX_MODEL_BYTES": "0"},
     {"XPM_MAX_MODEL_BYTES": "1.5G"}, {"XPM_MAX_MODEL_FILES": "1e6"}, {"XPM_MAX_MODEL_DEPTH": "10G"},
+    {"XPM_MAX_MODEL_FILES": "\u0663"}, {"XPM_MAX_MODEL_BYTES": "\uff11G"},  # digits of other scripts: ASCII only
 ])
 def test_bad_limits_are_clear_errors(environ):
     (var, value), = environ.items()

@@ -246,7 +246,7 @@ class Git:
             transient = isinstance(error, RemoteUnreachable) and error.transient
             if not transient or attempt > retries:
                 break
-            time.sleep(backoff * 2 ** (attempt - 1))  # a server restarting, a flaky link: wait, then again
+            time.sleep(min(backoff * 2 ** (attempt - 1), settings.MOST_SECONDS))  # a server restarting, a flaky link: wait, then again
         if transient and attempt > 1:
             error = RemoteUnreachable(url, error.detail, True, attempt)
         if check or isinstance(error, (RemoteError, MirrorDamaged)):
