@@ -24,6 +24,9 @@ _MAX_RECORD = 4096  # one ls-tree line: mode, type, id, size and a path the rule
 # Requests written at once: at most PIPE_BUF bytes, and only when git has read every earlier
 # one (all their answers were read), so the write never blocks and no writer thread is needed.
 _ASK_BYTES = getattr(select, "PIPE_BUF", 512)
+# An answer's first line: a header, or `<name> missing`, which repeats the name asked for
+# (`commit:subdir`, as long as a line of .xlm_models).
+_ANSWER_LINE = 8192
 
 
 class Listing:
@@ -162,7 +165,7 @@ class BatchObjects(Blobs):
 
     def _header(self) -> tuple[bytes, str, int] | None:
         """(id, type, size) of the next answer; None when git has no such object."""
-        line = self.out.readline(256)
+        line = self.out.readline(_ANSWER_LINE)
         match = _HEADER.fullmatch(line)
         if match is None:
             if line.endswith((b" missing\n", b" ambiguous\n")):
