@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from xpm.errors import XpmError
 from xpm.git import checkout
 from xpm.git.checkout import export_tree
 from xpm.git.objects import BatchObjects, Listing
@@ -184,3 +185,16 @@ def test_a_subdir_that_is_missing_or_a_file_is_reported_as_before(store, tmp_pat
     for subdir in ("README.md", "nowhere", "b" * 250 + "/c", "/".join(["dd"] * 1000)):
         with pytest.raises(Exception, match=f"'{subdir}' is not a folder in commit"):
             export_tree(Git(), store.path, commit, subdir, tmp_path, "odd")
+
+
+def test_a_tree_or_a_blob_in_place_of_a_commit_is_refused(store, tmp_path):
+    """A tag may name a tree or a blob; the lock's `commit` must be a commit, so neither is exported."""
+    text = store.blob(b"text\n")
+    tree = store.tree([(b"100644", b"README.md", text)])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    for oid, kind in ((tree, "tree"), (text, "blob")):
+        for subdir in (None, "README.md"):
+            with pytest.raises(XpmError, match=f"{oid[:12]} is a {kind}, not a commit"):
+                export_tree(Git(), store.path, oid, subdir, dest, "odd")
+            assert os.listdir(dest) == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,8 @@ def export_tree(git: Git, mirror: Path, commit: str, subdir: str | None, dest: P
     """Write the tree of `commit:subdir` into the (existing, empty) folder `dest`."""
     label = f"model '{name}'"
     limits = limits or Limits.from_env()
-    treeish = f"{commit}:{subdir}" if subdir else f"{commit}^{{tree}}"
+    # `^{commit}`: a ref that names a tree or a blob (a tag can) is refused, never exported
+    treeish = f"{commit}^{{commit}}:{subdir}" if subdir else f"{commit}^{{commit}}^{{tree}}"
     try:
         if git.version >= BATCH_COMMAND:
             objects = BatchObjects(git, mirror)
@@ -92,6 +94,11 @@ def _export(blobs, entries: list[Entry], dest: Path, label: str, limits: Limits,
 
 def _listing_error(failed: tuple[int, str], commit: str, subdir: str | None, name: str, treeish: str, mirror: Path) -> XpmError:
     returncode, stderr = failed
+    if kind := re.search(r"expected commit type, but the object dereferences to (\w+) type", stderr):
+        return XpmError(
+            f"model '{name}': {commit[:12]} is a {kind.group(1)}, not a commit",
+            "point its ref at a commit (a tag or branch that names a tree or a blob cannot be installed), or name another ref",
+        )
     if subdir and ("not a valid object name" in stderr.lower() or "not a tree object" in stderr):
         return XpmError(
             f"model '{name}': '{subdir}' is not a folder in commit {commit[:12]}",
