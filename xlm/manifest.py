@@ -204,8 +204,8 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
         key, _, value = fragment.partition("=")
         if key != "subdir" or not value.strip("/"):
             raise _refuse(f"unknown fragment '#{show(fragment)}' (only '#subdir=path/in/repo' is supported)")
-        subdir = value.strip("/")
-        if any(part in ("", ".", "..") for part in subdir.split("/")):
+        subdir = value
+        if any(part in ("", ".", "..") for part in subdir.split("/")):  # `/etc` is not `etc`: never guessed
             raise _refuse(f"subdir '{show(value)}' must be a plain relative path inside the repository")
         if subdir.startswith("-"):
             raise _option_like("subdir", subdir, whole)

@@ -53,6 +53,11 @@ ERRORS = [
     ("./examples/zlm#x", "'#' starts a comment only after white space, found './examples/zlm#x'", "write './examples/zlm  #x'"),
     ("github.com/lab/zlm#v1", "unknown fragment '#v1' (only '#subdir=path/in/repo' is supported)", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/zlm@", "'@' must be followed by a tag, branch, commit or version query", "host/repo[@ref][#subdir=dir]"),
+    # a subdir is taken as written: '/etc' is not guessed to mean 'etc'
+    ("github.com/lab/mono#subdir=/etc", "subdir '/etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/mono#subdir=//etc", "subdir '//etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/mono#subdir=models//zlm", "subdir 'models//zlm' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/mono#subdir=zlm/", "subdir 'zlm/' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
     # what git would read as an option
     ("-oProxyCommand=touch@host:x", "'-oProxyCommand=touch@host:x' starts with '-' (git would read it as an option)", "host/repo"),
     ("ssh://-oProxyCommand=x/lab/m", "the host '-oProxyCommand=x' of 'ssh://-oProxyCommand=x/lab/m' starts with '-' (git would read it as an option)", "no part of a source"),
