@@ -72,8 +72,8 @@ def _main(argv: list[str] | None = None) -> int | None:
     if found is None:
         return None
     try:
-        if found["dir"] is not None and found["dir"].exists() and not found["dir"].is_dir():
-            return None  # click's own message for -C FILE
+        if found["dir"] is not None and not found["dir"].is_dir():
+            return None  # click's own message for -C FILE or a folder that does not exist
         from xpm.noop import up_to_date
 
         if up_to_date(None if found["dir"] is None else str(found["dir"])):

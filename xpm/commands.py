@@ -61,7 +61,7 @@ class XpmGroup(click.Group):
 
 @click.group(cls=XpmGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and every git command.")
-@click.option("-C", "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), help="Run as if started in this folder.")
+@click.option("-C", "--project", "project_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Run as if started in this folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Remotes fetched in parallel.")
 @click.version_option(package_name="xlm", prog_name="xpm", message="%(prog)s %(version)s")  # as `xlm --version`

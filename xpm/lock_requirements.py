@@ -1,10 +1,11 @@
-"""The Python requirements `xlm.lock` records for each git model (lock version 2).
+"""What `xlm.lock` records of each git model's tree besides its hash: the Python requirements
+it declares (lock version 2) and its package.
 
 They are read from the tree as it is staged (`staged_requirements`), never from anything
-that runs. A lock that records other requirements than its locked tree declares was edited by
-hand and is refused (`check_recorded`). A version 1 lock, which records none, gets them from
-the vendored folders, whose content hash pins them (`recorded_requirements`). `xpm.sync`
-calls these for every model it resolves, installs or keeps.
+that runs. A lock that records other requirements or another package than its locked tree
+has was edited by hand and is refused (`check_recorded`). A version 1 lock, which records no
+requirements, gets them from the vendored folders, whose content hash pins them
+(`recorded_requirements`). `xpm.sync` calls these for every model it resolves, installs or keeps.
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ def staged_requirements(job) -> Declared:
                         [Problem(job.entry.name, what, where, exc.fix, "requirements")]) from None
 
 
-def check_recorded(project: Project, locked: LockEntry, declared: Declared, commit: str) -> None:
-    """A lock that records other requirements than its locked tree declares was edited by hand."""
+def check_recorded(project: Project, locked: LockEntry, declared: Declared, commit: str, package: str | None) -> None:
+    """A lock that records other requirements or another package than its locked tree has
+    (`package`: the tree's) was edited by hand."""
+    if locked.package is not None and package is not None and locked.package != package:
+        raise LockFileError(
+            f"{project.lock_file}: model '{locked.name}' records package '{locked.package}', but its locked tree "
+            f"(commit {commit[:12]}) holds package '{package}'",
+            f"xlm.lock was edited by hand: restore it from version control, or delete the `package` line of "
+            f"'{locked.name}' and run `xpm install` to record it again",
+        )
     if locked.requires is None:
         return  # not recorded (a version 1 lock): recorded now
     if (locked.requires, locked.requires_python) != (declared.requires, declared.python):
@@ -62,12 +71,16 @@ def recorded_requirements(project: Project, kept: list[LockEntry], installing: b
     if not kept:
         return {}
     from xlm.external.deps import declarations
+    from xlm.external.validation import model_package
 
     out = {}
-    for locked, declared in zip(kept, declarations([vendor.stamp.vendored_root(project.root, e.name) for e in kept])):
+    roots = [vendor.stamp.vendored_root(project.root, e.name) for e in kept]
+    for locked, root, declared in zip(kept, roots, declarations(roots)):
         if isinstance(declared, DeclarationError):
             raise XpmError(f"model '{locked.name}' declares requirements that cannot be read: {declared.where}: {declared.what}",
                            "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
-        check_recorded(project, locked, declared, locked.commit)
-        out[locked.name] = replace(locked, requires=declared.requires, requires_python=declared.python)
+        package = model_package(root, locked.name)
+        check_recorded(project, locked, declared, locked.commit, package)
+        out[locked.name] = replace(locked, requires=declared.requires, requires_python=declared.python,
+                                   package=package or locked.package)
     return out

@@ -104,7 +104,8 @@ class Project:
     def check_layout(self) -> None:
         """Refuse, before anything is written, an `xlm_models/` through which xpm would write
         elsewhere (it, its `.xpm/` state folder or a path xpm writes in them is a symbolic link)
-        or could not write (a file stands where xpm keeps a folder)."""
+        or could not write (a file stands where xpm keeps a folder), and a `.xlm_models` or
+        `xlm.lock` that is a symbolic link (an atomic write would replace the link)."""
         state = self.state_dir
         folders = (self.models_dir, state, state / "stamps", state / "staging", state / "trash")
         for path in (*folders, self.models_dir / ".gitignore", state / "lock"):
@@ -115,6 +116,13 @@ class Project:
                 )
             if path in folders and path.exists() and not path.is_dir():
                 raise XpmError(f"{path} is a file, where xpm keeps a folder", "move the file away (or rename it), then run the command again")
+        for path in (self.models_file, self.lock_file):  # replaced whole when written, which would replace a link
+            if path.is_symlink():
+                raise XpmError(
+                    f"{path} is a symbolic link (to {show(os.readlink(path))}); xpm replaces the file when it writes it, "
+                    "and writes only inside the project",
+                    f"put the file itself there (cp --remove-destination \"$(readlink -f {path})\" {path}), then run the command again",
+                )
 
     def holding(self, say=None):
         return hold(self.state_dir / "lock", f"project {self.root}", say)

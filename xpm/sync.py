@@ -216,7 +216,7 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
         declared = staged_requirements(j)
         j.result = _lock_entry(j, j.staged.hash, j.staged.package, declared.requires, declared.python)
         if rev.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
-            check_recorded(project, j.previous, declared, rev.commit)
+            check_recorded(project, j.previous, declared, rev.commit, j.staged.package)
     return missing
 
 

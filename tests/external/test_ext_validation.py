@@ -94,6 +94,12 @@ BROKEN = {
         "my_model/predictor.py",
         "fix the syntax",
     ),
+    "config_nested_absurdly_deep": (  # libyaml's time grows with the square of the depth: refused before parsing
+        {"configs/experiment/deep.yaml": "a: 1\nb: " + "[" * 100_000 + "]" * 100_000 + "\n"},
+        "External model 'my_model' has a config file that does not parse: collections nested more than 200 levels deep",
+        "configs/experiment/deep.yaml:2",
+        "fix the YAML syntax",
+    ),
     "syntax_error_in_an_unused_module": (
         {"my_model/scratch.py": "def f():\n    x = 1\n  y = 2\n"},
         "External model 'my_model' has a Python file that does not compile: unindent does not match any outer indentation level",
@@ -280,3 +286,22 @@ def test_no_package_names_both_layouts_in_its_fix(tmp_path):
     root = make_model(tmp_path, "my_model", files={"my_model/__init__.py": None})
     [problem] = validate_model_root(root, "my_model")
     assert f"create {root / 'my_model' / '__init__.py'}" in problem.fix and f"or {root / '__init__.py'}" in problem.fix
+
+
+@pytest.mark.parametrize("text, line", [
+    ("a: " + "[" * 200 + "]" * 200 + "\n", None),  # the limit itself is fine
+    ("a: " + "{x: " * 201 + "1" + "}" * 201 + "\n", 1),
+    ("a: 1\nb:\n  - " + "[" * 201 + "]" * 201 + "\n", 3),
+    ("a: '" + "[" * 5000 + "'\nb: \"" + "{" * 5000 + "\"\n", None),  # quoted: text, not collections
+    ("# " + "[" * 5000 + "\nc: 1  # " + "{" * 5000 + "\n", None),  # comments
+    ("a: [" + "[], " * 5000 + "[]]\n", None),  # many collections, none deep
+])
+def test_flow_depth_is_bounded_and_only_real_collections_count(text, line):
+    from xlm.external.configs import YamlSyntaxError, check_syntax
+
+    if line is None:
+        check_syntax(text)
+    else:
+        with pytest.raises(YamlSyntaxError, match="nested more than 200 levels deep") as info:
+            check_syntax(text)
+        assert info.value.line == line

@@ -207,6 +207,30 @@ def test_a_symlink_that_points_elsewhere_is_refused_before_anything_is_written(l
     assert list(elsewhere.iterdir()) == [] and not (tmp_path / "canary").exists()
 
 
+@pytest.mark.parametrize("name", [".xlm_models", "xlm.lock"])
+def test_a_linked_manifest_or_lock_is_refused_not_replaced_by_a_file(lab, project, name):
+    """Each is written whole (atomically), which would replace the link with a file and leave its target stale."""
+    real = project / "real"
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    real.write_bytes((project / name).read_bytes())
+    (project / name).unlink()
+    (project / name).symlink_to(real)
+    before = read_tree(project)
+    for command in (("add", f"{lab.models.url}#subdir=aaa"), ("lock",), ("remove", "zlm")):
+        out = xpm(project, *command, code=1)
+        assert out.stderr.startswith(f"error: {project / name} is a symbolic link (to {real}); xpm replaces the file when it writes it")
+        assert f'fix: put the file itself there (cp --remove-destination "$(readlink -f {project / name})" {project / name})' in out.stderr
+    assert read_tree(project) == before and (project / name).is_symlink()
+
+
+def test_a_project_folder_that_does_not_exist_is_named_and_not_made(lab, tmp_path):
+    missing = tmp_path / "nowhere" / "deeper"
+    for command in (("install",), ("add", f"{lab.zlm.url}@v1")):
+        out = xpm(tmp_path, "-C", str(missing), *command, code=2)
+        assert f"'{missing}' does not exist" in out.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+
 # ----------------------------------------------------------------------------- not permitted
 @pytest.fixture
 def immutable():

@@ -47,6 +47,13 @@ BAD_VALUES = [
     ({"resolved": "refs/tags/v1\x1b[2J"}, "`resolved` holds a control character U+001B at column 13", 8),
     ({"package": "zlm.sub"}, "'zlm.sub' is not a Python package name", 11),
     ({"package": "class"}, "'class' is not a Python package name", 11),
+    # `resolved` is a tag or branch git itself would make
+    ({"resolved": "refs/tags/-x"}, "'refs/tags/-x' is not a tag or branch (refs/tags/..., refs/heads/...)", 8),
+    ({"resolved": "refs/remotes/origin/x"}, "'refs/remotes/origin/x' is not a tag or branch", 8),
+    ({"resolved": "refs/tags/v1..2"}, "'refs/tags/v1..2' is not a tag or branch", 8),
+    ({"resolved": "refs/heads/a b"}, "'refs/heads/a b' is not a tag or branch", 8),
+    ({"resolved": "v1.0.0"}, "'v1.0.0' is not a tag or branch", 8),
+    ({"note": "\u001b[31m"}, "`note` holds a control character U+001B", 12),  # an unknown key too
 ]
 
 

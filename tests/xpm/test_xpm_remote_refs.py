@@ -70,3 +70,14 @@ def test_ls_remote_output_is_split_on_newlines_only():
         "ignoring ref 'refs/tags/v3.0.0\\u0085' of https://h/x: it holds the invisible or control character U+0085",
         "ignoring ref 'refs/tags/v5\\xfe' of https://h/x: it is not valid UTF-8",
     ]
+
+
+def test_ref_names_git_would_refuse_are_skipped():
+    """A server may advertise any bytes; a name git's ref rules refuse could not be locked (and read back)."""
+    oid, good = "1" * 40, "2" * 40
+    names = ["refs/tags/-v9.0.0", "refs/tags/v8..0", "refs/tags/v7~1", "refs/tags/v6.lock", "refs/heads/a:b", "refs/tags/.v5"]
+    data = "".join(f"{oid}\t{name}\n" for name in names) + f"ref: refs/heads/-main\tHEAD\n{good}\trefs/tags/v1.0.0\n"
+    said = []
+    refs = parse_ls_remote(data.encode(), said.append, "https://h/x")
+    assert refs.tags == {"v1.0.0": good} and refs.branches == {} and refs.head is None
+    assert said == [f"ignoring ref '{name}' of https://h/x: git does not allow that ref name" for name in names]

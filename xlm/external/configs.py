@@ -34,6 +34,32 @@ def _yaml():
     return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_FLOW_DEPTH = 200  # far beyond any config, and far below where libyaml's time (quadratic in it) or PyYAML's recursion hurt
+# What can open or close a flow collection, and what hides brackets from it (quoted scalars, comments).
+_FLOW_TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:^|(?<=[ \t]))#[^\n]*""", re.MULTILINE)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where flow collections (`[`, `{`) first nest deeper than `MAX_FLOW_DEPTH`, else None."""
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return None  # the common case, answered in C
+    depth = 0
+    for token in _FLOW_TOKEN.finditer(text):
+        char = token.group()
+        if char in ("[", "{"):
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return text.count("\n", 0, token.start()) + 1
+        elif char in ("]", "}"):
+            depth = max(depth - 1, 0)
+    return None
+
+
+def _check_depth(text: str) -> None:
+    if (line := _too_deep(text)) is not None:
+        raise YamlSyntaxError(f"collections nested more than {MAX_FLOW_DEPTH} levels deep", line)
+
+
 def _syntax_error(exc: Exception) -> YamlSyntaxError:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -41,7 +67,8 @@ def _syntax_error(exc: Exception) -> YamlSyntaxError:
 
 
 def check_syntax(text: str) -> None:
-    """Raise `YamlSyntaxError` when ``text`` is not valid YAML."""
+    """Raise `YamlSyntaxError` when ``text`` is not valid YAML (or nests absurdly deep)."""
+    _check_depth(text)
     yaml, loader = _yaml()
     try:
         if hasattr(yaml, "CSafeLoader"):
@@ -100,11 +127,14 @@ class CommandLine:
 
 def command_lines(text: str) -> list[CommandLine] | None:
     """Entries of ``commands.yaml`` (``name: fn`` or ``name: {function: fn, help: ...}``); None if not a mapping."""
+    _check_depth(text)
     yaml, loader = _yaml()
     try:
         node = yaml.compose(text, Loader=loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise _syntax_error(exc) from None
+    except RecursionError:  # block collections nested deeper than PyYAML's composer recurses
+        raise YamlSyntaxError("collections nested too deep to read", None) from None
     if node is None:
         return []
     if not node.tag.endswith(":map"):

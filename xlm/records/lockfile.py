@@ -38,6 +38,10 @@ READABLE_VERSIONS = (1, 2)
 LOCK_FIX = "restore it from version control, or delete it and run `xpm lock` to regenerate it"
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # sha1 or sha256 object ids
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# A tag or branch as xpm records it: git's ref rules (no space, `~^:?*[\\`, `..`, `@{`; no
+# component that starts with `.` or `-` or ends with `.lock`), under refs/tags/ or refs/heads/.
+_REF_COMPONENT = r"(?![.-])(?:(?!\.\.|@\{|\.lock(?:/|$))[^\x00-\x20\x7f~^:?*\[\\/])+(?<!\.)"
+_RESOLVED = re.compile(rf"refs/(?:tags|heads)/{_REF_COMPONENT}(?:/{_REF_COMPONENT})*")
 MAX_REQUIRES = 500  # as many as xlm.requirements reads from a model
 
 
@@ -210,6 +214,17 @@ def check_hash(table: Table, fix: str, tool: str = "xpm") -> None:
         raise LockFileError(f"{table.where('hash')}: '{show(value)}' is not a {ALGORITHM} hash", fix)
 
 
+def is_tag_or_branch(ref: str) -> bool:
+    """Whether `ref` is a `refs/tags/...` or `refs/heads/...` name git itself would make."""
+    return _RESOLVED.fullmatch(ref) is not None
+
+
+def check_resolved(table: Table, fix: str) -> None:
+    resolved = table.values.get("resolved")
+    if resolved and not is_tag_or_branch(resolved):
+        raise LockFileError(f"{table.where('resolved')}: '{show(resolved)}' is not a tag or branch (refs/tags/..., refs/heads/...)", fix)
+
+
 def check_package(table: Table, fix: str) -> None:
     package = table.values.get("package")
     if package is not None and (not package.isidentifier() or keyword.iskeyword(package)):
@@ -265,7 +280,8 @@ def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
                 raise LockFileError(f"{table.at}: git model '{show(name)}' lacks `commit` or `hash`", LOCK_FIX)
             check_commit(table, LOCK_FIX)
             check_hash(table, LOCK_FIX)
-        check_controls(table, values, LOCK_FIX)
+        check_controls(table, table.values, LOCK_FIX)  # unknown keys too: no xpm writes a control character
+        check_resolved(table, LOCK_FIX)
         if kind == "local" and {"requires", "requires-python"} & values.keys():
             raise LockFileError(f"{table.where('requires')}: local model '{name}' has requirements recorded; "
                                 "xpm records them for git models only", LOCK_FIX)

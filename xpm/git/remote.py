@@ -14,6 +14,7 @@ import unicodedata
 from pathlib import Path
 from typing import Callable
 
+from xlm.records.lockfile import is_tag_or_branch
 from xpm.git.command import Git
 from xpm.resolve import RefList
 
@@ -115,7 +116,7 @@ def parse_ls_remote(data: bytes | str, warn: Callable[[str], None] | None = None
             if target is None:
                 if warn is not None:
                     warn(f"ignoring the default branch '{_shown(left[5:])}' of {url}: {problem}")
-            elif name == "HEAD" and target.startswith("refs/heads/"):
+            elif name == "HEAD" and target.startswith("refs/heads/") and is_tag_or_branch(target):
                 head = target[len("refs/heads/"):]
             continue
         if not _OID.match(left):
@@ -123,6 +124,10 @@ def parse_ls_remote(data: bytes | str, warn: Callable[[str], None] | None = None
                 warn(f"ignoring ref '{name}' of {url}: '{_shown(left[:80])}' is not a commit id")
             continue
         oid = left.decode("ascii")
+        if name.startswith(("refs/tags/", "refs/heads/")) and not is_tag_or_branch(name.removesuffix("^{}")):
+            if warn is not None:  # a name git would refuse (`..`, `~`, a leading `-`): the lock could not record it
+                warn(f"ignoring ref '{name}' of {url}: git does not allow that ref name")
+            continue
         if name == "HEAD":
             head_commit = oid
         elif name.startswith("refs/tags/"):
