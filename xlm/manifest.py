@@ -119,6 +119,8 @@ CREDENTIAL_HELPERS = (
 CREDENTIALS_FIX = f"remove them from the URL and let git supply them: {CREDENTIAL_HELPERS}"
 RESERVED_MODEL_NAMES = {
     "xlm_models": "xlm_models/ is where xpm vendors a project's models",
+    "sitecustomize": "Python runs a module of that name at every start of a process that has it on its path",
+    "usercustomize": "Python runs a module of that name at every start of a process that has it on its path",
     **{
         device: "it is a Windows device name, so its folder cannot be created on Windows"
         for device in ("con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(10)))
@@ -153,6 +155,8 @@ def name_problem(name: str) -> str | None:
         return f"'{show(name, 40)}' is {len(name)} characters long; a model name has at most {MAX_NAME_LENGTH}"
     if name in RESERVED_MODEL_NAMES:
         return f"'{name}' cannot be a model name: {RESERVED_MODEL_NAMES[name]}"
+    if name.startswith("__") and name.endswith("__"):  # __main__, __init__, __pycache__: Python's own names
+        return f"'{name}' cannot be a model name: names with two leading and trailing underscores are Python's own"
     return None
 
 

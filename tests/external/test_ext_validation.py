@@ -8,7 +8,7 @@ import pytest
 
 from xlm.external.validation import inspect_model, model_package, validate_model_root
 
-from .builders import make_flat_model, make_model
+from .builders import make_flat_model, make_model, write
 
 
 def test_a_valid_model_has_no_problems_and_is_not_imported(tmp_path):
@@ -305,3 +305,17 @@ def test_flow_depth_is_bounded_and_only_real_collections_count(text, line):
         with pytest.raises(YamlSyntaxError, match="nested more than 200 levels deep") as info:
             check_syntax(text)
         assert info.value.line == line
+
+
+def test_links_in_a_loop_or_to_nothing_are_problems_of_their_model_not_crashes(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    package = root / "my_model"
+    (package / "loop.py").symlink_to("loop.py")
+    (package / "dangling.py").symlink_to("gone.py")
+    write(package / "sub" / "__init__.py", "")
+    (package / "sub" / "up").symlink_to("..")  # the package again, reached through a link: walked once
+    info = inspect_model(root, "my_model")
+    assert [(p.kind, p.what.split(": ", 1)[1], p.where) for p in info.problems] == [
+        ("syntax_error", "cannot be read: No such file or directory", str(package / "dangling.py")),
+        ("syntax_error", "cannot be read: Too many levels of symbolic links", str(package / "loop.py")),
+    ]

@@ -123,6 +123,10 @@ class PackageSource:
         for path in _module_files(self.package_dir):
             signature = self.memo.signature(path)
             if signature is None:
+                try:
+                    os.stat(path)
+                except OSError as exc:  # a link in a loop or to nothing: importing it fails too
+                    errors.append((path, None, f"cannot be read: {exc.strerror or exc}"))
                 continue
             self._signatures[path] = signature
             verdict = self.memo.get(path, signature, "compile")
@@ -204,17 +208,27 @@ class TargetCheck:
 
 
 def _module_files(package_dir: str) -> list[str]:
-    """The ``.py`` files of a package: its folder and its regular sub-packages, sorted."""
-    found, folders = [], [package_dir]
+    """The ``.py`` files of a package: its folder and its regular sub-packages, sorted. A
+    ``.py`` entry that cannot be stat'ed (a link loop, a dangling link) is listed, so that
+    compiling it reports why; a sub-package reached again through a link is walked once."""
+    found, folders, seen = [], [package_dir], set()
     while folders:
         folder = folders.pop()
         try:
+            real = os.path.realpath(folder)
+            if real in seen:
+                continue
+            seen.add(real)
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue
         for entry in entries:
-            if entry.name.endswith(".py") and entry.is_file():
-                found.append(entry.path)
-            elif entry.is_dir() and entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                folders.append(entry.path)
+            try:
+                if entry.name.endswith(".py") and (entry.is_file() or not os.path.exists(entry.path)):
+                    found.append(entry.path)
+                elif entry.is_dir() and entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                    folders.append(entry.path)
+            except OSError:  # ELOOP and the like: is_file() raises all but "not found"
+                if entry.name.endswith(".py"):
+                    found.append(entry.path)
     return sorted(found)

@@ -33,6 +33,14 @@ _MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
 _EXTENSION_ENDINGS = (".so", ".pyd")  # x.cpython-311-x86_64-linux-gnu.so, x.abi3.so, x.cp311-win_amd64.pyd
 _LEFT_ALONE = ("tests", "test")
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+# Names that run code without anyone importing them by name: Python's start-up hooks run in
+# every process with the folder on its path (a run's workers get it through PYTHONPATH), and
+# Hydra imports every module under `hydra_plugins/` in every job (a namespace portion is enough).
+_HOOKS = {
+    "sitecustomize": "Python's start-up hook 'sitecustomize' (run by every process with the folder on its path)",
+    "usercustomize": "Python's start-up hook 'usercustomize' (run by every process with the folder on its path)",
+    "hydra_plugins": "Hydra's plugin namespace 'hydra_plugins' (Hydra imports every module in it, in every job)",
+}
 
 
 def shadowing(folder: Path, package: str | None,
@@ -51,6 +59,10 @@ def shadowing(folder: Path, package: str | None,
         for entry in entries:
             module = entry.name.split(".", 1)[0]  # "x.cpython-311-x86_64-linux-gnu.so" -> "x"
             if module == package or module in _LEFT_ALONE or not module.isidentifier():
+                continue
+            if module in _HOOKS:
+                if _importable(entry, module) or (module == "hydra_plugins" and _is_folder(entry)):
+                    found.append((entry.name, _HOOKS[module]))
                 continue
             if module in _STDLIB:
                 hidden = f"the standard library module '{module}'"
@@ -80,6 +92,13 @@ def _importable(entry: os.DirEntry, module: str) -> bool:
     if name in (module + suffix for suffix in _MODULE_SUFFIXES):
         return True
     return name.endswith(_EXTENSION_ENDINGS) and name.startswith(module + ".")
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _init_suffixes() -> list[str]:
