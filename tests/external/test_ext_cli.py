@@ -66,6 +66,36 @@ def test_model_command_runs_with_the_remaining_arguments(project, capsys):
     assert "cmdm-hello" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("returned, status, said", [
+    ("None", 0, None), ("0", 0, None), ("255", 255, None),
+    ("'done'", 2, "error: command 'cmdm-ret' of model 'cmdm' returned 'done', not an exit status"),
+    ("1000", 2, "returned 1000, not an exit status"),  # the shell would see 232
+    ("-1", 2, "returned -1, not an exit status"),
+    ("True", 2, "returned True, not an exit status"),
+])
+def test_a_commands_return_value_is_its_exit_status_or_a_clear_error(project, capsys, returned, status, said):
+    project.model("cmdm", files={"cmdm/__init__.py": "", "cmdm/commands.py": f"def ret(args):\n    return {returned}\n",
+                                 "configs/commands.yaml": "cmdm-ret: cmdm.commands.ret\n"})
+    project.models_file("cmdm")
+    assert main(["cmdm-ret"]) == status
+    err = capsys.readouterr().err
+    if said is None:
+        assert "error" not in err
+    else:
+        assert said in err and "fix: make cmdm.commands.ret return None (success) or an int from 0 to 255" in err
+
+
+def test_a_commands_help_is_shown_on_one_line_with_controls_escaped(project, capsys):
+    help_text = "line1\\nfake-cmd  pretend\\u001b[31mRED"
+    project.model("cmdm", files={"cmdm/__init__.py": "", "cmdm/commands.py": "def f(args):\n    pass\n",
+                                 "configs/commands.yaml": f'cmdm-f: {{function: cmdm.commands.f, help: "{help_text}"}}\n'})
+    project.models_file("cmdm")
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\nfake-cmd" not in out
+    assert "line1 fake-cmd pretend\\u001b[31mRED (model cmdm)" in out, out
+
+
 def test_unknown_command_is_still_a_user_error(project, capsys):
     project.models_file("# none")
     assert main(["nope"]) == 2

@@ -55,9 +55,29 @@ def run_command(command: Command, args: list[str]) -> int:
         if (error := missing_model_error(exc)) is None:
             raise
         raise error from exc
-    return int(function(list(args)) or 0)
+    return exit_status(command, function(list(args)))
+
+
+def exit_status(command: Command, returned) -> int:
+    """The exit status a command's return value means: None is 0; an int from 0 to 255 is
+    itself (a larger one would wrap around: 256 is success to the shell); nothing else is one."""
+    if returned is None:
+        return 0
+    if isinstance(returned, int) and not isinstance(returned, bool) and 0 <= returned <= 255:
+        return returned
+    from xlm.errors import UserError
+    from xlm.manifest import show
+
+    raise UserError(f"command '{command.name}' of model '{command.model}' returned {show(repr(returned), 80)}, not an exit status",
+                    f"make {command.function} return None (success) or an int from 0 to 255")
 
 
 def help_lines(width: int, commands: list[Command]) -> list[str]:
-    """One help line per model command, for ``xlm --help``."""
-    return [f"  {c.name:<{width}}  {c.help or 'command of model ' + c.model} (model {c.model})" for c in commands]
+    """One help line per model command, for ``xlm --help``: its help on one line, with
+    control characters (escape sequences, line breaks a model could forge lines with) shown escaped."""
+    from xlm.manifest import show
+
+    def shown(c: Command) -> str:
+        return show(" ".join(c.help.split()), 200) if c.help.strip() else f"command of model {c.model}"
+
+    return [f"  {c.name:<{width}}  {shown(c)} (model {c.model})" for c in commands]
