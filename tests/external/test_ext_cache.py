@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from xlm.external import installed
 from xlm.external.cache import FileMemo
 from xlm.external.discovery import discover
@@ -98,3 +100,34 @@ def test_a_warm_start_imports_neither_yaml_nor_importlib_metadata(tmp_path):
     cold, warm = run(), run()
     assert "yaml" in cold["imported"] and "my_model" in cold["names"]
     assert warm == {"names": cold["names"], "imported": []}
+
+
+def _every_value(entries, value):
+    return {path: [signature, {key: value for key in values}] for path, (signature, values) in entries.items()}
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda entries: {path: 5 for path in entries},
+    lambda entries: {path: [] for path in entries},
+    lambda entries: {path: [entry[0], "x"] for path, entry in entries.items()},
+    lambda entries: _every_value(entries, 5),
+    lambda entries: _every_value(entries, ["x"]),
+    lambda entries: _every_value(entries, [None, "two", [["a", "b"]]]),
+    lambda entries: [1, 2],
+])
+def test_a_cache_of_another_shape_is_read_again_not_trusted(project, tmp_path, monkeypatch, corrupt):
+    """The cache is JSON anyone can write: an entry of another shape counts as absent."""
+    from xlm.external.checks import MEMO_FILE
+
+    cache_dir = tmp_path / "own-cache"
+    monkeypatch.setenv("XLM_CACHE_DIR", str(cache_dir))
+    root = project.model("m")
+    (root / "m" / "broken.py").write_text("x = (\n")
+    project.models_file("m")
+    expected = [(p.kind, p.where) for p in find_external_models().problems]
+    assert expected == [("syntax_error", f"{root / 'm' / 'broken.py'}:1")]
+    memo = cache_dir / MEMO_FILE
+    data = json.loads(memo.read_text())
+    data["data"] = corrupt(data["data"])
+    memo.write_text(json.dumps(data))
+    assert [(p.kind, p.where) for p in find_external_models().problems] == expected

@@ -53,7 +53,8 @@ class FileMemo:
 
     def __init__(self, name: str, version, persist: bool = True):
         self.name, self.version, self.persist = name, version, persist
-        self._entries: dict[str, list] = load(name, version) if persist else {}
+        entries = load(name, version) if persist else {}
+        self._entries: dict[str, list] = entries if isinstance(entries, dict) else {}
         self._changed = False
 
     @staticmethod
@@ -64,18 +65,27 @@ class FileMemo:
             return None
         return [st.st_mtime_ns, st.st_size]
 
-    def get(self, path: str, signature: list[int], key: str):
-        """The value stored for ``key`` of ``path``, or None when absent or the file changed."""
+    def _entry(self, path: str, signature: list[int]) -> dict | None:
+        """The values kept for ``path`` while its signature holds (None for anything else,
+        including an entry of another shape: the file is read, not trusted)."""
         entry = self._entries.get(path)
-        if entry is None or entry[0] != signature:
-            return None
-        return entry[1].get(key)
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == signature and isinstance(entry[1], dict):
+            return entry[1]
+        return None
+
+    def get(self, path: str, signature: list[int], key: str, valid=None):
+        """The value stored for ``key`` of ``path``, or None when absent, the file changed, or
+        ``valid(value)`` is false (the shape its writer gives it)."""
+        values = self._entry(path, signature)
+        value = values.get(key) if values is not None else None
+        return None if value is None or (valid is not None and not valid(value)) else value
 
     def put(self, path: str, signature: list[int], key: str, value) -> None:
-        entry = self._entries.get(path)
-        if entry is None or entry[0] != signature:
-            entry = self._entries[path] = [signature, {}]
-        entry[1][key] = value
+        entry = self._entry(path, signature)
+        if entry is None:
+            entry = {}
+            self._entries[path] = [signature, entry]
+        entry[key] = value
         self._changed = True
 
     def save(self) -> None:

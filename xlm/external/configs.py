@@ -97,10 +97,17 @@ def target_values(text: str) -> list[tuple[str, int]]:
     return found
 
 
+def _yaml_verdict(value) -> bool:
+    """The shape `read_config` stores: [problem or None, line or None, [[value, line], ...]]."""
+    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], (str, type(None)))
+            and isinstance(value[1], (int, type(None))) and isinstance(value[2], list)
+            and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int) for t in value[2]))
+
+
 def read_config(path: str, memo: FileMemo) -> tuple[YamlSyntaxError | None, list[tuple[str, int]]]:
     """(syntax error or None, targets) of one config file, from ``memo`` while the file is unchanged."""
     signature = memo.signature(path)
-    cached = memo.get(path, signature, "yaml") if signature is not None else None
+    cached = memo.get(path, signature, "yaml", _yaml_verdict) if signature is not None else None
     if cached is not None:
         problem, line, targets = cached
         return (YamlSyntaxError(problem, line) if problem is not None else None), [tuple(t) for t in targets]

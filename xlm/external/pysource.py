@@ -90,7 +90,7 @@ class PackageSource:
     def defines(self, file: str, name: str) -> bool:
         """Whether module ``file`` binds ``name`` at top level. Raises SyntaxError for broken source."""
         signature = self._signatures[file]
-        if (known := self.memo.get(file, signature, "defines:" + name)) is not None:
+        if (known := self.memo.get(file, signature, "defines:" + name, lambda v: isinstance(v, bool))) is not None:
             return known
         answer = self._defines(file, name)
         self.memo.put(file, signature, "defines:" + name, answer)
@@ -129,7 +129,7 @@ class PackageSource:
                     errors.append((path, None, f"cannot be read: {exc.strerror or exc}"))
                 continue
             self._signatures[path] = signature
-            verdict = self.memo.get(path, signature, "compile")
+            verdict = self.memo.get(path, signature, "compile", _compile_verdict)
             if verdict is None:
                 verdict = self._compile(path) or []
                 self.memo.put(path, signature, "compile", verdict)
@@ -205,6 +205,12 @@ class TargetCheck:
         if top not in self._sources:
             self._sources[top] = PackageSource(self.packages[top], self.memo)
         return self._sources[top].check_dotted(dotted)
+
+
+def _compile_verdict(value) -> bool:
+    """The shape `PackageSource._compile` stores: [] (compiles) or [message, line or None]."""
+    return isinstance(value, list) and (value == [] or (
+        len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], (int, type(None)))))
 
 
 def _module_files(package_dir: str) -> list[str]:
