@@ -319,3 +319,32 @@ def test_links_in_a_loop_or_to_nothing_are_problems_of_their_model_not_crashes(t
         ("syntax_error", "cannot be read: No such file or directory", str(package / "dangling.py")),
         ("syntax_error", "cannot be read: Too many levels of symbolic links", str(package / "loop.py")),
     ]
+
+
+def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    model = root / "configs" / "model"
+    (model / "my_model.yaml").rename(model / "my_model.yml")
+    info = inspect_model(root, "my_model")
+    assert [(p.kind, p.what) for p in info.problems] == [
+        ("missing_configs", "External model 'my_model' missing required config groups: ['model']")]
+    assert [(p.kind, p.where, p.fix) for p in info.warnings] == [("ignored_config", str(model / "my_model.yml"), "rename it to my_model.yaml")]
+
+
+@pytest.mark.parametrize("data, what, line", [
+    (b"a: 1\nname: caf\xe9\n", "it is not valid UTF-8 (byte 0xe9); Hydra reads configs as UTF-8", 2),
+    ("\ufeff# @package _global_\nmodel:\n  x: 1\n".encode(), "it starts with a byte order mark, which hides its `# @package` header from Hydra", 1),
+])
+def test_a_config_hydra_would_misread_is_a_problem(tmp_path, data, what, line):
+    root = make_model(tmp_path, "my_model")
+    path = root / "configs" / "experiment" / "odd.yaml"
+    path.write_bytes(data)
+    [problem] = inspect_model(root, "my_model").problems
+    assert (problem.kind, problem.what, problem.where) == (
+        "invalid_config", f"External model 'my_model' has a config file that does not parse: {what}", f"{path}:{line}")
+
+
+def test_a_byte_order_mark_without_a_header_is_fine(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "experiment" / "plain.yaml").write_bytes("\ufeffa: 1\n".encode())
+    assert inspect_model(root, "my_model").problems == []

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 
 from xlm.external.cache import FileMemo
-from xlm.external.pysource import read_text
 
 # `_target_` and `update_fn` are the keys whose values name Python objects.
 _TARGET_RE = re.compile(r"(?<![\w#])(?:_target_|update_fn)[ \t]*:[ \t]*[\"']?([A-Za-z_][\w.]*)")
@@ -97,6 +96,25 @@ def target_values(text: str) -> list[tuple[str, int]]:
     return found
 
 
+def config_text(path: str) -> str:
+    """A config file's text, as Hydra will read it: UTF-8, or a `YamlSyntaxError` at the line
+    of the first byte that is not (Hydra fails on it with a traceback). A byte order mark
+    before a `# @package` header is refused too: Hydra then does not see the header."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise YamlSyntaxError(f"it is not valid UTF-8 (byte 0x{data[exc.start]:02x}); Hydra reads configs as UTF-8", line) from None
+    if text.startswith("\ufeff") and _PACKAGE_HEADER.search(text[1:]):
+        raise YamlSyntaxError("it starts with a byte order mark, which hides its `# @package` header from Hydra", 1)
+    return text
+
+
+_PACKAGE_HEADER = re.compile(r"^#\s*@package\b", re.MULTILINE)
+
+
 def _yaml_verdict(value) -> bool:
     """The shape `read_config` stores: [problem or None, line or None, [[value, line], ...]]."""
     return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], (str, type(None)))
@@ -112,7 +130,7 @@ def read_config(path: str, memo: FileMemo) -> tuple[YamlSyntaxError | None, list
         problem, line, targets = cached
         return (YamlSyntaxError(problem, line) if problem is not None else None), [tuple(t) for t in targets]
     try:
-        text = read_text(path)
+        text = config_text(path)
         check_syntax(text)
         error, targets = None, target_values(text)
     except YamlSyntaxError as exc:

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from xlm.external.cache import FileMemo
-from xlm.external.configs import YamlSyntaxError, command_lines, read_config
+from xlm.external.configs import YamlSyntaxError, command_lines, config_text, read_config
 from xlm.external.errors import Problem
 from xlm.external.layout import find_layout, packages_in
-from xlm.external.pysource import PackageSource, TargetCheck, read_text
+from xlm.external.pysource import PackageSource, TargetCheck
 from xlm.external.shadowing import shadowing
 from xlm.manifest import name_problem
 
@@ -151,14 +151,18 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
     for folder, dirs, files in os.walk(configs):
         dirs.sort()
         rel_dir = folder[len(configs) + 1 :].replace(os.sep, "/") or "."
-        for file in sorted(f for f in files if f.endswith((".yaml", ".yml"))):
+        for file in sorted(f for f in files if f.endswith(".yml")):  # Hydra looks up NAME.yaml only
+            path = os.path.join(folder, file)
+            what = f"External model '{info.name}' has a config file Hydra never reads (it reads .yaml files only)"
+            info.warnings.append(Problem(info.name, what, path, f"rename it to {file[:-4]}.yaml", "ignored_config"))
+        for file in sorted(f for f in files if f.endswith(".yaml")):
             path = os.path.join(folder, file)
             rel = file if rel_dir == "." else f"{rel_dir}/{file}"
             if rel_dir != ".":
                 groups.add(rel_dir.split("/", 1)[0])
             try:
                 if rel == COMMANDS_FILE:
-                    command_targets += _read_commands(info, path, read_text(path))
+                    command_targets += _read_commands(info, path, config_text(path))
                     continue
                 error, found = read_config(path, memo)
             except YamlSyntaxError as exc:
