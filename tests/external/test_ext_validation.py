@@ -348,3 +348,10 @@ def test_a_byte_order_mark_without_a_header_is_fine(tmp_path):
     root = make_model(tmp_path, "my_model")
     (root / "configs" / "experiment" / "plain.yaml").write_bytes("\ufeffa: 1\n".encode())
     assert inspect_model(root, "my_model").problems == []
+
+
+def test_an_empty_configs_folder_in_the_package_does_not_hide_the_roots(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    (root / "my_model" / "configs").mkdir()
+    info = inspect_model(root, "my_model")
+    assert info.problems == [] and info.configs_dir == root / "configs"

@@ -53,11 +53,10 @@ def selections(choices: dict[str, Any]) -> Iterable[tuple[str, str]]:
 
 
 def _configs_dir(model: FoundModel) -> Path | None:
+    from xlm.external.validation import configs_dir_of
+
     layout = find_layout(model.root, model.name, model.package)
-    for candidate in ([layout.package_dir / "configs"] if layout and not layout.flat else []) + [model.root / "configs"]:
-        if candidate.is_dir():
-            return candidate
-    return None
+    return configs_dir_of(model.root, layout.package_dir if layout else None, bool(layout and layout.flat))
 
 
 def _blocking(found: ExternalModels) -> list[tuple[FoundModel | None, str, str, Problem]]:

@@ -115,9 +115,7 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
             add(Problem(name, what, where, "fix the syntax (xlm compiles the file, it does not run it)", "syntax_error"))
     if on_path and info.import_dir is not None:
         _check_shadowing(info, installed_modules)
-    # inside the package first: a wheel ships configs there, and site-packages/configs may be anyone's
-    candidates = ([info.package_dir / "configs"] if info.package_dir and not info.flat else []) + [root / "configs"]
-    info.configs_dir = next((c for c in candidates if c.is_dir()), None)
+    info.configs_dir = configs_dir_of(root, info.package_dir, info.flat)
     if info.configs_dir is None:
         what = f"External model '{name}' missing required config groups: {list(REQUIRED_GROUPS)}"
         fix = f"create configs/model/{name}.yaml and configs/model_type/{name}.yaml"
@@ -125,6 +123,22 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
         return info
     _inspect_configs(info, memo)
     return info
+
+
+def configs_dir_of(root: Path, package_dir: Path | None, flat: bool) -> Path | None:
+    """The model's ``configs/``: inside the package first (a wheel ships configs there, and
+    site-packages/configs may be anyone's), then next to it; an empty folder is passed over
+    (a leftover must not hide the other)."""
+    candidates = [c for c in ([package_dir / "configs"] if package_dir and not flat else []) + [root / "configs"] if c.is_dir()]
+    return next((c for c in candidates if _holds_anything(c)), candidates[0] if candidates else None)
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def _check_shadowing(info: ModelInfo, installed_modules: Mapping[str, Iterable[str]] | None) -> None:
