@@ -56,6 +56,21 @@ def _entry_text(root: Path, models_file: Path) -> str:
     return rel if rel.startswith("..") else "./" + rel
 
 
+def _check_entry(entry: str, name: str, models_file: Path) -> None:
+    """The line the models file gets must read back as this model (a path with white space
+    cannot be written as one): refused before anything is made."""
+    try:
+        parsed = manifest.parse_line(entry)
+    except manifest.ManifestError as exc:
+        parsed, why = None, exc.what
+    else:
+        why = "it would not name this model"
+    if parsed is None or parsed.name != name or not isinstance(parsed.source, manifest.LocalSource):
+        raise XpmError(f"{models_file} cannot list the new model as '{entry}': {why}",
+                       "choose a folder whose path from the models file's folder has no white space, "
+                       "or pass --xlm-models-file next to it")
+
+
 def _build(staging: Path, name: str, source: names.SourceModel | None) -> list[Path]:
     values = template_values(name)
     if source is None:
@@ -128,6 +143,8 @@ def create_model(
     _models_text(models_file)  # an unreadable models file is refused before anything is written
     root = parent / name
     names.check_new_name(name, root, models_file)
+    entry = _entry_text(root, models_file)
+    _check_entry(entry, name, models_file)
     source = names.find_source_model(from_model, models_file) if from_model else None
 
     parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +162,6 @@ def create_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
-    entry = _entry_text(root, models_file)
     text = _models_text(models_file)
     write_atomic(models_file, manifest.add_entry_text(manifest.NEW_FILE_HEADER if text is None else text, entry))
     return NewModel(name, root, files, models_file, entry, text is None)

@@ -94,6 +94,16 @@ def test_refusal_fixes_name_a_way_out(project):
     assert str(project) not in info.value.what, "no path of a folder that does not exist"
 
 
+@pytest.mark.parametrize("folder", ["my models", "a/b c", "tab\there"])
+def test_refuses_a_folder_the_models_file_cannot_name(project, folder):
+    """A .xlm_models line cannot hold white space in a path: the model is refused before anything is made."""
+    (project / ".xlm_models").write_text("")
+    with pytest.raises(XpmError, match=f"cannot list the new model as './{folder}/my_model'") as info:
+        create_model("my_model", project / folder)
+    assert "has no white space" in info.value.fix
+    assert sorted(p.name for p in project.iterdir()) == [".xlm_models"] and (project / ".xlm_models").read_text() == ""
+
+
 def test_refuses_an_existing_folder(project):
     (project / "my_model").mkdir()
     with pytest.raises(XpmError, match="already exists") as info:
