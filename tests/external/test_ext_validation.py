@@ -355,3 +355,36 @@ def test_an_empty_configs_folder_in_the_package_does_not_hide_the_roots(tmp_path
     (root / "my_model" / "configs").mkdir()
     info = inspect_model(root, "my_model")
     assert info.problems == [] and info.configs_dir == root / "configs"
+
+
+_LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9))
+
+
+@pytest.mark.parametrize("text, what, line", [
+    ("model:\n  x: 1\nother: 2\nmodel:\n  d: 3\n", "the key 'model' appears twice in one mapping", 4),  # a block appended
+    ("a:\n  b: 1\n  c: [1, {d: 2, d: 3}]\n", "the key 'd' appears twice in one mapping", 3),
+    ("x: !!python/object/apply:os.system ['echo hi']\n", "the tag 'python/object/apply:os.system' is not one a safe YAML loader knows", 1),
+    ("x: !custom 1\n", "the tag '!custom' is not one a safe YAML loader knows", 1),
+    (_LAUGHS, "its aliases expand to more than 1,000,000 values", 7),  # composing it would never end
+    ("a: &a [1, *a]\n", "an alias refers to a node that holds it (the value would be infinite)", 1),
+    ("a: 1\n---\nb: 2\n", "expected a single document in the stream, but found another document", 2),
+])
+def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text, what, line):
+    from xlm.external.configs import YamlSyntaxError, check_syntax
+
+    with pytest.raises(YamlSyntaxError) as info:
+        check_syntax(text)
+    assert (info.value.problem, info.value.line) == (what, line)
+
+
+@pytest.mark.parametrize("text", [
+    "base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n",  # merge keys and shared anchors are fine
+    "a: &v [1, 2]\nb: *v\nc: *v\n",
+    "# @package _global_\n", "", "n: null\nt: true\nf: 1.5e-3\nd: 2024-01-01\ns: !!str 12\n",
+    "".join(" " * i + "k:\n" for i in range(300)) + " " * 300 + "v: 1\n",  # deep block nesting
+])
+def test_ordinary_yaml_passes(text):
+    from xlm.external.configs import check_syntax
+
+    check_syntax(text)
