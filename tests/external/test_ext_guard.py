@@ -109,6 +109,16 @@ def test_config_targets_reads_nested_configs():
     assert sorted(config_targets(cfg)) == ["a.B", "c.D", "e.f"]
 
 
+def test_a_target_that_is_no_string_stops_the_job_by_name(project):
+    """Hydra would fail with a traceback ("Expected a callable target, got '42'")."""
+    from xlm.external_models import find_external_models
+
+    cfg = {"model": {"_target_": 42}, "loss": {"_target_": ["a", "b"]}, "collator": {"_target_": ""}}
+    assert sorted(config_targets(cfg)) == ["", "42", "['a', 'b']"]
+    error = job_error(find_external_models(), {}, config_targets(cfg))
+    assert error is not None and "is not a dotted Python path" in error.what
+
+
 def test_an_experiment_only_a_skipped_model_has_says_so_before_hydra_runs(project, capsys):
     from xlm.cli import main
 

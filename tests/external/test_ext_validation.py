@@ -388,3 +388,27 @@ def test_ordinary_yaml_passes(text):
     from xlm.external.configs import check_syntax
 
     check_syntax(text)
+
+
+@pytest.mark.parametrize("collator, shown, line", [
+    ('_target_: ""\n', "''", 1),
+    ("_target_: 42\n", "'42'", 1),
+    ("_target_: [a, b]\n", "'[a, b]'", 1),
+    ("_target_: >-\n  my_model.collators.\n  Nope\n", None, 1),  # folded: YAML reads 'my_model.collators. Nope'
+    ("name: &t my_model.collators.Gone\n_target_: *t\n", "'my_model.collators.Gone'", 1),  # through an anchor
+    ('"_target_": my_model.collators.Gone\n', "'my_model.collators.Gone'", 1),  # a quoted key
+    ("_target_: ${oc.env:X}\n", "", None),  # an interpolation is Hydra's to resolve
+])
+def test_every_target_is_read_as_yaml_reads_it(tmp_path, collator, shown, line):
+    """Targets come from the composed YAML nodes, not from a scan of lines."""
+    root = make_model(tmp_path, "my_model", files={"configs/collator/default_my_model.yaml": collator})
+    info = inspect_model(root, "my_model")
+    assert info.problems == []
+    if line is None:
+        assert info.warnings == []
+        return
+    [warning] = info.warnings
+    assert warning.where == f"{root / 'configs' / 'collator' / 'default_my_model.yaml'}:{line}"
+    if shown is not None:
+        assert warning.what.startswith(f"External model 'my_model' has a bad target {shown}: ")
+    assert "not a dotted Python path" in warning.what or "is not defined" in warning.what

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from xlm.external.cache import FileMemo
 
-# `_target_` and `update_fn` are the keys whose values name Python objects.
-_TARGET_RE = re.compile(r"(?<![\w#])(?:_target_|update_fn)[ \t]*:[ \t]*[\"']?([A-Za-z_][\w.]*)")
+TARGET_KEYS = ("_target_", "update_fn")  # the keys whose values name Python objects
 
 
 class YamlSyntaxError(ValueError):
@@ -66,11 +65,13 @@ def _syntax_error(exc: Exception) -> YamlSyntaxError:
     return YamlSyntaxError(problem, mark.line + 1 if mark is not None else None)
 
 
-def check_syntax(text: str) -> None:
-    """Raise `YamlSyntaxError` when ``text`` is not one YAML document that OmegaConf loads: it
-    nests absurdly deep, does not parse, repeats a key in a mapping, uses a tag no safe loader
-    knows (`!!python/...`), or has aliases that expand without end (a "billion laughs" file,
-    on which composing the job's config would never end)."""
+def check_syntax(text: str) -> list[tuple[str, int]]:
+    """``(value, line)`` of each ``_target_``/``update_fn`` in ``text``; raise `YamlSyntaxError`
+    when ``text`` is not one YAML document that OmegaConf loads: it nests absurdly deep, does
+    not parse, repeats a key in a mapping, uses a tag no safe loader knows (`!!python/...`),
+    or has aliases that expand without end (a "billion laughs" file, on which composing the
+    job's config would never end). A target's value is read as YAML reads it (quoted, folded,
+    through an anchor); one that is not a plain string is given as its text (`[a, b]`)."""
     _check_depth(text)
     yaml, loader = _yaml()
     try:
@@ -84,8 +85,7 @@ def check_syntax(text: str) -> None:
         raise YamlSyntaxError(f"{exc.context}, {error.problem}" if exc.context else error.problem, error.line) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise _syntax_error(exc) from None
-    if node is not None:
-        _check_document(node)
+    return [] if node is None else _check_document(node, text)
 
 
 MAX_VALUES = 1_000_000  # what a document may hold once its aliases are expanded (OmegaConf copies each)
@@ -93,10 +93,12 @@ _SAFE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
                        ("null", "bool", "int", "float", "binary", "timestamp", "omap", "pairs", "set", "str", "seq", "map", "merge"))
 
 
-def _check_document(root) -> None:
-    """Walk the composed nodes once each (aliases share them), iteratively: keys, tags, size."""
+def _check_document(root, text: str) -> list[tuple[str, int]]:
+    """Walk the composed nodes once each (aliases share them), iteratively: keys, tags, size;
+    collect the targets."""
     from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+    targets: list[tuple[str, int]] = []
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
     stack = [root]
@@ -116,11 +118,15 @@ def _check_document(root) -> None:
                 raise YamlSyntaxError(f"the tag '{node.tag.removeprefix('tag:yaml.org,2002:')}' is not one a safe YAML loader knows", line)
             if isinstance(node, MappingNode):
                 seen = set()
-                for key, _ in node.value:
+                for key, value in node.value:
                     if isinstance(key, ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                         if key.value in seen:
                             raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping", key.start_mark.line + 1)
                         seen.add(key.value)
+                        if key.value in TARGET_KEYS and not (isinstance(value, ScalarNode) and "${" in value.value):
+                            shown = value.value if isinstance(value, ScalarNode) and value.tag.endswith(":str") else \
+                                text[value.start_mark.index:value.end_mark.index]
+                            targets.append((shown, value.start_mark.line + 1))  # an ${interpolation} is Hydra's to resolve
             for child in children:
                 if id(child) in open_nodes and id(child) not in sizes:
                     raise YamlSyntaxError("an alias refers to a node that holds it (the value would be infinite)", child.start_mark.line + 1)
@@ -130,21 +136,7 @@ def _check_document(root) -> None:
         sizes[id(node)] = size = 1 + sum(sizes[id(child)] for child in children)
         if size > MAX_VALUES:
             raise YamlSyntaxError(f"its aliases expand to more than {MAX_VALUES:,} values", node.start_mark.line + 1)
-
-
-def target_values(text: str) -> list[tuple[str, int]]:
-    """``(value, line)`` of each ``_target_:``/``update_fn:`` in ``text`` (block or flow style, not in comments)."""
-    found = []
-    if "_target_" not in text and "update_fn" not in text:
-        return found
-    for number, line in enumerate(text.splitlines(), start=1):
-        if "_target_" not in line and "update_fn" not in line:
-            continue
-        code = line.split(" #", 1)[0]
-        if code.lstrip().startswith("#"):
-            continue
-        found += [(m.group(1), number) for m in _TARGET_RE.finditer(code)]
-    return found
+    return sorted(targets, key=lambda target: target[1])
 
 
 def config_text(path: str) -> str:
@@ -181,9 +173,7 @@ def read_config(path: str, memo: FileMemo) -> tuple[YamlSyntaxError | None, list
         problem, line, targets = cached
         return (YamlSyntaxError(problem, line) if problem is not None else None), [tuple(t) for t in targets]
     try:
-        text = config_text(path)
-        check_syntax(text)
-        error, targets = None, target_values(text)
+        error, targets = None, check_syntax(config_text(path))
     except YamlSyntaxError as exc:
         error, targets = exc, []
     if signature is not None:

@@ -17,23 +17,24 @@ from typing import Any, Iterable
 
 from xlm.errors import UserError
 from xlm.external.checks import ExternalModels
+from xlm.external.configs import TARGET_KEYS
 from xlm.external.discovery import FoundModel
 from xlm.external.errors import Problem
 from xlm.external.layout import find_layout
 from xlm.external.pysource import TargetCheck
 
-_TARGET_KEYS = ("_target_", "update_fn")
-
-
 def config_targets(node: Any) -> list[str]:
-    """Every ``_target_``/``update_fn`` value in a config (plain containers), in order, once."""
+    """Every ``_target_``/``update_fn`` value in a config (plain containers), in order, once; a
+    value that is no string (``42``, a list) as its text, so that it is refused by name."""
     found: dict[str, None] = {}
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for key, value in item.items():
-                if key in _TARGET_KEYS and isinstance(value, str) and "${" not in value:
+                if key in TARGET_KEYS and not isinstance(value, (dict, str)):
+                    found[str(value)] = None
+                elif key in TARGET_KEYS and isinstance(value, str) and "${" not in value:
                     found[value] = None
                 else:
                     stack.append(value)
