@@ -25,7 +25,7 @@ def test_a_changed_file_is_judged_again(project):
     [problem] = find_external_models().problems
     assert problem.kind == "invalid_config"
     (root / "m" / "loss.py").write_text("class Other:\n    pass\n")
-    (root / "configs" / "model" / "m.yaml").write_text("model:\n  _target_: m.model.MModel\n")
+    (root / "configs" / "model" / "m.yaml").write_text("# @package _global_\nmodel:\n  _target_: m.model.MModel\n")
     assert [p.kind for p in find_external_models().warnings] == ["bad_target"]
     (root / "m" / "loss.py").write_text("class Other(:\n    pass\n")
     assert [(p.kind, p.where) for p in find_external_models().problems] == [("syntax_error", f"{root / 'm' / 'loss.py'}:1")]

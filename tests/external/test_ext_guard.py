@@ -73,12 +73,12 @@ def test_a_declared_model_that_is_not_there_stops_jobs_that_target_it(project):
 
 
 def test_a_stale_target_fails_only_the_job_that_uses_it(project):
-    root = project.model("stale", files={"configs/model/old_stale.yaml": "model:\n  _target_: stale.model.Gone\n"})
+    root = project.model("stale", files={"configs/model/old_stale.yaml": "# @package _global_\nmodel:\n  _target_: stale.model.Gone\n"})
     project.models_file("stale")
     found = find_external_models()
     assert found.problems == [] and found.get("stale") is not None  # loads: a warning only
     [warning] = found.warnings
-    assert warning.where == f"{root / 'configs' / 'model' / 'old_stale.yaml'}:2"
+    assert warning.where == f"{root / 'configs' / 'model' / 'old_stale.yaml'}:3"
     assert job_error(found, {"experiment": "stale_debug"}, ["stale.model.StaleModel", "stale.loss.StaleLoss"]) is None
     error = job_error(found, {"model": "old_stale"}, ["stale.model.Gone"])
     assert error.what == (
@@ -88,7 +88,7 @@ def test_a_stale_target_fails_only_the_job_that_uses_it(project):
 
 
 def test_a_target_into_xlm_is_checked_like_a_model_target(project):
-    project.model("old", files={"configs/model_type/old.yaml": "lightning_module:\n  _target_: xlm.lightning.Harness\nloss:\n  _target_: old.loss.OldLoss\n"})
+    project.model("old", files={"configs/model_type/old.yaml": "# @package _global_\nlightning_module:\n  _target_: xlm.lightning.Harness\nloss:\n  _target_: old.loss.OldLoss\n"})
     project.models_file("old")
     found = find_external_models()
     assert [w.what for w in found.warnings] == [
@@ -161,12 +161,12 @@ def test_a_skipped_models_copy_of_an_xlm_config_does_not_stop_other_jobs(project
 def test_xlm_models_lists_warnings_and_exits_0(project, capsys):
     from xlm.cli import main
 
-    root = project.model("stale", files={"configs/model/old_stale.yaml": "model:\n  _target_: xlm.gone.Thing\n"})
+    root = project.model("stale", files={"configs/model/old_stale.yaml": "# @package _global_\nmodel:\n  _target_: xlm.gone.Thing\n"})
     project.models_file("stale")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("stale "))
     assert row.split("  ")[1].strip() == "ok, 1 warning"
     assert "warnings (1; the models load, a job that uses one of these fails):\n" in out
-    assert f"Warning: External model 'stale' has a bad target 'xlm.gone.Thing': module xlm/gone.py does not exist\n  where: {root / 'configs' / 'model' / 'old_stale.yaml'}:2" in out
+    assert f"Warning: External model 'stale' has a bad target 'xlm.gone.Thing': module xlm/gone.py does not exist\n  where: {root / 'configs' / 'model' / 'old_stale.yaml'}:3" in out
     assert out.rstrip().endswith("no problems")

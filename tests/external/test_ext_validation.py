@@ -24,7 +24,7 @@ def test_everything_wrong_is_reported_not_just_the_first(tmp_path):
         files={
             "configs/model_type/my_model.yaml": None,
             "configs/experiment/broken.yaml": "a: [1, 2\n",
-            "configs/model/my_model.yaml": "model:\n  _target_: my_model.model.Missing\n",
+            "configs/model/my_model.yaml": "# @package _global_\nmodel:\n  _target_: my_model.model.Missing\n",
         },
     )
     info = inspect_model(root, "my_model")
@@ -53,9 +53,9 @@ BROKEN = {
         "fix the YAML syntax",
     ),
     "target_class_missing": (
-        {"configs/model_type/my_model.yaml": "loss:\n  _target_: my_model.loss.MyModelLos\nx: 1\n", "configs/model_type/other.yaml": "x: 1\n"},
+        {"configs/model_type/my_model.yaml": "# @package _global_\nloss:\n  _target_: my_model.loss.MyModelLos\nx: 1\n", "configs/model_type/other.yaml": "x: 1\n"},
         "External model 'my_model' has a bad target 'my_model.loss.MyModelLos': 'MyModelLos' is not defined in my_model/loss.py",
-        "configs/model_type/my_model.yaml:2",
+        "configs/model_type/my_model.yaml:3",
         "point it at a class or function that exists",
     ),
     "target_only_in_a_string": (
@@ -71,9 +71,9 @@ BROKEN = {
         "check spelling and module",
     ),
     "update_fn_missing": (
-        {"configs/model_type/x.yaml": "reported_metrics:\n  val:\n    lm:\n      a:\n        update_fn: my_model.metrics.nope\n"},
+        {"configs/model_type/x.yaml": "# @package _global_\nreported_metrics:\n  val:\n    lm:\n      a:\n        update_fn: my_model.metrics.nope\n"},
         "External model 'my_model' has a bad target 'my_model.metrics.nope': 'nope' is not defined in my_model/metrics.py",
-        "configs/model_type/x.yaml:5",
+        "configs/model_type/x.yaml:6",
         "",
     ),
     "target_is_a_module": (
@@ -113,9 +113,9 @@ BROKEN = {
         "",
     ),
     "xlm_target_missing": (
-        {"configs/model_type/x.yaml": "lightning_module:\n  _target_: xlm.harness.Harnes\n"},
+        {"configs/model_type/x.yaml": "# @package _global_\nlightning_module:\n  _target_: xlm.harness.Harnes\n"},
         "External model 'my_model' has a bad target 'xlm.harness.Harnes': 'Harnes' is not defined in xlm/harness.py",
-        "configs/model_type/x.yaml:2",
+        "configs/model_type/x.yaml:3",
         "exists in this xlm",
     ),
     "xlm_module_missing": (
@@ -251,7 +251,7 @@ def test_a_flat_model_is_checked_like_a_nested_one(tmp_path):
         tmp_path,
         "idlm",
         files={
-            "configs/model/idlm.yaml": "model:\n  _target_: idlm.model.Nope\n",
+            "configs/model/idlm.yaml": "# @package _global_\nmodel:\n  _target_: idlm.model.Nope\n",
             "sub/__init__.py": "",
             "sub/broken.py": "def (:\n",
             "tests/test_x.py": "this is not python\n",  # not a sub-package: not part of the model's code
@@ -412,3 +412,25 @@ def test_every_target_is_read_as_yaml_reads_it(tmp_path, collator, shown, line):
     if shown is not None:
         assert warning.what.startswith(f"External model 'my_model' has a bad target {shown}: ")
     assert "not a dotted Python path" in warning.what or "is not defined" in warning.what
+
+
+@pytest.mark.parametrize("rel, text, key", [
+    ("configs/model/my_model.yaml", "model:\n  _target_: my_model.model.MyModelModel\n", "model"),  # becomes model.model
+    ("configs/model_type/my_model.yaml", "loss:\n  _target_: my_model.loss.MyModelLoss\n", "loss"),
+    ("configs/model/my_model.yaml", "\ufeff# @package _global_\nmodel:\n  d: 1\n", None),  # a BOM hides it: a problem, above
+    ("configs/model/other.yaml", "_target_: my_model.model.MyModelModel\nd_model: 8\n", None),  # meant to sit under `model`
+    ("configs/model/other.yaml", "# @package _global_\nmodel:\n  d_model: 8\n", None),
+])
+def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, text, key):
+    """Without `# @package _global_`, `model:` in configs/model/x.yaml is `model.model`: the job fails far from the cause."""
+    root = make_model(tmp_path, "my_model", files={rel: text})
+    info = inspect_model(root, "my_model")
+    unplaced = [w for w in info.warnings if w.kind == "unplaced_config"]
+    if key is None:
+        assert unplaced == []
+        return
+    group = rel.split("/")[1]
+    [warning] = unplaced
+    assert warning.what == (f"External model 'my_model' has a config without a `# @package _global_` line: Hydra puts it under "
+                            f"`{group}`, so its `{key}` becomes `{group}.{key}`, which xlm never reads")
+    assert warning.where == f"{root / rel}:1" and warning.fix.startswith("make `# @package _global_` its first line")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from xlm.external.cache import FileMemo
 
@@ -65,8 +66,15 @@ def _syntax_error(exc: Exception) -> YamlSyntaxError:
     return YamlSyntaxError(problem, mark.line + 1 if mark is not None else None)
 
 
-def check_syntax(text: str) -> list[tuple[str, int]]:
-    """``(value, line)`` of each ``_target_``/``update_fn`` in ``text``; raise `YamlSyntaxError`
+class ConfigFacts(NamedTuple):
+    """What validation reads from a config file besides its syntax."""
+
+    targets: list[tuple[str, int]]  # (value, line) of each `_target_`/`update_fn`
+    keys: list[str]  # its top-level keys (a mapping's; [] for anything else)
+
+
+def check_syntax(text: str) -> ConfigFacts:
+    """The `ConfigFacts` of ``text``; raise `YamlSyntaxError`
     when ``text`` is not one YAML document that OmegaConf loads: it nests absurdly deep, does
     not parse, repeats a key in a mapping, uses a tag no safe loader knows (`!!python/...`),
     or has aliases that expand without end (a "billion laughs" file, on which composing the
@@ -85,7 +93,10 @@ def check_syntax(text: str) -> list[tuple[str, int]]:
         raise YamlSyntaxError(f"{exc.context}, {error.problem}" if exc.context else error.problem, error.line) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise _syntax_error(exc) from None
-    return [] if node is None else _check_document(node, text)
+    if node is None:
+        return ConfigFacts([], [])
+    keys = [str(key.value) for key, _ in node.value if isinstance(key.value, str)] if node.id == "mapping" else []
+    return ConfigFacts(_check_document(node, text), keys)
 
 
 MAX_VALUES = 1_000_000  # what a document may hold once its aliases are expanded (OmegaConf copies each)
@@ -159,26 +170,36 @@ _PACKAGE_HEADER = re.compile(r"^#\s*@package\b", re.MULTILINE)
 
 
 def _yaml_verdict(value) -> bool:
-    """The shape `read_config` stores: [problem or None, line or None, [[value, line], ...]]."""
-    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], (str, type(None)))
+    """The shape `read_config` stores: [problem or None, line or None, [[value, line], ...], [key, ...]]."""
+    return (isinstance(value, list) and len(value) == 4 and isinstance(value[0], (str, type(None)))
             and isinstance(value[1], (int, type(None))) and isinstance(value[2], list)
-            and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int) for t in value[2]))
+            and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int) for t in value[2])
+            and isinstance(value[3], list) and all(isinstance(k, str) for k in value[3]))
 
 
-def read_config(path: str, memo: FileMemo) -> tuple[YamlSyntaxError | None, list[tuple[str, int]]]:
-    """(syntax error or None, targets) of one config file, from ``memo`` while the file is unchanged."""
+class ConfigVerdict(NamedTuple):
+    error: YamlSyntaxError | None
+    targets: list[tuple[str, int]]
+    unplaced: list[str]  # top-level keys of a file without a `# @package` line (Hydra nests them under its group)
+
+
+def read_config(path: str, memo: FileMemo) -> ConfigVerdict:
+    """What validation needs of one config file, from ``memo`` while the file is unchanged."""
     signature = memo.signature(path)
     cached = memo.get(path, signature, "yaml", _yaml_verdict) if signature is not None else None
     if cached is not None:
-        problem, line, targets = cached
-        return (YamlSyntaxError(problem, line) if problem is not None else None), [tuple(t) for t in targets]
+        problem, line, targets, unplaced = cached
+        return ConfigVerdict(YamlSyntaxError(problem, line) if problem is not None else None, [tuple(t) for t in targets], unplaced)
     try:
-        error, targets = None, check_syntax(config_text(path))
+        text = config_text(path)
+        facts = check_syntax(text)
+        verdict = ConfigVerdict(None, facts.targets, [] if _PACKAGE_HEADER.search(text) else facts.keys)
     except YamlSyntaxError as exc:
-        error, targets = exc, []
+        verdict = ConfigVerdict(exc, [], [])
     if signature is not None:
-        memo.put(path, signature, "yaml", [error and error.problem, error and error.line, targets])
-    return error, targets
+        memo.put(path, signature, "yaml", [verdict.error and verdict.error.problem, verdict.error and verdict.error.line,
+                                           verdict.targets, verdict.unplaced])
+    return verdict
 
 
 @dataclass(frozen=True)

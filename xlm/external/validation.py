@@ -30,6 +30,9 @@ from xlm.external.shadowing import shadowing
 from xlm.manifest import name_problem
 
 REQUIRED_GROUPS = ("model", "model_type")
+# Keys xlm reads at the top of the job's config, by the group whose files set them: such a
+# file needs `# @package _global_`, or Hydra nests it under the group (`model.model`).
+_READ_AT_TOP = {"model": {"model"}, "model_type": {"model", "loss", "predictor", "lightning_module", "reported_metrics"}}
 COMMANDS_FILE = "commands.yaml"
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -178,7 +181,7 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
                 if rel == COMMANDS_FILE:
                     command_targets += _read_commands(info, path, config_text(path))
                     continue
-                error, found = read_config(path, memo)
+                error, found, unplaced = read_config(path, memo)
             except YamlSyntaxError as exc:
                 error = exc
             except (OSError, UnicodeDecodeError) as exc:
@@ -190,6 +193,11 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
                 continue
             info.config_files.append(rel)
             targets += [(value, f"{path}:{line}") for value, line in found]
+            if rel_dir in _READ_AT_TOP and (keys := [k for k in unplaced if k in _READ_AT_TOP[rel_dir]]):
+                what = (f"External model '{info.name}' has a config without a `# @package _global_` line: Hydra puts it "
+                        f"under `{rel_dir}`, so its `{keys[0]}` becomes `{rel_dir}.{keys[0]}`, which xlm never reads")
+                fix = "make `# @package _global_` its first line, as in xlm's own configs (or move the keys under the group's own)"
+                info.warnings.append(Problem(info.name, what, f"{path}:1", fix, "unplaced_config"))
     if missing := [g for g in REQUIRED_GROUPS if g not in groups]:
         what = f"External model '{info.name}' missing required config groups: {missing}"
         fix = "create " + " and ".join(f"configs/{g}/{info.name}.yaml" for g in missing)
