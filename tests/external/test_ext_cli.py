@@ -161,6 +161,17 @@ def test_a_job_naming_an_unlisted_models_experiment_says_to_list_it(project, cap
     assert f"fix: add the line 'my_model' to {file}" in err
 
 
+def test_a_job_whose_models_file_cannot_be_read_says_so_not_that_the_model_is_unlisted(project, capsys):
+    project.model("my_model")
+    file = project.models_file("my_model")
+    file.write_bytes(file.read_bytes() + b"# caf\xe9\n")
+    assert main(["train", "experiment=my_model_debug"]) == 2
+    err = capsys.readouterr().err
+    assert (f"unknown experiment 'my_model_debug': it is in the model at {project.root / 'my_model'}, and the models file "
+            f"that may list it cannot be read ({file}:2: not valid UTF-8") in err
+    assert "not listed" not in err and "fix: save the file as UTF-8" in err
+
+
 def test_a_target_in_an_unlisted_package_is_explained_not_a_traceback(project, capsys):
     project.model("my_model")
     project.models_file("# nothing listed")

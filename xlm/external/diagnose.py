@@ -46,8 +46,13 @@ def unlisted_option(group: str, option: str, found: ExternalModels | None = None
 
     if (skipped := job_error(found, {group: option}, [])) is not None:
         return skipped.what, skipped.fix
+    unread = next((p for p in found.problems if p.kind == "models_file"), None)  # its lines were never read
     for root in unlisted_models(found):
         if (root / "configs" / group / f"{option}.yaml").is_file():
+            if unread is not None:
+                why = unread.what.removeprefix("Cannot read the models file: ")
+                return (f"unknown {group} '{option}': it is in the model at {root}, and the models file that may list it "
+                        f"cannot be read ({unread.where}: {why})"), unread.fix
             what = f"unknown {group} '{option}': it is in the model at {root}, which is not listed in {MODELS_FILE_NAME}"
             return what, listing_fix(found, root.name)
     return None
