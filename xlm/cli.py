@@ -200,10 +200,12 @@ def _dispatch(argv: list[str]) -> int:
         return int(target(rest) or 0)
     if "=" in command or command.startswith("-"):
         return run_hydra(argv)
-    from xlm.external.commands import find_command, run_command
+    from xlm.external.commands import find_command, run_command, skipped_command
 
     if (model_command := find_command(command)) is not None:
         return run_command(model_command, rest)
+    if (skipped := skipped_command(command)) is not None:
+        raise skipped
     from xlm.external_models import setup_external_models
 
     names = [*JOB_COMMANDS, *COMMANDS, *(c.name for c in setup_external_models().commands)]

@@ -96,6 +96,16 @@ def test_a_commands_help_is_shown_on_one_line_with_controls_escaped(project, cap
     assert "line1 fake-cmd pretend\\u001b[31mRED (model cmdm)" in out, out
 
 
+def test_a_command_of_a_skipped_model_says_why_it_is_not_there(project, capsys):
+    project.model("cmdm", files={"cmdm/__init__.py": "", "cmdm/commands.py": "def f(args):\n    pass\n",
+                                 "cmdm/broken.py": "def (:\n", "configs/commands.yaml": "cmdm-f: cmdm.commands.f\n"})
+    file = project.models_file("cmdm")
+    assert main(["cmdm-f"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: 'cmdm-f' is a command of model 'cmdm' ({file}:1), which was skipped because: " in err
+    assert "does not compile" in err and "fix: fix the syntax" in err
+
+
 def test_unknown_command_is_still_a_user_error(project, capsys):
     project.models_file("# none")
     assert main(["nope"]) == 2

@@ -42,6 +42,30 @@ def load_function(dotted: str) -> Callable:
     raise ModuleNotFoundError(f"No module named '{parts[0]}'", name=parts[0])
 
 
+def skipped_command(name: str):
+    """A `UserError` when ``name`` is a command of a model that was skipped (why, and the fix), else None."""
+    from xlm.errors import UserError
+    from xlm.external.configs import YamlSyntaxError, command_lines, config_text
+    from xlm.external.layout import find_layout
+    from xlm.external.validation import COMMANDS_FILE, configs_dir_of
+    from xlm.external_models import setup_external_models
+
+    found = setup_external_models()
+    for model in found.skipped:
+        layout = find_layout(model.root, model.name, model.package)
+        configs = configs_dir_of(model.root, layout.package_dir if layout else None, bool(layout and layout.flat))
+        try:
+            entries = command_lines(config_text(str(configs / COMMANDS_FILE))) if configs is not None else None
+        except (OSError, YamlSyntaxError):
+            continue
+        if entries and any(entry.name == name for entry in entries):
+            reason = found.reason(model)
+            why = reason.what if reason else "see `xlm models`"
+            return UserError(f"'{name}' is a command of model '{model.name}' ({model.where}), which was skipped because: {why}",
+                             reason.fix if reason else "run `xlm models` to see why")
+    return None
+
+
 def run_command(command: Command, args: list[str]) -> int:
     """Run a model command; its return value (None counts as success) is the exit code.
 
