@@ -224,7 +224,7 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
         if slash < 0:
             raise _refuse(f"'{show(spec)}' has no repository path")
         _check_authority(scheme.lower(), rest[:slash], spec)
-        prefix, path = f"{scheme}://{rest[:slash]}", rest[slash:]
+        prefix, path = f"{scheme.lower()}://{rest[:slash]}", rest[slash:]  # FILE:// is file://: schemes ignore case
     elif (m := _SCP_RE.match(spec)) and "/" not in m.group("host"):
         _check_authority("ssh", f"{m.group('user')}@{m.group('host')}", spec)
         prefix, path = f"{m.group('user')}@{m.group('host')}:", m.group("path")
@@ -250,6 +250,8 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
         raise _refuse(f"'{show(spec)}' has no repository path")
     if path.lstrip("/").startswith("-"):
         raise _option_like("path", path.lstrip("/"), whole)
+    if any(part in (".", "..") for part in path.split("/")):
+        raise _refuse(f"the path of '{show(whole)}' has a '.' or '..' component", "write the repository's own path (host/group/repo)")
     return prefix + path, path, ref, subdir
 
 

@@ -53,6 +53,8 @@ ERRORS = [
     ("./examples/zlm#x", "'#' starts a comment only after white space, found './examples/zlm#x'", "write './examples/zlm  #x'"),
     ("github.com/lab/zlm#v1", "unknown fragment '#v1' (only '#subdir=path/in/repo' is supported)", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/zlm@", "'@' must be followed by a tag, branch, commit or version query", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/../../etc", "the path of 'github.com/../../etc' has a '.' or '..' component", "the repository's own path"),
+    ("https://h/lab/./zlm", "the path of 'https://h/lab/./zlm' has a '.' or '..' component", "the repository's own path"),
     # a subdir is taken as written: '/etc' is not guessed to mean 'etc'
     ("github.com/lab/mono#subdir=/etc", "subdir '/etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/mono#subdir=//etc", "subdir '//etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
@@ -139,6 +141,7 @@ def test_user_names_ports_and_addresses_that_are_fine():
     assert parse_source("https://[::1]:8443/lab/m.git")[1] == GitSource("https://[::1]:8443/lab/m.git")
     assert parse_source("git@host:lab/m.git@v-1")[1] == GitSource("git@host:lab/m.git", "v-1")
     assert parse_source("HTTPS://host/lab/m")[0] == "m"
+    assert parse_source("FILE:///srv/lab/m")[1] == GitSource("file:///srv/lab/m")  # schemes ignore case: never refused later
 
 
 def test_entries_keep_file_order_and_their_line_numbers(tmp_path):

@@ -19,7 +19,7 @@ def flat_model_files(name: str) -> dict[str, str]:
         "__init__.py": f"from .model_{name} import {cls}\n",
         f"model_{name}.py": f"class {cls}:\n    pass\n",
         f"configs/model/{name}.yaml": f"_target_: {name}.model_{name}.{cls}\n",
-        f"configs/model_type/{name}.yaml": "lightning_module:\n  _target_: xlm.harness.Harness\n",
+        f"configs/model_type/{name}.yaml": "# @package _global_\nlightning_module:\n  _target_: xlm.harness.Harness\n",
     }
 
 
