@@ -29,9 +29,38 @@ class YamlSyntaxError(ValueError):
 
 
 def _yaml():
+    """PyYAML, and what composes a document into nodes: libyaml's composer with no implicit
+    resolver (every plain scalar is a string: only collections, keys and explicit tags matter
+    here, and resolving each scalar cost ~40% of the time), else PyYAML's own."""
+    global _COMPOSER
     import yaml
 
-    return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if _COMPOSER is None:
+        if hasattr(yaml, "CSafeLoader"):
+            from yaml._yaml import CParser
+
+            class _Composer(CParser, yaml.resolver.BaseResolver):
+                def __init__(self, stream):
+                    CParser.__init__(self, stream)
+                    yaml.resolver.BaseResolver.__init__(self)
+
+                def descend_resolver(self, current_node, current_index):
+                    pass
+
+                def ascend_resolver(self):
+                    pass
+
+                def resolve(self, kind, value, implicit):
+                    return _DEFAULT_TAGS[kind.id]
+
+            _COMPOSER = _Composer
+        else:
+            _COMPOSER = yaml.SafeLoader
+    return yaml, _COMPOSER
+
+
+_COMPOSER = None
+_DEFAULT_TAGS = {"scalar": "tag:yaml.org,2002:str", "sequence": "tag:yaml.org,2002:seq", "mapping": "tag:yaml.org,2002:map"}
 
 
 MAX_FLOW_DEPTH = 200  # far beyond any config, and far below where libyaml's time (quadratic in it) or PyYAML's recursion hurt
@@ -105,10 +134,30 @@ _SAFE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
 
 
 def _check_document(root, text: str) -> list[tuple[str, int]]:
-    """Walk the composed nodes once each (aliases share them), iteratively: keys, tags, size;
-    collect the targets."""
-    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+    """Check the composed nodes (keys, tags, the size aliases expand to) and collect the targets.
 
+    Only collections are visited unless the text has a tag (`!`); only a text with an alias
+    (`*`) can share nodes, so only then is each node's expanded size counted (once each)."""
+    if "*" in text:
+        return _check_shared(root, text)
+    targets: list[tuple[str, int]] = []
+    tagged = "!" in text
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if tagged and node.tag not in _SAFE_TAGS:
+            raise _tag_error(node)
+        if node.id == "mapping":
+            _check_mapping(node, text, targets)
+            stack += [part for pair in node.value for part in pair if tagged or part.id != "scalar"]
+        elif node.id == "sequence":
+            stack += [item for item in node.value if tagged or item.id != "scalar"]
+    return sorted(targets, key=lambda target: target[1])
+
+
+def _check_shared(root, text: str) -> list[tuple[str, int]]:
+    """`_check_document` where aliases share nodes: each is visited once, and a node an alias
+    inside it points back to, or one whose expansion passes `MAX_VALUES`, is refused."""
     targets: list[tuple[str, int]] = []
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
@@ -118,26 +167,14 @@ def _check_document(root, text: str) -> list[tuple[str, int]]:
         if id(node) in sizes:
             stack.pop()
             continue
-        if isinstance(node, MappingNode):
-            children = [part for pair in node.value for part in pair]
-        else:
-            children = node.value if isinstance(node, SequenceNode) else []
+        children = [part for pair in node.value for part in pair] if node.id == "mapping" else \
+            node.value if node.id == "sequence" else []
         if id(node) not in open_nodes:  # first visit: check it, then its children
             open_nodes.add(id(node))
-            line = node.start_mark.line + 1
             if node.tag not in _SAFE_TAGS:
-                raise YamlSyntaxError(f"the tag '{node.tag.removeprefix('tag:yaml.org,2002:')}' is not one a safe YAML loader knows", line)
-            if isinstance(node, MappingNode):
-                seen = set()
-                for key, value in node.value:
-                    if isinstance(key, ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                        if key.value in seen:
-                            raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping", key.start_mark.line + 1)
-                        seen.add(key.value)
-                        if key.value in TARGET_KEYS and not (isinstance(value, ScalarNode) and "${" in value.value):
-                            shown = value.value if isinstance(value, ScalarNode) and value.tag.endswith(":str") else \
-                                text[value.start_mark.index:value.end_mark.index]
-                            targets.append((shown, value.start_mark.line + 1))  # an ${interpolation} is Hydra's to resolve
+                raise _tag_error(node)
+            if node.id == "mapping":
+                _check_mapping(node, text, targets)
             for child in children:
                 if id(child) in open_nodes and id(child) not in sizes:
                     raise YamlSyntaxError("an alias refers to a node that holds it (the value would be infinite)", child.start_mark.line + 1)
@@ -148,6 +185,26 @@ def _check_document(root, text: str) -> list[tuple[str, int]]:
         if size > MAX_VALUES:
             raise YamlSyntaxError(f"its aliases expand to more than {MAX_VALUES:,} values", node.start_mark.line + 1)
     return sorted(targets, key=lambda target: target[1])
+
+
+def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:
+    """No key twice (a merge key `<<` aside); the `_target_`/`update_fn` values, as YAML reads them."""
+    seen = set()
+    for key, value in node.value:
+        if key.id != "scalar" or key.value == "<<":
+            continue
+        if key.value in seen:
+            raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping", key.start_mark.line + 1)
+        seen.add(key.value)
+        if key.value in TARGET_KEYS and not (value.id == "scalar" and "${" in value.value):  # ${...}: Hydra's to resolve
+            shown = value.value if value.id == "scalar" and value.tag.endswith(":str") else \
+                text[value.start_mark.index:value.end_mark.index]
+            targets.append((shown, value.start_mark.line + 1))
+
+
+def _tag_error(node) -> YamlSyntaxError:
+    return YamlSyntaxError(f"the tag '{node.tag.removeprefix('tag:yaml.org,2002:')}' is not one a safe YAML loader knows",
+                           node.start_mark.line + 1)
 
 
 def config_text(path: str) -> str:
