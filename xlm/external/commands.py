@@ -46,14 +46,13 @@ def skipped_command(name: str):
     """A `UserError` when ``name`` is a command of a model that was skipped (why, and the fix), else None."""
     from xlm.errors import UserError
     from xlm.external.configs import YamlSyntaxError, command_lines, config_text
-    from xlm.external.layout import find_layout
-    from xlm.external.validation import COMMANDS_FILE, configs_dir_of
+    from xlm.external.guard import model_configs_dir
+    from xlm.external.validation import COMMANDS_FILE
     from xlm.external_models import setup_external_models
 
     found = setup_external_models()
     for model in found.skipped:
-        layout = find_layout(model.root, model.name, model.package)
-        configs = configs_dir_of(model.root, layout.package_dir if layout else None, bool(layout and layout.flat))
+        configs = model_configs_dir(model)
         try:
             entries = command_lines(config_text(str(configs / COMMANDS_FILE))) if configs is not None else None
         except (OSError, YamlSyntaxError):

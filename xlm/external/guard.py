@@ -23,6 +23,7 @@ from xlm.external.errors import Problem
 from xlm.external.layout import find_layout
 from xlm.external.pysource import TargetCheck
 
+
 def config_targets(node: Any) -> list[str]:
     """Every ``_target_``/``update_fn`` value in a config (plain containers), in order, once; a
     value that is no string (``42``, a list) as its text, so that it is refused by name."""
@@ -53,7 +54,8 @@ def selections(choices: dict[str, Any]) -> Iterable[tuple[str, str]]:
                 yield group, one
 
 
-def _configs_dir(model: FoundModel) -> Path | None:
+def model_configs_dir(model: FoundModel) -> Path | None:
+    """The `configs/` folder a declared model's layout gives it (`validation.configs_dir_of`)."""
     from xlm.external.validation import configs_dir_of
 
     layout = find_layout(model.root, model.name, model.package)
@@ -99,7 +101,7 @@ def _skipped_config(found: ExternalModels, blocking: list, choices: dict[str, An
         if in_core_configs(rel):
             continue  # xlm's own tree is searched first: no model's copy would have been used
         for model, name, _, reason in blocking:
-            configs = _configs_dir(model) if model is not None else None
+            configs = model_configs_dir(model) if model is not None else None
             if configs is not None and (configs / rel).is_file():
                 what = f"{group} '{option}' belongs to model '{name}' ({model.where}), skipped because: {reason.what}"
                 return UserError(what, reason.fix)
