@@ -38,10 +38,8 @@ READABLE_VERSIONS = (1, 2)
 LOCK_FIX = "restore it from version control, or delete it and run `xpm lock` to regenerate it"
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # sha1 or sha256 object ids
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-# A tag or branch as xpm records it: git's ref rules (no space, `~^:?*[\\`, `..`, `@{`; no
-# component that starts with `.` or `-` or ends with `.lock`), under refs/tags/ or refs/heads/.
-_REF_COMPONENT = r"(?![.-])(?:(?!\.\.|@\{|\.lock(?:/|$))[^\x00-\x20\x7f~^:?*\[\\/])+(?<!\.)"
-_RESOLVED = re.compile(rf"refs/(?:tags|heads)/{_REF_COMPONENT}(?:/{_REF_COMPONENT})*")
+# What git's ref rules forbid anywhere in a name (besides `..` and `@{`): controls, space, `~^:?*[\\`, DEL.
+_REF_FORBIDDEN = frozenset(" ~^:?*[\\\x7f" + "".join(map(chr, range(32))))
 MAX_REQUIRES = 500  # as many as xlm.requirements reads from a model
 
 
@@ -215,8 +213,12 @@ def check_hash(table: Table, fix: str, tool: str = "xpm") -> None:
 
 
 def is_tag_or_branch(ref: str) -> bool:
-    """Whether `ref` is a `refs/tags/...` or `refs/heads/...` name git itself would make."""
-    return _RESOLVED.fullmatch(ref) is not None
+    """Whether `ref` is a `refs/tags/...` or `refs/heads/...` name git itself would make (no
+    component empty, starting with `.` or `-`, or ending with `.` or `.lock`)."""
+    prefix = next((p for p in ("refs/tags/", "refs/heads/") if ref.startswith(p)), None)
+    if prefix is None or ".." in ref or "@{" in ref or not _REF_FORBIDDEN.isdisjoint(ref):
+        return False
+    return all(part and part[0] not in ".-" and not part.endswith((".", ".lock")) for part in ref[len(prefix):].split("/"))
 
 
 def check_resolved(table: Table, fix: str) -> None:

@@ -32,12 +32,12 @@ from pathlib import Path
 from xlm.records.statcheck import file_mode
 
 try:  # the interpreter's own sha256 (3.12: _sha2, 3.11: _sha256): the same digest, without
-    from _sha2 import sha256 as _small_sha256  # importing hashlib, which loads OpenSSL (~3 ms)
+    from _sha2 import sha256 as small_sha256  # importing hashlib, which loads OpenSSL (~3 ms)
 except ImportError:  # that xlm's start-up and a warm no-op install would pay for one small
     try:  # hash per model (`tree_hash_of` of a stamp). Files are hashed with hashlib's (faster).
-        from _sha256 import sha256 as _small_sha256
+        from _sha256 import sha256 as small_sha256
     except ImportError:
-        from hashlib import sha256 as _small_sha256
+        from hashlib import sha256 as small_sha256
 
 ALGORITHM = "sha256-tree"
 IGNORED_DIRS = frozenset({"__pycache__"})
@@ -126,7 +126,7 @@ def tree_text(entries) -> str:
 
 def text_hash(text: str) -> str:
     """`sha256-tree:` and the sha256 of a `tree_text`."""
-    return f"{ALGORITHM}:{_small_sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()}"
+    return f"{ALGORITHM}:{small_sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()}"
 
 
 def tree_hash_of(entries) -> str:

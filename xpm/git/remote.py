@@ -8,15 +8,17 @@ UTF-8 or holds a control, format or separator character (U+0085, U+2028, a bidi 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from xlm.records.lockfile import is_tag_or_branch
+from xlm.records.treehash import small_sha256
 from xpm.git.command import Git
-from xpm.resolve import RefList
+
+if TYPE_CHECKING:
+    from xpm.resolve import RefList
 
 _SCP = re.compile(r"^(?P<user>[^@/]+)@(?P<host>[^:/]+):(?P<path>.+)$")
 # As git splits a URL: the userinfo ends at the first '@' before any '/', '?' or '#'.
@@ -63,7 +65,7 @@ def mirror_name(url: str) -> str:
     """A readable, collision-free folder name for the mirror of `url`."""
     canonical = canonical_url(url)
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", canonical.split("://", 1)[-1]).strip("_")[-60:]
-    return f"{readable}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}.git"
+    return f"{readable}-{small_sha256(canonical.encode()).hexdigest()[:12]}.git"  # not hashlib: OpenSSL's start, ~3 ms
 
 
 def ref_problem(name: str) -> str | None:
@@ -95,6 +97,8 @@ def parse_ls_remote(data: bytes | str, warn: Callable[[str], None] | None = None
 
     Lines are split on `\\n` only (never on the other breaks `str.splitlines` knows); a line
     whose ref name is unusable is skipped and reported through `warn`."""
+    from xpm.resolve import RefList  # resolution's module: not needed to fetch a locked commit
+
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
     tags: dict[str, str] = {}
