@@ -1,0 +1,145 @@
+"""A model's config files as Hydra and OmegaConf will read them (xlm.external.configs, through
+validation): one UTF-8 YAML document, no key twice, no unsafe tag, no alias bomb, bounded
+nesting, its `# @package` header seen, and its targets read as YAML reads them."""
+
+from __future__ import annotations
+
+import pytest
+
+from xlm.external.validation import inspect_model
+
+from .builders import make_model
+
+
+@pytest.mark.parametrize("text, line", [
+    ("a: " + "[" * 200 + "]" * 200 + "\n", None),  # the limit itself is fine
+    ("a: " + "{x: " * 201 + "1" + "}" * 201 + "\n", 1),
+    ("a: 1\nb:\n  - " + "[" * 201 + "]" * 201 + "\n", 3),
+    ("a: '" + "[" * 5000 + "'\nb: \"" + "{" * 5000 + "\"\n", None),  # quoted: text, not collections
+    ("# " + "[" * 5000 + "\nc: 1  # " + "{" * 5000 + "\n", None),  # comments
+    ("a: [" + "[], " * 5000 + "[]]\n", None),  # many collections, none deep
+])
+def test_flow_depth_is_bounded_and_only_real_collections_count(text, line):
+    from xlm.external.configs import YamlSyntaxError, check_syntax
+
+    if line is None:
+        check_syntax(text)
+    else:
+        with pytest.raises(YamlSyntaxError, match="nested more than 200 levels deep") as info:
+            check_syntax(text)
+        assert info.value.line == line
+
+
+def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    model = root / "configs" / "model"
+    (model / "my_model.yaml").rename(model / "my_model.yml")
+    info = inspect_model(root, "my_model")
+    assert [(p.kind, p.what) for p in info.problems] == [
+        ("missing_configs", "External model 'my_model' missing required config groups: ['model']")]
+    assert [(p.kind, p.where, p.fix) for p in info.warnings] == [("ignored_config", str(model / "my_model.yml"), "rename it to my_model.yaml")]
+
+
+@pytest.mark.parametrize("data, what, line", [
+    (b"a: 1\nname: caf\xe9\n", "it is not valid UTF-8 (byte 0xe9); Hydra reads configs as UTF-8", 2),
+    ("\ufeff# @package _global_\nmodel:\n  x: 1\n".encode(), "it starts with a byte order mark, which hides its `# @package` header from Hydra", 1),
+])
+def test_a_config_hydra_would_misread_is_a_problem(tmp_path, data, what, line):
+    root = make_model(tmp_path, "my_model")
+    path = root / "configs" / "experiment" / "odd.yaml"
+    path.write_bytes(data)
+    [problem] = inspect_model(root, "my_model").problems
+    assert (problem.kind, problem.what, problem.where) == (
+        "invalid_config", f"External model 'my_model' has a config file that does not parse: {what}", f"{path}:{line}")
+
+
+def test_a_byte_order_mark_without_a_header_is_fine(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "experiment" / "plain.yaml").write_bytes("\ufeffa: 1\n".encode())
+    assert inspect_model(root, "my_model").problems == []
+
+
+def test_an_empty_configs_folder_in_the_package_does_not_hide_the_roots(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    (root / "my_model" / "configs").mkdir()
+    info = inspect_model(root, "my_model")
+    assert info.problems == [] and info.configs_dir == root / "configs"
+
+
+_LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9))
+
+
+@pytest.mark.parametrize("text, what, line", [
+    ("model:\n  x: 1\nother: 2\nmodel:\n  d: 3\n", "the key 'model' appears twice in one mapping", 4),  # a block appended
+    ("a:\n  b: 1\n  c: [1, {d: 2, d: 3}]\n", "the key 'd' appears twice in one mapping", 3),
+    ("x: !!python/object/apply:os.system ['echo hi']\n", "the tag 'python/object/apply:os.system' is not one a safe YAML loader knows", 1),
+    ("x: !custom 1\n", "the tag '!custom' is not one a safe YAML loader knows", 1),
+    (_LAUGHS, "its aliases expand to more than 1,000,000 values", 7),  # composing it would never end
+    ("a: &a [1, *a]\n", "an alias refers to a node that holds it (the value would be infinite)", 1),
+    ("a: 1\n---\nb: 2\n", "expected a single document in the stream, but found another document", 2),
+])
+def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text, what, line):
+    from xlm.external.configs import YamlSyntaxError, check_syntax
+
+    with pytest.raises(YamlSyntaxError) as info:
+        check_syntax(text)
+    assert (info.value.problem, info.value.line) == (what, line)
+
+
+@pytest.mark.parametrize("text", [
+    "base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n",  # merge keys and shared anchors are fine
+    "a: &v [1, 2]\nb: *v\nc: *v\n",
+    "# @package _global_\n", "", "n: null\nt: true\nf: 1.5e-3\nd: 2024-01-01\ns: !!str 12\n",
+    "".join(" " * i + "k:\n" for i in range(300)) + " " * 300 + "v: 1\n",  # deep block nesting
+])
+def test_ordinary_yaml_passes(text):
+    from xlm.external.configs import check_syntax
+
+    check_syntax(text)
+
+
+@pytest.mark.parametrize("collator, shown, line", [
+    ('_target_: ""\n', "''", 1),
+    ("_target_: 42\n", "'42'", 1),
+    ("_target_: [a, b]\n", "'[a, b]'", 1),
+    ("_target_: >-\n  my_model.collators.\n  Nope\n", None, 1),  # folded: YAML reads 'my_model.collators. Nope'
+    ("name: &t my_model.collators.Gone\n_target_: *t\n", "'my_model.collators.Gone'", 1),  # through an anchor
+    ('"_target_": my_model.collators.Gone\n', "'my_model.collators.Gone'", 1),  # a quoted key
+    ("_target_: ${oc.env:X}\n", "", None),  # an interpolation is Hydra's to resolve
+])
+def test_every_target_is_read_as_yaml_reads_it(tmp_path, collator, shown, line):
+    """Targets come from the composed YAML nodes, not from a scan of lines."""
+    root = make_model(tmp_path, "my_model", files={"configs/collator/default_my_model.yaml": collator})
+    info = inspect_model(root, "my_model")
+    assert info.problems == []
+    if line is None:
+        assert info.warnings == []
+        return
+    [warning] = info.warnings
+    assert warning.where == f"{root / 'configs' / 'collator' / 'default_my_model.yaml'}:{line}"
+    if shown is not None:
+        assert warning.what.startswith(f"External model 'my_model' has a bad target {shown}: ")
+    assert "not a dotted Python path" in warning.what or "is not defined" in warning.what
+
+
+@pytest.mark.parametrize("rel, text, key", [
+    ("configs/model/my_model.yaml", "model:\n  _target_: my_model.model.MyModelModel\n", "model"),  # becomes model.model
+    ("configs/model_type/my_model.yaml", "loss:\n  _target_: my_model.loss.MyModelLoss\n", "loss"),
+    ("configs/model/my_model.yaml", "\ufeff# @package _global_\nmodel:\n  d: 1\n", None),  # a BOM hides it: a problem, above
+    ("configs/model/other.yaml", "_target_: my_model.model.MyModelModel\nd_model: 8\n", None),  # meant to sit under `model`
+    ("configs/model/other.yaml", "# @package _global_\nmodel:\n  d_model: 8\n", None),
+])
+def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, text, key):
+    """Without `# @package _global_`, `model:` in configs/model/x.yaml is `model.model`: the job fails far from the cause."""
+    root = make_model(tmp_path, "my_model", files={rel: text})
+    info = inspect_model(root, "my_model")
+    unplaced = [w for w in info.warnings if w.kind == "unplaced_config"]
+    if key is None:
+        assert unplaced == []
+        return
+    group = rel.split("/")[1]
+    [warning] = unplaced
+    assert warning.what == (f"External model 'my_model' has a config without a `# @package _global_` line: Hydra puts it under "
+                            f"`{group}`, so its `{key}` becomes `{group}.{key}`, which xlm never reads")
+    assert warning.where == f"{root / rel}:1" and warning.fix.startswith("make `# @package _global_` its first line")
