@@ -34,7 +34,7 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
         explained = _from_hydra(error, choices or {}) or _from_omegaconf(error, cfg, choices or {})
         if explained is not None:
             return explained
-    return None
+    return next((e for e in map(_defaults_list_error, chain) if e is not None), None)
 
 
 # ----------------------------------------------------------------------------- Hydra
@@ -103,6 +103,31 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
         plain = next((line.split("'")[1] for line in rest if "remove + prefix" in line and "'" in line), "KEY=VALUE")
         return UserError(f"'{key}' is already in the config, and +KEY=VALUE only adds new keys", f"drop the +: {plain}")
     return None
+
+
+_DEFAULTS_KEY = re.compile(r"^defaults\s*:")
+_DEFAULTS_FIX = "a defaults list is a list of `group: option` entries (or `override /group: option`), with `_self_` at most once"
+
+
+def _defaults_list_error(exc: BaseException) -> UserError | None:
+    """A defaults list Hydra cannot read (not a list, an entry of two keys, `_self_` twice) or
+    that includes its own config again: raised while Hydra builds the defaults tree, so it
+    names a config, not the job. Anything raised elsewhere keeps its traceback."""
+    import traceback
+
+    if not any(frame.filename.replace(os.sep, "/").endswith("hydra/_internal/defaults_list.py")
+               for frame in traceback.extract_tb(exc.__traceback__)):
+        return None
+    if isinstance(exc, RecursionError):
+        return UserError("a defaults list includes its own config again, directly or through other configs (Hydra recursed without end)",
+                         "remove the entry that brings the config back in (`xlm -v` shows where Hydra was)")
+    if not isinstance(exc, ValueError) and type(exc).__name__ != "ConfigCompositionException":
+        return None
+    message = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    named = re.search(r"(?:in '|In |defined in )([\w./-]+?)'?(?:[:,]|$)", message)
+    path = _config_file(named.group(1)) if named else None
+    where = f"{_where(path, _line_matching(path, _DEFAULTS_KEY) or 1)}: " if path else ""
+    return UserError(f"{where}{message}", _DEFAULTS_FIX)
 
 
 def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str, Any]) -> UserError:

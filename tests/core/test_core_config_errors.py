@@ -37,6 +37,11 @@ EXPERIMENTS = {
     "bad_syntax": HEAD + "job_name: bad_syntax\npredictor:\n  max_steps: ${model.max_len\n",
     "bad_resolver": HEAD + "job_name: bad_resolver\npredictor:\n  steps: ${no_such_resolver:6}\n",
     "bad_missing_value": HEAD + "job_name: bad_missing_value\npredictor:\n  steps: ???\n  again: ${predictor.steps}\n",
+    # defaults lists Hydra cannot read, or that include their own config: Hydra raised, with a traceback
+    "bad_not_list": "# @package _global_\njob_name: x\ndefaults: 5\n",
+    "bad_entry": "# @package _global_\ndefaults:\n  - {a: b, c: d}\n",
+    "bad_self": "# @package _global_\ndefaults:\n  - _self_\n  - _self_\n",
+    "bad_loop": "# @package _global_\ndefaults:\n  - /experiment: bad_loop\n",
 }
 
 
@@ -86,6 +91,10 @@ def line_of(project: Path, experiment: str, text: str) -> int:
         # (the key's name alone matched trainer.max_steps in xlm's config.yaml first)
         ("bad_syntax", "predictor.max_steps is not a valid interpolation: no viable alternative at input '${model.max_len'",
          "write interpolations as ${key.path} or ${resolver:args}"),
+        ("bad_not_list", "Invalid defaults list in 'experiment/bad_not_list', defaults must be a list (got int)",
+         "a defaults list is a list of `group: option` entries"),
+        ("bad_entry", "In experiment/bad_entry: Too many keys in default item {'a': 'b', 'c': 'd'}", "a defaults list is a list"),
+        ("bad_self", "Duplicate _self_ defined in experiment/bad_self", "a defaults list is a list of `group: option` entries"),
     ],
 )
 def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project, experiment, what, fix):
@@ -93,10 +102,20 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 2, proc.stderr
     culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope", "bad_twice": "- /model",
-               "bad_order": "- /model", "bad_syntax": "max_steps:"}[experiment]
+               "bad_order": "- /model", "bad_syntax": "max_steps:", "bad_not_list": "defaults:", "bad_entry": "defaults:",
+               "bad_self": "defaults:"}[experiment]
     where = f"brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, culprit)}"
     assert lines[0] == f"error: {where}: {what}"
     assert lines[1].startswith(f"  fix: {fix}")
+
+
+def test_a_defaults_list_that_includes_its_own_config_is_two_lines_not_a_recursion_error(project):
+    proc = xlm(project, "train", "experiment=bad_loop", "--cfg", "job")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: a defaults list includes its own config again, directly or through other configs (Hydra recursed without end)",
+        "  fix: remove the entry that brings the config back in (`xlm -v` shows where Hydra was)",
+    ]
 
 
 def test_tracebacks_only_on_request(project):
