@@ -160,13 +160,13 @@ def _unstage(url_jobs: list[Job]) -> None:
 
 
 def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) -> list[str]:
-    from xpm.git.remote import list_refs
-    from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
-
     git, url = options.git, db.url
     missing: list[str] = []
     deferred = [j for j in url_jobs if isinstance(j.revision, Deferred)]
-    if deferred:
+    if deferred:  # resolution is imported only here: a locked commit needs none of it
+        from xpm.git.remote import list_refs
+        from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
+
         if options.offline:
             refs = db.load_refs() if db.exists() else None
             if refs is None:

@@ -18,12 +18,15 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xlm.textfile import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
 from xpm.git.command import Git, looks_corrupt
 from xpm.git.remote import mirror_name, ref_problem, without_userinfo
-from xpm.resolve import RefList
+
+if TYPE_CHECKING:
+    from xpm.resolve import RefList
 
 _REFS_FILE = "xpm-refs.json"
 # unpackLimit=1 keeps every fetched pack as it came (as clone does) instead of exploding small
@@ -106,6 +109,8 @@ class Database:
 
     def load_refs(self) -> RefList | None:
         """The refs last listed, or None when the snapshot is missing or not what we wrote."""
+        from xpm.resolve import RefList  # not imported to fetch a locked commit
+
         try:
             refs = RefList.from_json(json.loads((self.path / _REFS_FILE).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError, AttributeError):
