@@ -223,12 +223,12 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
       xpm update           every model
       xpm update zlm       only zlm
     """
-    from xpm import ops
+    from xpm import ops, report
 
     project, options = _project(ctx), _options(ctx, offline)
     outcome = ops.update(project, options, list(names))
     previous = outcome.previous.entries if outcome.previous else {}
-    pinned = ops.pins(project, outcome.lock, options)
+    pinned = report.pins(project, outcome.lock, options)
     if not names and all(entry.kind != "git" for entry in outcome.lock.entries.values()):
         click.echo("no git models in .xlm_models: nothing to update")
     for name, entry in sorted(outcome.lock.entries.items()):
@@ -298,10 +298,10 @@ def list_cmd(ctx: click.Context) -> None:
     Example:
       xpm list
     """
-    from xpm import ops
+    from xpm import report
 
     project = _project(ctx)
-    rows = ops.list_models(project)
+    rows = report.list_models(project)
     if not rows:
         click.echo(f"no models in {project.models_file}: add one with `xpm add SOURCE` or `xpm new NAME`")
         return
@@ -329,9 +329,9 @@ def verify(ctx: click.Context) -> None:
     Example:
       xpm verify && xlm train experiment=star_easy_zlm
     """
-    from xpm import ops
+    from xpm import report
 
-    verdicts = ops.verify(_project(ctx))
+    verdicts = report.verify(_project(ctx))
     for v in verdicts:
         if v.state == "modified":
             on_disk = v.actual or "not a tree hash: it holds something that is neither a file nor a link"
