@@ -300,3 +300,17 @@ def test_links_in_a_loop_or_to_nothing_are_problems_of_their_model_not_crashes(t
         ("syntax_error", "cannot be read: No such file or directory", str(package / "dangling.py")),
         ("syntax_error", "cannot be read: Too many levels of symbolic links", str(package / "loop.py")),
     ]
+
+
+def test_a_target_into_a_broken_module_no_compile_check_reached_is_a_bad_target(tmp_path):
+    """A sub-folder without __init__.py is not one of the package's modules to compile, but
+    Python imports it as a namespace package: a target into its broken module names why."""
+    root = make_model(tmp_path, "my_model", files={
+        "my_model/extra/bad.py": "class Thing:\n    pass\nx = = 1\n",
+        "configs/collator/default_my_model.yaml": "_target_: my_model.extra.bad.Thing\n",
+    })
+    info = inspect_model(root, "my_model")
+    assert info.problems == []
+    [warning] = info.warnings
+    assert warning.what == ("External model 'my_model' has a bad target 'my_model.extra.bad.Thing': "
+                            "module my_model/extra/bad.py does not compile: invalid syntax")

@@ -65,6 +65,7 @@ class PackageSource:
         self._files: dict[tuple[str, ...], str | None] = {}
         self._signatures: dict[str, list[int]] = {}
         self._texts: dict[str, str] = {}
+        self._compiled: set[str] = set()  # the files `compile_errors` judged (and reports when broken)
 
     def module_file(self, parts: tuple[str, ...]) -> str | None:
         """The file of module ``parts`` (relative to the package): ``a/b.py`` or ``a/b/__init__.py``."""
@@ -129,6 +130,7 @@ class PackageSource:
                     errors.append((path, None, f"cannot be read: {exc.strerror or exc}"))
                 continue
             self._signatures[path] = signature
+            self._compiled.add(path)
             verdict = self.memo.get(path, signature, "compile", _compile_verdict)
             if verdict is None:
                 verdict = self._compile(path) or []
@@ -174,8 +176,10 @@ class PackageSource:
         try:
             if self.defines(file, rest[0]):
                 return None
-        except SyntaxError:
-            return None  # not the target's fault: `PackageSource.compile_errors` reports the module
+        except SyntaxError as exc:
+            if file in self._compiled:
+                return None  # not the target's fault: `PackageSource.compile_errors` reports the module
+            return f"module {shown} does not compile: {exc.msg}"  # one it never judged (a namespace sub-folder's)
         if len(rest) > 1:  # `pkg.loss.MyLoss` with no loss.py: the module is what is missing
             return f"module {'/'.join([package, *parts[:-1]])}.py does not exist"
         return f"'{rest[0]}' is not defined in {shown}"
