@@ -48,9 +48,9 @@ def skipped_command(name: str):
     from xlm.external.configs import YamlSyntaxError, command_lines, config_text
     from xlm.external.guard import model_configs_dir
     from xlm.external.validation import COMMANDS_FILE
-    from xlm.external_models import setup_external_models
+    from xlm.external_models import find_external_models
 
-    found = setup_external_models()
+    found = find_external_models()  # a lookup: find_command has already warned about the skipped models
     for model in found.skipped:
         configs = model_configs_dir(model)
         try:
