@@ -73,6 +73,7 @@ class Options:
         self._git_lock = threading.Lock()
         self.progress = progress
         self.warn = warn  # warn(name, message): something the user should know, not an error
+        self.inspect = None  # validates a staged model (None: in the calling thread); see run_jobs
 
     @property
     def git(self):
@@ -212,7 +213,8 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
     for j in url_jobs:
         rev = j.revision
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
-        j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash)
+        j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash,
+                                options.inspect)
         declared = staged_requirements(j)
         j.result = _lock_entry(j, j.staged.hash, j.staged.package, declared.requires, declared.python)
         if rev.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
@@ -243,10 +245,15 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
         groups.setdefault(canonical_url(job.source.url), []).append(job)
     ordered = [groups[k] for k in sorted(groups)]
     from xpm.parallel import run_all
+    from xpm.validation_worker import inspecting
 
-    with holding_cache(shared=True):  # each remote's own lock is taken in _work_remote
-        # a failed remote's exception is its result: every staged folder is cleaned below
-        results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs)
+    parallel = len(ordered) > 1 and options.jobs > 1  # forked before run_all starts any thread
+    with holding_cache(shared=True), inspecting(parallel) as inspect:  # each remote's own lock is taken in _work_remote
+        options.inspect = inspect
+        try:  # a failed remote's exception is its result: every staged folder is cleaned below
+            results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs)
+        finally:
+            options.inspect = None
     errors = [r for r in results if isinstance(r, BaseException)]
     missing = [m for r in results if isinstance(r, list) for m in r]
     if errors or missing:

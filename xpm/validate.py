@@ -8,11 +8,27 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xpm.errors import NotAModel
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def check_model(root: Path, name: str, origin: str, label: str | None = None, warnings: list[str] | None = None) -> str | None:
+# (problems, warnings, package) of one model folder, as `xlm.external.validation` finds them
+Inspection = tuple[list, list, "str | None"]
+
+
+def inspect_here(root: Path, name: str) -> Inspection:
+    """Validate in the calling thread (`xpm.validation_worker` does it in a child process)."""
+    from xlm.external.validation import inspect_model
+
+    info = inspect_model(Path(root), name)  # thread-safe: a parallel install may validate on several threads
+    return info.problems, info.warnings, info.package
+
+
+def check_model(root: Path, name: str, origin: str, label: str | None = None, warnings: list[str] | None = None,
+                inspect: Callable[[Path, str], Inspection] = inspect_here) -> str | None:
     """Validate the model at `root`; raise NotAModel listing every problem; return its package.
 
     Paths in the report name the model (`label:configs/...`, e.g. `zlm@1ad421f:`), not the
@@ -20,9 +36,7 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
     Warnings (a config's target that names nothing: xlm loads the model and fails only a job
     that uses it) are appended to ``warnings`` as text, in the same form.
     """
-    from xlm.external.validation import inspect_model
-
-    info = inspect_model(Path(root), name)  # thread-safe: a parallel install validates on several threads
+    problems, found, package = inspect(Path(root), name)
     prefix, label = str(root), label or name
 
     def shown(p):
@@ -32,8 +46,8 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
             fix=p.fix.replace(prefix + "/", "").replace(prefix, label),
         )
 
-    if info.problems:
-        raise NotAModel(name, origin, [shown(p) for p in info.problems])
+    if problems:
+        raise NotAModel(name, origin, [shown(p) for p in problems])
     if warnings is not None:
-        warnings += [f"{w.what} ({w.where})" for w in map(shown, info.warnings)]
-    return info.package
+        warnings += [f"{w.what} ({w.where})" for w in map(shown, found)]
+    return package

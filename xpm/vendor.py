@@ -53,11 +53,12 @@ def _ensure_models_dir(project_dir: Path) -> None:
 
 
 def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
-          origin: str, expected_hash: str | None) -> Staged:
+          origin: str, expected_hash: str | None, inspect=None) -> Staged:
     """Export, validate and hash one model; the caller places or discards the result.
 
     The export hashes every file as it writes it (the records `hashing.records` would read
-    back), and validation only reads, so nothing is read twice."""
+    back), and validation only reads, so nothing is read twice. `inspect` validates (see
+    `validate.check_model`; a parallel install passes its validation process's)."""
     from xpm import hashing, validate
     from xpm.git.checkout import export_tree
     from xpm.tree_rules import Limits
@@ -72,7 +73,8 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
         path = _new_folder(root, name)
     try:
         export = export_tree(git, mirror, commit, subdir, path, name, limits)
-        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}", export.warnings)
+        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}", export.warnings,
+                                       inspect or validate.inspect_here)
         digest = hashing.tree_hash(export.records)
         if expected_hash is not None and digest != expected_hash:
             raise HashMismatch(name, expected_hash, digest, commit)

@@ -1,0 +1,127 @@
+"""xpm.validation_worker: xlm's validation in a forked child, for the threads of a parallel install."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from xpm import validation_worker
+from xpm.errors import XpmError
+from xpm.validate import inspect_here
+from xpm.validation_worker import ValidationWorker, inspecting
+from xpm_cli import xpm
+from xpm_repos import model_files
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def worker():
+    started = ValidationWorker.start()
+    assert started is not None  # pytest runs tests on one thread, on a system with fork
+    yield started
+    started.close()
+
+
+def test_the_child_finds_what_validation_in_this_thread_finds(tmp_path, worker):
+    good = _write(tmp_path / "good", model_files("good"))
+    bad = _write(tmp_path / "bad", {**model_files("bad"), "bad/broken.py": "def f(:\n",
+                                    "configs/model/bad.yaml": "_target_: bad.model.Nothing\nx: [\n"})
+    warned = _write(tmp_path / "warned", {**model_files("warned"), "configs/model/warned.yaml": "_target_: warned.model.Nothing\n"})
+    for root in (good, bad, warned, tmp_path / "missing"):
+        assert worker.inspect(root, root.name) == inspect_here(root, root.name)
+    problems, _, _ = worker.inspect(bad, "bad")
+    assert {p.kind for p in problems} == {"syntax_error", "invalid_config"}
+    assert worker.inspect(good, "good") == ([], [], "good")
+
+
+def test_an_exception_in_the_child_is_raised_in_the_caller(tmp_path, monkeypatch):
+    def fails(root, name):
+        raise ValueError(f"cannot read {name}")
+
+    monkeypatch.setattr(validation_worker, "inspect_here", fails)  # the fork copies it
+    worker = ValidationWorker.start()
+    try:
+        with pytest.raises(ValueError, match="cannot read zlm"):
+            worker.inspect(tmp_path, "zlm")
+        with pytest.raises(ValueError, match="cannot read other"):  # and it answers the next request
+            worker.inspect(tmp_path, "other")
+    finally:
+        worker.close()
+
+
+def test_a_child_that_died_is_a_two_line_error_naming_the_model(tmp_path, worker):
+    os.kill(worker.pid, signal.SIGKILL)
+    with pytest.raises(XpmError) as caught:
+        worker.inspect(tmp_path, "zlm")
+    assert caught.value.what == "model 'zlm': xpm's validation process ended without an answer (killed by signal 9)"
+    assert "run the command again" in caught.value.fix
+
+
+def test_close_stops_and_reaps_the_child_even_while_it_works(tmp_path):
+    worker = ValidationWorker.start()
+    pid = worker.pid
+    worker._requests.write(b"not a request")  # the child waits for the rest of it
+    worker._requests.flush()
+    worker.close()
+    assert _gone(pid) and worker.pid == 0
+    worker.close()  # twice is harmless
+
+
+def test_no_child_while_other_threads_run_or_for_serial_work(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # a fork would copy their locks, not them
+    assert ValidationWorker.start() is None
+    with inspecting(parallel=True) as inspect:
+        assert inspect is inspect_here
+    monkeypatch.undo()
+    with inspecting(parallel=False) as inspect:
+        assert inspect is inspect_here
+
+
+def test_a_parallel_install_validates_in_the_child_and_reports_as_before(upstream, project, monkeypatch):
+    repos = {}
+    for name in ("aaa", "bbb", "ccc"):
+        repos[name] = upstream(f"lab/{name}")
+        files = model_files(name)
+        if name == "bbb":
+            files["bbb/broken.py"] = "return 1\n"  # compiles only inside a function
+        repos[name].commit("model", files)
+        repos[name].tag("v1")
+    started = []
+    real = ValidationWorker.start.__func__
+
+    def start(cls):
+        worker = real(cls)
+        started.append(worker)
+        return worker
+
+    monkeypatch.setattr(ValidationWorker, "start", classmethod(start))
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos.values()))
+    out = xpm(project, "install", code=1).output
+    assert len(started) == 1 and started[0] is not None and started[0].pid == 0  # forked once, closed
+    assert "model 'bbb' from " in out and "is not a valid xlm model" in out
+    assert "bbb@" in out and "broken.py:1" in out and "'return' outside function" in out
+    assert not (project / "xlm_models" / "aaa").exists()  # nothing is installed
+
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for name, r in repos.items() if name != "bbb"))
+    xpm(project, "install")
+    assert sorted(p.name for p in (project / "xlm_models").iterdir() if not p.name.startswith(".")) == ["aaa", "ccc"]
+    assert len(started) == 2 and started[1].pid == 0

@@ -1,0 +1,130 @@
+"""xlm's static validation in a forked process, off the GIL of the threads that fetch and export.
+
+A cold install of many models is CPU-bound on few cores, and the threads of a parallel install
+share one GIL: while one thread validates (compiling every module, composing every YAML file:
+about half of the time the process held the GIL in a cold install of 20 models, py-spy
+--gil), no other thread can start git or read what it sends. One child, forked before any
+thread starts, validates for all of them on another core; a thread sends a folder and a name
+and waits for the problems, warnings and package. Validations run one at a time in the child,
+as they did under the GIL.
+
+The child runs xlm's validation only (it reads files and never imports model code), ignores
+Ctrl-C (the parent stops it), and ends when the parent closes its request pipe or kills it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from xpm.errors import XpmError
+from xpm.validate import Inspection, inspect_here
+
+
+class ValidationWorker:
+    def __init__(self, pid: int, requests, answers):
+        self.pid, self._requests, self._answers = pid, requests, answers
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls) -> ValidationWorker | None:
+        """Fork the child; None where forking is unsafe or impossible (no `fork`, other threads)."""
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            return None  # a fork copies no thread but the caller, and none of the locks they hold
+        request_r, request_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.close(request_w)
+                os.close(answer_r)
+                _serve(request_r, answer_w)
+                code = 0
+            finally:
+                os._exit(code)  # no atexit handler, no flush of buffers copied from the parent
+        os.close(request_r)
+        os.close(answer_w)
+        return cls(pid, os.fdopen(request_w, "wb"), os.fdopen(answer_r, "rb"))
+
+    def inspect(self, root: Path, name: str) -> Inspection:
+        """What `validate.inspect_here(root, name)` returns, computed in the child (thread-safe)."""
+        with self._lock:
+            try:
+                pickle.dump((str(root), name), self._requests)
+                self._requests.flush()
+                kind, value = pickle.load(self._answers)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                raise XpmError(f"model '{name}': xpm's validation process ended without an answer ({self._ended()})",
+                               "run the command again; `xpm -v` shows each step") from None
+        if kind == "raised":
+            raise value
+        return value
+
+    def _ended(self) -> str:
+        """How the child ended: it closed its pipe, so it exits now (waited for at most a second)."""
+        deadline = time.monotonic() + 1
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return "it is gone"
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                return "it stopped answering"
+            time.sleep(0.01)
+        self.pid = 0
+        return f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+
+    def close(self) -> None:
+        """Stop the child now (it may be validating a tree nobody waits for) and reap it."""
+        for stream in (self._requests, self._answers):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.pid = 0
+
+
+def _serve(requests_fd: int, answers_fd: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
+    requests, answers = os.fdopen(requests_fd, "rb"), os.fdopen(answers_fd, "wb")
+    while True:
+        try:
+            root, name = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            answer = ("ok", inspect_here(Path(root), name))
+        except Exception as exc:  # the parent raises it, as if it had validated in its own thread
+            answer = ("raised", exc)
+        try:
+            data = pickle.dumps(answer)
+        except Exception:  # an exception that does not pickle: its text does
+            data = pickle.dumps(("raised", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
+        answers.write(data)
+        answers.flush()
+
+
+@contextmanager
+def inspecting(parallel: bool):
+    """A function `(root, name) -> Inspection` for the block: the child's when `parallel` work
+    is about to start and a child can be forked, else validation in the calling thread."""
+    worker = ValidationWorker.start() if parallel else None
+    try:
+        yield worker.inspect if worker is not None else inspect_here
+    finally:
+        if worker is not None:
+            worker.close()
