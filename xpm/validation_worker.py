@@ -6,7 +6,8 @@ about half of the time the process held the GIL in a cold install of 20 models, 
 --gil), no other thread can start git or read what it sends. One child, forked before any
 thread starts, validates for all of them on another core; a thread sends a folder and a name
 and waits for the problems, warnings and package. Validations run one at a time in the child,
-as they did under the GIL.
+as they did under the GIL. Messages are `marshal`led (built in: `pickle` costs an import before
+the first fetch); only an exception, which should not happen, is pickled.
 
 The child runs xlm's validation only (it reads files and never imports model code), ignores
 Ctrl-C (the parent stops it), and ends when the parent closes its request pipe or kills it.
@@ -14,8 +15,8 @@ Ctrl-C (the parent stops it), and ends when the parent closes its request pipe o
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
 import signal
 import threading
 import time
@@ -56,15 +57,18 @@ class ValidationWorker:
         """What `validate.inspect_here(root, name)` returns, computed in the child (thread-safe)."""
         with self._lock:
             try:
-                pickle.dump((str(root), name), self._requests)
+                marshal.dump((str(root), name), self._requests)
                 self._requests.flush()
-                kind, value = pickle.load(self._answers)
-            except (OSError, EOFError, pickle.UnpicklingError):
+                answer = marshal.load(self._answers)
+            except (OSError, EOFError, ValueError, TypeError):  # marshal: ValueError/TypeError for bad data
                 raise XpmError(f"model '{name}': xpm's validation process ended without an answer ({self._ended()})",
                                "run the command again; `xpm -v` shows each step") from None
-        if kind == "raised":
-            raise value
-        return value
+        if isinstance(answer, bytes):
+            import pickle
+
+            raise pickle.loads(answer)
+        problems, warnings, package = answer
+        return _problems(problems), _problems(warnings), package
 
     def _ended(self) -> str:
         """How the child ended: it closed its pipe, so it exits now (waited for at most a second)."""
@@ -103,19 +107,33 @@ def _serve(requests_fd: int, answers_fd: int) -> None:
     requests, answers = os.fdopen(requests_fd, "rb"), os.fdopen(answers_fd, "wb")
     while True:
         try:
-            root, name = pickle.load(requests)
+            root, name = marshal.load(requests)
         except EOFError:
             return
         try:
-            answer = ("ok", inspect_here(Path(root), name))
+            problems, warnings, package = inspect_here(Path(root), name)
+            answer = ([vars(p) for p in problems], [vars(p) for p in warnings], package)
         except Exception as exc:  # the parent raises it, as if it had validated in its own thread
-            answer = ("raised", exc)
-        try:
-            data = pickle.dumps(answer)
-        except Exception:  # an exception that does not pickle: its text does
-            data = pickle.dumps(("raised", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
-        answers.write(data)
+            answer = _pickled(exc)
+        marshal.dump(answer, answers)
         answers.flush()
+
+
+def _pickled(exc: Exception) -> bytes:
+    import pickle
+
+    try:
+        return pickle.dumps(exc)
+    except Exception:  # an exception that does not pickle: its text does
+        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+
+
+def _problems(fields: list[dict]) -> list:
+    if not fields:
+        return []
+    from xlm.external.errors import Problem
+
+    return [Problem(**f) for f in fields]
 
 
 @contextmanager
