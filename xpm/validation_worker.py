@@ -34,12 +34,20 @@ class ValidationWorker:
 
     @classmethod
     def start(cls) -> ValidationWorker | None:
-        """Fork the child; None where forking is unsafe or impossible (no `fork`, other threads)."""
+        """Fork the child; None where forking is unsafe or impossible (no `fork`, other threads,
+        no process or descriptor left)."""
         if not hasattr(os, "fork") or threading.active_count() > 1:
             return None  # a fork copies no thread but the caller, and none of the locks they hold
-        request_r, request_w = os.pipe()
-        answer_r, answer_w = os.pipe()
-        pid = os.fork()
+        fds: list[int] = []
+        try:
+            fds += os.pipe()
+            fds += os.pipe()
+            pid = os.fork()
+        except OSError:  # out of processes or descriptors: the threads validate, as without a child
+            for fd in fds:
+                os.close(fd)
+            return None
+        request_r, request_w, answer_r, answer_w = fds
         if pid == 0:  # the child: never returns
             code = 1
             try:

@@ -96,6 +96,17 @@ def test_no_child_while_other_threads_run_or_for_serial_work(monkeypatch):
         assert inspect is inspect_here
 
 
+def test_no_child_when_the_system_refuses_one_and_no_descriptor_leaks(monkeypatch):
+    def refused():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(os, "fork", refused)
+    assert ValidationWorker.start() is None
+    if before is not None:
+        assert set(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_parallel_install_validates_in_the_child_and_reports_as_before(upstream, project, monkeypatch):
     repos = {}
     for name in ("aaa", "bbb", "ccc"):
