@@ -18,11 +18,9 @@ Everything runs in a temporary folder with its own HOME and git config; results 
 stdout and to bench/results/xpm.json.
 
 Beside each wall time it records the CPU time (user + system) of the command and every
-process it waited for (git's included; the git daemon's are not), the CPU time the whole
-machine spent busy meanwhile (/proc/stat: the git daemon serving both tools included; on few
-cores the floor alone keeps them busy, so every CPU second xpm adds shows in its wall time),
-and the 1-minute load average when the run started: on a machine shared with other jobs, wall
-times follow the load, CPU times much less. xpm and uv are run as the console scripts next to this
+process it waited for (git's included; the git daemon's are not), and the 1-minute load
+average when the run started: on a machine shared with other jobs, wall times follow the
+load, CPU times much less. xpm and uv are run as the console scripts next to this
 interpreter (what pip installed), not through a version manager's shim on PATH (pyenv's
 adds a bash script and a process start to every run). Each timed run writes into new
 folders; what earlier runs wrote is moved aside and deleted at the end (`Bench.discard`).
@@ -229,16 +227,6 @@ def tool(name: str) -> str | None:
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
 
 
-def machine_cpu() -> float | None:
-    """CPU seconds every process of the machine spent busy so far (Linux: /proc/stat), the git
-    daemon that serves both tools included; None elsewhere."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-
-
 def children_cpu() -> float:
     """CPU seconds (user + system) of every child process waited for so far, their own children included."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -274,18 +262,14 @@ def main() -> int:
         project = bench.project(names, "project")
         timings: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
-        busy: dict[str, list[float]] = {}
         loads: dict[str, list[float]] = {}
 
         def sample(key: str, fn) -> float:
-            """One run of `fn` (which returns its wall time): wall, CPU, machine CPU and load recorded under `key`."""
+            """One run of `fn` (which returns its wall time): wall, CPU and load recorded under `key`."""
             loads.setdefault(key, []).append(os.getloadavg()[0])
-            before, machine_before = children_cpu(), machine_cpu()
+            before = children_cpu()
             wall = fn()
-            machine_after = machine_cpu()
             cpu.setdefault(key, []).append(children_cpu() - before)
-            if machine_before is not None and machine_after is not None:
-                busy.setdefault(key, []).append(machine_after - machine_before)
             timings.setdefault(key, []).append(wall)
             return wall
 
@@ -326,11 +310,10 @@ def main() -> int:
             print(f"built {len(big)} repositories in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             big_project = bench.project(big, "project-big")
             measure(f"xpm install (cold, {args.scale} models)", lambda: bench.xpm_cold(big_project), max(1, args.runs // 2))
-        results["timings"], results["cpu"], results["machine_cpu"], results["load_1min"] = timings, cpu, busy, loads
+        results["timings"], results["cpu"], results["load_1min"] = timings, cpu, loads
         results["load_average_at_end"] = os.getloadavg()
         results["medians"] = {k: round(median(v), 3) for k, v in timings.items()}
         results["cpu_medians"] = {k: round(median(v), 3) for k, v in cpu.items()}
-        results["machine_cpu_medians"] = {k: round(median(v), 3) for k, v in busy.items()}
         # Per round, xpm against the floor run just before it (the same load): the median of those ratios.
         results["cold_ratio_per_round"] = [round(x / f, 3) for f, x in zip(timings[FLOOR], timings[COLD])]
     finally:
@@ -340,19 +323,13 @@ def main() -> int:
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "xpm.json").write_text(json.dumps(results, indent=2))
-    med, cpu_med, busy_med = results["medians"], results["cpu_medians"], results["machine_cpu_medians"]
-    print("| measurement | median wall (s) | median CPU (s) | machine CPU (s) | 1-min load (median) |\n|---|---|---|---|---|")
+    med, cpu_med = results["medians"], results["cpu_medians"]
+    print("| measurement | median wall (s) | median CPU (s) | 1-min load (median) |\n|---|---|---|---|")
     for key, value in med.items():
-        shown = f"{busy_med[key]:.2f}" if key in busy_med else "-"
-        print(f"| {key} | {value:.3f} | {cpu_med[key]:.3f} | {shown} | {median(results['load_1min'][key]):.1f} |")
+        print(f"| {key} | {value:.3f} | {cpu_med[key]:.3f} | {median(results['load_1min'][key]):.1f} |")
     floor = med[FLOOR]
     print(f"\ncold xpm / floor = {med[COLD] / floor:.2f} wall (median of per-round ratios "
           f"{median(results['cold_ratio_per_round']):.2f}), {cpu_med[COLD] / cpu_med[FLOOR]:.2f} CPU (target <= 1.2)")
-    if FLOOR in busy_med and COLD in busy_med:
-        cores = os.cpu_count() or 1
-        print(f"machine busy during the floor: {busy_med[FLOOR] / floor / cores:.0%} of {cores} cores "
-              f"({busy_med[FLOOR]:.2f} CPU s, the git daemon's included); during xpm: {busy_med[COLD] / med[COLD] / cores:.0%} "
-              f"({busy_med[COLD]:.2f} CPU s)")
     warm = med["xpm install (warm no-op)"]
     uv = med.get("uv pip install --no-deps (no-op)")
     print(f"warm xpm no-op {warm:.3f}s" + (f" vs uv no-op {uv:.3f}s" if uv else " (uv not measured)") + " (target <= 0.1 s and faster than uv)")
