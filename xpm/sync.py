@@ -252,17 +252,24 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
         options.inspect = inspect
         try:  # a failed remote's exception is its result: every staged folder is cleaned below
             results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs)
+        except BaseException:  # Ctrl-C: run_all let the running tasks finish, and they staged
+            _discard_staged(jobs)
+            raise
         finally:
             options.inspect = None
     errors = [r for r in results if isinstance(r, BaseException)]
     missing = [m for r in results if isinstance(r, list) for m in r]
     if errors or missing:
-        for job in jobs:
-            if job.staged is not None:
-                vendor.discard(job.staged)
+        _discard_staged(jobs)
         if errors:
             raise errors[0]
         raise OfflineMissing(missing)
+
+
+def _discard_staged(jobs: list[Job]) -> None:
+    for job in jobs:
+        if job.staged is not None:
+            vendor.discard(job.staged)
 
 
 def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None,
@@ -304,9 +311,7 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
             else:
                 vendor.discard(job.staged)
     except BaseException:  # the models placed so far are put back by the transaction
-        for job in todo:
-            if job.staged is not None and job.staged.path.exists():
-                vendor.discard(job.staged)
+        _discard_staged(todo)
         raise
     if options.warn is not None:  # after the progress lines, so a live progress block stays whole
         for job in todo:

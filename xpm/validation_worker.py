@@ -10,7 +10,8 @@ as they did under the GIL. Messages are `marshal`led (built in: `pickle` costs a
 the first fetch); only an exception, which should not happen, is pickled.
 
 The child runs xlm's validation only (it reads files and never imports model code), ignores
-Ctrl-C (the parent stops it), and ends when the parent closes its request pipe or kills it.
+Ctrl-C (the parent stops it), holds no descriptor of the parent's but its two pipes, and ends
+when the parent closes its request pipe or kills it, or dies.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ class ValidationWorker:
         if pid == 0:  # the child: never returns
             code = 1
             try:
-                os.close(request_w)
-                os.close(answer_r)
+                _keep_only(request_r, answer_w)
                 _serve(request_r, answer_w)
                 code = 0
             finally:
@@ -108,6 +108,27 @@ class ValidationWorker:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self.pid = 0
+
+
+def _keep_only(*kept: int) -> None:
+    """Drop every descriptor the fork copied but the child's two pipes: a child that outlives a
+    killed parent must hold none of its locks (project, cache), and no reader of the parent's
+    output may wait for the child to close it. Standard streams go to /dev/null."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    low = 3
+    for fd in sorted(kept):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(name) for name in os.listdir("/proc/self/fd")) + 1  # Linux: the open ones
+    except (OSError, ValueError):
+        return os.sysconf("SC_OPEN_MAX")
 
 
 def _serve(requests_fd: int, answers_fd: int) -> None:

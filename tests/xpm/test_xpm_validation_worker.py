@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,20 @@ def test_the_child_finds_what_validation_in_this_thread_finds(tmp_path, worker):
     problems, _, _ = worker.inspect(bad, "bad")
     assert {p.kind for p in problems} == {"syntax_error", "invalid_config"}
     assert worker.inspect(good, "good") == ([], [], "good")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc")
+def test_the_child_holds_no_descriptor_of_the_parent_but_its_pipes(tmp_path):
+    with open(tmp_path / "project.lock", "w"):  # as xpm holds its locks while it validates
+        worker = ValidationWorker.start()
+        try:
+            worker.inspect(tmp_path, "x")  # answered: the child has set itself up
+            fds = sorted(int(fd) for fd in os.listdir(f"/proc/{worker.pid}/fd"))
+            targets = [os.readlink(f"/proc/{worker.pid}/fd/{fd}") for fd in fds]
+        finally:
+            worker.close()
+    assert fds[:3] == [0, 1, 2] and len(fds) == 5, targets
+    assert targets[:3] == [os.devnull] * 3 and sum(t.startswith("pipe:") for t in targets) == 2
 
 
 def test_an_exception_in_the_child_is_raised_in_the_caller(tmp_path, monkeypatch):
@@ -145,3 +160,33 @@ def test_a_parallel_install_validates_in_the_child_and_reports_as_before(upstrea
     xpm(project, "install")
     assert sorted(p.name for p in (project / "xlm_models").iterdir() if not p.name.startswith(".")) == ["aaa", "ccc"]
     assert len(started) == 2 and started[1].pid == 0
+
+
+def test_ctrl_c_during_a_parallel_update_leaves_no_staged_model(upstream, project, monkeypatch):
+    from xpm import vendor
+
+    repos = [upstream(f"lab/{name}") for name in ("aaa", "bbb", "ccc")]
+    for repo in repos:
+        repo.commit("model", model_files(repo.path.name))
+        repo.tag("v1.0.0")
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos))
+    xpm(project, "install")
+    for repo in repos:
+        repo.commit("model", model_files(repo.path.name, "1.1.0"))
+        repo.tag("v1.1.0")
+    stage, staged = vendor.stage, []
+
+    def interrupted(*args, **kwargs):
+        if args[3] == "bbb":  # the name: once the other models staged, Ctrl-C reaches this thread
+            deadline = time.monotonic() + 30
+            while len(staged) < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            raise KeyboardInterrupt
+        staged.append(stage(*args, **kwargs))
+        return staged[-1]
+
+    monkeypatch.setattr(vendor, "stage", interrupted)
+    out = xpm(project, "update", code=130).output
+    assert "interrupted: nothing half-written is left" in out
+    assert len(staged) == 2 and not any(s.path.exists() for s in staged)
+    assert "1.0.0" in (project / "xlm_models" / "aaa" / "aaa" / "__init__.py").read_text()
