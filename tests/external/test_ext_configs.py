@@ -30,6 +30,30 @@ def test_flow_depth_is_bounded_and_only_real_collections_count(text, line):
         assert info.value.line == line
 
 
+@pytest.mark.parametrize("text, line", [
+    ("- " * 50_000 + "x\n", 1),  # crashed the process (SIGSEGV) in libyaml's composer
+    ("? " * 50_000 + "x\n", 1),
+    ("a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 300)) + " " * 300 + "v\n", 201),  # by indentation
+    ("- " * 199 + "x\n", None),
+    ("x: " + "- " * 5000 + "\n", None),  # indicators inside a scalar open nothing
+    ("# " + "- " * 5000 + "\n" + "a: " + "y" * 9000 + "\n", None),  # long lines, nothing deep
+    ("  " * 150 + "- - x\n", None),  # indented, but not deep: parsed into events to find out
+])
+def test_block_depth_is_bounded(text, line):
+    from xlm.external.configs import YamlSyntaxError, check_syntax, command_lines
+
+    for read in (check_syntax, command_lines):
+        if line is None:
+            try:
+                read(text)
+            except YamlSyntaxError as exc:
+                assert "nested" not in exc.problem
+        else:
+            with pytest.raises(YamlSyntaxError, match="nested more than 200 levels deep") as info:
+                read(text)
+            assert info.value.line == line
+
+
 def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path):
     root = make_model(tmp_path, "my_model")
     model = root / "configs" / "model"
@@ -91,7 +115,7 @@ def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text,
     "base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n",  # merge keys and shared anchors are fine
     "a: &v [1, 2]\nb: *v\nc: *v\n",
     "# @package _global_\n", "", "n: null\nt: true\nf: 1.5e-3\nd: 2024-01-01\ns: !!str 12\n",
-    "".join(" " * i + "k:\n" for i in range(300)) + " " * 300 + "v: 1\n",  # deep block nesting
+    "".join(" " * i + "k:\n" for i in range(190)) + " " * 190 + "v: 1\n",  # deep block nesting, under the bound
 ])
 def test_ordinary_yaml_passes(text):
     from xlm.external.configs import check_syntax

@@ -63,30 +63,65 @@ _COMPOSER = None
 _DEFAULT_TAGS = {"scalar": "tag:yaml.org,2002:str", "sequence": "tag:yaml.org,2002:seq", "mapping": "tag:yaml.org,2002:map"}
 
 
-MAX_FLOW_DEPTH = 200  # far beyond any config, and far below where libyaml's time (quadratic in it) or PyYAML's recursion hurt
+# How deep flow (`[`, `{`) and block collections may each nest: far beyond any config, and far
+# below where libyaml's time (quadratic in the flow depth) or its composer, which recurses on the
+# C stack (tens of thousands of levels crash the process, a thread's smaller stack sooner), hurt.
+MAX_DEPTH = 200
 # What can open or close a flow collection, and what hides brackets from it (quoted scalars, comments).
 _FLOW_TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:^|(?<=[ \t]))#[^\n]*""", re.MULTILINE)
+# A line's indentation and the block indicators that open collections on it (`- - x`, `? a`).
+_LEAD = re.compile(r" *(?:[-?](?: +|$))*")
 
 
 def _too_deep(text: str) -> int | None:
-    """The line where flow collections (`[`, `{`) first nest deeper than `MAX_FLOW_DEPTH`, else None."""
-    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+    """The line where flow (`[`, `{`) or block collections first nest deeper than `MAX_DEPTH`, else None."""
+    return _flow_too_deep(text) or _block_too_deep(text)
+
+
+def _flow_too_deep(text: str) -> int | None:
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
         return None  # the common case, answered in C
     depth = 0
     for token in _FLOW_TOKEN.finditer(text):
         char = token.group()
         if char in ("[", "{"):
             depth += 1
-            if depth > MAX_FLOW_DEPTH:
+            if depth > MAX_DEPTH:
                 return text.count("\n", 0, token.start()) + 1
         elif char in ("]", "}"):
             depth = max(depth - 1, 0)
     return None
 
 
+def _block_too_deep(text: str) -> int | None:
+    """A block collection starts at a greater column than the one that holds it, but for a
+    sequence under a mapping's key, which may start at the key's column: so one that starts at
+    column c is at most 2c + 2 deep, and only a line that is long, indented and full of
+    indicators (`- - - x`) can start one too deep. Such a file is parsed into events
+    (libyaml's parser keeps its own stack) and the depth counted."""
+    lines = text.split("\n")
+    if 2 * max(map(len, lines)) + 2 <= MAX_DEPTH:
+        return None  # the common case, answered in C
+    if all(2 * len(_LEAD.match(line).group()) + 2 <= MAX_DEPTH for line in lines if 2 * len(line) + 2 > MAX_DEPTH):
+        return None
+    yaml, _ = _yaml()
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None  # composing reports it, with its line
+    return None
+
+
 def _check_depth(text: str) -> None:
     if (line := _too_deep(text)) is not None:
-        raise YamlSyntaxError(f"collections nested more than {MAX_FLOW_DEPTH} levels deep", line)
+        raise YamlSyntaxError(f"collections nested more than {MAX_DEPTH} levels deep", line)
 
 
 def _syntax_error(exc: Exception) -> YamlSyntaxError:
