@@ -23,6 +23,7 @@ PYPROJECT = "pyproject.toml"
 REQUIREMENTS_TXT = "requirements.txt"
 MAX_FILE_BYTES = 1024 * 1024  # a declaration file is a few KiB; anything larger is not one
 MAX_REQUIREMENTS = 500
+MAX_REQUIREMENT_BYTES = 1024  # a real one is tens of bytes; xlm.lock records each on a line of at most 4096
 # What `xpm install --deps` never replaces: the stack xlm runs on, pinned to what is installed.
 CORE_STACK = ("torch", "lightning", "hydra-core", "xlm")
 FIX_DECLARATION = "fix the model's {file} (PEP 508 requirements, e.g. \"einops>=0.7\"), upstream for a fetched model"
@@ -112,6 +113,9 @@ def _from_pyproject(text: str, path: Path, root: Path) -> Declared | None:
 
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # arrays or inline tables nested thousands deep: tomllib recurses
+        raise DeclarationError("not valid TOML (values nested too deep to read)", str(path),
+                               f"fix the TOML syntax of the model's {PYPROJECT}") from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         line = m.group(1) if m else text.count("\n") + 1 if "end of document" in str(exc) else None
@@ -199,6 +203,8 @@ def _requirement(text: str, where: str, fix: str) -> str:
 
     if any(ord(c) < 32 and c != "\t" or c == "\x7f" for c in text):
         raise DeclarationError("a requirement holds a control character", where, fix)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUIREMENT_BYTES:
+        raise DeclarationError(f"'{_short(text)}' is longer than the {MAX_REQUIREMENT_BYTES} bytes a requirement may have", where, fix)
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
@@ -218,6 +224,8 @@ def _python_spec(value, where: str, fix: str) -> str:
 
     if not isinstance(value, str):
         raise DeclarationError("`requires-python` is not a string", where, fix)
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_REQUIREMENT_BYTES:
+        raise DeclarationError(f"`requires-python` is longer than {MAX_REQUIREMENT_BYTES} bytes", where, fix)
     try:
         return str(SpecifierSet(value))
     except InvalidSpecifier:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from xlm.records import lockfile
 from xlm.records.lockfile import LOCK_NAME, READABLE_VERSIONS, VERSION, Lock, LockEntry, local_entry, toml_key, toml_line
-from xlm.textfile import write_atomic
-from xpm.errors import LockFileError
+from xlm.textfile import MAX_LINE_BYTES, write_atomic
+from xpm.errors import LockFileError, XpmError
 
 __all__ = ["HEADER", "LOCK_NAME", "READABLE_VERSIONS", "VERSION", "Lock", "LockEntry", "changed_text", "dumps",
            "local_entry", "parse_lock", "read_lock", "translated", "write_lock"]
@@ -59,8 +59,21 @@ def dumps(lock: Lock) -> str:
     for name in sorted(lock.entries):
         entry = lock.entries[name]
         out.append("\n[[model]]\n")
-        out += [toml_line(toml_key(f.name), value) for f in fields(LockEntry) if (value := getattr(entry, f.name)) is not None]
+        for f in fields(LockEntry):
+            if (value := getattr(entry, f.name)) is not None:
+                out.append(line := toml_line(toml_key(f.name), value))
+                _check_readable(line, name, f.name)
     return "".join(out)
+
+
+def _check_readable(text: str, name: str, key: str) -> None:
+    """Never write a lock the reader refuses (`xlm.textfile`: lines of at most MAX_LINE_BYTES):
+    whatever let such a value through is named instead."""
+    for line in text.split("\n"):
+        if len(line.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+            raise XpmError(f"model '{name}': its `{toml_key(key)}` would make a line of xlm.lock longer than the "
+                           f"{MAX_LINE_BYTES} bytes a lock may hold; the lock was not written",
+                           "pick a ref of the model whose values are shorter, or report this to xpm's developers")
 
 
 def write_lock(path: Path, lock: Lock) -> bool:

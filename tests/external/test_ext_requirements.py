@@ -133,6 +133,10 @@ def test_dynamic_dependencies_are_read_from_the_file_setuptools_names(tmp_path):
     ("requirements.txt", "./vendored/pkg\n", 1, "is a URL or a path"),
     ("requirements.txt", "einops \\\n  >=0.7\n", 1, "is an option"),
     ("requirements.txt", "pkg --hash=sha256:00\n", 1, "is not a requirement"),
+    # longer than xlm.lock could record on one line (a lock xpm wrote could not be read back)
+    ("pyproject.toml", f'[project]\nname = "m"\ndependencies = ["{"a" * 5000}"]\n', 3, "longer than the 1024 bytes a requirement may have"),
+    ("requirements.txt", "ok\n" + "a" * 1025 + "\n", 2, "longer than the 1024 bytes a requirement may have"),
+    ("pyproject.toml", f'[project]\nname = "m"\nrequires-python = ">={"1" * 2000}"\n', 3, "`requires-python` is longer than 1024 bytes"),
 ])
 def test_a_declaration_that_cannot_be_read_is_refused_with_file_and_line(tmp_path, file, text, where, what):
     (tmp_path / file).write_text(text, encoding="utf-8")
@@ -173,6 +177,10 @@ def test_hostile_declaration_files_never_hang_nor_pass(tmp_path):
     (tmp_path / "requirements.txt").write_bytes(b"a" * (1024 * 1024 + 1))
     with pytest.raises(DeclarationError, match="larger than"):
         read_declared(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\na = ' + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(DeclarationError, match="nested too deep") as caught:  # was a RecursionError
+        read_declared(tmp_path)
+    assert caught.value.where == str(tmp_path / "pyproject.toml")
 
 
 # ----------------------------------------------------------------------------- checking one model

@@ -158,3 +158,16 @@ def test_add_refuses_a_model_root_that_would_shadow_a_module(upstream, project):
             "(shady/typing.py, imported as shady.typing), rename it, or delete it") in out.stderr
     assert "'torch' that would shadow the installed module 'torch' (from torch)" in out.stderr
     assert list(project.iterdir()) == []  # nothing installed, nothing left behind
+
+
+def test_a_lock_the_reader_would_refuse_is_never_written(tmp_path):
+    from xpm.errors import XpmError
+    from xpm.lock import write_lock
+
+    entry = parse_lock(_lock()).entries["zlm"]
+    long = Lock({"zlm": LockEntry(**{**vars(entry), "requires": ("a" * 5000,)})})
+    with pytest.raises(XpmError, match="model 'zlm': its `requires` would make a line of xlm.lock longer than the 4096 bytes"):
+        write_lock(tmp_path / "xlm.lock", long)
+    assert not (tmp_path / "xlm.lock").exists()
+    write_lock(tmp_path / "xlm.lock", Lock({"zlm": LockEntry(**{**vars(entry), "requires": ("a" * 1000,) * 9})}))
+    assert read_lock(tmp_path / "xlm.lock").entries["zlm"].requires == ("a" * 1000,) * 9  # many short lines are fine

@@ -72,6 +72,15 @@ def test_ls_remote_output_is_split_on_newlines_only():
     ]
 
 
+def test_a_ref_name_too_long_for_the_lock_is_skipped():
+    oid, good = "1" * 40, "2" * 40
+    data = f"{oid}\trefs/tags/v1.{'0' * 2000}\n{good}\trefs/tags/v1.0.0\n"
+    said = []
+    refs = parse_ls_remote(data.encode(), said.append, "https://h/x")
+    assert refs.tags == {"v1.0.0": good}
+    assert len(said) == 1 and said[0].endswith("of https://h/x: it is longer than 1024 bytes")
+
+
 def test_ref_names_git_would_refuse_are_skipped():
     """A server may advertise any bytes; a name git's ref rules refuse could not be locked (and read back)."""
     oid, good = "1" * 40, "2" * 40

@@ -68,8 +68,13 @@ def mirror_name(url: str) -> str:
     return f"{readable}-{small_sha256(canonical.encode()).hexdigest()[:12]}.git"  # not hashlib: OpenSSL's start, ~3 ms
 
 
+MAX_REF_BYTES = 1024  # far beyond any tag or branch; xlm.lock records the ref on a line of at most 4096
+
+
 def ref_problem(name: str) -> str | None:
     """Why the ref name `name` (decoded) is not used, or None when it is fine."""
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_REF_BYTES:
+        return f"it is longer than {MAX_REF_BYTES} bytes"
     for char in name:
         if unicodedata.category(char) in _BAD_CATEGORIES:
             return f"it holds the invisible or control character U+{ord(char):04X}"
