@@ -114,13 +114,24 @@ def load_stamp(project_dir: Path, name: str) -> Stamp | None:
     commit, content_hash, files = data.get("commit"), data.get("hash"), data.get("files")
     if not (isinstance(commit, str) and isinstance(content_hash, str) and isinstance(files, dict)):
         return None
-    for rec in files.values():
+    for path, rec in files.items():
         if not (isinstance(rec, list) and len(rec) == 4 and rec[0] in _MODES and type(rec[1]) is int
-                and type(rec[2]) is int and isinstance(rec[3], str)):
+                and type(rec[2]) is int and isinstance(rec[3], str) and _is_path_text(path)):
             return None
     if tree_hash_of((path, rec[0], rec[3]) for path, rec in files.items()) != content_hash:
         return None
     return Stamp(commit, content_hash, files, raw, mtime_ns)
+
+
+def _is_path_text(path: str) -> bool:
+    """Whether `path` is a name as xpm records one: UTF-8, or bytes that are not, escaped as
+    Python escapes them (U+DC80-U+DCFF); JSON can hold any other lone surrogate (`"\\ud800"`),
+    which names no file."""
+    try:
+        path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- what changed
