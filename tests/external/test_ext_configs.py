@@ -167,3 +167,14 @@ def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, t
     assert warning.what == (f"External model 'my_model' has a config without a `# @package _global_` line: Hydra puts it under "
                             f"`{group}`, so its `{key}` becomes `{group}.{key}`, which xlm never reads")
     assert warning.where == f"{root / rel}:1" and warning.fix.startswith("make `# @package _global_` its first line")
+
+
+def test_a_config_larger_than_a_mib_is_refused_before_it_is_composed(tmp_path):
+    root = make_model(tmp_path, "my_model")
+    big = root / "configs" / "experiment" / "big.yaml"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    big.write_text("x:\n" + "- a\n" * (2**18))  # 1 MiB + 3 bytes: ~80 MB and seconds to compose
+    info = inspect_model(root, "my_model")
+    assert [(p.kind, p.what, p.where) for p in info.problems] == [(
+        "invalid_config", "External model 'my_model' has a config file that does not parse: it is larger than 1 MiB; "
+        "a config holds settings, and data belongs in files the model reads", str(big))]

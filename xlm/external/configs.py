@@ -245,9 +245,13 @@ def _tag_error(node) -> YamlSyntaxError:
 def config_text(path: str) -> str:
     """A config file's text, as Hydra will read it: UTF-8, or a `YamlSyntaxError` at the line
     of the first byte that is not (Hydra fails on it with a traceback). A byte order mark
-    before a `# @package` header is refused too: Hydra then does not see the header."""
+    before a `# @package` header is refused too: Hydra then does not see the header. So is a
+    file over `MAX_CONFIG_BYTES`: composing YAML takes ~80 bytes of memory per byte of text."""
     with open(path, "rb") as handle:
-        data = handle.read()
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise YamlSyntaxError(f"it is larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config holds settings, and data "
+                              "belongs in files the model reads", None)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -259,6 +263,7 @@ def config_text(path: str) -> str:
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package\b", re.MULTILINE)
+MAX_CONFIG_BYTES = 1024 * 1024  # far beyond any config; validating one this large takes ~80 MB and ~0.5 s
 
 
 def _yaml_verdict(value) -> bool:
