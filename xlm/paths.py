@@ -19,7 +19,11 @@ def data_dir() -> str:
     """
     if os.environ.get(DATA_DIR_ENV):
         return os.path.expanduser(os.environ[DATA_DIR_ENV])
+    return str(Path(user_cache_home()) / "xlm" / "data")
+
+
+def user_cache_home() -> str:
+    """``$XDG_CACHE_HOME``, else ``~/.cache``; an empty or relative ``$XDG_CACHE_HOME`` counts
+    as unset (the XDG specification declares it invalid). Shared by xlm's and xpm's caches."""
     cache = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(cache):
-        cache = os.path.join(os.path.expanduser("~"), ".cache")
-    return str(Path(cache) / "xlm" / "data")
+    return cache if os.path.isabs(cache) else os.path.join(os.path.expanduser("~"), ".cache")

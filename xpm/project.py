@@ -20,11 +20,18 @@ from xpm.stamp import STATE_DIR, models_dir
 
 
 def cache_dir() -> Path:
-    """`$XPM_CACHE_DIR`, else `${XDG_CACHE_HOME:-~/.cache}/xpm`: shared by all projects."""
+    """`$XPM_CACHE_DIR` (a relative one from the current folder, as uv and cargo read theirs),
+    else `${XDG_CACHE_HOME:-~/.cache}/xpm`: shared by all projects. Never a folder an empty or
+    relative HOME would give (`/.cache`, or a `.cache` in whatever folder xpm runs in)."""
     override = os.environ.get("XPM_CACHE_DIR")
     if override:
-        return Path(override).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(override).expanduser().absolute()
+    from xlm.paths import user_cache_home
+
+    base = user_cache_home()
+    if not os.path.isabs(os.environ.get("XDG_CACHE_HOME", "")) and not os.path.isabs(os.environ.get("HOME", "/")):
+        raise XpmError(f"no folder for xpm's cache: HOME is {os.environ['HOME']!r}, not an absolute path, and neither "
+                       "XPM_CACHE_DIR nor an absolute XDG_CACHE_HOME is set", "set XPM_CACHE_DIR (or HOME) to an absolute folder")
     return Path(base) / "xpm"
 
 

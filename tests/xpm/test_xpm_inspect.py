@@ -67,6 +67,21 @@ def test_cache_dir_and_clean(lab, project, git_env):
     xpm(project, "install")  # the vendored folder is intact: nothing to fetch
 
 
+def test_where_the_cache_is_never_depends_on_a_relative_or_empty_variable(project, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XPM_CACHE_DIR", "rel/cache")  # read from the current folder, as uv and cargo do
+    assert xpm(project, "cache", "dir").stdout.strip() == str(tmp_path / "rel" / "cache")
+    monkeypatch.delenv("XPM_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "rel")  # the XDG rule: a relative one counts as unset
+    assert xpm(project, "cache", "dir").stdout.strip() == str(tmp_path / "home" / ".cache" / "xpm")
+    for home in ("", "rel"):  # was /.cache/xpm, or a .cache in the current folder
+        monkeypatch.setenv("HOME", home)
+        out = xpm(project, "cache", "dir", code=1).output
+        assert f"error: no folder for xpm's cache: HOME is {home!r}, not an absolute path" in out
+        assert "fix: set XPM_CACHE_DIR (or HOME) to an absolute folder" in out
+
+
 def _transcript(out, project, **replace) -> str:
     text = out.stderr.replace(str(project), "<project>")
     for key, value in replace.items():

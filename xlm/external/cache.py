@@ -17,9 +17,10 @@ from xlm.textfile import write_atomic
 def cache_dir() -> Path:
     """``$XLM_CACHE_DIR``, else ``$XDG_CACHE_HOME/xlm``, else ``~/.cache/xlm``."""
     if os.environ.get("XLM_CACHE_DIR"):
-        return Path(os.environ["XLM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "xlm"
+        return Path(os.environ["XLM_CACHE_DIR"]).expanduser().absolute()
+    from xlm.paths import user_cache_home
+
+    return Path(user_cache_home()) / "xlm"
 
 
 def load(name: str, version) -> dict:
