@@ -110,18 +110,18 @@ def test_a_full_disk_while_placing_puts_every_model_back(installed, lab, monkeyp
     is in place: both are undone, old folder and stamp of zlm included, and the lock is untouched."""
     (installed / ".xlm_models").write_text(f"{lab.zlm.url}@v2.0.0\n{lab.models.url}#subdir=aaa\n")
     before = state(installed)
-    if when == "writing the lock":
-        commit = Transaction.commit
-        monkeypatch.setattr(Transaction, "commit", lambda tx: (fill(installed), commit(tx))[1])
-    else:
-        place, placed = Transaction.place, []
-        monkeypatch.setattr(Transaction, "place", lambda tx, staged: (placed.append(1), len(placed) == 2 and fill(installed),
-                                                                      place(tx, staged))[2])
-    out = xpm(installed, "install", code=1)
+    with monkeypatch.context() as patch:  # not monkeypatch.undo(): that would drop the test's own HOME and cache too
+        if when == "writing the lock":
+            commit = Transaction.commit
+            patch.setattr(Transaction, "commit", lambda tx: (fill(installed), commit(tx))[1])
+        else:
+            place, placed = Transaction.place, []
+            patch.setattr(Transaction, "place", lambda tx, staged: (placed.append(1), len(placed) == 2 and fill(installed),
+                                                                    place(tx, staged))[2])
+        out = xpm(installed, "install", code=1)
     two_lines(out.stderr, installed, "no space left on the device")
     assert state(installed) == before  # zlm v1.1.0 and its stamp are back, no aaa, same lock
     assert not list((installed / "xlm_models" / ".xpm" / "trash").glob("*"))
-    monkeypatch.undo()
     (installed / ".filler").unlink()
     out = xpm(installed, "install")
     assert "installed zlm" in out.stdout and "installed aaa" in out.stdout
