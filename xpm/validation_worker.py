@@ -70,7 +70,8 @@ class ValidationWorker:
                 answer = marshal.load(self._answers)
             except (OSError, EOFError, ValueError, TypeError):  # marshal: ValueError/TypeError for bad data
                 raise XpmError(f"model '{name}': xpm's validation process ended without an answer ({self._ended()})",
-                               "run the command again; `xpm -v` shows each step") from None
+                               "run the command again; if it ends the same way, the model's files crash xlm's validation: "
+                               "report them to xpm's developers") from None
         if isinstance(answer, bytes):
             import pickle
 
