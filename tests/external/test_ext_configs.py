@@ -18,6 +18,10 @@ from .builders import make_model
     ("a: '" + "[" * 5000 + "'\nb: \"" + "{" * 5000 + "\"\n", None),  # quoted: text, not collections
     ("# " + "[" * 5000 + "\nc: 1  # " + "{" * 5000 + "\n", None),  # comments
     ("a: [" + "[], " * 5000 + "[]]\n", None),  # many collections, none deep
+    # an apostrophe in a plain or block scalar quotes nothing: the brackets after it count
+    ("a: it's\nb: " + "[" * 50_000 + "]" * 50_000 + "\nc: it's\n", 2),
+    ("a: |\n  it's\nb: " + "[" * 50_000 + "]" * 50_000 + "\nc: 'x'\n", 3),
+    ("a: \"it's\"\nb: '" + "[" * 5000 + "'\nc: it's\n", None),
 ])
 def test_flow_depth_is_bounded_and_only_real_collections_count(text, line):
     from xlm.external.configs import YamlSyntaxError, check_syntax
@@ -38,6 +42,11 @@ def test_flow_depth_is_bounded_and_only_real_collections_count(text, line):
     ("x: " + "- " * 5000 + "\n", None),  # indicators inside a scalar open nothing
     ("# " + "- " * 5000 + "\n" + "a: " + "y" * 9000 + "\n", None),  # long lines, nothing deep
     ("  " * 150 + "- - x\n", None),  # indented, but not deep: parsed into events to find out
+    # libyaml starts a line at "\r", U+0085, U+2028 and U+2029 too
+    *((f"_target_: x{brk}x:{brk} " + "- " * 50_000 + "y\n", 3) for brk in ("\r", "\r\n", "\x85", "\u2028", "\u2029")),
+    ("a:\r\n" + "".join(" " * i + f"k{i}:\r\n" for i in range(1, 300)) + " " * 300 + "v\r\n", 201),
+    ("? a\n: " + "- " * 50_000 + "y\n", 2),  # a value's compact sequence
+    ("\ufeff" + "- " * 50_000 + "y\n", 1),  # after a byte order mark
 ])
 def test_block_depth_is_bounded(text, line):
     from xlm.external.configs import YamlSyntaxError, check_syntax, command_lines
@@ -52,6 +61,44 @@ def test_block_depth_is_bounded(text, line):
             with pytest.raises(YamlSyntaxError, match="nested more than 200 levels deep") as info:
                 read(text)
             assert info.value.line == line
+
+
+@pytest.mark.parametrize("limit", [2, 3, 6])
+def test_the_bound_that_spares_parsing_holds_for_any_text(monkeypatch, limit):
+    """Whatever `_surely_shallow` passes nests no deeper than the limit, by libyaml's own events
+    (read up to its first error: the composer recurses before it gets there). Random lines of
+    what opens collections, hides them or breaks lines, under small limits."""
+    import random
+
+    import yaml
+
+    from xlm.external import configs
+
+    monkeypatch.setattr(configs, "MAX_DEPTH", limit)
+    starts = ["", "\ufeff", " ", "   ", "\t", "a: ", "&x ", "# ", "'", "it's "]
+    openers = ["- ", "? ", ": ", "-\t", "- \t", "-  ", "[", "{a: ", "a: ", "'", '"', "- &x ", "!!seq "]
+    ends = ["", "x", "]", "}", "it's", "|", "#"]
+    breaks = ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029"]
+    rng = random.Random(8)
+    checked = 0
+    for _ in range(20_000):
+        lines = [rng.choice(starts) + "".join(rng.choices(openers, k=rng.randint(0, 9))) + rng.choice(ends)
+                 for _ in range(rng.randint(1, 4))]
+        text = "".join(line + rng.choice(breaks) for line in lines)
+        if not configs._surely_shallow(text):
+            continue
+        flow = block = 0
+        try:
+            for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+                if isinstance(event, yaml.CollectionStartEvent):
+                    flow, block = (flow + 1, block) if event.flow_style else (flow, block + 1)
+                    assert max(flow, block) <= limit, repr(text)
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    flow, block = (flow - 1, block) if flow else (flow, block - 1)
+        except yaml.YAMLError:
+            pass
+        checked += 1
+    assert checked > 1000
 
 
 def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path):

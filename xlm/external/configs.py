@@ -67,56 +67,55 @@ _DEFAULT_TAGS = {"scalar": "tag:yaml.org,2002:str", "sequence": "tag:yaml.org,20
 # below where libyaml's time (quadratic in the flow depth) or its composer, which recurses on the
 # C stack (tens of thousands of levels crash the process, a thread's smaller stack sooner), hurt.
 MAX_DEPTH = 200
-# What can open or close a flow collection, and what hides brackets from it (quoted scalars, comments).
-_FLOW_TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:^|(?<=[ \t]))#[^\n]*""", re.MULTILINE)
-# A line's indentation and the block indicators that open collections on it (`- - x`, `? a`).
-_LEAD = re.compile(r" *(?:[-?](?: +|$))*")
+# libyaml's line breaks besides "\n": a column, and so a block depth, restarts after each.
+_BREAK = re.compile("[\r\x85\u2028\u2029]")
+# What may precede a block collection on its line: a byte-order mark, blanks and the indicators
+# that open one in compact form (`- - x`, `? - x`, `: - x`).
+_LEAD = re.compile("[\ufeff \t]*(?:[-?:](?:[ \t]+|$))*")
 
 
 def _too_deep(text: str) -> int | None:
-    """The line where flow (`[`, `{`) or block collections first nest deeper than `MAX_DEPTH`, else None."""
-    return _flow_too_deep(text) or _block_too_deep(text)
-
-
-def _flow_too_deep(text: str) -> int | None:
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return None  # the common case, answered in C
-    depth = 0
-    for token in _FLOW_TOKEN.finditer(text):
-        char = token.group()
-        if char in ("[", "{"):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return text.count("\n", 0, token.start()) + 1
-        elif char in ("]", "}"):
-            depth = max(depth - 1, 0)
-    return None
-
-
-def _block_too_deep(text: str) -> int | None:
-    """A block collection starts at a greater column than the one that holds it, but for a
-    sequence under a mapping's key, which may start at the key's column: so one that starts at
-    column c is at most 2c + 2 deep, and only a line that is long, indented and full of
-    indicators (`- - - x`) can start one too deep. Such a file is parsed into events
-    (libyaml's parser keeps its own stack) and the depth counted."""
-    lines = text.split("\n")
-    if 2 * max(map(len, lines)) + 2 <= MAX_DEPTH:
-        return None  # the common case, answered in C
-    if all(2 * len(_LEAD.match(line).group()) + 2 <= MAX_DEPTH for line in lines if 2 * len(line) + 2 > MAX_DEPTH):
+    """The line where flow (`[`, `{`) or block collections first nest deeper than `MAX_DEPTH`,
+    else None. libyaml's parser, which keeps its own stack, decides; a bound that holds for
+    every file spares parsing twice the files it proves shallow, which are nearly all."""
+    if _surely_shallow(text):
         return None
     yaml, _ = _yaml()
-    depth = 0
+    flow = block = 0  # open collections of each kind; flow ones only ever nest inside block ones
     try:
         for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
+                if event.flow_style:
+                    flow += 1
+                else:
+                    block += 1
+                if max(flow, block) > MAX_DEPTH:
                     return event.start_mark.line + 1
             elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+                if flow:
+                    flow -= 1
+                else:
+                    block -= 1
     except (yaml.YAMLError, UnicodeDecodeError):
-        return None  # composing reports it, with its line
+        pass  # composing reports it, with its line
     return None
+
+
+def _surely_shallow(text: str) -> bool:
+    """Whether neither kind can nest too deep. Flow collections nest no deeper than twice the
+    brackets that open them (an entry `a: b` or `? a` of a flow sequence is a mapping). A block collection starts at a greater column than the one that
+    holds it, but for a sequence under a mapping's key, which may start at the key's column;
+    so one that starts at column c is at most 2c + 2 deep, and only a line that is long and
+    opens with blanks and indicators (`- - - x`) can start one too deep. Splitting on "\n"
+    alone only makes lines longer; the long ones are split on every break before their
+    leads are measured."""
+    if 2 * (text.count("[") + text.count("{")) > MAX_DEPTH:
+        return False
+    lines = text.split("\n")
+    if 2 * max(map(len, lines)) + 2 <= MAX_DEPTH:
+        return True  # the common case, answered in C
+    return all(2 * len(_LEAD.match(part).group()) + 2 <= MAX_DEPTH
+               for line in lines if 2 * len(line) + 2 > MAX_DEPTH for part in _BREAK.split(line))
 
 
 def _check_depth(text: str) -> None:
