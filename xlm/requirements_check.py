@@ -101,16 +101,22 @@ def _spec_text(requirement: str) -> str:
     return re.sub(r"^[A-Za-z0-9._-]+(\[[^\]]*\])?\s*", "", requirement.split(";", 1)[0]).strip()
 
 
+SHOWN = 8  # unmet requirements a message names; a model may declare 500 of 1024 bytes
+
+
 def unmet_message(model: str, items: list[Unmet]) -> str:
     """``model 'zlm' needs einops>=0.7 (not installed), jaxtyping (not installed)``."""
-    return f"model '{model}' needs " + ", ".join(u.describe() for u in items)
+    more = f", and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return f"model '{model}' needs " + ", ".join(u.describe() for u in items[:SHOWN]) + more
 
 
 def fix_message(items: list[Unmet]) -> str:
     """One command (or advice, for what pip must not change) that satisfies ``items``."""
     parts = []
     installable = [u for u in items if u.kind in ("package", "core")]
-    if installable:
+    if len(installable) > SHOWN:  # a command too long to read; --deps says what it may not change
+        parts.append(f"`xpm install --deps` installs the {len(installable)} missing requirements")
+    elif installable:
         parts.append(pip_command(u.requirement for u in installable))
         moved = [u for u in installable if u.kind == "core" and u.found is not None]
         if moved:

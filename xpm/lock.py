@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xlm.records import lockfile
 from xlm.records.lockfile import LOCK_NAME, READABLE_VERSIONS, VERSION, Lock, LockEntry, local_entry, toml_key, toml_line
-from xlm.textfile import MAX_LINE_BYTES, write_atomic
+from xlm.textfile import MAX_FILE_BYTES, MAX_LINE_BYTES, write_atomic
 from xpm.errors import LockFileError, XpmError
 
 __all__ = ["HEADER", "LOCK_NAME", "READABLE_VERSIONS", "VERSION", "Lock", "LockEntry", "changed_text", "dumps",
@@ -56,19 +56,27 @@ def dumps(lock: Lock) -> str:
     """Deterministic bytes: fixed header, fixed key order, entries sorted by name, no empty keys;
     one requirement per line, so a reviewer's diff shows each change."""
     out = [f"# {line}\n" for line in HEADER] + [f"version = {VERSION}\n"]
+    sizes = {}
     for name in sorted(lock.entries):
-        entry = lock.entries[name]
+        entry, start = lock.entries[name], len(out)
         out.append("\n[[model]]\n")
         for f in fields(LockEntry):
             if (value := getattr(entry, f.name)) is not None:
                 out.append(line := toml_line(toml_key(f.name), value))
                 _check_readable(line, name, f.name)
-    return "".join(out)
+        sizes[name] = sum(len(part.encode("utf-8", "surrogatepass")) for part in out[start:])
+    text = "".join(out)
+    if sizes and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        largest = max(sizes, key=sizes.__getitem__)
+        raise XpmError(f"xlm.lock would be larger than the {MAX_FILE_BYTES >> 20} MiB a lock may hold; model "
+                       f"'{largest}' takes {sizes[largest]:,} bytes of it; the lock was not written",
+                       "remove models the project does not use, or ask the authors of the largest to declare fewer requirements")
+    return text
 
 
 def _check_readable(text: str, name: str, key: str) -> None:
-    """Never write a lock the reader refuses (`xlm.textfile`: lines of at most MAX_LINE_BYTES):
-    whatever let such a value through is named instead."""
+    """Never write a lock the reader refuses (`xlm.textfile`: lines of at most MAX_LINE_BYTES,
+    files of at most MAX_FILE_BYTES): whatever let such a value through is named instead."""
     for line in text.split("\n"):
         if len(line.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
             raise XpmError(f"model '{name}': its `{toml_key(key)}` would make a line of xlm.lock longer than the "

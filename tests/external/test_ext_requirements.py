@@ -191,6 +191,16 @@ def test_what_is_missing_or_in_the_wrong_version_is_listed_with_one_command():
     assert fix_message(items) == "pip install 'einops>=0.7' jaxtyping 'tinydep<2'"
 
 
+def test_a_model_missing_many_requirements_names_the_first_eight_and_counts_the_rest():
+    """A hostile model may declare 500 requirements of 1024 bytes: a warning of half a megabyte."""
+    items = unmet(Declared(tuple(f"dep{i}>=" + "1." * 400 + "1" for i in range(500))), env())
+    message = unmet_message("zlm", items)
+    assert message.startswith("model 'zlm' needs dep0>=1.1.") and message.endswith(", and 492 more")
+    assert message.count("(not installed)") == 8 and len(message) < 8 * 1024
+    assert fix_message(items) == "`xpm install --deps` installs the 500 missing requirements"
+    assert fix_message(items[:8]).startswith("pip install 'dep0>=")
+
+
 def test_an_xlm_range_that_excludes_this_xlm_names_both_versions():
     items = unmet(Declared(("xlm>=0.3,<0.4",)), env())
     assert unmet_message("zlm", items) == "model 'zlm' needs xlm>=0.3,<0.4 (this is xlm 0.1.0)"

@@ -171,3 +171,21 @@ def test_a_lock_the_reader_would_refuse_is_never_written(tmp_path):
     assert not (tmp_path / "xlm.lock").exists()
     write_lock(tmp_path / "xlm.lock", Lock({"zlm": LockEntry(**{**vars(entry), "requires": ("a" * 1000,) * 9})}))
     assert read_lock(tmp_path / "xlm.lock").entries["zlm"].requires == ("a" * 1000,) * 9  # many short lines are fine
+
+
+def test_a_lock_larger_than_the_reader_allows_is_never_written(tmp_path):
+    """Each model's requirements may be within their limits (500 of 1024 bytes) and a lock of
+    nine such models still over the 4 MiB a lock may hold: the largest model is named."""
+    from xpm.errors import XpmError
+    from xpm.lock import write_lock
+
+    entry = parse_lock(_lock()).entries["zlm"]
+    requires = tuple(f"r{i}>=" + "1." * 500 for i in range(500))
+    entries = {f"m{i}": LockEntry(**{**vars(entry), "name": f"m{i}", "package": f"m{i}", "source": f"https://h/lab/m{i}",
+                                   "requires": requires[: 500 - i]}) for i in range(9)}
+    with pytest.raises(XpmError, match=r"xlm.lock would be larger than the 4 MiB a lock may hold; model 'm0' takes 5\d\d,\d\d\d bytes"):
+        write_lock(tmp_path / "xlm.lock", Lock(entries))
+    assert not (tmp_path / "xlm.lock").exists()
+    del entries["m0"], entries["m1"]
+    write_lock(tmp_path / "xlm.lock", Lock(entries))
+    assert read_lock(tmp_path / "xlm.lock").entries["m8"].requires == requires[:492]
