@@ -9,14 +9,16 @@ it raises the first.
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 
-def run_all(tasks: list, workers: int) -> list:
+def run_all(tasks: list, workers: int, on_stop: Callable[[], None] | None = None) -> list:
     """Call each of `tasks` on up to `workers` threads (in this thread when one is enough);
     return what each returned, or the `Exception` it raised, in the order of `tasks`.
 
     Ctrl-C (in the caller or a task) or a SystemExit stops handing out tasks, waits for the
-    running ones, and is raised."""
+    running ones, and is raised. `on_stop`, called first when Ctrl-C reaches the caller, is
+    what makes the running tasks end soon (a wait they cannot leave on their own)."""
     results: list = [None] * len(tasks)
     todo = iter(range(len(tasks)))
     lock, stop = threading.Lock(), threading.Event()
@@ -48,6 +50,8 @@ def run_all(tasks: list, workers: int) -> list:
                 thread.join()
         except BaseException:
             stop.set()
+            if on_stop is not None:
+                on_stop()
             for thread in threads:
                 thread.join()
             raise

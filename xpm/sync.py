@@ -248,11 +248,12 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     from xpm.validation_worker import inspecting
 
     parallel = len(ordered) > 1 and options.jobs > 1  # forked before run_all starts any thread
-    with holding_cache(shared=True), inspecting(parallel) as inspect:  # each remote's own lock is taken in _work_remote
-        options.inspect = inspect
+    with holding_cache(shared=True), inspecting(parallel) as inspector:  # each remote's own lock is taken in _work_remote
+        options.inspect = inspector.inspect
         try:  # a failed remote's exception is its result: every staged folder is cleaned below
-            results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs)
-        except BaseException:  # Ctrl-C: run_all let the running tasks finish, and they staged
+            results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs,
+                              on_stop=inspector.stop)
+        except BaseException:  # Ctrl-C: run_all stopped the validations and let the running tasks end, and they staged
             _discard_staged(jobs)
             raise
         finally:

@@ -10,8 +10,9 @@ as they did under the GIL. Messages are `marshal`led (built in: `pickle` costs a
 the first fetch); only an exception, which should not happen, is pickled.
 
 The child runs xlm's validation only (it reads files and never imports model code), ignores
-Ctrl-C (the parent stops it), holds no descriptor of the parent's but its two pipes, and ends
-when the parent closes its request pipe or kills it, or dies.
+Ctrl-C (the parent kills it at once, so no validation delays the interrupt), holds no
+descriptor of the parent's but its two pipes, and ends when the parent closes its request pipe
+or kills it, or within a fifth of a second of the parent's death.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from xpm.validate import Inspection, inspect_here
 class ValidationWorker:
     def __init__(self, pid: int, requests, answers):
         self.pid, self._requests, self._answers = pid, requests, answers
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one request at a time
+        self._reaping = threading.Lock()  # a pid is signalled only until it is reaped
 
     @classmethod
     def start(cls) -> ValidationWorker | None:
@@ -40,6 +42,7 @@ class ValidationWorker:
         if not hasattr(os, "fork") or threading.active_count() > 1:
             return None  # a fork copies no thread but the caller, and none of the locks they hold
         fds: list[int] = []
+        parent = os.getpid()
         try:
             fds += os.pipe()
             fds += os.pipe()
@@ -53,6 +56,7 @@ class ValidationWorker:
             code = 1
             try:
                 _keep_only(request_r, answer_w)
+                _exit_with(parent)
                 _serve(request_r, answer_w)
                 code = 0
             finally:
@@ -83,17 +87,30 @@ class ValidationWorker:
         """How the child ended: it closed its pipe, so it exits now (waited for at most a second)."""
         deadline = time.monotonic() + 1
         while True:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return "it is gone"
-            if pid:
-                break
+            with self._reaping:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG) if self.pid else (-1, 0)
+                except ChildProcessError:
+                    pid = -1
+                if pid:
+                    self.pid = 0
+                    break
             if time.monotonic() > deadline:
                 return "it stopped answering"
             time.sleep(0.01)
-        self.pid = 0
+        if pid == -1:
+            return "it is gone"
         return f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+
+    def stop(self) -> None:
+        """Kill the child from any thread (Ctrl-C): a thread waiting for its answer gets an error
+        now, rather than when a validation nobody wants ends. `close` reaps it."""
+        with self._reaping:
+            if self.pid:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def close(self) -> None:
         """Stop the child now (it may be validating a tree nobody waits for) and reap it."""
@@ -102,13 +119,14 @@ class ValidationWorker:
                 stream.close()
             except OSError:
                 pass
-        if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self.pid = 0
+        with self._reaping:
+            if self.pid:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+                self.pid = 0
 
 
 def _keep_only(*kept: int) -> None:
@@ -130,6 +148,18 @@ def _max_fd() -> int:
         return max(int(name) for name in os.listdir("/proc/self/fd")) + 1  # Linux: the open ones
     except (OSError, ValueError):
         return os.sysconf("SC_OPEN_MAX")
+
+
+def _exit_with(parent: int) -> None:
+    """End the child soon after its parent dies (a killed xpm, whose children are given to
+    another process): a validation nobody waits for must not run on. A thread watches, as no
+    signal tells a process of its parent's death portably."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xpm-parent-watch", daemon=True).start()
 
 
 def _serve(requests_fd: int, answers_fd: int) -> None:
@@ -166,13 +196,23 @@ def _problems(fields: list[dict]) -> list:
     return [Problem(**f) for f in fields]
 
 
+class _InCallingThread:
+    """Validation without a child: nothing runs that a Ctrl-C would have to stop."""
+
+    inspect = staticmethod(inspect_here)
+
+    def stop(self) -> None:
+        pass
+
+
 @contextmanager
 def inspecting(parallel: bool):
-    """A function `(root, name) -> Inspection` for the block: the child's when `parallel` work
-    is about to start and a child can be forked, else validation in the calling thread."""
+    """For the block, what validates (`.inspect(root, name) -> Inspection`) and stops at
+    Ctrl-C (`.stop()`): the child when `parallel` work is about to start and a child can be
+    forked, else validation in the calling thread."""
     worker = ValidationWorker.start() if parallel else None
     try:
-        yield worker.inspect if worker is not None else inspect_here
+        yield worker if worker is not None else _InCallingThread()
     finally:
         if worker is not None:
             worker.close()

@@ -25,11 +25,28 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 
 def _gone(pid: int) -> bool:
+    """Ended: no such process, or one that only waits to be reaped (a zombie)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _slow_validation(monkeypatch, seconds: float, signal_parent: bool = False):
+    """Make the child's validation take `seconds` (patched before the fork, which copies it);
+    with `signal_parent`, it first sends its parent the Ctrl-C a user would."""
+    def slow(root, name):
+        if signal_parent:
+            os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(seconds)
+        return inspect_here(root, name)
+
+    monkeypatch.setattr(validation_worker, "inspect_here", slow)
 
 
 @pytest.fixture(autouse=True)
@@ -113,11 +130,12 @@ def test_no_child_while_other_threads_run_or_for_serial_work(monkeypatch):
 
     monkeypatch.setattr(threading, "active_count", lambda: 2)  # a fork would copy their locks, not them
     assert ValidationWorker.start() is None
-    with inspecting(parallel=True) as inspect:
-        assert inspect is inspect_here
+    with inspecting(parallel=True) as inspector:
+        assert inspector.inspect is inspect_here
+        inspector.stop()  # nothing to stop
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    with inspecting(parallel=False) as inspect:
-        assert inspect is inspect_here
+    with inspecting(parallel=False) as inspector:
+        assert inspector.inspect is inspect_here
 
 
 def test_no_child_when_the_system_refuses_one_and_no_descriptor_leaks(monkeypatch):
@@ -190,3 +208,69 @@ def test_ctrl_c_during_a_parallel_update_leaves_no_staged_model(upstream, projec
     assert "interrupted: nothing half-written is left" in out
     assert len(staged) == 2 and not any(s.path.exists() for s in staged)
     assert "1.0.0" in (project / "xlm_models" / "aaa" / "aaa" / "__init__.py").read_text()
+
+
+def test_stop_answers_a_waiting_thread_at_once(tmp_path, monkeypatch):
+    import threading
+
+    _slow_validation(monkeypatch, 60)
+    worker = ValidationWorker.start()
+    pid, caught = worker.pid, []
+
+    def wait():
+        try:
+            worker.inspect(tmp_path, "zlm")
+        except XpmError as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    assert caught[0].what == "model 'zlm': xpm's validation process ended without an answer (killed by signal 9)"
+    worker.close()
+    assert _gone(pid) and worker.pid == 0
+
+
+def test_ctrl_c_during_a_parallel_install_does_not_wait_for_validation(upstream, project, monkeypatch):
+    """Ctrl-C used to wait for every validation already running: minutes for large configs."""
+    repos = [upstream(f"lab/{name}") for name in ("aaa", "bbb")]
+    for repo in repos:
+        repo.commit("model", model_files(repo.path.name))
+        repo.tag("v1")
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos))
+    _slow_validation(monkeypatch, 60, signal_parent=True)
+    started = []
+    real = ValidationWorker.start.__func__
+    monkeypatch.setattr(ValidationWorker, "start", classmethod(lambda cls: started.append(real(cls)) or started[-1]))
+    begun = time.monotonic()
+    out = xpm(project, "install", code=130).output
+    assert time.monotonic() - begun < 30
+    assert "interrupted: nothing half-written is left" in out
+    assert started[0].pid == 0 and not (project / "xlm_models").exists() and not (project / "xlm.lock").exists()
+
+
+def test_the_child_ends_soon_after_its_parent_is_killed(tmp_path, monkeypatch):
+    _slow_validation(monkeypatch, 60)
+    read, write = os.pipe()
+    parent = os.fork()
+    if parent == 0:  # a parent for the worker, killed while its child validates
+        try:
+            worker = ValidationWorker.start()
+            os.write(write, str(worker.pid).encode())
+            worker.inspect(tmp_path, "zlm")
+        finally:
+            os._exit(1)
+    os.close(write)
+    child = int(os.read(read, 32))
+    os.close(read)
+    time.sleep(0.3)
+    os.kill(parent, signal.SIGKILL)
+    os.waitpid(parent, 0)
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
