@@ -37,10 +37,9 @@ def cache_clean() -> None:
     Example:
       xpm cache clean && xpm install
     """
-    import shutil
-
     from xpm.project import cache_dir, holding_cache
+    from xpm.removal import remove_tree
 
     with holding_cache():  # exclusive: waits for running installs (they hold it shared), and they for it
-        shutil.rmtree(cache_dir() / "git", ignore_errors=True)
+        remove_tree(cache_dir() / "git", ignore_errors=True)
     click.echo(f"cleaned {cache_dir()}")

@@ -10,7 +10,6 @@ refused run leaves no half-made model and no dangling line.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 import traceback
@@ -23,6 +22,7 @@ from xlm import manifest
 from xlm.textfile import write_atomic
 from xpm import names
 from xpm.errors import XpmError
+from xpm.removal import remove_tree
 from xpm.rename import copy_renamed, model_files
 from xpm.templates import output_path, render_file, render_tree, template_values
 
@@ -157,10 +157,10 @@ def create_model(
         os.replace(staging / name, root)
     except BaseException:
         if missing is not None:  # a refused model leaves no folder behind, not even --dir's
-            shutil.rmtree(missing, ignore_errors=True)
+            remove_tree(missing, ignore_errors=True)
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging, ignore_errors=True)
     files = tuple(sorted(root / path.relative_to(staging / name) for path in built))
     text = _models_text(models_file)
     write_atomic(models_file, manifest.add_entry_text(manifest.NEW_FILE_HEADER if text is None else text, entry))

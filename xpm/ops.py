@@ -9,7 +9,6 @@ between two leaves a state the next `xpm install` repairs.
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import contextmanager
 
 from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, ManifestError, add_entry_text, parse_source,
@@ -18,6 +17,7 @@ from xpm import stamp
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, changed_text
 from xpm.project import Project
+from xpm.removal import remove_tree
 from xpm.sync import Options, Outcome, frozen_diff, sync
 from xpm.transaction import Transaction
 
@@ -45,7 +45,7 @@ def _writing(project: Project):
             yield tx
     except BaseException:
         if created:  # nothing of the user's can be in it: it did not exist when we started
-            shutil.rmtree(project.models_dir, ignore_errors=True)
+            remove_tree(project.models_dir, ignore_errors=True)
         raise
 
 

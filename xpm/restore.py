@@ -40,6 +40,7 @@ from xpm import stamp, vendor
 from xpm.errors import HashMismatch, XpmError
 from xpm.lock import Lock, LockEntry, changed_text, local_entry
 from xpm.project import Project, cache_dir, holding_cache
+from xpm.removal import remove_tree
 
 RESTORED_DIR = "xlm_restored"  # where models that were local folders are rebuilt, next to .xlm_models
 
@@ -130,7 +131,7 @@ def restore(project: Project, path: str | Path, options) -> Restored:
                 if step.staged is not None:
                     vendor.discard(step.staged)
                 if step.folder is not None:
-                    shutil.rmtree(step.folder, ignore_errors=True)
+                    remove_tree(step.folder, ignore_errors=True)
             raise
     return done
 
@@ -223,7 +224,7 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
         except XpmError as exc:
             raise Unrestorable(f"{how} is not a valid xlm model: {exc.what}") from None
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder, ignore_errors=True)
         raise
     return Step(model, line, f"{model.name}: restored into {dest} ({how}), content hash verified", folder=folder, dest=dest)
 
@@ -250,7 +251,7 @@ def _rebuild(project: Project, model: ModelRecord, record: RunRecord, folder: Pa
         source = Path(model.path or model.source)
         if not source.is_dir():
             raise Unrestorable(f"it was a folder outside git ({source}), which no longer exists: nothing to restore it from")
-        shutil.rmtree(folder)
+        remove_tree(folder)
         shutil.copytree(source, folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         return f"copied from {source}"
     if model.dirty:

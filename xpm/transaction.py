@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
 from xlm.textfile import write_atomic, write_temp
 from xpm import stamp
+from xpm.removal import remove_tree
 
 
 class Transaction:
@@ -61,7 +61,7 @@ class Transaction:
 
         def unplace() -> None:  # rename first: a folder half deleted is never left at `dest`
             os.rename(dest, staged_path)
-            shutil.rmtree(staged_path, ignore_errors=True)
+            remove_tree(staged_path, ignore_errors=True)
 
         self._undo.append(unplace)
         self._undo.append(lambda: stamp.remove_stamp(self.project_dir, name))
@@ -89,7 +89,7 @@ class Transaction:
 
         def unmove() -> None:
             os.rename(dest, folder)
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder, ignore_errors=True)
             if made:  # xpm deletes only what it made
                 os.rmdir(dest.parent)
 
@@ -120,7 +120,7 @@ class Transaction:
                 tmp.unlink(missing_ok=True)  # after a rename there is nothing left to unlink
         self._open = False
         if self._trash is not None:
-            shutil.rmtree(self._trash, ignore_errors=True)
+            remove_tree(self._trash, ignore_errors=True)
 
     def rollback(self) -> None:
         """Undo every step, newest first; one that fails does not stop the others."""
@@ -133,7 +133,7 @@ class Transaction:
             except OSError as exc:
                 failed.append(exc)
         if self._trash is not None and not failed:  # else what it holds may be needed by hand
-            shutil.rmtree(self._trash, ignore_errors=True)
+            remove_tree(self._trash, ignore_errors=True)
         for exc in failed:  # the error that stopped the command is reported by the caller
             print(f"warning: could not undo a step ({exc}); run `xpm install` to repair xlm_models/", file=sys.stderr)
 

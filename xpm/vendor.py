@@ -14,12 +14,12 @@ The sequence for one model, each step a reason for the next:
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xpm import stamp
 from xpm.errors import HashMismatch
+from xpm.removal import remove_tree
 
 
 @dataclass
@@ -79,7 +79,7 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
         if expected_hash is not None and digest != expected_hash:
             raise HashMismatch(name, expected_hash, digest, commit)
     except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path, ignore_errors=True)
         raise
     return Staged(name, path, commit, digest, package, export.records, export.warnings)
 
@@ -97,7 +97,7 @@ def _new_folder(parent: Path, prefix: str) -> Path:
 
 
 def discard(staged: Staged) -> None:
-    shutil.rmtree(staged.path, ignore_errors=True)
+    remove_tree(staged.path, ignore_errors=True)
 
 
 def installed_names(project_dir: Path) -> list[str]:
@@ -120,4 +120,4 @@ def freshness(project_dir: Path, name: str, commit: str, content_hash: str) -> s
 def clean_leftovers(project_dir: Path) -> None:
     """Staging and trash folders of an interrupted run: never needed again."""
     for sub in ("staging", "trash"):
-        shutil.rmtree(stamp.models_dir(project_dir) / stamp.STATE_DIR / sub, ignore_errors=True)
+        remove_tree(stamp.models_dir(project_dir) / stamp.STATE_DIR / sub, ignore_errors=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from xlm.textfile import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
 from xpm.git.command import Git, looks_corrupt
 from xpm.git.remote import mirror_name, ref_problem, without_userinfo
+from xpm.removal import remove_tree
 
 if TYPE_CHECKING:
     from xpm.resolve import RefList
@@ -69,7 +69,7 @@ class Database:
             (tmp / "xpm-url").write_text(without_userinfo(self.url) + "\n")
             os.replace(tmp, self.path)  # a half-made mirror is never visible under its name
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp, ignore_errors=True)
             raise
 
     def replace(self) -> None:
@@ -77,7 +77,7 @@ class Database:
         if self.path.exists():
             trash = Path(tempfile.mkdtemp(prefix=".damaged-", dir=self.path.parent))
             os.replace(self.path, trash / "mirror")
-            shutil.rmtree(trash, ignore_errors=True)
+            remove_tree(trash, ignore_errors=True)
         self.ensure()
 
     # ------------------------------------------------------------------ queries
