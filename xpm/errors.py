@@ -176,6 +176,18 @@ class NotAModel(XpmError):
         )
 
 
+class ModelErrors(XpmError):
+    """The errors of several remotes worked on side by side: each reported as it would be alone,
+    so one run names every model to fix."""
+
+    def __init__(self, errors: list[XpmError]):
+        self.errors = errors
+        super().__init__(errors[0].what, errors[0].fix)
+
+    def render(self) -> str:
+        return "\n".join(dict.fromkeys(error.render() for error in self.errors))
+
+
 class HashMismatch(XpmError):
     def __init__(self, name: str, locked: str, got: str, commit: str):
         super().__init__(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
-from xpm.errors import OfflineMissing
+from xpm.errors import ModelErrors, OfflineMissing, XpmError
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
@@ -262,6 +262,8 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     missing = [m for r in results if isinstance(r, list) for m in r]
     if errors or missing:
         _discard_staged(jobs)
+        if len(errors) > 1 and all(isinstance(e, XpmError) for e in errors):
+            raise ModelErrors(errors)
         if errors:
             raise errors[0]
         raise OfflineMissing(missing)
@@ -339,8 +341,6 @@ def _refuse_foreign_folder(project: Project, job: Job) -> None:
     folder = project.models_dir / name
     ours = job.previous is not None and job.previous.kind == "git"
     if folder.exists() and not ours and vendor.stamp.read_stamp(project.root, name) is None:
-        from xpm.errors import XpmError
-
         raise XpmError(
             f"{folder} exists and was not installed by xpm; installing '{job.entry.text}' would replace it",
             "move that folder elsewhere (or rename the model), then run the command again",

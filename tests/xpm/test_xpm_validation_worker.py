@@ -274,3 +274,21 @@ def test_the_child_ends_soon_after_its_parent_is_killed(tmp_path, monkeypatch):
     while not _gone(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(child)
+
+
+@pytest.mark.parametrize("jobs", ["1", "4"])
+def test_every_invalid_model_of_an_install_is_reported(upstream, project, jobs):
+    """Not only the first: one run names every model to fix."""
+    repos = {}
+    for name in ("aaa", "bbb", "ccc"):
+        repos[name] = upstream(f"lab/{name}")
+        files = model_files(name)
+        if name != "bbb":
+            files[f"{name}/broken.py"] = "return 1\n"
+        repos[name].commit("model", files)
+        repos[name].tag("v1")
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos.values()))
+    out = xpm(project, "-j", jobs, "install", code=1).output
+    assert out.count("is not a valid xlm model") == 2 and out.count("  fix: fix the model upstream") == 2
+    assert "model 'aaa' from " in out and "model 'ccc' from " in out and "model 'bbb' from" not in out
+    assert not (project / "xlm_models").exists()
