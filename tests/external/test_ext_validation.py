@@ -175,6 +175,17 @@ def test_broken_model(tmp_path, case):
     assert "my_model" not in sys.modules
 
 
+def test_an_unknown_key_of_a_command_is_a_warning_and_the_command_works(tmp_path):
+    text = "my-cmd:\n  function: my_model.metrics.mean_update_fn\n  hlep: does things\n  help: ok\nother: my_model.metrics.mean_update_fn\n"
+    root = make_model(tmp_path, "my_model", files={"configs/commands.yaml": text})
+    info = inspect_model(root, "my_model")
+    assert info.problems == [] and [c.name for c in info.commands] == ["my-cmd", "other"]
+    [warning] = info.warnings
+    assert (warning.kind, warning.where) == ("ignored_key", f"{root}/configs/commands.yaml:1")
+    assert warning.what == ("External model 'my_model' has unknown keys ['hlep'] in command 'my-cmd' of commands.yaml, "
+                            "which are ignored")
+
+
 @pytest.mark.parametrize("name, message", [("My-Model", "'My-Model' is not a valid model name"), ("class", "'class' is a Python keyword")])
 def test_invalid_names(tmp_path, name, message):
     root = make_model(tmp_path, name, package="pkg")

@@ -306,6 +306,7 @@ class CommandLine:
     function: str | None
     help: str
     line: int
+    unknown: tuple[str, ...] = ()  # keys of the long form other than `function` and `help`
 
 
 def command_lines(text: str) -> list[CommandLine] | None:
@@ -324,8 +325,10 @@ def command_lines(text: str) -> list[CommandLine] | None:
         return None
     entries = []
     for key, item in node.value:
-        fields = {k.value: v.value for k, v in item.value if isinstance(v.value, str)} if item.tag.endswith(":map") else {}
+        pairs = item.value if item.tag.endswith(":map") else []
+        fields = {k.value: v.value for k, v in pairs if isinstance(v.value, str)}
         function = item.value if item.tag.endswith(":str") else fields.get("function")
         function = function if isinstance(function, str) else None
-        entries.append(CommandLine(str(key.value), function, fields.get("help", ""), key.start_mark.line + 1))
+        unknown = tuple(str(k.value) for k, _ in pairs if k.value not in ("function", "help"))
+        entries.append(CommandLine(str(key.value), function, fields.get("help", ""), key.start_mark.line + 1, unknown))
     return entries

@@ -220,6 +220,11 @@ def _read_commands(info: ModelInfo, path: str, text: str) -> list[tuple[str, str
             name_fix = fix + "; names use a-z, 0-9, '-' and '_'"
             info.problems.append(Problem(info.name, f"{what}: command '{entry.name}'", where, name_fix, "invalid_config"))
             continue
+        if entry.unknown:  # a misspelt `help` would be lost without a word
+            info.warnings.append(Problem(info.name, f"External model '{info.name}' has unknown keys {list(entry.unknown)} in "
+                                         f"command '{entry.name}' of {COMMANDS_FILE}, which are ignored", where,
+                                         "a command reads only `function` and `help`: fix the spelling or remove them",
+                                         "ignored_key"))
         info.commands.append(Command(entry.name, entry.function, entry.help, info.name, where))
         targets.append((entry.function, where))
     return targets
