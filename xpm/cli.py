@@ -177,10 +177,13 @@ def warn(name: str, message: str, echo) -> None:
 
 
 def describe(entry) -> str:
-    """`v1.1.0 (de67e8d)`, `main (51c0a2e)`, `de67e8d` (a commit), or a local model's source."""
+    """`v1.1.0 (de67e8d)`, `main (51c0a2e)`, `de67e8d` (a commit), or a local model's source:
+    `(local)` for a bare name, whose folder xlm looks up."""
     from xpm.resolve import describe
 
-    return describe(entry.resolved or "", entry.commit) if entry.kind == "git" else entry.source
+    if entry.kind == "git":
+        return describe(entry.resolved or "", entry.commit)
+    return "(local)" if entry.source == entry.name else entry.source
 
 
 def install_command(project_dir: Path | None, quiet: bool, verbose: bool, jobs: int, offline: bool, frozen: bool, deps: bool,

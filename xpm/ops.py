@@ -102,11 +102,26 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome, bo
         if listed is not None:
             new_text = replace_entry_text(text, name, _moved_entry(listed, source, spec))
         else:
-            if isinstance(source, LocalSource) and source.path and not (project.root / source.path).expanduser().is_dir():
-                raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
+            if isinstance(source, LocalSource):
+                _check_local_folder(project, spec, name, source)
             new_text = add_entry_text(text or NEW_FILE_HEADER, spec.strip())
         outcome = _finish(project, tx, sync(project, project.entries(new_text), options, tx=tx), new_text)
         return name, outcome, listed is not None
+
+
+def _check_local_folder(project: Project, spec: str, name: str, source: LocalSource) -> None:
+    """A local model is added only where xlm will find it: at its path, or for a bare name in
+    a folder xlm looks it up in (`xlm.external.discovery.search_dirs`)."""
+    if source.path:
+        if not (project.root / source.path).expanduser().is_dir():
+            raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
+        return
+    from xlm.external.discovery import search_dirs
+
+    looked = [folder / name for _, folder in search_dirs(project.root)]
+    if not any(path.is_dir() for path in looked):
+        raise XpmError(f"cannot add '{spec}': no model folder '{name}' where xlm looks for one ({', '.join(map(str, looked))})",
+                       f"create it (`xpm new {name}`), give its path (`xpm add ./path/to/{name}`), or add a git source (HOST/PATH@REF)")
 
 
 def _moved_entry(listed, source, spec: str) -> str:

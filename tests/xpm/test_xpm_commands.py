@@ -45,6 +45,18 @@ def test_add_keeps_comments_order_and_local_entries(lab, project):
     assert lock.entries["zlm"].commit == lab.commits["1.0.0"]
 
 
+def test_add_of_a_local_name_needs_a_folder_where_xlm_looks(project, tmp_path, monkeypatch):
+    """A name xlm would never find is refused (it used to be listed, and skipped by every run)."""
+    monkeypatch.delenv("XLM_MODELS_PATH", raising=False)
+    out = xpm(project, "add", "mine", code=1)
+    assert f"cannot add 'mine': no model folder 'mine' where xlm looks for one ({project}/mine, {project}/xlm_models/mine)" in out.stderr
+    assert "`xpm new mine`" in out.stderr and not (project / ".xlm_models").exists()
+    (tmp_path / "shelf" / "mine").mkdir(parents=True)
+    monkeypatch.setenv("XLM_MODELS_PATH", str(tmp_path / "shelf"))
+    assert xpm(project, "add", "mine").stdout == "added mine (local)\n"
+    assert (project / ".xlm_models").read_text().endswith("\nmine\n")
+
+
 def test_add_refuses_a_name_already_listed(lab, project):
     xpm(project, "add", f"{lab.zlm.url}@v1")
     out = xpm(project, "add", "github.com/other/zlm", code=1)
