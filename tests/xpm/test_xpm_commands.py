@@ -1,5 +1,6 @@
 """add, remove, install, update, lock against real repositories (file:// and a git daemon)."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -337,3 +338,31 @@ def test_an_interrupted_removal_is_finished_by_the_next_install(lab, project, mo
     assert xpm(project, "install").stdout == said
     assert not (project / "xlm_models" / "aaa").exists()
     assert stamp.read_stamp(project, "aaa") is None and list(Project(project).lock().entries) == ["zlm"]
+
+
+def _upper(path):
+    data = json.loads(path.read_text())
+    data["tags"] = {k: v.upper() for k, v in data["tags"].items()}
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: (p.unlink(), os.mkfifo(p)),  # read, it would block forever
+    lambda p: (p.unlink(), os.symlink("/dev/zero", p)),  # read whole, it filled memory until the OOM killer came
+    lambda p: p.write_text("[" * 100_000 + "]" * 100_000),  # RecursionError in json
+    lambda p: p.write_text(json.dumps({"tags": {"v1.0.0": "g" * 40}, "branches": {}})),
+    _upper,  # the commit was locked as written, and the lock reader refused it
+    lambda p: (p.unlink(), p.mkdir()),
+], ids=["fifo", "dev-zero", "deep", "not-hex", "uppercase", "folder"])
+def test_a_damaged_refs_snapshot_is_ignored(lab, project, damage):
+    """The refs last listed resolve offline; a snapshot that is not what xpm wrote is as none."""
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    [mirror] = (Path(os.environ["XPM_CACHE_DIR"]) / "git" / "db").iterdir()
+    damage(mirror / "xpm-refs.json")
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.1\n")  # resolved again: from the snapshot, offline
+    out = xpm(project, "install", "--offline", code=1)
+    assert f"--offline, but the cache lacks:\n    - the refs of {lab.zlm.url}" in out.stderr
+    xpm(project, "install")  # online: listed again, and the snapshot saved anew
+    assert "v1.1" in Project(project).lock().entries["zlm"].requested
+    assert json.loads((mirror / "xpm-refs.json").read_text())["tags"]["v1.1.0"] == lab.commits["1.1.0"]
+    assert xpm(project, "install", "--offline").stdout == "up to date\n"

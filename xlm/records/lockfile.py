@@ -36,7 +36,7 @@ LOCK_NAME = "xlm.lock"
 VERSION = 2  # 2: requires / requires-python per git model
 READABLE_VERSIONS = (1, 2)
 LOCK_FIX = "restore it from version control, or delete it and run `xpm lock` to regenerate it"
-_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # sha1 or sha256 object ids
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha1 or sha256 object ids, as git writes them
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 # What git's ref rules forbid anywhere in a name (besides `..` and `@{`): controls, space, `~^:?*[\\`, DEL.
 _REF_FORBIDDEN = frozenset(" ~^:?*[\\\x7f" + "".join(map(chr, range(32))))
@@ -195,9 +195,14 @@ def check_name(table: Table, fix: str) -> str:
     return name
 
 
+def is_commit_id(value) -> bool:
+    """A full object id in git's own spelling (lowercase hex), the only one a lock holds."""
+    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
+
+
 def check_commit(table: Table, fix: str) -> None:
     commit = table.values.get("commit")
-    if commit is not None and not _COMMIT.match(commit):
+    if commit is not None and not is_commit_id(commit):
         raise LockFileError(f"{table.where('commit')}: '{show(commit)}' is not a full commit id", fix)
 
 

@@ -105,20 +105,29 @@ class Database:
 
     # ------------------------------------------------------------------ remote refs snapshot
     def save_refs(self, refs: RefList) -> None:
-        write_atomic(self.path / _REFS_FILE, json.dumps(refs.to_json(), sort_keys=True, indent=1))
+        path = self.path / _REFS_FILE
+        if os.path.lexists(path) and not path.is_file():  # a folder or a link where the snapshot goes: ours to replace
+            remove_tree(path)
+        write_atomic(path, json.dumps(refs.to_json(), sort_keys=True, indent=1))
 
     def load_refs(self) -> RefList | None:
-        """The refs last listed, or None when the snapshot is missing or not what we wrote."""
+        """The refs last listed, or None when the snapshot is missing or not what we wrote
+        (read as `xlm.textfile` reads a project's files: a regular file of at most 4 MiB of
+        UTF-8, so a fifo or a device there never blocks or fills memory)."""
+        from xlm.records.lockfile import is_commit_id
+        from xlm.textfile import read_text
         from xpm.resolve import RefList  # not imported to fetch a locked commit
 
         try:
-            refs = RefList.from_json(json.loads((self.path / _REFS_FILE).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, AttributeError):
+            text = read_text(self.path / _REFS_FILE)
+            refs = RefList.from_json(json.loads(text)) if text is not None else None
+        except (ValueError, TypeError, AttributeError, RecursionError):  # TextFileError is a ValueError
+            return None
+        if refs is None:
             return None
         names = [*refs.tags, *refs.branches, *([refs.head] if refs.head else [])]
         commits = [*refs.tags.values(), *refs.branches.values(), *([refs.head_commit] if refs.head_commit else [])]
-        if not all(isinstance(n, str) and not ref_problem(n) for n in names) or not all(
-                isinstance(c, str) and len(c) in (40, 64) and c.isalnum() for c in commits):
+        if not all(isinstance(n, str) and not ref_problem(n) for n in names) or not all(map(is_commit_id, commits)):
             return None
         return refs
 
