@@ -17,13 +17,14 @@ has ended, and is skipped and removed). Waiting gives up after XPM_LOCK_TIMEOUT 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from xpm import settings
-from xpm.errors import LockTimeout
+from xpm.errors import LockTimeout, XpmError
 from xlm.errors import first_of
 from xlm.manifest import redact
 
@@ -41,7 +42,7 @@ def hold(lock_path: Path, label: str, say=None, shared: bool = False):
         with _hold_filelock(lock_path, label, announce):
             yield
         return
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open(lock_path)
     try:
         _acquire(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, lock_path, label, announce)
         note = _shared_note(lock_path) if shared else None
@@ -56,6 +57,24 @@ def hold(lock_path: Path, label: str, say=None, shared: bool = False):
                 note.unlink(missing_ok=True)
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _open(lock_path: Path) -> int:
+    """The lock file, never through a link (a link would have xpm create or empty its target,
+    outside the project and the cache), and only a regular file (a fifo would never lock)."""
+    fix = f"delete it (rm -r {lock_path}: xpm makes it again), then run the command again"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o644)
+    except OSError:
+        if os.path.islink(lock_path):
+            raise XpmError(f"{lock_path} is a symbolic link, where xpm keeps a lock file", fix) from None
+        if os.path.isdir(lock_path):
+            raise XpmError(f"{lock_path} is a folder, where xpm keeps a lock file", fix) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise XpmError(f"{lock_path} is not a regular file, where xpm keeps a lock file", fix)
+    return fd
 
 
 def _acquire(fd: int, mode: int, lock_path: Path, label: str, announce) -> None:
@@ -102,7 +121,12 @@ def _write_holder(fd: int) -> None:
 
 def _shared_note(lock_path: Path) -> Path:
     note = lock_path.with_name(f"{lock_path.name}.shared-{os.getpid()}-{next(_notes)}")
-    note.write_bytes(_holder_line())
+    note.unlink(missing_ok=True)  # a crashed process of this pid left it; created anew, never through a link
+    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, _holder_line())
+    finally:
+        os.close(fd)
     return note
 
 

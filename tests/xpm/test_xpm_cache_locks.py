@@ -4,6 +4,7 @@ wait that says who holds the lock and gives up after XPM_LOCK_TIMEOUT."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -108,3 +109,28 @@ def test_a_crashed_holder_leaves_no_lock_and_names_no_one(tmp_path):
     with hold(lock, "x", said.append):  # free at once: no waiting
         pass
     assert said == []
+
+
+@pytest.mark.parametrize("shape", ["link", "dangling link", "fifo", "folder"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_outside_is_touched(lab, project, git_env, tmp_path, shape):
+    """A link as a cache lock had xpm create, or empty, the file it pointed to (found by fuzzing)."""
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    [mirror_lock] = (git_env.cache / "git" / "locks").glob("*.lock")
+    precious = tmp_path / "precious"
+    if shape == "link":
+        precious.write_text("keep")
+    kind = {"fifo": "not a regular file", "folder": "a folder"}.get(shape, "a symbolic link")
+    shutil.rmtree(project / "xlm_models" / "zlm")  # exported again: both locks are taken
+    for lock in (mirror_lock, git_env.cache / ".lock"):
+        lock.unlink()
+        if shape == "fifo":
+            os.mkfifo(lock)
+        elif shape == "folder":
+            lock.mkdir()
+        else:
+            os.symlink(precious, lock)
+        out = xpm(project, "install", code=1)
+        assert f"error: {lock} is {kind}, where xpm keeps a lock file" in out.stderr and f"rm -r {lock}" in out.stderr
+        assert precious.read_text() == "keep" if shape == "link" else not precious.exists()
+        lock.rmdir() if shape == "folder" else lock.unlink()
+    assert xpm(project, "install").stdout.startswith("installed zlm")
