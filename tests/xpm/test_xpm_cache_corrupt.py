@@ -114,3 +114,17 @@ def test_offline_a_damaged_mirror_is_reported_not_fetched(heavy, project, git_en
         "; --offline, so it was not fetched again\n"
         "  fix: run the command again without --offline (the mirror is fetched again), or run `xpm cache clean`\n")
     assert xpm(clone, "install").stdout.startswith("installed heavy v1.0.0")  # online, it repairs itself
+
+
+@pytest.mark.parametrize("file, text", [("config", "[[[\n"), ("shallow", "zzz\n")])
+@pytest.mark.parametrize("command", ["install", "update"])
+def test_a_mirror_whose_own_files_are_damaged_is_fetched_again(heavy, project, git_env, tmp_path, file, text, command):
+    """Was a raw git error (`fatal: bad config line 1 in file ./config`) in every later command."""
+    xpm(project, "add", f"{heavy.url}@v1")
+    [mirror] = (git_env.cache / "git" / "db").glob("*.git")
+    (mirror / file).write_text(text)
+    shutil.rmtree(project / "xlm_models" / "heavy")
+    out = xpm(project, command)
+    assert "error" not in out.stderr
+    assert read_tree(project / "xlm_models" / "heavy") == heavy.tree("v1.0.0")
+    assert (mirror / file).read_text() != text if (mirror / file).exists() else True

@@ -56,6 +56,9 @@ def test_a_sigpipe_without_a_word_is_a_closed_connection():
     "fatal: bad object refs/xpm/c/12ab",
     "error: refs/xpm/c/12ab does not point to a valid object!",
     "fatal: not a git repository: '/m'",
+    "fatal: bad config line 1 in file /c/git/db/h_lab_m-12ab.git/config",
+    "fatal: bad config line 3 in file ./config",
+    "fatal: bad shallow line: zzz",
 ])
 def test_local_failures_that_mean_a_damaged_mirror(stderr):
     assert looks_corrupt(stderr)
@@ -64,6 +67,12 @@ def test_local_failures_that_mean_a_damaged_mirror(stderr):
 
 def test_the_servers_own_damage_is_not_ours():
     assert not looks_corrupt("remote: fatal: packed object 12ab is corrupt\nfatal: early EOF")
+
+
+@pytest.mark.parametrize("file", ["/home/u/.gitconfig", "/home/u/.config/git/config", "/etc/gitconfig"])
+def test_a_broken_user_config_is_not_a_damaged_mirror(file):
+    """Fetching into a fresh mirror cannot mend the user's own config: git's error stands."""
+    assert not looks_corrupt(f"fatal: bad config line 1 in file {file}")
 
 
 @pytest.mark.parametrize("url,transport", [
