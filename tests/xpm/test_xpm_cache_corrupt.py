@@ -1,6 +1,7 @@
 """A damaged cache: the mirror's pack truncated, bytes flipped in it, the pack gone. Each is
 detected and the mirror fetched again, once, into a fresh one; never a raw git error."""
 
+import os
 import random
 import shutil
 
@@ -128,3 +129,25 @@ def test_a_mirror_whose_own_files_are_damaged_is_fetched_again(heavy, project, g
     assert "error" not in out.stderr
     assert read_tree(project / "xlm_models" / "heavy") == heavy.tree("v1.0.0")
     assert (mirror / file).read_text() != text if (mirror / file).exists() else True
+
+
+@pytest.mark.parametrize("shape", ["file", "fifo", "dangling link", "link loop", "folder without HEAD"])
+def test_what_holds_a_mirrors_name_and_is_no_mirror_is_replaced(heavy, project, git_env, tmp_path, shape):
+    """The error named a temporary folder that did not exist (`.init-...: a file is where a folder is expected`)."""
+    xpm(project, "add", f"{heavy.url}@v1")
+    [mirror] = (git_env.cache / "git" / "db").glob("*.git")
+    shutil.rmtree(mirror)
+    if shape == "file":
+        mirror.write_text("x")
+    elif shape == "fifo":
+        os.mkfifo(mirror)
+    elif shape == "dangling link":
+        os.symlink(tmp_path / "nowhere", mirror)
+    elif shape == "link loop":
+        os.symlink(mirror, mirror)
+    else:
+        (mirror / "objects").mkdir(parents=True)
+    shutil.rmtree(project / "xlm_models" / "heavy")
+    assert xpm(project, "install").stdout.startswith("installed heavy v1.0.0")
+    assert (mirror / "HEAD").is_file() and not mirror.is_symlink()
+    assert xpm(project, "update").stdout == f"heavy: unchanged v1.0.0 ({heavy.head()[:7]})\n"

@@ -50,9 +50,12 @@ class Database:
         return (self.path / "HEAD").is_file()
 
     def ensure(self) -> None:
+        """Make the mirror when there is none; whatever else holds its name (a file, a link, a
+        folder without HEAD) is not a mirror, and is replaced (the caller holds its lock)."""
         if self.exists():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._discard()
         tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.path.parent))
         try:
             # A bare repository as gitrepository-layout(5) describes it, written directly: a
@@ -74,11 +77,15 @@ class Database:
 
     def replace(self) -> None:
         """Swap a damaged mirror for a fresh, empty one (the caller holds its lock)."""
-        if self.path.exists():
+        self._discard()
+        self.ensure()
+
+    def _discard(self) -> None:
+        """Move what holds the mirror's name aside, then delete it: the name is free at once."""
+        if os.path.lexists(self.path):
             trash = Path(tempfile.mkdtemp(prefix=".damaged-", dir=self.path.parent))
             os.replace(self.path, trash / "mirror")
             remove_tree(trash, ignore_errors=True)
-        self.ensure()
 
     # ------------------------------------------------------------------ queries
     def missing(self, commits: list[str]) -> list[str]:
