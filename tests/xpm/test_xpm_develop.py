@@ -295,3 +295,15 @@ def test_train_imports_the_working_copy(git_env, tmp_path, monkeypatch):
     assert not (project / OVERRIDES_NAME).exists() and "./xlm_restored/zlm" in (project / ".xlm_models").read_text()
     assert read_tree(restored) == read_tree(wc, skip=("__pycache__", ".git"))
     assert not (project / "xlm_models" / "zlm").exists()  # the vendored copy it replaced is removed with it
+
+
+@pytest.mark.parametrize("path", ["{p}/xlm_models/zlm", "xlm_models/zlm", "{p}/xlm_models"])
+def test_an_override_written_by_hand_into_xlm_models_is_refused_as_develop_refuses_it(installed, path):
+    """It ran an edited vendored copy as a working copy, without its integrity check (found by fuzzing)."""
+    (installed / "xlm_models" / "zlm" / "zlm" / "loss.py").write_text("# edited\n", encoding="utf-8")
+    (installed / OVERRIDES_NAME).write_text(f'version = 1\n[[override]]\nname = "zlm"\npath = "{path.format(p=installed)}"\n')
+    model, problems = _found(installed, "zlm")
+    assert model is None
+    [problem] = problems
+    assert problem.what.endswith("inside xlm_models/, which xpm installs and checks")
+    assert problem.where == f"{installed / OVERRIDES_NAME}:2" and "xpm develop --off zlm" in problem.fix

@@ -159,6 +159,11 @@ def resolve_override(entry: Entry, override, project_dir: Path) -> FoundModel | 
         what = f"Override of model '{name}' points to {root}, which is not a folder (xlm does not fall back to xlm_models/{name})"
         fix = f"restore the working copy there, point the override elsewhere (xpm develop {name} PATH), or end it: {off}"
         return Problem(name, what, where, fix, "not_installed")  # stops every job, as a vendored model not installed does
+    vendored = (project_dir / VENDOR_DIR_NAME).resolve()
+    if root.resolve() == vendored or vendored in root.resolve().parents:  # as `xpm develop` refuses it
+        what = f"Override of model '{name}' points to {root}, inside {VENDOR_DIR_NAME}/, which xpm installs and checks"
+        fix = f"work in a clone of the model's repository elsewhere (xpm develop {name} PATH), or end the override: {off}"
+        return Problem(name, what, where, fix, "not_installed")
     return FoundModel(name, root.resolve(), "override", where, entry=entry)
 
 
