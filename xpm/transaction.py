@@ -18,7 +18,9 @@ Nothing old is deleted before `commit` ends, and moving aside is a rename, which
 free space: so when any step fails (a full disk, a read-only or unwritable folder, an
 interrupt), leaving the `with` block undoes every step, newest first, and the lock,
 `.xlm_models` and `xlm_models/` are exactly as they were. A crash, where no undo runs, leaves
-what the next `xpm install` repairs: a folder without a stamp is replaced, the trash deleted.
+what the next `xpm install` (or `add`) repairs: the trash names each folder it was placing, and
+one of them without a stamp, placed but never committed, is deleted (a model the lock lists
+is then installed again); the trash is deleted.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from typing import Callable
 from xlm.textfile import write_atomic, write_temp
 from xpm import stamp
 from xpm.removal import remove_tree
+
+
+PLACING = "placing-"  # a trash folder's marker of a model placed: no model name holds '-'
 
 
 class Transaction:
@@ -57,6 +62,7 @@ class Transaction:
         name, dest, staged_path = staged.name, stamp.vendored_root(self.project_dir, staged.name), staged.path
         self._aside(stamp.stamp_path(self.project_dir, name), f"{name}.json")  # the ready-marker goes first
         self._aside(dest, name)
+        (self._trash_dir() / f"{PLACING}{name}").touch()  # after a crash, names the folder as ours (`clean_leftovers`)
         os.rename(staged_path, dest)
 
         def unplace() -> None:  # rename first: a folder half deleted is never left at `dest`

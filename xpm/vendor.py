@@ -118,6 +118,24 @@ def freshness(project_dir: Path, name: str, commit: str, content_hash: str) -> s
 
 
 def clean_leftovers(project_dir: Path) -> None:
-    """Staging and trash folders of an interrupted run: never needed again."""
+    """Staging and trash folders of an interrupted run (the caller holds the project's lock, so
+    its run has ended), and each model folder it was placing and never stamped: never needed
+    again. A folder without a stamp that no trash names may be the user's own: it stays."""
+    from xlm.manifest import name_problem
+    from xpm.transaction import PLACING
+
+    trash = stamp.models_dir(project_dir) / stamp.STATE_DIR / "trash"
+    markers = [m for t in _names(trash) for m in _names(trash / t) if m.startswith(PLACING)]
+    for marker in markers:
+        name = marker.removeprefix(PLACING)
+        if name_problem(name) is None and stamp.read_stamp(project_dir, name) is None:  # a marker is read as hostile too
+            remove_tree(stamp.vendored_root(project_dir, name), ignore_errors=True)
     for sub in ("staging", "trash"):
         remove_tree(stamp.models_dir(project_dir) / stamp.STATE_DIR / sub, ignore_errors=True)
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:  # none, or not a folder
+        return []

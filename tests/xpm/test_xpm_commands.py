@@ -340,6 +340,51 @@ def test_an_interrupted_removal_is_finished_by_the_next_install(lab, project, mo
     assert stamp.read_stamp(project, "aaa") is None and list(Project(project).lock().entries) == ["zlm"]
 
 
+# A crash after a model's folder was renamed into place, before its stamp was written: found
+# by killing `xpm add` at random moments. The folder stayed for good, and `xpm add` refused it
+# as "not installed by xpm".
+@pytest.mark.parametrize("then", ["install", "add"])
+@pytest.mark.parametrize("listed", [False, True])
+def test_a_folder_placed_and_never_stamped_is_repaired(lab, project, monkeypatch, then, listed):
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    if listed:  # an update of a listed model crashes instead
+        (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n{lab.models.url}#subdir=aaa\n")
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(stamp, "write_stamp", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+        patch.setattr(Transaction, "rollback", lambda tx: None)  # a crash: nothing is undone
+        if listed:
+            ops.install(Project(project), Options())
+        else:
+            ops.add(Project(project), f"{lab.models.url}#subdir=aaa", Options())
+    assert (project / "xlm_models" / "aaa").is_dir() and stamp.read_stamp(project, "aaa") is None
+    if then == "add":
+        assert xpm(project, "add", f"{lab.models.url}#subdir=aaa").stdout.startswith("added aaa v1.0.0")
+    else:
+        out = xpm(project, "install").stdout
+        assert out.startswith("installed aaa v1.0.0") if listed else out == "up to date\n"
+        assert (project / "xlm_models" / "aaa").exists() == listed
+    assert stamp.read_stamp(project, "aaa") is not None or not listed
+    assert not list((project / "xlm_models" / ".xpm" / "trash").glob("*/*"))
+    (project / "mine").mkdir()  # the user's own folder, unstamped, named by no trash: kept
+    (project / "xlm_models" / "mine").mkdir()
+    xpm(project, "install")
+    assert (project / "xlm_models" / "mine").is_dir()
+
+
+def test_a_trash_marker_that_names_no_model_deletes_nothing(project):
+    from xpm import vendor
+
+    trash = project / "xlm_models" / ".xpm" / "trash"
+    (trash / "ab12").mkdir(parents=True)
+    for marker in ("placing-..", "placing-", "placing-.xpm", "placing-A"):
+        (trash / "ab12" / marker).touch()
+    (trash / "file").touch()  # not a folder: skipped
+    (project / "keep").write_text("x")
+    vendor.clean_leftovers(project)
+    assert (project / "keep").read_text() == "x" and (project / "xlm_models" / ".xpm").is_dir()
+    assert not trash.exists()
+
+
 def _upper(path):
     data = json.loads(path.read_text())
     data["tags"] = {k: v.upper() for k, v in data["tags"].items()}
