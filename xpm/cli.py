@@ -97,6 +97,8 @@ class _Main:
         try:
             code = _main()
             return _click_main()() if code is None else code
+        except KeyboardInterrupt as exc:  # Ctrl-C while click is imported, before a command could report it
+            return report(exc, False, _echo)
         finally:
             # The process ends here: the collection Python runs at exit would walk every
             # object still alive, to free nothing the exit does not (25-36 ms after a cold

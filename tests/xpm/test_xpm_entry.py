@@ -46,3 +46,23 @@ def test_other_command_lines_get_clicks_answers(tmp_path):
     assert out.returncode == 2 and "Invalid value for '-j'" in out.stderr
     out = _run("install", "--help")
     assert out.returncode == 0 and "xpm.cli install [OPTIONS]" in out.stdout
+
+
+def test_ctrl_c_while_click_is_imported_is_reported_not_a_traceback(monkeypatch, capsys):
+    """Found by fuzzing: SIGINT ~80 ms into `xpm remove m1` gave a traceback and exit -2."""
+    import gc
+
+    from xpm import cli
+
+    def importing():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_click_main", importing)
+    monkeypatch.setattr(sys, "argv", ["xpm", "remove", "m1"])
+    threshold = gc.get_threshold()
+    try:
+        assert cli.main() == 130
+    finally:  # what the console script does to its process, undone in this one
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    assert capsys.readouterr().err == "interrupted: nothing half-written is left; run `xpm install` to finish\n"
