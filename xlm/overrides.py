@@ -36,7 +36,7 @@ HEADER = (
     "Written by `xpm develop`: working copies xlm uses instead of the vendored models.",
     "Not committed (listed in .gitignore); end one with `xpm develop --off NAME`.",
 )
-FIX = f"run `xpm develop` to see the overrides, or delete {OVERRIDES_NAME} and run `xpm develop NAME PATH` again"
+FIX = f"correct {OVERRIDES_NAME}, or delete it (it is this machine's own) and run `xpm develop NAME PATH` again"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,12 @@ class Override:
 
     name: str
     path: str
-    line: int = 0  # where its table starts in the file (0: not read from a file)
+    line: int = 0  # where its table starts in the file (0: unknown, an inline table, or not read from a file)
+
+    def where(self, project_dir: Path) -> str:
+        """`FILE:LINE` of its table, or the file alone when the line is unknown."""
+        file = overrides_file(project_dir)
+        return f"{file}:{self.line}" if self.line else str(file)
 
     def root(self, project_dir: Path) -> Path:
         """The folder it names, absolute (not resolved: a missing folder is reported as written)."""

@@ -200,10 +200,14 @@ def write_overrides(project: Project, tx, current: dict) -> None:
     the file goes when no override is left."""
     from xlm.overrides import overrides_file, overrides_text
 
+    path = overrides_file(project.root)
+    if path.is_symlink():  # replaced whole when written, which would replace the link, as for xlm.lock
+        raise XpmError(f"{path} is a symbolic link (to {show(os.readlink(path))}); xpm replaces the file when it writes it",
+                       f"put the file itself there (cp --remove-destination \"$(readlink -f {path})\" {path}), then run the command again")
     if current:
-        tx.write(overrides_file(project.root), overrides_text(list(current.values())))
+        tx.write(path, overrides_text(list(current.values())))
     else:
-        tx.delete(overrides_file(project.root))
+        tx.delete(path)
 
 
 def overrides_note(project: Project, frozen: bool) -> str | None:
@@ -218,7 +222,9 @@ def overrides_note(project: Project, frozen: bool) -> str | None:
         return f"note: {'--frozen ignores' if frozen else 'install ignores'} {OVERRIDES_NAME}, which cannot be read ({exc})"
     if not found:
         return None
-    shown = ", ".join(f"{o.name} -> {o.root(project.root)}" for o in sorted(found.values(), key=lambda o: o.name))
+    from xlm.errors import first_of
+
+    shown = first_of([f"{o.name} -> {o.root(project.root)}" for o in sorted(found.values(), key=lambda o: o.name)], 8)
     if frozen:
         return (f"note: --frozen ignores the overrides of {OVERRIDES_NAME} ({shown}): xlm_models/ holds exactly what "
                 f"xlm.lock pins, but xlm uses the overrides until `xpm develop --off NAME`")

@@ -307,3 +307,19 @@ def test_an_override_written_by_hand_into_xlm_models_is_refused_as_develop_refus
     [problem] = problems
     assert problem.what.endswith("inside xlm_models/, which xpm installs and checks")
     assert problem.where == f"{installed / OVERRIDES_NAME}:2" and "xpm develop --off zlm" in problem.fix
+
+
+def test_a_symlinked_overrides_file_is_refused_not_replaced(installed, working_copy, tmp_path):
+    """`xpm develop` replaced the link with a file (`.xlm_models` and `xlm.lock` links are refused)."""
+    real = tmp_path / "shared-overrides.toml"
+    real.write_text("version = 1\n")
+    (installed / OVERRIDES_NAME).symlink_to(real)
+    out = xpm(installed, "develop", "zlm", str(working_copy), code=1)
+    assert f"error: {installed / OVERRIDES_NAME} is a symbolic link (to {real})" in out.stderr
+    assert (installed / OVERRIDES_NAME).is_symlink() and real.read_text() == "version = 1\n"
+
+
+def test_an_inline_override_table_is_named_by_its_file_not_line_0(installed, tmp_path):
+    (installed / OVERRIDES_NAME).write_text(f'version = 1\noverride = [{{name = "zlm", path = "{tmp_path / "gone"}"}}]\n')
+    _, [problem] = _found(installed, "zlm")
+    assert problem.where == str(installed / OVERRIDES_NAME)

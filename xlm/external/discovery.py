@@ -147,9 +147,7 @@ def read_project_overrides(project_dir: Path) -> tuple[dict, Problem | None]:
 
 def resolve_override(entry: Entry, override, project_dir: Path) -> FoundModel | Problem:
     """The working copy `xpm develop` put in place of a vendored model, or why it cannot be used."""
-    from xlm.overrides import OVERRIDES_NAME
-
-    where = f"{project_dir / OVERRIDES_NAME}:{override.line}"
+    where = override.where(project_dir)
     name, root = entry.name, override.root(project_dir)
     off = f"xpm develop --off {name}"
     if not isinstance(entry.source, GitSource):
@@ -173,11 +171,9 @@ def _unknown_override(entry: Entry, unread: Problem) -> Problem:
 
 
 def _unlisted_override(override, project_dir: Path) -> Problem:
-    from xlm.overrides import OVERRIDES_NAME
-
     what = f"Override of model '{override.name}', which .xlm_models does not list (nothing is overridden)"
     fix = f"end it: xpm develop --off {override.name}"
-    return Problem(None, what, f"{project_dir / OVERRIDES_NAME}:{override.line}", fix, "models_file")
+    return Problem(None, what, override.where(project_dir), fix, "models_file")
 
 
 def _package_spec(top: str):
