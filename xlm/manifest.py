@@ -211,6 +211,8 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
         subdir = value
         if any(part in ("", ".", "..") for part in subdir.split("/")):  # `/etc` is not `etc`: never guessed
             raise _refuse(f"subdir '{show(value)}' must be a plain relative path inside the repository")
+        if any(part.lower() == ".git" for part in subdir.split("/")):
+            raise _refuse(f"subdir '{show(value)}' is inside a .git folder, which xpm never exports: name the model's folder")
         if subdir.startswith("-"):
             raise _option_like("subdir", subdir, whole)
     if "?" in spec:  # git refs cannot hold one; a URL's query is where tokens go
