@@ -58,7 +58,7 @@ ERRORS = [
     # a subdir is taken as written: '/etc' is not guessed to mean 'etc'
     ("github.com/lab/mono#subdir=/etc", "subdir '/etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/mono#subdir=//etc", "subdir '//etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
-    ("github.com/lab/mono#subdir=a/.GIT", "subdir 'a/.GIT' is inside a .git folder, which xpm never exports", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/mono#subdir=a/.GIT", "subdir 'a/.GIT' is inside a .git folder, which xpm never exports: name the model's folder", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/mono#subdir=models//zlm", "subdir 'models//zlm' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
     ("github.com/lab/mono#subdir=zlm/", "subdir 'zlm/' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
     # what git would read as an option
