@@ -103,12 +103,12 @@ def _too_deep(text: str) -> int | None:
 
 def _surely_shallow(text: str) -> bool:
     """Whether neither kind can nest too deep. Flow collections nest no deeper than twice the
-    brackets that open them (an entry `a: b` or `? a` of a flow sequence is a mapping). A block collection starts at a greater column than the one that
-    holds it, but for a sequence under a mapping's key, which may start at the key's column;
-    so one that starts at column c is at most 2c + 2 deep, and only a line that is long and
-    opens with blanks and indicators (`- - - x`) can start one too deep. Splitting on "\n"
-    alone only makes lines longer; the long ones are split on every break before their
-    leads are measured."""
+    brackets that open them (an entry `a: b` or `? a` of a flow sequence is a mapping). A
+    block collection starts at a greater column than the one that holds it, but for a
+    sequence under a mapping's key, which may start at the key's column; so one that starts
+    at column c is at most 2c + 2 deep, and only a line that is long and opens with blanks
+    and indicators (`- - - x`) can start one too deep. Splitting on "\n" alone only makes
+    lines longer; the long ones are split on every break before their leads are measured."""
     if 2 * (text.count("[") + text.count("{")) > MAX_DEPTH:
         return False
     lines = text.split("\n")
