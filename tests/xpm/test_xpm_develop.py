@@ -323,3 +323,10 @@ def test_an_inline_override_table_is_named_by_its_file_not_line_0(installed, tmp
     (installed / OVERRIDES_NAME).write_text(f'version = 1\noverride = [{{name = "zlm", path = "{tmp_path / "gone"}"}}]\n')
     _, [problem] = _found(installed, "zlm")
     assert problem.where == str(installed / OVERRIDES_NAME)
+
+
+def test_the_vendored_copy_of_an_overridden_model_is_not_called_unlisted(installed, working_copy):
+    from xlm.external.diagnose import unlisted_models
+
+    xpm(installed, "develop", "zlm", str(working_copy))
+    assert unlisted_models(find_external_models(installed)) == []

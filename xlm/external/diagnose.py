@@ -22,6 +22,11 @@ from xlm.manifest import MODELS_FILE_NAME
 def unlisted_models(found: ExternalModels) -> list[Path]:
     """Model folders (nested or flat, `looks_like_model`) in the lookup folders that no source declares."""
     known = {m.root for m in found.models} | {m.root for m in found.skipped}
+    if found.project_dir is not None:  # the vendored copy of an overridden model is listed, and set aside
+        from xlm.external.discovery import VENDOR_DIR_NAME
+
+        vendored = found.project_dir / VENDOR_DIR_NAME
+        known |= {(vendored / m.name).resolve() for m in found.models if m.found.origin == "override"}
     roots = []
     for folder in found.search_dirs:
         try:
