@@ -96,8 +96,12 @@ def _too_deep(text: str) -> int | None:
                     flow -= 1
                 else:
                     block -= 1
-    except (yaml.YAMLError, UnicodeDecodeError):
-        pass  # composing reports it, with its line
+    except yaml.YAMLError as exc:  # else composing reports it, with its line
+        if "nesting depth" in (getattr(exc, "problem", None) or ""):  # the limit of a newer libyaml, hit as it scans ahead
+            mark = getattr(exc, "problem_mark", None)
+            return mark.line + 1 if mark is not None else 1
+    except UnicodeDecodeError:
+        pass
     return None
 
 
