@@ -56,20 +56,20 @@ def dumps(lock: Lock) -> str:
     """Deterministic bytes: fixed header, fixed key order, entries sorted by name, no empty keys;
     one requirement per line, so a reviewer's diff shows each change."""
     out = [f"# {line}\n" for line in HEADER] + [f"version = {VERSION}\n"]
-    sizes = {}
+    tables = {}
     for name in sorted(lock.entries):
-        entry, start = lock.entries[name], len(out)
-        out.append("\n[[model]]\n")
+        entry, table = lock.entries[name], ["\n[[model]]\n"]
         for f in fields(LockEntry):
             if (value := getattr(entry, f.name)) is not None:
-                out.append(line := toml_line(toml_key(f.name), value))
+                table.append(line := toml_line(toml_key(f.name), value))
                 _check_readable(line, name, f.name)
-        sizes[name] = sum(len(part.encode("utf-8", "surrogatepass")) for part in out[start:])
-    text = "".join(out)
-    if sizes and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        largest = max(sizes, key=sizes.__getitem__)
+        tables[name] = "".join(table)
+    text = "".join(out) + "".join(tables.values())
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        size = {name: len(table.encode("utf-8", "surrogatepass")) for name, table in tables.items()}
+        largest = max(size, key=size.__getitem__)
         raise XpmError(f"xlm.lock would be larger than the {MAX_FILE_BYTES >> 20} MiB a lock may hold; model "
-                       f"'{largest}' takes {sizes[largest]:,} bytes of it; the lock was not written",
+                       f"'{largest}' takes {size[largest]:,} bytes of it; the lock was not written",
                        "remove models the project does not use, or ask the authors of the largest to declare fewer requirements")
     return text
 

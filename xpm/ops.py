@@ -16,7 +16,7 @@ from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, M
 from xpm import stamp
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, changed_text
-from xpm.project import Project
+from xpm.project import Project, refuse_linked_file
 from xpm.removal import remove_tree
 from xpm.sync import Options, Outcome, frozen_diff, sync
 from xpm.transaction import Transaction
@@ -201,9 +201,7 @@ def write_overrides(project: Project, tx, current: dict) -> None:
     from xlm.overrides import overrides_file, overrides_text
 
     path = overrides_file(project.root)
-    if path.is_symlink():  # replaced whole when written, which would replace the link, as for xlm.lock
-        raise XpmError(f"{path} is a symbolic link (to {show(os.readlink(path))}); xpm replaces the file when it writes it",
-                       f"put the file itself there (cp --remove-destination \"$(readlink -f {path})\" {path}), then run the command again")
+    refuse_linked_file(path)
     if current:
         tx.write(path, overrides_text(list(current.values())))
     else:

@@ -123,16 +123,22 @@ class Project:
                 )
             if path in folders and path.exists() and not path.is_dir():
                 raise XpmError(f"{path} is a file, where xpm keeps a folder", "move the file away (or rename it), then run the command again")
-        for path in (self.models_file, self.lock_file):  # replaced whole when written, which would replace a link
-            if path.is_symlink():
-                raise XpmError(
-                    f"{path} is a symbolic link (to {show(os.readlink(path))}); xpm replaces the file when it writes it, "
-                    "and writes only inside the project",
-                    f"put the file itself there (cp --remove-destination \"$(readlink -f {path})\" {path}), then run the command again",
-                )
+        for path in (self.models_file, self.lock_file):
+            refuse_linked_file(path)
 
     def holding(self, say=None):
         return hold(self.state_dir / "lock", f"project {self.root}", say)
+
+
+def refuse_linked_file(path: Path) -> None:
+    """A project file xpm replaces whole when it writes it must not be a link: the write would
+    replace the link, not its target."""
+    if path.is_symlink():
+        raise XpmError(
+            f"{path} is a symbolic link (to {show(os.readlink(path))}); xpm replaces the file when it writes it, "
+            "and writes only inside the project",
+            f"put the file itself there (cp --remove-destination \"$(readlink -f {path})\" {path}), then run the command again",
+        )
 
 
 def holding_cache(say=None, shared: bool = False):

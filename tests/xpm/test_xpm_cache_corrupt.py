@@ -1,9 +1,12 @@
-"""A damaged cache: the mirror's pack truncated, bytes flipped in it, the pack gone. Each is
-detected and the mirror fetched again, once, into a fresh one; never a raw git error."""
+"""A damaged cache: the mirror's pack truncated, bytes flipped in it, the pack gone, its own
+files garbled, something else in its place. Each is detected and the mirror fetched again,
+once, into a fresh one; never a raw git error. A damaged refs snapshot is ignored."""
 
+import json
 import os
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +154,31 @@ def test_what_holds_a_mirrors_name_and_is_no_mirror_is_replaced(heavy, project, 
     assert xpm(project, "install").stdout.startswith("installed heavy v1.0.0")
     assert (mirror / "HEAD").is_file() and not mirror.is_symlink()
     assert xpm(project, "update").stdout == f"heavy: unchanged v1.0.0 ({heavy.head()[:7]})\n"
+
+
+def _upper(path):
+    data = json.loads(path.read_text())
+    data["tags"] = {k: v.upper() for k, v in data["tags"].items()}
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: (p.unlink(), os.mkfifo(p)),  # read, it would block forever
+    lambda p: (p.unlink(), os.symlink("/dev/zero", p)),  # read whole, it filled memory until the OOM killer came
+    lambda p: p.write_text("[" * 100_000 + "]" * 100_000),  # RecursionError in json
+    lambda p: p.write_text(json.dumps({"tags": {"v1.0.0": "g" * 40}, "branches": {}})),
+    _upper,  # the commit was locked as written, and the lock reader refused it
+    lambda p: (p.unlink(), p.mkdir()),
+], ids=["fifo", "dev-zero", "deep", "not-hex", "uppercase", "folder"])
+def test_a_damaged_refs_snapshot_is_ignored(lab, project, damage):
+    """The refs last listed resolve offline; a snapshot that is not what xpm wrote is as none."""
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    [mirror] = (Path(os.environ["XPM_CACHE_DIR"]) / "git" / "db").iterdir()
+    damage(mirror / "xpm-refs.json")
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.1\n")  # resolved again: from the snapshot, offline
+    out = xpm(project, "install", "--offline", code=1)
+    assert f"--offline, but the cache lacks:\n    - the refs of {lab.zlm.url}" in out.stderr
+    xpm(project, "install")  # online: listed again, and the snapshot saved anew
+    assert "v1.1" in Project(project).lock().entries["zlm"].requested
+    assert json.loads((mirror / "xpm-refs.json").read_text())["tags"]["v1.1.0"] == lab.commits["1.1.0"]
+    assert xpm(project, "install", "--offline").stdout == "up to date\n"

@@ -1,6 +1,5 @@
 """add, remove, install, update, lock against real repositories (file:// and a git daemon)."""
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -10,7 +9,6 @@ import pytest
 from xpm import ops, stamp
 from xpm.project import Project
 from xpm.sync import Options
-from xpm.transaction import Transaction
 from xpm_cli import golden, xpm
 from xpm_repos import git as git_cmd, model_files, read_tree
 from test_xpm_git import RecordingGit
@@ -314,100 +312,3 @@ def test_installed_folders_follow_the_umask(lab, project):
     finally:
         os.umask(old)
     assert (project / "xlm_models" / "zlm").stat().st_mode & 0o777 == 0o755
-
-
-# A crash while removing aaa: after its folder was moved aside (its stamp still there), or after
-# its stamp too (the lock not written yet). The next install finishes the job either way.
-@pytest.mark.parametrize("moved, said", [(1, "removed aaa\n"), (2, "up to date\n")])
-def test_an_interrupted_removal_is_finished_by_the_next_install(lab, project, monkeypatch, moved, said):
-    xpm(project, "add", f"{lab.zlm.url}@v1")
-    xpm(project, "add", f"{lab.models.url}#subdir=aaa")
-    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
-    aside, calls = Transaction._aside, []
-
-    def crash_after(tx, *args):
-        aside(tx, *args)
-        calls.append(args)
-        if len(calls) == moved:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(Transaction, "_aside", crash_after)
-        patch.setattr(Transaction, "rollback", lambda tx: None)  # a crash: nothing is undone
-        ops.install(Project(project), Options())
-    assert xpm(project, "install").stdout == said
-    assert not (project / "xlm_models" / "aaa").exists()
-    assert stamp.read_stamp(project, "aaa") is None and list(Project(project).lock().entries) == ["zlm"]
-
-
-# A crash after a model's folder was renamed into place, before its stamp was written: found
-# by killing `xpm add` at random moments. The folder stayed for good, and `xpm add` refused it
-# as "not installed by xpm".
-@pytest.mark.parametrize("then", ["install", "add"])
-@pytest.mark.parametrize("listed", [False, True])
-def test_a_folder_placed_and_never_stamped_is_repaired(lab, project, monkeypatch, then, listed):
-    xpm(project, "add", f"{lab.zlm.url}@v1")
-    if listed:  # an update of a listed model crashes instead
-        (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n{lab.models.url}#subdir=aaa\n")
-    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(stamp, "write_stamp", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
-        patch.setattr(Transaction, "rollback", lambda tx: None)  # a crash: nothing is undone
-        if listed:
-            ops.install(Project(project), Options())
-        else:
-            ops.add(Project(project), f"{lab.models.url}#subdir=aaa", Options())
-    assert (project / "xlm_models" / "aaa").is_dir() and stamp.read_stamp(project, "aaa") is None
-    if then == "add":
-        assert xpm(project, "add", f"{lab.models.url}#subdir=aaa").stdout.startswith("added aaa v1.0.0")
-    else:
-        out = xpm(project, "install").stdout
-        assert out.startswith("installed aaa v1.0.0") if listed else out == "up to date\n"
-        assert (project / "xlm_models" / "aaa").exists() == listed
-    assert stamp.read_stamp(project, "aaa") is not None or not listed
-    assert not list((project / "xlm_models" / ".xpm" / "trash").glob("*/*"))
-    (project / "mine").mkdir()  # the user's own folder, unstamped, named by no trash: kept
-    (project / "xlm_models" / "mine").mkdir()
-    xpm(project, "install")
-    assert (project / "xlm_models" / "mine").is_dir()
-
-
-def test_a_trash_marker_that_names_no_model_deletes_nothing(project):
-    from xpm import vendor
-
-    trash = project / "xlm_models" / ".xpm" / "trash"
-    (trash / "ab12").mkdir(parents=True)
-    for marker in ("placing-..", "placing-", "placing-.xpm", "placing-A"):
-        (trash / "ab12" / marker).touch()
-    (trash / "file").touch()  # not a folder: skipped
-    (project / "keep").write_text("x")
-    vendor.clean_leftovers(project)
-    assert (project / "keep").read_text() == "x" and (project / "xlm_models" / ".xpm").is_dir()
-    assert not trash.exists()
-
-
-def _upper(path):
-    data = json.loads(path.read_text())
-    data["tags"] = {k: v.upper() for k, v in data["tags"].items()}
-    path.write_text(json.dumps(data))
-
-
-@pytest.mark.parametrize("damage", [
-    lambda p: (p.unlink(), os.mkfifo(p)),  # read, it would block forever
-    lambda p: (p.unlink(), os.symlink("/dev/zero", p)),  # read whole, it filled memory until the OOM killer came
-    lambda p: p.write_text("[" * 100_000 + "]" * 100_000),  # RecursionError in json
-    lambda p: p.write_text(json.dumps({"tags": {"v1.0.0": "g" * 40}, "branches": {}})),
-    _upper,  # the commit was locked as written, and the lock reader refused it
-    lambda p: (p.unlink(), p.mkdir()),
-], ids=["fifo", "dev-zero", "deep", "not-hex", "uppercase", "folder"])
-def test_a_damaged_refs_snapshot_is_ignored(lab, project, damage):
-    """The refs last listed resolve offline; a snapshot that is not what xpm wrote is as none."""
-    xpm(project, "add", f"{lab.zlm.url}@v1")
-    [mirror] = (Path(os.environ["XPM_CACHE_DIR"]) / "git" / "db").iterdir()
-    damage(mirror / "xpm-refs.json")
-    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.1\n")  # resolved again: from the snapshot, offline
-    out = xpm(project, "install", "--offline", code=1)
-    assert f"--offline, but the cache lacks:\n    - the refs of {lab.zlm.url}" in out.stderr
-    xpm(project, "install")  # online: listed again, and the snapshot saved anew
-    assert "v1.1" in Project(project).lock().entries["zlm"].requested
-    assert json.loads((mirror / "xpm-refs.json").read_text())["tags"]["v1.1.0"] == lab.commits["1.1.0"]
-    assert xpm(project, "install", "--offline").stdout == "up to date\n"
