@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor

@@ -8,10 +8,7 @@ composed config) and once end to end.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest

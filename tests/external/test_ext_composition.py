@@ -7,7 +7,6 @@ These compose xlm's real config tree with Hydra's compose API after
 from __future__ import annotations
 
 import re
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 

@@ -11,7 +11,6 @@ import pytest
 from xlm.external.guard import config_targets, job_error
 from xlm.external_models import find_external_models
 
-from .builders import make_model
 
 CORE_MLM_TARGET = "mlm.model.MLMTransformer"
 

@@ -11,7 +11,7 @@ from xpm.git import command
 from xpm.git.command import Git, parse_version, scrubbed_environ
 from xpm.git.database import Database
 from xpm_cli import xpm
-from xpm_repos import git as git_cmd, model_files, read_tree
+from xpm_repos import git as git_cmd, read_tree
 from net_servers import Dropping
 
 pytestmark = pytest.mark.slow

@@ -189,7 +189,7 @@ class BatchObjects(Blobs):
         # its own order; a subtree stands in its parent's list until it is spliced in below.
         root = Subtree()
         trees = [(b"", self._tree_data(size, budget), root)]
-        oid_bytes, files, count = len(oid) // 2, 0, 0
+        oid_bytes, count = len(oid) // 2, 0
         while trees:
             sized, subtrees = [], []  # entries whose size to ask for; (path/, id, list) of the trees to read next
             for prefix, data, items in trees:
