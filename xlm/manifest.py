@@ -266,6 +266,9 @@ def parse_source(spec: str) -> tuple[str, Source]:
     if problem := control_problem(spec):  # before strip(): it strips \x1c-\x1f and \x85 too
         raise _refuse(problem, "delete it: write the source in plain characters")
     spec = spec.strip()
+    if len(spec.split()) > 1:  # what parse_line refuses as two models on one line
+        raise _refuse(f"'{show(spec)}' holds a space (a line of .xlm_models is one source, without spaces)",
+                      "a path or #subdir= with a space cannot be listed: rename that folder")
     if spec.startswith("-"):
         raise _refuse(f"'{show(spec)}' starts with '-' (git would read it as an option)", SOURCE_FIX)
     if spec.startswith((".", "/", "~")):

@@ -164,6 +164,23 @@ class UnknownRef(XpmError):
     """A ref or commit the remote does not have (the message lists the nearest refs)."""
 
 
+class NotACommit(XpmError):
+    """A ref or id that names a tree or a blob (a tag can): there is no commit to install."""
+
+    def __init__(self, name: str, commit: str, kind: str, ref: str = ""):
+        self.name, self.commit, self.kind = name, commit, kind
+        kind_of_ref = "tag" if ref.startswith("refs/tags/") else "branch"
+        shown = f"{kind_of_ref} {ref.split('/', 2)[-1]} ({commit[:12]})" if ref else commit[:12]
+        super().__init__(
+            f"model '{name}': {shown} is a {kind}, not a commit",
+            "point its ref at a commit (a tag or branch that names a tree or a blob cannot be installed), or name another ref",
+        )
+
+    def of_ref(self, ref: str) -> "NotACommit":
+        """The same error, naming the ref that led to it (`refs/tags/v2.0.0`)."""
+        return NotACommit(self.name, self.commit, self.kind, ref)
+
+
 class NotAModel(XpmError):
     """A fetched tree that fails xlm's static validation: carries every problem, not just one."""
 

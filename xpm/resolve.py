@@ -3,11 +3,14 @@
 Rules, in order (the first that applies wins):
 
 1. no ref: the newest semver tag (final releases only), else the default branch's head;
-2. a tag with exactly that name, then a branch with exactly that name (so a tag named `v1`
+2. a full commit id (40 or 64 hex digits): that commit, nothing to resolve (as git reads it:
+   a branch or tag named like a commit id never moves a pinned commit);
+3. a tag with exactly that name, then a branch with exactly that name (so a tag named `v1`
    wins over the query `v1`);
-3. a full commit id (40 or 64 hex digits): that commit, nothing to resolve;
 4. a version query on tags (`v1`, `1.2`, `>=1.2,<2`): the newest tag that satisfies it, tags
-   read with or without a leading `v` (PEP 440 via `packaging`);
+   read with or without a leading `v` (PEP 440 via `packaging`, but as semver and Go read a
+   `-` after the version: `v1.3.0-1` is a pre-release of 1.3.0, where PEP 440 reads a
+   post-release; a tag with an epoch, `1!2.0`, is no version);
 5. a short commit id (at least 4 hex digits): a ref tip starting with it, else `NeedsHistory`
    (the git layer then looks it up in the full history).
 """
@@ -21,6 +24,7 @@ from xpm.errors import UnknownRef
 
 _FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
+_HYPHEN_SUFFIX = re.compile(r"^[vV]?[0-9]+(?:\.[0-9]+)*-")  # `1.3.0-1`: semver's pre-release mark
 _PARTIAL_VERSION = re.compile(r"^[vV]?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?$")  # ASCII digits: `\d` takes any script's
 _OPERATORS = ("===", "==", "!=", "~=", "<=", ">=", "<", ">")
 
@@ -91,9 +95,16 @@ def tag_versions(tags: dict[str, str]) -> list[tuple[object, str]]:
     out = []
     for name in tags:
         try:
-            out.append((Version(name), name))
+            version = Version(name)
         except InvalidVersion:
             continue
+        if version.epoch:
+            continue  # no semver tag has one, and it would outrank every other
+        if version.post is not None and version.pre is None and _HYPHEN_SUFFIX.match(name):
+            # PEP 440 reads `1.3.0-1` (and `-r1`, `-post1`) as a release after 1.3.0; semver and
+            # Go read a pre-release before it. A dev release sorts where that belongs.
+            version = Version(f"{version.base_version}.dev{version.post}")
+        out.append((version, name))
     # Ties (v1.0 and 1.0) break on the name so the choice never depends on dict order.
     return sorted(out, key=lambda pair: (pair[0], pair[1]), reverse=True)
 
@@ -116,15 +127,16 @@ def resolve(requested: str | None, refs: RefList, where: str = "the repository")
             return Resolved(refs.tags[name], f"refs/tags/{name}")
         if refs.head and refs.head in refs.branches:
             return Resolved(refs.branches[refs.head], f"refs/heads/{refs.head}")
-        if refs.head_commit:
-            return Resolved(refs.head_commit, "HEAD")
+        if refs.head_commit:  # HEAD not advertised as a branch: the branch at its commit, as git clone guesses
+            branch = _branch_at(refs.head_commit, refs.branches)
+            return Resolved(refs.head_commit, f"refs/heads/{branch}" if branch else "")
         raise UnknownRef(f"{where} has no tags and no default branch", "push a commit or a tag, or name a ref with @REF")
+    if _FULL_SHA.match(requested):
+        return Resolved(requested, "")
     if requested in refs.tags:
         return Resolved(refs.tags[requested], f"refs/tags/{requested}")
     if requested in refs.branches:
         return Resolved(refs.branches[requested], f"refs/heads/{requested}")
-    if _FULL_SHA.match(requested):
-        return Resolved(requested, "")
     spec = version_query(requested)
     if spec is not None:
         name = newest_matching(spec, refs.tags)
@@ -140,6 +152,12 @@ def resolve(requested: str | None, refs: RefList, where: str = "the repository")
     raise unknown_ref(requested, refs, where, is_query=spec is not None)
 
 
+def _branch_at(commit: str, branches: dict[str, str]) -> str | None:
+    """The branch whose head is `commit` (main, then master, then the first by name), if any."""
+    at = sorted(name for name, head in branches.items() if head == commit)
+    return next((name for name in ("main", "master") if name in at), at[0] if at else None)
+
+
 def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = False) -> UnknownRef:
     """The error for a ref that names nothing, listing the closest tags and branches."""
     import difflib
@@ -148,8 +166,10 @@ def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = Fals
     near = difflib.get_close_matches(requested, names, n=5, cutoff=0.5)
     if not near:
         near = [name for _, name in tag_versions(refs.tags)[:3]] + sorted(refs.branches)[:2]
-    listed = ", ".join(f"{n} ({'tag' if n in refs.tags else 'branch'})" for n in near) or "none"
+    listed = ", ".join(f"{n} ({'tag' if n in refs.tags else 'branch'})" for n in near)
     what = f"no tag matches the version query '{requested}'" if is_query else f"unknown ref '{requested}'"
+    if not near:
+        return UnknownRef(f"{what} in {where}, which has no tags or branches", "push a commit there first, or check the URL")
     return UnknownRef(f"{what} in {where}; nearest: {listed}", "pick one of the refs above (e.g. @TAG), or push the tag first")
 
 

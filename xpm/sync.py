@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
-from xpm.errors import ModelErrors, OfflineMissing, XpmError
+from xpm.errors import ModelErrors, NotACommit, OfflineMissing, XpmError
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
@@ -163,6 +163,7 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
     git, url = options.git, db.url
     missing: list[str] = []
     deferred = [j for j in url_jobs if isinstance(j.revision, Deferred)]
+    resolving = {j.entry.name for j in deferred}
     if deferred:  # resolution is imported only here: a locked commit needs none of it
         from xpm.git.remote import list_refs
         from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
@@ -208,17 +209,34 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
         for j in url_jobs:
             if j.revision.commit in lacking:
                 _say(options, j.entry.name, f"fetching {short(j.revision.commit)} from {url}")
-        db.fetch(lacking, {j.revision.commit: j.entry.name for j in url_jobs})
+        asked = frozenset(j.revision.commit for j in url_jobs if j.source.ref is not None and not j.revision.resolved)
+        db.fetch(lacking, {j.revision.commit: j.entry.name for j in url_jobs}, asked)
+    if resolved := [j for j in url_jobs if j.entry.name in resolving]:
+        _peel(resolved, db)
     for j in url_jobs:
         rev = j.revision
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
-        j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text, rev.hash,
-                                options.inspect)
+        try:
+            j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text,
+                                    rev.hash, options.inspect)
+        except NotACommit as exc:  # say which tag or branch (a bare `xpm add` named none)
+            raise exc.of_ref(rev.resolved) if rev.resolved else exc from None
         declared = staged_requirements(j)
         j.result = _lock_entry(j, j.staged.hash, j.staged.package, declared.requires, declared.python)
         if rev.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
             check_recorded(project, j.previous, declared, rev.commit, j.staged.package)
     return missing
+
+
+def _peel(jobs: list[Job], db) -> None:
+    """Lock the commit, never an annotated tag's own id: an id asked for with @ID, or a tag a
+    server listed without its peeled line, may name a tag object (the export would peel it, and
+    the lock would record an id that is no commit)."""
+    peeled = db.peeled(sorted({j.revision.commit for j in jobs}))
+    for j in jobs:
+        commit = peeled.get(j.revision.commit, j.revision.commit)  # absent: a tree or a blob, which the export refuses
+        if commit != j.revision.commit:
+            j.revision = Locked(commit, j.revision.resolved, None)
 
 
 def _lock_entry(job: Job, content_hash: str, package: str | None, requires: tuple[str, ...] | None = None,

@@ -3,7 +3,7 @@
 import pytest
 
 from xpm.errors import UnknownRef
-from xpm.resolve import NeedsHistory, RefList, Resolved, resolve, short_ref
+from xpm.resolve import NeedsHistory, RefList, Resolved, newest_overall, releases_after, resolve, short_ref
 
 A, B, C, D, E, F, G, H = (ch * 40 for ch in "abcdef01")
 REFS = RefList(
@@ -55,6 +55,46 @@ def test_tag_wins_over_branch_of_the_same_name():
 def test_no_tags_means_default_branch_head():
     refs = RefList(branches={"trunk": A, "other": B}, head="trunk", head_commit=A)
     assert resolve(None, refs) == Resolved(A, "refs/heads/trunk")
+
+
+@pytest.mark.parametrize("branches,expected", [
+    ({"trunk": A, "main": A, "master": A}, "refs/heads/main"),
+    ({"trunk": A, "master": A}, "refs/heads/master"),
+    ({"zeta": A, "alpha": A, "other": B}, "refs/heads/alpha"),
+    ({"other": B}, ""),  # a detached HEAD: its commit, which the lock records as such
+])
+def test_a_head_not_advertised_as_a_branch_is_the_branch_at_its_commit(branches, expected):
+    """A server that does not say which branch HEAD is (or a detached HEAD): git clone's guess.
+    `HEAD` itself is no tag or branch, and a lock holding it was refused by every reader."""
+    assert resolve(None, RefList(branches=branches, head_commit=A)) == Resolved(A, expected)
+
+
+def test_a_full_commit_id_is_never_a_branch_or_tag_named_like_it():
+    """As git reads it: else whoever may push a branch named like a pinned commit moves the pin."""
+    refs = RefList(tags={B: C}, branches={A: D, "main": H}, head="main", head_commit=H)
+    assert resolve(A, refs) == Resolved(A, "")
+    assert resolve(B, refs) == Resolved(B, "")
+
+
+@pytest.mark.parametrize("tags,requested,expected", [
+    ({"v1.2.0": A, "v1.3.0-1": B, "v1.3.0": C}, None, "v1.3.0"),  # semver: -1 is a pre-release, not 1.3.0.post1
+    ({"v1.2.0": A, "v1.3.0-1": B}, None, "v1.2.0"),  # final releases only
+    ({"v1.2.0": A, "v1.3.0-r1": B, "1.3.0-post2": D}, "v1.3", "1.3.0-post2"),  # only pre-releases match: newest
+    ({"v1.3.0-1": B, "v1.3.0-rc1": C}, "v1.3", "v1.3.0-rc1"),  # numeric identifiers sort before alphanumeric
+    ({"v1.3.0.post1": B, "v1.3.0": C}, None, "v1.3.0.post1"),  # PEP 440's own spelling stays a post-release
+    ({"v2.0.0": A, "1!0.1": B}, None, "v2.0.0"),  # an epoch is no version (it outranked every tag)
+    ({"v2.0.0": A, "1!0.1": B}, ">=1", "v2.0.0"),
+])
+def test_tags_read_as_semver_reads_them(tags, requested, expected):
+    assert resolve(requested, RefList(tags=tags)) == Resolved(tags[expected], f"refs/tags/{expected}")
+
+
+def test_a_semver_prerelease_is_not_newer_than_its_release():
+    from packaging.version import Version
+
+    refs = RefList(tags={"v1.2.0": A, "v1.3.0-1": B, "v1.3.0": C})
+    assert releases_after(refs, Version("1.3.0")) == []
+    assert newest_overall(refs) == Resolved(C, "refs/tags/v1.3.0")
 
 
 def test_only_prerelease_tags_fall_back_to_the_branch():
@@ -116,7 +156,7 @@ def test_short_ref():
 
 
 # ----------------------------------------------------------------------------- what is newer (xpm outdated, update)
-from xpm.resolve import describe, is_pin, newest_allowed, newest_overall, pinned_version, releases_after  # noqa: E402
+from xpm.resolve import describe, is_pin, newest_allowed, pinned_version  # noqa: E402
 
 
 @pytest.mark.parametrize("requested,expected", [

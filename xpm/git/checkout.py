@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xpm.errors import GitError, XpmError
+from xpm.errors import GitError, NotACommit, XpmError
 from xpm.git.command import Git
 from xpm.git.objects import BATCH_COMMAND, BatchObjects, Blobs, Listing
 from xpm.hashing import FileRecord
@@ -95,10 +95,7 @@ def _export(blobs, entries: list[Entry], dest: Path, label: str, limits: Limits,
 def _listing_error(failed: tuple[int, str], commit: str, subdir: str | None, name: str, treeish: str, mirror: Path) -> XpmError:
     returncode, stderr = failed
     if kind := re.search(r"expected commit type, but the object dereferences to (\w+) type", stderr):
-        return XpmError(
-            f"model '{name}': {commit[:12]} is a {kind.group(1)}, not a commit",
-            "point its ref at a commit (a tag or branch that names a tree or a blob cannot be installed), or name another ref",
-        )
+        return NotACommit(name, commit, kind.group(1))
     if subdir and ("not a valid object name" in stderr.lower() or "not a tree object" in stderr):
         return XpmError(
             f"model '{name}': '{subdir}' is not a folder in commit {commit[:12]}",

@@ -89,14 +89,20 @@ class Database:
 
     # ------------------------------------------------------------------ queries
     def missing(self, commits: list[str]) -> list[str]:
-        """Those of `commits` the mirror does not hold (one `cat-file --batch-check`)."""
+        """Those of `commits` the mirror does not hold."""
         if not commits or not self.exists():
             return list(commits)
-        answers = self._batch_check("".join(f"{c}^{{commit}}\n" for c in commits)).splitlines()
-        return [c for c, answer in zip(commits, answers) if answer.strip() != "commit"]
+        found = self.peeled(commits)
+        return [c for c in commits if c not in found]
+
+    def peeled(self, ids: list[str]) -> dict[str, str]:
+        """The commit each of `ids` the mirror holds is, or names (an annotated tag's id names
+        its commit), by id (one `cat-file --batch-check`)."""
+        answers = self._batch_check("".join(f"{i}^{{commit}}\n" for i in ids)).splitlines()
+        return {i: answer.split()[0] for i, answer in zip(ids, answers) if answer.endswith(" commit")}
 
     def _batch_check(self, query: str) -> str:
-        args = ["cat-file", "--batch-check=%(objecttype)"]
+        args = ["cat-file", "--batch-check=%(objectname) %(objecttype)"]
         p = self.git.popen(args, cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, errors="replace")
         out, err = p.communicate(query)
@@ -107,8 +113,13 @@ class Database:
         return out
 
     def rev_parse(self, prefix: str) -> str | None:
-        proc = self.git.run(["rev-parse", "--verify", "--quiet", f"{prefix}^{{commit}}"], cwd=self.path, check=False)
-        return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+        """The one commit whose id starts with `prefix` (None: there is none)."""
+        proc = self.git.run(["rev-parse", "--verify", f"{prefix}^{{commit}}"], cwd=self.path, check=False)
+        if proc.returncode == 0:
+            return proc.stdout.strip() or None
+        if f"short object ID {prefix} is ambiguous" in proc.stderr:
+            raise UnknownRef(f"commit prefix '{prefix}' is ambiguous in {self.url}", "write more digits of the commit id")
+        return None
 
     # ------------------------------------------------------------------ remote refs snapshot
     def save_refs(self, refs: RefList) -> None:
@@ -139,9 +150,11 @@ class Database:
         return refs
 
     # ------------------------------------------------------------------ fetching
-    def fetch(self, commits: list[str], names: dict[str, str] | None = None) -> None:
+    def fetch(self, commits: list[str], names: dict[str, str] | None = None, asked: frozenset[str] = frozenset()) -> None:
         """Bring `commits` into the mirror: shallow by commit id when the server allows it
-        (protocol v2 servers do), else one full fetch of branches and tags."""
+        (protocol v2 servers do), else one full fetch of branches and tags. `names`: the model
+        of each commit, for messages; `asked`: the commits the user named by id (no ref of
+        theirs can have moved)."""
         self.ensure()
         commits = sorted(set(commits))
         if not commits:
@@ -157,6 +170,11 @@ class Database:
         still = self.missing(commits)
         if still:
             name = (names or {}).get(still[0], "NAME")
+            if still[0] in asked:
+                raise UnknownRef(
+                    f"model '{name}': commit {still[0][:12]} is not in {self.url} (no branch or tag of it leads there)",
+                    "check the commit id (`git ls-remote URL` lists the refs), or name a tag or branch instead (@REF)",
+                )
             raise UnknownRef(
                 f"model '{name}': commit {still[0][:12]} is no longer available from {self.url} "
                 "(tag moved or history rewritten upstream?)",
@@ -180,9 +198,11 @@ class Database:
             raise (MirrorDamaged if looks_corrupt(err) else GitError)(args, p.returncode, err, str(self.path))
 
     def fetch_all(self) -> None:
-        """Full history of every branch and tag (needed for short commit ids and old servers)."""
+        """Full history of every branch and tag (needed for short commit ids and old servers).
+        `--prune`: a branch deleted upstream goes from the mirror too, or one created below its
+        name (`feature` -> `feature/x`) could never be stored; the pins (`refs/xpm/c/`) stay."""
         self.ensure()
-        args = ["fetch", *self._fetch_options(), "--force"]
+        args = ["fetch", *self._fetch_options(), "--force", "--prune"]
         if (self.path / "shallow").exists():
             args.append("--unshallow")  # history behind a shallow boundary is never sent otherwise
         args += ["--", self.url, "+refs/heads/*:refs/xpm/heads/*", "+refs/tags/*:refs/xpm/tags/*"]

@@ -1,0 +1,127 @@
+"""What a remote's refs may look like, beyond names (test_xpm_remote_refs.py): a detached HEAD,
+a branch renamed below its old name, an annotated tag asked for by its own id, commit ids that
+are absent or ambiguous, a branch named like a pinned commit, a release tag naming a blob. Each
+ends in a lock every reader accepts, or in a two-line error that says what to do."""
+
+import subprocess
+
+import pytest
+
+from xpm.project import Project
+from xpm_cli import xpm
+from xpm_repos import model_files, read_tree
+
+pytestmark = pytest.mark.slow
+
+
+def _locked(project):
+    entry = Project(project).lock().entries["zlm"]
+    return entry.resolved, entry.commit
+
+
+def test_a_detached_head_without_tags_locks_its_commit(upstream, project):
+    """It locked `resolved = "HEAD"`, which every reader refused, and `xpm lock` wrote it again."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.commit("v2", model_files("zlm", "2.0.0"))
+    repo.git("checkout", "-q", "--detach", first)
+    out = xpm(project, "add", repo.url)
+    assert out.stdout == f"added zlm {first[:7]}\n"
+    assert _locked(project) == ("", first)
+    assert "zlm" in xpm(project, "list").stdout
+    (project / "xlm.lock").unlink()
+    xpm(project, "lock")
+    assert _locked(project) == ("", first)
+    repo.git("checkout", "-q", "--detach", "main")  # HEAD at a branch's commit: that branch
+    xpm(project, "update")
+    assert _locked(project) == ("refs/heads/main", repo.head("main"))
+
+
+def test_a_branch_renamed_below_its_old_name_does_not_break_the_mirror(upstream, project):
+    """`feature` -> `feature/x` upstream: without pruning, the mirror's old ref blocked every
+    later full fetch (`cannot lock ref`), until the cache was cleaned by hand."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    second = repo.commit("v2", model_files("zlm", "2.0.0"))
+    repo.commit("v3", model_files("zlm", "3.0.0"))
+    repo.branch("feature")
+    xpm(project, "add", f"{repo.url}@{first[:7]}")  # a short id behind the tips: the full history
+    repo.git("branch", "-q", "-D", "feature")
+    repo.branch("feature/x")
+    out = xpm(project, "add", f"{repo.url}@{second[:7]}")
+    assert out.stdout == f"zlm: {first[:7]} -> {second[:7]}\n"
+    assert _locked(project) == ("", second)
+
+
+def test_an_annotated_tags_own_id_locks_its_commit(upstream, project):
+    repo = upstream("lab/zlm")
+    commit = repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.tag("v1.0.0", annotated=True)
+    tag_object = repo.git("rev-parse", "v1.0.0")
+    assert tag_object != commit
+    out = xpm(project, "add", f"{repo.url}@{tag_object}")
+    assert out.stdout == f"added zlm {commit[:7]}\n"
+    assert _locked(project) == ("", commit)  # the same entry as @<the commit's id> would give
+    assert read_tree(project / "xlm_models" / "zlm") == repo.tree(commit)
+
+
+def test_a_commit_id_no_ref_leads_to_says_to_check_it(upstream, project):
+    repo = upstream("lab/zlm")
+    repo.commit("v1", model_files("zlm", "1.0.0"))
+    out = xpm(project, "add", f"{repo.url}@{'1' * 40}", code=1)
+    assert out.stderr.splitlines() == [
+        f"error: model 'zlm': commit {'1' * 12} is not in {repo.url} (no branch or tag of it leads there)",
+        "  fix: check the commit id (`git ls-remote URL` lists the refs), or name a tag or branch instead (@REF)",
+    ]
+    assert not (project / ".xlm_models").exists() and not (project / "xlm.lock").exists()
+
+
+def test_a_short_id_two_commits_deep_in_history_share_is_ambiguous(upstream, project):
+    repo = upstream("lab/zlm")
+    parent = repo.commit("v1", model_files("zlm", "1.0.0")).encode()
+    stream = b"".join(  # 1,500 commits: two of them share their first 4 digits
+        b"commit refs/heads/main\ncommitter T <t@e> 1700000000 +0000\ndata %d\nc%d\n" % (len(b"c%d" % i), i)
+        + (b"from %s\n" % parent if i == 0 else b"")
+        + b"M 100644 inline n\ndata %d\n%d\n" % (len(b"%d" % i), i)
+        for i in range(1500))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo.path, input=stream, check=True)
+    repo.git("reset", "-q", "--hard", "main")
+    history = repo.git("rev-list", "main~1").split()
+    prefixes = [c[:4] for c in history]
+    shared = next(p for p in prefixes if prefixes.count(p) > 1)
+    out = xpm(project, "add", f"{repo.url}@{shared}", code=1)
+    assert out.stderr.splitlines() == [
+        f"error: commit prefix '{shared}' is ambiguous in {repo.url}",
+        "  fix: write more digits of the commit id",
+    ]
+
+
+def test_a_branch_named_like_a_pinned_commit_never_moves_it(upstream, project):
+    """git reads 40 hex digits as an object id; so does xpm, before any tag or branch name."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.commit("v2", model_files("zlm", "2.0.0"))
+    xpm(project, "add", f"{repo.url}@{first}")
+    repo.branch(first, "main")
+    out = xpm(project, "update")
+    assert out.stdout == f"zlm: pinned to {first[:7]}; no newer tags\n"
+    assert _locked(project) == ("", first)
+
+
+def test_a_source_with_a_space_is_refused_as_the_argument(upstream, project):
+    """It was refused as line 2 of an .xlm_models that did not exist."""
+    repo = upstream("lab/models")
+    out = xpm(project, "add", f"{repo.url}#subdir=sp ace/zlm", code=1)
+    assert out.stderr.startswith(f"error: cannot add '{repo.url}#subdir=sp ace/zlm': ") and "holds a space" in out.stderr
+    assert not (project / ".xlm_models").exists()
+
+
+def test_a_release_tag_that_names_a_blob_is_named_in_the_error(upstream, project):
+    repo = upstream("lab/zlm")
+    repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.tag("v1.0.0")
+    blob = repo.git("rev-parse", "HEAD:zlm/__init__.py")
+    repo.tag("v2.0.0", blob)
+    out = xpm(project, "add", repo.url, code=1)
+    assert out.stderr.startswith(f"error: model 'zlm': tag v2.0.0 ({blob[:12]}) is a blob, not a commit\n")
+    assert xpm(project, "add", f"{repo.url}@v1").stdout.startswith("added zlm v1.0.0 (")
