@@ -37,9 +37,17 @@ def cache_clean() -> None:
     Example:
       xpm cache clean && xpm install
     """
+    from xlm.manifest import show
+    from xpm.errors import XpmError
     from xpm.project import cache_dir, holding_cache
     from xpm.removal import remove_tree
 
+    mirrors = cache_dir() / "git"
     with holding_cache():  # exclusive: waits for running installs (they hold it shared), and they for it
-        remove_tree(cache_dir() / "git", ignore_errors=True)
+        try:
+            remove_tree(mirrors)
+        except OSError as exc:  # never say "cleaned" of what is still there
+            raise XpmError(f"cannot delete all of {mirrors}: {exc.strerror or exc} (at '{show(str(exc.filename))}'); "
+                           "what is left is still used (a mirror that lost files is fetched again)",
+                           "make it deletable (its permissions, `chattr -i`, a read-only mount), then run `xpm cache clean` again") from None
     click.echo(f"cleaned {cache_dir()}")

@@ -213,12 +213,22 @@ def install_command(project_dir: Path | None, quiet: bool, verbose: bool, jobs: 
     for name in outcome.removed:
         echo(f"removed {name}")
     if not outcome.installed and not outcome.removed:
-        echo("up to date")
+        changes = lock_changes(outcome) if outcome.lock_written else ""
+        echo(f"up to date; wrote xlm.lock ({changes})" if changes else "up to date")
     if note := overrides_note(project, frozen):
         echo(redact(note), err=True)
     met = requirements_check(project, quiet, deps, frozen, echo, outcome.lock)
     clean = met and not warned and note is None and outcome.lock == outcome.previous  # the lock file is this lock
     noop.record(project, before, outcome.lock if clean else None)
+
+
+def lock_changes(outcome) -> str:
+    """`+loc, -old, ~zlm`: the models the lock gained, lost or changed (a local model's line
+    added or removed installs nothing, yet changes the lock)."""
+    new, old = outcome.lock.entries, outcome.previous.entries if outcome.previous else {}
+    marks = [("+" if name not in old else "-" if name not in new else "~") + name
+             for name in sorted(new.keys() | old.keys()) if new.get(name) != old.get(name)]
+    return ", ".join(marks)
 
 
 def requirements_check(project, quiet: bool, deps: bool, frozen: bool, echo, lock=None) -> bool:

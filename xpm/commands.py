@@ -243,10 +243,10 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
             click.echo(f"{name}: new -> {_describe(entry)}")
         elif old.commit != entry.commit:
             click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
-        elif name in pinned:
-            click.echo(f"{name}: {_pinned(entry, pinned[name])}")
         else:
-            click.echo(f"{name}: unchanged {_describe(entry)}")
+            # Same commit, yet placed again: its folder was not the locked tree (edited, deleted).
+            restored = f"; restored {project.models_dir / name} (it was not the locked tree)" if name in outcome.installed else ""
+            click.echo(f"{name}: {_pinned(entry, pinned[name]) if name in pinned else f'unchanged {_describe(entry)}'}{restored}")
 
 
 def _pinned(entry, pin) -> str:

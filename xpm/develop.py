@@ -18,11 +18,11 @@ from pathlib import Path
 
 import click
 
-from xlm.manifest import show
+from xlm.manifest import control_problem, show
 from xlm.overrides import OVERRIDES_NAME, Override, overrides_file
 from xlm.textfile import TextFileError, lines, newline_of, read_text
 from xpm.errors import XpmError
-from xpm.ops import _unknown_model, _writing, overrides, write_overrides
+from xpm.ops import _unknown_model, _writing, overrides, refused_overrides, write_overrides
 from xpm.project import Project
 
 GITIGNORE_LINES = ("# xpm develop: this machine's working copies of models (never committed)", f"/{OVERRIDES_NAME}")
@@ -67,6 +67,9 @@ def _check_working_copy(project: Project, name: str, folder: Path, entry) -> Non
     """Refuse a PATH that is not a model folder of `name`, with what and the fix."""
     clone = f"a clone of its repository (git clone {entry.source.url})" + (
         f", its {entry.source.subdir} folder" if entry.source.subdir else "")
+    if problem := control_problem(str(folder)):  # xlm.overrides.toml could not record it
+        raise XpmError(f"cannot use {show(str(folder))} for model '{name}': its path holds a {problem}",
+                       "rename that folder (or the one holding it) to a name of plain characters")
     if not folder.is_dir():
         raise XpmError(f"cannot use {folder} for model '{name}': no such folder", f"give the folder of {clone}")
     vendored = project.models_dir.resolve()
@@ -140,15 +143,18 @@ def develop_cmd(ctx: click.Context, name: str | None, path: str | None, off: boo
         if name is None or path is not None:
             raise click.UsageError("--off takes one model name: xpm develop --off NAME")
         develop_off(project, name)
-        click.echo(f"{name}: override ended; xlm uses {project.models_dir / name} (the locked commit) again")
+        listed = any(entry.name == name for entry in project.entries())
+        click.echo(f"{name}: override ended; " + (f"xlm uses {project.models_dir / name} (the locked commit) again" if listed
+                                                  else ".xlm_models does not list it"))
         return
     if name is None:
         found = overrides(project)
         if not found:
             click.echo(f"no overrides in {project.root}: `xpm develop NAME PATH` makes xlm use a working copy")
+        refused = refused_overrides(project, found)
         for item in sorted(found.values(), key=lambda o: o.name):
-            root = item.root(project.root)
-            click.echo(f"{item.name} -> {root}" + ("" if root.is_dir() else "  (missing: xlm refuses jobs that use it)"))
+            problem = refused.get(item.name)
+            click.echo(f"{item.name} -> {item.root(project.root)}" + (f"  (xlm refuses it: {problem.what})" if problem else ""))
         return
     if path is None:
         raise click.UsageError("give the working copy's folder: xpm develop NAME PATH (or --off NAME, or no arguments to list)")

@@ -52,6 +52,8 @@ def import_models_json(json_file: Path) -> Imported:
         for name, line, entry in entries:
             if entry.name != name:
                 result.notes.append(f"{name!r} is the folder {line}: xlm names a model after its folder, so it is '{entry.name}'")
+            if not (project.root / line).is_dir() and not (project.models_dir / line).is_dir():
+                result.notes.append(f"the folder of {name!r}, {line}, does not exist (yet): xlm reports it until it does")
             if entry.name in listed:
                 result.kept.append(entry.name)
                 continue

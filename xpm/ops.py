@@ -208,9 +208,23 @@ def write_overrides(project: Project, tx, current: dict) -> None:
         tx.delete(path)
 
 
+def refused_overrides(project: Project, found: dict) -> dict:
+    """xlm's own verdict (`xlm.external.discovery`) on each override it refuses, by name: a
+    missing folder, one inside xlm_models/, a model .xlm_models does not list. xpm says of
+    them what every xlm job will."""
+    from xlm.external.discovery import resolve_override, unlisted_override
+    from xlm.external.errors import Problem
+
+    entries = {entry.name: entry for entry in project.entries()}
+    verdicts = {name: resolve_override(entries[name], item, project.root) if name in entries
+                else unlisted_override(item, project.root) for name, item in found.items()}
+    return {name: verdict for name, verdict in verdicts.items() if isinstance(verdict, Problem)}
+
+
 def overrides_note(project: Project, frozen: bool) -> str | None:
     """What `xpm install` says of the overrides (None when there are none): they are not part of
-    the lock, and --frozen installs exactly the lock. Never fails: a file that cannot be read is named."""
+    the lock, and --frozen installs exactly the lock; one xlm refuses is a warning, with xlm's
+    fix. Never fails: a file that cannot be read is named."""
     from xlm.overrides import OVERRIDES_NAME, read_overrides
     from xlm.textfile import TextFileError
 
@@ -222,8 +236,14 @@ def overrides_note(project: Project, frozen: bool) -> str | None:
         return None
     from xlm.errors import first_of
 
-    shown = first_of([f"{o.name} -> {o.root(project.root)}" for o in sorted(found.values(), key=lambda o: o.name)], 8)
-    if frozen:
-        return (f"note: --frozen ignores the overrides of {OVERRIDES_NAME} ({shown}): xlm_models/ holds exactly what "
-                f"xlm.lock pins, but xlm uses the overrides until `xpm develop --off NAME`")
-    return f"note: overridden by working copies ({shown}): xlm uses them, not xlm_models/ (`xpm develop --off NAME` ends one)"
+    refused = refused_overrides(project, found)
+    lines = [f"warning: {p.what} ({p.where})\n  fix: {p.fix}" for _, p in sorted(refused.items())]
+    used = [o for o in sorted(found.values(), key=lambda o: o.name) if o.name not in refused]
+    shown = first_of([f"{o.name} -> {o.root(project.root)}" for o in used], 8)
+    if used and frozen:
+        lines.insert(0, f"note: --frozen ignores the overrides of {OVERRIDES_NAME} ({shown}): xlm_models/ holds exactly "
+                        f"what xlm.lock pins, but xlm uses the overrides until `xpm develop --off NAME`")
+    elif used:
+        lines.insert(0, f"note: overridden by working copies ({shown}): xlm uses them, not xlm_models/ "
+                        "(`xpm develop --off NAME` ends one)")
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from xlm.manifest import GitSource
 from xpm import stamp
 from xpm.lock import Lock, LockEntry
-from xpm.ops import overrides, with_ref
+from xpm.ops import overrides, refused_overrides, with_ref
 from xpm.project import Project
 from xpm.sync import Options
 
@@ -62,11 +62,13 @@ def list_models(project: Project) -> list[Row]:
 
     lock_ = project.lock()
     overridden = overrides(project)
+    refused = refused_overrides(project, overridden) if overridden else {}
     rows = []
     for entry in project.entries():
         row = _row(project, lock_, entry)
-        if entry.is_git and entry.name in overridden:  # xlm uses the working copy, whatever xlm_models/ holds
-            row = replace(row, state=f"override -> {overridden[entry.name].root(project.root)}")
+        if entry.name in overridden:  # xlm uses the working copy (whatever xlm_models/ holds), or refuses every job
+            state = f"override -> {overridden[entry.name].root(project.root)}"
+            row = replace(row, state=state + ("  (xlm refuses it: see `xlm models`)" if entry.name in refused else ""))
         rows.append(row)
     return rows
 

@@ -124,7 +124,8 @@ def test_a_flat_working_copy_is_accepted(installed, tmp_path):
     assert problems == [] and model.found.origin == "override" and model.info.flat
 
 
-@pytest.mark.parametrize("case", ["missing", "not a model", "flat of another name", "invalid", "vendored", "unlisted", "local"])
+@pytest.mark.parametrize("case", ["missing", "not a model", "flat of another name", "invalid", "vendored", "unlisted", "local",
+                                  "control character"])
 def test_a_bad_path_or_name_is_refused_with_what_and_fix(installed, working_copy, tmp_path, case):
     name, path = "zlm", working_copy
     if case == "missing":
@@ -145,6 +146,10 @@ def test_a_bad_path_or_name_is_refused_with_what_and_fix(installed, working_copy
     elif case == "vendored":
         path = installed / "xlm_models" / "zlm"
         expected = f"it is inside {installed / 'xlm_models'}, which xpm install replaces"
+    elif case == "control character":  # the overrides file could not record it: it was an internal error
+        path = tmp_path / "a\nb"
+        shutil.copytree(working_copy, path)
+        expected = "for model 'zlm': its path holds a control character U+000A at column"
     elif case == "unlisted":
         name = "zlmm"
         expected = "error: model 'zlmm' is not in .xlm_models\n  fix: did you mean zlm?"
@@ -187,7 +192,12 @@ def test_a_missing_working_copy_stops_jobs_never_falling_back(installed, working
     assert problem.what == (f"Override of model 'zlm' points to {working_copy}, which is not a folder "
                             "(xlm does not fall back to xlm_models/zlm)")
     assert "xpm develop --off zlm" in problem.fix and problem.where == f"{installed / OVERRIDES_NAME}:5"
-    assert f"zlm -> {working_copy}  (missing: xlm refuses jobs that use it)" in xpm(installed, "develop").output
+    refused = f"xlm refuses it: Override of model 'zlm' points to {working_copy}, which is not a folder"
+    assert f"zlm -> {working_copy}  ({refused}" in xpm(installed, "develop").output
+    assert "(xlm refuses it: see `xlm models`)" in xpm(installed, "list").output
+    out = xpm(installed, "install")  # says what xlm will say, not "xlm uses them"
+    assert out.stderr.startswith(f"warning: Override of model 'zlm' points to {working_copy}, which is not a folder")
+    assert "xlm uses them" not in out.stderr and "\n  fix: restore the working copy there" in out.stderr
     assert xlm_main(["train", "experiment=star_easy_zlm"]) == 2
     err = capsys.readouterr().err
     assert f"Override of model 'zlm' points to {working_copy}, which is not a folder" in err and "fix: restore" in err
@@ -237,7 +247,10 @@ def test_an_override_of_an_unlisted_model_is_reported_and_changes_nothing(instal
     found = find_external_models(installed)
     [problem] = [p for p in found.problems if "does not list" in p.what]
     assert problem.model is None and problem.fix == "end it: xpm develop --off zlm"
-    xpm(installed, "develop", "--off", "zlm")
+    note = xpm(installed, "install").stderr  # it said "xlm uses them"
+    assert note.startswith("warning: Override of model 'zlm', which .xlm_models does not list (nothing is overridden)")
+    assert "xlm uses" not in note
+    assert xpm(installed, "develop", "--off", "zlm").output == "zlm: override ended; .xlm_models does not list it\n"
     assert find_external_models(installed).problems == []
 
 
@@ -307,6 +320,8 @@ def test_an_override_written_by_hand_into_xlm_models_is_refused_as_develop_refus
     [problem] = problems
     assert problem.what.endswith("inside xlm_models/, which xpm installs and checks")
     assert problem.where == f"{installed / OVERRIDES_NAME}:2" and "xpm develop --off zlm" in problem.fix
+    assert "inside xlm_models/" in xpm(installed, "install").stderr.splitlines()[0]  # xpm says what xlm will
+    assert "(xlm refuses it: see `xlm models`)" in xpm(installed, "list").output
 
 
 def test_a_symlinked_overrides_file_is_refused_not_replaced(installed, working_copy, tmp_path):

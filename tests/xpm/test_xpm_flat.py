@@ -56,11 +56,13 @@ def test_add_a_flat_model_from_a_monorepo_subdir(core_repo, project, monkeypatch
 
 def test_import_json_writes_xlm_models(tmp_path):
     models = tmp_path / "relay_project"
-    (models / "nested" / "relay").mkdir(parents=True)
+    for folder in ("nested/relay", "mdlm", "flexmdm"):
+        (models / folder).mkdir(parents=True)
     (models / "xlm_models.json").write_text(json.dumps({"mdlm": "mdlm", "relay": "nested/relay", "old_name": "flexmdm", "up": "../up"}))
     result = import_models_json(models / "xlm_models.json")
     assert result.created and result.added == ["mdlm", "./nested/relay", "flexmdm", "../up"]
-    assert result.notes == ["'old_name' is the folder flexmdm: xlm names a model after its folder, so it is 'flexmdm'"]
+    assert result.notes == ["'old_name' is the folder flexmdm: xlm names a model after its folder, so it is 'flexmdm'",
+                            "the folder of 'up', ../up, does not exist (yet): xlm reports it until it does"]
     text = (models / ".xlm_models").read_text()
     assert text.splitlines()[1:] == ["mdlm", "./nested/relay", "flexmdm", "../up"] and text.startswith("#")
     again = import_models_json(models / "xlm_models.json")  # nothing twice
@@ -85,6 +87,9 @@ def test_import_json_appends_to_an_existing_models_file_keeping_its_lines(tmp_pa
         ('{"x": "My-Model"}', "the model 'x' is the folder"),
         ('{"x": "a\\nb"}', "xlm_models.json"),
         (b"\xff\xfe{}", "not valid JSON"),
+        ('{"a":' * 5000 + '"a"' + "}" * 5000, "not valid JSON: nested too deeply"),  # 40 KB: was a RecursionError
+        ('{"m1": "m1", "m1": "/etc"}', "model 'm1' is listed twice (xlm-core reads only the last: '/etc')"),
+        (json.dumps({"m1": "\x1b]0;owned\x07x\nfix: fake"}), "the model 'm1' is the folder "),  # shown escaped
     ],
 )
 def test_import_json_refuses_a_bad_file_and_writes_nothing(tmp_path, text, message):
@@ -93,6 +98,7 @@ def test_import_json_refuses_a_bad_file_and_writes_nothing(tmp_path, text, messa
     with pytest.raises(XpmError, match="xlm_models.json") as info:
         import_models_json(file)
     assert message in info.value.what
+    assert not any(ch in info.value.what for ch in "\x1b\x07\n")  # what the file holds is shown escaped
     assert not (tmp_path / ".xlm_models").exists()
 
 

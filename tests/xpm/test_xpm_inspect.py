@@ -58,6 +58,20 @@ def test_verify(lab, project):
     assert xpm(project, "verify").stdout == "no git models in .xlm_models: nothing to verify\n"
 
 
+def test_install_says_when_it_wrote_the_lock_and_installed_nothing(lab, project):
+    """A local model's line added or removed changes xlm.lock: it said `up to date`."""
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    for rel, text in model_files("loc").items():
+        (project / "loc" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / "loc" / rel).write_text(text)
+    models = project / ".xlm_models"
+    models.write_text(models.read_text() + "./loc\n")
+    assert xpm(project, "install").stdout == "up to date; wrote xlm.lock (+loc)\n"
+    assert xpm(project, "install").stdout == "up to date\n"
+    models.write_text(models.read_text().replace("./loc\n", ""))
+    assert xpm(project, "install").stdout == "up to date; wrote xlm.lock (-loc)\n"
+
+
 def test_cache_dir_and_clean(lab, project, git_env):
     assert xpm(project, "cache", "dir").stdout.strip() == str(git_env.cache)
     xpm(project, "add", f"{lab.zlm.url}@v1")
@@ -65,6 +79,33 @@ def test_cache_dir_and_clean(lab, project, git_env):
     xpm(project, "cache", "clean")
     assert not (git_env.cache / "git").exists()
     xpm(project, "install")  # the vendored folder is intact: nothing to fetch
+
+
+def test_a_cache_clean_that_cannot_delete_says_so(lab, project, git_env, monkeypatch):
+    """It printed `cleaned` with the mirrors still there (`chattr +i`; EPERM is injected here,
+    as the tests run as root, whom permissions do not stop)."""
+    import errno
+    import os
+
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    unlink = os.unlink
+
+    def refuse_config(path, *args, **kwargs):
+        if os.fspath(path) == "config":
+            raise PermissionError(errno.EPERM, "Operation not permitted", path)
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refuse_config)
+    out = xpm(project, "cache", "clean", code=1)
+    assert out.stderr.splitlines() == [
+        f"error: cannot delete all of {git_env.cache / 'git'}: Operation not permitted (at 'config'); "
+        "what is left is still used (a mirror that lost files is fetched again)",
+        "  fix: make it deletable (its permissions, `chattr -i`, a read-only mount), then run `xpm cache clean` again",
+    ]
+    monkeypatch.undo()
+    lab.zlm.commit("new", {"zlm/extra.py": "X = 1\n"})
+    lab.zlm.tag("v1.9.0")
+    xpm(project, "update")  # the mirror that lost files is fetched again
 
 
 def test_where_the_cache_is_never_depends_on_a_relative_or_empty_variable(project, monkeypatch, tmp_path):

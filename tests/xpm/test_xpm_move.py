@@ -119,6 +119,16 @@ def test_update_of_a_pinned_commit(lab, project):
                                                     f"to move: xpm add {url}@v2.0.0\n")
 
 
+def test_update_says_it_restored_an_edited_folder(lab, project):
+    """It put the locked tree back over the user's edits and said only `unchanged`."""
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    (project / "xlm_models" / "zlm" / "zlm" / "model.py").write_text("# my edit\n")
+    folder = project / "xlm_models" / "zlm"
+    assert xpm(project, "update").stdout == (f"zlm: unchanged v1.1.0 ({_short(lab, '1.1.0')}); "
+                                             f"restored {folder} (it was not the locked tree)\n")
+    assert xpm(project, "update").stdout == f"zlm: unchanged v1.1.0 ({_short(lab, '1.1.0')})\n"
+
+
 def test_a_query_or_a_branch_is_no_pin(lab, project):
     xpm(project, "add", f"{lab.zlm.url}@v1")
     xpm(project, "add", f"{lab.models.url}@main#subdir=aaa")

@@ -20,7 +20,8 @@ from xpm.lock import Lock, LockEntry, dumps, parse_lock, write_lock
         ("https://github.com/lab/zlm/", "https://github.com/lab/zlm"),
         ("git@github.com:lab/zlm.git", "ssh://git@github.com/lab/zlm"),
         ("ssh://git@Host:2222/lab/m.git", "ssh://git@host:2222/lab/m"),
-        ("file:///abs/repo.git", "file:///abs/repo"),
+        ("file:///abs/repo.git/", "file:///abs/repo.git"),  # on disk, repo and repo.git are two folders
+        ("file:///abs/repo/", "file:///abs/repo"),
     ],
 )
 def test_canonical_url(url, canonical):

@@ -45,8 +45,9 @@ def without_userinfo(url: str) -> str:
 
 def canonical_url(url: str) -> str:
     """One spelling per repository (as cargo's CanonicalUrl): lower-case scheme and host, ssh
-    for scp-like addresses, no trailing slash or `.git`, no credentials. Two spellings share
-    one mirror, and no secret ever becomes part of a folder name."""
+    for scp-like addresses, no trailing slash or `.git` (but in a file:// URL, where `repo` and
+    `repo.git` are two folders, two repositories), no credentials. Two spellings share one
+    mirror, and no secret ever becomes part of a folder name."""
     if (m := _SCP.match(url)) and "://" not in url:
         url = f"ssh://{m.group('user')}@{m.group('host')}/{m.group('path')}"
     url = without_userinfo(url)
@@ -56,7 +57,7 @@ def canonical_url(url: str) -> str:
         userinfo, at, host = authority.rpartition("@")
         url = f"{scheme.lower()}://{userinfo}{at}{host.lower()}/{path}"
     url = url.rstrip("/")
-    if url.endswith(".git"):
+    if url.endswith(".git") and not url.startswith("file:"):  # servers and forges answer both spellings
         url = url[: -len(".git")]
     return url.rstrip("/")
 
