@@ -59,6 +59,7 @@ class Collator(ABC):
 
     def __init__(self, tokenizer: Any, **kwargs: Any) -> None:
         self.tokenizer = tokenizer
+        _say_ignored(self, "Collator", kwargs)
 
     @abstractmethod
     def __call__(self, examples: List[Example]) -> dict:
@@ -71,6 +72,7 @@ class LossFunction(ABC, Generic[BatchT, LossDictT]):
     def __init__(self, model: nn.Module | None = None, tokenizer: Any = None, **kwargs: Any) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        _say_ignored(self, "LossFunction", kwargs)
 
     @abstractmethod
     def loss_fn(self, batch: BatchT, **kwargs: Any) -> LossDictT:
@@ -86,6 +88,7 @@ class Predictor(ABC, Generic[BatchT, PredictionDictT]):
     def __init__(self, model: nn.Module | None = None, tokenizer: Any = None, **kwargs: Any) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        _say_ignored(self, "Predictor", kwargs)
 
     @abstractmethod
     def predict(self, batch: BatchT, **kwargs: Any) -> PredictionDictT:
@@ -93,6 +96,18 @@ class Predictor(ABC, Generic[BatchT, PredictionDictT]):
 
     def __call__(self, batch: BatchT, **kwargs: Any) -> PredictionDictT:
         return self.predict(batch, **kwargs)
+
+
+def _say_ignored(obj: object, base: str, kwargs: dict) -> None:
+    """Config keys that reached the base class unused: a subclass that passes ``**kwargs`` on
+    would otherwise drop a misspelt key (`max_new_tokns: 6`) without a word, and run with
+    its default."""
+    if kwargs:
+        import logging
+
+        logging.getLogger("xlm.api").warning(
+            f"Warning: {type(obj).__name__} ignores the config key(s) {sorted(kwargs)}: neither it nor xlm.api.{base} "
+            "takes them (misspelt? `--cfg job` prints the composed config)")
 
 
 __all__ = [

@@ -18,8 +18,16 @@ from xlm.errors import UserError
 from xlm.tokenizer import tokenizer_from_config
 
 
-def require_model(cfg: DictConfig) -> None:
+def require_model(cfg: DictConfig, experiment: str | None = None) -> None:
+    """Refuse a config without a model, loss or collator; `experiment`: the one the command line chose."""
     missing = [key for key in ("model", "loss", "collator") if cfg.get(key) is None]
+    if missing and experiment:
+        groups = {"model": "model", "loss": "model_type", "collator": "collator"}
+        wanted = ", ".join(f"- override /{groups[key]}: NAME" for key in missing)
+        raise UserError(
+            f"experiment '{experiment}' selects no {', '.join(missing)}: it does not say which model to train",
+            f"add {wanted} to the defaults list of configs/experiment/{experiment}.yaml (or give {groups[missing[0]]}= on the command line)",
+        )
     if missing:
         raise UserError(
             f"no {', '.join(missing)} selected: the config does not say which model to train",

@@ -162,7 +162,7 @@ def run_hydra(args: list[str]) -> int:
     check_overrides(overrides)
     if not flags:  # one plain run: refuse what cannot run before torch is imported
         cfg = preflight.compose(overrides)
-        preflight.check(cfg, JOB_COMMANDS)
+        preflight.check(cfg, JOB_COMMANDS, preflight.selections(overrides))
         overrides += _checkpoint_job_name(cfg, overrides)
     # Hydra reads sys.argv; Lightning's DDP launcher later re-runs sys.argv in each worker,
     # so the rewritten argv must itself be a valid `xlm` command (it is: the Hydra form).
@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     while argv and argv[0] in ("-v", "--verbose"):
         verbose = True
         argv.pop(0)
+    if argv and (argv[0] in JOB_COMMANDS or "=" in argv[0]) and any(a in ("-v", "--verbose") for a in argv):
+        verbose = True  # `xlm train ... -v`: no Hydra flag or override is spelt so
+        argv = [a for a in argv if a not in ("-v", "--verbose")]
     # HYDRA_FULL_ERROR=1 asks for tracebacks too, unless it is ours (run_hydra sets it, and
     # DDP workers inherit it along with VERBOSE_ENV, which then decides).
     saved = {name: os.environ.get(name) for name in (VERBOSE_ENV, "HYDRA_FULL_ERROR")}

@@ -64,8 +64,8 @@ def setup_external_models(
             log.warning(problem.render("Warning"))
         if found.warnings:
             models = sorted({w.model for w in found.warnings})
-            log.warning(f"Warning: {len(found.warnings)} bad target(s) in the configs of {', '.join(models)}; "
-                        "a job that uses one fails (`xlm models` lists them)")
+            log.warning(f"Warning: {len(found.warnings)} warning(s) about the configs of {', '.join(models)} "
+                        "(a bad target, a file Hydra never reads, ...); `xlm models` lists them")
     register_model_roots(
         [m.info.import_dir for m in found.models if not m.found.importable and m.info.import_dir is not None],
         [m.configs_dir for m in found.models],

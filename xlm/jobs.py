@@ -230,8 +230,9 @@ JOBS = {"train": train, "eval": evaluate, "generate": generate}
 
 def run(cfg: DictConfig) -> Any:
     """Dispatch on ``cfg.job_type``. A :class:`UserError`, a config value that cannot be resolved
-    (see `xlm.config_errors`) or a ``_target_`` whose model package is not registered (see
-    `xlm.external.diagnose`) ends the process with two lines, no traceback (unless ``-v``)."""
+    (see `xlm.config_errors`), a ``_target_`` whose model package is not registered, or a
+    model or target that fails while the job's objects are built (see `xlm.external.diagnose`)
+    ends the process with two lines, no traceback (unless ``-v``)."""
     try:
         job = JOBS.get(cfg.job_type)
         if job is None:
@@ -242,9 +243,10 @@ def run(cfg: DictConfig) -> Any:
         return job(cfg, found)
     except Exception as exc:
         from xlm.config_errors import explain
-        from xlm.external.diagnose import missing_model_error
+        from xlm.external.diagnose import build_error, missing_model_error
 
-        error = exc if isinstance(exc, UserError) else explain(exc, choices=_choices()) or missing_model_error(exc)
+        error = exc if isinstance(exc, UserError) else (explain(exc, choices=_choices()) or missing_model_error(exc)
+                                                         or build_error(exc))
         if error is None:
             raise
         if verbose():

@@ -35,12 +35,14 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, spec: dict) -> torch.optim.Optimizer:
-    """``spec`` is the ``optimizer`` config: ``_target_`` of a torch optimizer and its arguments."""
-    from hydra.utils import get_class
+    """``spec`` is the ``optimizer`` config: ``_target_`` of a torch optimizer and its arguments.
+    Built by Hydra's `instantiate` (not `get_class`, which logs a name that does not import
+    before it raises), so a mistake reads as any other target's (`xlm.external.diagnose.build_error`)."""
+    from hydra.utils import instantiate
 
     kwargs = {k: v for k, v in spec.items() if not k.startswith("_")}
     weight_decay = float(kwargs.pop("weight_decay", 0.0))
-    return get_class(spec["_target_"])(param_groups(model, weight_decay), **kwargs)
+    return instantiate({"_target_": spec["_target_"], "_convert_": "all", **kwargs}, param_groups(model, weight_decay))
 
 
 def lr_lambda(name: str, num_warmup_steps: int, num_training_steps: int, min_lr_ratio: float = 0.0) -> Callable[[int], float]:

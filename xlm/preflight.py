@@ -41,8 +41,9 @@ def selections(overrides: list[str]) -> dict[str, str]:
     return {key: value for key, value in pairs if "." not in key}
 
 
-def check(cfg: Any, jobs: Mapping[str, str]) -> None:
-    """Refuse a job that cannot run: unknown job type, no model nor checkpoint, a GPU that is not there."""
+def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = None) -> None:
+    """Refuse a job that cannot run: unknown job type, no model nor checkpoint, a GPU that is not
+    there. `chosen`: the command line's `group=option` selections (`selections`)."""
     from xlm import build
 
     job_type = _value(cfg, "job_type")
@@ -50,7 +51,7 @@ def check(cfg: Any, jobs: Mapping[str, str]) -> None:
         raise UserError(f"unknown job_type '{job_type}'", f"{did_you_mean(str(job_type), jobs)}use one of: {', '.join(jobs)}")
     path = build.checkpoint_path(cfg, required=job_type != "train")
     if path is None:
-        build.require_model(cfg)
+        build.require_model(cfg, (chosen or {}).get("experiment"))
     accelerator = str(_value(cfg, "trainer.accelerator") or "").lower()
     if accelerator in GPU_ACCELERATORS and (reason := no_gpu_reason()) is not None:
         raise UserError(

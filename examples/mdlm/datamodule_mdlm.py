@@ -34,7 +34,7 @@ class MDLMSeq2SeqCollator(Collator):
     loss_on_prompt = False
 
     def __init__(self, tokenizer: Any, block_size: int | None = None, **kwargs: Any) -> None:
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, **kwargs)
         self.block_size = block_size
 
     def __call__(self, examples: List[Example]) -> MDLMBatch:

@@ -33,7 +33,7 @@ class MDLMLoss(LossFunction[MDLMBatch, MDLMLossDict]):
     """
 
     def __init__(self, model=None, tokenizer=None, noise_schedule: LogLinearSchedule | None = None, **kwargs: Any) -> None:
-        super().__init__(model=model, tokenizer=tokenizer)
+        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         self.noise_schedule = noise_schedule if noise_schedule is not None else LogLinearSchedule()
 
     def loss_fn(self, batch: MDLMBatch, t: Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> MDLMLossDict:

@@ -41,7 +41,7 @@ class MDLMPredictor(Predictor[MDLMBatch, MDLMPredictionDict]):
         top_k: int | None = 1,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, tokenizer=tokenizer)
+        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         if num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}")
         if top_k is not None and top_k < 1:

@@ -100,3 +100,16 @@ def test_predictor_never_emits_special_tokens_other_than_eos(tokenizer):
     batch = ARLMCollator(tokenizer)([{"prompt_ids": [5], "target_ids": []}])
     out = ARLMPredictor(SpecialLovingModel(), tokenizer, max_new_tokens=3)(batch)
     assert out["ids"].tolist() == [[7, 7, 7]] and out["text"] == ["2 2 2"]
+
+
+def test_a_misspelt_config_key_is_named_not_dropped(caplog):
+    """The base classes took `**kwargs` and dropped them: `max_new_tokns: 6` ran with the default 32, unsaid."""
+    with caplog.at_level("WARNING", logger="xlm.api"):
+        predictor = ARLMPredictor(max_new_tokns=6)
+    assert predictor.max_new_tokens == 32
+    assert caplog.messages == ["Warning: ARLMPredictor ignores the config key(s) ['max_new_tokns']: neither it nor "
+                               "xlm.api.Predictor takes them (misspelt? `--cfg job` prints the composed config)"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="xlm.api"):
+        ARLMPredictor(max_new_tokens=6)
+    assert caplog.messages == []

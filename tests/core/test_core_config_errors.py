@@ -39,6 +39,7 @@ EXPERIMENTS = {
     "bad_entry": "# @package _global_\ndefaults:\n  - {a: b, c: d}\n",
     "bad_self": "# @package _global_\ndefaults:\n  - _self_\n  - _self_\n",
     "bad_loop": "# @package _global_\ndefaults:\n  - /experiment: bad_loop\n",
+    "no_type": HEAD.replace("  - override /model_type: brk\n", ""),
 }
 
 
@@ -115,12 +116,23 @@ def test_a_defaults_list_that_includes_its_own_config_is_two_lines_not_a_recursi
     ]
 
 
+def test_an_experiment_that_selects_no_model_type_is_named(project):
+    """It said "the config does not say which model to train", naming neither the experiment nor the group."""
+    proc = xlm(project, "train", "experiment=no_type")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: experiment 'no_type' selects no loss: it does not say which model to train",
+        "  fix: add - override /model_type: NAME to the defaults list of configs/experiment/no_type.yaml "
+        "(or give model_type= on the command line)",
+    ]
+
+
 def test_tracebacks_only_on_request(project):
-    for asked in (["-v"], []):
-        env = {} if asked else {"HYDRA_FULL_ERROR": "1"}
-        proc = xlm(project, *asked, "train", "experiment=bad_override", **env)
+    for before, after, env in ((["-v"], [], {}), ([], ["-v"], {}), ([], [], {"HYDRA_FULL_ERROR": "1"})):
+        proc = xlm(project, *before, "train", "experiment=bad_override", *after, **env)  # -v after the command too
         assert proc.returncode == 2 and "Traceback" in proc.stderr
         assert proc.stderr.strip().splitlines()[-2].startswith("error: brk/configs/experiment/bad_override.yaml:")
+    proc = xlm(project, "train", "experiment=bad_override")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize(

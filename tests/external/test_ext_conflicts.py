@@ -88,6 +88,25 @@ def test_two_models_define_the_same_package(project):
     assert "model_a" in setup_external_models().names
 
 
+@pytest.mark.parametrize("beside_b", ["common.py", "common/__init__.py", "model_a.py"])
+def test_a_module_beside_a_models_package_that_another_model_also_brings(project, beside_b):
+    """Both roots go on sys.path: model_b's `import common` got model_a's file, and the run
+    recorded model_b's code (found by walking the seed's docs)."""
+    root_a = project.model("model_a", files={"common.py": "WHO = 'a'\n", "setup.py": "", "conftest.py": ""})
+    root_b = project.model("model_b", files={beside_b: "WHO = 'b'\n", "setup.py": "", "conftest.py": ""})
+    project.models_file("model_a", "model_b")
+    error = strict_error(PackageConflictError)
+    module = beside_b.split(".")[0].split("/")[0]
+    first = root_a / "common.py" if module == "common" else root_a / "model_a"
+    entry = beside_b.split("/")[0]
+    assert error.render() == (
+        f"Error: Python module conflict: Both 'model_a' and 'model_b' put a top-level module '{module}' on sys.path\n"
+        f"  where: {first} and {root_b / entry}\n"
+        f"  fix: move {entry} into the package (model_b/{entry}, imported as model_b.{module}) or rename it"
+    )
+    assert setup_external_models().names[-1] == "model_a"  # the first declaration wins; tooling (setup.py) is no conflict
+
+
 @pytest.mark.parametrize(
     "package, shadowed",
     [

@@ -87,6 +87,9 @@ def test_missing_xlm_models_file_is_a_problem(project, monkeypatch, tmp_path):
     [problem] = discover().problems
     assert problem.what.startswith("Cannot read the models file")
     assert "XLM_MODELS_FILE" in problem.fix
+    monkeypatch.setenv("XLM_MODELS_FILE", str(tmp_path))  # a folder: the fix said to move the folder away
+    [problem] = [p for p in find_external_models(tmp_path).problems if p.kind == "models_file"]
+    assert problem.fix == f"point XLM_MODELS_FILE at a models file (e.g. {tmp_path / '.xlm_models'}), or unset it"
 
 
 def test_missing_path_entry_warns_and_the_others_load(project, caplog):

@@ -169,3 +169,18 @@ def test_xlm_models_lists_warnings_and_exits_0(project, capsys):
     assert "warnings (1; the models load, a job that uses one of these fails):\n" in out
     assert f"Warning: External model 'stale' has a bad target 'xlm.gone.Thing': module xlm/gone.py does not exist\n  where: {root / 'configs' / 'model' / 'old_stale.yaml'}:3" in out
     assert out.rstrip().endswith("no problems")
+
+
+def test_the_start_up_line_counts_warnings_of_every_kind(project, caplog):
+    """It called each warning (a missing `# @package` line, a misspelt commands.yaml key) a bad target."""
+    from xlm.external_models import setup_external_models
+
+    project.model("kinds", files={
+        "configs/model/old_kinds.yaml": "# @package _global_\nmodel:\n  _target_: xlm.gone.Thing\n",
+        "configs/commands.yaml": "kinds-hi: {function: kinds.model.KindsModel, hlep: typo}\n",
+    })
+    project.models_file("kinds")
+    with caplog.at_level("WARNING", logger="xlm.external"):
+        setup_external_models()
+    assert caplog.messages[-1] == ("Warning: 2 warning(s) about the configs of kinds (a bad target, a file Hydra never "
+                                   "reads, ...); `xlm models` lists them")

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from xlm.external.cache import FileMemo
-from xlm.external.conflicts import BUILTIN_COMMANDS, command_conflicts, config_conflicts, duplicate_names, package_conflicts
+from xlm.external.conflicts import (
+    BUILTIN_COMMANDS, command_conflicts, config_conflicts, duplicate_names, module_conflicts, package_conflicts,
+)
 from xlm.external.discovery import Discovery, FoundModel
 from xlm.external.errors import Problem
 from xlm.external.validation import Command, ModelInfo, inspect_model
@@ -100,6 +102,7 @@ def _pair_checks(discovery: Discovery, top_level: dict, builtin: Iterable[str]) 
             declared.setdefault(model.name, set()).add(model.distribution)
     return [
         lambda pairs: package_conflicts(pairs, top_level, declared),
+        module_conflicts,
         config_conflicts,
         lambda pairs: command_conflicts(pairs, builtin),
     ]

@@ -1,4 +1,4 @@
-"""Rules between models: unique names, unique packages, no shadowing, unique configs and commands.
+"""Rules between models: unique names, unique packages and top-level modules, no shadowing, unique configs and commands.
 
 Each rule takes the models in discovery order and returns ``(model, problem)`` pairs; the
 model named in a pair is the one to skip, always the later one, so the first declaration
@@ -15,6 +15,7 @@ from typing import Iterable
 from xlm.config_groups import CORE_CONFIG_DIR
 from xlm.external.discovery import RESERVED_NAMES, FoundModel
 from xlm.external.errors import Problem
+from xlm.external.shadowing import top_level_modules
 from xlm.external.validation import ModelInfo
 
 Finding = tuple[FoundModel, Problem]
@@ -103,6 +104,27 @@ def package_conflicts(
             findings.append((model, Problem(model.name, what, str(info.package_dir), fix, "package_conflict")))
             continue
         owners[package] = (model, info)
+    return findings
+
+
+def module_conflicts(models: list[tuple[FoundModel, ModelInfo]]) -> list[Finding]:
+    """A top-level module beside a model's package (`common.py`) that another model also puts
+    on ``sys.path``, as its package or beside its own: every import of it gets the first one,
+    so a model would silently run another model's file."""
+    findings: list[Finding] = []
+    owners = {info.package: (model.name, info.package_dir) for model, info in models if info.package}
+    for model, info in models:
+        if info.import_dir is None or model.origin == "installed":
+            continue  # flat: xlm puts no folder of its own on sys.path; installed: pip put its packages there
+        extra = top_level_modules(info.import_dir, info.package)
+        clashes = [(entry, module) for entry, module in extra if module in owners and owners[module][0] != model.name]
+        for entry, module in clashes:
+            owner, where = owners[module]
+            what = f"Python module conflict: Both '{owner}' and '{model.name}' put a top-level module '{module}' on sys.path"
+            fix = f"move {entry} into the package ({info.package}/{entry}, imported as {info.package}.{module}) or rename it"
+            findings.append((model, Problem(model.name, what, f"{where} and {info.import_dir / entry}", fix, "package_conflict")))
+        if not clashes:
+            owners.update({module: (model.name, info.import_dir / entry) for entry, module in extra if module not in owners})
     return findings
 
 

@@ -11,6 +11,7 @@ When the missing module is imported *by a model's code* (``import einops`` in ``
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from xlm.external.checks import ExternalModels
@@ -190,8 +191,6 @@ def _importable(top: str) -> bool:
 
 def _missing_name(exc: ImportError | None, found: ExternalModels | None):
     """``from xlm.datamodule import Tokenizer`` in a model's code, where the module defines no such name."""
-    import re
-
     from xlm.errors import UserError
 
     if exc is None or (site := import_site(exc)) is None:
@@ -215,8 +214,6 @@ def _missing_name(exc: ImportError | None, found: ExternalModels | None):
 
 def _declared_requirement(root: Path, module: str) -> str | None:
     """The model's own requirement for ``module`` (``einops>=0.7``) from its pyproject.toml, if it declares one."""
-    import re
-
     try:
         import tomllib
 
@@ -233,3 +230,72 @@ def _declared_requirement(root: Path, module: str) -> str | None:
         if match and normal(match.group(1)) == normal(module):
             return str(requirement).strip()
     return None
+
+
+# ----------------------------------------------------------------------------- building a job's objects
+_LOADING = re.compile(r"Error loading '([\w.]+)'")
+_CALL = re.compile(r"Error in call to target '([\w.]+)'")
+_KEY = re.compile(r"^full_key: (\S+)$", re.M)
+
+
+def build_error(exc: BaseException, found: ExternalModels | None = None):
+    """A `UserError` for a job that failed while Hydra built an object of its config, if the
+    user can fix it: a model's code raising while it is imported or built (named with the
+    model, file and line), a target called with keys its parameters lack, a target that does
+    not import. Hydra's own report is ~90 lines of chained tracebacks naming the wrong target
+    (the collator, whose package imported the broken module). None for anything else."""
+    from xlm.errors import UserError, causes
+
+    chain = list(causes(exc))
+    loading = next((e for e in chain if isinstance(e, ImportError) and _LOADING.match(str(e))), None)
+    call = next((e for e in chain if _CALL.match(str(e))), None)
+    if loading is None and call is None:
+        return None  # not raised while building from the config
+    key = next((m.group(1) for e in chain if (m := _KEY.search(str(e)))), None)
+    during = "while it was imported" if loading is not None else f"while `{key or 'the job'}` was built"
+    if found is None:
+        from xlm.external_models import find_external_models
+
+        found = find_external_models()
+    for error in chain:
+        if error is loading or error is call:
+            continue
+        model, where = _model_frame(error, found)
+        if model is not None:
+            return UserError(f"model '{model.name}' raised {type(error).__name__}: {error} {during} (at {where})",
+                             "fix the model's code there (xlm -v ... prints the traceback)")
+    if call is not None and isinstance(call.__cause__, TypeError):  # the call itself: keys the signature lacks
+        target = _CALL.match(str(call)).group(1)
+        what = f"`{key}`" if key else "the config"
+        return UserError(f"{what} does not fit {target}: {call.__cause__}",
+                         f"check the keys of {what} against the parameters of {target} (`--cfg job` prints the composed config)")
+    if loading is not None:
+        target = _LOADING.match(str(loading)).group(1)
+        why = str(loading.__cause__ or "").strip() or "it does not exist"
+        named = f"`{key}._target_` " if key else ""
+        return UserError(f"{named}'{target}' cannot be imported: {why}", _near_name(chain))
+    return None
+
+
+def _near_name(chain: list[BaseException]) -> str:
+    """The fix for a target that does not import, naming what its module does define when close."""
+    import difflib
+
+    missing = next((e for e in chain if isinstance(e, AttributeError) and getattr(e, "name", None)), None)
+    if missing is not None and (near := difflib.get_close_matches(missing.name, dir(missing.obj), n=1)):
+        return f"did you mean '{near[0]}'? (a module path and a class or function it defines)"
+    return "check the name: a module path and a class or function it defines"
+
+
+def _model_frame(error: BaseException, found: ExternalModels):
+    """(the loaded model, "file:line") of the deepest frame of ``error``'s traceback in a model's package."""
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    for site in reversed(frames):
+        if not site[0].startswith("<"):
+            model, where = _model_at(site, found)
+            if model is not None:
+                return model, where
+    return None, None

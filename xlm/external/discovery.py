@@ -93,7 +93,11 @@ def read_models_file(file: Path) -> tuple[list[Entry], list[Problem]]:
         text = read_text(file)
     except TextFileError as exc:
         where = f"{file}:{exc.line}" if exc.line is not None else str(file)
-        return [], [Problem(None, f"Cannot read the models file: {exc.what}", where, exc.fix, "models_file")]
+        fix = exc.fix
+        if exc.line is None and os.environ.get("XLM_MODELS_FILE"):  # the variable chose it: point it elsewhere
+            example = f" (e.g. {Path(file) / MODELS_FILE_NAME})" if Path(file).is_dir() else ""
+            fix = f"point XLM_MODELS_FILE at a models file{example}, or unset it"
+        return [], [Problem(None, f"Cannot read the models file: {exc.what}", where, fix, "models_file")]
     if text is None:
         overridden = os.environ.get("XLM_MODELS_FILE")
         fix = "unset XLM_MODELS_FILE or point it at an existing file" if overridden else "create the file, or run xlm elsewhere"
@@ -170,7 +174,7 @@ def _unknown_override(entry: Entry, unread: Problem) -> Problem:
     return Problem(entry.name, what, unread.where, unread.fix, "not_installed")
 
 
-def _unlisted_override(override, project_dir: Path) -> Problem:
+def unlisted_override(override, project_dir: Path) -> Problem:
     what = f"Override of model '{override.name}', which .xlm_models does not list (nothing is overridden)"
     fix = f"end it: xpm develop --off {override.name}"
     return Problem(None, what, override.where(project_dir), fix, "models_file")
@@ -269,7 +273,7 @@ def discover(start: Path | None = None) -> Discovery:
             else:
                 found = resolve_entry(entry, dirs, project_dir)
             (result.models if isinstance(found, FoundModel) else result.problems).append(found)
-        result.problems += [_unlisted_override(o, project_dir) for o in overrides.values()]
+        result.problems += [unlisted_override(o, project_dir) for o in overrides.values()]
     listed = [m.name for m in result.models] + [p.model for p in result.problems if p.model]
     if (json := models_json_problem(start, models_file, listed)) is not None:
         result.problems.append(json)

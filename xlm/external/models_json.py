@@ -22,7 +22,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from xlm.external.errors import Problem
-from xlm.manifest import MODELS_FILE_NAME, name_problem
+from xlm.manifest import MODELS_FILE_NAME, name_problem, show
 
 JSON_FILE_NAME = "xlm_models.json"
 XLMCORE_MODELS_DIR = "xlm-models"  # xlm-core's standard models folder, searched like the current one
@@ -52,6 +52,8 @@ def read_models_json(path: Path) -> list[tuple[str, str]]:
         raise ModelsJsonError(f"larger than {MAX_BYTES // 1024} KiB: not a list of models", "check the file")
     try:
         value = json.loads(data.decode("utf-8"), object_pairs_hook=_Pairs)  # keeps order and duplicate keys
+    except RecursionError:  # `[[[[...` within the size limit
+        raise ModelsJsonError("not valid JSON: nested too deeply", 'fix the file: an object such as {"mdlm": "mdlm"}') from None
     except (UnicodeDecodeError, ValueError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise ModelsJsonError(f"not valid JSON{where}: {exc}", 'fix the file: an object such as {"mdlm": "mdlm"}') from None
@@ -60,6 +62,11 @@ def read_models_json(path: Path) -> list[tuple[str, str]]:
             "not an object of model names and folders",
             'write {"model_name": "folder relative to this file", ...}',
         )
+    names = [name for name, _ in value]
+    if twice := next((name for name in names if names.count(name) > 1), None):
+        last = next(folder for name, folder in reversed(value) if name == twice)
+        raise ModelsJsonError(f"model '{show(twice)}' is listed twice (xlm-core reads only the last: '{show(last)}')",
+                              "delete the entry you do not want")
     return value
 
 
@@ -72,7 +79,7 @@ def entry_text(name: str, folder: str, json_dir: Path, models_dir: Path) -> str:
     target = Path(os.path.normpath(json_dir / os.path.expanduser(folder)))
     if problem := name_problem(target.name):
         raise ModelsJsonError(
-            f"the model {name!r} is the folder {target}, and {problem}",
+            f"the model {name!r} is the folder {show(str(target))}, and {problem}",
             "rename the folder (a model's name is its folder's name in .xlm_models) and its entry",
         )
     if target.parent == Path(os.path.normpath(models_dir)):

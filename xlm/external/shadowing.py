@@ -79,6 +79,25 @@ def shadowing(folder: Path, package: str | None,
     return sorted(found)
 
 
+_TOOLING = ("setup", "conftest", "noxfile")  # a project's tools, run as files, never imported by a model
+
+
+def top_level_modules(folder: Path, package: str | None) -> list[tuple[str, str]]:
+    """``(entry name, module)`` of every importable top-level module of ``folder`` but
+    ``package``, a model's own tests and its tooling (`setup.py`), sorted: what else the
+    folder brings onto ``sys.path`` that a model could import by name."""
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return []
+    with entries:
+        found = [(entry.name, module) for entry in entries
+                 if (module := entry.name.split(".", 1)[0]) != package and module not in _LEFT_ALONE
+                 and module not in _TOOLING and module.isidentifier() and not module.startswith("__")
+                 and _importable(entry, module)]
+    return sorted(found)
+
+
 def _importable(entry: os.DirEntry, module: str) -> bool:
     """Whether Python would import ``module`` from this folder entry (links followed, as Python does)."""
     name = entry.name

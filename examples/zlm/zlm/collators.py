@@ -33,7 +33,7 @@ class ZLMCollator(Collator):
     """
 
     def __init__(self, tokenizer: Any, loss_on_prompt: bool = False, target_length: int | None = None, **kwargs: Any) -> None:
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, **kwargs)
         self.loss_on_prompt = loss_on_prompt
         self.target_length = target_length
 

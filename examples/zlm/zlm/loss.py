@@ -59,7 +59,7 @@ class ZLMLoss(LossFunction[ZLMBatch, ZLMLossDict]):
     """
 
     def __init__(self, model=None, tokenizer=None, eps: float = 1e-3, **kwargs: Any) -> None:
-        super().__init__(model=model, tokenizer=tokenizer)
+        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         self.eps = eps
 
     def loss_fn(self, batch: ZLMBatch, t: Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> ZLMLossDict:

@@ -63,7 +63,7 @@ class ZLMPredictor(Predictor[ZLMBatch, ZLMPredictionDict]):
         temperature: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, tokenizer=tokenizer)
+        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         if unmasking not in UNMASKING:
             raise ValueError(f"unmasking must be one of {UNMASKING}, got {unmasking!r}")
         if num_steps < 1:

@@ -22,7 +22,7 @@ IGNORE_INDEX = -100
 
 class ARLMCollator(Collator):
     def __init__(self, tokenizer: Any, loss_on_prompt: bool = False, **kwargs: Any) -> None:
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, **kwargs)
         self.loss_on_prompt = loss_on_prompt
 
     def __call__(self, examples: List[Example]) -> ARLMBatch:

@@ -17,7 +17,7 @@ from xlm.api import Predictor
 
 class ARLMPredictor(Predictor[ARLMBatch, ARLMPredictionDict]):
     def __init__(self, model: Any = None, tokenizer: Any = None, max_new_tokens: int = 32, temperature: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(model, tokenizer)
+        super().__init__(model, tokenizer, **kwargs)
         self.max_new_tokens, self.temperature = int(max_new_tokens), float(temperature)
 
     @torch.no_grad()

@@ -19,7 +19,7 @@ from xlm.batching import pad_ids
 
 class MLMPredictor(Predictor[MLMBatch, MLMPredictionDict]):
     def __init__(self, model: Any = None, tokenizer: Any = None, num_steps: int | None = None, **kwargs: Any) -> None:
-        super().__init__(model, tokenizer)
+        super().__init__(model, tokenizer, **kwargs)
         self.num_steps = num_steps
 
     @torch.no_grad()
