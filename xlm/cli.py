@@ -95,7 +95,7 @@ def help_text() -> str:
 
 def check_overrides(overrides: list[str]) -> None:
     """Catch ``group=option`` typos before Hydra starts, with the options that do exist."""
-    from xlm.config_groups import config_groups, unknown_selection
+    from xlm.config_groups import config_groups, unknown_option_fix, unknown_selection
 
     groups = config_groups()
     for override in overrides:
@@ -105,10 +105,7 @@ def check_overrides(overrides: list[str]) -> None:
 
             if (unlisted := unlisted_option(group, option)) is not None:
                 raise UserError(*unlisted)
-            raise UserError(
-                f"unknown {group} '{option}' (in `{override}`)",
-                f"choose one of: {', '.join(choices) or '(none installed)'}",
-            )
+            raise UserError(f"unknown {group} '{option}' (in `{override}`)", unknown_option_fix(group, option, choices))
 
 
 # Hydra flags followed by a value (`--cfg job`, `-cn NAME`, `--info config`).

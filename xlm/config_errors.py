@@ -136,6 +136,10 @@ def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str
     fix = f"choose one of: {', '.join(exc.options)}" if exc.options else "run `xlm --help` to see the config groups"
     if not group:
         return UserError(message, fix)
+    if exc.options:
+        from xlm.config_groups import unknown_option_fix
+
+        fix = unknown_option_fix(group, option, exc.options)
     # Hydra names the config whose defaults list was being *applied* ('config' for an
     # experiment's `override /model: x`); the line that names the option says more.
     entry = _defaults_entry(group, option, choices)

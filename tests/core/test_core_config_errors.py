@@ -126,6 +126,15 @@ def test_an_experiment_that_selects_no_model_type_is_named(project):
     ]
 
 
+def test_an_option_that_is_a_yml_file_says_to_rename_it(project):
+    (project / "brk" / "configs" / "sampler" / "medium.yml").write_text("steps: 10\n")  # Hydra never reads it
+    proc = xlm(project, "train", "experiment=star_easy_arlm", "+sampler=slow", "sampler=medium")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2:] == [
+        "error: unknown sampler 'medium' (in `sampler=medium`)",
+        f"  fix: rename {project / 'brk' / 'configs' / 'sampler' / 'medium.yml'} to medium.yaml: Hydra reads .yaml files only",
+    ]
+
+
 def test_tracebacks_only_on_request(project):
     for before, after, env in ((["-v"], [], {}), ([], ["-v"], {}), ([], [], {"HYDRA_FULL_ERROR": "1"})):
         proc = xlm(project, *before, "train", "experiment=bad_override", *after, **env)  # -v after the command too

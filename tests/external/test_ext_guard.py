@@ -28,8 +28,8 @@ def test_a_skipped_external_mlm_stops_every_job_that_would_use_the_core_one(proj
     assert [m.origin for m in found.skipped] == ["local"] and found.get("mlm").found.origin == "core"
     error = job_error(found, {"experiment": "star_easy_mlm", "model": "mlm"}, [CORE_MLM_TARGET])
     assert error.what == (
-        f"experiment 'star_easy_mlm' belongs to model 'mlm' ({file}:1), skipped because: "
-        "Duplicate model names found across sources: ['mlm']"
+        f"experiment 'star_easy_mlm' is defined by xlm's core model 'mlm' and by model 'mlm' ({file}:1), which was "
+        "skipped because: Duplicate model names found across sources: ['mlm']; xlm does not pick one of them"
     )
     assert error.fix == "rename the model: arlm, mlm, ilm are reserved for core models"
     # Not shipped by the external model, but from the core model of that name: still refused.
@@ -40,6 +40,15 @@ def test_a_skipped_external_mlm_stops_every_job_that_would_use_the_core_one(proj
     assert error.what.startswith(f"the target '{CORE_MLM_TARGET}' belongs to model 'mlm' ({file}:1), skipped because: Duplicate")
     # A job that uses neither is none of its business.
     assert job_error(found, {"experiment": "star_easy_arlm", "model": "arlm", "datamodule": "star_easy"}, ["arlm.model.ARLMTransformer"]) is None
+
+
+def test_a_core_experiment_a_skipped_model_copied_names_both(project):
+    """It said the core experiment "belongs to" the model that copied it."""
+    project.model("copier", files={"configs/experiment/star_easy_arlm.yaml": "# @package _global_\njob_name: mine\n"})
+    file = project.models_file("copier")
+    error = job_error(find_external_models(), {"experiment": "star_easy_arlm"}, [])
+    assert error.what.startswith(f"experiment 'star_easy_arlm' is defined by xlm's core model 'arlm' and by model 'copier' "
+                                 f"({file}:1), which was skipped because: Config conflict: Both 'arlm' and 'copier'")
 
 
 def test_a_broken_model_stops_its_experiment_with_the_reason(project):
@@ -142,7 +151,8 @@ def test_xlm_train_refuses_to_train_the_core_mlm_in_place_of_the_projects(projec
         main(["train", "experiment=star_easy_mlm", "debug=overfit", *run])
     err = capsys.readouterr().err
     assert exited.value.code == 2, err
-    assert "error: experiment 'star_easy_mlm' belongs to model 'mlm'" in err and "Duplicate model names" in err
+    assert "error: experiment 'star_easy_mlm' is defined by xlm's core model 'mlm' and by model 'mlm'" in err
+    assert "Duplicate model names" in err
     assert not (tmp_path / "run" / "train.json").exists()
 
 
@@ -184,3 +194,16 @@ def test_the_start_up_line_counts_warnings_of_every_kind(project, caplog):
         setup_external_models()
     assert caplog.messages[-1] == ("Warning: 2 warning(s) about the configs of kinds (a bad target, a file Hydra never "
                                    "reads, ...); `xlm models` lists them")
+
+
+def test_a_selected_config_without_its_package_line_stops_the_job(project):
+    """Only a warning before: the job then failed deep in torch (`optimizer got an empty parameter list`)."""
+    root = project.model("unplaced", files={"configs/model/unplaced.yaml": "model:\n  _target_: unplaced.model.UnplacedModel\n"})
+    project.models_file("unplaced")
+    found = find_external_models()
+    error = job_error(found, {"experiment": "unplaced_debug", "model": "unplaced"}, [])
+    where = root / "configs" / "model" / "unplaced.yaml"
+    assert error.what == (f"the config model/unplaced.yaml of model 'unplaced' ({where}:1) has no `# @package _global_` line: "
+                          "Hydra puts it under `model`, so its `model` becomes `model.model`, which xlm never reads")
+    assert error.fix.startswith("make `# @package _global_` its first line")
+    assert job_error(found, {"experiment": "star_easy_arlm", "model": "arlm"}, []) is None  # a job that does not use it

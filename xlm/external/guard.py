@@ -90,7 +90,22 @@ def _describe(model: FoundModel) -> str:
 def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str], memo=None) -> UserError | None:
     """Why a job with these config ``choices`` (group -> option) and ``targets`` must not run, or None."""
     blocking = _blocking(found)
-    return _skipped_config(found, blocking, choices) or _skipped_target(blocking, targets) or _bad_target(found, targets, memo)
+    return (_skipped_config(found, blocking, choices) or _skipped_target(blocking, targets) or _unplaced_config(found, choices)
+            or _bad_target(found, targets, memo))
+
+
+def _unplaced_config(found: ExternalModels, choices: dict[str, Any]) -> UserError | None:
+    """A selected config of a loaded model without `# @package _global_`: validation warned, and
+    the job would fail far from the cause (`optimizer got an empty parameter list`)."""
+    unplaced = {w.where: w for w in found.warnings if w.kind == "unplaced_config"}
+    if not unplaced:
+        return None
+    for group, option in selections(choices):
+        for model in found.models:
+            if (warning := unplaced.get(f"{model.configs_dir / group / option}.yaml:1")) is not None:
+                return UserError(f"the config {group}/{option}.yaml of model '{model.name}' ({warning.where}) has no "
+                                 f"`# @package _global_` line: {warning.what.split(': ', 1)[1]}", warning.fix)
+    return None
 
 
 def _skipped_config(found: ExternalModels, blocking: list, choices: dict[str, Any]) -> UserError | None:
@@ -103,7 +118,12 @@ def _skipped_config(found: ExternalModels, blocking: list, choices: dict[str, An
         for model, name, _, reason in blocking:
             configs = model_configs_dir(model) if model is not None else None
             if configs is not None and (configs / rel).is_file():
-                what = f"{group} '{option}' belongs to model '{name}' ({model.where}), skipped because: {reason.what}"
+                also = next((m for m in found.models if (m.configs_dir / rel).is_file()), None)
+                if also is not None:  # a loaded model has it too: which one was meant is unknown
+                    what = (f"{group} '{option}' is defined by {_describe(also.found)} '{also.name}' and by model '{name}' "
+                            f"({model.where}), which was skipped because: {reason.what}; xlm does not pick one of them")
+                else:
+                    what = f"{group} '{option}' belongs to model '{name}' ({model.where}), skipped because: {reason.what}"
                 return UserError(what, reason.fix)
         owner = next((m for m in found.models if (m.configs_dir / rel).is_file()), None)
         if owner is not None and owner.name in by_name:
