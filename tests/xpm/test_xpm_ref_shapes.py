@@ -125,3 +125,19 @@ def test_a_release_tag_that_names_a_blob_is_named_in_the_error(upstream, project
     out = xpm(project, "add", repo.url, code=1)
     assert out.stderr.startswith(f"error: model 'zlm': tag v2.0.0 ({blob[:12]}) is a blob, not a commit\n")
     assert xpm(project, "add", f"{repo.url}@v1").stdout.startswith("added zlm v1.0.0 (")
+
+
+def test_a_ref_no_file_system_can_store_does_not_break_the_full_fetch(upstream, project):
+    """A tag whose name has a component over 255 bytes (a server may keep it in packed-refs)
+    failed every full fetch with `cannot lock ref`: it is left out, as resolution ignores it."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    second = repo.commit("v2", model_files("zlm", "2.0.0"))
+    repo.git("pack-refs", "--all")
+    packed = repo.path / ".git" / "packed-refs"
+    lines = packed.read_text().splitlines(True)
+    lines.append(f"{second} refs/tags/v9-{'x' * 300}\n")
+    packed.write_text(lines[0] + "".join(sorted(lines[1:])))
+    out = xpm(project, "add", f"{repo.url}@{first[:7]}")  # a short id behind the tips: the full history
+    assert out.stdout == f"added zlm {first[:7]}\n"
+    assert _locked(project) == ("", first)

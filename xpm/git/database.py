@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -21,13 +22,14 @@ from typing import TYPE_CHECKING
 
 from xlm.textfile import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
-from xpm.git.command import Git, looks_corrupt
+from xpm.git.command import Git, classify, looks_corrupt
 from xpm.git.remote import mirror_name, ref_problem, without_userinfo
 from xpm.removal import remove_tree
 
 if TYPE_CHECKING:
     from xpm.resolve import RefList
 
+_UNSTORABLE = re.compile(r"cannot lock ref 'refs/xpm/(heads|tags)/([^'\n]+)'")
 _REFS_FILE = "xpm-refs.json"
 # unpackLimit=1 keeps every fetched pack as it came (as clone does) instead of exploding small
 # fetches into loose objects, which recompresses each blob: a 256 KiB binary costs real time.
@@ -206,4 +208,14 @@ class Database:
         if (self.path / "shallow").exists():
             args.append("--unshallow")  # history behind a shallow boundary is never sent otherwise
         args += ["--", self.url, "+refs/heads/*:refs/xpm/heads/*", "+refs/tags/*:refs/xpm/tags/*"]
-        self.git.run(args, cwd=self.path, url=self.url)
+        skipped: list[str] = []
+        while True:
+            proc = self.git.run(args + [f"^{ref}" for ref in skipped], cwd=self.path, url=self.url, check=False)
+            unstorable = _UNSTORABLE.findall(proc.stderr) if proc.returncode else []
+            if not unstorable or self.git.version < (2, 29) or len(skipped) >= 100:
+                break
+            # A ref no file system can hold (a name component over 255 bytes) failed the whole
+            # fetch: leave it out (a negative refspec, git 2.29+), as resolution ignores it.
+            skipped += [f"refs/{kind}/{name}" for kind, name in unstorable]
+        if proc.returncode:
+            raise classify(args, proc.returncode, proc.stderr, str(self.path), self.url)
