@@ -15,7 +15,7 @@ from typing import Iterable
 from xlm.config_groups import CORE_CONFIG_DIR
 from xlm.external.discovery import RESERVED_NAMES, FoundModel
 from xlm.external.errors import Problem
-from xlm.external.shadowing import top_level_modules
+from xlm.external.shadowing import importable, module_candidates
 from xlm.external.validation import ModelInfo
 
 Finding = tuple[FoundModel, Problem]
@@ -110,22 +110,35 @@ def package_conflicts(
 def module_conflicts(models: list[tuple[FoundModel, ModelInfo]]) -> list[Finding]:
     """A top-level module beside a model's package (`common.py`) that another model also puts
     on ``sys.path``, as its package or beside its own: every import of it gets the first one,
-    so a model would silently run another model's file."""
+    so a model would silently run another model's file. Names are compared first; only a
+    shared name costs a ``stat``."""
     findings: list[Finding] = []
-    owners = {info.package: (model.name, info.package_dir) for model, info in models if info.package}
+    packages = {info.package: (model.name, str(info.package_dir)) for model, info in models if info.package}
+    beside: dict[str, tuple[str, list]] = {}  # module -> (model, its entries of that name), of the models kept so far
     for model, info in models:
         if info.import_dir is None or model.origin == "installed":
             continue  # flat: xlm puts no folder of its own on sys.path; installed: pip put its packages there
-        extra = top_level_modules(info.import_dir, info.package)
-        clashes = [(entry, module) for entry, module in extra if module in owners and owners[module][0] != model.name]
-        for entry, module in clashes:
-            owner, where = owners[module]
+        candidates = module_candidates(info.import_dir, info.package)
+        clashes = [(module, entry, first) for module, entries in candidates.items()
+                   if (first := _first_owner(module, model.name, packages, beside)) is not None
+                   and (entry := importable(entries, module)) is not None]
+        for module, entry, (owner, where) in clashes:
             what = f"Python module conflict: Both '{owner}' and '{model.name}' put a top-level module '{module}' on sys.path"
-            fix = f"move {entry} into the package ({info.package}/{entry}, imported as {info.package}.{module}) or rename it"
-            findings.append((model, Problem(model.name, what, f"{where} and {info.import_dir / entry}", fix, "package_conflict")))
+            fix = f"move {entry.name} into the package ({info.package}/{entry.name}, imported as {info.package}.{module}) or rename it"
+            findings.append((model, Problem(model.name, what, f"{where} and {entry.path}", fix, "package_conflict")))
         if not clashes:
-            owners.update({module: (model.name, info.import_dir / entry) for entry, module in extra if module not in owners})
+            for module, entries in candidates.items():
+                beside.setdefault(module, (model.name, entries))
     return findings
+
+
+def _first_owner(module: str, name: str, packages: dict, beside: dict) -> tuple[str, str] | None:
+    """(model, path) of what another model already puts on ``sys.path`` as ``module``."""
+    if module in packages and packages[module][0] != name:
+        return packages[module]
+    if module in beside and beside[module][0] != name and (entry := importable(beside[module][1], module)) is not None:
+        return beside[module][0], entry.path
+    return None
 
 
 def _xlm_config_files() -> set[str]:

@@ -82,20 +82,27 @@ def shadowing(folder: Path, package: str | None,
 _TOOLING = ("setup", "conftest", "noxfile")  # a project's tools, run as files, never imported by a model
 
 
-def top_level_modules(folder: Path, package: str | None) -> list[tuple[str, str]]:
-    """``(entry name, module)`` of every importable top-level module of ``folder`` but
-    ``package``, a model's own tests and its tooling (`setup.py`), sorted: what else the
-    folder brings onto ``sys.path`` that a model could import by name."""
+def module_candidates(folder: Path, package: str | None) -> dict[str, os.DirEntry]:
+    """The entries of ``folder`` that may be importable top-level modules other than
+    ``package``, a model's own tests and its tooling (`setup.py`), by module name: names only,
+    no ``stat``; `importable` tells, for the few a caller cares about."""
     try:
         entries = os.scandir(folder)
     except OSError:
-        return []
+        return {}
     with entries:
-        found = [(entry.name, module) for entry in entries
-                 if (module := entry.name.split(".", 1)[0]) != package and module not in _LEFT_ALONE
-                 and module not in _TOOLING and module.isidentifier() and not module.startswith("__")
-                 and _importable(entry, module)]
-    return sorted(found)
+        found = {}
+        for entry in entries:
+            module = entry.name.split(".", 1)[0]
+            if (module != package and module not in _LEFT_ALONE and module not in _TOOLING and module.isidentifier()
+                    and not module.startswith("__")):
+                found.setdefault(module, []).append(entry)
+    return found
+
+
+def importable(entries: list[os.DirEntry], module: str) -> os.DirEntry | None:
+    """The entry Python would import ``module`` from, if any of ``entries`` is one."""
+    return next((entry for entry in entries if _importable(entry, module)), None)
 
 
 def _importable(entry: os.DirEntry, module: str) -> bool:
