@@ -53,6 +53,10 @@ BAD_VALUES = [
     ({"resolved": "refs/tags/v1..2"}, "'refs/tags/v1..2' is not a tag or branch", 8),
     ({"resolved": "refs/heads/a b"}, "'refs/heads/a b' is not a tag or branch", 8),
     ({"resolved": "v1.0.0"}, "'v1.0.0' is not a tag or branch", 8),
+    # and one resolution could make of `requested` (a hand edit: it passed `lock --check` and `verify`)
+    ({"requested": "v1.0.0", "resolved": "refs/heads/dev"}, "'refs/heads/dev' cannot be what 'v1.0.0' resolves to", 8),
+    ({"requested": COMMIT, "resolved": "refs/tags/v1.0.0"}, f"'refs/tags/v1.0.0' cannot be what '{COMMIT}' resolves to", 8),
+    ({"requested": "main", "resolved": ""}, "'' cannot be what 'main' resolves to", 8),
     ({"note": "\u001b[31m"}, "`note` holds a control character U+001B", 12),  # an unknown key too
 ]
 
@@ -64,6 +68,14 @@ def test_every_lock_value_is_checked_with_file_and_line(values, what, line):
     assert info.value.what.startswith(f"xlm.lock:{line}: "), info.value.what
     assert what in info.value.what
     assert "restore it from version control, or delete it and run `xpm lock`" in info.value.fix
+
+
+@pytest.mark.parametrize("requested, resolved", [
+    (None, "refs/heads/trunk"), (None, ""), ("main", "refs/heads/main"), ("v1", "refs/tags/v1.10.0"),
+    ("nightly", "refs/tags/nightly"), (COMMIT, ""), ("abcd12", ""), ("abcd12", "refs/tags/abcd12"),
+])
+def test_what_resolution_makes_of_a_request_is_accepted(requested, resolved):
+    assert parse_lock(_lock(requested=requested, resolved=resolved)).entries["zlm"].resolved == resolved
 
 
 def test_a_local_entry_is_checked_too():

@@ -227,9 +227,18 @@ def is_tag_or_branch(ref: str) -> bool:
 
 
 def check_resolved(table: Table, fix: str) -> None:
-    resolved = table.values.get("resolved")
+    """`resolved` is a tag or branch, and one resolution could make of `requested` (xpm/resolve.py):
+    a branch only by its own name or as the default branch (no ref), a commit id never as a tag
+    or branch; a version query may pick any tag, which only its versions could tell."""
+    resolved, requested = table.values.get("resolved") or "", table.values.get("requested")
     if resolved and not is_tag_or_branch(resolved):
         raise LockFileError(f"{table.where('resolved')}: '{show(resolved)}' is not a tag or branch (refs/tags/..., refs/heads/...)", fix)
+    if not isinstance(requested, str):
+        return
+    full_id = is_commit_id(requested)
+    if (resolved.startswith("refs/heads/") and resolved != f"refs/heads/{requested}") or (resolved and full_id) or (
+            not resolved and not all(c in "0123456789abcdef" for c in requested)):
+        raise LockFileError(f"{table.where('resolved')}: '{show(resolved)}' cannot be what '{show(requested)}' resolves to", fix)
 
 
 def check_package(table: Table, fix: str) -> None:

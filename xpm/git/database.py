@@ -119,7 +119,7 @@ class Database:
         proc = self.git.run(["rev-parse", "--verify", f"{prefix}^{{commit}}"], cwd=self.path, check=False)
         if proc.returncode == 0:
             return proc.stdout.strip() or None
-        if f"short object ID {prefix} is ambiguous" in proc.stderr:
+        if re.search(rf"short (?:object ID|SHA1) {prefix} is ambiguous", proc.stderr):  # git 2.25's words, then 2.28's
             raise UnknownRef(f"commit prefix '{prefix}' is ambiguous in {self.url}", "write more digits of the commit id")
         return None
 
