@@ -81,6 +81,21 @@ def test_a_fifo_in_a_plain_folder_is_named_never_opened(isolated, where):
     assert str(project / "mine" / where) in done.record.note
 
 
+@pytest.mark.parametrize("name, why", [(b"new\nline.txt", "holds a line break"), (b"caf\xe9.txt", "is not valid UTF-8")])
+def test_a_file_name_a_file_list_cannot_hold_is_a_note(isolated, name, why):
+    """A newline split its line of `models/NAME.files`, and xlm refused its own record as damaged
+    (every eval, resume and restore of the run then failed); a name that is not UTF-8 lost the
+    whole record with a raw UnicodeEncodeError."""
+    project = isolated / "project"
+    model_files(project / "mine", "mine")
+    (project / "mine").joinpath(os.fsdecode(name)).write_text("x")
+    (project / ".xlm_models").write_text("./mine\n")
+    done = record_of(project, "mine", used={"mine"})
+    assert done.record.hash is None and done.files is None
+    assert done.record.note.startswith("the file name '") and f"' {why}, so the file list cannot hold it" in done.record.note
+    assert "\n" not in done.record.note
+
+
 def test_a_clean_model_in_a_work_tree_records_head_and_the_files_git_sees(isolated):
     project = new_repo(isolated / "project")
     model_files(project / "models" / "mine", "mine")

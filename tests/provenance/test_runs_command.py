@@ -116,6 +116,39 @@ def test_a_drifted_core_model_is_not_sent_to_xpm():
     assert both.fix.startswith("get that code back with `xpm install --from-run /r/last.ckpt`, or run the xlm that wrote it ('arlm'")
 
 
+def test_code_never_recorded_or_installed_by_pip_is_not_sent_to_xpm():
+    """A model whose folder could not be hashed (a fifo) was said to be other code ("recorded
+    none, now none"), with `--from-run` as the fix, which refuses it; a pip-installed model's
+    fix was `--from-run` too, which restores nothing of it."""
+    from xlm.provenance.collect import Collected
+
+    stored = record(A_FILES, COMMIT_A)
+    unhashed = replace(stored.models["zlm"], hash=None, files=None, note="the folder cannot be hashed: a fifo")
+    stored.models["zlm"] = unhashed
+    found = drift.find(stored, {"zlm": Collected(replace(unhashed, hash=None), None)}, ["zlm"])
+    error = drift.error(found, "/r/last.ckpt")
+    assert error.what == ("model 'zlm' is not the code that wrote /r/last.ckpt: its code was not recorded when the checkpoint "
+                          "was written (the folder cannot be hashed: a fifo), so xlm cannot tell whether it is that code")
+    assert error.fix == "run on the code as it is now with allow_model_drift=true (recorded in this run)"
+    stored.models["zlm"] = replace(unhashed, kind="installed", source="zlm-dist", version="1.2.0", hash=text_hash(A_FILES), note=None)
+    found = drift.find(stored, {"zlm": Collected(replace(unhashed, hash=text_hash(B_FILES)), B_FILES)}, ["zlm"])
+    assert drift.error(found, "/r/last.ckpt").fix.startswith("install the version that wrote it: pip install 'zlm-dist==1.2.0', or")
+
+
+def test_what_a_record_holds_reaches_the_terminal_escaped():
+    """A hostile record's file names and versions were printed raw (`\x1b[2J` clears the screen)."""
+    from xlm.provenance.collect import Collected
+    from xlm.provenance.runs_command import diff_records, format_record
+
+    evil = tree_text([("zlm/\x1b[2J.py", "100644", "e" * 64)])
+    a, b = record(A_FILES, COMMIT_A), record(evil, COMMIT_A, torch="2.5.1\x1b]0;owned\x07")
+    shown = "\n".join([*diff_records(a, b), format_record(b)])
+    found = drift.find(a, {"zlm": Collected(replace(a.models["zlm"], hash=text_hash(evil)), evil)}, ["zlm"])
+    shown += drift.error(found, "c.ckpt").what
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "zlm/\\u001b[2J.py" in shown
+
+
 def test_unused_models_are_not_compared_unless_this_job_uses_them():
     stored = record(A_FILES, COMMIT_A, used=False)
     assert drift.checked_names(stored, set()) == []

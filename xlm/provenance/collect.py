@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xlm.records.runs import ModelRecord, side_file
-from xlm.records.treehash import records, records_of, text_hash, tree_text
+from xlm.manifest import show
+from xlm.records.treehash import records, records_of, text_hash, tree_text, unrecordable
 
 KINDS = {"core": "core", "git": "vendored", "override": "override", "installed": "installed"}  # else "path"
 _NOTE_LIMIT = 300
@@ -114,6 +115,10 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
         recs = records_of(root, tree.files[rel]) if tree is not None else records(root)
     except OSError as exc:
         return Collected(replace(record, note=_note(f"the folder cannot be hashed: {exc}")))
+    if (name := next((r.path for r in recs if unrecordable(r.path)), None)) is not None:
+        shown = show(name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+        return Collected(replace(record, note=_note(f"the file name '{shown}' {unrecordable(name)}, so the file list "
+                                                    "cannot hold it: rename that file")))
     files = tree_text((r.path, r.mode, r.sha256) for r in recs)
     record = replace(record, hash=text_hash(files), files=side_file(model.name, "files"))
     if tree is None:

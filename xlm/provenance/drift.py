@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlm.errors import UserError, first_of
+from xlm.manifest import show
 from xlm.records.runs import RUN_FILE, RunRecord
 
 _SHOWN = 10  # changed files named per model; the rest are counted
@@ -28,14 +29,20 @@ class Drift:
     changed: list[str] | None  # the files that differ; None: unknown (a side has no file list)
     kind: str = ""  # the recorded kind: a `core` model comes with xlm, and xpm cannot put it back
     commit: str | None = None  # the recorded commit (of xlm's work tree, for a core model)
+    note: str | None = None  # why the record has no hash, when it has none
+    source: str | None = None  # the recorded source (an installed model's distribution)
+    version: str | None = None  # an installed model's recorded version
 
     def detail(self) -> str:
         if self.now is None:
             return "it is not registered now (not listed, skipped, or its folder is gone)"
+        if self.recorded is None:
+            return (f"its code was not recorded when the checkpoint was written ({self.note or 'no hash'}), so xlm "
+                    "cannot tell whether it is that code")
         if self.changed is None:
             files = "changed files unknown (the record has no file list)"
         else:
-            files = f"changed files: {first_of(self.changed, _SHOWN) or 'none (only the hash)'}"
+            files = f"changed files: {first_of([show(f, 120) for f in self.changed], _SHOWN) or 'none (only the hash)'}"
         return f"{files} (recorded {_short(self.recorded)}, now {_short(self.now)})"
 
 
@@ -64,12 +71,13 @@ def find(stored: RunRecord, current: dict, names: list[str]) -> list[Drift]:
     for name in names:
         recorded = stored.models[name]
         now = current.get(name)
+        facts = dict(kind=recorded.kind, commit=recorded.commit, note=recorded.note, source=recorded.source,
+                     version=recorded.version)
         if now is None:
-            drifts.append(Drift(name, recorded.hash, None, None, recorded.kind, recorded.commit))
+            drifts.append(Drift(name, recorded.hash, None, None, **facts))
         elif recorded.hash is None or now.record.hash != recorded.hash:
             after = parse_tree_text(now.files) if now.files is not None else None
-            drifts.append(Drift(name, recorded.hash, now.record.hash or "none", changed_files(stored.tree(name), after),
-                                recorded.kind, recorded.commit))
+            drifts.append(Drift(name, recorded.hash, now.record.hash or "none", changed_files(stored.tree(name), after), **facts))
     return drifts
 
 
@@ -90,7 +98,12 @@ def message(drifts: list[Drift], checkpoint: str) -> str:
 
 
 def error(drifts: list[Drift], checkpoint: str) -> UserError:
-    ways = [] if all(d.kind == "core" for d in drifts) else [f"get that code back with `xpm install --from-run {run_of(checkpoint)}`"]
+    # xpm puts back what it recorded of models it restores: not xlm's own, not a pip-installed
+    # distribution, not code whose hash was never recorded.
+    restorable = [d for d in drifts if d.kind not in ("core", "installed") and d.recorded is not None]
+    ways = [f"get that code back with `xpm install --from-run {run_of(checkpoint)}`"] if restorable else []
+    ways += [f"install the version that wrote it: pip install '{d.source}=={d.version}'"
+             for d in drifts if d.kind == "installed" and d.source and d.version]
     core = [d for d in drifts if d.kind == "core"]
     if core:  # xpm restores nothing of xlm itself: only another xlm brings a core model's code back
         commit = next((d.commit for d in core if d.commit), None)

@@ -62,7 +62,7 @@ def format_record(record: RunRecord) -> str:
     run = record.run
     lines = [f"run: {show(record.origin, 300)} ({run.job})"]
     versions = [f"{name.replace('_', '-')} {getattr(run, name)}" for name in ENVIRONMENT if getattr(run, name)]
-    lines.append(", ".join(versions))
+    lines.append(show(", ".join(versions), 300))
     if run.checkpoint:
         lines.append(f"started from: {show(run.checkpoint, 300)}")
     if run.allow_model_drift:
@@ -82,9 +82,9 @@ def format_record(record: RunRecord) -> str:
                            f"{(model.commit or 'no commit')[:12]}: {model.patch}")
         if model.requires:
             installed = f" (installed: {', '.join(model.installed)})" if model.installed else ""
-            details.append(f"  {name} needs {', '.join(model.requires)}{installed}")
+            details.append(show(f"  {name} needs {', '.join(model.requires)}{installed}", 600))
         if model.drift_from:
-            files = ", ".join(model.drift_files) if model.drift_files else "unknown files"
+            files = show(", ".join(model.drift_files), 300) if model.drift_files else "unknown files"
             details.append(f"  {name}: ran instead of {_short_hash(model.drift_from)} (changed: {files})")
         if model.note:
             details.append(f"  {name}: note: {show(model.note, 300)}")
@@ -100,7 +100,7 @@ def _text(name: str, value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, tuple):
-        return "[" + ", ".join(value) + "]"
+        return show("[" + ", ".join(value) + "]", 300)
     return show(str(value), 120)
 
 
@@ -122,7 +122,7 @@ def diff_records(a: RunRecord, b: RunRecord) -> list[str]:
         if left.hash != right.hash:
             files = changed_files(a.tree(name), b.tree(name))
             if files is not None:
-                changes.append("changed files: " + first_of(files, 20))
+                changes.append("changed files: " + first_of([show(f, 120) for f in files], 20))
         if left.dirty and right.dirty and a.patches.get(name) != b.patches.get(name):
             changes.append("patches differ")
         if changes:

@@ -110,6 +110,18 @@ def records_of(root: Path, paths) -> list[FileRecord]:
     return [record(rel, os.path.join(root_str, *rel.split("/"))) for rel in sorted(set(paths), key=_path_key)]
 
 
+def unrecordable(path: str) -> str | None:
+    """Why a file list (`tree_text`, one line per file, UTF-8) cannot hold the path, or None:
+    a line break would split its line, and bytes that are not UTF-8 cannot be written."""
+    if "\n" in path:
+        return "holds a line break"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    return None
+
+
 def tree_hash(recs: list[FileRecord]) -> str:
     return tree_hash_of((r.path, r.mode, r.sha256) for r in recs)
 
