@@ -138,6 +138,23 @@ def test_a_dirty_model_records_a_patch_that_gives_its_files_back(isolated):
     assert restored_hash(project, head, done.patch, "models/mine", isolated) == r.hash
 
 
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_an_edit_the_index_hides_is_recorded_dirty_with_its_patch(isolated, flag):
+    """git status and diff skip such files: the run was recorded clean, and what ran could never be restored."""
+    project = new_repo(isolated / "project")
+    root = model_files(project / "models" / "mine", "mine")
+    (project / ".xlm_models").write_text("./models/mine\n")
+    head = commit(project, "model")
+    git(project, "update-index", flag, "models/mine/mine/model.py")
+    (root / "mine" / "model.py").write_text("class MineModel:\n    hidden_edit = True\n")
+    index = (project / ".git" / "index").read_bytes()
+    done = record_of(project, "mine")
+    r = done.record
+    assert (r.commit, r.dirty, r.patch) == (head, True, "models/mine.patch") and b"hidden_edit" in done.patch
+    assert restored_hash(project, head, done.patch, "models/mine", isolated) == r.hash == hash_dir(root)
+    assert (project / ".git" / "index").read_bytes() == index  # the user's index, flags and all, is not touched
+
+
 def test_a_repository_without_commits_is_dirty_and_its_patch_holds_every_file(isolated):
     project = new_repo(isolated / "project")
     model_files(project / "mine", "mine")

@@ -4,6 +4,8 @@ A handful of git commands per work tree, whatever the number of models in it: `r
 (HEAD), `config` (the remotes), `ls-files` (the files git sees: tracked ones that exist and
 untracked ones `.gitignore` does not exclude), `status` (which of them differ from HEAD), and,
 for a dirty model only, `diff --binary HEAD` plus one `diff --no-index` per untracked file.
+When the index marks a file skip-worktree or assume-unchanged (`ls-files -v`), status and diff
+read a fresh index of HEAD instead, so that no edit is hidden.
 
 git runs read-only and as the user's own tool in the user's own work tree, with what could make
 it do something else switched off: no optional index writes (`GIT_OPTIONAL_LOCKS=0`), no
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +40,12 @@ def _env() -> dict:
     return env
 
 
-def git(top: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
-    """(exit code, stdout) of `git -C top ARGS`; raises GitFailed when the code is not in `ok`."""
+def git(top: Path, *args: str, ok: tuple[int, ...] = (0,), index: str | None = None) -> tuple[int, bytes]:
+    """(exit code, stdout) of `git -C top ARGS`; raises GitFailed when the code is not in `ok`.
+    `index`: an index file of ours to use instead of the work tree's (`_fresh_index`)."""
+    env = _env() if index is None else {**_env(), "GIT_INDEX_FILE": index}
     try:
-        proc = subprocess.run(["git", *_CONFIG, "-C", str(top), *args], capture_output=True, env=_env(),
+        proc = subprocess.run(["git", *_CONFIG, "-C", str(top), *args], capture_output=True, env=env,
                               timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise GitFailed("git was not found on PATH") from None
@@ -83,6 +89,7 @@ class TreeFacts:
     files: dict[str, list[str]] = field(default_factory=dict)  # rel -> the files git sees, relative to the model folder
     dirty: dict[str, bool] = field(default_factory=dict)
     untracked: dict[str, list[str]] = field(default_factory=dict)  # rel -> untracked files, relative to top
+    hiding: bool = False  # the work tree's index hides edits (skip-worktree, assume-unchanged): compare without it
 
     def remote(self) -> str | None:
         """The URL a restore would fetch from: `origin`, else the first remote by name."""
@@ -104,19 +111,37 @@ def facts(top: Path, rels: list[str]) -> TreeFacts:
     specs = [rel or "." for rel in rels]
     _, out = git(top, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *specs)
     seen = [p for p in dict.fromkeys(_paths(out)) if _counted(p) and _is_file(top / p)]
-    _, out = git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *specs)
+    _, out = git(top, "ls-files", "-z", "-v", "--", *specs)  # `S path` (skip-worktree), `h path` (assume-unchanged)
+    hiding = commit is not None and any(item[:1] == "S" or item[:1].islower() for item in _paths(out))
+    with _fresh_index(top, hiding) as index:
+        _, out = git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *specs, index=index)
     changed, untracked = [], []
     for item in _paths(out):
         status, path = item[:2], item[3:]
         if _counted(path):
             (untracked if status == "??" else changed).append(path)
-    result = TreeFacts(top, commit, remotes)
+    result = TreeFacts(top, commit, remotes, hiding=hiding)
     for rel in rels:
         prefix = len(rel) + 1 if rel else 0
         result.files[rel] = [p[prefix:] for p in seen if _under(p, rel)]
         result.untracked[rel] = [p for p in (untracked if commit else seen) if _under(p, rel)]
         result.dirty[rel] = commit is None or any(_under(p, rel) for p in changed + untracked)
     return result
+
+
+@contextmanager
+def _fresh_index(top: Path, wanted: bool):
+    """An index read from HEAD into a temporary file (None when not `wanted`): a user's index
+    may mark files skip-worktree or assume-unchanged, and git then hides their edits from
+    `status` and `diff`, so the run would be recorded clean, without the patch of what ran.
+    Without stat data, git compares every file by content. The work tree's index is not touched."""
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="xlm-index-") as folder:
+        index = os.path.join(folder, "index")
+        git(top, "read-tree", f"--index-output={index}", "HEAD")
+        yield index
 
 
 def _is_file(path: Path) -> bool:
@@ -135,7 +160,8 @@ def patch(tree: TreeFacts, rel: str) -> bytes:
     flags = ("--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--src-prefix=a/", "--dst-prefix=b/")
     parts = []
     if tree.commit is not None:
-        parts.append(git(tree.top, "diff", *flags, "HEAD", "--", rel or ".")[1])
+        with _fresh_index(tree.top, tree.hiding) as index:
+            parts.append(git(tree.top, "diff", *flags, "HEAD", "--", rel or ".", index=index)[1])
     for path in tree.untracked.get(rel, []):  # before the first commit: every file
         parts.append(git(tree.top, "diff", *flags, "--no-index", "--", "/dev/null", path, ok=(0, 1))[1])
     return b"".join(parts)
