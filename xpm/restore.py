@@ -217,6 +217,7 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
         got = hash_dir(folder)
         if got != model.hash:
             raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}")
+        _check_links(folder, model.name)
         from xpm.validate import check_model
 
         try:
@@ -227,6 +228,23 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
         remove_tree(folder, ignore_errors=True)
         raise
     return Step(model, line, f"{model.name}: restored into {dest} ({how}), content hash verified", folder=folder, dest=dest)
+
+
+def _check_links(folder: Path, name: str) -> None:
+    """The rule of a fetched tree for the rebuilt one: every symlink stays inside the model (a
+    patch or a copied folder may hold one to `/etc/passwd`, which `xpm add` refuses)."""
+    from xpm.tree_rules import SYMLINK, Entry, UnsafeTree, check_links
+
+    links = {}
+    for top, dirs, files in os.walk(folder):
+        for entry in [*dirs, *files]:
+            full = os.path.join(top, entry)
+            if os.path.islink(full):
+                links[os.path.relpath(full, folder).replace(os.sep, "/")] = os.fsencode(os.readlink(full))
+    try:
+        check_links([Entry(path, SYMLINK, "", len(target)) for path, target in links.items()], links, f"model '{name}'")
+    except UnsafeTree as exc:
+        raise Unrestorable(f"the run's files hold what xpm never installs: {exc.what.removeprefix(f'model {name!r} ')}") from None
 
 
 def _what_commit(model: ModelRecord) -> str:

@@ -9,6 +9,7 @@ that is gone, restored from its remote once pushed).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tomllib
@@ -294,3 +295,21 @@ def test_an_unpublished_commit_without_its_work_tree_is_named_then_restored_once
         assert (fresh / ".xlm_models").read_text() == "# mine\n./xlm_restored/zlm\n"
     finally:
         moved.rename(project)
+
+
+@pytest.mark.parametrize("target, refused", [("/etc/passwd", "an absolute path"), ("../../outside", "leaves"),
+                                             ("mine/model.py", None)])
+def test_a_rebuilt_folder_keeps_the_link_rules_of_a_fetched_tree(tmp_path, target, refused):
+    """A run's patch (or a copied folder) restored a link to /etc/passwd, which `xpm add` refuses."""
+    from xpm.restore import Unrestorable, _check_links
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "model.py").write_text("")
+    os.symlink(target, tmp_path / "data_link")
+    if refused is None:
+        _check_links(tmp_path, "mine")
+        return
+    with pytest.raises(Unrestorable) as info:
+        _check_links(tmp_path, "mine")
+    assert str(info.value).startswith("the run's files hold what xpm never installs: has symlink 'data_link' -> ")
+    assert refused in str(info.value)
