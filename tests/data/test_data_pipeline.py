@@ -175,3 +175,33 @@ def test_a_split_smaller_than_one_block_is_a_two_line_error(corpus, tmp_path):
     assert "held out" in caught.value.what and "fewer than block_size=4096" in caught.value.what
     assert "datamodule.val_size" in caught.value.fix
     assert not [p for p in (tmp_path / "cache").glob("*/*blocks4096-*") if p.is_dir()]  # nothing half-made is left
+
+
+def test_the_val_and_test_files_given_are_what_val_and_test_hold(corpus, tmp_path):
+    """They were tokenized and then never used: val and test were copies of the train split, so
+    `val/loss` was measured on training data (and a val split under one block was accepted)."""
+    folder, texts = corpus
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    splits = {}
+    parts = {"train": texts[:600], "val": texts[600:700], "test": texts[700:800]}
+    for split, chosen in parts.items():
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "a.txt").write_text("\n\n".join(chosen))
+        splits[split] = str(tmp_path / split)
+    dm = TextDataModule(tokenizer, collator(tokenizer), files=splits, cache_dir=str(tmp_path / "cache"), block_size=32,
+                        val_size=0.1, num_proc=1, batch_size=16)
+    dm.prepare_data()
+    files = dm.prepared().files
+    for split, chosen in parts.items():
+        start = tokenizer.decode(PackedBlocks(files[split])[0]["target_ids"])  # the split's own first document
+        assert start.startswith(chosen[0][:20]), (split, start[:40], chosen[0][:40])
+    assert len(PackedBlocks(files["val"])) < len(PackedBlocks(files["train"]))
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "a.txt").write_text("hi")
+    from xlm.errors import UserError
+
+    for split in ("val", "test"):
+        with pytest.raises(UserError, match=f"the {split} split of"):
+            TextDataModule(tokenizer, collator(tokenizer), files={**splits, split: str(tiny)},
+                           cache_dir=str(tmp_path / "cache"), block_size=32, val_size=0.1, num_proc=1, batch_size=16).prepare_data()

@@ -41,6 +41,7 @@ from xlm.errors import UserError, causes
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the files written here change for the same inputs: part of every key
+LAYOUT_FORMAT = 2  # the same for the blocks cut from the tokens (2: a split the corpus has is cut from itself)
 MODES = ("lm", "pairs")
 SPLITS = ("train", "val", "test")
 TOKENS_INDEX = "tokens.json"
@@ -109,7 +110,7 @@ def prepare(source: Any, tokenizer: Any, *, mode: str = "lm", block_size: int = 
     build_once(tokens, make, f"the tokens of {source.describe()}")
 
     holdout = [s for s in ("val",) if s not in splits]
-    layout_key = digest_of({"format": FORMAT, "block_size": int(block_size) if mode == "lm" else None,
+    layout_key = digest_of({"format": FORMAT, "layout": LAYOUT_FORMAT, "block_size": int(block_size) if mode == "lm" else None,
                             "val_size": float(val_size) if holdout else None})
     layout = tokens / (f"blocks{int(block_size)}-{layout_key[:8]}" if mode == "lm" else f"pairs-{layout_key[:8]}")
     if not is_ready(layout):
@@ -211,9 +212,9 @@ def _cut(staging: Path, *, tokens: Path, mode: str, block_size: int, val_size: f
     have = json.loads((tokens / TOKENS_INDEX).read_text(encoding="utf-8"))["splits"]
     plan: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
     for split in SPLITS:
-        if split in have:
+        if split in have:  # a split the corpus has is cut from its own documents
             held_out = split == "train" and "val" not in have and val_size > 0
-            plan[split] = ("train", (lambda b: b >= val_size) if held_out else None)
+            plan[split] = (split, (lambda b: b >= val_size) if held_out else None)
         elif split == "val":
             plan[split] = ("train", lambda b: b < val_size)
     splits: dict[str, dict] = {}
@@ -223,14 +224,16 @@ def _cut(staging: Path, *, tokens: Path, mode: str, block_size: int, val_size: f
     if "test" not in splits:
         splits["test"] = {**splits["val"], "same_as": "val"}
     unit, count = ("blocks", "blocks") if mode == "lm" else ("examples", "examples")
-    for split in ("train", "val"):
+    for split in ("train", "val", *(["test"] if "test" in have else [])):
         if splits[split][count] == 0:
-            held = f"the {val_size:g} of documents held out" if split == "val" and "val" not in have else f"the {split} split"
+            held_out = split in ("val", "train") and "val" not in have  # the split is cut by val_size
+            held = f"the {val_size:g} of documents held out" if split == "val" and held_out else f"the {split} split"
+            fix = ("raise datamodule.val_size, give val files (datamodule.files='{train: ..., val: ...}')" if held_out and split == "val"
+                   else "lower datamodule.val_size" if held_out else f"give the {split} split more text")
             raise UserError(
                 f"{held} of {source.describe()} gives no {unit}"
                 + (f" ({splits[split]['tokens']} tokens, fewer than block_size={block_size})" if mode == "lm" else ""),
-                "raise datamodule.val_size, give val files (datamodule.files='{train: ..., val: ...}')"
-                + (" or lower datamodule.block_size" if mode == "lm" else ""),
+                fix + (" or lower datamodule.block_size" if mode == "lm" else ""),
             )
     info = {"format": FORMAT, "mode": mode, "block_size": block_size if mode == "lm" else None,
             "val_size": val_size if "val" not in have else None, "splits": splits}
