@@ -64,11 +64,18 @@ def test_limits_cut_the_prompt_from_the_left_and_the_target_from_the_right(pairs
 def test_records_without_the_fields_and_text_files_are_refused(pairs, tmp_path):
     folder, _, tokenizer = pairs
     (tmp_path / "bad.jsonl").write_text(json.dumps({"question": "a", "target": "b"}) + "\n")
-    with pytest.raises(UserError, match="the records have no field 'prompt' \\(they have: question, target\\)"):
+    with pytest.raises(UserError, match="bad.jsonl:1: the record has no field 'prompt' \\(it has: question, target\\)"):
         module(folder, tokenizer, tmp_path, files=tmp_path / "bad.jsonl").prepare_data()
     (tmp_path / "typed.jsonl").write_text("".join(json.dumps({"prompt": p, "target": "b"}) + "\n" for p in ("ok", 7)))
-    with pytest.raises(UserError, match="record 1: field 'prompt' is int, not text"):
+    with pytest.raises(UserError, match="typed.jsonl:2: field 'prompt' is int, not text"):
         module(folder, tokenizer, tmp_path, files=tmp_path / "typed.jsonl").prepare_data()
+    # In a second file of the split, `datasets` stored every record of that file as JSON text (`"caf\u00e9 ..."`).
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "a.jsonl").write_text("".join(json.dumps({"prompt": "café", "target": "b"}) + "\n" for _ in range(3)))
+    (tmp_path / "two" / "b.jsonl").write_text(json.dumps({"prompt": "ok", "target": "b"}) + "\n"
+                                              + json.dumps({"prompt": ["a", "b"], "target": "b"}) + "\n")
+    with pytest.raises(UserError, match="b.jsonl:2: field 'prompt' is list, not text"):
+        module(folder, tokenizer, tmp_path, files=tmp_path / "two").prepare_data()
     (tmp_path / "plain.txt").write_text("just text\n")
     with pytest.raises(UserError, match="prompt/target pairs need .jsonl or .parquet records"):
         module(folder, tokenizer, tmp_path, files=tmp_path / "plain.txt").prepare_data()

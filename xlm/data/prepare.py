@@ -156,6 +156,7 @@ def _tokenize(staging: Path, *, source: Any, tokenizer: Any, mode: str, columns:
     wanted = int(num_proc or available_cores())
     start = time.perf_counter()
     for split in source.splits():
+        source.check_records(split, columns)
         dataset = source.load(split, cache_dir=staging / "raw")
         source.require_columns(dataset, split, columns)
         procs = max(1, min(wanted, len(dataset) // _MIN_DOCS_PER_PROCESS))

@@ -226,6 +226,16 @@ class TextSource:
             raise UserError(f"{where}: the records have no field '{missing[0]}' (they have: {', '.join(have)})",
                             "name the field: datamodule.text_field=... (or prompt_field / target_field for pairs)")
 
+    def check_records(self, split: str, columns: list[str]) -> None:
+        """Read each local .jsonl record of ``split`` once, refusing one whose field is not text
+        (`file:line`): `datasets` unifies a split's files, and where a field's type differs
+        between them it stores every record of a file as its JSON text (`"caf\\u00e9 ..."`),
+        which the tokenizing step then cannot tell from text."""
+        if self.hub is None and self.builder(split) == "json":
+            for path in self.split_files(split):
+                for _ in _read_local(path, "json", columns, self.sample_by):
+                    pass
+
     def iter_texts(self, split: str, columns: list[str], max_chars: int | None = None) -> Iterator[str]:
         """The non-blank texts of ``columns`` in ``split``, in order: what a tokenizer trains on.
 
@@ -280,7 +290,11 @@ def _read_local(path: Path, builder: str, columns: list[str], sample_by: str) ->
                         have = ", ".join(record) if isinstance(record, dict) else type(record).__name__
                         raise UserError(f"{path}:{number}: the record has no field '{next(c for c in columns if not isinstance(record, dict) or c not in record)}' (it has: {have})",
                                         "name the field: datamodule.text_field=... (or prompt_field / target_field for pairs)")
-                    yield from (record[c] for c in columns)
+                    for column in columns:
+                        if not isinstance(record[column], str):
+                            raise UserError(f"{path}:{number}: field '{column}' is {type(record[column]).__name__}, not text",
+                                            "every record needs its text field(s) as strings; fix or drop those records")
+                        yield record[column]
             elif sample_by == "document":
                 yield handle.read()
             elif sample_by == "line":
