@@ -205,3 +205,13 @@ def test_the_val_and_test_files_given_are_what_val_and_test_hold(corpus, tmp_pat
         with pytest.raises(UserError, match=f"the {split} split of"):
             TextDataModule(tokenizer, collator(tokenizer), files={**splits, split: str(tiny)},
                            cache_dir=str(tmp_path / "cache"), block_size=32, val_size=0.1, num_proc=1, batch_size=16).prepare_data()
+
+
+@pytest.mark.parametrize("num_proc", ["abc", -1, 0, 1.5, True])
+def test_a_num_proc_that_is_no_number_of_processes_is_named(corpus, tmp_path, num_proc):
+    """`abc` was a traceback; -1 and 1.5 silently meant one process."""
+    from xlm.errors import UserError
+
+    folder, _ = corpus
+    with pytest.raises(UserError, match=f"datamodule.num_proc={num_proc!r} is not a number of processes"):
+        datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache", num_proc=num_proc)

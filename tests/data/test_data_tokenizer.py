@@ -103,6 +103,12 @@ def test_tokenizer_train_mistakes_are_two_lines(tmp_path, capsys):
     write_corpus(tmp_path / "texts", files=1, documents=5)
     assert xlm_main(["tokenizer", "train", str(tmp_path / "texts"), "--vocab-size", "100"]) == 2
     assert "vocab_size=100 is too small" in capsys.readouterr().err
+    # 2**31 made `tokenizers` ask for 141 GB and abort the process; 2**64 was an OverflowError traceback
+    for size in (2**31, 2**64):
+        assert xlm_main(["tokenizer", "train", str(tmp_path / "texts"), "--vocab-size", str(size)]) == 2
+        assert f"vocab_size={size} is larger than xlm trains (1,000,000)" in capsys.readouterr().err
+    assert xlm_main(["tokenizer", "train", str(tmp_path / "texts"), "--vocab-size", "300", "--min-frequency", "-1"]) == 2
+    assert "min_frequency=-1 is negative" in capsys.readouterr().err
 
 
 def test_tokenizer_train_on_local_files_imports_neither_torch_nor_datasets(tmp_path):

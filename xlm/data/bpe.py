@@ -20,6 +20,7 @@ from xlm.errors import UserError
 log = logging.getLogger(__name__)
 SPECIAL_TOKENS = tuple(DEFAULT_TOKENS[r] for r in ROLES)
 BYTE_ALPHABET = 256
+MAX_VOCAB = 1_000_000
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2, name: str = "bpe") -> TextTokenizer:
@@ -30,6 +31,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int =
     if int(vocab_size) < smallest:
         raise UserError(f"vocab_size={vocab_size} is too small for a byte-level BPE tokenizer",
                         f"use at least {smallest} (256 bytes, the special tokens and one merge)")
+    if int(vocab_size) > MAX_VOCAB:  # `tokenizers` allocates for all of it up front: 2**31 asked for 141 GB and aborted
+        raise UserError(f"vocab_size={vocab_size} is larger than xlm trains ({MAX_VOCAB:,})",
+                        "use a vocabulary of at most a million tokens (large models use 32,000 to 256,000)")
+    if int(min_frequency) < 0:
+        raise UserError(f"min_frequency={min_frequency} is negative", "use 0 or more (2: a merge must be seen twice)")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()

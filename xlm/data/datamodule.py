@@ -27,6 +27,7 @@ from typing import Any, Callable
 from torch.utils.data import DataLoader
 
 from xlm.data.sources import TextSource
+from xlm.errors import UserError
 from xlm.datamodule import TaskDataModule
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class TextDataModule(TaskDataModule):
         self.fields = {"text_field": text_field, "prompt_field": prompt_field, "target_field": target_field}
         self.max_prompt_tokens, self.max_target_tokens = max_prompt_tokens, max_target_tokens
         self.val_size, self.streaming = float(val_size), bool(streaming)
+        if num_proc is not None and (isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1):
+            raise UserError(f"datamodule.num_proc={num_proc!r} is not a number of processes",
+                            "give a whole number of at least 1, or null for one per core")
         self.shuffle_buffer, self.num_proc, self.seed = int(shuffle_buffer), num_proc, int(seed)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.save_tokenizer_to = save_tokenizer_to
