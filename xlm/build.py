@@ -108,6 +108,7 @@ def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:
             )
         return None
     if not Path(path).is_file():
-        raise UserError(f"checkpoint '{path}' does not exist", "check ckpt_path= (runs keep theirs in <output_dir>/checkpoints/)")
+        what = "is not a regular file" if Path(path).exists() else "does not exist"  # a folder, a fifo
+        raise UserError(f"checkpoint '{path}' {what}", "check ckpt_path= (runs keep theirs in <output_dir>/checkpoints/)")
     return str(path)
 

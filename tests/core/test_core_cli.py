@@ -140,6 +140,7 @@ REFUSE = (
         (["train", "experiment=star_easy_arlm", "trainer_strategy=fsdp"], "error: trainer.accelerator=gpu"),
         (["eval"], "error: eval needs a checkpoint"),
         (["generate", "ckpt_path=missing.ckpt"], "error: checkpoint 'missing.ckpt' does not exist"),
+        (["generate", "ckpt_path=."], "error: checkpoint '.' is not a regular file"),  # a folder or a fifo "did not exist"
         (["job_type=trian"], "error: unknown job_type 'trian'"),
     ],
 )

@@ -109,6 +109,9 @@ def test_tokenizer_train_mistakes_are_two_lines(tmp_path, capsys):
         assert f"vocab_size={size} is larger than xlm trains (1,000,000)" in capsys.readouterr().err
     assert xlm_main(["tokenizer", "train", str(tmp_path / "texts"), "--vocab-size", "300", "--min-frequency", "-1"]) == 2
     assert "min_frequency=-1 is negative" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert xlm_main(["tokenizer", "train", str(tmp_path / "texts"), "--vocab-size", "300", "--out", str(tmp_path / "a_file" / "tok")]) == 2
+    assert f"cannot write the tokenizer into {tmp_path / 'a_file' / 'tok'}: Not a directory" in capsys.readouterr().err
 
 
 def test_tokenizer_train_on_local_files_imports_neither_torch_nor_datasets(tmp_path):

@@ -52,7 +52,10 @@ def tokenizer_command(argv: list[str]) -> int:
         raise UserError(f"--out {out} exists and is not a folder", "give a folder to write tokenizer.json into")
     start = time.perf_counter()
     tokenizer = train_bpe(source.iter_texts("train", columns, args.max_chars), args.vocab_size, args.min_frequency, name=str(out))
-    tokenizer.save(out)
+    try:
+        tokenizer.save(out)
+    except OSError as exc:  # --out under a file, a read-only or full disk: after training, say where it could not go
+        raise UserError(f"cannot write the tokenizer into {out}: {exc.strerror or exc}", "give --out a folder you can write") from None
     print(f"trained a byte-level BPE tokenizer on {source.describe()}: {tokenizer.documents} documents, "
           f"{tokenizer.characters} characters, {tokenizer.full_vocab_size} tokens, {time.perf_counter() - start:.1f} s")
     print(f"wrote {out / 'tokenizer.json'} and {out / 'tokenizer_config.json'}")
