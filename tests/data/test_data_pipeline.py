@@ -215,3 +215,17 @@ def test_a_num_proc_that_is_no_number_of_processes_is_named(corpus, tmp_path, nu
     folder, _ = corpus
     with pytest.raises(UserError, match=f"datamodule.num_proc={num_proc!r} is not a number of processes"):
         datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache", num_proc=num_proc)
+
+
+def test_a_killed_runs_staging_folder_is_deleted_by_the_next_build(tmp_path):
+    """A SIGKILL or the OOM killer left `.lm-<key>.<random>/` (the raw text and partial tokens) for good."""
+    from xlm.data.store import build_once
+
+    leftover = tmp_path / ".lm-abc.x1y2z3"
+    (leftover / "raw").mkdir(parents=True)
+    (leftover / "raw" / "data.arrow").write_bytes(b"\0" * 1000)
+    other = tmp_path / ".lm-abcd.keep"  # another key's: not this build's to delete
+    other.mkdir()
+    built = build_once(tmp_path / "lm-abc", lambda staging: (staging / "tokens.json").write_text("{}"), "test tokens")
+    assert (built / "tokens.json").is_file() and not leftover.exists() and other.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lm-abcd.keep", "lm-abc", "lm-abc.lock"]

@@ -3,7 +3,8 @@
 A folder is made in a staging folder next to it and renamed into place with its marker,
 under a file lock, so concurrent runs (DDP ranks started by torchrun, a sweep, two shells)
 build it once and never read half of one; a run killed midway leaves only a staging folder,
-which the next run ignores and replaces.
+which the next run that builds that folder deletes (only the lock's holder builds it, so any
+other staging folder of its name is a dead run's).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def build_once(folder: Path, make: Callable[[Path], None], what: str) -> Path:
     try:
         if is_ready(folder):
             return folder
+        for leftover in folder.parent.glob(f".{folder.name}.*"):  # a killed run's: it leaked the raw text and partial tokens
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             make(staging)
