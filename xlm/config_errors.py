@@ -133,13 +133,11 @@ def _defaults_list_error(exc: BaseException) -> UserError | None:
 def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str, Any]) -> UserError:
     """A config named in a defaults list (or on the command line) that no config folder has."""
     group, _, option = (exc.missing_cfg_file or "").rpartition("/")
-    fix = f"choose one of: {', '.join(exc.options)}" if exc.options else "run `xlm --help` to see the config groups"
+    from xlm.config_groups import unknown_option_fix
+
+    fix = unknown_option_fix(group, option, exc.options) if exc.options else "run `xlm --help` to see the config groups"
     if not group:
         return UserError(message, fix)
-    if exc.options:
-        from xlm.config_groups import unknown_option_fix
-
-        fix = unknown_option_fix(group, option, exc.options)
     # Hydra names the config whose defaults list was being *applied* ('config' for an
     # experiment's `override /model: x`); the line that names the option says more.
     entry = _defaults_entry(group, option, choices)

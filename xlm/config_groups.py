@@ -38,7 +38,7 @@ def config_groups(dirs: list[Path] | None = None) -> dict[str, list[str]]:
 def unknown_option_fix(group: str, option: str, choices: list[str]) -> str:
     """How to fix a selection of an option the group does not have: a `.yml` file of that name
     is the cause when there is one (Hydra reads `.yaml` only), else the options that exist."""
-    if yml := next((f for d in config_dirs() if (f := d / group / f"{option}.yml").is_file()), None):
+    if group and (yml := next((f for d in config_dirs() if (f := d / group / f"{option}.yml").is_file()), None)):
         return f"rename {yml} to {option}.yaml: Hydra reads .yaml files only"
     return f"choose one of: {', '.join(choices) or '(none installed)'}"
 

@@ -196,7 +196,7 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
 
 def _folder(project: Project, model: ModelRecord, record: RunRecord, options) -> Step:
     """A local folder (or working copy) rebuilt in `xlm_restored/<name>/`, hashing as the run's did."""
-    from xlm.records.treehash import hash_dir
+    from xlm.records.treehash import hash_dir, records, tree_hash
 
     dest = project.root / RESTORED_DIR / model.name
     line = f"./{RESTORED_DIR}/{model.name}"
@@ -214,10 +214,10 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
     folder = vendor._new_folder(staging, model.name)
     try:
         how = _rebuild(project, model, record, folder, options)
-        got = hash_dir(folder)
-        if got != model.hash:
+        recs = records(folder)
+        if (got := tree_hash(recs)) != model.hash:
             raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}")
-        _check_links(folder, model.name)
+        _check_links(folder, [r.path for r in recs if r.mode == "120000"], model.name)
         from xpm.validate import check_model
 
         try:
@@ -230,17 +230,13 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
     return Step(model, line, f"{model.name}: restored into {dest} ({how}), content hash verified", folder=folder, dest=dest)
 
 
-def _check_links(folder: Path, name: str) -> None:
-    """The rule of a fetched tree for the rebuilt one: every symlink stays inside the model (a
-    patch or a copied folder may hold one to `/etc/passwd`, which `xpm add` refuses)."""
+def _check_links(folder: Path, paths: list[str], name: str) -> None:
+    """The rule of a fetched tree for the rebuilt one: every symlink (`paths`, relative) stays
+    inside the model (a patch or a copied folder may hold one to `/etc/passwd`, which `xpm add`
+    refuses)."""
     from xpm.tree_rules import SYMLINK, Entry, UnsafeTree, check_links
 
-    links = {}
-    for top, dirs, files in os.walk(folder):
-        for entry in [*dirs, *files]:
-            full = os.path.join(top, entry)
-            if os.path.islink(full):
-                links[os.path.relpath(full, folder).replace(os.sep, "/")] = os.fsencode(os.readlink(full))
+    links = {path: os.fsencode(os.readlink(os.path.join(folder, *path.split("/")))) for path in paths}
     try:
         check_links([Entry(path, SYMLINK, "", len(target)) for path, target in links.items()], links, f"model '{name}'")
     except UnsafeTree as exc:

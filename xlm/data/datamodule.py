@@ -27,8 +27,8 @@ from typing import Any, Callable
 from torch.utils.data import DataLoader
 
 from xlm.data.sources import TextSource
-from xlm.errors import UserError
 from xlm.datamodule import TaskDataModule
+from xlm.errors import UserError
 
 log = logging.getLogger(__name__)
 

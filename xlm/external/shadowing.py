@@ -82,7 +82,7 @@ def shadowing(folder: Path, package: str | None,
 _TOOLING = ("setup", "conftest", "noxfile")  # a project's tools, run as files, never imported by a model
 
 
-def module_candidates(folder: Path, package: str | None) -> dict[str, os.DirEntry]:
+def module_candidates(folder: Path, package: str | None) -> dict[str, list[os.DirEntry]]:
     """The entries of ``folder`` that may be importable top-level modules other than
     ``package``, a model's own tests and its tooling (`setup.py`), by module name: names only,
     no ``stat``; `importable` tells, for the few a caller cares about."""

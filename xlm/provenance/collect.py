@@ -115,10 +115,10 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
         recs = records_of(root, tree.files[rel]) if tree is not None else records(root)
     except OSError as exc:
         return Collected(replace(record, note=_note(f"the folder cannot be hashed: {exc}")))
-    if (name := next((r.path for r in recs if unrecordable(r.path)), None)) is not None:
-        shown = show(name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
-        return Collected(replace(record, note=_note(f"the file name '{shown}' {unrecordable(name)}, so the file list "
-                                                    "cannot hold it: rename that file")))
+    if (bad := next(((r.path, why) for r in recs if (why := unrecordable(r.path))), None)) is not None:
+        shown = show(bad[0].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+        return Collected(replace(record, note=_note(f"the file name '{shown}' {bad[1]}, so the file list cannot hold it: "
+                                                    "rename that file")))
     files = tree_text((r.path, r.mode, r.sha256) for r in recs)
     record = replace(record, hash=text_hash(files), files=side_file(model.name, "files"))
     if tree is None:
