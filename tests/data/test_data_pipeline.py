@@ -3,6 +3,7 @@ second run that reuses them (nothing re-tokenized) -> an arlm whose loss falls o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,54 @@ def test_a_killed_runs_staging_folder_is_deleted_by_the_next_build(tmp_path):
     built = build_once(tmp_path / "lm-abc", lambda staging: (staging / "tokens.json").write_text("{}"), "test tokens")
     assert (built / "tokens.json").is_file() and not leftover.exists() and other.is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lm-abcd.keep", "lm-abc", "lm-abc.lock"]
+
+
+def test_a_damaged_cache_folder_is_built_again_or_named_with_the_folder_to_delete(corpus, tmp_path, monkeypatch, caplog):
+    """A cleaner deleting old files, or a full disk, damages a ready folder: a lost or resized file
+    is rebuilt (the tokens stay when only the layout lost one); damage of the same size is an
+    error naming the folder to delete, never a traceback."""
+    import logging
+
+    from xlm.errors import UserError
+
+    folder, _ = corpus
+    first = datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache")
+    first.prepare_data()
+    layout = first.prepared().folder
+    expected = [PackedBlocks(layout / f"{s}.arrow")[0] for s in ("train", "val")]
+    monkeypatch.setattr(TextTokenizer, "encode_batch", never_called)
+    for damage in (lambda p: p.unlink(), lambda p: os.truncate(p, p.stat().st_size // 2)):
+        damage(layout / "val.arrow")
+        again = datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache")
+        with caplog.at_level(logging.WARNING, logger="xlm.data.store"):
+            again.prepare_data()  # the layout is cut again from the tokens, which are intact
+        assert f"{layout} is damaged (val.arrow " in caplog.text
+        assert [PackedBlocks(layout / f"{s}.arrow")[0] for s in ("train", "val")] == expected
+        caplog.clear()
+    monkeypatch.undo()
+
+    tokens = layout.parent
+    token_file = next(tokens.glob("tokens-*.arrow"))
+    os.truncate(token_file, token_file.stat().st_size - 1)  # the tokens are damaged: tokenized again
+    again = datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache")
+    again.prepare_data()
+    assert [PackedBlocks(layout / f"{s}.arrow")[0] for s in ("train", "val")] == expected
+
+    train = layout / "train.arrow"
+    train.write_bytes(b"\0" * train.stat().st_size)  # same size: only reading it finds the damage
+    with pytest.raises(UserError) as raised:
+        PackedBlocks(train)
+    assert raised.value.what.startswith(f"the cache folder {layout} is damaged: train.arrow cannot be read")
+    assert raised.value.fix == f"delete {layout}; the next run builds it again"
+    (layout / "layout.json").write_text("{" + " " * (len((layout / "layout.json").read_bytes()) - 1))
+    with pytest.raises(UserError, match="damaged: layout.json cannot be read"):
+        datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache").prepare_data()
+
+
+def test_a_ready_folder_from_before_the_file_list_is_taken_as_it_is(tmp_path):
+    from xlm.data.store import READY, build_once, is_ready
+
+    old = tmp_path / "lm-old"
+    old.mkdir()
+    (old / READY).write_text("")  # the marker's old form: it lists no files
+    assert is_ready(old) and build_once(old, never_called, "old tokens") == old

@@ -138,3 +138,22 @@ def test_a_value_the_tokenizer_needs_but_nobody_set_is_named(compose, overrides,
         OmegaConf.resolve(cfg)  # what a job does first
     error = explain(caught.value)
     assert (error.what, error.fix) == (f"{key} has no value (???), and the tokenizer needs it", f"give it one: {key}=VALUE")
+
+
+def test_a_corpus_tokenizer_whose_cache_lost_its_file_is_trained_again_and_a_damaged_one_named(tmp_path):
+    """`tokenizer=corpus_bpe` caches its tokenizer: a lost tokenizer.json is trained again (the
+    error said to train one by hand); one damaged in place says to delete the cache folder."""
+    from xlm.data.bpe import corpus_tokenizer
+
+    write_corpus(tmp_path / "texts", files=1, documents=60)
+    first = corpus_tokenizer(files=str(tmp_path / "texts"), vocab_size=300, cache_dir=str(tmp_path / "cache"))
+    (folder,) = [p for p in (tmp_path / "cache").glob("bpe300-*") if p.is_dir()]
+    (folder / "tokenizer.json").unlink()
+    again = corpus_tokenizer(files=str(tmp_path / "texts"), vocab_size=300, cache_dir=str(tmp_path / "cache"))
+    assert again.encode("the cat sat") == first.encode("the cat sat")
+    size = (folder / "tokenizer.json").stat().st_size
+    (folder / "tokenizer.json").write_text("x" * size)
+    with pytest.raises(UserError) as raised:
+        corpus_tokenizer(files=str(tmp_path / "texts"), vocab_size=300, cache_dir=str(tmp_path / "cache"))
+    assert "is not a tokenizer.json the tokenizers library can load" in raised.value.what
+    assert raised.value.fix == f"delete {folder}; the next run trains it again"

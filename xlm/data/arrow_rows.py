@@ -33,7 +33,12 @@ class ArrowRows(Dataset):
         import numpy as np
         import pyarrow as pa
 
-        table = self._table = pa.ipc.open_stream(pa.memory_map(str(self.path))).read_all()
+        try:
+            table = self._table = pa.ipc.open_stream(pa.memory_map(str(self.path))).read_all()
+        except (OSError, pa.ArrowException) as exc:  # the layout's marker vouched for it: the cache is damaged
+            from xlm.data.store import damaged
+
+            raise damaged(self.path.parent, self.path.name, exc) from None
         self._chunks: list[dict[str, tuple[Any, Any]]] = []
         starts = [0]
         for batch in table.to_batches():

@@ -100,4 +100,7 @@ def corpus_tokenizer(files: Any = None, hub: Any = None, sample_by: str = "parag
                  time.perf_counter() - start, folder)
 
     build_once(folder, make, f"the tokenizer of {source.describe()}")
-    return TextTokenizer(str(folder))
+    try:
+        return TextTokenizer(str(folder))
+    except UserError as exc:  # its marker vouched for it: the cache is damaged, not the user's folder
+        raise UserError(exc.what, f"delete {folder}; the next run trains it again") from None

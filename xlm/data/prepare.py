@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from xlm.data.fingerprint import digest_of
-from xlm.data.store import build_once, is_ready
+from xlm.data.store import build_once, damaged, is_ready
 from xlm.errors import UserError, causes
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,11 @@ def prepare(source: Any, tokenizer: Any, *, mode: str = "lm", block_size: int = 
     if not is_ready(layout):
         cut = partial(_cut, tokens=tokens, mode=mode, block_size=int(block_size), val_size=float(val_size), source=source)
         build_once(layout, cut, f"the {mode} layout of {source.describe()}")
-    info = json.loads((layout / LAYOUT_INDEX).read_text(encoding="utf-8"))
-    files = {split: layout / entry["file"] for split, entry in info["splits"].items()}
+    try:
+        info = json.loads((layout / LAYOUT_INDEX).read_text(encoding="utf-8"))
+        files = {split: layout / entry["file"] for split, entry in info["splits"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise damaged(layout, LAYOUT_INDEX, exc) from None
     return PreparedText(layout, files, info)
 
 
@@ -203,10 +206,13 @@ def numpy_view(array: Any, dtype: str = "int32") -> Any:
 def _record_batches(tokens: Path, split: str) -> Iterator[Any]:
     import pyarrow as pa
 
-    index = json.loads((tokens / TOKENS_INDEX).read_text(encoding="utf-8"))
-    for name in index["splits"][split]["files"]:
-        with pa.memory_map(str(tokens / name)) as source:
-            yield from pa.ipc.open_stream(source)
+    name = TOKENS_INDEX
+    try:
+        for name in json.loads((tokens / TOKENS_INDEX).read_text(encoding="utf-8"))["splits"][split]["files"]:
+            with pa.memory_map(str(tokens / name)) as source:
+                yield from pa.ipc.open_stream(source)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:  # its marker vouched for it
+        raise damaged(tokens, name, exc) from None
 
 
 def _cut(staging: Path, *, tokens: Path, mode: str, block_size: int, val_size: float, source: Any) -> None:

@@ -5,10 +5,16 @@ under a file lock, so concurrent runs (DDP ranks started by torchrun, a sweep, t
 build it once and never read half of one; a run killed midway leaves only a staging folder,
 which the next run that builds that folder deletes (only the lock's holder builds it, so any
 other staging folder of its name is a dead run's).
+
+The marker lists every file the folder was built with and its size. A ready folder that lost
+a file or whose file changed size (a cleaner deleting old files, a disk filling up) is damaged:
+it is built again, with a warning, rather than read. A folder whose marker lists nothing (made
+before the list existed) is taken as it is.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -21,7 +27,41 @@ READY = ".ready"
 
 
 def is_ready(folder: Path) -> bool:
-    return (Path(folder) / READY).exists()
+    """Whether ``folder`` was built whole and still holds every file it was built with."""
+    return (Path(folder) / READY).exists() and damage(folder) is None
+
+
+def damage(folder: Path) -> str | None:
+    """What a ready folder lost since it was built (a file gone or of another size), or None."""
+    try:
+        listed = json.loads((Path(folder) / READY).read_text(encoding="utf-8") or "{}").get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return f"its marker {READY} cannot be read"
+    for name, size in listed.items():
+        try:
+            found = os.stat(os.path.join(folder, name)).st_size
+        except OSError:
+            return f"{name} is missing"
+        if found != size:
+            return f"{name} has {found} bytes, not the {size} it was written with"
+    return None
+
+
+def damaged(folder: Path, what: str, exc: Exception):
+    """The error for a ready folder that cannot be read although its files kept their sizes."""
+    from xlm.errors import UserError
+
+    return UserError(f"the cache folder {folder} is damaged: {what} cannot be read ({exc})",
+                     f"delete {folder}; the next run builds it again")
+
+
+def _mark_ready(staging: Path) -> None:
+    files = {}
+    for parent, _, names in os.walk(staging):
+        for name in names:
+            path = os.path.join(parent, name)
+            files[os.path.relpath(path, staging)] = os.stat(path).st_size
+    (staging / READY).write_text(json.dumps({"files": files}, sort_keys=True), encoding="utf-8")
 
 
 def build_once(folder: Path, make: Callable[[Path], None], what: str) -> Path:
@@ -31,6 +71,8 @@ def build_once(folder: Path, make: Callable[[Path], None], what: str) -> Path:
     folder = Path(folder)
     if is_ready(folder):
         return folder
+    if (folder / READY).exists():
+        log.warning("%s is damaged (%s): building it again", folder, damage(folder))
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(folder) + ".lock")
     try:
@@ -47,7 +89,7 @@ def build_once(folder: Path, make: Callable[[Path], None], what: str) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             make(staging)
-            (staging / READY).write_text("")
+            _mark_ready(staging)
             shutil.rmtree(folder, ignore_errors=True)  # a stale copy without its marker
             os.rename(staging, folder)
         finally:

@@ -7,8 +7,9 @@ model must find, from the centre, the arm that ends at the goal. The prompt is t
 
 Data are generated locally and deterministically (one seeded RNG, no network) the first time
 a configuration is used, then read from a folder under ``data_dir`` whose name hashes every parameter.
-Generation takes a file lock and renames a fully written folder into place, marked ready
-last, so concurrent runs (Hydra multirun, DDP ranks) never see half a dataset.
+Generation is `xlm.data.store.build_once`: a file lock, a fully written folder renamed into
+place and marked ready last, so concurrent runs (Hydra multirun, DDP ranks) never see half a
+dataset, and a folder that lost a file is generated again.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,7 +27,6 @@ from xlm.paths import data_dir
 SPLITS = ("train", "val", "test")
 # Bump when the generated data change for the same parameters: it is part of the cache key.
 GENERATOR_VERSION = 1
-READY_MARKER = ".ready"
 
 
 @dataclass(frozen=True)
@@ -118,34 +116,17 @@ class StarGraphTask:
 
     def prepare(self) -> Path:
         """Generate the data unless a ready copy is cached; returns the data folder."""
-        from filelock import FileLock
+        from xlm.data.store import build_once
 
-        folder = self.folder
-        if (folder / READY_MARKER).exists():
-            return folder
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        # The lock makes the check-then-generate atomic across processes; the staging folder
-        # and the marker written last keep readers safe even if a generator is killed midway.
-        with FileLock(str(folder) + ".lock"):
-            if (folder / READY_MARKER).exists():
-                return folder
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            try:
-                splits = generate_splits(
-                    self.degree, self.path_length, self.num_ids, dict(self.num_examples or {}), self.seed
-                )
-                for split, graphs in splits.items():
-                    with open(staging / f"{split}.jsonl", "w", encoding="utf-8") as handle:
-                        for g in graphs:
-                            row = {"edges": g.edges, "start": g.start, "goal": g.goal, "path": g.path}
-                            handle.write(json.dumps(row) + "\n")
-                (staging / "params.json").write_text(json.dumps(self._params(), indent=2, sort_keys=True))
-                (staging / READY_MARKER).write_text("")
-                shutil.rmtree(folder, ignore_errors=True)  # a stale copy without its marker
-                os.rename(staging, folder)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        return folder
+        def generate(staging: Path) -> None:
+            splits = generate_splits(self.degree, self.path_length, self.num_ids, dict(self.num_examples or {}), self.seed)
+            for split, graphs in splits.items():
+                with open(staging / f"{split}.jsonl", "w", encoding="utf-8") as handle:
+                    for g in graphs:
+                        handle.write(json.dumps({"edges": g.edges, "start": g.start, "goal": g.goal, "path": g.path}) + "\n")
+            (staging / "params.json").write_text(json.dumps(self._params(), indent=2, sort_keys=True))
+
+        return build_once(self.folder, generate, f"the {self.name} data")
 
     def read(self, split: str) -> list[dict]:
         """The raw records of one split (edges, start, goal, path as node numbers)."""
