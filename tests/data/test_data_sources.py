@@ -29,6 +29,18 @@ def test_a_folder_a_glob_a_list_and_split_mappings_resolve_in_order(tmp_path):
     assert source.splits() == ("train", "val") and [p.name for p in source.split_files("val")] == ["part0.txt"]
 
 
+def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
+    """`**` follows a symlink to a folder above it until the link limit: 41 paths to one file
+    (the folder form read it once); a folder and a file in it, both given, named it twice."""
+    (tmp_path / "corpus" / "sub").mkdir(parents=True)
+    (tmp_path / "corpus" / "a.txt").write_text("the cat sat\n")
+    (tmp_path / "corpus" / "sub" / "up").symlink_to("..")
+    glob = TextSource(str(tmp_path / "corpus" / "**" / "*.txt")).split_files("train")
+    assert glob == [tmp_path / "corpus" / "a.txt"]
+    both = TextSource([str(tmp_path / "corpus"), str(tmp_path / "corpus" / "a.txt")]).split_files("train")
+    assert both == [tmp_path / "corpus" / "a.txt"]
+
+
 @pytest.mark.parametrize("files, what", [
     ("{tmp}/none/*.txt", "matches no file"),
     ("{tmp}/missing.txt", "does not exist"),

@@ -127,6 +127,7 @@ class TextSource:
                 raise UserError(f"datamodule.files: {bad[0]} ({split}) is not a format xlm reads",
                                 f"use {', '.join(sorted(BUILDERS))} files (a .jsonl record per line with the text field)")
             found.extend(matches)
+        found = _once(found)
         kinds = sorted({BUILDERS[p.suffix.lower()] for p in found})
         if len(kinds) > 1:
             raise UserError(f"datamodule.files ({split}) mixes {' and '.join(kinds)} files",
@@ -257,6 +258,20 @@ class TextSource:
                 total += len(text)
                 if max_chars is not None and total >= int(max_chars):
                     return
+
+
+def _once(paths: list[Path]) -> list[Path]:
+    """Each file once: a glob that follows a symlink to a folder above it (``**`` walks it again
+    and again, up to the link limit), or a folder and a file in it both given, names one file
+    under many paths."""
+    seen: set[str] = set()
+    kept = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            kept.append(path)
+    return kept
 
 
 def _read_local(path: Path, builder: str, columns: list[str], sample_by: str) -> Iterator[Any]:
