@@ -281,3 +281,48 @@ def test_a_ready_folder_from_before_the_file_list_is_taken_as_it_is(tmp_path):
     old.mkdir()
     (old / READY).write_text("")  # the marker's old form: it lists no files
     assert is_ready(old) and build_once(old, never_called, "old tokens") == old
+
+
+_PREPARE = """
+import sys
+from pathlib import Path
+from xlm.data.prepare import prepare
+from xlm.data.sources import TextSource
+from xlm.data.text_tokenizer import TextTokenizer
+try:
+    prepare(TextSource(sys.argv[1]), TextTokenizer(sys.argv[2]), block_size=32, num_proc=2, root=Path(sys.argv[3]))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_processes_tokenize_is_a_keyboard_interrupt_without_tracebacks(corpus, tmp_path):
+    """The pool of `datasets` turned Ctrl-C into a TimeoutError traceback, and every worker printed its own."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, _ = corpus
+    write_corpus(tmp_path / "big", files=1, documents=40000)
+    log = tmp_path / "log"
+
+    def as_a_terminal_does():  # Ctrl-C reaches the whole process group
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setsid()
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", _PREPARE, str(tmp_path / "big"), str(folder / "tok"), str(tmp_path / "cache")],
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=as_a_terminal_does)
+    try:
+        deadline = time.monotonic() + 120
+        while b"tokenizing train (2 processes)" not in log.read_bytes() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 130, log.read_text(errors="replace")[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "Traceback" not in log.read_text(errors="replace")
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir() and not p.name.startswith(".")]  # nothing ready

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -65,13 +66,22 @@ def _texts(values: list, field: str, start: int) -> list:
     return values
 
 
-def tokenize_lm(batch: dict, indices: list, tokenizer: Any, column: str, eos: int) -> dict:
+def _leave_ctrl_c_to(parent: int | None) -> None:
+    """In a tokenizing worker process, ignore Ctrl-C: the parent gets it too and stops the pool;
+    otherwise each worker prints its own KeyboardInterrupt traceback."""
+    if parent is not None and os.getpid() != parent:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def tokenize_lm(batch: dict, indices: list, tokenizer: Any, column: str, eos: int, parent: int | None = None) -> dict:
     """Documents -> ids ending in ``<eos>``; blank documents (and null fields) are skipped."""
+    _leave_ctrl_c_to(parent)
     texts = [t for t in _texts(batch[column], column, indices[0] if indices else 0) if t is not None and t.strip()]
     return {"ids": [ids + [eos] for ids in tokenizer.encode_batch(texts)], "bucket": [bucket(t) for t in texts]}
 
 
-def tokenize_pairs(batch: dict, indices: list, tokenizer: Any, prompt: str, target: str) -> dict:
+def tokenize_pairs(batch: dict, indices: list, tokenizer: Any, prompt: str, target: str, parent: int | None = None) -> dict:
+    _leave_ctrl_c_to(parent)
     start = indices[0] if indices else 0
     prompts, targets = _texts(batch[prompt], prompt, start), _texts(batch[target], target, start)
     for offset, (p, t) in enumerate(zip(prompts, targets)):
@@ -151,9 +161,9 @@ def _tokenize(staging: Path, *, source: Any, tokenizer: Any, mode: str, columns:
     # warning in every forked process that its own thread pool was disabled.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if mode == "lm":
-        function = partial(tokenize_lm, tokenizer=tokenizer, column=columns[0], eos=tokenizer.eos_token_id)
+        function = partial(tokenize_lm, tokenizer=tokenizer, column=columns[0], eos=tokenizer.eos_token_id, parent=os.getpid())
     else:
-        function = partial(tokenize_pairs, tokenizer=tokenizer, prompt=columns[0], target=columns[1])
+        function = partial(tokenize_pairs, tokenizer=tokenizer, prompt=columns[0], target=columns[1], parent=os.getpid())
     index: dict[str, Any] = {"format": FORMAT, "mode": mode, "columns": columns, "source": source.describe(),
                              "tokenizer": tokenizer.name, "splits": {}}
     wanted = int(num_proc or available_cores())
@@ -169,6 +179,8 @@ def _tokenize(staging: Path, *, source: Any, tokenizer: Any, mode: str, columns:
                               cache_file_name=str(staging / f"tokens-{split}.arrow"), new_fingerprint=f"{key[:32]}-{split}",
                               desc=f"tokenizing {split} ({procs} process{'es' if procs > 1 else ''})")
         except Exception as exc:
+            if any(isinstance(e, KeyboardInterrupt) for e in causes(exc)):
+                raise KeyboardInterrupt from None  # Ctrl-C, which the pool of `datasets` turns into a TimeoutError
             bad = next((e for e in causes(exc) if isinstance(e, BadRecord)), None)
             if bad is None:
                 raise
