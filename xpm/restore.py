@@ -215,6 +215,9 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
     try:
         how = _rebuild(project, model, record, folder, options)
         recs = records(folder)
+        if tree_hash(recs) != model.hash and (converted := _line_endings_as_recorded(folder, recs, record.tree(model.name))):
+            how += f" + line endings as checked out ({first_of((show(p, 80) for p in converted), 3)})"
+            recs = records(folder)
         if (got := tree_hash(recs)) != model.hash:
             raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}")
         _check_links(folder, [r.path for r in recs if r.mode == "120000"], model.name)
@@ -228,6 +231,33 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
         remove_tree(folder, ignore_errors=True)
         raise
     return Step(model, line, f"{model.name}: restored into {dest} ({how}), content hash verified", folder=folder, dest=dest)
+
+
+def _line_endings_as_recorded(folder: Path, recs: list, recorded: dict | None) -> list[str]:
+    """Give each file that differs from the record only in its line endings the recorded ones;
+    return their paths.
+
+    A repository's `.gitattributes` (`eol=crlf`, `text`) or `core.autocrlf` converts line endings
+    on checkout: the run hashed the work tree, the export wrote git's blobs. No attribute is read:
+    a file is converted only when the result has the recorded sha256, byte for byte."""
+    import hashlib
+    import re
+
+    converted = []
+    for rec in recs:
+        want = (recorded or {}).get(rec.path)
+        if want is None or want == (rec.mode, rec.sha256) or rec.mode not in ("100644", "100755") or want[0] != rec.mode:
+            continue
+        path = os.path.join(folder, *rec.path.split("/"))
+        with open(path, "rb") as handle:
+            data = handle.read()
+        for candidate in (re.sub(rb"(?<!\r)\n", b"\r\n", data), data.replace(b"\r\n", b"\n")):
+            if candidate != data and hashlib.sha256(candidate).hexdigest() == want[1]:
+                with open(path, "wb") as handle:
+                    handle.write(candidate)
+                converted.append(rec.path)
+                break
+    return converted
 
 
 def _check_links(folder: Path, paths: list[str], name: str) -> None:

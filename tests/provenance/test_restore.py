@@ -313,3 +313,33 @@ def test_a_rebuilt_folder_keeps_the_link_rules_of_a_fetched_tree(tmp_path, targe
         _check_links(tmp_path, ["data_link"], "mine")
     assert str(info.value).startswith("the run's files hold what xpm never installs: has symlink 'data_link' -> ")
     assert refused in str(info.value)
+
+
+def test_a_model_whose_checkout_converts_line_endings_is_restored_to_the_recorded_bytes(tmp_path):
+    """`.gitattributes` `eol=crlf`: the run hashed the work tree (CRLF), the export wrote git's
+    blobs (LF), and a clean, committed model could never be restored. A file is converted only
+    when the result has the recorded sha256 (a dirty edit, saved as a patch, included)."""
+    env = env_for(tmp_path / "home")
+    project = new_repo(tmp_path / "project")
+    copy_example(project / "src" / "zlm")
+    (project / "src" / "zlm" / ".gitattributes").write_text("*.yaml eol=crlf\n")
+    (project / ".gitignore").write_text("outputs/\n")
+    (project / ".xlm_models").write_text("./src/zlm\n")
+    head = commit(project, "a model checked out with CRLF configs")
+    configs = sorted((project / "src" / "zlm" / "configs").rglob("*.yaml"))
+    for path in configs:  # checked out again, as a clone would be: CRLF
+        path.unlink()
+    git(project, "checkout", "--", ".")
+    assert all(b"\r\n" in p.read_bytes() for p in configs) and git(project, "status", "--porcelain") == ""
+    edited = project / "src" / "zlm" / "configs" / "model" / "zlm.yaml"
+    edited.write_bytes(edited.read_bytes() + b"# tried, not committed\r\n")
+    xlm(project, env, "train", "experiment=star_easy_zlm", *TINY)
+    (trained,) = runs_of(project, "train")
+    recorded = next(m for m in tomllib.loads((trained / "models.lock").read_text())["model"] if m["name"] == "zlm")
+    assert (recorded["commit"], recorded["dirty"]) == (head, True)
+
+    fresh = new_repo(tmp_path / "fresh")
+    out = xpm(fresh, env, "install", "--from-run", str(trained)).stdout
+    dest = fresh / "xlm_restored" / "zlm"
+    assert f"(commit {head[:12]} + models/zlm.patch applied + line endings as checked out (configs/" in out
+    assert read_tree(dest) == read_tree(project / "src" / "zlm") and hash_dir(dest) == recorded["hash"]
