@@ -254,9 +254,39 @@ def run(cfg: DictConfig) -> Any:
 
             traceback.print_exc()
         print(error.render(), file=sys.stderr)
+        _forget_unstarted_run()
         # SystemExit passes through Hydra's error handler, which would otherwise print a trace
         # (and a line "Error executing job with overrides: ...").
         raise SystemExit(EXIT_USER_ERROR) from None
+
+
+_HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})
+
+
+def _forget_unstarted_run() -> None:
+    """Delete the run folder of a job refused before it wrote anything (a drift check, a
+    checkpoint's config): Hydra made it with its own config files and an empty log, and it
+    would pass for the newest run, one without a record. A folder holding anything else stays."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir)
+    try:
+        for entry in folder.iterdir():
+            if entry.is_symlink():
+                return
+            if entry.name == hydra_cfg.output_subdir and entry.is_dir():
+                if any(p.name not in _HYDRA_FILES or not p.is_file() or p.is_symlink() for p in entry.iterdir()):
+                    return
+            elif not (entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0):
+                return
+        import shutil
+
+        shutil.rmtree(folder)
+    except OSError:  # the refusal is what matters; a folder that cannot be read or deleted stays
+        pass
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
