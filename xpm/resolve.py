@@ -131,8 +131,8 @@ def resolve(requested: str | None, refs: RefList, where: str = "the repository")
             branch = _branch_at(refs.head_commit, refs.branches)
             return Resolved(refs.head_commit, f"refs/heads/{branch}" if branch else "")
         raise UnknownRef(f"{where} has no tags and no default branch", "push a commit or a tag, or name a ref with @REF")
-    if _FULL_SHA.match(requested):
-        return Resolved(requested, "")
+    if _FULL_SHA.match(requested.lower()):  # git reads hex in either case; the lock holds its own spelling
+        return Resolved(requested.lower(), "")
     if requested in refs.tags:
         return Resolved(refs.tags[requested], f"refs/tags/{requested}")
     if requested in refs.branches:
@@ -142,13 +142,13 @@ def resolve(requested: str | None, refs: RefList, where: str = "the repository")
         name = newest_matching(spec, refs.tags)
         if name is not None:
             return Resolved(refs.tags[name], f"refs/tags/{name}")
-    if _SHORT_SHA.match(requested):
-        tips = {c for c in (*refs.tags.values(), *refs.branches.values()) if c.startswith(requested)}
+    if _SHORT_SHA.match(prefix := requested.lower()):
+        tips = {c for c in (*refs.tags.values(), *refs.branches.values()) if c.startswith(prefix)}
         if len(tips) == 1:
             return Resolved(tips.pop(), "")
         if len(tips) > 1:
             raise UnknownRef(f"commit prefix '{requested}' is ambiguous in {where}", "write more digits of the commit id")
-        return NeedsHistory(requested)
+        return NeedsHistory(prefix)
     raise unknown_ref(requested, refs, where, is_query=spec is not None)
 
 

@@ -65,6 +65,19 @@ def test_an_annotated_tags_own_id_locks_its_commit(upstream, project):
     assert read_tree(project / "xlm_models" / "zlm") == repo.tree(commit)
 
 
+def test_a_commit_id_in_uppercase_is_the_commit_as_git_reads_it(upstream, project):
+    """`@24DDBC75...` (copied from a tool that shows ids in capitals) was "unknown ref"."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.commit("v2", model_files("zlm", "2.0.0"))
+    out = xpm(project, "add", f"{repo.url}@{first.upper()}")
+    assert out.stdout == f"added zlm {first[:7]}\n"
+    assert _locked(project) == ("", first)
+    xpm(project, "install", "--frozen")  # the lock, with the id as written, is one every reader accepts
+    out = xpm(project, "add", f"{repo.url}@{repo.head('main')[:8].upper()}")
+    assert _locked(project) == ("", repo.head("main"))
+
+
 def test_a_commit_id_no_ref_leads_to_says_to_check_it(upstream, project):
     repo = upstream("lab/zlm")
     repo.commit("v1", model_files("zlm", "1.0.0"))

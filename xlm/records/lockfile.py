@@ -235,9 +235,9 @@ def check_resolved(table: Table, fix: str) -> None:
         raise LockFileError(f"{table.where('resolved')}: '{show(resolved)}' is not a tag or branch (refs/tags/..., refs/heads/...)", fix)
     if not isinstance(requested, str):
         return
-    full_id = is_commit_id(requested)
+    full_id = is_commit_id(requested.lower())  # git reads a commit id in either case
     if (resolved.startswith("refs/heads/") and resolved != f"refs/heads/{requested}") or (resolved and full_id) or (
-            not resolved and not all(c in "0123456789abcdef" for c in requested)):
+            not resolved and not all(c in "0123456789abcdefABCDEF" for c in requested)):
         raise LockFileError(f"{table.where('resolved')}: '{show(resolved)}' cannot be what '{show(requested)}' resolves to", fix)
 
 
