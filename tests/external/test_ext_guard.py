@@ -95,6 +95,18 @@ def test_a_stale_target_fails_only_the_job_that_uses_it(project):
     )
 
 
+def test_a_stale_target_into_another_models_package_names_the_file_and_line(project):
+    """Validation checks a model's own package only, so it had not warned: the error had no place."""
+    project.model("model_a")
+    root = project.model("model_b", files={"configs/model/b_on_a.yaml": "# @package _global_\nmodel:\n  _target_: model_a.model.ModelAA\n"})
+    project.models_file("model_a", "model_b")
+    found = find_external_models()
+    assert found.warnings == []
+    error = job_error(found, {"experiment": "model_b_debug", "model": "b_on_a"}, ["model_a.model.ModelAA"])
+    assert error.what == (f"the job's config names a target that does not exist: 'model_a.model.ModelAA' "
+                          f"(at {root / 'configs' / 'model' / 'b_on_a.yaml'}:3): 'ModelAA' is not defined in model_a/model.py")
+
+
 def test_a_target_into_xlm_is_checked_like_a_model_target(project):
     project.model("old", files={"configs/model_type/old.yaml": "# @package _global_\nlightning_module:\n  _target_: xlm.lightning.Harness\nloss:\n  _target_: old.loss.OldLoss\n"})
     project.models_file("old")

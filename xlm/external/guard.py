@@ -91,7 +91,7 @@ def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str]
     """Why a job with these config ``choices`` (group -> option) and ``targets`` must not run, or None."""
     blocking = _blocking(found)
     return (_skipped_config(found, blocking, choices) or _skipped_target(blocking, targets) or _unplaced_config(found, choices)
-            or _bad_target(found, targets, memo))
+            or _bad_target(found, targets, memo, choices))
 
 
 def _unplaced_config(found: ExternalModels, choices: dict[str, Any]) -> UserError | None:
@@ -148,16 +148,37 @@ def _skipped_target(blocking: list, targets: list[str]) -> UserError | None:
     return None
 
 
-def _bad_target(found: ExternalModels, targets: list[str], memo) -> UserError | None:
-    """A target into a loaded model's package or into xlm that names nothing (validation warned where it is written)."""
+def _bad_target(found: ExternalModels, targets: list[str], memo, choices: dict[str, Any]) -> UserError | None:
+    """A target into a loaded model's package or into xlm that names nothing. Validation warned
+    where it is written when it is the model's own package; into another's, the selected config
+    files are searched for it."""
     check = TargetCheck({m.info.package: m.info.package_dir for m in found.models if m.info.package and m.info.package != "xlm"}, memo)
     for target in targets:
         if (why := check.why(target)) is not None:
             warned = next((w for w in found.warnings if f"bad target '{target}'" in w.what), None)
-            where = f" (at {warned.where})" if warned else ""
+            at = warned.where if warned else _written_at(found, choices, target)
+            where = f" (at {at})" if at else ""
             owner = "this xlm" if target.startswith("xlm.") else "its package"
             return UserError(f"the job's config names a target that does not exist: '{target}'{where}: {why}",
                              f"point it at a class or function that exists in {owner}, or choose a config that does not use it")
+    return None
+
+
+def _written_at(found: ExternalModels, choices: dict[str, Any], target: str) -> str | None:
+    """`file:line` of the first selected config file of a model that writes `target`."""
+    import re
+
+    pattern = re.compile(r"^\s*_target_\s*:\s*['\"]?" + re.escape(target) + r"['\"]?\s*(?:#.*)?$")
+    for group, option in selections(choices):
+        for model in found.models:
+            path = model.configs_dir / group / f"{option}.yaml"
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for number, line in enumerate(lines, 1):
+                if pattern.match(line):
+                    return f"{path}:{number}"
     return None
 
 
