@@ -78,7 +78,8 @@ def test_a_fifo_in_a_plain_folder_is_named_never_opened(isolated, where):
     done = record_of(project, "mine", used={"mine"})
     assert done.record.hash is None
     assert "the folder cannot be hashed" in done.record.note and "a fifo, socket or device" in done.record.note
-    assert str(project / "mine" / where) in done.record.note
+    assert done.record.note.startswith(f"the folder cannot be hashed: {project / 'mine' / where}: not a file")
+    assert "Errno" not in done.record.note  # the note is for people
 
 
 @pytest.mark.parametrize("name, why", [(b"new\nline.txt", "holds a line break"), (b"caf\xe9.txt", "is not valid UTF-8")])

@@ -114,7 +114,9 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
     try:
         recs = records_of(root, tree.files[rel]) if tree is not None else records(root)
     except OSError as exc:
-        return Collected(replace(record, note=_note(f"the folder cannot be hashed: {exc}")))
+        from xlm.textfile import os_error
+
+        return Collected(replace(record, note=_note(f"the folder cannot be hashed: {os_error(exc)[0]}")))
     if (bad := next(((r.path, why) for r in recs if (why := unrecordable(r.path))), None)) is not None:
         shown = show(bad[0].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
         return Collected(replace(record, note=_note(f"the file name '{shown}' {bad[1]}, so the file list cannot hold it: "
