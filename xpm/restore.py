@@ -45,8 +45,18 @@ from xpm.removal import remove_tree
 RESTORED_DIR = "xlm_restored"  # where models that were local folders are rebuilt, next to .xlm_models
 
 
+MISSING = "bring back what is missing (push the commit, put the folder back)"
+IN_THE_WAY = "move the folder in the way elsewhere"
+NOT_REBUILDABLE = ("what the run recorded cannot be rebuilt byte for byte: get that code by hand (its commit, "
+                   "the run's models/NAME.patch), or train again on code as it is now")
+
+
 class Unrestorable(Exception):
-    """Why one model cannot be restored: what is missing, in words."""
+    """Why one model cannot be restored, in words, and the kind of fix it needs."""
+
+    def __init__(self, what: str, fix: str = MISSING):
+        super().__init__(what)
+        self.fix = fix
 
 
 @dataclass
@@ -102,7 +112,7 @@ def restore(project: Project, path: str | Path, options) -> Restored:
     if all(model.kind in ("core", "installed") for model in record.models.values()):
         done.notes = [note for name in sorted(record.models) if (note := _note(record.models[name], record))]
         return done  # nothing xpm restores: the project is left as it is (none is created)
-    failed: list[tuple[ModelRecord, str]] = []
+    failed: list[tuple[ModelRecord, Unrestorable]] = []
     with _writing(project) as tx:
         vendor.clean_leftovers(project.root)  # staging and trash of an interrupted command
         try:
@@ -117,13 +127,14 @@ def restore(project: Project, path: str | Path, options) -> Restored:
                         done.steps.append(_vendored(project, model, options) if model.kind == "vendored"
                                           else _folder(project, model, record, options))
                     except Unrestorable as exc:
-                        failed.append((model, str(exc)))
+                        failed.append((model, exc))
             fatal = [(m, why) for m, why in failed if m.used]
             if fatal:
                 lines = "\n    - ".join(f"model '{m.name}' ({m.kind}): {why}" for m, why in fatal)
+                fixes = list(dict.fromkeys(why.fix for _, why in fatal))
                 raise XpmError(f"cannot restore {len(fatal)} model(s) that {record.origin} used; nothing was changed:\n    - {lines}",
-                               "each line says what is missing: bring it back (push the commit, put the folder back), "
-                               "then run the command again")
+                               ("; ".join(fixes) + ", then run the command again") if fixes != [NOT_REBUILDABLE]
+                               else NOT_REBUILDABLE)
             done.skipped = [f"model '{m.name}' ({m.kind}, not used by the run) was not restored: {why}" for m, why in failed]
             _commit(project, tx, done)
         except BaseException:
@@ -176,13 +187,13 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
         return Step(model, line, f"{model.name}: {shown} already installed (content hash verified)", entry, kept=True)
     folder = stamp.vendored_root(project.root, model.name)
     if os.path.lexists(folder) and stamp.read_stamp(project.root, model.name) is None:
-        raise Unrestorable(f"{folder} exists and was not installed by xpm: move it elsewhere")
+        raise Unrestorable(f"{folder} exists and was not installed by xpm: move it elsewhere", IN_THE_WAY)
     db = _commit_in_cache([(model.source, model.source)], model.commit, model.name, options)
     try:
         staged = vendor.stage(options.git, db.path, project.root, model.name, model.commit, model.subdir, line, model.hash)
     except HashMismatch:
         raise Unrestorable(f"commit {model.commit[:12]} of {model.source} no longer hashes to the recorded "
-                           f"{model.hash} (its content changed upstream?)") from None
+                           f"{model.hash} (its content changed upstream?)", NOT_REBUILDABLE) from None
     except XpmError as exc:
         raise Unrestorable(exc.what) from None
     try:
@@ -201,14 +212,14 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
     dest = project.root / RESTORED_DIR / model.name
     line = f"./{RESTORED_DIR}/{model.name}"
     if model.hash is None:
-        raise Unrestorable(f"the run recorded no content hash for it ({model.note or 'no reason given'})")
+        raise Unrestorable(f"the run recorded no content hash for it ({model.note or 'no reason given'})", NOT_REBUILDABLE)
     if os.path.lexists(dest):
         if dest.is_dir() and not dest.is_symlink() and hash_dir(dest) == model.hash:
             return Step(model, line, f"{model.name}: {dest} already holds the run's files (content hash verified)", kept=True)
-        raise Unrestorable(f"{dest} exists and holds other files than the run used: move it elsewhere")
+        raise Unrestorable(f"{dest} exists and holds other files than the run used: move it elsewhere", IN_THE_WAY)
     if model.dirty and model.name not in record.patches:
         raise Unrestorable(f"its files differed from {_what_commit(model)}, and the run saved no patch of them"
-                           + (f" ({model.note})" if model.note else ""))
+                           + (f" ({model.note})" if model.note else ""), NOT_REBUILDABLE)
     staging = vendor.staging_root(project.root)
     staging.mkdir(parents=True, exist_ok=True)
     folder = vendor._new_folder(staging, model.name)
@@ -219,14 +230,15 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
             how += f" + line endings as checked out ({first_of((show(p, 80) for p in converted), 3)})"
             recs = records(folder)
         if (got := tree_hash(recs)) != model.hash:
-            raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}")
+            raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}",
+                               NOT_REBUILDABLE)
         _check_links(folder, [r.path for r in recs if r.mode == "120000"], model.name)
         from xpm.validate import check_model
 
         try:
             check_model(folder, model.name, how, f"{model.name}@{RESTORED_DIR}")
         except XpmError as exc:
-            raise Unrestorable(f"{how} is not a valid xlm model: {exc.what}") from None
+            raise Unrestorable(f"{how} is not a valid xlm model: {exc.what}", NOT_REBUILDABLE) from None
     except BaseException:
         remove_tree(folder, ignore_errors=True)
         raise
@@ -270,7 +282,8 @@ def _check_links(folder: Path, paths: list[str], name: str) -> None:
     try:
         check_links([Entry(path, SYMLINK, "", len(target)) for path, target in links.items()], links, f"model '{name}'")
     except UnsafeTree as exc:
-        raise Unrestorable(f"the run's files hold what xpm never installs: {exc.what.removeprefix(f'model {name!r} ')}") from None
+        raise Unrestorable(f"the run's files hold what xpm never installs: {exc.what.removeprefix(f'model {name!r} ')}",
+                           NOT_REBUILDABLE) from None
 
 
 def _what_commit(model: ModelRecord) -> str:

@@ -254,6 +254,7 @@ def test_a_folder_in_the_way_is_never_replaced(dirty_run, tmp_path):
     mine.write_text("my own work\n")
     refused = xpm(tmp_path, env, "install", "--from-run", str(trained), code=1).stderr
     assert f"model 'zlm' (path): {mine.parent} exists and holds other files than the run used: move it elsewhere" in refused
+    assert refused.endswith("  fix: move the folder in the way elsewhere, then run the command again\n")
     assert snapshot(tmp_path) == {"xlm_restored/zlm/mine.py": b"my own work\n"}
 
 
@@ -268,6 +269,7 @@ def test_a_tampered_patch_is_named_with_the_files_that_differ(dirty_run, tmp_pat
     refused = xpm(fresh, env, "install", "--from-run", str(copy), code=1).stderr
     assert f"error: cannot restore 1 model(s) that {copy} used; nothing was changed:" in refused
     assert "not to the recorded sha256-tree:" in refused and "files that differ: zlm/model.py" in refused
+    assert "  fix: what the run recorded cannot be rebuilt byte for byte: get that code by hand" in refused  # not "bring it back"
     assert snapshot(fresh) == {}
     patch.unlink()
     refused = xpm(fresh, env, "install", "--from-run", str(copy), code=1).stderr
@@ -287,7 +289,8 @@ def test_an_unpublished_commit_without_its_work_tree_is_named_then_restored_once
         refused = xpm(fresh, env, "install", "--from-run", str(run_folder), code=1).stderr
         assert (f"model 'zlm' (path): its work tree {project} no longer exists; commit {head[:12]} is not in "
                 f"{remote.as_uri()} (never pushed, or history rewritten?)\n") in refused
-        assert "fix: each line says what is missing" in refused and snapshot(fresh) == before
+        assert refused.endswith("  fix: bring back what is missing (push the commit, put the folder back), then run the command again\n")
+        assert snapshot(fresh) == before
         git(moved, "push", "-q", "origin", "main")
         out = xpm(fresh, env, "install", "--from-run", str(run_folder)).stdout
         assert "content hash verified" in out
