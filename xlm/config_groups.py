@@ -40,7 +40,35 @@ def unknown_option_fix(group: str, option: str, choices: list[str]) -> str:
     is the cause when there is one (Hydra reads `.yaml` only), else the options that exist."""
     if group and (yml := next((f for d in config_dirs() if (f := d / group / f"{option}.yml").is_file()), None)):
         return f"rename {yml} to {option}.yaml: Hydra reads .yaml files only"
+    if group and (unregistered := _installed_without_entry_point(group, option)) is not None:
+        return unregistered
     return f"choose one of: {', '.join(choices) or '(none installed)'}"
+
+
+def _installed_without_entry_point(group: str, option: str) -> str | None:
+    """The fix when an installed package ships ``configs/<group>/<option>.yaml`` (in or beside
+    it) but its distribution declares no `xlm.models` entry point, so xlm never sees it (a model
+    installed with a plain `setup.py`). Packages are found, never imported; only on this error."""
+    import importlib.util
+
+    from xlm.external.installed import ENTRY_POINT_GROUP, installed
+
+    found = installed()
+    declared = {ep.distribution for ep in found.entry_points}
+    for module, distributions in found.top_level.items():
+        if not module.isidentifier() or declared.intersection(distributions):
+            continue
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            for configs in (Path(folder) / "configs", Path(folder).parent / "configs"):
+                if (configs / group / f"{option}.yaml").is_file():
+                    return (f"the installed package '{module}' ({folder}) has it, but its distribution '{distributions[0]}' "
+                            f"declares no {ENTRY_POINT_GROUP} entry point: add [project.entry-points.\"{ENTRY_POINT_GROUP}\"] "
+                            f"{module} = \"{module}\" to its pyproject.toml and install it again, or list its folder in .xlm_models")
+    return None
 
 
 def unknown_selection(override: str, groups: dict[str, list[str]]) -> tuple[str, str, list[str]] | None:

@@ -217,3 +217,24 @@ def test_an_unresolvable_value_ends_the_job_with_two_lines(project):
 def test_a_mistake_on_the_command_line_names_the_override_not_a_file(project):
     proc = xlm(project, "train", "experiment=bad_interp", "model=nope")
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown model 'nope' (in `model=nope`)"), proc.stderr
+
+
+def test_an_option_of_a_package_installed_without_an_entry_point_says_to_declare_one(project, tmp_path):
+    """The seed's way (`setup.py`, `pip install -e .`) makes the package importable but declares no
+    `xlm.models` entry point: xlm never sees it, and the error only listed the other options."""
+    site = tmp_path / "site"
+    (site / "seedy").mkdir(parents=True)
+    (site / "seedy" / "__init__.py").write_text("")
+    (site / "configs" / "experiment").mkdir(parents=True)
+    (site / "configs" / "experiment" / "seedy_debug.yaml").write_text("# @package _global_\n")
+    dist = site / "seedy-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: seedy\nVersion: 0.1\n")
+    (dist / "top_level.txt").write_text("seedy\n")
+    proc = xlm(project, "train", "experiment=seedy_debug", PYTHONPATH=str(site))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2:] == [
+        "error: unknown experiment 'seedy_debug' (in `experiment=seedy_debug`)",
+        f"  fix: the installed package 'seedy' ({site / 'seedy'}) has it, but its distribution 'seedy' declares no xlm.models "
+        "entry point: add [project.entry-points.\"xlm.models\"] seedy = \"seedy\" to its pyproject.toml and install it again, "
+        "or list its folder in .xlm_models",
+    ]
