@@ -288,6 +288,8 @@ def _read_side(path: Path, limit: int) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW says ELOOP: "too many levels of symbolic links" for one
+            raise LockFileError(f"{path}: is a symbolic link, where a run writes a file", FIX) from None
         raise LockFileError(f"{path}: cannot be read ({exc.strerror})", FIX) from None
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())
