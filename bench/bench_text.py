@@ -127,7 +127,7 @@ def seconds_to_first_step(corpus: Path, work: Path, tokenizer_dir: Path, in_memo
     data = ["datamodule._target_=bench_text.InMemoryBlocks", "tokenizer=hf", f"tokenizer.path={tokenizer_dir}"] if in_memory else []
     command = [sys.executable, "-m", "xlm", "train", "experiment=text_arlm", f"datamodule.files={corpus}", *data,
                "trainer.max_steps=1", "trainer_strategy=cpu", "callbacks=none", "loggers=[]", "+trainer.limit_val_batches=0",
-               f"+callbacks.first_step._target_=bench_text.FirstStep", f"+callbacks.first_step.path={stamp}",
+               "+callbacks.first_step._target_=bench_text.FirstStep", f"+callbacks.first_step.path={stamp}",
                f"hydra.run.dir={work / f'run-{index}-{in_memory}'}"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     start = time.time()

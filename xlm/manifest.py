@@ -131,6 +131,22 @@ _PASSWORD = re.compile(r"""(?<![^\s'"(/])([^\s/@:'"(]+):[^\s/@]+@""")
 _QUERY = re.compile(r"""\?[^\s'"]*=[^\s'"]*""")  # `?key=value`: not a question mark in a sentence ("upstream?)")
 
 
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@]*)@")
+_SSH = ("ssh://", "git+ssh://", "ssh+git://")
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without its password, and for any but an ssh URL without its user name too (a
+    token is often put there): what a cache key or a stored URL may hold. An ssh login name
+    (`ssh://git@host/...`) is part of the address and stays."""
+
+    def strip(match: re.Match) -> str:
+        scheme, user = match.group(1), match.group(2).partition(":")[0]
+        return f"{scheme}{user}@" if scheme.lower() in _SSH and user else scheme
+
+    return _USERINFO.sub(strip, url, count=1)
+
+
 def redact(text: str) -> str:
     """``text`` with every password (``user:***@``), http(s) user name or token (``***@``) and
     URL query (``?***``, where tokens go too) hidden."""

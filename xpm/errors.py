@@ -49,7 +49,7 @@ class GitError(XpmError):
         )
 
     def render(self) -> str:
-        return super().render() + (f"\n  git said:\n    " + self.stderr.replace("\n", "\n    ") if self.stderr else "")
+        return super().render() + ("\n  git said:\n    " + self.stderr.replace("\n", "\n    ") if self.stderr else "")
 
 
 class MirrorDamaged(GitError):

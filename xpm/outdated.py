@@ -110,7 +110,8 @@ def _listed(group, options: Options) -> RefList | XpmError:
     """One `git ls-remote` for the models of one remote, kept as the mirror's snapshot."""
     from xpm.errors import RemoteError
     from xpm.git.database import Database
-    from xpm.git.remote import list_refs, without_userinfo
+    from xlm.manifest import without_userinfo
+    from xpm.git.remote import list_refs
     from xpm.locks import hold
     from xpm.project import cache_dir
 

@@ -340,7 +340,7 @@ def _commit_in_cache(urls: list[tuple[str, str]], commit: str, name: str, option
     (fetched when the cache lacks it, unless --offline)."""
     from xpm.errors import UnknownRef
     from xpm.git.database import Database
-    from xpm.git.remote import without_userinfo
+    from xlm.manifest import without_userinfo
     from xpm.locks import hold
 
     why = [gone] if gone else []

@@ -114,7 +114,7 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
     from xpm.errors import CorruptMirror, RemoteError, last_line
     from xpm.git.database import Database
     from xpm.locks import hold
-    from xpm.git.remote import without_userinfo
+    from xlm.manifest import without_userinfo
 
     db = Database(options.git, cache_dir(), url_jobs[0].source.url)
     names = [j.entry.name for j in url_jobs]

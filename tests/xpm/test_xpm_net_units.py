@@ -3,12 +3,12 @@ not), which transport a URL uses, the opt-in patterns, the XPM_* variables, dama
 
 import pytest
 
+from xlm.manifest import without_userinfo
 from xpm import settings
 from xpm.errors import (
     AuthFailed, GitError, MirrorDamaged, RejectedObjects, RemoteUnreachable, UnsupportedTransport, XpmError,
 )
 from xpm.git.command import classify, looks_corrupt
-from xpm.git.remote import without_userinfo
 from xpm.git.transport import config_for, insecure_allowed, transport_of
 from xpm_cli import xpm
 

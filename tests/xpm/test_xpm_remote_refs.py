@@ -43,7 +43,7 @@ def test_hostile_ref_names_are_skipped_with_a_warning_and_never_matched(upstream
     assert len(warnings) == len(HOSTILE)
     for why in HOSTILE.values():
         assert any(why in line for line in warnings), why
-    assert all(line.startswith(f"warning: model 'zlm': ignoring ref 'refs/") for line in warnings)
+    assert all(line.startswith("warning: model 'zlm': ignoring ref 'refs/") for line in warnings)
     assert "\\xff" in out.stderr and "\u2028" not in out.stderr and "\u202e" not in out.stderr
     assert read_tree(project / "xlm_models" / "zlm") == repo.tree("v1.0.0")
     (project / ".xlm_models").write_text(f"{repo.url}@main\n")  # the real main, not `main\u2029`

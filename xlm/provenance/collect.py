@@ -143,11 +143,13 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
 
 def _remote(tree, name: str) -> tuple[str | None, str | None]:
     """The work tree's remote as a git source xpm could fetch (a local path becomes a file://
-    URL), or None and why not (a URL with credentials is never written)."""
+    URL), without its credentials (a git credential helper supplies them), or None and why not."""
     url = tree.remote()
     if url is None:
         return None, None
-    from xlm.manifest import ManifestError, parse_source
+    from xlm.manifest import ManifestError, parse_source, without_userinfo
+
+    url = without_userinfo(url)  # a token in `origin`'s URL is the user's, never the record's
 
     if "://" not in url and not _scp_like(url):
         path = Path(url).expanduser()

@@ -20,10 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xlm.manifest import without_userinfo
 from xlm.textfile import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
 from xpm.git.command import Git, classify, looks_corrupt
-from xpm.git.remote import mirror_name, ref_problem, without_userinfo
+from xpm.git.remote import mirror_name, ref_problem
 from xpm.removal import remove_tree
 
 if TYPE_CHECKING:

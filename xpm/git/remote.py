@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from xlm.manifest import without_userinfo
 from xlm.records.lockfile import is_tag_or_branch
 from xlm.records.treehash import small_sha256
 from xpm.git.command import Git
@@ -22,25 +23,11 @@ if TYPE_CHECKING:
 
 _SCP = re.compile(r"^(?P<user>[^@/]+)@(?P<host>[^:/]+):(?P<path>.+)$")
 # As git splits a URL: the userinfo ends at the first '@' before any '/', '?' or '#'.
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@]*)@")
-_SSH = ("ssh://", "git+ssh://", "ssh+git://")
 _OID = re.compile(rb"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # Unicode categories a ref name may not hold: controls (Cc, e.g. U+0085), format characters
 # (Cf, e.g. bidi overrides), line and paragraph separators (Zl, Zp) and spaces (Zs: git
 # already refuses ASCII space, and U+00A0 would make `v1.0` print like `v1.0 `).
 _BAD_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Zs"}
-
-
-def without_userinfo(url: str) -> str:
-    """`url` without its password, and for any but an ssh URL without its user name too (a
-    token is often put there): what a cache key or a stored URL may hold. An ssh login name
-    (`ssh://git@host/...`) is part of the address and stays."""
-
-    def strip(match: re.Match) -> str:
-        scheme, user = match.group(1), match.group(2).partition(":")[0]
-        return f"{scheme}{user}@" if scheme.lower() in _SSH and user else scheme
-
-    return _USERINFO.sub(strip, url, count=1)
 
 
 def canonical_url(url: str) -> str:
