@@ -352,16 +352,26 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
 
 
 def _refuse_foreign_folder(project: Project, job: Job) -> None:
-    """Never replace a folder xpm did not install (no stamp, and not a git model of the lock):
-    it may be the user's own model, found there by a plain name in .xlm_models."""
+    """Never replace a folder that may be the user's own: one without a stamp, unless its files
+    are the lock's (a stamp deleted by hand). A name in the lock proves nothing: a clone of the
+    project may land where the user keeps a folder of that name."""
     name = job.entry.name
     folder = project.models_dir / name
-    ours = job.previous is not None and job.previous.kind == "git"
-    if folder.exists() and not ours and vendor.stamp.read_stamp(project.root, name) is None:
-        raise XpmError(
-            f"{folder} exists and was not installed by xpm; installing '{job.entry.text}' would replace it",
-            "move that folder elsewhere (or rename the model), then run the command again",
-        )
+    if not folder.exists() or vendor.stamp.read_stamp(project.root, name) is not None:
+        return
+    previous = job.previous
+    if previous is not None and previous.kind == "git" and previous.hash is not None:
+        from xpm.hashing import hash_dir
+
+        try:
+            if hash_dir(folder) == previous.hash:
+                return  # the locked files, unstamped: replacing them loses nothing
+        except OSError:
+            pass
+    raise XpmError(
+        f"{folder} exists and was not installed by xpm; installing '{job.entry.text}' would replace it",
+        "move that folder elsewhere (or rename the model), then run the command again",
+    )
 
 
 def frozen_diff(entries: list[Entry], lock: Lock | None) -> list[str]:

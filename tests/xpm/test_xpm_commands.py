@@ -274,6 +274,24 @@ def test_a_folder_xpm_did_not_install_is_never_replaced_or_removed(lab, project)
     assert (own / "mine.py").read_text() == "my work"
 
 
+def test_a_folder_without_a_stamp_is_kept_even_when_the_lock_lists_its_name(lab, project):
+    """A clone of a project with xlm.lock, where the user keeps a folder of that name: `xpm
+    install` deleted it (the lock's name was taken as proof that xpm made it). Unstamped files
+    that are the lock's own are replaced: nothing is lost."""
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    stamps = project / "xlm_models" / ".xpm" / "stamps"
+    (stamps / "zlm.json").unlink()  # the locked files, unstamped: reinstalled
+    assert xpm(project, "install").stdout.startswith("installed zlm v1.")
+    (stamps / "zlm.json").unlink()
+    shutil.rmtree(project / "xlm_models" / "zlm")
+    own = project / "xlm_models" / "zlm"
+    own.mkdir()
+    (own / "notes.txt").write_text("my own precious work")
+    out = xpm(project, "install", code=1)
+    assert out.stderr.startswith(f"error: {own} exists and was not installed by xpm; installing")
+    assert (own / "notes.txt").read_text() == "my own precious work"
+
+
 def test_offline_names_every_model_that_lacks_a_commit(lab, project, tmp_path, monkeypatch):
     xpm(project, "add", f"{lab.models.url}#subdir=aaa")
     xpm(project, "add", f"{lab.models.url}#subdir=bbb")
