@@ -55,6 +55,10 @@ def completion_command(argv: list[str]) -> int:
             candidates = for_bash(candidates, current_word(line), os.environ.get("XLM_COMP_WORDBREAKS") or BASH_WORDBREAKS)
         print("\n".join(candidates))
         return 0
+    if argv in (["-h"], ["--help"], ["help"]):
+        print('usage: xlm completion bash|zsh\n\nprints the shell\'s completion script: add `eval "$(xlm completion bash)"` '
+              "to ~/.bashrc (zsh: ~/.zshrc)")
+        return 0
     if len(argv) != 1 or argv[0] not in SCRIPTS:
         raise UserError("usage: xlm completion bash|zsh", 'add `eval "$(xlm completion bash)"` to ~/.bashrc (zsh: ~/.zshrc)')
     print(SCRIPTS[argv[0]], end="")

@@ -75,6 +75,15 @@ def test_mistakes_are_two_lines(argv, what, capsys):
     assert len(err) == 2 and what in err[0] and err[1].startswith("  fix: ")
 
 
+@pytest.mark.parametrize("argv", [["runs", "show", "--help"], ["runs", "diff", "--help"], ["runs", "diff", "a", "-h"],
+                                  ["completion", "--help"]])
+def test_help_after_a_subcommand_is_help(argv, capsys):
+    """`xlm runs show --help` read `--help` as a run folder; `xlm completion --help` was a usage error."""
+    assert xlm_main(argv) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("usage: xlm ") and out.err == ""
+
+
 def test_a_damaged_record_is_two_lines_naming_its_line(tmp_path, capsys):
     runs.write_folder(tmp_path, record(A_FILES, COMMIT_A))
     lock = tmp_path / runs.RUN_FILE

@@ -136,7 +136,7 @@ def diff_records(a: RunRecord, b: RunRecord) -> list[str]:
 
 def runs_command(argv: list[str]) -> int:
     """``xlm runs show PATH`` / ``xlm runs diff A B``."""
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv or argv[0] == "help" or any(arg in ("-h", "--help") for arg in argv):  # `xlm runs show --help` too
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
