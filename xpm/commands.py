@@ -47,9 +47,17 @@ class XpmGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, name)
 
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _usage(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _usage(exc) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BaseException as exc:
@@ -57,6 +65,33 @@ class XpmGroup(click.Group):
             if code is None:
                 raise
             ctx.exit(code)
+
+
+class UsageMistake(click.ClickException):
+    """A command line click cannot read (a missing argument, an unknown option or command), in
+    xpm's two lines; exit 2, as usage errors are."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, fix: str):
+        super().__init__(what)
+        self.fix = fix
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}\n  fix: {self.fix}", err=True)
+
+
+def _usage(exc: click.UsageError) -> click.ClickException:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `xpm`: click prints the help
+        return exc
+    import re
+
+    what, hint = exc.format_message(), ""
+    if (guess := re.search(r"\.?\s*\(?(Did you mean [^()]*\?)\)?$", what)) is not None:  # click's suggestion goes to the fix
+        what, hint = what[:guess.start()], f"{guess.group(1)[:1].lower()}{guess.group(1)[1:]} or "
+    what = what.rstrip(".")
+    command = exc.ctx.command_path if exc.ctx is not None else "xpm"
+    return UsageMistake(f"{what[:1].lower()}{what[1:]} (in `{command}`)", f"{hint}run `{command} --help` for its usage")
 
 
 @click.group(cls=XpmGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -43,7 +43,13 @@ def test_a_plain_install_never_imports_click_and_reports_like_click(tmp_path):
 
 def test_other_command_lines_get_clicks_answers(tmp_path):
     out = _run("-j", "0", "install")
-    assert out.returncode == 2 and "Invalid value for '-j'" in out.stderr
+    lines = [line for line in out.stderr.splitlines() if not line.startswith("import time:")]
+    assert out.returncode == 2 and lines[0].startswith("error: invalid value for '-j'") and lines[1:] == [
+        "  fix: run `python -m xpm.cli --help` for its usage"]  # click's usage error, in xpm's two lines
+    out = _run("instal")
+    assert out.returncode == 2 and "  fix: did you mean one of: 'install', 'list'? or run `python -m xpm.cli --help` for its usage" in out.stderr
+    out = _run("remove")
+    assert out.returncode == 2 and "error: missing argument 'NAME' (in `python -m xpm.cli remove`)" in out.stderr
     out = _run("install", "--help")
     assert out.returncode == 0 and "xpm.cli install [OPTIONS]" in out.stdout
 
