@@ -16,7 +16,7 @@ from xlm.textfile import TextFileError, read_text
 from xpm.errors import XpmError
 from xpm.lock import LOCK_NAME, Lock, read_lock
 from xpm.locks import hold
-from xpm.stamp import STATE_DIR, models_dir
+from xpm.stamp import STATE_DIR, ensure_models_dir, models_dir
 
 
 def cache_dir() -> Path:
@@ -127,6 +127,8 @@ class Project:
             refuse_linked_file(path)
 
     def holding(self, say=None):
+        if not self.models_dir.exists():  # its lock makes the folder: with its .gitignore, as an install would
+            ensure_models_dir(self.root)
         return hold(self.state_dir / "lock", f"project {self.root}", say)
 
 

@@ -20,9 +20,22 @@ from xpm.errors import NotInstalled
 
 __all__ = [
     "MODELS_DIR", "STAMP_VERSION", "STATE_DIR", "Changes", "Stamp", "State", "changed_files", "check_vendored",
-    "load_stamp", "models_dir", "read_lock_entry", "read_stamp", "remove_stamp", "stamp_path", "vendored_root",
+    "ensure_models_dir", "load_stamp", "models_dir", "read_lock_entry", "read_stamp", "remove_stamp", "stamp_path", "vendored_root",
     "vendored_state", "write_stamp",
 ]
+
+
+GITIGNORE = "# Written by xpm: vendored models are restored from xlm.lock by `xpm install`.\n*\n"
+
+
+def ensure_models_dir(project_dir: Path) -> None:
+    """Create `xlm_models/` with a `.gitignore` of `*`, so vendored code stays out of the project's git
+    (as uv does for `.venv`): `.xlm_models` and `xlm.lock` are what a project commits."""
+    models = models_dir(project_dir)
+    models.mkdir(parents=True, exist_ok=True)
+    ignore = models / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(GITIGNORE, encoding="utf-8")
 
 
 def write_stamp(project_dir: Path, name: str, commit: str, content_hash: str, records) -> None:

@@ -39,19 +39,6 @@ def staging_root(project_dir: Path) -> Path:
     return stamp.models_dir(project_dir) / stamp.STATE_DIR / "staging"
 
 
-GITIGNORE = "# Written by xpm: vendored models are restored from xlm.lock by `xpm install`.\n*\n"
-
-
-def _ensure_models_dir(project_dir: Path) -> None:
-    """Create `xlm_models/` with a `.gitignore` of `*`, so vendored code stays out of the project's git
-    (as uv does for `.venv`): `.xlm_models` and `xlm.lock` are what a project commits."""
-    models = stamp.models_dir(project_dir)
-    models.mkdir(parents=True, exist_ok=True)
-    ignore = models / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(GITIGNORE, encoding="utf-8")
-
-
 def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
           origin: str, expected_hash: str | None, inspect=None) -> Staged:
     """Export, validate and hash one model; the caller places or discards the result.
@@ -68,7 +55,7 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
     try:
         path = _new_folder(root, name)
     except FileNotFoundError:  # the first model of a run (install starts by deleting staging/)
-        _ensure_models_dir(project_dir)
+        stamp.ensure_models_dir(project_dir)
         root.mkdir(parents=True, exist_ok=True)
         path = _new_folder(root, name)
     try:

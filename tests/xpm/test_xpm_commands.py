@@ -33,6 +33,17 @@ def test_add_through_the_daemon_pins_the_newest_v1(lab, project, git_daemon):
     assert (project / "xlm_models" / ".gitignore").read_text().endswith("\n*\n")  # vendored code stays out of git
 
 
+@pytest.mark.parametrize("command", [["lock"], ["install"]])
+def test_xlm_models_gets_its_gitignore_when_a_project_of_local_models_makes_it(project, command):
+    """The project's lock (xlm_models/.xpm/lock) made the folder without one: `git add -A` took it."""
+    for rel, text in model_files("mine").items():
+        (project / "mine" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / "mine" / rel).write_text(text)
+    (project / ".xlm_models").write_text("mine\n")
+    xpm(project, *command)
+    assert (project / "xlm_models" / ".gitignore").read_text().endswith("\n*\n")
+
+
 def test_add_keeps_comments_order_and_local_entries(lab, project):
     (project / "mine").mkdir()
     text = "# my models\nmine   # a local one\n\n# end\n"
