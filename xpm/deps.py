@@ -212,7 +212,7 @@ def warning_lines(report: Report, python: str | None = None) -> list[str]:
     lines = []
     for what, fix in problems(report):
         lines += [f"warning: {what}", f"  fix: {fix}"]
-    if missing(report):
+    if missing(report) and not refusals(report):  # --deps refuses to run at all when pip must not or cannot help
         lines.append(f"  or install what is missing into {python or sys.executable}: xpm install --deps")
     return lines
 

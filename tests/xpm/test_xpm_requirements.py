@@ -57,6 +57,14 @@ def test_add_records_the_declared_requirements_in_the_lock_and_warns_with_the_co
     assert (project / "xlm_models" / "needy").is_dir()  # a warning: the model is installed
 
 
+def test_the_warning_offers_deps_only_when_deps_would_run(upstream, project):
+    """It offered `xpm install --deps` for a requirement --deps always refuses (another torch)."""
+    repo = git_model(upstream, "strict", "torch<2", f"{MISSING}>=1.2")
+    result = xpm(project, "add", f"{repo.url}@v1.0.0")
+    assert "warning: model 'strict' needs torch<2" in result.output and "xpm install --deps" not in result.output
+    assert "--deps never replaces torch" in xpm(project, "install", "--deps", code=1).output
+
+
 def test_a_version_1_lock_is_read_and_the_next_install_records_the_requirements(upstream, project):
     repo = git_model(upstream, "old", "xlm")
     xpm(project, "add", f"{repo.url}@v1.0.0")
