@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+
 from xpm import ops, stamp
+from xpm.cli import main as cli_main
 from xpm.project import Project
 from xpm.sync import Options
 from xpm_cli import golden, xpm
@@ -42,6 +45,25 @@ def test_xlm_models_gets_its_gitignore_when_a_project_of_local_models_makes_it(p
     (project / ".xlm_models").write_text("mine\n")
     xpm(project, *command)
     assert (project / "xlm_models" / ".gitignore").read_text().endswith("\n*\n")
+
+
+def test_verbose_shows_every_git_command_git_itself_traces(lab, project, tmp_path, monkeypatch):
+    """`-v` showed the network commands only: not `git --version`, `git config`, or the
+    cat-file processes of the export."""
+    import re
+
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    import xpm.git.command as command
+
+    monkeypatch.setattr(command, "_versions", {})  # asked once per process: ask again here
+    shown = CliRunner().invoke(cli_main, ["-C", str(project), "-v", "add", f"{lab.zlm.url}@v1"])
+    assert shown.exit_code == 0, shown.output
+    said = [line.removeprefix("+ git ").split(" ")[0].lstrip("-") for line in shown.stderr.splitlines()
+            if line.startswith("+ git ")]
+    helpers = {"index-pack", "pack-objects", "upload-pack", "rev-list", "unpack-objects", "fetch-pack"}  # git's own children
+    traced = [c for c in re.findall(r"trace: built-in: git ([a-z-]+)", trace.read_text()) if c not in helpers]
+    assert sorted(said) == sorted(traced) and {"version", "config", "ls-remote", "fetch", "cat-file"} <= set(said)
 
 
 def test_add_keeps_comments_order_and_local_entries(lab, project):

@@ -185,6 +185,7 @@ class Git:
                                  env=scrubbed_environ(), timeout=60).stdout.decode(errors="replace").strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
             out = f"(cannot run: {exc})"
+        self._trace(["--version"], out)
         version = parse_version(out)
         if version is None or version < MIN_VERSION:
             raise GitTooOld(self.executable, out or "(nothing)", ".".join(map(str, MIN_VERSION)))
@@ -206,6 +207,7 @@ class Git:
     # ------------------------------------------------------------------ running
     def popen(self, args: list[str], cwd: Path | str | None = None, **kwargs) -> subprocess.Popen:
         """A local command (never the network) whose pipes the caller drives."""
+        self._trace(args, "started, read through its pipes")
         return subprocess.Popen(self._command(args), cwd=cwd, env=self._env(cwd), **kwargs)
 
     def run(self, args: list[str], cwd: Path | str | None = None, url: str | None = None, check: bool = True,
@@ -220,7 +222,6 @@ class Git:
         if url is not None:
             return self._network(args, cwd, url, check, text)
         proc = self._exec(args, cwd)
-        self._trace(args, proc.returncode)
         if proc.returncode != 0:
             error = classify(args, proc.returncode, proc.stderr, str(cwd) if cwd else None, None)
             if check or isinstance(error, MirrorDamaged):
@@ -238,9 +239,7 @@ class Git:
             try:
                 proc = self._exec(args, cwd, config, env, timeout)
             except _Killed:
-                self._trace(args, "killed")
                 raise NetworkTimeout(url, timeout) from None
-            self._trace(args, proc.returncode)
             if proc.returncode == 0:
                 return self._decoded(proc, text)
             error = classify(args, proc.returncode, proc.stderr, str(cwd), url)
@@ -312,10 +311,12 @@ class Git:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc, group)
+            self._trace(args, "killed")
             raise _Killed() from None
         except BaseException:  # Ctrl-C, or our own thread stopping: leave no git behind
             _kill(proc, group)
             raise
+        self._trace(args, proc.returncode)  # -v: every git command, with its exit status
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err.decode("utf-8", "replace"))
 
     @staticmethod
