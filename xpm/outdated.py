@@ -174,9 +174,10 @@ def outdated_cmd(ctx: click.Context, offline: bool) -> None:
         behind = [r.name for r in table if r.behind]
         if behind:
             click.echo(f"`xpm update {' '.join(behind)}` locks ALLOWED; beyond what a model requests: xpm add SOURCE@TAG")
-    if offline and any(r.allowed == UNKNOWN for r in table):
-        click.echo(f"note: {UNKNOWN}: the cache holds no refs of that remote yet; run `xpm outdated` once without --offline",
-                   err=True)
+    unlisted = [r.name for r in table if offline and r.allowed == UNKNOWN]
+    if unlisted:  # the refs could not be read, as for an unreachable remote: exit 1, so `|| alert` notices
+        raise XpmError(f"the cache holds no refs of the remote of {', '.join(unlisted)} yet; they show {UNKNOWN}",
+                       "run `xpm outdated` once without --offline")
     for exc in errors:
         click.echo(exc.render().replace("error: ", "warning: ", 1), err=True)
     if errors:

@@ -200,9 +200,10 @@ def test_outdated_offline_without_a_snapshot_and_an_unreachable_remote(lab, proj
     (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1\n")
     xpm(project, "install")
     monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "empty-cache"))
-    out = xpm(project, "outdated", "--offline")
+    out = xpm(project, "outdated", "--offline", code=1)  # the refs could not be read: exit 1, as for an unreachable remote
     assert _table(out.stdout) == {"zlm": ["v1", f"v1.1.0 ({lab.commits['1.1.0'][:7]})", "?", "?"]}
-    assert out.stderr == "note: ?: the cache holds no refs of that remote yet; run `xpm outdated` once without --offline\n"
+    assert out.stderr == ("error: the cache holds no refs of the remote of zlm yet; they show ?\n"
+                          "  fix: run `xpm outdated` once without --offline\n")
     with open(project / ".xlm_models", "a") as handle:
         handle.write(f"{(tmp_path / 'nowhere').as_uri()}@v1\n")
     out = xpm(project, "outdated", code=1)
