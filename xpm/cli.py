@@ -153,7 +153,7 @@ def report(exc: BaseException, verbose: bool, echo) -> int | None:
         echo(exc.render(), err=True)
         return 1
     if isinstance(exc, KeyboardInterrupt):
-        echo("interrupted: nothing half-written is left; run `xpm install` to finish", err=True)
+        echo("interrupted: nothing half-written is left; run the command again to finish it", err=True)
         return 130
     if isinstance(exc, BrokenPipeError):  # `xpm list | head`: the reader left; say nothing more
         import os

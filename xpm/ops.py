@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, ManifestError, add_entry_text, parse_source,
                           replace_entry_text, show)
-from xpm import stamp
+from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, changed_text
 from xpm.project import Project, refuse_linked_file
@@ -42,6 +42,7 @@ def _writing(project: Project):
     created = not os.path.lexists(project.models_dir)
     try:
         with project.holding(), Transaction(project.root) as tx:
+            vendor.finish_interrupted_commits(project.root)  # a commit killed halfway: finished before anything is read
             yield tx
     except BaseException:
         if created:  # nothing of the user's can be in it: it did not exist when we started

@@ -11,8 +11,9 @@ inside a `Transaction`:
 - `write(path, text)` keeps the new text of `xlm.lock`, `.xlm_models` (or another project file
   a command changes: `xlm.overrides.toml`, `.gitignore`) for `commit`; `delete(path)` moves a
   file aside;
-- `commit()` writes each text to a temporary file, renames them over the old files, then
-  deletes the trash.
+- `commit()` writes each text to a temporary file, records the renames it is about to make in
+  the trash (`commit.json`, when there are several files), renames them over the old files,
+  then deletes the trash.
 
 Nothing old is deleted before `commit` ends, and moving aside is a rename, which needs no
 free space: so when any step fails (a full disk, a read-only or unwritable folder, an
@@ -20,13 +21,19 @@ interrupt), leaving the `with` block undoes every step, newest first, and the lo
 `.xlm_models` and `xlm_models/` are exactly as they were. A crash, where no undo runs, leaves
 what the next `xpm install` (or `add`) repairs: the trash names each folder it was placing, and
 one of them without a stamp, placed but never committed, is deleted (a model the lock lists
-is then installed again); the trash is deleted.
+is then installed again); the trash is deleted. A crash between the renames of the files (a new
+`xlm.lock` beside the old `.xlm_models`, which the next install would read as an edit and
+resolve again) is finished instead: every folder was placed and stamped by then, so the renames
+`commit.json` records are made (`finish_interrupted_commit`), and both files are the new ones.
+A temporary file no rename took is deleted.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -37,6 +44,9 @@ from xpm.removal import remove_tree
 
 
 PLACING = "placing-"  # a trash folder's marker of a model placed: no model name holds '-'
+JOURNAL = "commit.json"  # in a trash folder: the renames its commit was making (temporary file, file)
+# What `write_temp` calls a temporary file of a project file: `.<name>.<12 hex>.tmp`.
+_TEMP = re.compile(r"^\.(?P<name>[^/]+)\.[0-9a-f]{12}\.tmp$")
 
 
 class Transaction:
@@ -117,6 +127,9 @@ class Transaction:
         try:
             for path, text in self._files.items():
                 temps.append((write_temp(path, text), path))
+            if len(temps) > 1:  # one rename is atomic; several, after a crash, are finished from this
+                write_atomic(self._trash_dir() / JOURNAL, json.dumps(
+                    {"renames": [[tmp.name, path.name] for tmp, path in temps if path.parent == self.project_dir]}))
             for tmp, path in temps:
                 old = _read(path)
                 os.replace(tmp, path)
@@ -126,7 +139,10 @@ class Transaction:
                 tmp.unlink(missing_ok=True)  # after a rename there is nothing left to unlink
         self._open = False
         if self._trash is not None:
-            remove_tree(self._trash, ignore_errors=True)
+            try:
+                remove_tree(self._trash, ignore_errors=True)
+            except KeyboardInterrupt:  # the command is done: Ctrl-C only stops the clean-up, which the next command finishes
+                pass
 
     def rollback(self) -> None:
         """Undo every step, newest first; one that fails does not stop the others."""
@@ -165,6 +181,42 @@ class Transaction:
                     continue
             self._trash = candidate
         return self._trash
+
+
+def finish_interrupted_commit(project_dir: Path, trash: Path) -> None:
+    """Make the renames a killed commit recorded in `trash` and did not make, then delete every
+    temporary file of a project file left in `project_dir` (a commit killed while writing them).
+    The record is read as hostile: a rename is made only of `.<file>.<hex>.tmp` onto `<file>`,
+    both plain names in the project folder."""
+    try:
+        renames = json.loads((trash / JOURNAL).read_text(encoding="utf-8"))["renames"]
+    except (OSError, ValueError, KeyError, TypeError):
+        renames = []
+    for pair in renames if isinstance(renames, list) else []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
+            continue
+        tmp, name = pair
+        found = _TEMP.match(tmp)
+        if found is None or found["name"] != name or "/" in name or name in (".", ".."):
+            continue
+        source = project_dir / tmp
+        if source.is_file() and not source.is_symlink():
+            os.replace(source, project_dir / name)
+
+
+def remove_temporary_files(project_dir: Path, names: tuple[str, ...]) -> None:
+    """Delete `.<name>.<hex>.tmp` of each of `names` in `project_dir`: no rename will take them."""
+    try:
+        entries = os.listdir(project_dir)
+    except OSError:
+        return
+    for entry in entries:
+        found = _TEMP.match(entry)
+        if found is not None and found["name"] in names:
+            try:
+                os.unlink(project_dir / entry)
+            except OSError:
+                pass
 
 
 def _read(path: Path) -> bytes | None:

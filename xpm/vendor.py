@@ -121,6 +121,21 @@ def clean_leftovers(project_dir: Path) -> None:
         remove_tree(stamp.models_dir(project_dir) / stamp.STATE_DIR / sub, ignore_errors=True)
 
 
+def finish_interrupted_commits(project_dir: Path) -> None:
+    """Before a command reads the project: finish a commit killed between the renames of its
+    files (`transaction.finish_interrupted_commit`), and delete the temporary files of project
+    files that no rename will take. The caller holds the project's lock."""
+    from xlm.manifest import MODELS_FILE_NAME
+    from xlm.overrides import OVERRIDES_NAME
+    from xpm.lock import LOCK_NAME
+    from xpm.transaction import finish_interrupted_commit, remove_temporary_files
+
+    trash = stamp.models_dir(project_dir) / stamp.STATE_DIR / "trash"
+    for folder in _names(trash):
+        finish_interrupted_commit(project_dir, trash / folder)
+    remove_temporary_files(project_dir, (LOCK_NAME, MODELS_FILE_NAME, OVERRIDES_NAME, ".gitignore"))
+
+
 def _names(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)

@@ -71,4 +71,4 @@ def test_ctrl_c_while_click_is_imported_is_reported_not_a_traceback(monkeypatch,
     finally:  # what the console script does to its process, undone in this one
         gc.unfreeze()
         gc.set_threshold(*threshold)
-    assert capsys.readouterr().err == "interrupted: nothing half-written is left; run `xpm install` to finish\n"
+    assert capsys.readouterr().err == "interrupted: nothing half-written is left; run the command again to finish it\n"
