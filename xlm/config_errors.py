@@ -200,6 +200,9 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
         found = _value_line(key, text, choices) if text else None
         return UserError(f"{_where(*found) + ': ' if found else ''}{key} is not a valid interpolation: {message}",
                          "write interpolations as ${key.path} or ${resolver:args}")
+    if isinstance(exc, MissingMandatoryValue) and (given := _missing_on_command_line(key)) is not None:
+        full = given.split("=", 1)[0].lstrip("+~")
+        return UserError(f"`{given}` on the command line leaves {full} without a value", f"give it one: {full}=VALUE")
     found = _value_line(key, raw, choices) if key else None
     where = f"{_where(*found)}: " if found else ""
     shown = f"{key}: {raw}" if key and raw else key or "a config value"
@@ -225,6 +228,18 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
     if isinstance(exc, GrammarParseError):
         return UserError(f"{where}{shown} is not a valid interpolation: {message}", "write interpolations as ${key.path} or ${resolver:args}")
     return UserError(f"{where}{shown}: {message}", f"correct the value ({_SHOW_CONFIG})")
+
+
+def _missing_on_command_line(key: str | None) -> str | None:
+    """The override of this run (`sys.argv`: the Hydra form `xlm` runs) that set `key` to `???`."""
+    import sys
+
+    name = str(key).rsplit(".", 1)[-1] if key else None
+    for arg in sys.argv[1:]:
+        dotted, _, value = arg.lstrip("+~").partition("=")
+        if value.strip() == "???" and name is not None and (dotted == key or dotted.rsplit(".", 1)[-1] == name):
+            return arg
+    return None
 
 
 def _get_raw(cfg: Any, key: str) -> str | None:
@@ -333,7 +348,9 @@ def _value_line(key: str, raw: str | None, choices: Mapping[str, Any]) -> tuple[
     if not raw:
         patterns, files = [re.compile(rf"^\s*{name}\s*:")], _run_files(choices)
     else:
-        patterns, files = [re.compile(rf"\b{name}\s*:.*{re.escape(raw)}"), re.compile(re.escape(raw))], _config_files(choices)
+        patterns, files = [re.compile(rf"\b{name}\s*:.*{re.escape(raw)}")], _config_files(choices)
+        if raw != "???":  # a value alone finds its line; `???` is in many files, under other keys
+            patterns.append(re.compile(re.escape(raw)))
     for pattern in patterns:
         for path in files:
             if (line := next((i for i, text in enumerate(_lines(path), 1) if pattern.search(text)), None)) is not None:

@@ -204,6 +204,14 @@ def test_a_value_left_unset_names_its_file_and_line(project, monkeypatch):
     assert error.what == f"{again}: predictor.again: ${{predictor.steps}} refers to 'predictor.steps', which has no value (???)"
 
 
+@pytest.mark.parametrize("override, key", [("optimizer.lr=???", "optimizer.lr"), ("seed=???", "seed")])
+def test_a_value_left_unset_on_the_command_line_names_the_override(project, override, key):
+    """It named `datamodule/text.yaml:12` (a `files: ???` of a config the job does not use) and `lr=VALUE`."""
+    proc = xlm(project, "train", "experiment=star_easy_arlm", override)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2:] == [
+        f"error: `{override}` on the command line leaves {key} without a value", f"  fix: give it one: {key}=VALUE"]
+
+
 @pytest.mark.slow
 def test_an_unresolvable_value_ends_the_job_with_two_lines(project):
     proc = xlm(project, "train", "experiment=bad_interp")
