@@ -167,7 +167,7 @@ def run_hydra(args: list[str]) -> int:
     # Hydra then raises instead of printing its own report, so the user's mistakes it finds
     # (unknown key, bad syntax) print as two lines like ours; other failures keep the traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    from xlm.jobs import main as hydra_main
+    from xlm.jobs import failed_sweep_jobs, main as hydra_main
 
     try:
         hydra_main()
@@ -175,6 +175,10 @@ def run_hydra(args: list[str]) -> int:
         if (error := explain(exc, choices=preflight.selections(overrides))) is None:
             raise
         raise error from exc
+    if failed := failed_sweep_jobs():  # each said why when it ended; the sweep went on
+        raise UserError(f"{len(failed)} job(s) of the sweep failed (their errors are above; summary.csv lists them as failed): "
+                        + "; ".join(" ".join(job) for job in failed),
+                        "fix what each error says, then run those jobs again (without -m, with their overrides)")
     return 0
 
 

@@ -254,6 +254,9 @@ def run(cfg: DictConfig) -> Any:
 
             traceback.print_exc()
         print(error.render(), file=sys.stderr)
+        if _in_sweep():  # the other jobs still run; this one is listed as failed (no record), and the exit says so
+            _FAILED_SWEEP_JOBS.append(_command_line())
+            return None
         _forget_unstarted_run()
         # SystemExit passes through Hydra's error handler, which would otherwise print a trace
         # (and a line "Error executing job with overrides: ...").
@@ -261,6 +264,21 @@ def run(cfg: DictConfig) -> Any:
 
 
 _HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})
+_FAILED_SWEEP_JOBS: list[list[str]] = []  # the overrides of each sweep job a user error stopped
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def failed_sweep_jobs() -> list[list[str]]:
+    """The sweep jobs that ended with a user error (printed when each ended), and forgets them."""
+    failed = list(_FAILED_SWEEP_JOBS)
+    _FAILED_SWEEP_JOBS.clear()
+    return failed
 
 
 def _forget_unstarted_run() -> None:

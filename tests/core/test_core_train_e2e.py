@@ -161,3 +161,21 @@ def test_multirun_sweeps_one_job_per_value_and_summarises_them(tmp_path):
     assert printed[0] == f"sweep summary ({sweep.relative_to(tmp_path) / 'summary.csv'}):"
     assert printed[1].split()[:4] == ["job", "status", "overrides", "train/lm/accumulated_loss"]
     assert printed[2].split()[:3] == ["0", "done", "optimizer.lr=0.001"] and printed[3].split()[:3] == ["1", "done", "optimizer.lr=0.0001"]
+
+
+def test_a_sweep_job_that_fails_with_a_user_error_is_listed_failed_and_the_others_run(tmp_path):
+    """The first failing job's error ended the whole sweep: no later job ran, no summary was
+    printed, and its row was missing (no summary.csv at all when it was the first job)."""
+    proc = subprocess.run(xlm_command("train", "-m", "experiment=star_easy_arlm", "trainer.max_steps=1", "callbacks=none",
+                                      "model.num_layers=1", "model.d_model=30,32"),
+                          cwd=tmp_path, env=xlm_env(tmp_path), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(("error: ", "  fix: "))]
+    assert errors[0].startswith("error: model 'arlm' raised AssertionError: embed_dim must be divisible by num_heads")
+    assert errors[2].startswith("error: 1 job(s) of the sweep failed (their errors are above; summary.csv lists them as failed): ")
+    assert errors[2].endswith("model.d_model=30") and len(errors) == 4
+    (sweep,) = (tmp_path / "multirun" / "train" / "star_easy_arlm").iterdir()
+    with open(sweep / "summary.csv") as handle:
+        assert [(r["job"], r["status"]) for r in csv.DictReader(handle)] == [("0", "failed"), ("1", "done")]
+    printed = proc.stdout[proc.stdout.index("sweep summary"):].splitlines()
+    assert printed[2].split()[:3] == ["0", "failed", "model.d_model=30"] and printed[3].split()[:2] == ["1", "done"]
