@@ -303,7 +303,8 @@ def parse_source(spec: str) -> tuple[str, Source]:
     last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     name = last[: -len(".git")] if last.endswith(".git") else last
     if problem := name_problem(name):
-        raise _refuse(f"{problem}; the name comes from the repository or subdir's last component")
+        raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
+                      "point at a subdir with a usable name (#subdir=DIR), or fork the repository under another name")
     return name, GitSource(url, ref, subdir)
 
 

@@ -79,7 +79,7 @@ ERRORS = [
     ("./models/__main__", "'__main__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("__pycache__", "'__pycache__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("sitecustomize", "'sitecustomize' cannot be a model name: Python runs a module of that name at every start of a process that has it on its path", "rename the model"),
-    ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "host/repo"),
+    ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
     ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "rename the model"),
     # malformed URLs
     ("foo://host/lab/m", "unknown URL scheme 'foo://' in 'foo://host/lab/m' (use one of: https://, http://, ssh://, git+ssh://, ssh+git://, git://, file://)", "host/repo"),

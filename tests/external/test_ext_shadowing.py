@@ -134,3 +134,4 @@ def test_the_installed_distributions_are_read_only_when_a_module_could_hide_one(
     monkeypatch.setattr(installed_module, "installed", refuse)
     root = make_model(tmp_path / "other", "plain", files={"data/x.bin": ""})
     assert validate_model_root(root, "plain") == []
+    assert inspect_model(str(root), "plain").problems == []  # a str root, as validate_model_root takes (was AttributeError)

@@ -90,7 +90,7 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
     which imports already), so it must not shadow the standard library or ``installed_modules``
     (module -> distributions; default: those of `xlm.external.installed`).
     """
-    memo = memo or FileMemo("", 0, persist=False)
+    memo, root = memo or FileMemo("", 0, persist=False), Path(root)  # a str root too, as validate_model_root takes
     info = ModelInfo(name, root)
     add = info.problems.append
     if problem := name_problem(name):
