@@ -41,8 +41,22 @@ def build_tokenizer(cfg: DictConfig) -> Any:
 
 
 def build_datamodule(cfg: DictConfig, tokenizer: Any) -> Any:
+    _check_block_fits(cfg)
     collator = instantiate(cfg.collator, tokenizer=tokenizer)
     return instantiate(cfg.datamodule, tokenizer=tokenizer, collator=collator)
+
+
+def _check_block_fits(cfg: DictConfig) -> None:
+    """A packed block reaches the model with its <bos> (docs/data.md): `block_size + 1` tokens
+    must fit `model.max_length`, or the first batch fails deep in the model."""
+    data, model = cfg.get("datamodule") or {}, cfg.get("model") or {}
+    block, longest = data.get("block_size"), model.get("max_length")
+    if data.get("mode", "lm") != "lm" or not isinstance(block, int) or not isinstance(longest, int):
+        return
+    if block + 1 > longest:
+        raise UserError(f"datamodule.block_size={block} does not fit model.max_length={longest}: the model sees <bos> "
+                        f"and the block, {block + 1} tokens",
+                        f"use datamodule.block_size={longest - 1} or less, or raise model.max_length")
 
 
 def build_harness(cfg: DictConfig, tokenizer: Any) -> Any:

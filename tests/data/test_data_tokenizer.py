@@ -157,3 +157,17 @@ def test_a_corpus_tokenizer_whose_cache_lost_its_file_is_trained_again_and_a_dam
         corpus_tokenizer(files=str(tmp_path / "texts"), vocab_size=300, cache_dir=str(tmp_path / "cache"))
     assert "is not a tokenizer.json the tokenizers library can load" in raised.value.what
     assert raised.value.fix == f"delete {folder}; the next run trains it again"
+
+
+def test_a_block_longer_than_the_model_takes_is_two_lines_before_anything_is_built(compose):
+    """`block_size + 1 <= model.max_length` (docs/data.md): it ended in a traceback from the model's first batch."""
+    from xlm import build
+
+    cfg = compose("experiment=text_arlm", "datamodule.files=/nowhere", "datamodule.block_size=400")
+    with pytest.raises(UserError) as raised:
+        build.build_datamodule(cfg, tokenizer=None)
+    longest = cfg.model.max_length
+    assert raised.value.what == (f"datamodule.block_size=400 does not fit model.max_length={longest}: the model sees <bos> "
+                                 "and the block, 401 tokens")
+    assert raised.value.fix == f"use datamodule.block_size={longest - 1} or less, or raise model.max_length"
+    build._check_block_fits(compose("experiment=text_arlm", "datamodule.files=/nowhere", f"datamodule.block_size={longest - 1}"))
