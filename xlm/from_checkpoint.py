@@ -40,10 +40,16 @@ def _load(path: str, mtime_ns: int, size: int) -> tuple[dict | None, object]:
     key the cache of this process, so a job reads a checkpoint once."""
     import torch
 
-    try:  # mmap: the weights are not read, only the pickled dict around them
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError:  # the legacy (non-zip) format cannot be mapped
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        try:  # mmap: the weights are not read, only the pickled dict around them
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except RuntimeError:  # the legacy (non-zip) format cannot be mapped
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001  (an empty, cut or foreign file fails in torch's reader many ways)
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"checkpoint '{path}' cannot be read as a checkpoint: {said}",
+                        "check ckpt_path=: a copy cut short, or a job killed while saving, leaves a file torch "
+                        "cannot read; use another checkpoint of the run (<run dir>/checkpoints/)") from None
     if not isinstance(checkpoint, dict):
         return None, None
     cfg = (checkpoint.get("hyper_parameters") or {}).get("cfg")

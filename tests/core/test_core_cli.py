@@ -153,6 +153,23 @@ def test_jobs_that_cannot_run_are_refused_before_torch_is_imported(tmp_path, arg
     assert len(lines) == 2 and lines[0].startswith(what) and lines[1].startswith("  fix: "), proc.stderr
 
 
+@pytest.mark.parametrize("argv, content, said", [
+    (["eval"], b"", "Ran out of input"),  # empty
+    (["generate"], b"PK\x03\x04" + b"\0" * 500, "PytorchStreamReader failed"),  # a zip cut short: no central directory
+    (["train", "experiment=star_easy_arlm"], b"garbage\n", "invalid literal"),  # resume of a file that is no checkpoint
+])
+def test_a_checkpoint_file_torch_cannot_read_is_two_lines_and_leaves_no_run_folder(tmp_path, argv, content, said):
+    """A copy cut short, an empty file, a text file: a 45-78 line torch traceback, exit 1, and a run folder."""
+    (tmp_path / "bad.ckpt").write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "xlm", *argv, "ckpt_path=bad.ckpt"], cwd=tmp_path,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and lines[-2].startswith(f"error: checkpoint '{tmp_path / 'bad.ckpt'}' cannot be read as a checkpoint: "), proc.stderr
+    assert said in lines[-2] and lines[-1].startswith("  fix: check ckpt_path=: a copy cut short") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "outputs").exists() or not [p for p in (tmp_path / "outputs").rglob("*") if p.is_file()]
+
+
 def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
     from xlm.preflight import no_gpu_reason
 
