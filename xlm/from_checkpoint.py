@@ -17,6 +17,7 @@ task data are read, not the path of the machine that trained.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -59,6 +60,35 @@ def _load(path: str, mtime_ns: int, size: int) -> tuple[dict | None, object]:
 def _loaded(path: str) -> tuple[dict | None, object]:
     stat = os.stat(path)
     return _load(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+_SIZE_MISMATCH = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[(.*?)\]\) from checkpoint, "
+                            r"the shape in current model is torch\.Size\(\[(.*?)\]\)")
+
+
+def weights_error(exc: BaseException, path: str | None) -> UserError | None:
+    """Lightning's `Error(s) in loading state_dict` (one line per tensor, 93 lines of traceback):
+    the checkpoint's weights do not fit the model this config builds, in two lines."""
+    from xlm.errors import causes, first_of
+
+    found = next((e for e in causes(exc) if isinstance(e, RuntimeError) and str(e).startswith("Error(s) in loading state_dict")), None)
+    if found is None or not path:
+        return None
+    parts, sizes = [], []
+    for line in (line.strip() for line in str(found).splitlines()[1:]):
+        keys = re.findall(r'"([^"]+)"', line)
+        if line.startswith("Missing key(s)"):
+            parts.append(f"the model has {len(keys)} tensor(s) the checkpoint lacks ({first_of(keys, 2)})")
+        elif line.startswith("Unexpected key(s)"):
+            parts.append(f"the checkpoint has {len(keys)} tensor(s) the model lacks ({first_of(keys, 2)})")
+        elif (size := _SIZE_MISMATCH.match(line)) is not None:
+            sizes.append(f"{size[1]}: [{size[2]}] in the checkpoint, [{size[3]}] in the model")
+    if sizes:
+        parts.append(f"{len(sizes)} tensor(s) differ in size ({first_of(sizes, 1)})")
+    return UserError(f"the weights of checkpoint '{path}' do not fit the model this config builds: "
+                     + ("; ".join(parts) or "their tensors differ"),
+                     "drop the overrides that change the model's shape, or name the experiment the checkpoint was trained "
+                     "with (without experiment=, the checkpoint's own config is used)")
 
 
 def stored_config(path: str) -> dict:

@@ -246,7 +246,7 @@ def run(cfg: DictConfig) -> Any:
         from xlm.external.diagnose import build_error, missing_model_error
 
         error = exc if isinstance(exc, UserError) else (explain(exc, choices=_choices()) or missing_model_error(exc)
-                                                         or build_error(exc))
+                                                         or build_error(exc) or from_checkpoint.weights_error(exc, cfg.get("ckpt_path")))
         if error is None:
             raise
         if verbose():

@@ -127,6 +127,19 @@ def test_eval_of_an_overfit_checkpoint_is_named_after_it_says_so_and_reads_this_
     assert "note:" not in proc.stderr + proc.stdout
 
 
+def test_a_checkpoint_of_another_shape_is_two_lines_naming_the_first_tensor(small_run):
+    """The experiment's own sizes (d_model 128) against the small run's weights (32): 93 lines of traceback."""
+    cwd, ckpt = small_run
+    proc = subprocess.run(xlm_command("generate", "experiment=star_easy_arlm", f"ckpt_path={ckpt}"), cwd=cwd,
+                          env=xlm_env(cwd), capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines[-2].startswith(f"error: the weights of checkpoint '{ckpt}' do not fit the model this config builds: "
+                                "the model has 12 tensor(s) the checkpoint lacks (model.layers.layers.1.")
+    assert "tensor(s) differ in size (" in lines[-2] and "in the checkpoint, [" in lines[-2]
+    assert lines[-1].startswith("  fix: drop the overrides that change the model's shape")
+
+
 def test_two_process_cpu_ddp_run_completes(tmp_path):
     run_xlm(tmp_path, "train", "experiment=star_easy_arlm", "debug=overfit", "trainer_strategy=ddp",
             "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=4", "trainer.val_check_interval=2",
