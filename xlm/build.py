@@ -36,6 +36,14 @@ def require_model(cfg: DictConfig, experiment: str | None = None) -> None:
         )
 
 
+def seed_of(cfg: DictConfig) -> int:
+    """`seed`, a whole number (`seed=`, `seed=abc`, `seed=null` were a traceback)."""
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"seed={'null' if seed is None else seed!r} is not a whole number", "give one: seed=42")
+    return seed
+
+
 def build_tokenizer(cfg: DictConfig) -> Any:
     return tokenizer_from_config(cfg.tokenizer)
 

@@ -86,7 +86,7 @@ def _prepare(cfg: DictConfig) -> DictConfig:
     _quiet()
     _resolve(cfg)
     build.require_model(cfg)
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    L.seed_everything(build.seed_of(cfg), workers=True, verbose=False)
     return cfg
 
 

@@ -52,12 +52,21 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
     path = build.checkpoint_path(cfg, required=job_type != "train")
     if path is None:
         build.require_model(cfg, (chosen or {}).get("experiment"))
+    if not _interpolated(cfg, "seed"):  # refused before torch is imported
+        build.seed_of(cfg)
     accelerator = str(_value(cfg, "trainer.accelerator") or "").lower()
     if accelerator in GPU_ACCELERATORS and (reason := no_gpu_reason()) is not None:
         raise UserError(
             f"trainer.accelerator={accelerator} (from the command line or trainer_strategy=), but {reason}",
             "run on the CPU: trainer.accelerator=cpu (or auto, which takes a GPU when there is one)",
         )
+
+
+def _interpolated(cfg: Any, key: str) -> bool:
+    """Whether ``key`` is an interpolation (``${...}``), which only a running job resolves."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.is_interpolation(cfg, key) if key in cfg else False
 
 
 def _value(cfg: Any, key: str) -> Any:

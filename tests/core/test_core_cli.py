@@ -142,6 +142,8 @@ REFUSE = (
         (["generate", "ckpt_path=missing.ckpt"], "error: checkpoint 'missing.ckpt' does not exist"),
         (["generate", "ckpt_path=."], "error: checkpoint '.' is not a regular file"),  # a folder or a fifo "did not exist"
         (["job_type=trian"], "error: unknown job_type 'trian'"),
+        (["train", "experiment=star_easy_arlm", "seed=abc"], "error: seed='abc' is not a whole number"),  # a traceback
+        (["train", "experiment=star_easy_arlm", "seed="], "error: seed='' is not a whole number"),
     ],
 )
 def test_jobs_that_cannot_run_are_refused_before_torch_is_imported(tmp_path, argv, what):
@@ -168,6 +170,17 @@ def test_a_checkpoint_file_torch_cannot_read_is_two_lines_and_leaves_no_run_fold
     assert proc.returncode == 2 and lines[-2].startswith(f"error: checkpoint '{tmp_path / 'bad.ckpt'}' cannot be read as a checkpoint: "), proc.stderr
     assert said in lines[-2] and lines[-1].startswith("  fix: check ckpt_path=: a copy cut short") and "Traceback" not in proc.stderr
     assert not (tmp_path / "outputs").exists() or not [p for p in (tmp_path / "outputs").rglob("*") if p.is_file()]
+
+
+def test_a_value_an_object_of_xlm_cannot_take_is_two_lines(tmp_path):
+    """`datamodule.batch_size=abc`: a 71-line InstantiationException traceback."""
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", "datamodule.batch_size=abc"],
+                          cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-2:] == [
+        "error: `datamodule` holds a value xlm.datamodule.TaskDataModule cannot take: invalid literal for int() with base 10: 'abc'",
+        "  fix: check the values of `datamodule` (`--cfg job` prints the composed config)"]
 
 
 def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):

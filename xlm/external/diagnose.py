@@ -236,6 +236,7 @@ def _declared_requirement(root: Path, module: str) -> str | None:
 _LOADING = re.compile(r"Error loading '([\w.]+)'")
 _CALL = re.compile(r"Error in call to target '([\w.]+)'")
 _KEY = re.compile(r"^full_key: (\S+)$", re.M)
+_CONVERSION = re.compile(r"^(invalid literal for int\(\)|could not convert string to float)")
 
 
 def build_error(exc: BaseException, found: ExternalModels | None = None):
@@ -269,6 +270,12 @@ def build_error(exc: BaseException, found: ExternalModels | None = None):
         what = f"`{key}`" if key else "the config"
         return UserError(f"{what} does not fit {target}: {call.__cause__}",
                          f"check the keys of {what} against the parameters of {target} (`--cfg job` prints the composed config)")
+    if call is not None and isinstance(call.__cause__, ValueError):
+        target, cause = _CALL.match(str(call)).group(1), call.__cause__
+        if target.startswith("xlm.") or _CONVERSION.match(str(cause)):  # a value of the config, not a bug of the code
+            what = f"`{key}`" if key else "the config"
+            return UserError(f"{what} holds a value {target} cannot take: {cause}",
+                             f"check the values of {what} (`--cfg job` prints the composed config)")
     if loading is not None:
         target = _LOADING.match(str(loading)).group(1)
         why = str(loading.__cause__ or "").strip() or "it does not exist"
