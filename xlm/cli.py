@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import Callable
 
 from xlm import __version__
-from xlm.errors import EXIT_USER_ERROR, VERBOSE_ENV, UserError, did_you_mean
+from xlm.errors import EXIT_USER_ERROR, VERBOSE_ENV, UserError, causes, did_you_mean
 
 # `xlm <command>` -> job_type; the job itself is in xlm.jobs.
 JOB_COMMANDS = {
@@ -167,13 +167,19 @@ def run_hydra(args: list[str]) -> int:
     # Hydra then raises instead of printing its own report, so the user's mistakes it finds
     # (unknown key, bad syntax) print as two lines like ours; other failures keep the traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    from xlm.jobs import failed_sweep_jobs, main as hydra_main
+    from xlm.jobs import failed_sweep_jobs, main as hydra_main, started
 
     try:
         hydra_main()
     except Exception as exc:
         if (error := explain(exc, choices=preflight.selections(overrides))) is None:
-            raise
+            unwritable = next((e for e in causes(exc) if isinstance(e, OSError)), None)
+            if started() or unwritable is None:
+                raise
+            from xlm.textfile import os_error  # Hydra could not make the run's folder or its log file
+
+            error = UserError(f"cannot make the run's folder or its log: {os_error(unwritable)[0]}",
+                              "choose a folder you can write (hydra.run.dir=...), or a shorter job_name")
         raise error from exc
     if failed := failed_sweep_jobs():  # each said why when it ended; the sweep went on
         raise UserError(f"{len(failed)} job(s) of the sweep failed (their errors are above; summary.csv lists them as failed): "

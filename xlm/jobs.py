@@ -307,8 +307,16 @@ def _forget_unstarted_run() -> None:
         pass
 
 
+_STARTED: list[bool] = []  # a job function began: what fails before it is Hydra's setup (run folder, log file)
+
+
+def started() -> bool:
+    return bool(_STARTED)
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> None:
+    _STARTED.append(True)
     run(cfg)
     _end_process_group()
 

@@ -183,6 +183,24 @@ def test_a_value_an_object_of_xlm_cannot_take_is_two_lines(tmp_path):
         "  fix: check the values of `datamodule` (`--cfg job` prints the composed config)"]
 
 
+@pytest.mark.parametrize("override, said", [
+    ("hydra.run.dir=afile", "afile: already exists"),
+    ("hydra.run.dir=afile/sub", "afile: a file is where a folder is expected"),
+    ("job_name=" + "a" * 300, "file name too long"),
+])
+def test_a_run_folder_that_cannot_be_made_is_two_lines(tmp_path, override, said):
+    """A file in the way, a name over 255 bytes: a traceback from Hydra's run_job, exit 1."""
+    (tmp_path / "afile").write_text("mine\n")
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", override], cwd=tmp_path,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines[-2].startswith("error: cannot make the run's folder or its log: ") and said in lines[-2]
+    assert lines[-1] == "  fix: choose a folder you can write (hydra.run.dir=...), or a shorter job_name"
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
 def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
     from xlm.preflight import no_gpu_reason
 
