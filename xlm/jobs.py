@@ -247,6 +247,12 @@ def run(cfg: DictConfig) -> Any:
 
         error = exc if isinstance(exc, UserError) else (explain(exc, choices=_choices()) or missing_model_error(exc)
                                                          or build_error(exc) or from_checkpoint.weights_error(exc, cfg.get("ckpt_path")))
+        if error is None and _in_sweep():  # a crash (a bug, out of memory): its traceback, and the other jobs still run
+            import traceback
+
+            traceback.print_exc()
+            _FAILED_SWEEP_JOBS.append(_command_line())
+            return None
         if error is None:
             raise
         if verbose():
@@ -264,7 +270,7 @@ def run(cfg: DictConfig) -> Any:
 
 
 _HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})
-_FAILED_SWEEP_JOBS: list[list[str]] = []  # the overrides of each sweep job a user error stopped
+_FAILED_SWEEP_JOBS: list[list[str]] = []  # the overrides of each sweep job that failed
 
 
 def _in_sweep() -> bool:
@@ -275,7 +281,7 @@ def _in_sweep() -> bool:
 
 
 def failed_sweep_jobs() -> list[list[str]]:
-    """The sweep jobs that ended with a user error (printed when each ended), and forgets them."""
+    """The sweep jobs that failed (each said why when it ended), and forgets them."""
     failed = list(_FAILED_SWEEP_JOBS)
     _FAILED_SWEEP_JOBS.clear()
     return failed

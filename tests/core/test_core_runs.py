@@ -163,3 +163,20 @@ def test_a_sweep_over_experiments_is_summarised_in_the_sweeps_own_folder(tmp_pat
 def test_an_empty_sweep_folder_writes_nothing(tmp_path):
     assert write_summary(tmp_path) == [] and not (tmp_path / "summary.csv").exists()
     assert summary_rows(tmp_path / "missing") == []
+
+
+def test_a_sweep_job_that_crashes_prints_its_traceback_and_the_sweep_goes_on(monkeypatch, capsys):
+    """A bug or out-of-memory in one job of a long sweep re-raised through Hydra: the later jobs
+    never ran and the summary was not printed."""
+    from xlm import jobs
+    from xlm.external import guard
+
+    def crash(cfg, found):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(jobs, "_in_sweep", lambda: True)
+    monkeypatch.setattr(guard, "check_job", lambda cfg: None)
+    monkeypatch.setitem(jobs.JOBS, "train", crash)
+    assert jobs.run(OmegaConf.create({"job_type": "train"})) is None  # Hydra then runs the next job
+    assert "RuntimeError: CUDA out of memory" in capsys.readouterr().err
+    assert jobs.failed_sweep_jobs() == [[]] and jobs.failed_sweep_jobs() == []
