@@ -135,6 +135,18 @@ def split_hydra_args(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
+_MODES = {"-m": "-m", "--multirun": "-m", "-r": "--run", "--run": "--run", "-c": "--cfg", "--cfg": "--cfg",
+          "-i": "--info", "--info": "--info", "-sc": "--shell-completion", "--shell-completion": "--shell-completion"}
+
+
+def _check_one_mode(flags: list[str]) -> None:
+    """Hydra runs one of a sweep, a run, --cfg, --info at a time; two were a traceback from its parser."""
+    modes = list(dict.fromkeys(_MODES[flag] for flag in flags if flag in _MODES))
+    if len(modes) > 1:
+        raise UserError(f"{' and '.join(modes)} cannot be used together: Hydra does one of them at a time",
+                        "drop one (to see one sweep job's config: --cfg job with that job's overrides, without -m)")
+
+
 def _checkpoint_job_name(cfg, overrides: list[str]) -> list[str]:
     """``job_name=<the checkpoint's>`` when the job takes its config from a checkpoint, so that
     ``xlm eval ckpt_path=...`` writes to outputs/eval/<experiment>/, not outputs/eval/run/."""
@@ -156,6 +168,7 @@ def run_hydra(args: list[str]) -> int:
 
     _setup_models_for_job()
     flags, overrides = split_hydra_args(args)
+    _check_one_mode(flags)
     check_overrides(overrides)
     if not flags:  # one plain run: refuse what cannot run before torch is imported
         cfg = preflight.compose(overrides)

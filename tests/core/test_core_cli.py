@@ -71,6 +71,14 @@ def test_hydra_flags_go_first_and_everything_else_is_an_override():
     assert overrides == ["experiment=a", "~optimizer.weight_decay", "foo", "seed=1"]
 
 
+def test_two_hydra_modes_at_once_are_two_lines(capsys):
+    """`-m ... --cfg job`: Hydra's ValueError traceback."""
+    assert main(["train", "-m", "experiment=star_easy_arlm", "seed=1,2", "--cfg", "job"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: -m and --cfg cannot be used together: Hydra does one of them at a time",
+        "  fix: drop one (to see one sweep job's config: --cfg job with that job's overrides, without -m)"]
+
+
 @pytest.mark.parametrize(
     "override, what, fix",
     [
