@@ -159,12 +159,13 @@ def train(cfg: DictConfig, found: Any = None) -> dict:
     start = time.perf_counter()
     trainer.fit(harness, datamodule=datamodule, ckpt_path=resume)
     recording.finish()
-    checkpoint = next((cb for cb in trainer.checkpoint_callbacks if getattr(cb, "last_model_path", "")), None)
+    # Lightning's own checkpointing (callbacks=none) keeps no `last` path: its newest file is its `best`
+    saved = [getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") for cb in trainer.checkpoint_callbacks]
     record = {
         "job_type": "train",
         "global_step": int(trainer.global_step),
         "fit_seconds": round(time.perf_counter() - start, 3),
-        "last_checkpoint": checkpoint.last_model_path if checkpoint else None,
+        "last_checkpoint": next((path for path in saved if path), None),
         "resumed_from": resume,
         "metrics": _scalars(trainer.callback_metrics),
     }
