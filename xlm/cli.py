@@ -171,6 +171,7 @@ def run_hydra(args: list[str]) -> int:
     _check_one_mode(flags)
     check_overrides(overrides)
     if not flags:  # one plain run: refuse what cannot run before torch is imported
+        preflight.check_run_dir(overrides)
         cfg = preflight.compose(overrides)
         preflight.check(cfg, JOB_COMMANDS, preflight.selections(overrides))
         overrides += _checkpoint_job_name(cfg, overrides)

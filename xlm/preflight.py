@@ -62,6 +62,22 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
         )
 
 
+def check_run_dir(overrides: list[str]) -> None:
+    """Refuse a run folder given on the command line (`hydra.run.dir=`) that holds a finished
+    run: a second run there mixes the two (its config and record over the first's, while
+    `checkpoints/last.ckpt` stays the first's). Checked before Hydra writes anything there."""
+    given = next((o.split("=", 1)[1] for o in reversed(overrides) if o.startswith("hydra.run.dir=")), None)
+    if not given:
+        return
+    from xlm.sweep import RECORDS
+
+    folder = Path(os.path.expanduser(given))
+    if done := next((name for name in RECORDS if (folder / name).is_file()), None):
+        raise UserError(f"hydra.run.dir={given} holds a finished run ({done}): a second run there would mix their files "
+                        "(checkpoints/last.ckpt would stay the first run's)",
+                        "choose another folder (hydra.run.dir=...), or move that run away first")
+
+
 def _interpolated(cfg: Any, key: str) -> bool:
     """Whether ``key`` is an interpolation (``${...}``), which only a running job resolves."""
     from omegaconf import OmegaConf

@@ -212,6 +212,24 @@ def test_a_run_folder_that_cannot_be_made_is_two_lines(tmp_path, override, said)
     assert (tmp_path / "afile").read_text() == "mine\n"
 
 
+def test_a_run_folder_that_holds_a_finished_run_is_refused_before_hydra_writes_there(tmp_path):
+    """`hydra.run.dir=` of an earlier run: the second run's config and record went over the first's,
+    while checkpoints/last.ckpt stayed the first run's."""
+    prev = tmp_path / "prev"
+    (prev / ".hydra").mkdir(parents=True)
+    (prev / ".hydra" / "config.yaml").write_text("first run\n")
+    (prev / "train.json").write_text("{}\n")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", REFUSE, "train", "experiment=star_easy_mlm", "hydra.run.dir=prev"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "RC 2 []", proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: hydra.run.dir=prev holds a finished run (train.json): a second run there would mix their files "
+        "(checkpoints/last.ckpt would stay the first run's)",
+        "  fix: choose another folder (hydra.run.dir=...), or move that run away first"]
+    assert (prev / ".hydra" / "config.yaml").read_text() == "first run\n"
+
+
 def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
     from xlm.preflight import no_gpu_reason
 
