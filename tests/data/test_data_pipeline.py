@@ -326,3 +326,16 @@ def test_ctrl_c_while_processes_tokenize_is_a_keyboard_interrupt_without_traceba
             os.killpg(proc.pid, signal.SIGKILL)
     assert "Traceback" not in log.read_text(errors="replace")
     assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir() and not p.name.startswith(".")]  # nothing ready
+
+
+def test_a_data_folder_that_cannot_be_written_is_two_lines(tmp_path):
+    """XLM_DATA_DIR naming a file: NotADirectoryError from deep in the job, exit 1."""
+    from xlm.data.store import build_once
+    from xlm.errors import UserError
+
+    (tmp_path / "afile").write_text("mine\n")
+    with pytest.raises(UserError) as raised:
+        build_once(tmp_path / "afile" / "text" / "lm-abc", never_called, "the tokens of x")
+    assert raised.value.what.startswith(f"cannot write the tokens of x into {tmp_path / 'afile' / 'text'}: {tmp_path / 'afile'}: ")
+    assert raised.value.fix == "point XLM_DATA_DIR (or paths.data_dir=) at a folder you can write"
+    assert (tmp_path / "afile").read_text() == "mine\n"

@@ -73,13 +73,20 @@ def build_once(folder: Path, make: Callable[[Path], None], what: str) -> Path:
         return folder
     if (folder / READY).exists():
         log.warning("%s is damaged (%s): building it again", folder, damage(folder))
-    folder.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(folder) + ".lock")
     try:
-        lock.acquire(timeout=1)
-    except Timeout:  # another process is making it: say so, then wait for it
-        log.info("waiting for another process preparing %s (lock %s.lock)", what, folder)
-        lock.acquire()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=1)
+        except Timeout:  # another process is making it: say so, then wait for it
+            log.info("waiting for another process preparing %s (lock %s.lock)", what, folder)
+            lock.acquire()
+    except OSError as exc:  # XLM_DATA_DIR (or paths.data_dir=) names a file, or a folder no one may write
+        from xlm.errors import UserError
+        from xlm.textfile import os_error
+
+        raise UserError(f"cannot write {what} into {folder.parent}: {os_error(exc)[0]}",
+                        "point XLM_DATA_DIR (or paths.data_dir=) at a folder you can write") from None
     try:
         if is_ready(folder):
             return folder
