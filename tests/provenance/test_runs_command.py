@@ -62,6 +62,8 @@ def test_diff_names_models_commits_files_and_versions(tmp_path, capsys):
     assert xlm_main(["runs", "diff", str(a), str(b)]) == 1
     assert xlm_main(["runs", "diff", str(a), str(a)]) == 0
     assert capsys.readouterr().out.strip().endswith("same models, commits, hashes and versions")
+    # an arlm run against an mlm run differ in which model they used: "same models" was false
+    assert diff_records(record(A_FILES, COMMIT_A), record(A_FILES, COMMIT_A, used=False)) == ["zlm: used yes -> no"]
 
 
 @pytest.mark.parametrize("argv,what", [

@@ -18,7 +18,7 @@ Exit status of diff: 0 when the runs used the same models and versions, 1 when t
 The record's format: docs/reproducibility.md."""
 
 ENVIRONMENT = ("xlm", "python", "torch", "lightning", "hydra_core")
-COMPARED = ("kind", "source", "overrides", "requested", "resolved", "version", "commit", "subdir", "dirty", "hash",
+COMPARED = ("used", "kind", "source", "overrides", "requested", "resolved", "version", "commit", "subdir", "dirty", "hash",
             "requires", "requires_python", "installed")
 
 
