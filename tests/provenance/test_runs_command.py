@@ -67,7 +67,8 @@ def test_diff_names_models_commits_files_and_versions(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,what", [
-    (["runs", "show"], "`xlm runs show` is not a runs command"),
+    (["runs", "show"], "`xlm runs show` takes one PATH, not 0"),  # it said "is not a runs command"
+    (["runs", "diff", "a"], "`xlm runs diff` takes two PATHs, A and B, not 1"),
     (["runs", "show", "/no/such/run"], "error: '/no/such/run' does not exist"),
     (["runs", "frobnicate", "x"], "`xlm runs frobnicate x` is not a runs command"),
 ])

@@ -149,5 +149,9 @@ def runs_command(argv: list[str]) -> int:
         print(f"A: {show(a.origin, 300)}\nB: {show(b.origin, 300)}")
         print("\n".join(lines) if lines else "same models, commits, hashes and versions")
         return 1 if lines else 0
+    if command in ("show", "diff"):  # a runs command, with too few or too many paths
+        wanted = "one PATH" if command == "show" else "two PATHs, A and B"
+        raise UserError(f"`xlm runs {command}` takes {wanted}, not {len(rest)}",
+                        "run: xlm runs show PATH, or xlm runs diff A B (PATH: a run folder or a checkpoint)")
     raise UserError(f"`xlm runs {' '.join(argv)}` is not a runs command",
                     "run: xlm runs show PATH, or xlm runs diff A B (PATH: a run folder or a checkpoint)")
