@@ -247,3 +247,13 @@ def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
     assert no_gpu_reason(dev, {"CUDA_VISIBLE_DEVICES": "0"}, "linux") is None
     (dev / "nvidia0").unlink()
     assert no_gpu_reason(dev, {}, "darwin") is None  # MPS: not ours to judge
+
+
+def test_a_job_refused_after_hydra_started_leaves_no_run_folder(tmp_path):
+    """A wrong value found while the job is built: the folder held Hydra's files, the log and the
+    model record, and passed for the newest run."""
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", "optimizer.lr=abc"],
+                          cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert not [p for p in (tmp_path / "outputs").rglob("*") if p.is_file()]
