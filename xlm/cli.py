@@ -257,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # Lightning's own Ctrl-C handling exits with 1, as a crash does
+        jobs = sys.modules.get("xlm.jobs")
+        if exc.code == 1 and jobs is not None and (said := jobs.interrupted()) is not None:
+            print(said, file=sys.stderr)
+            return 130
+        raise
     except BrokenPipeError:  # `xlm runs show RUN | head`: the reader has gone, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush fails again
         return 141  # what a shell reports for a process ended by SIGPIPE

@@ -155,7 +155,7 @@ def train(cfg: DictConfig, found: Any = None) -> dict:
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
-    trainer = build.build_trainer(cfg, extra_callbacks=(recording.callback(),))
+    trainer = build.build_trainer(cfg, extra_callbacks=(recording.callback(), _interrupt_watch("train")))
     start = time.perf_counter()
     trainer.fit(harness, datamodule=datamodule, ckpt_path=resume)
     recording.finish()
@@ -184,7 +184,7 @@ def evaluate(cfg: DictConfig, found: Any = None) -> dict:
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
-    trainer = build.build_trainer(cfg)
+    trainer = build.build_trainer(cfg, extra_callbacks=(_interrupt_watch("eval"),))
     run = trainer.validate if split == "val" else trainer.test
     results = run(harness, datamodule=datamodule, ckpt_path=path, verbose=True)
     recording.finish()
@@ -203,7 +203,7 @@ def generate(cfg: DictConfig, found: Any = None) -> dict:
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
-    trainer = build.build_trainer(cfg)
+    trainer = build.build_trainer(cfg, extra_callbacks=(_interrupt_watch("generate"),))
     batches = trainer.predict(harness, datamodule=datamodule, ckpt_path=path)
     recording.finish()
     output = Path(cfg.generate.output_file)
@@ -328,6 +328,33 @@ def _forget_unstarted_run(folder: Path | None) -> None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)  # the refusal is what matters; a folder that stays is harmless
+
+
+_INTERRUPTED: list[tuple[str, str]] = []  # (job type, the newest checkpoint it saved, or "") of a job Ctrl-C stopped
+
+
+def _interrupt_watch(job: str) -> Any:
+    """A callback that notes a Ctrl-C inside Lightning, which handles it itself and exits with
+    status 1, as a crash does: `interrupted` then lets the CLI say so and exit 130."""
+    from lightning.pytorch.callbacks import Callback
+
+    class InterruptWatch(Callback):
+        def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+            if isinstance(exception, KeyboardInterrupt):
+                saved = [getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") for cb in trainer.checkpoint_callbacks]
+                _INTERRUPTED.append((job, next((path for path in saved if path), "")))
+
+    return InterruptWatch()
+
+
+def interrupted() -> str | None:
+    """What to say when Lightning ended a job Ctrl-C stopped (None: it did not)."""
+    if not _INTERRUPTED:
+        return None
+    job, checkpoint = _INTERRUPTED[-1]
+    if job == "train" and checkpoint:
+        return f"interrupted; its newest checkpoint is {checkpoint}: resume with xlm train ckpt_path={checkpoint}"
+    return "interrupted" + ("; it saved no checkpoint" if job == "train" else "")
 
 
 _STARTED: list[bool] = []  # a job function began: what fails before it is Hydra's setup (run folder, log file)

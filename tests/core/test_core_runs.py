@@ -180,3 +180,25 @@ def test_a_sweep_job_that_crashes_prints_its_traceback_and_the_sweep_goes_on(mon
     assert jobs.run(OmegaConf.create({"job_type": "train"})) is None  # Hydra then runs the next job
     assert "RuntimeError: CUDA out of memory" in capsys.readouterr().err
     assert jobs.failed_sweep_jobs() == [[]] and jobs.failed_sweep_jobs() == []
+
+
+def test_ctrl_c_inside_lightning_exits_130_and_says_where_to_resume(monkeypatch, capsys):
+    """Lightning handles Ctrl-C itself and exits 1, as a crash does; nothing said where to resume."""
+    from types import SimpleNamespace
+
+    from xlm import cli, jobs
+
+    monkeypatch.setattr(jobs, "_INTERRUPTED", [])
+    trainer = SimpleNamespace(checkpoint_callbacks=[SimpleNamespace(last_model_path="run/checkpoints/last.ckpt")])
+    jobs._interrupt_watch("train").on_exception(trainer, None, KeyboardInterrupt())
+
+    def lightning_exits(argv):
+        raise SystemExit(1)
+
+    monkeypatch.setattr(cli, "_dispatch", lightning_exits)
+    assert cli.main(["train"]) == 130
+    assert capsys.readouterr().err == ("interrupted; its newest checkpoint is run/checkpoints/last.ckpt: "
+                                       "resume with xlm train ckpt_path=run/checkpoints/last.ckpt\n")
+    monkeypatch.setattr(jobs, "_INTERRUPTED", [])
+    with pytest.raises(SystemExit):  # a crash that exits 1 stays one
+        cli.main(["train"])
