@@ -54,6 +54,11 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
         build.require_model(cfg, (chosen or {}).get("experiment"))
     if not _interpolated(cfg, "seed"):  # refused before torch is imported
         build.seed_of(cfg)
+    from xlm.provenance.recorder import switch
+
+    for key, default in (("allow_model_drift", False), ("record_models", True)):
+        if not _interpolated(cfg, key):
+            switch(cfg, key, default)
     accelerator = str(_value(cfg, "trainer.accelerator") or "").lower()
     if accelerator in GPU_ACCELERATORS and (reason := no_gpu_reason()) is not None:
         raise UserError(

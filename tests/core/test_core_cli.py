@@ -155,6 +155,8 @@ REFUSE = (
         (["job_type=trian"], "error: unknown job_type 'trian'"),
         (["train", "experiment=star_easy_arlm", "seed=abc"], "error: seed='abc' is not a whole number"),  # a traceback
         (["train", "experiment=star_easy_arlm", "seed="], "error: seed='' is not a whole number"),
+        # `no` was a non-empty string, so true: the drift check was off, and the warning said allow_model_drift=true
+        (["train", "experiment=star_easy_arlm", "allow_model_drift=no"], "error: allow_model_drift='no' is not true or false"),
     ],
 )
 def test_jobs_that_cannot_run_are_refused_before_torch_is_imported(tmp_path, argv, what):

@@ -144,6 +144,17 @@ class Recording:
         self.wait()
 
 
+def switch(cfg: Any, key: str, default: bool) -> bool:
+    """A true/false setting, strictly: `allow_model_drift=no` was a non-empty string, so true,
+    and switched the drift check off."""
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        from xlm.errors import UserError
+
+        raise UserError(f"{key}={value!r} is not true or false", f"write {key}=true or {key}=false")
+    return value
+
+
 def begin(cfg: Any, job: str, checkpoint: str | None, found=None) -> Recording:
     """Check the checkpoint's models (may raise `UserError`), then start recording this job's."""
     if found is None:
@@ -152,11 +163,11 @@ def begin(cfg: Any, job: str, checkpoint: str | None, found=None) -> Recording:
         found = find_external_models()
     models = list(found.models)
     used = used_names(models, cfg)
-    allowed = bool(cfg.get("allow_model_drift", False))
+    allowed = switch(cfg, "allow_model_drift", False)
     done, drifts = {}, []
     if checkpoint:
         done, drifts = _check_drift(checkpoint, models, used, found.project_dir, allowed)
-    recorded = bool(cfg.get("record_models", True))
+    recorded = switch(cfg, "record_models", True)
     info = environment(job, checkpoint, recorded, allowed)
     output = cfg.get("paths", {}).get("output_dir") if rank() == 0 else None
     recording = Recording(info, models, used, found.project_dir, Path(output) if output else None, done, drifts)
