@@ -200,13 +200,13 @@ def generate(cfg: DictConfig, found: Any = None) -> dict:
     cfg, path = _with_checkpoint(cfg, "generate")
     recording = _begin(cfg, "generate", path, found)
     cfg = _prepare(cfg)
+    output = _output_file(cfg.generate.output_file)  # before a model predicts for an hour
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
     trainer = build.build_trainer(cfg, extra_callbacks=(_interrupt_watch("generate"),))
     batches = trainer.predict(harness, datamodule=datamodule, ckpt_path=path)
     recording.finish()
-    output = Path(cfg.generate.output_file)
     if trainer.world_size > 1:  # each process predicts its share of the examples
         output = output.with_name(f"{output.stem}.rank{trainer.global_rank}{output.suffix}")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +224,17 @@ def generate(cfg: DictConfig, found: Any = None) -> dict:
     print(f"wrote {count} predictions to {output}")
     _say_if_memorised(cfg, cfg.datamodule.get("predict_split", "test"))
     return record
+
+
+def _output_file(value: Any) -> Path:
+    """`generate.output_file`, absolute (the record says where it went), checked before anything
+    is predicted: a folder, or a path through a file, failed only once every prediction was made."""
+    output = Path(str(value)).expanduser().absolute()
+    blocking = next((p for p in (output, *output.parents) if p.exists() and not p.is_dir()), None)
+    if output.is_dir() or (blocking is not None and blocking != output):
+        what = "is a folder" if output.is_dir() else f"runs through the file {blocking}"
+        raise UserError(f"generate.output_file={value} {what}", "give a file path: generate.output_file=predictions.jsonl")
+    return output
 
 
 JOBS = {"train": train, "eval": evaluate, "generate": generate}

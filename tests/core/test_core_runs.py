@@ -202,3 +202,18 @@ def test_ctrl_c_inside_lightning_exits_130_and_says_where_to_resume(monkeypatch,
     monkeypatch.setattr(jobs, "_INTERRUPTED", [])
     with pytest.raises(SystemExit):  # a crash that exits 1 stays one
         cli.main(["train"])
+
+
+def test_generates_output_file_is_checked_before_anything_is_predicted(tmp_path, monkeypatch):
+    """A folder failed with IsADirectoryError once every prediction was made; a relative path was
+    recorded as typed, so the run folder could not tell where the predictions went."""
+    from xlm.jobs import _output_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(UserError, match="generate.output_file=adir is a folder"):
+        _output_file("adir")
+    with pytest.raises(UserError, match=f"generate.output_file=afile/p.jsonl runs through the file {tmp_path / 'afile'}"):
+        _output_file("afile/p.jsonl")
+    assert _output_file("out/p.jsonl") == tmp_path / "out" / "p.jsonl"
