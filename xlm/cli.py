@@ -99,6 +99,10 @@ def check_overrides(overrides: list[str]) -> None:
 
     groups = config_groups()
     for override in overrides:
+        group, _, value = override.partition("=")
+        if group in _ONE_OPTION_GROUPS and value.startswith("[") and "," in value:
+            raise UserError(f"{group} takes one option, not a list (in `{override}`): a list composes them on top of "
+                            "each other, the last one winning key by key", f"pick one: {group}=OPTION (a sweep: -m {group}=A,B)")
         if (problem := unknown_selection(override, groups)) is not None:
             group, option, choices = problem
             from xlm.external.diagnose import unlisted_option
@@ -107,6 +111,10 @@ def check_overrides(overrides: list[str]) -> None:
                 raise UserError(*unlisted)
             raise UserError(f"unknown {group} '{option}' (in `{override}`)", unknown_option_fix(group, option, choices))
 
+
+# xlm's groups of which a job uses one option (`loggers` and `callbacks` take lists).
+_ONE_OPTION_GROUPS = frozenset({"model", "model_type", "collator", "datamodule", "experiment", "trainer_strategy",
+                                "lr_scheduler", "tokenizer"})
 
 # Hydra flags followed by a value (`--cfg job`, `-cn NAME`, `--info config`).
 _HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",

@@ -91,6 +91,8 @@ def test_two_hydra_modes_at_once_are_two_lines(capsys):
          "write the path in full: datamodule.files=$HOME/texts"),
         ("loggers=[csv,tensorbord]", "unknown loggers 'tensorbord'", "choose one of: csv, tensorboard, wandb"),
         ("optimizer.lr=1e-3,1e-4", "`optimizer.lr=1e-3,1e-4` is a sweep, and this is one run", "sweep with -m"),
+        # a list composed both: the MLM network trained with ARLM's loss, predictor and collator, silently
+        ("model=[arlm,mlm]", "model takes one option, not a list (in `model=[arlm,mlm]`)", "pick one: model=OPTION"),
         # the checkpoint callbacks=none writes (epoch=0-step=50.ckpt): the fix said to write KEY=VALUE, which it is
         ("ckpt_path=run/checkpoints/epoch=0-step=50.ckpt", "cannot parse the override",
          "quote the value for Hydra, and that in quotes for the shell: \"ckpt_path='run/checkpoints/epoch=0-step=50.ckpt'\""),
