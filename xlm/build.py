@@ -129,8 +129,17 @@ def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:
                 f"{cfg.job_type} needs a checkpoint", "pass ckpt_path=<run dir>/checkpoints/last.ckpt"
             )
         return None
-    if not Path(path).is_file():
-        what = "is not a regular file" if Path(path).exists() else "does not exist"  # a folder, a fifo
+    launched = _launch_dir()  # a relative path is the command's, though hydra.job.chdir=true moved the job
+    found = Path(path) if launched == Path.cwd() else launched / path
+    if not found.is_file():
+        what = "is not a regular file" if found.exists() else "does not exist"  # a folder, a fifo
         raise UserError(f"checkpoint '{path}' {what}", "check ckpt_path= (runs keep theirs in <output_dir>/checkpoints/)")
-    return str(path)
+    return str(found)
+
+
+def _launch_dir() -> Path:
+    """The folder the command ran in (Hydra's `runtime.cwd`; the current one outside a job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.cwd) if HydraConfig.initialized() else Path.cwd()
 

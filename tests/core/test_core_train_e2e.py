@@ -140,6 +140,14 @@ def test_a_checkpoint_of_another_shape_is_two_lines_naming_the_first_tensor(smal
     assert lines[-1].startswith("  fix: drop the overrides that change the model's shape")
 
 
+def test_a_relative_checkpoint_is_the_commands_even_when_the_job_changes_folder(small_run):
+    """With hydra.job.chdir=true, `ckpt_path=outputs/...` that exists was "does not exist"."""
+    cwd, ckpt = small_run
+    run_xlm(cwd, "eval", f"ckpt_path={ckpt.relative_to(cwd)}", "hydra.job.chdir=true")
+    newest = max((cwd / "outputs" / "eval").glob("*/*/eval.json"), key=lambda r: r.parent.name)
+    assert json.loads(newest.read_text())["checkpoint"] == str(ckpt)  # where it is, not relative to the run folder
+
+
 def test_two_process_cpu_ddp_run_completes(tmp_path):
     run_xlm(tmp_path, "train", "experiment=star_easy_arlm", "debug=overfit", "trainer_strategy=ddp",
             "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=4", "trainer.val_check_interval=2",
