@@ -129,6 +129,8 @@ def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:
                 f"{cfg.job_type} needs a checkpoint", "pass ckpt_path=<run dir>/checkpoints/last.ckpt"
             )
         return None
+    if not isinstance(path, (str, Path)):  # ckpt_path=[a,b]: a traceback from pathlib
+        raise UserError("ckpt_path takes one checkpoint, not a list", f"one job per checkpoint: xlm {cfg.job_type} -m ckpt_path=A,B")
     launched = _launch_dir()  # a relative path is the command's, though hydra.job.chdir=true moved the job
     found = Path(path) if launched == Path.cwd() else launched / path
     if not found.is_file():

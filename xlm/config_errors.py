@@ -94,9 +94,14 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
     if message.startswith("Ambiguous value for argument '"):  # a sweep without -m
         override = message.split("'", 1)[1].rsplit("'", 1)[0]
         key = override.split("=", 1)[0]
+        import sys
+
+        job = next((arg.removeprefix("job_type=") for arg in sys.argv[1:]  # `xlm eval ...`, or the Hydra form xlm runs
+                    if arg in ("train", "eval", "generate") or arg.startswith("job_type=")), "train")
         return UserError(
             f"`{override}` is a sweep, and this is one run",
-            f"sweep with -m (xlm train -m ... {override}); for a list write {key}=[...], for a string quote it",
+            f"sweep with -m (xlm {job} -m ... {override})" + ("" if key == "ckpt_path" else f"; for a list write {key}=[...]")
+            + ", for a string quote it",
         )
     if message.startswith("Could not delete from config."):  # `~KEY` on a key the config lacks
         key = message.split("'")[1] if "'" in message else "the key"

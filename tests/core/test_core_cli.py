@@ -157,6 +157,7 @@ REFUSE = (
         (["job_type=trian"], "error: unknown job_type 'trian'"),
         (["train", "experiment=star_easy_arlm", "seed=abc"], "error: seed='abc' is not a whole number"),  # a traceback
         (["train", "experiment=star_easy_arlm", "seed="], "error: seed='' is not a whole number"),
+        (["eval", "ckpt_path=[a,b]"], "error: ckpt_path takes one checkpoint, not a list"),  # a traceback from pathlib
         # `no` was a non-empty string, so true: the drift check was off, and the warning said allow_model_drift=true
         (["train", "experiment=star_easy_arlm", "allow_model_drift=no"], "error: allow_model_drift='no' is not true or false"),
     ],
