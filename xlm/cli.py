@@ -147,8 +147,16 @@ _MODES = {"-m": "-m", "--multirun": "-m", "-r": "--run", "--run": "--run", "-c":
           "-i": "--info", "--info": "--info", "-sc": "--shell-completion", "--shell-completion": "--shell-completion"}
 
 
+_OTHER_FLAGS = {"--resolve", "--hydra-help", "--help", "-h", "--version"}
+
+
 def _check_one_mode(flags: list[str]) -> None:
-    """Hydra runs one of a sweep, a run, --cfg, --info at a time; two were a traceback from its parser."""
+    """Hydra runs one of a sweep, a run, --cfg, --info at a time; two were a traceback from its
+    parser. A flag Hydra does not know printed its 8-line usage."""
+    known = {*_MODES, *_HYDRA_VALUE_FLAGS, *_OTHER_FLAGS}
+    if unknown := next((flag for flag in flags if flag.startswith("-") and flag.split("=", 1)[0] not in known), None):
+        raise UserError(f"unknown option {unknown}", "xlm's own: -v; Hydra's: -m (a sweep), --cfg job (print the config), "
+                        "--info; anything else is an override: KEY=VALUE")
     modes = list(dict.fromkeys(_MODES[flag] for flag in flags if flag in _MODES))
     if len(modes) > 1:
         raise UserError(f"{' and '.join(modes)} cannot be used together: Hydra does one of them at a time",

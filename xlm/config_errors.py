@@ -132,6 +132,13 @@ def _defaults_list_error(exc: BaseException) -> UserError | None:
     if not isinstance(exc, ValueError) and type(exc).__name__ != "ConfigCompositionException":
         return None
     message = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    if message.startswith("Config group override must be a string or a list"):  # `model=null` on the command line
+        import sys
+
+        given = next((arg for arg in sys.argv[1:] if re.fullmatch(r"[\w/]+=(null|~)", arg)), "GROUP=null")
+        group = given.split("=", 1)[0]
+        return UserError(f"`{given}`: a config group takes an option's name, not null",
+                         f"pick one ({group}=NAME; `xlm --help` lists them), or leave the group out")
     named = re.search(r"(?:in '|In |defined in )([\w./-]+?)'?(?:[:,]|$)", message)
     path = _config_file(named.group(1)) if named else None
     where = f"{_where(path, _line_matching(path, _DEFAULTS_KEY) or 1)}: " if path else ""

@@ -93,6 +93,8 @@ def test_two_hydra_modes_at_once_are_two_lines(capsys):
         ("optimizer.lr=1e-3,1e-4", "`optimizer.lr=1e-3,1e-4` is a sweep, and this is one run", "sweep with -m"),
         # a list composed both: the MLM network trained with ARLM's loss, predictor and collator, silently
         ("model=[arlm,mlm]", "model takes one option, not a list (in `model=[arlm,mlm]`)", "pick one: model=OPTION"),
+        ("model=null", "`model=null`: a config group takes an option's name, not null", "pick one (model=NAME"),  # a defaults-list fix
+        ("--foo", "unknown option --foo", "xlm's own: -v; Hydra's: -m"),  # Hydra's 8-line argparse usage
         # the checkpoint callbacks=none writes (epoch=0-step=50.ckpt): the fix said to write KEY=VALUE, which it is
         ("ckpt_path=run/checkpoints/epoch=0-step=50.ckpt", "cannot parse the override",
          "quote the value for Hydra, and that in quotes for the shell: \"ckpt_path='run/checkpoints/epoch=0-step=50.ckpt'\""),
