@@ -159,13 +159,11 @@ def train(cfg: DictConfig, found: Any = None) -> dict:
     start = time.perf_counter()
     trainer.fit(harness, datamodule=datamodule, ckpt_path=resume)
     recording.finish()
-    # Lightning's own checkpointing (callbacks=none) keeps no `last` path: its newest file is its `best`
-    saved = [getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") for cb in trainer.checkpoint_callbacks]
     record = {
         "job_type": "train",
         "global_step": int(trainer.global_step),
         "fit_seconds": round(time.perf_counter() - start, 3),
-        "last_checkpoint": next((path for path in saved if path), None),
+        "last_checkpoint": _newest_checkpoint(trainer),
         "resumed_from": resume,
         "metrics": _scalars(trainer.callback_metrics),
     }
@@ -341,6 +339,13 @@ def _forget_unstarted_run(folder: Path | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)  # the refusal is what matters; a folder that stays is harmless
 
 
+def _newest_checkpoint(trainer: Any) -> str | None:
+    """The newest checkpoint the trainer saved. Lightning's own checkpointing (callbacks=none)
+    keeps no `last` path: its newest file is its `best`."""
+    saved = [getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") for cb in trainer.checkpoint_callbacks]
+    return next((path for path in saved if path), None)
+
+
 _INTERRUPTED: list[tuple[str, str]] = []  # (job type, the newest checkpoint it saved, or "") of a job Ctrl-C stopped
 
 
@@ -352,8 +357,7 @@ def _interrupt_watch(job: str) -> Any:
     class InterruptWatch(Callback):
         def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
             if isinstance(exception, KeyboardInterrupt):
-                saved = [getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") for cb in trainer.checkpoint_callbacks]
-                _INTERRUPTED.append((job, next((path for path in saved if path), "")))
+                _INTERRUPTED.append((job, _newest_checkpoint(trainer) or ""))
 
     return InterruptWatch()
 
