@@ -38,9 +38,10 @@ def require_model(cfg: DictConfig, experiment: str | None = None) -> None:
 
 def seed_of(cfg: DictConfig) -> int:
     """`seed`, a whole number (`seed=`, `seed=abc`, `seed=null` were a traceback)."""
-    seed = cfg.get("seed")
+    seed = cfg.seed  # `???` raises here, and is named with the override or file that left it unset
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError(f"seed={'null' if seed is None else seed!r} is not a whole number", "give one: seed=42")
+        shown = "null" if seed is None else repr(seed)
+        raise UserError(f"seed={shown} is not a whole number", "give one: seed=42")
     return seed
 
 

@@ -84,10 +84,14 @@ def check_run_dir(overrides: list[str]) -> None:
 
 
 def _interpolated(cfg: Any, key: str) -> bool:
-    """Whether ``key`` is an interpolation (``${...}``), which only a running job resolves."""
+    """Whether ``key`` is an interpolation (``${...}``) or ``???``, which only a running job
+    resolves, or says it cannot (naming where it was left unset)."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.is_interpolation(cfg, key) if key in cfg else False
+    try:  # `key in cfg` is false for a `???` value
+        return OmegaConf.is_missing(cfg, key) or OmegaConf.is_interpolation(cfg, key)
+    except Exception:  # noqa: BLE001  (no such key: the check of its value decides)
+        return False
 
 
 def _value(cfg: Any, key: str) -> Any:
