@@ -108,9 +108,9 @@ def _snapshot(url: str, options: Options) -> RefList | None:
 
 def _listed(group, options: Options) -> RefList | XpmError:
     """One `git ls-remote` for the models of one remote, kept as the mirror's snapshot."""
+    from xlm.manifest import without_userinfo
     from xpm.errors import RemoteError
     from xpm.git.database import Database
-    from xlm.manifest import without_userinfo
     from xpm.git.remote import list_refs
     from xpm.locks import hold
     from xpm.project import cache_dir

@@ -338,9 +338,9 @@ def _sources(model: ModelRecord) -> tuple[list[tuple[str, str]], str]:
 def _commit_in_cache(urls: list[tuple[str, str]], commit: str, name: str, options, gone: str = ""):
     """The cache mirror of the first of `urls` ((URL, its name in messages)) that has `commit`
     (fetched when the cache lacks it, unless --offline)."""
+    from xlm.manifest import without_userinfo
     from xpm.errors import UnknownRef
     from xpm.git.database import Database
-    from xlm.manifest import without_userinfo
     from xpm.locks import hold
 
     why = [gone] if gone else []

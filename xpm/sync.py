@@ -111,10 +111,10 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
     Holds that remote's mirror lock throughout: a slow remote holds up only the projects that
     need the same remote. A damaged mirror is fetched again once, into a fresh mirror. An
     error about the remote names the models that needed it."""
+    from xlm.manifest import without_userinfo
     from xpm.errors import CorruptMirror, RemoteError, last_line
     from xpm.git.database import Database
     from xpm.locks import hold
-    from xlm.manifest import without_userinfo
 
     db = Database(options.git, cache_dir(), url_jobs[0].source.url)
     names = [j.entry.name for j in url_jobs]

@@ -184,10 +184,9 @@ class Transaction:
 
 
 def finish_interrupted_commit(project_dir: Path, trash: Path) -> None:
-    """Make the renames a killed commit recorded in `trash` and did not make, then delete every
-    temporary file of a project file left in `project_dir` (a commit killed while writing them).
-    The record is read as hostile: a rename is made only of `.<file>.<hex>.tmp` onto `<file>`,
-    both plain names in the project folder."""
+    """Make the renames a killed commit recorded in `trash` and did not make. The record is read
+    as hostile: a rename is made only of `.<file>.<hex>.tmp` onto `<file>`, both plain names in
+    the project folder."""
     try:
         renames = json.loads((trash / JOURNAL).read_text(encoding="utf-8"))["renames"]
     except (OSError, ValueError, KeyError, TypeError):
