@@ -115,9 +115,13 @@ def build_trainer(cfg: DictConfig, extra_callbacks: tuple = (), **overrides: Any
     try:
         return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
     except InstantiationException as exc:  # a trainer.* value Lightning refuses (accelerator=gpu on a CPU, ...)
+        import sys
+
         cause = exc.__cause__ or exc
+        given = [arg for arg in sys.argv[1:] if arg.startswith(("trainer.", "trainer_strategy="))]  # Lightning names none
         raise UserError(
-            f"Lightning refuses the trainer settings: {type(cause).__name__}: {cause}",
+            f"Lightning refuses the trainer settings: {type(cause).__name__}: {cause}"
+            + (f" (the command line set {', '.join(given)})" if given else ""),
             "check the trainer.* and trainer_strategy= overrides (`--cfg job` prints them)",
         ) from exc
 

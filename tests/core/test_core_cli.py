@@ -237,6 +237,21 @@ def test_a_run_folder_that_holds_a_finished_run_is_refused_before_hydra_writes_t
     assert (prev / ".hydra" / "config.yaml").read_text() == "first run\n"
 
 
+@pytest.mark.parametrize("override, what, fix", [
+    # Lightning's TypeError names no key: the command line's trainer.* overrides are named
+    ("trainer.max_steps=abc", "(the command line set trainer.max_steps=abc)", "check the trainer.*"),
+    # a wrong value was "does not fit AdamW ... check the keys"
+    ("optimizer.lr=abc", "holds a value torch.optim.adamw.AdamW cannot take: '<=' not supported", "check the values"),
+])
+def test_a_value_lightning_or_torch_refuses_says_it_is_a_value(tmp_path, override, what, fix):
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", override], cwd=tmp_path,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert what in lines[-2] and fix in lines[-1], proc.stderr[-3000:]
+
+
 def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
     from xlm.preflight import no_gpu_reason
 

@@ -236,6 +236,9 @@ def _declared_requirement(root: Path, module: str) -> str | None:
 _LOADING = re.compile(r"Error loading '([\w.]+)'")
 _CALL = re.compile(r"Error in call to target '([\w.]+)'")
 _KEY = re.compile(r"^full_key: (\S+)$", re.M)
+# A TypeError of the call itself (the config's keys against the signature), not one raised inside it by a value.
+_SIGNATURE = re.compile(r"unexpected keyword argument|missing \d+ required|takes \d+ positional|takes no (?:keyword )?arguments"
+                        r"|got multiple values|positional argument")
 _CONVERSION = re.compile(r"^(invalid literal for int\(\)|could not convert string to float)")
 
 
@@ -265,14 +268,14 @@ def build_error(exc: BaseException, found: ExternalModels | None = None):
         if model is not None:
             return UserError(f"model '{model.name}' raised {type(error).__name__}: {error} {during} (at {where})",
                              "fix the model's code there (xlm -v ... prints the traceback)")
-    if call is not None and isinstance(call.__cause__, TypeError):  # the call itself: keys the signature lacks
+    if call is not None and isinstance(call.__cause__, TypeError) and _SIGNATURE.search(str(call.__cause__)):  # keys the signature lacks
         target = _CALL.match(str(call)).group(1)
         what = f"`{key}`" if key else "the config"
         return UserError(f"{what} does not fit {target}: {call.__cause__}",
                          f"check the keys of {what} against the parameters of {target} (`--cfg job` prints the composed config)")
-    if call is not None and isinstance(call.__cause__, ValueError):
+    if call is not None and isinstance(call.__cause__, (ValueError, TypeError)):
         target, cause = _CALL.match(str(call)).group(1), call.__cause__
-        if target.startswith("xlm.") or _CONVERSION.match(str(cause)):  # a value of the config, not a bug of the code
+        if target.startswith(("xlm.", "torch.")) or _CONVERSION.match(str(cause)):  # a value of the config, not a bug of the code
             what = f"`{key}`" if key else "the config"
             return UserError(f"{what} holds a value {target} cannot take: {cause}",
                              f"check the values of {what} (`--cfg job` prints the composed config)")
