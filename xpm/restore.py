@@ -29,7 +29,6 @@ a warning. Then one `xpm.transaction.Transaction` places the models and writes `
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,24 +38,12 @@ from xlm.records.runs import ModelRecord, RunRecord
 from xpm import stamp, vendor
 from xpm.errors import HashMismatch, XpmError
 from xpm.lock import Lock, LockEntry, changed_text, local_entry
-from xpm.project import Project, cache_dir, holding_cache
+from xpm.project import Project, holding_cache
+from xpm.rebuild import (IN_THE_WAY, NOT_REBUILDABLE, Unrestorable, check_rebuilt_links, commit_in_cache, differing,
+                         line_endings_as_recorded, rebuild, what_commit)
 from xpm.removal import remove_tree
 
 RESTORED_DIR = "xlm_restored"  # where models that were local folders are rebuilt, next to .xlm_models
-
-
-MISSING = "bring back what is missing (push the commit, put the folder back)"
-IN_THE_WAY = "move the folder in the way elsewhere"
-NOT_REBUILDABLE = ("what the run recorded cannot be rebuilt byte for byte: get that code by hand (its commit, "
-                   "the run's models/NAME.patch), or train again on code as it is now")
-
-
-class Unrestorable(Exception):
-    """Why one model cannot be restored, in words, and the kind of fix it needs."""
-
-    def __init__(self, what: str, fix: str = MISSING):
-        super().__init__(what)
-        self.fix = fix
 
 
 @dataclass
@@ -188,7 +175,7 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
     folder = stamp.vendored_root(project.root, model.name)
     if os.path.lexists(folder) and stamp.read_stamp(project.root, model.name) is None:
         raise Unrestorable(f"{folder} exists and was not installed by xpm: move it elsewhere", IN_THE_WAY)
-    db = _commit_in_cache([(model.source, model.source)], model.commit, model.name, options)
+    db = commit_in_cache([(model.source, model.source)], model.commit, model.name, options)
     try:
         staged = vendor.stage(options.git, db.path, project.root, model.name, model.commit, model.subdir, line, model.hash)
     except HashMismatch:
@@ -218,21 +205,21 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
             return Step(model, line, f"{model.name}: {dest} already holds the run's files (content hash verified)", kept=True)
         raise Unrestorable(f"{dest} exists and holds other files than the run used: move it elsewhere", IN_THE_WAY)
     if model.dirty and model.name not in record.patches:
-        raise Unrestorable(f"its files differed from {_what_commit(model)}, and the run saved no patch of them"
+        raise Unrestorable(f"its files differed from {what_commit(model)}, and the run saved no patch of them"
                            + (f" ({model.note})" if model.note else ""), NOT_REBUILDABLE)
     staging = vendor.staging_root(project.root)
     staging.mkdir(parents=True, exist_ok=True)
     folder = vendor._new_folder(staging, model.name)
     try:
-        how = _rebuild(project, model, record, folder, options)
+        how = rebuild(project, model, record, folder, options)
         recs = records(folder)
-        if tree_hash(recs) != model.hash and (converted := _line_endings_as_recorded(folder, recs, record.tree(model.name))):
+        if tree_hash(recs) != model.hash and (converted := line_endings_as_recorded(folder, recs, record.tree(model.name))):
             how += f" + line endings as checked out ({first_of((show(p, 80) for p in converted), 3)})"
             recs = records(folder)
         if (got := tree_hash(recs)) != model.hash:
-            raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{_differing(record, model, folder)}",
+            raise Unrestorable(f"{how} hashes to {got}, not to the recorded {model.hash}{differing(record, model, folder)}",
                                NOT_REBUILDABLE)
-        _check_links(folder, [r.path for r in recs if r.mode == "120000"], model.name)
+        check_rebuilt_links(folder, [r.path for r in recs if r.mode == "120000"], model.name)
         from xpm.validate import check_model
 
         try:
@@ -243,155 +230,6 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
         remove_tree(folder, ignore_errors=True)
         raise
     return Step(model, line, f"{model.name}: restored into {dest} ({how}), content hash verified", folder=folder, dest=dest)
-
-
-def _line_endings_as_recorded(folder: Path, recs: list, recorded: dict | None) -> list[str]:
-    """Give each file that differs from the record only in its line endings the recorded ones;
-    return their paths.
-
-    A repository's `.gitattributes` (`eol=crlf`, `text`) or `core.autocrlf` converts line endings
-    on checkout: the run hashed the work tree, the export wrote git's blobs. No attribute is read:
-    a file is converted only when the result has the recorded sha256, byte for byte."""
-    import hashlib
-    import re
-
-    converted = []
-    for rec in recs:
-        want = (recorded or {}).get(rec.path)
-        if want is None or want == (rec.mode, rec.sha256) or rec.mode not in ("100644", "100755") or want[0] != rec.mode:
-            continue
-        path = os.path.join(folder, *rec.path.split("/"))
-        with open(path, "rb") as handle:
-            data = handle.read()
-        for candidate in (re.sub(rb"(?<!\r)\n", b"\r\n", data), data.replace(b"\r\n", b"\n")):
-            if candidate != data and hashlib.sha256(candidate).hexdigest() == want[1]:
-                with open(path, "wb") as handle:
-                    handle.write(candidate)
-                converted.append(rec.path)
-                break
-    return converted
-
-
-def _check_links(folder: Path, paths: list[str], name: str) -> None:
-    """The rule of a fetched tree for the rebuilt one: every symlink (`paths`, relative) stays
-    inside the model (a patch or a copied folder may hold one to `/etc/passwd`, which `xpm add`
-    refuses)."""
-    from xpm.tree_rules import SYMLINK, Entry, UnsafeTree, check_links
-
-    links = {path: os.fsencode(os.readlink(os.path.join(folder, *path.split("/")))) for path in paths}
-    try:
-        check_links([Entry(path, SYMLINK, "", len(target)) for path, target in links.items()], links, f"model '{name}'")
-    except UnsafeTree as exc:
-        raise Unrestorable(f"the run's files hold what xpm never installs: {exc.what.removeprefix(f'model {name!r} ')}",
-                           NOT_REBUILDABLE) from None
-
-
-def _what_commit(model: ModelRecord) -> str:
-    return f"commit {model.commit[:12]}" if model.commit else "its work tree (no commit yet)"
-
-
-def _rebuild(project: Project, model: ModelRecord, record: RunRecord, folder: Path, options) -> str:
-    """Write the model's recorded files into the empty `folder`; returns how, in words."""
-    how = []
-    if model.commit is not None:
-        from xpm.git.checkout import export_tree
-        from xpm.tree_rules import Limits
-
-        sources, gone = _sources(model)
-        db = _commit_in_cache(sources, model.commit, model.name, options, gone)
-        try:
-            export_tree(options.git, db.path, model.commit, model.subdir, folder, model.name, Limits.from_env())
-        except XpmError as exc:
-            raise Unrestorable(exc.what) from None
-        how.append(f"commit {model.commit[:12]}")
-    elif not model.dirty:  # a folder outside git: only where it was can it come from
-        source = Path(model.path or model.source)
-        if not source.is_dir():
-            raise Unrestorable(f"it was a folder outside git ({source}), which no longer exists: nothing to restore it from")
-        remove_tree(folder)
-        shutil.copytree(source, folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-        return f"copied from {source}"
-    if model.dirty:
-        _apply(options.git, record.patches[model.name], folder, model)
-        how.append(f"{model.patch} applied")
-    return " + ".join(how)
-
-
-def _sources(model: ModelRecord) -> tuple[list[tuple[str, str]], str]:
-    """Where the recorded commit can be fetched from, as (URL, how to name it): the work tree the
-    run saw (when it is still here: no network), then its remote; and what is gone, in words."""
-    found, gone = [], ""
-    repository = Path(model.repository) if model.repository else None
-    if repository is not None and repository.is_absolute() and os.path.lexists(repository / ".git"):
-        found.append((repository.as_uri(), f"the work tree {repository}"))
-    elif model.repository:
-        gone = f"its work tree {model.repository} no longer exists"
-    else:
-        gone = "the run recorded no work tree"
-    if model.remote:
-        found.append((model.remote, model.remote))
-    if not found:
-        raise Unrestorable(f"{gone}, and it has no remote to fetch commit {model.commit[:12]} from")
-    return found, gone
-
-
-def _commit_in_cache(urls: list[tuple[str, str]], commit: str, name: str, options, gone: str = ""):
-    """The cache mirror of the first of `urls` ((URL, its name in messages)) that has `commit`
-    (fetched when the cache lacks it, unless --offline)."""
-    from xlm.manifest import without_userinfo
-    from xpm.errors import UnknownRef
-    from xpm.git.database import Database
-    from xpm.locks import hold
-
-    why = [gone] if gone else []
-    for url, label in urls:
-        db = Database(options.git, cache_dir(), url)
-        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"):
-            if db.exists() and not db.missing([commit]):
-                return db
-            if options.offline:
-                why.append(f"the cache has no commit {commit[:12]} of {label} (--offline)")
-                continue
-            try:
-                db.fetch([commit], {commit: name})
-                return db
-            except UnknownRef:
-                guess = "history rewritten?" if label.startswith("the work tree ") else "never pushed, or history rewritten?"
-                why.append(f"commit {commit[:12]} is not in {label} ({guess})")
-            except XpmError as exc:
-                why.append(exc.what)
-    raise Unrestorable("; ".join(why))
-
-
-def _apply(git, patch: bytes, folder: Path, model: ModelRecord) -> None:
-    """`git apply` the run's patch (paths relative to the repository's top) inside `folder`,
-    which holds the model's subdir only; git applies it as `patch` would, outside any repository
-    (the runner stops git from looking above `folder`), and refuses paths that leave it."""
-    from xpm.errors import GitError
-
-    strip = 1 + (len(model.subdir.split("/")) if model.subdir else 0)
-    patch_file = folder.parent / f"{folder.name}.patch"
-    patch_file.write_bytes(patch)
-    try:
-        git.run(["apply", f"-p{strip}", "--whitespace=nowarn", "--", str(patch_file)], cwd=folder)
-    except GitError as exc:
-        said = exc.stderr.splitlines()[0] if exc.stderr else f"exit {exc.returncode}"
-        raise Unrestorable(f"{model.patch} does not apply to {_what_commit(model)}: {said}") from None
-    finally:
-        patch_file.unlink(missing_ok=True)
-
-
-def _differing(record: RunRecord, model: ModelRecord, folder: Path) -> str:
-    """`: files that differ: a.py, b.py`, when the record has the model's file list."""
-    recorded = record.tree(model.name)
-    if recorded is None:
-        return ""
-    from xlm.records.treehash import records
-
-    here = {r.path: (r.mode, r.sha256) for r in records(folder)}
-    paths = sorted(p for p in set(recorded) | set(here) if recorded.get(p) != here.get(p))
-    shown = first_of((show(p, 80) for p in paths), 10)
-    return f": files that differ: {shown}" if paths else ""
 
 
 # ----------------------------------------------------------------------------- writing

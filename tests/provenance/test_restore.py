@@ -304,16 +304,16 @@ def test_an_unpublished_commit_without_its_work_tree_is_named_then_restored_once
                                              ("mine/model.py", None)])
 def test_a_rebuilt_folder_keeps_the_link_rules_of_a_fetched_tree(tmp_path, target, refused):
     """A run's patch (or a copied folder) restored a link to /etc/passwd, which `xpm add` refuses."""
-    from xpm.restore import Unrestorable, _check_links
+    from xpm.rebuild import Unrestorable, check_rebuilt_links
 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "model.py").write_text("")
     os.symlink(target, tmp_path / "data_link")
     if refused is None:
-        _check_links(tmp_path, ["data_link"], "mine")
+        check_rebuilt_links(tmp_path, ["data_link"], "mine")
         return
     with pytest.raises(Unrestorable) as info:
-        _check_links(tmp_path, ["data_link"], "mine")
+        check_rebuilt_links(tmp_path, ["data_link"], "mine")
     assert str(info.value).startswith("the run's files hold what xpm never installs: has symlink 'data_link' -> ")
     assert refused in str(info.value)
 
