@@ -122,7 +122,7 @@ def _listed(group, options: Options) -> RefList | XpmError:
         for name in names:
             if options.progress is not None:
                 options.progress(name, f"listing the refs of {url}")
-        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"):
+        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"), db.kept_if_filled():
             db.ensure()  # git runs in the mirror, never in the caller's folder
             refs = list_refs(options.git, url, db.path, warnings.append)
             db.save_refs(refs)

@@ -119,7 +119,7 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
     db = Database(options.git, cache_dir(), url_jobs[0].source.url)
     names = [j.entry.name for j in url_jobs]
     try:
-        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"):
+        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"), db.kept_if_filled():
             try:
                 return _work_mirror(url_jobs, db, project, options)
             except Exception as exc:

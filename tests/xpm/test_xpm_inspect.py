@@ -163,6 +163,20 @@ def test_error_unreachable(project, git_daemon, tmp_path):
     assert out.stderr.startswith(f"error: model 'nope': cannot reach {(tmp_path / 'nope').as_uri()}")
     out = xpm(project, "add", "git://127.0.0.1:1/lab/zlm", code=1)
     assert "cannot reach git://127.0.0.1:1/lab/zlm" in out.stderr
+    assert list((tmp_path / "cache" / "git" / "db").iterdir()) == []  # no empty mirror left for them
+
+
+def test_a_mirror_is_kept_only_when_filled(lab, project, tmp_path):
+    """A mirror a failed command made is removed; one that existed before stays."""
+    mirrors = tmp_path / "cache" / "git" / "db"
+    out = xpm(project, "add", f"{lab.zlm.url}@v9", code=1)
+    assert "no tag matches the version query 'v9'" in out.stderr
+    assert list(mirrors.iterdir()) == []
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    (mirror,) = mirrors.iterdir()
+    out = xpm(project, "add", f"{lab.zlm.url}@v9", code=1)
+    assert "no tag matches the version query 'v9'" in out.stderr
+    assert list(mirrors.iterdir()) == [mirror] and (mirror / "HEAD").is_file()
 
 
 def test_error_bad_lines(project):

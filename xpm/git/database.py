@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,18 @@ class Database:
             os.replace(tmp, self.path)  # a half-made mirror is never visible under its name
         except BaseException:
             remove_tree(tmp, ignore_errors=True)
+            raise
+
+    @contextmanager
+    def kept_if_filled(self):
+        """Around a command's work on the mirror: a mirror it made and failed to fill (an
+        unreachable remote, a ref that does not exist, Ctrl-C) is removed, not left in the cache."""
+        new = not self.exists()
+        try:
+            yield
+        except BaseException:
+            if new:
+                self._discard()
             raise
 
     def replace(self) -> None:
