@@ -34,7 +34,7 @@ def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | No
         explained = _from_hydra(error, choices or {}) or _from_omegaconf(error, cfg, choices or {})
         if explained is not None:
             return explained
-    return next((e for e in map(_defaults_list_error, chain) if e is not None), None)
+    return next((e for e in (*map(_defaults_list_error, chain), *map(_override_value_error, chain)) if e is not None), None)
 
 
 # ----------------------------------------------------------------------------- Hydra
@@ -111,6 +111,24 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
         plain = next((line.split("'")[1] for line in rest if "remove + prefix" in line and "'" in line), "KEY=VALUE")
         return UserError(f"'{key}' is already in the config, and +KEY=VALUE only adds new keys", f"drop the +: {plain}")
     return None
+
+
+def _override_value_error(exc: BaseException) -> UserError | None:
+    """A value Hydra's override grammar accepts but Python refuses to convert (an integer of more
+    than 4,300 digits): raised while the command line is read, so it names the override."""
+    import sys
+    import traceback
+
+    if not isinstance(exc, ValueError) or not any(
+            frame.filename.replace(os.sep, "/").endswith("hydra/core/override_parser/overrides_visitor.py")
+            for frame in traceback.extract_tb(exc.__traceback__)):
+        return None
+    given = next((arg for arg in sys.argv[1:] if "=" in arg and re.search(r"\d{4301}", arg)), "KEY=VALUE")
+    key, _, value = given.partition("=")
+    shown = given if len(given) <= 60 else f"{given[:40]}... ({len(value)} characters)"
+    reason = str(exc).split(";")[0].split(": value has")[0]
+    return UserError(f"cannot parse the override `{shown}`: {reason}",
+                     f"write a smaller value, or quote it to pass it as a string: \"{key}='...'\"")
 
 
 _DEFAULTS_KEY = re.compile(r"^defaults\s*:")

@@ -57,7 +57,7 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
     from xlm.provenance.recorder import switch
 
     for key, default in (("allow_model_drift", False), ("record_models", True)):
-        if not _interpolated(cfg, key):
+        if not _interpolated(cfg, key, unset_too=False):  # an unset switch is no choice: `switch` refuses it
             switch(cfg, key, default)
     accelerator = str(_value(cfg, "trainer.accelerator") or "").lower()
     if accelerator in GPU_ACCELERATORS and (reason := no_gpu_reason()) is not None:
@@ -83,13 +83,13 @@ def check_run_dir(overrides: list[str]) -> None:
                         "choose another folder (hydra.run.dir=...), or move that run away first")
 
 
-def _interpolated(cfg: Any, key: str) -> bool:
-    """Whether ``key`` is an interpolation (``${...}``) or ``???``, which only a running job
-    resolves, or says it cannot (naming where it was left unset)."""
+def _interpolated(cfg: Any, key: str, unset_too: bool = True) -> bool:
+    """Whether ``key`` is an interpolation (``${...}``) or (``unset_too``) ``???``, which only a
+    running job resolves, or says it cannot (naming where it was left unset)."""
     from omegaconf import OmegaConf
 
     try:  # `key in cfg` is false for a `???` value
-        return OmegaConf.is_missing(cfg, key) or OmegaConf.is_interpolation(cfg, key)
+        return (unset_too and OmegaConf.is_missing(cfg, key)) or OmegaConf.is_interpolation(cfg, key)
     except Exception:  # noqa: BLE001  (no such key: the check of its value decides)
         return False
 

@@ -98,6 +98,8 @@ def test_two_hydra_modes_at_once_are_two_lines(capsys):
         # the checkpoint callbacks=none writes (epoch=0-step=50.ckpt): the fix said to write KEY=VALUE, which it is
         ("ckpt_path=run/checkpoints/epoch=0-step=50.ckpt", "cannot parse the override",
          "quote the value for Hydra, and that in quotes for the shell: \"ckpt_path='run/checkpoints/epoch=0-step=50.ckpt'\""),
+        # Python's 4,300-digit limit on int(): a ValueError traceback from Hydra's override parser
+        ("trainer.max_steps=" + "9" * 5000, "cannot parse the override `trainer.max_steps=99999", "write a smaller value"),
     ],
 )
 def test_mistakes_hydra_finds_are_two_lines_too(tmp_path, override, what, fix):
@@ -162,6 +164,8 @@ REFUSE = (
         (["eval", "ckpt_path=[a,b]"], "error: ckpt_path takes one checkpoint, not a list"),  # a traceback from pathlib
         # `no` was a non-empty string, so true: the drift check was off, and the warning said allow_model_drift=true
         (["train", "experiment=star_easy_arlm", "allow_model_drift=no"], "error: allow_model_drift='no' is not true or false"),
+        # `???` read as the default, false: an unset switch ran as a choice
+        (["train", "experiment=star_easy_arlm", "allow_model_drift=???"], "error: allow_model_drift='???' is not true or false"),
     ],
 )
 def test_jobs_that_cannot_run_are_refused_before_torch_is_imported(tmp_path, argv, what):

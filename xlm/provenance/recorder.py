@@ -147,7 +147,10 @@ class Recording:
 def switch(cfg: Any, key: str, default: bool) -> bool:
     """A true/false setting, strictly: `allow_model_drift=no` was a non-empty string, so true,
     and switched the drift check off."""
-    value = cfg.get(key, default)
+    from omegaconf import DictConfig, OmegaConf
+
+    # `DictConfig.get` gives the default for `???`, which would turn an unset switch into a choice
+    value = "???" if isinstance(cfg, DictConfig) and OmegaConf.is_missing(cfg, key) else cfg.get(key, default)
     if not isinstance(value, bool):
         from xlm.errors import UserError
 
