@@ -42,7 +42,14 @@ def build_optimizer(model: nn.Module, spec: dict) -> torch.optim.Optimizer:
 
     kwargs = {k: v for k, v in spec.items() if not k.startswith("_")}
     weight_decay = float(kwargs.pop("weight_decay", 0.0))
-    return instantiate({"_target_": spec["_target_"], "_convert_": "all", **kwargs}, param_groups(model, weight_decay))
+    try:
+        return instantiate({"_target_": spec["_target_"], "_convert_": "all", **kwargs}, param_groups(model, weight_decay))
+    except Exception as exc:
+        from xlm.external.diagnose import build_error
+
+        if (error := build_error(exc, key="optimizer")) is None:  # built from a dict: Hydra cannot name the key
+            raise
+        raise error from exc
 
 
 def lr_lambda(name: str, num_warmup_steps: int, num_training_steps: int, min_lr_ratio: float = 0.0) -> Callable[[int], float]:

@@ -245,7 +245,9 @@ def test_a_run_folder_that_holds_a_finished_run_is_refused_before_hydra_writes_t
     # Lightning's TypeError names no key: the command line's trainer.* overrides are named
     ("trainer.max_steps=abc", "(the command line set trainer.max_steps=abc)", "check the trainer.*"),
     # a wrong value was "does not fit AdamW ... check the keys"
-    ("optimizer.lr=abc", "holds a value torch.optim.adamw.AdamW cannot take: '<=' not supported", "check the values"),
+    # and it named "the config", not the optimizer
+    ("optimizer.lr=abc", "error: `optimizer` holds a value torch.optim.adamw.AdamW cannot take: '<=' not supported",
+     "check the values of `optimizer`"),
 ])
 def test_a_value_lightning_or_torch_refuses_says_it_is_a_value(tmp_path, override, what, fix):
     proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", override], cwd=tmp_path,

@@ -60,6 +60,6 @@ def test_an_optimizer_that_does_not_import_says_which_name_is_close(project, cap
     project.models_file("# nothing listed")
     err = _job_error(capsys, "experiment=star_easy_arlm", "optimizer._target_=torch.optim.AdamWW")
     assert err.splitlines() == [
-        "error: 'torch.optim.AdamWW' cannot be imported: No module named 'torch.optim.AdamWW'",
+        "error: `optimizer._target_` 'torch.optim.AdamWW' cannot be imported: No module named 'torch.optim.AdamWW'",
         "  fix: did you mean 'AdamW'? (a module path and a class or function it defines)",
     ]

@@ -242,12 +242,13 @@ _SIGNATURE = re.compile(r"unexpected keyword argument|missing \d+ required|takes
 _CONVERSION = re.compile(r"^(invalid literal for int\(\)|could not convert string to float)")
 
 
-def build_error(exc: BaseException, found: ExternalModels | None = None):
+def build_error(exc: BaseException, found: ExternalModels | None = None, key: str | None = None):
     """A `UserError` for a job that failed while Hydra built an object of its config, if the
     user can fix it: a model's code raising while it is imported or built (named with the
     model, file and line), a target called with keys its parameters lack, a target that does
     not import. Hydra's own report is ~90 lines of chained tracebacks naming the wrong target
-    (the collator, whose package imported the broken module). None for anything else."""
+    (the collator, whose package imported the broken module). None for anything else. `key`:
+    the config node built, where Hydra does not name it (an object built from a plain dict)."""
     from xlm.errors import UserError, causes
 
     chain = list(causes(exc))
@@ -255,7 +256,7 @@ def build_error(exc: BaseException, found: ExternalModels | None = None):
     call = next((e for e in chain if _CALL.match(str(e))), None)
     if loading is None and call is None:
         return None  # not raised while building from the config
-    key = next((m.group(1) for e in chain if (m := _KEY.search(str(e)))), None)
+    key = next((m.group(1) for e in chain if (m := _KEY.search(str(e)))), key)
     during = "while it was imported" if loading is not None else f"while `{key or 'the job'}` was built"
     if found is None:
         from xlm.external_models import find_external_models
