@@ -23,12 +23,11 @@ not know are ignored, a newer `version` is refused. Shared by xlm (discovery) an
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from xlm.manifest import control_problem, name_problem, show
-from xlm.textfile import BOM, TextFileError, lines, read_text
+from xlm.textfile import TextFileError, lines, read_text
 
 OVERRIDES_NAME = "xlm.overrides.toml"
 VERSION = 1
@@ -72,45 +71,33 @@ def read_overrides(project_dir: Path) -> dict[str, Override]:
 
 
 def parse_overrides(text: str, path: Path | str = OVERRIDES_NAME) -> dict[str, Override]:
-    import tomllib
+    from xlm.records.lockfile import tables
 
-    text_lines = lines(text)
-    for number, line in enumerate(text_lines, start=1):
+    for number, line in enumerate(lines(text), start=1):
         if problem := control_problem(line):  # before TOML: never let one hide what the file says
             raise TextFileError(problem, FIX, path, number)
-    try:
-        data = tomllib.loads(text.removeprefix(BOM))
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        raise TextFileError(f"not valid TOML ({exc})", FIX, path, int(found.group(1)) if found else None) from None
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise TextFileError(f"no `version = {VERSION}` line", FIX, path, 1)
-    if version > VERSION:
-        raise TextFileError(f"format version {version} is newer than this xlm understands ({VERSION})",
-                            "upgrade xlm (and xpm), or " + FIX, path)
-    if version != VERSION:
-        raise TextFileError(f"unknown format version {version}", FIX, path, 1)
-    tables = data.get("override", [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise TextFileError("`override` must be an array of tables ([[override]])", FIX, path)
-    starts = [n for n, line in enumerate(text_lines, start=1) if line.strip() == "[[override]]"]
+
+    def fail(problem: str, line: int | None, fix: str) -> TextFileError:
+        return TextFileError(problem, fix, path, line)
+
+    _, found_tables = tables(text, path, "override", "format", FIX, fail, "upgrade xlm (and xpm), or " + FIX, "xlm",
+                             VERSION, (VERSION,))
     found: dict[str, Override] = {}
-    for index, table in enumerate(tables):
-        start = starts[index] if index < len(starts) else None
+    for table in found_tables:
+        start = table.start
         for key in ("name", "path"):
-            value = table.get(key)
+            value = table.values.get(key)
             if not isinstance(value, str) or not value:
                 raise TextFileError(f"[[override]] without a non-empty string `{key}`", FIX, path, start)
             if problem := control_problem(value):
                 raise TextFileError(f"`{key}` holds a {problem}", FIX, path, start)
-        name = table["name"]
+        name = table.values["name"]
         if problem := name_problem(name):
             raise TextFileError(problem, FIX, path, start)
         if name in found:
             raise TextFileError(f"model '{name}' is overridden twice (also at line {found[name].line})",
                                 "keep one [[override]] per model", path, start)
-        found[name] = Override(name, table["path"], start or 0)
+        found[name] = Override(name, table.values["path"], start or 0)
     return found
 
 

@@ -107,7 +107,7 @@ class Lock:
 # ----------------------------------------------------------------------------- the format
 @dataclass(frozen=True)
 class Table:
-    """One `[[model]]` table as read: its values, and where each key is written (for messages)."""
+    """One `[[model]]` (or `[[override]]`) table as read: its values, and where each key is written."""
 
     values: dict
     start: int | None  # the line of `[[model]]`
@@ -122,28 +122,39 @@ def load(text: str, path: Path | str, fix: str, tool: str = "xpm", newest: int =
          readable: tuple[int, ...] = READABLE_VERSIONS) -> tuple[dict, list[Table]]:
     """The TOML document and its `[[model]]` tables, after the checks every reader makes:
     valid TOML, a `version` this reader knows (a newer one says "upgrade `tool`"), tables."""
+
+    def fail(problem: str, line: int | None, fix: str) -> LockFileError:
+        return LockFileError(f"{path}:{line}: {problem}" if line else f"{path}: {problem}", fix)
+
+    return tables(text, path, "model", "lock format", fix, fail, f"upgrade {tool}", tool, newest, readable)
+
+
+def tables(text: str, path: Path | str, array: str, kind: str, fix: str, fail: Callable[[str, int | None, str], Exception],
+           upgrade: str, tool: str, newest: int, readable: tuple[int, ...]) -> tuple[dict, list[Table]]:
+    """The checks every reader of a versioned file of `[[array]]` tables makes (the lock, and
+    `xlm.overrides.toml`): valid TOML, a `version` it knows, an array of tables, each with the
+    line it starts at. `fail(problem, line, fix)` makes the reader's own error."""
     import tomllib
 
     try:
         data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        where = f"{path}:{m.group(1)}" if m else str(path)
-        raise LockFileError(f"{where}: not valid TOML ({exc})", fix) from None
+        raise fail(f"not valid TOML ({exc})", int(m.group(1)) if m else None, fix) from None
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise LockFileError(f"{path}:1: no `version = {newest}` line", fix)
+        raise fail(f"no `version = {newest}` line", 1, fix)
     if version > newest:
-        raise LockFileError(f"{path}: lock format version {version} is newer than this {tool} understands ({newest})", f"upgrade {tool}")
+        raise fail(f"{kind} version {version} is newer than this {tool} understands ({newest})", None, upgrade)
     if version not in readable:
-        raise LockFileError(f"{path}:1: unknown lock format version {version}", fix)
-    tables = data.get("model", [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise LockFileError(f"{path}: `model` must be an array of tables ([[model]])", fix)
+        raise fail(f"unknown {kind} version {version}", 1, fix)
+    found = data.get(array, [])
+    if not isinstance(found, list) or not all(isinstance(t, dict) for t in found):
+        raise fail(f"`{array}` must be an array of tables ([[{array}]])", None, fix)
     text_lines = lines(text)
-    starts = [n for n, line in enumerate(text_lines, start=1) if line.strip() == "[[model]]"]
+    starts = [n for n, line in enumerate(text_lines, start=1) if line.strip() == f"[[{array}]]"]
     out = []
-    for index, table in enumerate(tables):
+    for index, table in enumerate(found):
         start = starts[index] if index < len(starts) else None
         out.append(Table(table, start, lambda key, start=start: _key_where(path, text_lines, start, key)))
     return data, out
