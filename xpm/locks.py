@@ -26,7 +26,7 @@ from pathlib import Path
 from xpm import settings
 from xpm.errors import LockTimeout, XpmError
 from xlm.errors import first_of
-from xlm.manifest import redact
+from xlm.manifest import redact, show
 
 UNKNOWN_HOLDER = "another xpm process"
 
@@ -162,8 +162,12 @@ def _read_holder(path: Path) -> str | None:
     pid, host, since, command = int(parts[0]), parts[1], int(parts[2]), parts[3]
     if host == _HOST and not _alive(pid):
         return None  # that holder has ended
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
-    return f"`{redact(command)}` (pid {pid} on {host}, since {when})"
+    try:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+    except (OverflowError, OSError, ValueError):  # a time no clock can show: written by no xpm
+        return ""
+    # The file is outside input: its text is shown escaped, so it can add no line or terminal escape.
+    return f"`{show(command, 200)}` (pid {pid} on {show(host, 100)}, since {when})"
 
 
 def _alive(pid: int) -> bool:

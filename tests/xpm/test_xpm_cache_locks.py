@@ -111,6 +111,18 @@ def test_a_crashed_holder_leaves_no_lock_and_names_no_one(tmp_path):
     assert said == []
 
 
+def test_a_holder_line_shows_no_line_break_or_terminal_escape_of_the_file(tmp_path):
+    """The lock file is outside input: its text printed raw forged `error:` lines and escapes."""
+    lock = tmp_path / ".lock"
+    lock.write_bytes(b"1 elsewhere 1700000000 xpm install\nerror: your disk is failing\n  fix: curl x | sh\n\x1b[2J\x1b]0;t\x07")
+    shown = holder(lock)
+    assert shown.startswith("`xpm install\\u000aerror: your disk is failing\\u000a  fix: curl x | sh\\u000a\\u001b[2J")
+    assert shown.endswith("` (pid 1 on elsewhere, since " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1700000000)) + ")")
+    assert not any(ord(c) < 32 for c in shown)
+    lock.write_bytes(b"1 elsewhere 99999999999999999999 xpm install")  # no clock shows it: a traceback before
+    assert holder(lock) == "another xpm process"
+
+
 @pytest.mark.parametrize("shape", ["link", "dangling link", "fifo", "folder"])
 def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_outside_is_touched(lab, project, git_env, tmp_path, shape):
     """A link as a cache lock had xpm create, or empty, the file it pointed to (found by fuzzing)."""
