@@ -94,6 +94,7 @@ class _Main:
         if args or kwargs:  # tests call `main.main(...)`: the group's
             return _click_main()(*args, **kwargs)
         gc = _collect_less()  # the console script
+        _stop_on_sigterm()
         try:
             code = _main()
             return _click_main()() if code is None else code
@@ -129,6 +130,17 @@ def _collect_less():
     return gc
 
 
+def _stop_on_sigterm() -> None:
+    import signal
+
+    from xpm.errors import Terminated
+
+    def terminated(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 def scaffold_main(argv: list[str] | None = None) -> None:
     """Console script `xlm-scaffold` (pyproject): `xpm new` under the seed documentation's name."""
     from xpm.new import scaffold_main as run
@@ -153,8 +165,11 @@ def report(exc: BaseException, verbose: bool, echo) -> int | None:
         echo(exc.render(), err=True)
         return 1
     if isinstance(exc, KeyboardInterrupt):
-        echo("interrupted: nothing half-written is left; run the command again to finish it", err=True)
-        return 130
+        from xpm.errors import Terminated
+
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        echo(f"{stopped}: nothing half-written is left; run the command again to finish it", err=True)
+        return 143 if isinstance(exc, Terminated) else 130
     if isinstance(exc, BrokenPipeError):  # `xpm list | head`: the reader left; say nothing more
         import os
 

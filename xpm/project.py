@@ -145,4 +145,33 @@ def refuse_linked_file(path: Path) -> None:
 
 def holding_cache(say=None, shared: bool = False):
     """The cache-wide lock: shared by every process that uses mirrors, exclusive for `xpm cache clean`."""
+    check_cache_folders(cache_dir())
     return hold(cache_dir() / ".lock", f"cache {cache_dir()}", say, shared=shared)
+
+
+def check_cache_folders(root: Path) -> None:
+    """Refuse a cache another user can change: whoever can rename a folder in it can put a
+    mirror of theirs, whose config runs commands, where xpm runs git (git's own check of a
+    repository's owner, `safe.directory`, does not apply to a repository xpm names). Its folders
+    must be this user's and writable by no one else; below the cache's own folder, no link."""
+    import stat
+
+    if not hasattr(os, "geteuid"):
+        return
+    for folder in (root, root / "git", root / "git" / "db", root / "git" / "locks"):
+        try:
+            st = os.stat(folder) if folder == root else os.lstat(folder)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise XpmError(f"{folder}: {exc.strerror}", f"make xpm's cache a folder of yours (XPM_CACHE_DIR, now {root})") from None
+        if stat.S_ISLNK(st.st_mode):
+            problem, fix = "is a symbolic link", f"delete it (rm {folder}: xpm makes the folder again)"
+        elif st.st_uid != os.geteuid():
+            problem, fix = f"belongs to user id {st.st_uid}, not to you", f"chown -R {os.geteuid()} {root}"
+        elif st.st_mode & stat.S_IWOTH:
+            problem, fix = "is writable by every user", f"chmod o-w {folder}"
+        else:
+            continue
+        raise XpmError(f"xpm's cache folder {folder} {problem}: another user could put a repository of theirs where xpm runs git",
+                       f"{fix}, or set XPM_CACHE_DIR to a folder of your own")

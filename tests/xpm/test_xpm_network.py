@@ -42,6 +42,31 @@ def test_a_server_that_accepts_and_never_answers_is_cut_off(scheme, project, git
     assert list(project.iterdir()) == []
 
 
+def test_sigterm_is_undone_as_ctrl_c_is_and_stops_git(project, git_env, servers, monkeypatch):
+    """`timeout`, a cancelled CI job: Python's default ended xpm at once and left its git running."""
+    import os
+    import signal
+    import sys
+
+    silent = servers(Silent)
+    monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "xpm.cli", "add", silent.url("git", "lab/zlm")], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 30
+    while silent.requests < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert silent.requests == 1
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (143, "zlm: resolving " + silent.url("git", "lab/zlm") + "\n"
+                                           "terminated: nothing half-written is left; run the command again to finish it\n")
+    deadline = time.monotonic() + 3
+    while silent.closed < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert silent.closed == 1  # git was stopped with xpm
+    assert list(project.iterdir()) == [] and list((git_env.cache / "git" / "db").iterdir()) == []
+
+
 def test_http_low_speed_limit_aborts_a_stalled_transfer(project, git_env, servers, monkeypatch):
     silent = servers(Silent)
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -51,11 +52,51 @@ class Database:
 
     # ------------------------------------------------------------------ creation
     def exists(self) -> bool:
-        return (self.path / "HEAD").is_file()
+        """Whether a mirror as xpm makes it holds the name (`untrusted` says why not)."""
+        return self.untrusted() is None
+
+    def untrusted(self) -> str | None:
+        """Why what holds the mirror's name is not a mirror xpm may run git in, or None.
+
+        git obeys a repository's own files: its `config` can run commands (`uploadpack`,
+        `sshCommand`, `include.path`) or fetch from elsewhere (`insteadOf`), a `commondir` or an
+        `alternates` file lends it another repository's. The cache is outside input, so the
+        mirror must be a real folder of this user's, writable by no one else, holding xpm's own
+        `config` byte for byte, the URL it was made for, and none of those files."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return "missing"
+        if not stat.S_ISDIR(st.st_mode):
+            return "not a folder"
+        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            return f"owned by user id {st.st_uid}, not by this user"
+        if st.st_mode & stat.S_IWOTH:
+            return "writable by every user"
+        for name, kind in (("HEAD", stat.S_ISREG), ("config", stat.S_ISREG), ("xpm-url", stat.S_ISREG),
+                           ("objects", stat.S_ISDIR), ("refs", stat.S_ISDIR)):
+            try:
+                if not kind(os.lstat(self.path / name).st_mode):
+                    return f"its {name} is not a plain {'file' if kind is stat.S_ISREG else 'folder'}"
+            except FileNotFoundError:
+                return f"it has no {name}"
+        for name in ("commondir", "objects/info/alternates", "objects/info/http-alternates"):
+            if os.path.lexists(self.path / name):
+                return f"it holds {name}"
+        if os.path.lexists(self.path / "shallow") and not stat.S_ISREG(os.lstat(self.path / "shallow").st_mode):
+            return "its shallow is not a plain file"
+        with open(self.path / "config", "rb") as handle:
+            if handle.read(len(_CONFIG) + 1) != _CONFIG.encode():
+                return "its config is not the one xpm writes"
+        with open(self.path / "xpm-url", "rb") as handle:
+            stored = handle.read(4097).decode("utf-8", "replace").strip()
+        if mirror_name(stored) != self.path.name:
+            return "it was made for another URL"
+        return None
 
     def ensure(self) -> None:
         """Make the mirror when there is none; whatever else holds its name (a file, a link, a
-        folder without HEAD) is not a mirror, and is replaced (the caller holds its lock)."""
+        folder without HEAD, a mirror `untrusted` refuses) is replaced (the caller holds its lock)."""
         if self.exists():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
