@@ -258,3 +258,23 @@ def test_recording_is_rank_zeros_and_can_be_switched_off(isolated, monkeypatch):
     monkeypatch.delenv("LOCAL_RANK")
     job(isolated / "off", record_models=False)
     assert read_folder(isolated / "off").run.recorded is False and read_folder(isolated / "off").models == {}
+
+
+def test_a_model_whose_code_a_used_model_imports_is_used_too(isolated):
+    """beta subclasses alpha: a run of beta recorded alpha `used = false`, and an eval of its
+    checkpoint ran on a changed alpha without a word."""
+    from xlm.external_models import find_external_models
+    from xlm.provenance.recorder import imported_models
+
+    project = isolated / "project"
+    for name in ("alpha", "beta", "gamma", "delta", "alpha_extra"):
+        model_files(project / name, name)
+    (project / "beta" / "beta" / "model.py").write_text("from alpha.model import AlphaModel\n\nclass BetaModel(AlphaModel):\n    pass\n")
+    (project / "alpha" / "alpha" / "model.py").write_text("import gamma.model as g  # and what alpha imports\n\nclass AlphaModel:\n    pass\n")
+    (project / "delta" / "delta" / "model.py").write_text("# import beta: only a comment\nx = 'from alpha import y'\nclass DeltaModel:\n    pass\n")
+    (project / ".xlm_models").write_text("alpha\nbeta\ngamma\ndelta\nalpha_extra\n")
+    found = find_external_models(project)
+    assert not found.problems, found.problems
+    assert imported_models(found.models, {"beta"}) == {"alpha", "gamma"}
+    assert imported_models(found.models, {"delta"}) == set()
+    assert imported_models(found.models, {"alpha"}) == {"gamma"}

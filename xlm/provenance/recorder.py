@@ -70,7 +70,36 @@ def used_names(models, cfg: Any) -> set[str]:
         owner = next((m for m in models if m.configs_dir is not None and (m.configs_dir / rel).is_file()), None)
         if owner is not None and owner.found.origin != "core" and not in_core_configs(rel):
             names.add(owner.name)
-    return names
+    return names | imported_models(models, names)
+
+
+def imported_models(models, used: set[str]) -> set[str]:
+    """The models whose package the code of a used model imports (`from alpha.model import
+    Alpha`), and what theirs imports: that code runs in the job as much as the used model's,
+    so a change to it must be seen. Read from the source text (the job imports it seconds later)."""
+    import re
+
+    by_package = {m.info.package: m for m in models if m.info.package}
+    found: set[str] = set()
+    todo = [m for m in models if m.name in used]
+    while todo:
+        model = todo.pop()
+        others = {package: m for package, m in by_package.items() if m.name not in used | found and m is not model}
+        if not others or model.info.package_dir is None:
+            continue
+        pattern = re.compile(rf"^[ \t]*(?:from|import)[ \t]+({'|'.join(map(re.escape, others))})\b", re.M)
+        for path in sorted(Path(model.info.package_dir).rglob("*.py")):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            for package in dict.fromkeys(match.group(1) for match in pattern.finditer(text)):
+                if others[package].name not in found:
+                    found.add(others[package].name)
+                    todo.append(others[package])
+    return found
 
 
 class Recording:
