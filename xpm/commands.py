@@ -319,7 +319,7 @@ def verify(ctx: click.Context) -> None:
         click.echo("no git models in .xlm_models: nothing to verify")
     bad = sum(not v.ok for v in verdicts)
     if bad:
-        raise XpmError(f"{bad} model(s) differ from xlm.lock", "run `xpm install` to restore them (your edits are lost)")
+        raise XpmError(f"{bad} model(s) differ from xlm.lock", "run `xpm install` to restore them (an edited folder is kept in xlm_models/.xpm/edits/)")
 
 
 def _shown_path(path: str) -> str:

@@ -162,9 +162,7 @@ def check_cache_folders(root: Path) -> None:
         try:
             st = os.stat(folder) if folder == root else os.lstat(folder)
         except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise XpmError(f"{folder}: {exc.strerror}", f"make xpm's cache a folder of yours (XPM_CACHE_DIR, now {root})") from None
+            continue  # (any other OSError, a file on the way say, is reported as xpm reports them)
         if stat.S_ISLNK(st.st_mode):
             problem, fix = "is a symbolic link", f"delete it (rm {folder}: xpm makes the folder again)"
         elif st.st_uid != os.geteuid():

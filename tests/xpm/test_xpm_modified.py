@@ -143,3 +143,26 @@ def test_a_fifo_is_a_change_and_is_never_opened(installed):
     assert "neither a file nor a link" in text and "    added: pipe" in text
 
 
+
+
+@pytest.mark.parametrize("command", [["install"], ["add", "UPDATE"], ["remove", "zlm"]])
+def test_edits_in_a_vendored_folder_are_kept_when_it_is_replaced_or_removed(lab, project, command):
+    """Editing `xlm_models/NAME` is what a researcher tries first; `xpm install` (the fix xlm
+    names) deleted the edits and a new file without a word."""
+    from xpm_cli import xpm
+
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    model = project / "xlm_models" / "zlm"
+    (model / "zlm" / "model.py").write_text((model / "zlm" / "model.py").read_text() + "# my idea\n")
+    (model / "zlm" / "idea.py").write_text("IDEA = 1\n")
+    out = xpm(project, *[f"{lab.zlm.url}@v1.1.0" if arg == "UPDATE" else arg for arg in command])
+    [kept] = (project / "xlm_models" / ".xpm" / "edits").iterdir()
+    assert kept.name.startswith("zlm-")
+    assert (kept / "zlm" / "idea.py").read_text() == "IDEA = 1\n" and (kept / "zlm" / "model.py").read_text().endswith("# my idea\n")
+    assert out.stderr.splitlines()[-2:] == [
+        "warning: model 'zlm': your edits to xlm_models/zlm (zlm/idea.py, zlm/model.py) were not the locked code; "
+        f"the folder as you left it is kept in xlm_models/.xpm/edits/{kept.name}",
+        "  to work on a model, use a working copy: xpm develop zlm PATH"]
+    if command[0] != "remove":
+        out = xpm(project, "add", f"{lab.zlm.url}@v1.0.0" if command[0] == "add" else f"{lab.zlm.url}@v1.1.0")
+        assert "warning" not in out.stderr  # a folder as installed is replaced without a word

@@ -63,7 +63,8 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
     if changed:
         shown = first_of(changed, 10)
         what = f"Vendored model '{name}' differs from xlm.lock: changed files: {shown}"
-        fix = f"run: xpm install (restores it; `xpm verify` shows the details); to edit the model, work in a clone of it: xpm develop {name} PATH"
+        fix = (f"run: xpm install (restores it, and keeps your edited folder in xlm_models/.xpm/edits/; `xpm verify` shows the details); "
+               f"to edit the model, work in a clone of it: xpm develop {name} PATH")
         return _problem(model, what, fix, "modified")
     return None
 
