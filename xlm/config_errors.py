@@ -185,6 +185,12 @@ def _bad_defaults_override(config: str, group: str, choices: Mapping[str, Any]) 
     from xlm.config_groups import config_groups
 
     path = _config_file(config)
+    base, _, package = group.partition("@")
+    if package.split(".")[0] == config.split("/")[0] and config.count("/") == 1:  # `/datamodule@experiment.datamodule`
+        where = _where(path, 1) if path else f"config '{config}'"
+        return UserError(f"{where}: the config has no `# @package _global_` line, so Hydra puts it, and its "
+                         f"`override /{base}`, under `{package.split('.')[0]}`",
+                         "make `# @package _global_` its first line, as in xlm's own experiment configs")
     pattern = re.compile(rf"override\s+/?{re.escape(group)}\b(?:@[\w.]+)?\s*:\s*([\w./-]*)")
     line = _line_matching(path, pattern) if path else None
     where = _where(path, line) if path else f"config '{config}'"

@@ -40,6 +40,8 @@ EXPERIMENTS = {
     "bad_self": "# @package _global_\ndefaults:\n  - _self_\n  - _self_\n",
     "bad_loop": "# @package _global_\ndefaults:\n  - /experiment: bad_loop\n",
     "no_type": HEAD.replace("  - override /model_type: brk\n", ""),
+    # the commonest slip: Hydra put it under `experiment`, and the error named a group that exists
+    "no_header": HEAD.replace("# @package _global_\n", ""),
 }
 
 
@@ -93,6 +95,8 @@ def line_of(project: Path, experiment: str, text: str) -> int:
          "a defaults list is a list of `group: option` entries"),
         ("bad_entry", "In experiment/bad_entry: Too many keys in default item {'a': 'b', 'c': 'd'}", "a defaults list is a list"),
         ("bad_self", "Duplicate _self_ defined in experiment/bad_self", "a defaults list is a list of `group: option` entries"),
+        ("no_header", "the config has no `# @package _global_` line, so Hydra puts it, and its `override /datamodule`, "
+         "under `experiment`", "make `# @package _global_` its first line"),
     ],
 )
 def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project, experiment, what, fix):
@@ -101,7 +105,7 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     assert proc.returncode == 2 and len(lines) == 2, proc.stderr
     culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope", "bad_twice": "- /model",
                "bad_order": "- /model", "bad_syntax": "max_steps:", "bad_not_list": "defaults:", "bad_entry": "defaults:",
-               "bad_self": "defaults:"}[experiment]
+               "bad_self": "defaults:", "no_header": "defaults:"}[experiment]
     where = f"brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, culprit)}"
     assert lines[0] == f"error: {where}: {what}"
     assert lines[1].startswith(f"  fix: {fix}")

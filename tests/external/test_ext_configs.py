@@ -200,6 +200,9 @@ def test_every_target_is_read_as_yaml_reads_it(tmp_path, collator, shown, line):
     ("configs/model/my_model.yaml", "\ufeff# @package _global_\nmodel:\n  d: 1\n", None),  # a BOM hides it: a problem, above
     ("configs/model/other.yaml", "_target_: my_model.model.MyModelModel\nd_model: 8\n", None),  # meant to sit under `model`
     ("configs/model/other.yaml", "# @package _global_\nmodel:\n  d_model: 8\n", None),
+    # an experiment sets the job's own keys: they landed under `experiment` and were ignored (lr, job_name)
+    ("configs/experiment/mine.yaml", "defaults:\n  - my_model_debug\njob_name: mine\noptimizer:\n  lr: 0.1\n", "job_name"),
+    ("configs/experiment/mine.yaml", "defaults:\n  - my_model_debug\n", None),  # nothing of its own: nothing lost
 ])
 def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, text, key):
     """Without `# @package _global_`, `model:` in configs/model/x.yaml is `model.model`: the job fails far from the cause."""

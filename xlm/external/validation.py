@@ -32,7 +32,9 @@ from xlm.manifest import name_problem
 REQUIRED_GROUPS = ("model", "model_type")
 # Keys xlm reads at the top of the job's config, by the group whose files set them: such a
 # file needs `# @package _global_`, or Hydra nests it under the group (`model.model`).
-_READ_AT_TOP = {"model": {"model"}, "model_type": {"model", "loss", "predictor", "lightning_module", "reported_metrics"}}
+# An experiment sets the job's own keys (`optimizer`, `trainer`, `job_name`): every key but `defaults`.
+_READ_AT_TOP = {"model": {"model"}, "model_type": {"model", "loss", "predictor", "lightning_module", "reported_metrics"},
+                "experiment": None}
 COMMANDS_FILE = "commands.yaml"
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -193,7 +195,8 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
                 continue
             info.config_files.append(rel)
             targets += [(value, f"{path}:{line}") for value, line in found]
-            if rel_dir in _READ_AT_TOP and (keys := [k for k in unplaced if k in _READ_AT_TOP[rel_dir]]):
+            read = _READ_AT_TOP.get(rel_dir, ())
+            if rel_dir in _READ_AT_TOP and (keys := [k for k in unplaced if k != "defaults" and (read is None or k in read)]):
                 what = (f"External model '{info.name}' has a config without a `# @package _global_` line: Hydra puts it "
                         f"under `{rel_dir}`, so its `{keys[0]}` becomes `{rel_dir}.{keys[0]}`, which xlm never reads")
                 fix = "make `# @package _global_` its first line, as in xlm's own configs (or move the keys under the group's own)"
