@@ -94,7 +94,9 @@ class _Main:
         if args or kwargs:  # tests call `main.main(...)`: the group's
             return _click_main()(*args, **kwargs)
         gc = _collect_less()  # the console script
-        _stop_on_sigterm()
+        from xpm.interrupt import stop_on_sigterm
+
+        stop_on_sigterm()
         try:
             code = _main()
             return _click_main()() if code is None else code
@@ -130,17 +132,6 @@ def _collect_less():
     return gc
 
 
-def _stop_on_sigterm() -> None:
-    import signal
-
-    from xpm.errors import Terminated
-
-    def terminated(signum, frame):
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, terminated)
-
-
 def scaffold_main(argv: list[str] | None = None) -> None:
     """Console script `xlm-scaffold` (pyproject): `xpm new` under the seed documentation's name."""
     from xpm.new import scaffold_main as run
@@ -165,7 +156,7 @@ def report(exc: BaseException, verbose: bool, echo) -> int | None:
         echo(exc.render(), err=True)
         return 1
     if isinstance(exc, KeyboardInterrupt):
-        from xpm.errors import Terminated
+        from xpm.interrupt import Terminated
 
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         echo(f"{stopped}: nothing half-written is left; run the command again to finish it", err=True)

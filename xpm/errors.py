@@ -9,11 +9,6 @@ from __future__ import annotations
 from xlm.manifest import redact
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`timeout`, a cancelled CI job, systemd), undone as Ctrl-C is: Python's default
-    ends the process at once, with no clean-up, and leaves its git processes running."""
-
-
 class XpmError(Exception):
     """A problem the user can fix: `what` names the thing and where, `fix` says how.
 

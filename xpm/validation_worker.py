@@ -164,7 +164,7 @@ def _exit_with(parent: int) -> None:
 
 def _serve(requests_fd: int, answers_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up (`xpm.cli.Terminated`): nothing to undo here
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up (`xpm.interrupt`): nothing to undo here
     requests, answers = os.fdopen(requests_fd, "rb"), os.fdopen(answers_fd, "wb")
     while True:
         try:

@@ -320,7 +320,9 @@ def test_an_override_written_by_hand_into_xlm_models_is_refused_as_develop_refus
     [problem] = problems
     assert problem.what.endswith("inside xlm_models/, which xpm installs and checks")
     assert problem.where == f"{installed / OVERRIDES_NAME}:2" and "xpm develop --off zlm" in problem.fix
-    assert "inside xlm_models/" in xpm(installed, "install").stderr.splitlines()[0]  # xpm says what xlm will
+    said = xpm(installed, "install").stderr
+    assert "inside xlm_models/" in said  # xpm says what xlm will
+    assert "your edits to xlm_models/zlm (zlm/loss.py) were not the locked code" in said  # and keeps them
     assert "(xlm refuses it: see `xlm models`)" in xpm(installed, "list").output
 
 

@@ -1,0 +1,22 @@
+"""SIGTERM (`timeout`, a cancelled CI job, systemd), undone as Ctrl-C is.
+
+Python's default action ends the process at once: no `finally` runs, staged folders stay, and
+xpm's git processes (in sessions of their own, so that a timeout can kill them) go on writing
+into the cache. Raised as a `KeyboardInterrupt`, it takes Ctrl-C's path. A module of its own,
+imported by every xpm process before anything else, so it must stay this small.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, reported as `terminated` with exit status 143 (128 + 15)."""
+
+
+def stop_on_sigterm() -> None:
+    def terminated(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
