@@ -155,6 +155,7 @@ def train(cfg: DictConfig, found: Any = None) -> dict:
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
+    recording.confirm()  # the models' code is imported now: is it what the job checked and records?
     trainer = build.build_trainer(cfg, extra_callbacks=(recording.callback(), _interrupt_watch("train")))
     start = time.perf_counter()
     trainer.fit(harness, datamodule=datamodule, ckpt_path=resume)
@@ -182,6 +183,7 @@ def evaluate(cfg: DictConfig, found: Any = None) -> dict:
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
+    recording.confirm()  # the models' code is imported now: is it what the job checked and records?
     trainer = build.build_trainer(cfg, extra_callbacks=(_interrupt_watch("eval"),))
     run = trainer.validate if split == "val" else trainer.test
     results = run(harness, datamodule=datamodule, ckpt_path=path, verbose=True)
@@ -202,6 +204,7 @@ def generate(cfg: DictConfig, found: Any = None) -> dict:
     tokenizer = build.build_tokenizer(cfg)
     datamodule = build.build_datamodule(cfg, tokenizer)
     harness = build.build_harness(cfg, tokenizer)
+    recording.confirm()  # the models' code is imported now: is it what the job checked and records?
     trainer = build.build_trainer(cfg, extra_callbacks=(_interrupt_watch("generate"),))
     batches = trainer.predict(harness, datamodule=datamodule, ckpt_path=path)
     recording.finish()

@@ -5,6 +5,7 @@ explicit `allow_model_drift=true` runs and is recorded; `xlm runs show/diff` rea
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -150,3 +151,33 @@ def test_recording_can_be_switched_off_and_that_is_recorded(tmp_path):
     assert "models: not recorded (the run was started with record_models=false)" in xlm(project, env, "runs", "show", str(run)).stdout
     evaluated = xlm(project, env, "eval", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
     assert "records no models (written with record_models=false)" in evaluated.stdout + evaluated.stderr
+
+
+def test_a_model_xpm_replaces_while_a_job_starts_stops_the_job(tmp_path, monkeypatch):
+    """`xpm add` swapped the folder between the job's check and its import: the run trained the
+    new code and recorded the old commit."""
+    from xlm.errors import UserError
+    from xlm.external_models import find_external_models
+    from xlm.provenance.recorder import Recording
+    from xlm.records.stamps import stamp_path
+
+    env = env_for(tmp_path / "home")
+    upstream = copy_example(new_repo(tmp_path / "served" / "lab" / "zlm"))
+    v1 = commit(upstream, "zlm 1.0.0")
+    git(upstream, "tag", "v1.0.0")
+    (upstream / "zlm" / "model.py").write_text((upstream / "zlm" / "model.py").read_text() + "\n# v1.1.0\n")
+    v2 = commit(upstream, "zlm 1.1.0", tick=2)
+    project = tmp_path / "project"
+    project.mkdir()
+    xpm(project, env, "add", f"{upstream.as_uri()}@v1.0.0")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    recording = Recording(None, find_external_models(project).models, {"zlm"}, project, None, {}, [])
+    os.utime(stamp_path(project, "zlm"))  # new stat data, same stamp: no false alarm
+    recording.confirm()
+    xpm(project, env, "add", f"{upstream.as_uri()}@{v2}")
+    with pytest.raises(UserError) as info:
+        recording.confirm()
+    assert info.value.what == (f"model 'zlm' changed while this job started: xlm_models/zlm now holds commit {v2[:12]}, "
+                               f"not the commit {v1[:12]} the job checked and recorded (`xpm` ran meanwhile?)")
+    assert info.value.fix == "run the job again once xpm has finished"

@@ -109,6 +109,7 @@ class Recording:
                  done: dict, drifts: list) -> None:
         self.info, self.models, self.used, self.project_dir, self.output_dir = info, models, used, project_dir, output_dir
         self.done, self.drifts = done, {d.name: d for d in drifts}
+        self.stamps = _stamp_identities(models, project_dir)  # what `confirm` compares with
         self.record: RunRecord | None = None
         self.failure: str | None = None
         self.thread: threading.Thread | None = None
@@ -172,6 +173,24 @@ class Recording:
     def finish(self) -> None:
         self.wait()
 
+    def confirm(self) -> None:
+        """After the job's objects are built (its models' code imported): refuse when `xpm` replaced
+        a vendored model since the job checked and recorded it, or the run would record one commit
+        and train another's code. The stamp is renamed into place by every install, so the same
+        stat data prove nothing changed; otherwise the stamp's commit and hash decide."""
+        from xlm.errors import UserError
+        from xlm.records.stamps import load_stamp
+
+        for name, (identity, before) in self.stamps.items():
+            if _identity(self.project_dir, name) == identity:
+                continue
+            now = load_stamp(self.project_dir, name)
+            if now is None or (now.commit, now.hash) != before:
+                state = f"holds commit {now.commit[:12]}" if now is not None else "is being replaced"
+                raise UserError(f"model '{name}' changed while this job started: xlm_models/{name} now {state}, "
+                                f"not the commit {before[0][:12]} the job checked and recorded (`xpm` ran meanwhile?)",
+                                "run the job again once xpm has finished")
+
 
 def switch(cfg: Any, key: str, default: bool) -> bool:
     """A true/false setting, strictly: `allow_model_drift=no` was a non-empty string, so true,
@@ -185,6 +204,27 @@ def switch(cfg: Any, key: str, default: bool) -> bool:
 
         raise UserError(f"{key}={value!r} is not true or false", f"write {key}=true or {key}=false")
     return value
+
+
+def _identity(project_dir: Path, name: str) -> tuple | None:
+    from xlm.records.stamps import stamp_path
+
+    try:
+        st = os.stat(stamp_path(project_dir, name))
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _stamp_identities(models: list, project_dir: Path) -> dict[str, tuple]:
+    """name -> (the stamp's stat identity, (commit, hash)) of each vendored model, as the job starts."""
+    from xlm.records.stamps import load_stamp
+
+    found = {}
+    for model in models:
+        if model.found.origin == "git" and (stamp := load_stamp(project_dir, model.name)) is not None:
+            found[model.name] = (_identity(project_dir, model.name), (stamp.commit, stamp.hash))
+    return found
 
 
 def begin(cfg: Any, job: str, checkpoint: str | None, found=None) -> Recording:
