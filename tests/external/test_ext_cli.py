@@ -222,7 +222,8 @@ def test_a_dependency_missing_inside_a_model_names_the_file_line_and_what_to_ins
 
     error = failure("deps.model")
     assert error.what == f"model 'deps' needs the Python package 'not_installed_xyz', which is not installed (imported at {root / 'deps' / 'model.py'}:2)"
-    assert error.fix == "pip install not_installed_xyz"
+    assert error.fix == ("if 'not_installed_xyz' is another xlm model, add it to the project (`xpm add SOURCE`, or its folder in "
+                         ".xlm_models); if it is a Python package the model does not declare: pip install not_installed_xyz")
     error = failure("deps.loss")
     assert error.what == f"model 'deps' imports 'deps.helpers', which is not a module of its package (at {root / 'deps' / 'loss.py'}:1)"
 

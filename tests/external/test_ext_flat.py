@@ -158,7 +158,7 @@ def test_a_package_missing_inside_a_flat_model_is_named_with_file_and_line(proje
     assert exited.value.code == 2, err
     assert (
         f"error: model 'flat_arlm' needs the Python package 'not_installed_xyz', which is not installed "
-        f"(imported at {collators}:{line})\n  fix: pip install not_installed_xyz"
+        f"(imported at {collators}:{line})\n  fix: if 'not_installed_xyz' is another xlm model, add it to the project"
     ) in err
     assert "Traceback" not in err and "no model provides it" not in err
 

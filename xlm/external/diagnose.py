@@ -162,7 +162,10 @@ def _missing_dependency(module: str, site: tuple[str, int], found: ExternalModel
         what = f"model '{model.name}' imports '{module}', which the installed '{top}' does not have (imported at {where})"
         return what, f"install the version of {top} the model needs: pip install -U {_shell_word(distribution)}"
     what = f"model '{model.name}' needs the Python package '{top}', which is not installed (imported at {where})"
-    return what, f"pip install {_shell_word(declared or top)}"
+    if declared is None:  # undeclared: maybe a sibling model, never to be fetched from the package index by its name
+        return what, (f"if '{top}' is another xlm model, add it to the project (`xpm add SOURCE`, or its folder in .xlm_models); "
+                      f"if it is a Python package the model does not declare: pip install {_shell_word(top)}")
+    return what, f"pip install {_shell_word(declared)}"
 
 
 def _shell_word(requirement: str) -> str:
