@@ -13,7 +13,8 @@ entry is one of:
   ``git@host:lab/m.git``, ``file:///abs/repo.git``, each optionally followed by ``@REF``
   (tag, branch, commit or version query such as ``v1`` or ``>=1.2,<2``) and
   ``#subdir=path/in/repo``. The name is the subdir's last component, else the repository's
-  (without ``.git``).
+  (without ``.git``), lowercased, with runs of ``-``, ``_`` and ``.`` as one ``_`` (as pip
+  normalises a project's name: ``github.com/lab/awesome-lm`` is model ``awesome_lm``).
 
 Every line is hostile input (see `xlm.textfile` for how the file is read): control
 characters are refused anywhere in a line, a source whose URL, user, host, path, ref or
@@ -301,7 +302,8 @@ def parse_source(spec: str) -> tuple[str, Source]:
     if not subdir and where.endswith("/.git"):  # file:///abs/repo/.git names the repository `repo`
         where = where[: -len("/.git")]
     last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    name = last[: -len(".git")] if last.endswith(".git") else last
+    # As pip normalises a project's name: `github.com/lab/awesome-lm` is model `awesome_lm`.
+    name = re.sub(r"[-_.]+", "_", (last[: -len(".git")] if last.endswith(".git") else last).lower())
     if problem := name_problem(name):
         raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
                       "point at a subdir with a usable name (#subdir=DIR), or fork the repository under another name")

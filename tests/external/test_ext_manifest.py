@@ -29,6 +29,10 @@ ENTRIES = [
     ("git@host:lab/m.git", "m", GitSource("git@host:lab/m.git")),
     ("file:///abs/repo.git", "repo", GitSource("file:///abs/repo.git")),
     ("file:///abs/zlm/.git@v1", "zlm", GitSource("file:///abs/zlm/.git", "v1")),
+    # a repository named as its pip project: named as pip normalises it (it could not be added at all)
+    ("github.com/lab/awesome-lm@v1", "awesome_lm", GitSource("https://github.com/lab/awesome-lm", "v1")),
+    ("github.com/lab/Zeta", "zeta", GitSource("https://github.com/lab/Zeta")),
+    ("github.com/lab/mono#subdir=models/My.Big--Model", "my_big_model", GitSource("https://github.com/lab/mono", None, "models/My.Big--Model")),
 ]
 
 
@@ -79,6 +83,7 @@ ERRORS = [
     ("./models/__main__", "'__main__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("__pycache__", "'__pycache__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("sitecustomize", "'sitecustomize' cannot be a model name: Python runs a module of that name at every start of a process that has it on its path", "rename the model"),
+    ("github.com/lab/3d-lm", "'3d_lm' is not a valid model name (use a lowercase identifier such as my_model); the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
     ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
     ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "rename the model"),
     # malformed URLs
