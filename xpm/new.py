@@ -219,7 +219,30 @@ def new(ctx: click.Context, name: str, parent: Path, models_file: Path | None, f
     click.echo(f"created {name}{origin} in {_show(result.root)} ({len(result.files)} files)")
     verb = "created" if result.models_file_created else "updated"
     click.echo(f"{verb} {_show(result.models_file)}: added {result.entry}")
-    click.echo("next:\n  " + "\n  ".join(_next_steps(result)))
+    steps = _next_steps(result)
+    if (locked := _relock(ctx, result)) is not None:
+        click.echo(f"updated {_show(locked)}: added {name}")
+    elif (result.models_file.parent / "xlm.lock").is_file():
+        steps.insert(0, "xpm lock   (xlm.lock does not list the new model yet)")
+    click.echo("next:\n  " + "\n  ".join(steps))
+
+
+def _relock(ctx: click.Context, result: NewModel) -> Path | None:
+    """A project with a lock gets the new model in it, as `xpm add ./path` does (else `xpm install
+    --frozen` in CI fails on the clone): offline, since nothing else changed. The lock's path, or
+    None when there is no lock, or it could not be written offline."""
+    from xpm import ops
+    from xpm.commands import _options
+    from xpm.project import Project
+
+    project = Project(result.models_file.parent)
+    if result.models_file.name != manifest.MODELS_FILE_NAME or not project.lock_file.is_file():
+        return None
+    try:
+        ops.lock(project, _options(ctx, offline=True))
+    except XpmError:
+        return None
+    return project.lock_file
 
 
 def scaffold_main(argv: list[str] | None = None) -> None:

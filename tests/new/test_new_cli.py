@@ -50,3 +50,18 @@ def test_list_with_no_models_says_so(project):
     result = CliRunner().invoke(main, ["list"], catch_exceptions=False)
     assert result.exit_code == 0
     assert result.output == f"no models in {project / '.xlm_models'}: add one with `xpm add SOURCE` or `xpm new NAME`\n"
+
+
+def test_new_in_a_locked_project_locks_the_new_model(project):
+    """`xpm new` left xlm.lock without the model: `xpm install --frozen` of the clone failed in CI."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["new", "first"], catch_exceptions=False).exit_code == 0
+    assert runner.invoke(main, ["-q", "lock"], catch_exceptions=False).exit_code == 0
+    result = runner.invoke(main, ["new", "second"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "updated ./xlm.lock: added second\n" in result.output
+    assert 'name = "second"' in (project / "xlm.lock").read_text()
+    assert runner.invoke(main, ["lock", "--check"], catch_exceptions=False).output == "xlm.lock is up to date\n"
+    (project / "xlm.lock").write_text("not toml [")  # a lock it cannot write offline: said, not hidden
+    result = runner.invoke(main, ["new", "third"], catch_exceptions=False)
+    assert result.exit_code == 0 and "next:\n  xpm lock   (xlm.lock does not list the new model yet)\n" in result.output
