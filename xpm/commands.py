@@ -96,7 +96,9 @@ def add(ctx: click.Context, source: str, offline: bool, deps: bool) -> None:
     name, outcome, listed = ops.add(_project(ctx, create=True), source, _options(ctx, offline))
     old = outcome.previous.entries.get(name) if listed and outcome.previous else None
     new = outcome.lock.entries[name]
-    if old is None or old.kind != "git" or new.kind != "git":
+    if listed and new.kind != "git":
+        click.echo(f"{name}: unchanged {_describe(new)}")  # the same local model again
+    elif old is None or old.kind != "git" or new.kind != "git":
         click.echo(f"added {name} {_describe(new)}")
     elif old.commit == new.commit:
         click.echo(f"{name}: unchanged {_describe(new)}")

@@ -132,6 +132,8 @@ def _moved_entry(listed, source, spec: str) -> str:
     from xpm.git.remote import canonical_url
 
     old = listed.source
+    if isinstance(old, LocalSource) and old == source:
+        return listed.text  # the same local model again: nothing to change
     same = (isinstance(old, GitSource) and isinstance(source, GitSource)
             and canonical_url(old.url) == canonical_url(source.url) and old.subdir == source.subdir)
     if not same:

@@ -87,6 +87,15 @@ def test_add_of_a_local_name_needs_a_folder_where_xlm_looks(project, tmp_path, m
     monkeypatch.setenv("XLM_MODELS_PATH", str(tmp_path / "shelf"))
     assert xpm(project, "add", "mine").stdout == "added mine (local)\n"
     assert (project / ".xlm_models").read_text().endswith("\nmine\n")
+    before = (project / ".xlm_models").read_text()
+    # the same local model again: it was refused as "from another source than 'mine'"
+    assert xpm(project, "add", "mine").stdout == "mine: unchanged (local)\n"
+    assert (project / ".xlm_models").read_text() == before
+    (project / "models" / "other").mkdir(parents=True)
+    xpm(project, "add", "./models/other")
+    assert xpm(project, "add", "./models/other").stdout == "other: unchanged ./models/other\n"
+    out = xpm(project, "add", "other", code=1)  # another source under that name is still refused
+    assert "from another source than 'other'" in out.stderr
 
 
 def test_add_refuses_a_name_already_listed(lab, project):
