@@ -113,13 +113,13 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome, bo
 def _check_local_folder(project: Project, spec: str, name: str, source: LocalSource) -> None:
     """A local model is added only where xlm will find it: at its path, or for a bare name in
     a folder xlm looks it up in (`xlm.external.discovery.search_dirs`)."""
+    from xpm.project import local_model_dirs
+
+    looked = local_model_dirs(project.root, name, source)
     if source.path:
-        if not (project.root / source.path).expanduser().is_dir():
+        if not looked[0].is_dir():
             raise XpmError(f"cannot add '{spec}': no folder {project.root / source.path}", "check the path (relative to the project)")
         return
-    from xlm.external.discovery import search_dirs
-
-    looked = [folder / name for _, folder in search_dirs(project.root)]
     if not any(path.is_dir() for path in looked):
         raise XpmError(f"cannot add '{spec}': no model folder '{name}' where xlm looks for one ({', '.join(map(str, looked))})",
                        f"create it (`xpm new {name}`), give its path (`xpm add ./path/to/{name}`), or add a git source (HOST/PATH@REF)")

@@ -143,6 +143,16 @@ def refuse_linked_file(path: Path) -> None:
         )
 
 
+def local_model_dirs(root: Path, name: str, source) -> list[Path]:
+    """Where xlm looks for local model `name` (a `LocalSource`): its path, or for a bare name the
+    folders of `xlm.external.discovery.search_dirs`; it is found when one of them is a folder."""
+    if source.path:
+        return [(Path(root) / source.path).expanduser()]
+    from xlm.external.discovery import search_dirs
+
+    return [folder / name for _, folder in search_dirs(Path(root))]
+
+
 def holding_cache(say=None, shared: bool = False):
     """The cache-wide lock: shared by every process that uses mirrors, exclusive for `xpm cache clean`."""
     check_cache_folders(cache_dir())

@@ -75,7 +75,10 @@ def list_models(project: Project) -> list[Row]:
 
 def _row(project: Project, lock_: Lock | None, entry) -> Row:
     if not entry.is_git:
-        return Row(entry.name, entry.text, "", "", "", "local")
+        from xpm.project import local_model_dirs
+
+        found = any(path.is_dir() for path in local_model_dirs(project.root, entry.name, entry.source))
+        return Row(entry.name, entry.text, "", "", "", "local" if found else "local (not found: see `xlm models`)")
     from xpm.resolve import short_ref
 
     src: GitSource = entry.source  # type: ignore[assignment]

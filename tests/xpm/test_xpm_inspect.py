@@ -21,12 +21,15 @@ def test_list_states(lab, project):
     xpm(project, "install")
     with open(project / ".xlm_models", "a") as handle:
         handle.write(f"{lab.zlm.url}2@dev\n")  # listed, never locked
+        handle.write("gone\n./nowhere/other\n")  # local models xlm cannot find: they showed as plain `local`
     (project / "xlm_models" / "aaa" / "aaa" / "model.py").write_text("edited")
     shutil.rmtree(project / "xlm_models" / "bbb")
     rows = [line.split() for line in xpm(project, "list").stdout.splitlines()]
     assert rows[0] == ["NAME", "SOURCE", "REQUESTED", "RESOLVED", "COMMIT", "STATE"]
     states = {row[0]: " ".join(row[5:]) for row in rows[1:]}
-    assert states == {"mine": "local", "zlm": "ok", "aaa": "modified", "bbb": "missing", "zlm2": "not installed"}
+    missing = "local (not found: see `xlm models`)"
+    assert states == {"mine": "local", "zlm": "ok", "aaa": "modified", "bbb": "missing", "zlm2": "not installed",
+                      "gone": missing, "other": missing}
     zlm = next(row for row in rows if row[0] == "zlm")
     assert zlm[1:5] == [lab.zlm.url, "v1", "v1.1.0", lab.commits["1.1.0"][:7]]
 
