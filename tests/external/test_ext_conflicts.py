@@ -61,18 +61,22 @@ def test_reserved_name_ilm(project):
     assert strict_error(InvalidModelNameError).what == "Model name 'ilm' is reserved for a core model"
 
 
-def test_listed_and_installed_from_different_folders_are_duplicates(project, tmp_path):
+def test_a_listed_model_wins_over_an_installed_one_of_its_name_with_a_note(project, tmp_path):
+    """The author's `pip install -e` of a model a project vendors: an Error (exit 1) whose fix was
+    to drop the project's declaration, though the declared model is what ran."""
     project.model("dup")
     project.models_file("dup")
     site = tmp_path / "site"
     make_model(site, "dup", configs="dup/configs", root=site)
     make_distribution(site, "xlmtest-dup", {"dup": "dup"}, ["dup"])
     sys.path.append(str(site))
-    error = strict_error(DuplicateModelNameError)
-    assert error.what == "Duplicate model names found across sources: ['dup']"
-    assert "pip uninstall xlmtest-dup" in error.fix
-    found = setup_external_models()  # the listed one wins; its package shadowing the installed copy is not reported twice
-    assert found.get("dup").found.origin == "local" and len(found.problems) == 1
+    found = setup_external_models(strict_validation=True)  # no problem: its package shadowing the copy is not one either
+    assert found.get("dup").found.origin == "local" and found.problems == []
+    [note] = found.notes
+    assert note.what == ("the installed model 'dup' (xlmtest-dup) is not used: the project's .xlm_models declares a model "
+                         "of that name, which is what the project asked for")
+    assert note.fix == "nothing to do; to use the installed one instead, remove its line from .xlm_models"
+    assert [m.origin for m in found.skipped] == ["installed"]
 
 
 def test_two_models_define_the_same_package(project):
@@ -128,8 +132,8 @@ def test_shadowing(project, package, shadowed):
 
 
 def test_two_models_with_the_same_config_file(project):
-    project.model("m_a", files={"configs/experiment/debug.yaml": "x: 1\n"})
-    project.model("m_b", files={"configs/experiment/debug.yaml": "x: 2\n", "configs/debug/overfit.yaml": "y: 1\n"})
+    project.model("m_a", files={"configs/experiment/debug.yaml": "# @package _global_\nx: 1\n"})
+    project.model("m_b", files={"configs/experiment/debug.yaml": "# @package _global_\nx: 2\n", "configs/debug/overfit.yaml": "y: 1\n"})
     project.models_file("m_a", "m_b")
     error = strict_error(ConfigConflictError)
     assert [p.what for p in error.problems] == [

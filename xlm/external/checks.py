@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from xlm.external.cache import FileMemo
 from xlm.external.conflicts import (
-    BUILTIN_COMMANDS, command_conflicts, config_conflicts, duplicate_names, module_conflicts, package_conflicts,
+    BUILTIN_COMMANDS, DECLARED_INSTEAD, command_conflicts, config_conflicts, duplicate_names, module_conflicts, package_conflicts,
 )
 from xlm.external.discovery import Discovery, FoundModel
 from xlm.external.errors import Problem
@@ -58,6 +58,7 @@ class ExternalModels:
     skipped: list[FoundModel] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # of models that load; they do not skip them
+    notes: list[Problem] = field(default_factory=list)  # a model skipped as asked (a declared one of its name): no problem
     reasons: dict[tuple[str, str], Problem] = field(default_factory=dict)  # skipped model's key -> first problem
 
     def reason(self, model: FoundModel) -> Problem | None:
@@ -120,7 +121,7 @@ def check(
     def keep(findings: Findings, items: list, found_of: Callable) -> list:
         bad = set()
         for model, problem in findings:
-            result.problems.append(problem)
+            (result.notes if problem.kind == DECLARED_INSTEAD else result.problems).append(problem)
             result.reasons.setdefault(model.key, problem)
             bad.add(model.key)
         result.skipped += [found_of(i) for i in items if found_of(i).key in bad]

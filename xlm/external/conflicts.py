@@ -30,6 +30,9 @@ RESERVED_PACKAGES = {
 _RESERVED_FIX = f"rename the model: {', '.join(RESERVED_NAMES)} are reserved for core models"
 
 
+DECLARED_INSTEAD = "declared instead"  # the kind of a finding that skips a model without a problem: a note
+
+
 def _rank(model: FoundModel) -> int:
     return {"core": 0, "installed": 2}.get(model.origin, 1)
 
@@ -50,6 +53,12 @@ def duplicate_names(models: list[FoundModel]) -> list[Finding]:
         survivors = sorted((m for m in group if m.entry is None or m is listed[0]), key=_rank)
         for later in survivors[1:]:
             where = "; ".join(f"{m.where} ({m.root})" for m in survivors)
+            if survivors[0].entry is not None and later.origin == "installed":  # e.g. the author's `pip install -e`
+                what = (f"the installed model '{name}' ({later.distribution or later.where}) is not used: the project's "
+                        f".xlm_models declares a model of that name, which is what the project asked for")
+                fix = "nothing to do; to use the installed one instead, remove its line from .xlm_models"
+                findings.append((later, Problem(name, what, where, fix, DECLARED_INSTEAD)))
+                continue
             if survivors[0].origin == "core":
                 fix = _RESERVED_FIX
             else:

@@ -36,6 +36,9 @@ def format_models(found: ExternalModels) -> str:
     if unlisted := unlisted_models(found):
         lines += ["", f"not listed (model folders that nothing declares; to use one, add its name to {MODELS_FILE_NAME}):"]
         lines += [f"  {root.name}  {root}" for root in unlisted]
+    if found.notes:
+        lines += ["", f"notes ({len(found.notes)}):"]
+        lines += [n.render("Note") for n in found.notes]
     if found.warnings:
         lines += ["", f"warnings ({len(found.warnings)}; the models load, a job that uses one of these fails):"]
         lines += [w.render("Warning") for w in found.warnings]
