@@ -176,6 +176,12 @@ def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str
     entry = _defaults_entry(group, option, choices)
     if entry is not None:
         return UserError(f"{_where(*entry)}: unknown {group} '{option}' in the defaults list", fix)
+    import sys
+
+    # A group a config selects, overridden on the command line: Hydra names the config, the user typed the override.
+    typed = re.compile(rf"^[+~]*/?{re.escape(group)}(?:@[\w.]+)?={re.escape(option)}$")
+    if (given := next((arg for arg in sys.argv[1:] if typed.match(arg)), None)) is not None:
+        return UserError(f"unknown {group} '{option}' (in `{given}`)", fix)
     named_in = f" (named in {in_config})" if in_config and in_config != "config" else ""
     return UserError(f"unknown {group} '{option}'{named_in}", fix)
 

@@ -250,3 +250,13 @@ def test_an_option_of_a_package_installed_without_an_entry_point_says_to_declare
         "entry point: add [project.entry-points.\"xlm.models\"] seedy = \"seedy\" to its pyproject.toml and install it again, "
         "or list its folder in .xlm_models",
     ]
+
+
+def test_a_typo_in_a_command_line_override_of_a_nested_group_names_the_override(project):
+    """It was blamed on the model's config that selects the group (`named in model_type/brk`)."""
+    (project / "brk" / "configs" / "model_type" / "brk.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - /sampler@loss.sampler: fast\n  - _self_\nloss:\n  _target_: brk.model.Net\n")
+    (project / "brk" / "configs" / "experiment" / "fine.yaml").write_text(HEAD + "job_name: fine\n")
+    proc = xlm(project, "train", "experiment=fine", "sampler@loss.sampler=fsat")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: unknown sampler 'fsat' (in `sampler@loss.sampler=fsat`)", "  fix: choose one of: fast, slow"]
