@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from xlm.config_lines import config_file, defaults_entry, file_lines, line_matching, shown_at, value_line
 from xlm.errors import UserError, causes, did_you_mean
 
 _SHOW_CONFIG = "`--cfg job` prints the composed config"
@@ -80,15 +80,15 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
         config = first[3:].split(":", 1)[0].strip("'")
         entry = first.rsplit("before '", 1)[1].split("'", 1)[0]
         group, _, option = (part.strip() for part in entry.partition(":"))
-        path = _config_file(config)
+        path = config_file(config)
         pattern = re.compile(rf"^\s*-\s*/?{re.escape(group.lstrip('/'))}\s*:\s*{re.escape(option)}\s*$")
-        where = _where(path, _line_matching(path, pattern)) if path else f"config '{config}'"
+        where = shown_at(path, line_matching(path, pattern)) if path else f"config '{config}'"
         return UserError(f"{where}: `{group}: {option}` comes after an `override` entry; overrides must end the defaults list",
                          f"move it above the override entries, or make it `- override /{group.lstrip('/')}: {option}`")
     if message.startswith("Multiple values for ") and "override " in message:  # `- /model: x` without override
         group, _, option = message.rsplit("'override ", 1)[1].rstrip("'.").partition(": ")
-        entry = _defaults_entry(group.lstrip("/"), option, choices)
-        where = f"{_where(*entry)}: " if entry else ""
+        entry = defaults_entry(group.lstrip("/"), option, choices)
+        where = f"{shown_at(*entry)}: " if entry else ""
         return UserError(f"{where}`{group}: {option}` selects {group} a second time (the defaults list already does)",
                          f"write `- override /{group.lstrip('/')}: {option}`")
     if message.startswith("Ambiguous value for argument '"):  # a sweep without -m
@@ -158,8 +158,8 @@ def _defaults_list_error(exc: BaseException) -> UserError | None:
         return UserError(f"`{given}`: a config group takes an option's name, not null",
                          f"pick one ({group}=NAME; `xlm --help` lists them), or leave the group out")
     named = re.search(r"(?:in '|In |defined in )([\w./-]+?)'?(?:[:,]|$)", message)
-    path = _config_file(named.group(1)) if named else None
-    where = f"{_where(path, _line_matching(path, _DEFAULTS_KEY) or 1)}: " if path else ""
+    path = config_file(named.group(1)) if named else None
+    where = f"{shown_at(path, line_matching(path, _DEFAULTS_KEY) or 1)}: " if path else ""
     return UserError(f"{where}{message}", _DEFAULTS_FIX)
 
 
@@ -173,9 +173,9 @@ def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str
         return UserError(message, fix)
     # Hydra names the config whose defaults list was being *applied* ('config' for an
     # experiment's `override /model: x`); the line that names the option says more.
-    entry = _defaults_entry(group, option, choices)
+    entry = defaults_entry(group, option, choices)
     if entry is not None:
-        return UserError(f"{_where(*entry)}: unknown {group} '{option}' in the defaults list", fix)
+        return UserError(f"{shown_at(*entry)}: unknown {group} '{option}' in the defaults list", fix)
     import sys
 
     # A group a config selects, overridden on the command line: Hydra names the config, the user typed the override.
@@ -190,19 +190,19 @@ def _bad_defaults_override(config: str, group: str, choices: Mapping[str, Any]) 
     """``override /GROUP: x`` in ``config``'s defaults list, where nothing selects GROUP."""
     from xlm.config_groups import config_groups
 
-    path = _config_file(config)
+    path = config_file(config)
     base, _, package = group.partition("@")
     if package.split(".")[0] == config.split("/")[0] and config.count("/") == 1:  # `/datamodule@experiment.datamodule`
-        where = _where(path, 1) if path else f"config '{config}'"
+        where = shown_at(path, 1) if path else f"config '{config}'"
         return UserError(f"{where}: the config has no `# @package _global_` line, so Hydra puts it, and its "
                          f"`override /{base}`, under `{package.split('.')[0]}`",
                          "make `# @package _global_` its first line, as in xlm's own experiment configs")
     pattern = re.compile(rf"override\s+/?{re.escape(group)}\b(?:@[\w.]+)?\s*:\s*([\w./-]*)")
-    line = _line_matching(path, pattern) if path else None
-    where = _where(path, line) if path else f"config '{config}'"
+    line = line_matching(path, pattern) if path else None
+    where = shown_at(path, line) if path else f"config '{config}'"
     groups = config_groups()
     if group in groups:
-        named = pattern.search(_lines(path)[line - 1].split("#", 1)[0]).group(1) if line else ""
+        named = pattern.search(file_lines(path)[line - 1].split("#", 1)[0]).group(1) if line else ""
         option = named or (groups[group][0] if groups[group] else "OPTION")  # the option the entry asked for
         return UserError(
             f"{where}: `override /{group}` overrides a group that the defaults list does not select",
@@ -242,14 +242,14 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
         # message quotes the value's text up to the error, which finds its line (a search by
         # the key's name alone found another file's `max_steps:`).
         text = next(iter(re.findall(r"input '([^']+)'", message)), None)
-        found = _value_line(key, text, choices) if text else None
-        return UserError(f"{_where(*found) + ': ' if found else ''}{key} is not a valid interpolation: {message}",
+        found = value_line(key, text, choices) if text else None
+        return UserError(f"{shown_at(*found) + ': ' if found else ''}{key} is not a valid interpolation: {message}",
                          "write interpolations as ${key.path} or ${resolver:args}")
     if isinstance(exc, MissingMandatoryValue) and (given := _missing_on_command_line(key)) is not None:
         full = given.split("=", 1)[0].lstrip("+~")
         return UserError(f"`{given}` on the command line leaves {full} without a value", f"give it one: {full}=VALUE")
-    found = _value_line(key, raw, choices) if key else None
-    where = f"{_where(*found)}: " if found else ""
+    found = value_line(key, raw, choices) if key else None
+    where = f"{shown_at(*found)}: " if found else ""
     shown = f"{key}: {raw}" if key and raw else key or "a config value"
     if isinstance(exc, MissingMandatoryValue):
         return UserError(f"{where}{key or 'a key'} has no value (???)", f"give it one: {key or 'KEY'}=VALUE, or set it in the experiment")
@@ -328,83 +328,3 @@ def _raw_values(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
             yield from _raw_values(value, dotted + ".")
         elif isinstance(value, str):
             yield dotted, value
-
-
-# ----------------------------------------------------------------------------- config files
-
-
-def _run_files(choices: Mapping[str, Any]) -> list[Path]:
-    """The config files of this run: config.yaml and each selected option's file."""
-    from xlm.config_groups import CORE_CONFIG_DIR, config_dirs
-
-    dirs = config_dirs()
-    files = [CORE_CONFIG_DIR / "config.yaml"]
-    for group, option in choices.items():
-        options = option if isinstance(option, (list, tuple)) else [option]
-        for name in options:
-            if name and not str(group).startswith("hydra"):
-                path = _config_file(f"{group}/{name}", dirs)
-                files += [path] if path else []
-    return list(dict.fromkeys(path.resolve() for path in files))
-
-
-def _config_files(choices: Mapping[str, Any]) -> list[Path]:
-    """This run's files first, then every other config file of xlm and the models."""
-    from xlm.config_groups import config_dirs
-
-    rest = [path.resolve() for folder in config_dirs() if folder.is_dir() for path in sorted(folder.rglob("*.yaml"))]
-    return list(dict.fromkeys([*_run_files(choices), *rest]))
-
-
-def _config_file(name: str, dirs: list[Path] | None = None) -> Path | None:
-    """The file Hydra loads for config ``name`` (``experiment/x``): the first folder that has it."""
-    from xlm.config_groups import config_dirs
-
-    return next((d / f"{name}.yaml" for d in (dirs or config_dirs()) if (d / f"{name}.yaml").is_file()), None)
-
-
-def _lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
-def _line_matching(path: Path, pattern: re.Pattern) -> int | None:
-    return next((i for i, line in enumerate(_lines(path), 1) if pattern.search(line.split("#", 1)[0])), None)
-
-
-def _defaults_entry(group: str, option: str, choices: Mapping[str, Any]) -> tuple[Path, int] | None:
-    """The file and line of a defaults-list entry that selects ``group: option``."""
-    pattern = re.compile(rf"^\s*-\s*(?:override\s+)?/?{re.escape(group)}(?:@[\w.]+)?\s*:\s*{re.escape(option)}\s*$")
-    for path in _config_files(choices):
-        if (line := _line_matching(path, pattern)) is not None:
-            return path, line
-    return None
-
-
-def _value_line(key: str, raw: str | None, choices: Mapping[str, Any]) -> tuple[Path, int] | None:
-    """The file and line that set ``key`` to ``raw``: a line holding the value, best with the key's name.
-
-    Without the value, only the key's name is known: then only this run's own files are
-    searched (a name such as ``steps:`` is common in other configs).
-    """
-    name = re.escape(str(key).rsplit(".", 1)[-1])
-    if not raw:
-        patterns, files = [re.compile(rf"^\s*{name}\s*:")], _run_files(choices)
-    else:
-        patterns, files = [re.compile(rf"\b{name}\s*:.*{re.escape(raw)}")], _config_files(choices)
-        if raw != "???":  # a value alone finds its line; `???` is in many files, under other keys
-            patterns.append(re.compile(re.escape(raw)))
-    for pattern in patterns:
-        for path in files:
-            if (line := next((i for i, text in enumerate(_lines(path), 1) if pattern.search(text)), None)) is not None:
-                return path, line
-    return None
-
-
-def _where(path: Path, line: int | None) -> str:
-    """``path:line``, relative to the current folder when the file is under it."""
-    shown = os.path.relpath(path)
-    shown = str(path) if shown.startswith("..") else shown
-    return f"{shown}:{line}" if line else shown
