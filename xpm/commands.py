@@ -208,7 +208,7 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
         old = previous.get(name)
         if old is None or old.kind != "git":
             click.echo(f"{name}: new -> {_describe(entry)}")
-        elif old.commit != entry.commit:
+        elif old.commit != entry.commit or _describe(old) != _describe(entry):  # a new tag on the same commit moves too
             click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
         else:
             # Same commit, yet placed again: its folder was not the locked tree (edited, deleted).

@@ -363,6 +363,9 @@ def test_update_with_nothing_new_keeps_the_folders(lab, project):
     assert outcome.installed == [] and outcome.lock.entries["zlm"].resolved == "refs/tags/v1.1.1"
     assert "ls-tree" not in {c[0] for c in git.calls}
     assert stamp.check_vendored(project, "zlm") == []
+    lab.zlm.tag("v1.1.2", lab.commits["1.1.0"])  # what the command says: it said `unchanged v1.1.2` for a move
+    short = lab.commits["1.1.0"][:7]
+    assert xpm(project, "update", "zlm").stdout == f"zlm: v1.1.1 ({short}) -> v1.1.2 ({short})\n"
 
 
 def test_installed_folders_follow_the_umask(lab, project):
