@@ -233,6 +233,21 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
 
 
 # ----------------------------------------------------------------------------- writing
+def _as_listed(entry, line: str) -> str:
+    """`line` (a run's git source and ref) in the user's own spelling of the listed `entry` when it
+    names the same repository and subdir: only the ref changes, as `xpm add` moves a model."""
+    from xlm.manifest import parse_source
+    from xpm.git.remote import canonical_url
+    from xpm.ops import with_ref
+
+    _, source = parse_source(line)
+    old = entry.source
+    if (isinstance(old, GitSource) and isinstance(source, GitSource) and old.subdir == source.subdir
+            and canonical_url(old.url) == canonical_url(source.url)):
+        return with_ref(entry.text, old.ref, source.ref)
+    return line
+
+
 def _commit(project: Project, tx, done: Restored) -> None:
     """Place every staged model; write .xlm_models, xlm.lock and xlm.overrides.toml; commit."""
     from xpm.ops import overrides, write_overrides
@@ -240,9 +255,9 @@ def _commit(project: Project, tx, done: Restored) -> None:
     text = project.read_text()
     new_text = text or NEW_FILE_HEADER
     for step in done.steps:
-        listed = {e.name for e in project.entries(new_text)}
+        listed = {e.name: e for e in project.entries(new_text)}
         if step.model.name in listed:
-            new_text = replace_entry_text(new_text, step.model.name, step.line)
+            new_text = replace_entry_text(new_text, step.model.name, _as_listed(listed[step.model.name], step.line))
         else:
             new_text = add_entry_text(new_text, step.line)
     previous = project.lock()

@@ -346,3 +346,16 @@ def test_a_model_whose_checkout_converts_line_endings_is_restored_to_the_recorde
     dest = fresh / "xlm_restored" / "zlm"
     assert f"(commit {head[:12]} + models/zlm.patch applied + line endings as checked out (configs/" in out
     assert read_tree(dest) == read_tree(project / "src" / "zlm") and hash_dir(dest) == recorded["hash"]
+
+
+def test_a_restored_line_keeps_the_users_spelling_of_the_source():
+    """`--from-run` rewrote `github.com/lab/zlm@v2` as `https://github.com/lab/zlm@v1`: noise in the diff."""
+    from xlm.manifest import parse_line
+    from xpm.restore import _as_listed
+
+    listed = parse_line("github.com/lab/zlm.git@v2")
+    assert _as_listed(listed, "https://github.com/lab/zlm@v1.0.0") == "github.com/lab/zlm.git@v1.0.0"
+    mono = parse_line("github.com/lab/mono@v2#subdir=models/zlm")
+    assert _as_listed(mono, "https://github.com/lab/mono@v1#subdir=models/zlm") == "github.com/lab/mono@v1#subdir=models/zlm"
+    assert _as_listed(listed, "https://github.com/other/zlm@v1") == "https://github.com/other/zlm@v1"  # another repository
+    assert _as_listed(parse_line("zlm"), "https://github.com/lab/zlm@v1") == "https://github.com/lab/zlm@v1"  # was local
