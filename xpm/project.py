@@ -172,6 +172,14 @@ def check_cache_folders(root: Path) -> None:
         try:
             st = os.stat(folder) if folder == root else os.lstat(folder)
         except FileNotFoundError:
+            # Made here, writable by no one else whatever the umask (0o755 & ~umask), so that a
+            # umask of 000 does not make a cache this check then refuses.
+            if folder == root:
+                root.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(folder, 0o755)
+            except FileExistsError:
+                pass
             continue  # (any other OSError, a file on the way say, is reported as xpm reports them)
         if stat.S_ISLNK(st.st_mode):
             problem, fix = "is a symbolic link", f"delete it (rm {folder}: xpm makes the folder again)"

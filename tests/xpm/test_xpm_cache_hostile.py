@@ -127,3 +127,14 @@ def test_a_lock_file_a_killed_git_left_in_the_mirror_is_repaired(lab, project, g
     assert out.stdout.startswith("zlm: v1.0.0 (") and "error" not in out.stderr
     assert read_tree(project / "xlm_models" / "zlm") == lab.zlm.tree("v1.1.0")
     assert not (mirror / lock).exists()
+
+
+def test_a_umask_of_000_makes_no_cache_xpm_then_refuses(lab, project, git_env):
+    old = os.umask(0)
+    try:
+        xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+        xpm(project, "add", f"{lab.zlm.url}@v1.1.0")
+    finally:
+        os.umask(old)
+    for folder in (git_env.cache, git_env.cache / "git", git_env.cache / "git" / "db", git_env.cache / "git" / "locks"):
+        assert folder.stat().st_mode & 0o002 == 0
