@@ -57,7 +57,7 @@ class Transaction:
         self._undo: list[Callable[[], None]] = []
         self._files: dict[Path, str] = {}
         self._trash: Path | None = None
-        self._edits: list[tuple[str, list[str]]] = []  # models whose edited folder is kept at commit
+        self._edits: list[tuple[str, str, Path]] = []  # (model, why, where) of each folder kept as it may hold work
         self._open = True
 
     def __enter__(self) -> "Transaction":
@@ -73,8 +73,7 @@ class Transaction:
         name, dest, staged_path = staged.name, stamp.vendored_root(self.project_dir, staged.name), staged.path
         edited = self._edited(name)
         self._aside(stamp.stamp_path(self.project_dir, name), f"{name}.json")  # the ready-marker goes first
-        self._aside(dest, name)
-        self._keep_if(edited, name)
+        self._folder_aside(name, edited)
         (self._trash_dir() / f"{PLACING}{name}").touch()  # after a crash, names the folder as ours (`clean_leftovers`)
         os.rename(staged_path, dest)
 
@@ -93,10 +92,8 @@ class Transaction:
         `xpm install` removes or replaces (never an unstamped folder xpm no longer knows is its own)."""
         folder = stamp.vendored_root(self.project_dir, name)
         existed = os.path.lexists(folder)
-        edited = self._edited(name)
-        self._aside(folder, name)
+        self._folder_aside(name, self._edited(name))
         self._aside(stamp.stamp_path(self.project_dir, name), f"{name}.json")
-        self._keep_if(edited, name)
         return existed
 
     def move_in(self, folder: Path, dest: Path) -> None:
@@ -143,8 +140,9 @@ class Transaction:
             for tmp, _ in temps:
                 tmp.unlink(missing_ok=True)  # after a rename there is nothing left to unlink
         self._open = False
-        for name, files in self._edits:
-            self._keep_edits(name, files)
+        for name, why, kept in self._edits:
+            print(f"warning: model '{name}': {why}; the folder as it was is kept in {kept.relative_to(self.project_dir)}\n"
+                  f"  to work on a model, use a working copy: xpm develop {name} PATH", file=sys.stderr)
         if self._trash is not None:
             try:
                 remove_tree(self._trash, ignore_errors=True)
@@ -167,39 +165,41 @@ class Transaction:
             print(f"warning: could not undo a step ({exc}); run `xpm install` to repair xlm_models/", file=sys.stderr)
 
     # ------------------------------------------------------------------------- edits in xlm_models/
-    def _edited(self, name: str) -> list[str]:
-        """The files of `xlm_models/<name>/` someone changed since xpm installed it (its own
-        stamp decides, content deciding where stat data differ); [] for a folder as installed."""
+    def _edited(self, name: str) -> str | None:
+        """Why `xlm_models/<name>/` may hold someone's work (its files differ from its own stamp,
+        content deciding where stat data differ; or no stamp vouches for it), or None for a folder
+        as xpm installed it, or none at all."""
+        from xlm.errors import first_of
+        from xlm.manifest import show
+
+        if not stamp.vendored_root(self.project_dir, name).is_dir():
+            return None
         found = stamp.load_stamp(self.project_dir, name)
-        if found is None or not stamp.vendored_root(self.project_dir, name).is_dir():
-            return []
+        if found is None:
+            return f"xlm_models/{name} has no install stamp xpm can trust, so it may hold edits"
         state = stamp.vendored_state(self.project_dir, name, found.commit, found.hash, held=True)
-        return list(state.changes.paths) if state.kind == "modified" else []
+        if state.kind != "modified":
+            return None
+        return f"your edits to xlm_models/{name} ({first_of([show(p) for p in state.changes.paths], 3)}) were not the locked code"
 
-    def _keep_if(self, edited: list[str], name: str) -> None:
-        if edited:
-            self._edits.append((name, edited))
-
-    def _keep_edits(self, name: str, files: list[str]) -> None:
-        """Keep the edited folder that was replaced or removed (never delete a user's work): it
-        moves from the trash to `xlm_models/.xpm/edits/<name>-<time>/`, and a warning says so."""
+    def _folder_aside(self, name: str, edited: str | None) -> None:
+        """Move model `name`'s folder out of the way: into the trash, or, when it may hold someone's
+        work (`_edited`), straight to `xlm_models/.xpm/edits/<name>-<time>/`, where it stays
+        whatever happens next (a failure, Ctrl-C, a kill); a folder that cannot go there stops the
+        command, which changes nothing. Never a user's work deleted."""
         import time
 
-        from xlm.errors import first_of
-
-        kept = stamp.models_dir(self.project_dir) / stamp.STATE_DIR / "edits" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        try:
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            while os.path.lexists(kept):
-                kept = kept.with_name(kept.name + "-1")
-            os.rename(self._trash_dir() / name, kept)
-        except OSError as exc:
-            print(f"warning: model '{name}': your edits ({first_of(files, 3)}) could not be kept ({exc.strerror}); "
-                  "they are lost", file=sys.stderr)
+        folder = stamp.vendored_root(self.project_dir, name)
+        if edited is None:
+            self._aside(folder, name)
             return
-        print(f"warning: model '{name}': your edits to xlm_models/{name} ({first_of(files, 3)}) were not the locked code; "
-              f"the folder as you left it is kept in {kept.relative_to(self.project_dir)}\n"
-              f"  to work on a model, use a working copy: xpm develop {name} PATH", file=sys.stderr)
+        kept = stamp.models_dir(self.project_dir) / stamp.STATE_DIR / "edits" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        while os.path.lexists(kept):
+            kept = kept.with_name(kept.name + "-1")
+        os.rename(folder, kept)
+        self._undo.append(lambda: os.rename(kept, folder))
+        self._edits.append((name, edited, kept))
 
     # ------------------------------------------------------------------------- helpers
     def _aside(self, path: Path, label: str) -> None:

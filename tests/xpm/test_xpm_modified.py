@@ -161,8 +161,55 @@ def test_edits_in_a_vendored_folder_are_kept_when_it_is_replaced_or_removed(lab,
     assert (kept / "zlm" / "idea.py").read_text() == "IDEA = 1\n" and (kept / "zlm" / "model.py").read_text().endswith("# my idea\n")
     assert out.stderr.splitlines()[-2:] == [
         "warning: model 'zlm': your edits to xlm_models/zlm (zlm/idea.py, zlm/model.py) were not the locked code; "
-        f"the folder as you left it is kept in xlm_models/.xpm/edits/{kept.name}",
+        f"the folder as it was is kept in xlm_models/.xpm/edits/{kept.name}",
         "  to work on a model, use a working copy: xpm develop zlm PATH"]
     if command[0] != "remove":
         out = xpm(project, "add", f"{lab.zlm.url}@v1.0.0" if command[0] == "add" else f"{lab.zlm.url}@v1.1.0")
         assert "warning" not in out.stderr  # a folder as installed is replaced without a word
+
+
+@pytest.mark.parametrize("stamp_damage", ["missing", "edited"])
+@pytest.mark.parametrize("command", ["install", "remove"])
+def test_a_folder_no_stamp_vouches_for_is_kept_too(lab, project, stamp_damage, command):
+    """Without a stamp it can trust, xpm cannot prove the folder unedited: `remove` deleted it, and
+    `install` replaced one whose stamp failed its own check, without keeping it."""
+    from xpm_cli import xpm
+
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    model = project / "xlm_models" / "zlm"
+    (model / "zlm" / "idea.py").write_text("IDEA = 1\n")
+    stamp_file = stamp.stamp_path(project, "zlm")
+    if stamp_damage == "missing":
+        stamp_file.unlink()
+    else:
+        data = json.loads(stamp_file.read_text())
+        data["hash"] = "sha256-tree:" + "0" * 64  # valid JSON, but its records no longer hash to what it says
+        stamp_file.write_text(json.dumps(data))
+    from click.testing import CliRunner
+
+    from xpm.cli import main
+
+    out = CliRunner().invoke(main, ["-C", str(project), "-q", command, *(["zlm"] if command == "remove" else [])])
+    if (command, stamp_damage) == ("install", "missing"):  # a folder xpm cannot tell is its own: refused
+        assert out.exit_code == 1 and (model / "zlm" / "idea.py").is_file()
+        return
+    assert out.exit_code == 0, out.output
+    [kept] = (project / "xlm_models" / ".xpm" / "edits").iterdir()
+    assert (kept / "zlm" / "idea.py").read_text() == "IDEA = 1\n"
+    assert "xlm_models/zlm has no install stamp xpm can trust, so it may hold edits; the folder as it was is kept in" in out.stderr
+
+
+def test_a_command_that_fails_after_keeping_an_edited_folder_puts_it_back(lab, project, monkeypatch):
+    from xpm_cli import xpm
+
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    model = project / "xlm_models" / "zlm"
+    (model / "zlm" / "idea.py").write_text("IDEA = 1\n")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stamp, "write_stamp", interrupted)
+    xpm(project, "add", f"{lab.zlm.url}@v1.1.0", code=130)
+    assert (model / "zlm" / "idea.py").read_text() == "IDEA = 1\n"  # back in place, the command undone
+    assert not any((project / "xlm_models" / ".xpm" / "edits").iterdir())
