@@ -272,9 +272,10 @@ def test_a_model_whose_code_a_used_model_imports_is_used_too(isolated):
     (project / "beta" / "beta" / "model.py").write_text("from alpha.model import AlphaModel\n\nclass BetaModel(AlphaModel):\n    pass\n")
     (project / "alpha" / "alpha" / "model.py").write_text("import gamma.model as g  # and what alpha imports\n\nclass AlphaModel:\n    pass\n")
     (project / "delta" / "delta" / "model.py").write_text("# import beta: only a comment\nx = 'from alpha import y'\nclass DeltaModel:\n    pass\n")
+    (project / "gamma" / "gamma" / "loss.py").write_text("import os, alpha_extra.model as m  # a list of modules\n")
     (project / ".xlm_models").write_text("alpha\nbeta\ngamma\ndelta\nalpha_extra\n")
     found = find_external_models(project)
     assert not found.problems, found.problems
-    assert imported_models(found.models, {"beta"}) == {"alpha", "gamma"}
+    assert imported_models(found.models, {"beta"}) == {"alpha", "gamma", "alpha_extra"}
     assert imported_models(found.models, {"delta"}) == set()
-    assert imported_models(found.models, {"alpha"}) == {"gamma"}
+    assert imported_models(found.models, {"alpha"}) == {"gamma", "alpha_extra"}

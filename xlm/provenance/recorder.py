@@ -87,7 +87,7 @@ def imported_models(models, used: set[str]) -> set[str]:
         others = {package: m for package, m in by_package.items() if m.name not in used | found and m is not model}
         if not others or model.info.package_dir is None:
             continue
-        pattern = re.compile(rf"^[ \t]*(?:from|import)[ \t]+({'|'.join(map(re.escape, others))})\b", re.M)
+        pattern = re.compile(rf"^[ \t]*from[ \t]+({'|'.join(map(re.escape, others))})\b|^[ \t]*import[ \t]+([^\n#;]+)", re.M)
         for path in sorted(Path(model.info.package_dir).rglob("*.py")):
             if "__pycache__" in path.parts or not path.is_file():
                 continue
@@ -95,7 +95,9 @@ def imported_models(models, used: set[str]) -> set[str]:
                 text = path.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 continue
-            for package in dict.fromkeys(match.group(1) for match in pattern.finditer(text)):
+            named = [m.group(1) or part.split()[0].split(".")[0] for m in pattern.finditer(text)  # `import os, zlm.types as t`
+                     for part in ([m.group(1)] if m.group(1) else m.group(2).split(",")) if part.strip()]
+            for package in dict.fromkeys(p for p in named if p in others):
                 if others[package].name not in found:
                     found.add(others[package].name)
                     todo.append(others[package])
