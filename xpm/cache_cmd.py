@@ -43,7 +43,7 @@ def cache_clean() -> None:
     from xpm.removal import remove_tree
 
     mirrors = cache_dir() / "git"
-    with holding_cache():  # exclusive: waits for running installs (they hold it shared), and they for it
+    with holding_cache(checked=False):  # exclusive: waits for running installs (they hold it shared), and they for it
         try:
             remove_tree(mirrors)
         except OSError as exc:  # never say "cleaned" of what is still there

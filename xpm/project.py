@@ -153,9 +153,11 @@ def local_model_dirs(root: Path, name: str, source) -> list[Path]:
     return [folder / name for _, folder in search_dirs(Path(root))]
 
 
-def holding_cache(say=None, shared: bool = False):
-    """The cache-wide lock: shared by every process that uses mirrors, exclusive for `xpm cache clean`."""
-    check_cache_folders(cache_dir())
+def holding_cache(say=None, shared: bool = False, checked: bool = True):
+    """The cache-wide lock: shared by every process that uses mirrors, exclusive for `xpm cache clean`
+    (which runs no git and deletes without following links: it may clean a cache `check_cache_folders` refuses)."""
+    if checked:
+        check_cache_folders(cache_dir())
     return hold(cache_dir() / ".lock", f"cache {cache_dir()}", say, shared=shared)
 
 

@@ -114,6 +114,7 @@ def test_a_cache_another_user_can_change_is_refused(lab, project, git_env, tmp_p
     assert said[0].startswith(f"error: xpm's cache folder {folder} ") and "another user could put a repository" in said[0]
     assert said[1] == f"  fix: {fix}, or set XPM_CACHE_DIR to a folder of your own"
     assert "v1.0.0" in (project / "xlm.lock").read_text()
+    assert xpm(project, "cache", "clean").stdout == f"cleaned {cache}\n"  # runs no git: it may clean such a cache
 
 
 def test_a_lock_file_a_killed_git_left_in_the_mirror_is_repaired(lab, project, git_env):

@@ -188,7 +188,7 @@ class Recording:
                 continue
             now = load_stamp(self.project_dir, name)
             if now is None or (now.commit, now.hash) != before:
-                state = f"holds commit {now.commit[:12]}" if now is not None else "is being replaced"
+                state = f"holds commit {now.commit[:12]}" if now is not None else "has no install stamp (removed, or being replaced)"
                 raise UserError(f"model '{name}' changed while this job started: xlm_models/{name} now {state}, "
                                 f"not the commit {before[0][:12]} the job checked and recorded (`xpm` ran meanwhile?)",
                                 "run the job again once xpm has finished")
