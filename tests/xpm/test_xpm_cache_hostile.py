@@ -139,3 +139,17 @@ def test_a_umask_of_000_makes_no_cache_xpm_then_refuses(lab, project, git_env):
         os.umask(old)
     for folder in (git_env.cache, git_env.cache / "git", git_env.cache / "git" / "db", git_env.cache / "git" / "locks"):
         assert folder.stat().st_mode & 0o002 == 0
+
+
+def test_offline_a_mirror_xpm_will_not_use_is_named_with_the_reason(lab, project, git_env, tmp_path):
+    """An older xpm's mirror (another config) is not used: --offline said only that the cache lacked the commit."""
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    mirror = git_env.cache / "git" / "db" / mirror_name(lab.zlm.url)
+    (mirror / "config").write_text((mirror / "config").read_text() + "[pack]\n\tthreads = 1\n")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in (".xlm_models", "xlm.lock"):
+        (clone / name).write_bytes((project / name).read_bytes())
+    out = xpm(clone, "install", "--offline", code=1)
+    assert (f"    - a usable mirror of {lab.zlm.url}: the one there is not as xpm makes it "
+            "(its config is not the one xpm writes), so it is fetched again online\n") in out.stderr
