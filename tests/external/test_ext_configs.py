@@ -203,6 +203,10 @@ def test_every_target_is_read_as_yaml_reads_it(tmp_path, collator, shown, line):
     # an experiment sets the job's own keys: they landed under `experiment` and were ignored (lr, job_name)
     ("configs/experiment/mine.yaml", "defaults:\n  - my_model_debug\njob_name: mine\noptimizer:\n  lr: 0.1\n", "job_name"),
     ("configs/experiment/mine.yaml", "defaults:\n  - my_model_debug\n", None),  # nothing of its own: nothing lost
+    # Hydra reads the header from the leading `# @` lines only: below a plain comment it is no header
+    ("configs/experiment/mine.yaml", "# Lab experiment\n# @package _global_\njob_name: mine\n", "job_name"),
+    ("configs/experiment/mine.yaml", "\n# @package _global_\n\n# Lab experiment\njob_name: mine\n", None),
+    ("configs/model_type/my_model.yaml", "# @package _group_\nloss:\n  _target_: my_model.loss.MyModelLoss\n", "loss"),
 ])
 def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, text, key):
     """Without `# @package _global_`, `model:` in configs/model/x.yaml is `model.model`: the job fails far from the cause."""

@@ -266,6 +266,22 @@ def config_text(path: str) -> str:
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package\b", re.MULTILINE)
+
+
+def global_package(text: str) -> bool:
+    """Whether Hydra reads ``text`` as `# @package _global_`: as `ConfigSource._get_header_dict`
+    reads a header, from the leading `# @KEY VALUE` lines only (blank lines skipped; any other
+    line, a plain comment too, ends it), so a header below a comment is no header."""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if not re.match(r"#\s*@", line):
+            return False
+        parts = line.lstrip("#").split()
+        if len(parts) == 2 and parts[0] == "@package":
+            return parts[1] == "_global_"
+    return False
 MAX_CONFIG_BYTES = 1024 * 1024  # far beyond any config; validating one this large takes ~80 MB and ~0.5 s
 
 
@@ -280,7 +296,7 @@ def _yaml_verdict(value) -> bool:
 class ConfigVerdict(NamedTuple):
     error: YamlSyntaxError | None
     targets: list[tuple[str, int]]
-    unplaced: list[str]  # top-level keys of a file without a `# @package` line (Hydra nests them under its group)
+    unplaced: list[str]  # top-level keys of a file Hydra does not read as `# @package _global_` (`global_package`): nested under its group
 
 
 def read_config(path: str, memo: FileMemo) -> ConfigVerdict:
@@ -293,7 +309,7 @@ def read_config(path: str, memo: FileMemo) -> ConfigVerdict:
     try:
         text = config_text(path)
         facts = check_syntax(text)
-        verdict = ConfigVerdict(None, facts.targets, [] if _PACKAGE_HEADER.search(text) else facts.keys)
+        verdict = ConfigVerdict(None, facts.targets, [] if global_package(text) else facts.keys)
     except YamlSyntaxError as exc:
         verdict = ConfigVerdict(exc, [], [])
     if signature is not None:
