@@ -122,15 +122,22 @@ class Database:
 
     @contextmanager
     def kept_if_filled(self):
-        """Around a command's work on the mirror: a mirror it made and failed to fill (an
-        unreachable remote, a ref that does not exist, Ctrl-C) is removed, not left in the cache."""
+        """Around a command's work on the mirror: a mirror it made that holds no object after a
+        failure (an unreachable remote, a ref that does not exist, Ctrl-C before the fetch) is
+        removed, not left in the cache; one a fetch filled is kept for the next command."""
         new = not self.exists()
         try:
             yield
         except BaseException:
-            if new:
+            if new and not self._holds_objects():
                 self._discard()
             raise
+
+    def _holds_objects(self) -> bool:
+        for _, _, files in os.walk(self.path / "objects"):
+            if files:
+                return True
+        return False
 
     def replace(self) -> None:
         """Swap a damaged mirror for a fresh, empty one (the caller holds its lock)."""
