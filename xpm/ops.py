@@ -101,7 +101,7 @@ def add(project: Project, spec: str, options: Options) -> tuple[str, Outcome, bo
         text = project.read_text()
         listed = next((entry for entry in project.entries(text) if entry.name == name), None)
         if listed is not None:
-            new_text = replace_entry_text(text, name, _moved_entry(listed, source, spec))
+            new_text = replace_entry_text(text, name, _moved_entry(project, listed, source, spec))
         else:
             if isinstance(source, LocalSource):
                 _check_local_folder(project, spec, name, source)
@@ -125,24 +125,34 @@ def _check_local_folder(project: Project, spec: str, name: str, source: LocalSou
                        f"create it (`xpm new {name}`), give its path (`xpm add ./path/to/{name}`), or add a git source (HOST/PATH@REF)")
 
 
-def _moved_entry(listed, source, spec: str) -> str:
+def _moved_entry(project: Project, listed, source, spec: str) -> str:
     """The line text that moves the listed model to the ref `spec` asks for: its own spelling
     of the source, with only the ref replaced. Refused when `spec` is another source (another
     repository or subdir, or a local model): that is another model, never swapped in silently."""
     from xpm.git.remote import canonical_url
 
     old = listed.source
-    if isinstance(old, LocalSource) and old == source:
-        return listed.text  # the same local model again: nothing to change
+    if isinstance(old, LocalSource) and isinstance(source, LocalSource) and _same_folder(project, listed.name, old, source):
+        return listed.text  # the same local model again (`./m/`, an absolute path, ...): nothing to change
     same = (isinstance(old, GitSource) and isinstance(source, GitSource)
             and canonical_url(old.url) == canonical_url(source.url) and old.subdir == source.subdir)
     if not same:
-        how = f"`xpm add {with_ref(listed.text, old.ref, 'REF')}`" if isinstance(old, GitSource) else "nothing to move: it is a local model"
+        move = f"to move it to another ref: `xpm add {with_ref(listed.text, old.ref, 'REF')}`; " if isinstance(old, GitSource) else ""
         raise XpmError(
             f"model '{listed.name}' is already listed at {listed.where()} ('{listed.text}'), from another source than '{show(spec.strip())}'",
-            f"to move it to another ref: {how}; to use '{show(spec.strip())}' instead, `xpm remove {listed.name}` first",
+            f"{move}to use '{show(spec.strip())}' instead, `xpm remove {listed.name}` first",
         )
     return with_ref(listed.text, old.ref, source.ref)
+
+
+def _same_folder(project: Project, name: str, listed: LocalSource, asked: LocalSource) -> bool:
+    """Whether two spellings of a local model (`./m`, `./m/`, `/abs/m`, a bare `m`) name one folder."""
+    from xpm.project import local_model_dirs
+
+    def folder(source):
+        return next((path.resolve() for path in local_model_dirs(project.root, name, source) if path.is_dir()), None)
+
+    return listed == asked or (folder(listed) is not None and folder(listed) == folder(asked))
 
 
 def with_ref(text: str, ref: str | None, new_ref: str | None) -> str:

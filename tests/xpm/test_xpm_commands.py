@@ -94,6 +94,8 @@ def test_add_of_a_local_name_needs_a_folder_where_xlm_looks(project, tmp_path, m
     (project / "models" / "other").mkdir(parents=True)
     xpm(project, "add", "./models/other")
     assert xpm(project, "add", "./models/other").stdout == "other: unchanged ./models/other\n"
+    for spelling in ("./models/other/", str(project / "models" / "other"), "./models/./other"):  # one folder
+        assert xpm(project, "add", spelling).stdout == "other: unchanged ./models/other\n"
     out = xpm(project, "add", "other", code=1)  # another source under that name is still refused
     assert "from another source than 'other'" in out.stderr
 

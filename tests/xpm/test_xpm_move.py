@@ -74,7 +74,7 @@ def test_add_refuses_another_source_under_a_listed_name(lab, project, upstream):
     assert (project / ".xlm_models").read_text().endswith(f"{lab.zlm.url}@v1\n")
     (project / ".xlm_models").write_text("./zlm\n")  # a local model has no ref to move
     out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
-    assert "fix: to move it to another ref: nothing to move: it is a local model" in out.stderr
+    assert f"  fix: to use '{lab.zlm.url}@v1' instead, `xpm remove zlm` first\n" in out.stderr  # no ref to move: not offered
 
 
 @pytest.mark.parametrize("text, ref, new, expected", [
