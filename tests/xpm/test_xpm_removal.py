@@ -96,5 +96,8 @@ def test_remove_and_install_handle_a_deep_folder_a_user_made_in_a_model(upstream
     _deep(project / "xlm_models" / "zlm" / "scratch", 1500)
     assert xpm(project, "remove", "zlm").stdout == "removed zlm\n"
     assert [p.name for p in (project / "xlm_models").iterdir() if not p.name.startswith(".")] == []
+    [kept] = (project / "xlm_models" / ".xpm" / "edits").iterdir()  # the user's folder is kept, not deleted
+    assert (kept / "scratch" / "d").is_dir()
+    remove_tree(kept)  # pytest's own clean-up of old temporary folders recurses: it cannot delete so deep a tree
     xpm(project, "add", f"{repo.url}@v1")
     assert (project / "xlm_models" / "zlm" / "zlm" / "__init__.py").is_file()
