@@ -113,15 +113,19 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
     return None
 
 
+def _raised_in(exc: BaseException, module_file: str) -> bool:
+    """Whether ``exc`` passed through ``module_file`` (a path's end, `/`-separated) of Hydra's."""
+    import traceback
+
+    return any(frame.filename.replace(os.sep, "/").endswith(module_file) for frame in traceback.extract_tb(exc.__traceback__))
+
+
 def _override_value_error(exc: BaseException) -> UserError | None:
     """A value Hydra's override grammar accepts but Python refuses to convert (an integer of more
     than 4,300 digits): raised while the command line is read, so it names the override."""
     import sys
-    import traceback
 
-    if not isinstance(exc, ValueError) or not any(
-            frame.filename.replace(os.sep, "/").endswith("hydra/core/override_parser/overrides_visitor.py")
-            for frame in traceback.extract_tb(exc.__traceback__)):
+    if not isinstance(exc, ValueError) or not _raised_in(exc, "hydra/core/override_parser/overrides_visitor.py"):
         return None
     given = next((arg for arg in sys.argv[1:] if "=" in arg and re.search(r"\d{4301}", arg)), "KEY=VALUE")
     key, _, value = given.partition("=")
@@ -139,10 +143,7 @@ def _defaults_list_error(exc: BaseException) -> UserError | None:
     """A defaults list Hydra cannot read (not a list, an entry of two keys, `_self_` twice) or
     that includes its own config again: raised while Hydra builds the defaults tree, so it
     names a config, not the job. Anything raised elsewhere keeps its traceback."""
-    import traceback
-
-    if not any(frame.filename.replace(os.sep, "/").endswith("hydra/_internal/defaults_list.py")
-               for frame in traceback.extract_tb(exc.__traceback__)):
+    if not _raised_in(exc, "hydra/_internal/defaults_list.py"):
         return None
     if isinstance(exc, RecursionError):
         return UserError("a defaults list includes its own config again, directly or through other configs (Hydra recursed without end)",

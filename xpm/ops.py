@@ -152,7 +152,10 @@ def _same_folder(project: Project, name: str, listed: LocalSource, asked: LocalS
     def folder(source):
         return next((path.resolve() for path in local_model_dirs(project.root, name, source) if path.is_dir()), None)
 
-    return listed == asked or (folder(listed) is not None and folder(listed) == folder(asked))
+    if listed == asked:
+        return True
+    found = folder(listed)
+    return found is not None and found == folder(asked)
 
 
 def with_ref(text: str, ref: str | None, new_ref: str | None) -> str:

@@ -9,7 +9,6 @@ of that succeeded are folders moved into place and the lock written.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 
@@ -205,8 +204,9 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
     if options.offline and (lacking or missing):
         # One line per model: two models of a monorepo may lack the same commit; and why a mirror
         # that is there does not count (one xpm will not run git in: `Database.untrusted`).
-        why = db.untrusted() if os.path.lexists(db.path) else None
-        unused = [f"a usable mirror of {url}: the one there is not as xpm makes it ({why}), so it is fetched again online"] if why else []
+        why = db.untrusted()
+        unused = ([f"a usable mirror of {url}: the one there is not as xpm makes it ({why}), so it is fetched again online"]
+                  if why not in (None, "missing") else [])
         return unused + missing + [f"model '{j.entry.name}': commit {j.revision.commit[:12]} of {url}"
                                    for j in url_jobs if j.revision.commit in lacking]
     if lacking:

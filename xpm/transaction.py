@@ -177,10 +177,10 @@ class Transaction:
         found = stamp.load_stamp(self.project_dir, name)
         if found is None:
             return f"xlm_models/{name} has no install stamp xpm can trust, so it may hold edits"
-        state = stamp.vendored_state(self.project_dir, name, found.commit, found.hash, held=True)
-        if state.kind != "modified":
+        changes = stamp.changed_files(self.project_dir, name, found, held=True)
+        if not changes:
             return None
-        return f"your edits to xlm_models/{name} ({first_of([show(p) for p in state.changes.paths], 3)}) were not the locked code"
+        return f"your edits to xlm_models/{name} ({first_of([show(p) for p in changes.paths], 3)}) were not the locked code"
 
     def _folder_aside(self, name: str, edited: str | None) -> None:
         """Move model `name`'s folder out of the way: into the trash, or, when it may hold someone's

@@ -282,6 +282,8 @@ def global_package(text: str) -> bool:
         if len(parts) == 2 and parts[0] == "@package":
             return parts[1] == "_global_"
     return False
+
+
 MAX_CONFIG_BYTES = 1024 * 1024  # far beyond any config; validating one this large takes ~80 MB and ~0.5 s
 
 

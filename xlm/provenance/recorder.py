@@ -76,31 +76,27 @@ def used_names(models, cfg: Any) -> set[str]:
 def imported_models(models, used: set[str]) -> set[str]:
     """The models whose package the code of a used model imports (`from alpha.model import
     Alpha`), and what theirs imports: that code runs in the job as much as the used model's,
-    so a change to it must be seen. Read from the source text (the job imports it seconds later)."""
-    import re
+    so a change to it must be seen. Read from the source (`PackageSource.imported_packages`;
+    the job imports it seconds later)."""
+    from xlm.external.pysource import PackageSource
 
     by_package = {m.info.package: m for m in models if m.info.package}
     found: set[str] = set()
+    memos = {}
     todo = [m for m in models if m.name in used]
     while todo:
         model = todo.pop()
-        others = {package: m for package, m in by_package.items() if m.name not in used | found and m is not model}
-        if not others or model.info.package_dir is None:
+        if model.info.package_dir is None:
             continue
-        pattern = re.compile(rf"^[ \t]*from[ \t]+({'|'.join(map(re.escape, others))})\b|^[ \t]*import[ \t]+([^\n#;]+)", re.M)
-        for path in sorted(Path(model.info.package_dir).rglob("*.py")):
-            if "__pycache__" in path.parts or not path.is_file():
-                continue
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            named = [m.group(1) or part.split()[0].split(".")[0] for m in pattern.finditer(text)  # `import os, zlm.types as t`
-                     for part in ([m.group(1)] if m.group(1) else m.group(2).split(",")) if part.strip()]
-            for package in dict.fromkeys(p for p in named if p in others):
-                if others[package].name not in found:
-                    found.add(others[package].name)
-                    todo.append(others[package])
+        source = model.info.source or PackageSource(model.info.package_dir)  # discovery's, with its memo
+        memos[id(source.memo)] = source.memo
+        for package in sorted(source.imported_packages() & by_package.keys()):
+            other = by_package[package]
+            if other is not model and other.name not in used | found:
+                found.add(other.name)
+                todo.append(other)
+    for memo in memos.values():
+        memo.save()
     return found
 
 
