@@ -20,3 +20,8 @@ def stop_on_sigterm() -> None:
         raise Terminated
 
     signal.signal(signal.SIGTERM, terminated)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in a worker thread whose command the main thread stopped (Ctrl-C reaches only
+    the main thread): a git command killed, a wait for a lock or a retry cut short."""

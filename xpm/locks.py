@@ -19,12 +19,14 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from xpm import settings
 from xpm.errors import LockTimeout, XpmError
+from xpm.interrupt import Stopped
 from xlm.errors import first_of
 from xlm.manifest import redact, show
 
@@ -32,8 +34,9 @@ UNKNOWN_HOLDER = "another xpm process"
 
 
 @contextmanager
-def hold(lock_path: Path, label: str, say=None, shared: bool = False):
-    """Hold the lock `lock_path` (exclusive, or `shared`); say so if we must wait for it."""
+def hold(lock_path: Path, label: str, say=None, shared: bool = False, stopped: threading.Event | None = None):
+    """Hold the lock `lock_path` (exclusive, or `shared`); say so if we must wait for it. A
+    thread that is not the main one passes `stopped`: once set, the wait ends in `Stopped`."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     announce = say or (lambda m: print(m, file=sys.stderr, flush=True))
     try:
@@ -44,7 +47,7 @@ def hold(lock_path: Path, label: str, say=None, shared: bool = False):
         return
     fd = _open(lock_path)
     try:
-        _acquire(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, lock_path, label, announce)
+        _acquire(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, lock_path, label, announce, stopped)
         note = _shared_note(lock_path) if shared else None
         if note is None:
             _write_holder(fd)
@@ -77,7 +80,7 @@ def _open(lock_path: Path) -> int:
     return fd
 
 
-def _acquire(fd: int, mode: int, lock_path: Path, label: str, announce) -> None:
+def _acquire(fd: int, mode: int, lock_path: Path, label: str, announce, stopped: threading.Event | None) -> None:
     import fcntl
 
     try:
@@ -93,7 +96,10 @@ def _acquire(fd: int, mode: int, lock_path: Path, label: str, announce) -> None:
         left = deadline - time.monotonic()
         if left <= 0:
             raise LockTimeout(label, holder(lock_path), timeout)
-        time.sleep(min(delay, left))
+        if stopped is None:
+            time.sleep(min(delay, left))
+        elif stopped.wait(min(delay, left)):
+            raise Stopped()
         delay = min(delay * 2, 0.25)
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)

@@ -91,7 +91,8 @@ def read_refs(entries, options: Options) -> tuple[dict[str, RefList | None], lis
         from xpm.parallel import run_all
 
         # a remote's error is a returned value (in a 1-tuple); an exception raised is the command's
-        for group, result in zip(ordered, run_all([lambda group=group: (_listed(group, options),) for group in ordered], options.jobs)):
+        for group, result in zip(ordered, run_all([lambda group=group: (_listed(group, options),) for group in ordered], options.jobs,
+                                                  on_stop=options.git.stop)):
             if isinstance(result, Exception):
                 raise result
             collect(group, result[0])
@@ -122,7 +123,7 @@ def _listed(group, options: Options) -> RefList | XpmError:
         for name in names:
             if options.progress is not None:
                 options.progress(name, f"listing the refs of {url}")
-        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"), db.kept_if_filled():
+        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}", stopped=options.git.stopped), db.kept_if_filled():
             db.ensure()  # git runs in the mirror, never in the caller's folder
             refs = list_refs(options.git, url, db.path, warnings.append)
             db.save_refs(refs)

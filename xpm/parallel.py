@@ -21,14 +21,17 @@ def run_all(tasks: list, workers: int, on_stop: Callable[[], None] | None = None
     what makes the running tasks end soon (a wait they cannot leave on their own)."""
     results: list = [None] * len(tasks)
     todo = iter(range(len(tasks)))
-    lock, stop = threading.Lock(), threading.Event()
+    state = threading.Condition()
+    stop = threading.Event()
+    counts = {"running": 0, "ended": 0}  # tasks, counted under `state`
 
     def work() -> None:
-        while not stop.is_set():
-            with lock:
-                index = next(todo, None)
-            if index is None:
-                return
+        while True:
+            with state:  # a task starts only while no stop is set: after one, `running` only falls
+                index = None if stop.is_set() else next(todo, None)
+                if index is None:
+                    return
+                counts["running"] += 1
             try:
                 results[index] = tasks[index]()
             except Exception as exc:  # the caller's to report, after every task has ended
@@ -36,25 +39,51 @@ def run_all(tasks: list, workers: int, on_stop: Callable[[], None] | None = None
             except BaseException as exc:  # no new task; raised in the caller below
                 results[index] = exc
                 stop.set()
-                return
+            finally:
+                with state:
+                    counts["running"] -= 1
+                    counts["ended"] += 1
+                    state.notify_all()
+
+    def done() -> bool:
+        return counts["running"] == 0 and (stop.is_set() or counts["ended"] == len(tasks))
 
     count = min(workers, len(tasks))
     if count <= 1:
         work()
     else:
         threads = [threading.Thread(target=work, name=f"xpm-{n}") for n in range(count)]
-        for thread in threads:
-            thread.start()
         try:
             for thread in threads:
-                thread.join()
+                thread.start()
+            _wait(state, done)
         except BaseException:
-            stop.set()
+            with state:
+                stop.set()
             if on_stop is not None:
                 on_stop()
-            for thread in threads:
-                thread.join()
+            _wait(state, done, shielded=True)
             raise
+        for thread in threads:
+            thread.join()  # each has ended its last task: only its own exit is left
     if stopped := next((r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)), None):
         raise stopped
     return results
+
+
+def _wait(state: threading.Condition, done: Callable[[], bool], shielded: bool = False) -> None:
+    """Wait until `done()`, in short timed waits on the tasks' own count, never `Thread.join`:
+    - the kernel may hand Ctrl-C to any thread, and Python runs its handler in this one only
+      when this one wakes, so an untimed wait would sleep through it until the tasks ended;
+    - on 3.11 a Ctrl-C that interrupts `join` marks a thread that still runs as ended, and the
+      caller would then clean up under a running task.
+    `shielded`: a second Ctrl-C does not cut short the wait for tasks already told to stop
+    (their own clean-up is what leaves nothing half-written)."""
+    while True:
+        try:
+            with state:
+                if state.wait_for(done, 0.1):
+                    return
+        except KeyboardInterrupt:
+            if not shielded:
+                raise

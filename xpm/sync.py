@@ -119,7 +119,7 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
     db = Database(options.git, cache_dir(), url_jobs[0].source.url)
     names = [j.entry.name for j in url_jobs]
     try:
-        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"), db.kept_if_filled():
+        with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}", stopped=options.git.stopped), db.kept_if_filled():
             try:
                 return _work_mirror(url_jobs, db, project, options)
             except Exception as exc:
@@ -273,7 +273,7 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
         options.inspect = inspector.inspect
         try:  # a failed remote's exception is its result: every staged folder is cleaned below
             results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs,
-                              on_stop=inspector.stop)
+                              on_stop=lambda: (inspector.stop(), options.git.stop()))
         except BaseException:  # Ctrl-C: run_all stopped the validations and let the running tasks end, and they staged
             _discard_staged(jobs)
             raise

@@ -67,6 +67,69 @@ def test_sigterm_is_undone_as_ctrl_c_is_and_stops_git(project, git_env, servers,
     assert list(project.iterdir()) == [] and list((git_env.cache / "git" / "db").iterdir()) == []
 
 
+def _xpm_process(project, *args):
+    import os
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "xpm.cli", *args], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+
+
+def test_ctrl_c_stops_the_fetches_other_threads_wait_for(project, git_env, servers, monkeypatch):
+    """Ctrl-C reaches the main thread only: a parallel install used to wait for each fetch from a
+    remote that never answers until XPM_NETWORK_TIMEOUT (600 s by default)."""
+    import signal
+
+    silent = servers(Silent)
+    monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
+    (project / ".xlm_models").write_text("".join(silent.url("git", f"lab/{n}") + "@v1\n" for n in ("aaa", "bbb")))
+    proc = _xpm_process(project, "install")
+    deadline = time.monotonic() + 30
+    while silent.requests < 2 and time.monotonic() < deadline:  # both threads wait for the server
+        time.sleep(0.02)
+    assert silent.requests == 2
+    begun = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - begun < 5
+    assert proc.returncode == 130 and err.endswith("interrupted: nothing half-written is left; run the command again to finish it\n")
+    deadline = time.monotonic() + 3
+    while silent.closed < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert silent.closed == 2  # both gits were stopped
+    assert sorted(p.name for p in project.iterdir()) == [".xlm_models"] and list((git_env.cache / "git" / "db").iterdir()) == []
+
+
+def test_ctrl_c_stops_a_thread_that_waits_for_a_mirror_lock(upstream, project, git_env, monkeypatch):
+    """A thread waiting for a mirror another process holds used to wait on after Ctrl-C, up to
+    XPM_LOCK_TIMEOUT (900 s by default)."""
+    import fcntl
+    import os
+    import signal
+
+    repos = [upstream(f"lab/{name}") for name in ("aaa", "bbb")]
+    for repo in repos:
+        repo.commit("model", model_files(repo.path.name))
+        repo.tag("v1")
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos))
+    held = Database(Git(), git_env.cache, repos[1].url).lock_path
+    held.parent.mkdir(parents=True)
+    fd = os.open(held, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = _xpm_process(project, "install")
+        waiting = proc.stderr.readline()
+        assert waiting.startswith("waiting for the lock on the cache's mirror of ") and repos[1].url in waiting
+        begun = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert time.monotonic() - begun < 5
+    finally:
+        os.close(fd)
+    assert proc.returncode == 130 and err.endswith("interrupted: nothing half-written is left; run the command again to finish it\n")
+    assert sorted(p.name for p in project.iterdir()) == [".xlm_models"]
+
+
 def test_http_low_speed_limit_aborts_a_stalled_transfer(project, git_env, servers, monkeypatch):
     silent = servers(Silent)
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")

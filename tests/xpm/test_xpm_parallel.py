@@ -66,3 +66,21 @@ def test_an_interrupt_in_a_task_stops_the_others_from_starting_and_is_raised(wor
     with pytest.raises(stop):
         run_all(tasks, workers)
     assert ran[0] == "stop" and len(ran) <= workers  # at most the tasks already running finish
+
+
+def test_a_ctrl_c_the_kernel_hands_to_a_task_thread_stops_the_caller_at_once():
+    """A process signal goes to any thread that does not block it; Python runs the handler in the
+    main thread only when that thread wakes, so an untimed join slept through it."""
+    import signal
+
+    ended = threading.Event()
+
+    def signalled():
+        time.sleep(0.2)  # the caller is in its wait by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        ended.wait(10)
+
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_all([signalled, lambda: ended.wait(10)], 2, on_stop=ended.set)
+    assert time.monotonic() - begun < 5

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from xpm import settings
@@ -33,6 +32,7 @@ from xpm.errors import (
     RemoteUnreachable, UnsupportedTransport,
 )
 from xpm.git import transport
+from xpm.interrupt import Stopped
 from xlm.manifest import redact
 
 MIN_VERSION = (2, 25)
@@ -155,6 +155,8 @@ class Git:
         self._user_config: transport.UserConfig | None = None  # the user's insteadOf and sshCommand, read once
         self._config_lock = threading.Lock()
         self._environ: dict[str, str] | None = None  # the caller's environment, scrubbed once (a cold install runs ~100 gits)
+        self.stopped = threading.Event()  # set by `stop`: no command may start or go on
+        self._running: dict[subprocess.Popen, bool] = {}  # commands `_exec` waits for -> in a group of their own
 
     # ------------------------------------------------------------------ building a command
     def _command(self, args: list[str], config: tuple[str, ...] = ()) -> list[str]:
@@ -249,7 +251,7 @@ class Git:
             transient = isinstance(error, RemoteUnreachable) and error.transient
             if not transient or attempt > retries:
                 break
-            time.sleep(min(backoff * 2 ** (attempt - 1), settings.MOST_SECONDS))  # a server restarting, a flaky link: wait, then again
+            self.stopped.wait(min(backoff * 2 ** (attempt - 1), settings.MOST_SECONDS))  # a server restarting, a flaky link: wait, then again
         if transient and attempt > 1:
             error = RemoteUnreachable(url, error.detail, True, attempt)
         if check or isinstance(error, (RemoteError, MirrorDamaged)):
@@ -308,8 +310,11 @@ class Git:
         its own process group, killed as a whole (git's helpers, ssh) when time runs out."""
         cmd = self._command(args, config)
         group = timeout is not None and os.name == "posix"
+        if self.stopped.is_set():
+            raise Stopped()
         proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group)
+        self._started(proc, group)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -319,8 +324,31 @@ class Git:
         except BaseException:  # Ctrl-C, or our own thread stopping: leave no git behind
             _kill(proc, group)
             raise
+        finally:
+            with self._lock:
+                self._running.pop(proc, None)
+        if self.stopped.is_set():  # killed by `stop`: what it said means nothing
+            self._trace(args, "stopped")
+            raise Stopped()
         self._trace(args, proc.returncode)  # -v: every git command, with its exit status
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err.decode("utf-8", "replace"))
+
+    def stop(self) -> None:
+        """Ctrl-C, from the main thread: kill the commands other threads wait for (a fetch from
+        a remote that never answers would hold them until its timeout) and refuse new ones;
+        those threads raise `Stopped`."""
+        with self._lock:
+            self.stopped.set()
+            running = list(self._running.items())
+        for proc, group in running:
+            _signal_kill(proc, group)
+
+    def _started(self, proc: subprocess.Popen, group: bool) -> None:
+        with self._lock:
+            self._running[proc] = group
+            stopped = self.stopped.is_set()  # read under the lock `stop` sets it under: a proc is killed by one or the other
+        if stopped:
+            _signal_kill(proc, group)
 
     @staticmethod
     def _decoded(proc: subprocess.CompletedProcess, text: bool) -> subprocess.CompletedProcess:
@@ -333,7 +361,10 @@ class Git:
             print(redact(f"+ git {' '.join(args)} -> {result}"), file=sys.stderr)
 
 
-def _kill(proc: subprocess.Popen, group: bool) -> None:
+def _signal_kill(proc: subprocess.Popen, group: bool) -> None:
+    """SIGKILL to `proc` (its whole group with `group`); the thread that waits for it reaps it."""
+    if proc.returncode is not None:  # reaped: its pid (and group) may be another process's now
+        return
     try:
         if group:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -341,6 +372,10 @@ def _kill(proc: subprocess.Popen, group: bool) -> None:
             proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill(proc: subprocess.Popen, group: bool) -> None:
+    _signal_kill(proc, group)
     try:
         proc.communicate(timeout=5)  # reap it and close the pipes
     except subprocess.TimeoutExpired:
