@@ -118,6 +118,7 @@ CREDENTIAL_HELPERS = (
     "osxkeychain, manager, libsecret), or an ssh URL (git@host:group/repo.git)"
 )
 CREDENTIALS_FIX = f"remove them from the URL and let git supply them: {CREDENTIAL_HELPERS}"
+RESERVED_NAMES = ("arlm", "mlm", "ilm")  # the core models' names (ilm: one to come): no other model may take one
 RESERVED_MODEL_NAMES = {
     "xlm_models": "xlm_models/ is where xpm vendors a project's models",
     "sitecustomize": "Python runs a module of that name at every start of a process that has it on its path",
@@ -304,7 +305,8 @@ def parse_source(spec: str) -> tuple[str, Source]:
     last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     # As pip normalises a project's name: `github.com/lab/awesome-lm` is model `awesome_lm`.
     name = re.sub(r"[-_.]+", "_", (last[: -len(".git")] if last.endswith(".git") else last).lower())
-    if problem := name_problem(name):
+    problem = name_problem(name) or (f"'{name}' is reserved for a core model of xlm" if name in RESERVED_NAMES else None)
+    if problem:
         raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
                       "point at a subdir with a usable name (#subdir=DIR), or fork the repository under another name")
     return name, GitSource(url, ref, subdir)

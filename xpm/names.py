@@ -67,7 +67,7 @@ def project_models(models_file: Path) -> list:
 
 def check_new_name(name: str, root: Path, models_file: Path) -> None:
     """Raise :class:`XpmError` when ``name`` cannot become a new model at ``root``."""
-    from xlm.external.discovery import CORE_MODEL_NAMES, RESERVED_NAMES, read_models_file
+    from xlm.external.discovery import CORE_MODEL_NAMES, read_models_file
 
     if problem := manifest.name_problem(name):
         raise XpmError(problem, "choose a lowercase identifier that is not a Python keyword, such as my_model")
@@ -76,7 +76,7 @@ def check_new_name(name: str, root: Path, models_file: Path) -> None:
             f"'{name}' is the name of a core model of xlm",
             f"choose another name; to start from the core model, run: xpm new my_{name} --from {name}",
         )
-    if name in RESERVED_NAMES:
+    if name in manifest.RESERVED_NAMES:
         raise XpmError(f"'{name}' is reserved for a core model of xlm", _fix(name))
     if name in LAYOUT_NAMES:
         raise XpmError(f"'{name}' cannot be a model name: {LAYOUT_NAMES[name]}", _fix(name))

@@ -141,6 +141,9 @@ _LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9))
 
 
+_QUOTE = "(quote it to keep it as a string, or write a smaller number)"
+
+
 @pytest.mark.parametrize("text, what, line", [
     ("model:\n  x: 1\nother: 2\nmodel:\n  d: 3\n", "the key 'model' appears twice in one mapping", 4),  # a block appended
     ("a:\n  b: 1\n  c: [1, {d: 2, d: 3}]\n", "the key 'd' appears twice in one mapping", 3),
@@ -149,6 +152,10 @@ _LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
     (_LAUGHS, "its aliases expand to more than 1,000,000 values", 7),  # composing it would never end
     ("a: &a [1, *a]\n", "an alias refers to a node that holds it (the value would be infinite)", 1),
     ("a: 1\n---\nb: 2\n", "expected a single document in the stream, but found another document", 2),
+    # loading would fail with Python's own message, naming no file
+    ("seed: 1\nbig: " + "9" * 4301 + "\n", f"an integer of 4,301 digits: Python converts at most 4,300 {_QUOTE}", 2),
+    ("x:\n  - [1, -" + "1_" * 5000 + "1]\n", f"an integer of 5,001 digits: Python converts at most 4,300 {_QUOTE}", 2),
+    ("a: &n " + "7" * 5000 + "\nb: *n\n", f"an integer of 5,000 digits: Python converts at most 4,300 {_QUOTE}", 1),
 ])
 def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text, what, line):
     from xlm.external.configs import YamlSyntaxError, check_syntax
@@ -163,6 +170,7 @@ def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text,
     "a: &v [1, 2]\nb: *v\nc: *v\n",
     "# @package _global_\n", "", "n: null\nt: true\nf: 1.5e-3\nd: 2024-01-01\ns: !!str 12\n",
     "".join(" " * i + "k:\n" for i in range(190)) + " " * 190 + "v: 1\n",  # deep block nesting, under the bound
+    "n: " + "9" * 4300 + "\nq: '" + "9" * 5000 + "'\nf: " + "9" * 5000 + ".5\nh: 0x" + "f" * 5000 + "\n",  # what Python converts
 ])
 def test_ordinary_yaml_passes(text):
     from xlm.external.configs import check_syntax

@@ -131,6 +131,14 @@ def test_shadowing(project, package, shadowed):
         assert error.what == f"Python package conflict: Model 'my_model' defines package '{package}', which would shadow {shadowed}"
 
 
+def test_the_fix_never_suggests_the_name_in_conflict(project):
+    project.model("yaml")
+    project.models_file("yaml")
+    error = strict_error(PackageConflictError)
+    assert error.what == "Python package conflict: Model 'yaml' defines package 'yaml', which would shadow the installed module 'yaml' (from PyYAML)"
+    assert error.fix == "rename the package to a model-specific name (such as 'yaml_model') and update its _target_ paths"
+
+
 def test_two_models_with_the_same_config_file(project):
     project.model("m_a", files={"configs/experiment/debug.yaml": "# @package _global_\nx: 1\n"})
     project.model("m_b", files={"configs/experiment/debug.yaml": "# @package _global_\nx: 2\n", "configs/debug/overfit.yaml": "y: 1\n"})

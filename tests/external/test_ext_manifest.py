@@ -84,6 +84,8 @@ ERRORS = [
     ("__pycache__", "'__pycache__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("sitecustomize", "'sitecustomize' cannot be a model name: Python runs a module of that name at every start of a process that has it on its path", "rename the model"),
     ("github.com/lab/3d-lm", "'3d_lm' is not a valid model name (use a lowercase identifier such as my_model); the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
+    ("github.com/lab/ARLM", "'arlm' is reserved for a core model of xlm; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
+    ("https://h/lab/mono.git#subdir=models/ilm", "'ilm' is reserved for a core model of xlm; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
     ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
     ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "rename the model"),
     # malformed URLs

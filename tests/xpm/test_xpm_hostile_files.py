@@ -172,6 +172,31 @@ def test_add_refuses_a_model_root_that_would_shadow_a_module(upstream, project):
     assert list(project.iterdir()) == []  # nothing installed, nothing left behind
 
 
+@pytest.mark.parametrize("name, hidden", [("json", "the standard library module 'json'"), ("xlm", "xlm itself")])
+def test_add_refuses_a_package_that_xlm_refuses_in_any_environment(upstream, project, name, hidden):
+    """It used to be added, locked and installed; every xlm command then refused the project."""
+    repo = upstream(f"lab/{name}")
+    commit = repo.commit("c", model_files(name))
+    out = xpm(project, "add", repo.url, code=1)
+    assert (f"Python package conflict: Model '{name}' defines package '{name}', which would shadow {hidden} "
+            f"({name}@{commit[:7]}:{name}); fix: rename the package to a model-specific name (such as '{name}_model') "
+            "and update its _target_ paths") in out.stderr
+    assert list(project.iterdir()) == []
+
+
+def test_add_warns_of_a_package_named_like_an_installed_module(upstream, project):
+    """xlm refuses it where that module is installed, unless it is the model's own install."""
+    import torch
+
+    repo = upstream("lab/torch")
+    commit = repo.commit("c", model_files("torch"))
+    out = xpm(project, "add", repo.url)
+    assert out.stderr == (f"warning: model 'torch': Python package conflict: Model 'torch' defines package 'torch', and an installed "
+                          f"module of that name ({torch.__file__}) would be shadowed: xlm refuses the model in this environment "
+                          f"unless that module is the model's own install (torch@{commit[:7]}:torch)\n")
+    assert (project / "xlm_models" / "torch" / "torch" / "__init__.py").is_file()
+
+
 def test_a_lock_the_reader_would_refuse_is_never_written(tmp_path):
     from xpm.errors import XpmError
     from xpm.lock import write_lock

@@ -162,6 +162,7 @@ def check_syntax(text: str) -> ConfigFacts:
         raise _syntax_error(exc) from None
     if node is None:
         return ConfigFacts([], [])
+    _check_integers(node, text)
     keys = [str(key.value) for key, _ in node.value if isinstance(key.value, str)] if node.id == "mapping" else []
     return ConfigFacts(_check_document(node, text), keys)
 
@@ -223,6 +224,35 @@ def _check_shared(root, text: str) -> list[tuple[str, int]]:
         if size > MAX_VALUES:
             raise YamlSyntaxError(f"its aliases expand to more than {MAX_VALUES:,} values", node.start_mark.line + 1)
     return sorted(targets, key=lambda target: target[1])
+
+
+_DECIMAL = re.compile(r"[-+]?[1-9][0-9_]*")  # what YAML reads as a base-10 integer (YAML 1.1, as PyYAML and OmegaConf)
+
+
+def _check_integers(root, text: str) -> None:
+    """No plain integer longer than Python converts (`sys.get_int_max_str_digits`, 4,300 by
+    default): loading the config would fail with Python's message and no file. The nodes are
+    walked only when the text holds such a run of digits."""
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    if not limit or not re.search(rf"[0-9]{{{limit + 1}}}", text.replace("_", "")):
+        return
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias shares its node
+            continue
+        seen.add(id(node))
+        if node.id == "mapping":
+            stack += [part for pair in node.value for part in pair]
+        elif node.id == "sequence":
+            stack += node.value
+        elif not node.style and _DECIMAL.fullmatch(node.value):  # plain: libyaml says "", PyYAML None
+            digits = sum(c.isdigit() for c in node.value)
+            if digits > limit:
+                raise YamlSyntaxError(f"an integer of {digits:,} digits: Python converts at most {limit:,} (quote it to keep it "
+                                      "as a string, or write a smaller number)", node.start_mark.line + 1)
 
 
 def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:

@@ -8,25 +8,19 @@ wins and the outcome does not depend on anything but the order of discovery.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Iterable
 
 from xlm.config_groups import CORE_CONFIG_DIR
-from xlm.external.discovery import RESERVED_NAMES, FoundModel
+from xlm.external.discovery import FoundModel
 from xlm.external.errors import Problem
-from xlm.external.shadowing import importable, module_candidates
+from xlm.external.shadowing import importable, module_candidates, package_shadows, package_suggestion
 from xlm.external.validation import ModelInfo
+from xlm.manifest import RESERVED_NAMES
 
 Finding = tuple[FoundModel, Problem]
 
 BUILTIN_COMMANDS = ("train", "eval", "evaluate", "generate", "models", "completion", "runs", "help")
-RESERVED_PACKAGES = {
-    "xlm": "xlm itself",
-    "xpm": "xlm's package manager xpm",
-    "hydra_plugins": "the Hydra plugins of xlm and hydra-core",
-    **{name: f"the core model '{name}'" for name in RESERVED_NAMES},
-}
 _RESERVED_FIX = f"rename the model: {', '.join(RESERVED_NAMES)} are reserved for core models"
 
 
@@ -88,24 +82,19 @@ def package_conflicts(
     declared = declared or {}
     findings: list[Finding] = []
     owners: dict[str, tuple[FoundModel, ModelInfo]] = {}
-    stdlib = set(sys.stdlib_module_names) | set(sys.builtin_module_names)
     for model, info in models:
         package = info.package
         if package is None:
             continue
-        fix = f"rename the package to a model-specific name (such as '{model.name}') and update its _target_ paths"
-        shadowed = None
+        fix = f"rename the package to a model-specific name (such as '{package_suggestion(model.name, package)}') and update its _target_ paths"
         if package in owners:
             first, first_info = owners[package]
             what = f"Python package conflict: Both '{first.name}' and '{model.name}' define package '{package}'"
             where = f"{first_info.package_dir} and {info.package_dir}"
             findings.append((model, Problem(model.name, what, where, fix, "package_conflict")))
             continue
-        if package in RESERVED_PACKAGES and not (model.origin == "core" and package == model.name):
-            shadowed = RESERVED_PACKAGES[package]
-        elif package in stdlib:
-            shadowed = f"the standard library module '{package}'"
-        elif package in top_level and not set(top_level[package]) <= {model.distribution, *declared.get(model.name, ())}:
+        shadowed = None if model.origin == "core" and package == model.name else package_shadows(package)
+        if shadowed is None and package in top_level and not set(top_level[package]) <= {model.distribution, *declared.get(model.name, ())}:
             shadowed = f"the installed module '{package}' (from {', '.join(top_level[package])})"
         if shadowed:
             what = f"Python package conflict: Model '{model.name}' defines package '{package}'"

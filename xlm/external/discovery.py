@@ -36,7 +36,6 @@ from xlm.textfile import TextFileError, lines, read_text
 
 CORE_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CORE_MODEL_NAMES = ("arlm", "mlm")
-RESERVED_NAMES = ("arlm", "mlm", "ilm")
 VENDOR_DIR_NAME = "xlm_models"
 MODELS_PATH_ENV = "XLM_MODELS_PATH"
 

@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from xlm.manifest import RESERVED_NAMES
+
 _MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
 _EXTENSION_ENDINGS = (".so", ".pyd")  # x.cpython-311-x86_64-linux-gnu.so, x.abi3.so, x.cp311-win_amd64.pyd
 _LEFT_ALONE = ("tests", "test")
@@ -41,6 +43,28 @@ _HOOKS = {
     "usercustomize": "Python's start-up hook 'usercustomize' (run by every process with the folder on its path)",
     "hydra_plugins": "Hydra's plugin namespace 'hydra_plugins' (Hydra imports every module in it, in every job)",
 }
+
+
+RESERVED_PACKAGES = {
+    "xlm": "xlm itself",
+    "xpm": "xlm's package manager xpm",
+    "hydra_plugins": "the Hydra plugins of xlm and hydra-core",
+    **{name: f"the core model '{name}'" for name in RESERVED_NAMES},
+}
+
+
+def package_shadows(package: str) -> str | None:
+    """What a model's own package named ``package`` would hide whatever is installed: xlm,
+    a core model, the standard library (None: nothing). A core model's own package is the
+    caller's exception to make."""
+    if package in RESERVED_PACKAGES:
+        return RESERVED_PACKAGES[package]
+    return f"the standard library module '{package}'" if package in _STDLIB else None
+
+
+def package_suggestion(model: str, package: str) -> str:
+    """A package name to suggest in a fix: the model's own, unless that is the one in conflict."""
+    return model if model != package else f"{model}_model"
 
 
 def shadowing(folder: Path, package: str | None,
