@@ -220,29 +220,37 @@ def new(ctx: click.Context, name: str, parent: Path, models_file: Path | None, f
     verb = "created" if result.models_file_created else "updated"
     click.echo(f"{verb} {_show(result.models_file)}: added {result.entry}")
     steps = _next_steps(result)
-    if (locked := _relock(ctx, result)) is not None:
-        click.echo(f"updated {_show(locked)}: added {name}")
-    elif (result.models_file.parent / "xlm.lock").is_file():
-        steps.insert(0, "xpm lock   (xlm.lock does not list the new model yet)")
+    said, step = _relock(ctx, result)
+    if said is not None:
+        click.echo(said)
+    if step is not None:
+        steps.insert(0, step)
     click.echo("next:\n  " + "\n  ".join(steps))
 
 
-def _relock(ctx: click.Context, result: NewModel) -> Path | None:
+def _relock(ctx: click.Context, result: NewModel) -> tuple[str | None, str | None]:
     """A project with a lock gets the new model in it, as `xpm add ./path` does (else `xpm install
-    --frozen` in CI fails on the clone): offline, since nothing else changed. The lock's path, or
-    None when there is no lock, or it could not be written offline."""
+    --frozen` in CI fails on the clone): offline, since nothing else changed. Returns what to
+    say (the models the lock gained: the new one, and any other listed model it lacked) and
+    the first next step when the lock could not be written: `xpm lock` where only the network
+    was missing, else what is wrong with the lock and its fix."""
     from xpm import ops
     from xpm.commands import _options
+    from xpm.errors import OfflineMissing
     from xpm.project import Project
 
     project = Project(result.models_file.parent)
     if result.models_file.name != manifest.MODELS_FILE_NAME or not project.lock_file.is_file():
-        return None
+        return None, None
     try:
-        ops.lock(project, _options(ctx, offline=True))
-    except XpmError:
-        return None
-    return project.lock_file
+        outcome = ops.lock(project, _options(ctx, offline=True))
+    except OfflineMissing:
+        return None, f"xpm lock   ({_show(project.lock_file)} does not list the new model yet)"
+    except XpmError as exc:
+        click.echo(f"warning: {_show(project.lock_file)} was not updated: {exc.what}", err=True)
+        return None, exc.fix
+    added = sorted(set(outcome.lock.entries) - set(outcome.previous.entries if outcome.previous else ()))
+    return (f"updated {_show(project.lock_file)}: added {', '.join(added)}" if added else None), None
 
 
 def scaffold_main(argv: list[str] | None = None) -> None:

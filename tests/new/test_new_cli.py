@@ -62,6 +62,23 @@ def test_new_in_a_locked_project_locks_the_new_model(project):
     assert "updated ./xlm.lock: added second\n" in result.output
     assert 'name = "second"' in (project / "xlm.lock").read_text()
     assert runner.invoke(main, ["lock", "--check"], catch_exceptions=False).output == "xlm.lock is up to date\n"
-    (project / "xlm.lock").write_text("not toml [")  # a lock it cannot write offline: said, not hidden
+    (project / ".xlm_models").write_text((project / ".xlm_models").read_text() + "ghost\n")  # listed, never locked
     result = runner.invoke(main, ["new", "third"], catch_exceptions=False)
-    assert result.exit_code == 0 and "next:\n  xpm lock   (xlm.lock does not list the new model yet)\n" in result.output
+    assert "updated ./xlm.lock: added ghost, third\n" in result.output  # every model the lock gained is named
+
+
+def test_new_says_why_it_could_not_lock_the_new_model(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cache"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["new", "first"], catch_exceptions=False).exit_code == 0
+    assert runner.invoke(main, ["-q", "lock"], catch_exceptions=False).exit_code == 0
+    (project / "xlm.lock").write_text("not toml [")  # `xpm lock`, the step it used to give, fails on it
+    result = runner.invoke(main, ["new", "second"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.stderr.startswith(f"warning: ./xlm.lock was not updated: {project / 'xlm.lock'}:1: not valid TOML")
+    assert "next:\n  restore it from version control, or delete it and run `xpm lock` to regenerate it\n" in result.stdout
+    (project / "xlm.lock").unlink()
+    assert runner.invoke(main, ["-q", "lock"], catch_exceptions=False).exit_code == 0
+    (project / ".xlm_models").write_text((project / ".xlm_models").read_text() + "github.com/lab/notcached@v1\n")
+    result = runner.invoke(main, ["new", "third"], catch_exceptions=False)  # offline, and the cache lacks that remote
+    assert result.exit_code == 0 and "next:\n  xpm lock   (./xlm.lock does not list the new model yet)\n" in result.output
