@@ -303,13 +303,17 @@ def parse_source(spec: str) -> tuple[str, Source]:
     if not subdir and where.endswith("/.git"):  # file:///abs/repo/.git names the repository `repo`
         where = where[: -len("/.git")]
     last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    # As pip normalises a project's name: `github.com/lab/awesome-lm` is model `awesome_lm`.
-    name = re.sub(r"[-_.]+", "_", (last[: -len(".git")] if last.endswith(".git") else last).lower())
+    name = normalised_name(last[: -len(".git")] if last.endswith(".git") else last)
     problem = name_problem(name) or (f"'{name}' is reserved for a core model of xlm" if name in RESERVED_NAMES else None)
     if problem:
         raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
                       "point at a subdir with a usable name (#subdir=DIR), or fork the repository under another name")
     return name, GitSource(url, ref, subdir)
+
+
+def normalised_name(text: str) -> str:
+    """A model name as pip normalises a project's: `awesome-lm` and `Awesome.LM` are `awesome_lm`."""
+    return re.sub(r"[-_.]+", "_", text.lower())
 
 
 def strip_comment(text: str) -> str:

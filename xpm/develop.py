@@ -18,11 +18,11 @@ from pathlib import Path
 
 import click
 
-from xlm.manifest import control_problem, show
+from xlm.manifest import control_problem, normalised_name, show
 from xlm.overrides import OVERRIDES_NAME, Override, overrides_file
 from xlm.textfile import TextFileError, lines, newline_of, read_text
 from xpm.errors import XpmError
-from xpm.ops import _unknown_model, _writing, overrides, refused_overrides, write_overrides
+from xpm.ops import _writing, listed_name, overrides, refused_overrides, write_overrides
 from xpm.project import Project
 
 GITIGNORE_LINES = ("# xpm develop: this machine's working copies of models (never committed)", f"/{OVERRIDES_NAME}")
@@ -33,9 +33,7 @@ def develop(project: Project, name: str, path: str) -> tuple[Override, Override 
     replaced (or None), and whether `.gitignore` was changed."""
     folder = Path(os.path.abspath(os.path.expanduser(path)))  # symbolic links kept as the user wrote them
     entries = {entry.name: entry for entry in project.entries()}
-    entry = entries.get(name)
-    if entry is None:
-        raise _unknown_model(name, set(entries))
+    entry = entries[name := listed_name(name, set(entries))]
     if not entry.is_git:
         raise XpmError(f"model '{name}' is a local model ({entry.text}, {entry.where()}): xlm already uses that folder",
                        "edit it there; `xpm develop` replaces models that xpm vendors from git")
@@ -54,10 +52,11 @@ def develop_off(project: Project, name: str) -> Override:
     """End the override of `name` (the file goes when it was the last one)."""
     with _writing(project) as tx:
         current = overrides(project)
-        if name not in current:
+        key = name if name in current else normalised_name(name)  # pip's spelling too, as `xpm add` named it
+        if key not in current:
             listed = ", ".join(sorted(current)) or "none"
-            raise XpmError(f"model '{name}' is not overridden (in {overrides_file(project.root)})", f"overridden models: {listed}")
-        ended = current.pop(name)
+            raise XpmError(f"model '{show(name)}' is not overridden (in {overrides_file(project.root)})", f"overridden models: {listed}")
+        ended = current.pop(key)
         write_overrides(project, tx, current)
         tx.commit()
     return ended

@@ -12,7 +12,7 @@ import os
 from contextlib import contextmanager
 
 from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, ManifestError, add_entry_text, parse_source,
-                          replace_entry_text, show)
+                          normalised_name, replace_entry_text, show)
 from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
 from xpm.lock import Lock, changed_text
@@ -81,10 +81,7 @@ def update(project: Project, options: Options, names: list[str]) -> Outcome:
     with _writing(project) as tx:
         entries = project.entries()
         known = {e.name for e in entries}
-        for name in names:
-            if name not in known:
-                raise _unknown_model(name, known)
-        wanted = set(names) if names else {e.name for e in entries if e.is_git}
+        wanted = {listed_name(name, known) for name in names} if names else {e.name for e in entries if e.is_git}
         return _finish(project, tx, sync(project, entries, options, update=wanted, tx=tx))
 
 
@@ -172,9 +169,7 @@ def remove(project: Project, name: str) -> tuple[bool, bool]:
     `name` (no network). Returns whether a folder was removed and whether an override ended."""
     with _writing(project) as tx:
         text = project.read_text()
-        known = {e.name for e in project.entries(text)}
-        if name not in known:
-            raise _unknown_model(name, known)
+        name = listed_name(name, {e.name for e in project.entries(text)})
         previous = project.lock()
         locked = previous.get(name) if previous else None
         ours = (locked is not None and locked.kind == "git") or stamp.read_stamp(project.root, name) is not None
@@ -192,12 +187,17 @@ def remove(project: Project, name: str) -> tuple[bool, bool]:
         return removed, ended
 
 
-def _unknown_model(name: str, known: set[str]) -> XpmError:
+def listed_name(name: str, known: set[str]) -> str:
+    """The listed model `name` means, in its own spelling or pip's (`awesome-lm` is `awesome_lm`,
+    as `xpm add` named it); else the error, with the names that come close."""
     import difflib
 
+    for candidate in (name, normalised_name(name)):
+        if candidate in known:
+            return candidate
     near = difflib.get_close_matches(name, sorted(known), n=3)
     hint = f"did you mean {', '.join(near)}? " if near else ""
-    return XpmError(f"model '{name}' is not in .xlm_models", f"{hint}models listed: {', '.join(sorted(known)) or 'none'}")
+    raise XpmError(f"model '{show(name)}' is not in .xlm_models", f"{hint}models listed: {', '.join(sorted(known)) or 'none'}")
 
 
 def overrides(project: Project) -> dict:

@@ -377,3 +377,20 @@ def test_installed_folders_follow_the_umask(lab, project):
     finally:
         os.umask(old)
     assert (project / "xlm_models" / "zlm").stat().st_mode & 0o777 == 0o755
+
+
+def test_update_remove_and_develop_take_a_model_in_pips_spelling_too(upstream, project):
+    """`xpm add github.com/lab/awesome-lm` names the model `awesome_lm`, as pip names the project:
+    `xpm update awesome-lm` was refused with "did you mean awesome_lm?"."""
+    repo = upstream("lab/awesome-lm")
+    repo.commit("model", model_files("awesome_lm"))
+    repo.tag("v1")
+    xpm(project, "add", f"{repo.url}@v1")
+    assert xpm(project, "update", "awesome-lm").exit_code == 0
+    out = xpm(project, "develop", "--off", "Awesome-LM", code=1)
+    assert out.stderr.startswith("error: model 'Awesome-LM' is not overridden")
+    out = xpm(project, "update", "awesome-l", code=1)
+    assert out.stderr == "error: model 'awesome-l' is not in .xlm_models\n  fix: did you mean awesome_lm? models listed: awesome_lm\n"
+    xpm(project, "remove", "Awesome.LM")
+    assert "awesome" not in (project / ".xlm_models").read_text()
+    assert not (project / "xlm_models" / "awesome_lm").exists()
