@@ -142,10 +142,13 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
 
 
 def _damaged(exc: Exception, db) -> bool:
-    """Whether `exc` is git failing to read the mirror (and not, say, a hostile tree)."""
+    """Whether `exc` is git failing to read the mirror (and not, say, a hostile tree, or a git
+    that Ctrl-C stopped: the mirror is kept)."""
     from xpm.errors import GitError, MirrorDamaged
     from xpm.git.command import looks_corrupt
 
+    if db.git.stopped.is_set():
+        return False
     if isinstance(exc, MirrorDamaged):
         return True
     return type(exc) is GitError and exc.cwd == str(db.path) and looks_corrupt(exc.stderr)

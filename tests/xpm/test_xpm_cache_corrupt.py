@@ -108,6 +108,37 @@ def test_a_mirror_still_damaged_after_fetching_again_is_a_clear_error(heavy, pro
     assert not (clone / "xlm_models" / "heavy").exists()
 
 
+class SignalledGit(Git):
+    """The terminal's Ctrl-C reaches every process of xpm's group: git cat-file dies of it."""
+
+    def popen(self, args, cwd=None, **kwargs):
+        import signal
+
+        proc = super().popen(args, cwd=cwd, **kwargs)
+        if args in (["cat-file", "--batch"], ["cat-file", "--batch-command"]):  # the export's (not --batch-check)
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+        return proc
+
+
+def test_a_git_killed_by_a_signal_is_not_taken_for_a_damaged_mirror(heavy, project, git_env, tmp_path):
+    """A Ctrl-C during an export replaced the warm mirror, and left it empty when the fetch
+    again was stopped too."""
+    from xpm.errors import GitError
+
+    xpm(project, "add", f"{heavy.url}@v1")
+    mirror = git_env.cache / "git" / "db" / mirror_name(heavy.url)
+    before = sorted(p.name for p in (mirror / "objects" / "pack").iterdir())
+    clone = _fresh_copy(project, tmp_path, "clone")
+    said = []
+    with pytest.raises(GitError) as info:
+        ops.install(Project(clone), Options(git=SignalledGit(), progress=lambda name, message: said.append(message)))
+    assert "git was stopped by signal 2" in info.value.what and not isinstance(info.value, CorruptMirror)
+    assert not any("damaged" in message for message in said)
+    assert sorted(p.name for p in (mirror / "objects" / "pack").iterdir()) == before  # the mirror was kept
+    assert not (clone / "xlm_models").exists()
+
+
 def test_offline_a_damaged_mirror_is_reported_not_fetched(heavy, project, git_env, tmp_path):
     xpm(project, "add", f"{heavy.url}@v1")
     _damage(git_env.cache, "truncated")

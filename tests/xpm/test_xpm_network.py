@@ -4,6 +4,7 @@ secret from a URL is ever printed or written."""
 
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -65,6 +66,27 @@ def test_sigterm_is_undone_as_ctrl_c_is_and_stops_git(project, git_env, servers,
         time.sleep(0.02)
     assert silent.closed == 1  # git was stopped with xpm
     assert list(project.iterdir()) == [] and list((git_env.cache / "git" / "db").iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch):
+    """Network gits run in sessions of their own: a SIGKILL of xpm (the OOM killer, `timeout -k`)
+    left them running, outside the mirror's lock, against a remote that never answers forever."""
+    import signal
+
+    silent = servers(Silent)
+    monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
+    proc = _xpm_process(project, "add", silent.url("git", "lab/zlm"))
+    deadline = time.monotonic() + 30
+    while silent.requests < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert silent.requests == 1
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 5
+    while silent.closed < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert silent.closed == 1  # git was killed with xpm, and closed its connection
 
 
 def _xpm_process(project, *args):

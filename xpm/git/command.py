@@ -313,7 +313,8 @@ class Git:
         if self.stopped.is_set():
             raise Stopped()
         proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group,
+                                preexec_fn=_dies_with_xpm() if group else None)
         self._started(proc, group)
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -359,6 +360,31 @@ class Git:
     def _trace(self, args: list[str], result) -> None:
         if self.verbose:
             print(redact(f"+ git {' '.join(args)} -> {result}"), file=sys.stderr)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_xpm():
+    """What makes a network command die with xpm, on Linux (None elsewhere): in a session of
+    its own (so that a timeout can kill its helpers), no terminal signal reaches it, and an
+    xpm killed with SIGKILL (`timeout -k`, the OOM killer, a CI runner's hard cancel) could not
+    stop it: it would run on, outside the mirror's lock, into the mirror, and against a remote
+    that never answers, forever. The kernel sends it SIGKILL when the thread that started it
+    ends, which waits for it, unless xpm dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:  # in the child, before exec: nothing but a system call
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # xpm died before the line above
+            os._exit(1)
+
+    return arm
 
 
 def _signal_kill(proc: subprocess.Popen, group: bool) -> None:

@@ -106,11 +106,20 @@ class Blobs:
             self._damaged("it sent a malformed answer")
 
     def _damaged(self, what: str):
-        """The mirror cannot give what its own listing promised: sync fetches it again (once)."""
-        if self.proc.poll() is None:
+        """The mirror cannot give what its own listing promised: sync fetches it again (once).
+        Unless a signal from outside ended git (the terminal's Ctrl-C reaches the whole process
+        group, the OOM killer): that says nothing of the mirror, which must not be replaced."""
+        try:
+            self.proc.wait(timeout=1)  # its output ended: it is exiting, or it is stuck and killed below
+        except subprocess.TimeoutExpired:
+            pass
+        ended = self.proc.returncode
+        if ended is None:
             self.proc.kill()
         stderr = self.proc.stderr.read().decode(errors="replace")  # git's own reason, when it gave one
         stop(self.proc)
+        if ended is not None and ended < 0:
+            raise GitError(self.args, ended, f"git was stopped by signal {-ended} ({what})", str(self.mirror))
         raise MirrorDamaged(self.args, self.proc.returncode, f"{what}\n{stderr}".strip(), str(self.mirror))
 
     def read_all(self, entry: Entry) -> bytes:
