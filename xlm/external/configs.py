@@ -147,6 +147,7 @@ def check_syntax(text: str) -> ConfigFacts:
     or has aliases that expand without end (a "billion laughs" file, on which composing the
     job's config would never end). A target's value is read as YAML reads it (quoted, folded,
     through an anchor); one that is not a plain string is given as its text (`[a, b]`)."""
+    hydra_header(text)
     _check_depth(text)
     yaml, loader = _yaml()
     try:
@@ -162,14 +163,18 @@ def check_syntax(text: str) -> ConfigFacts:
         raise _syntax_error(exc) from None
     if node is None:
         return ConfigFacts([], [])
+    targets = _check_document(node, text)
+    _check_height(node)
     _check_integers(node, text)
     keys = [str(key.value) for key, _ in node.value if isinstance(key.value, str)] if node.id == "mapping" else []
-    return ConfigFacts(_check_document(node, text), keys)
+    return ConfigFacts(targets, keys)
 
 
 MAX_VALUES = 1_000_000  # what a document may hold once its aliases are expanded (OmegaConf copies each)
 _SAFE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
-                       ("null", "bool", "int", "float", "binary", "timestamp", "omap", "pairs", "set", "str", "seq", "map", "merge"))
+                       ("null", "bool", "int", "float", "binary", "omap", "pairs", "str", "seq", "map", "merge"))
+_NO_OMEGACONF_TYPE = {"tag:yaml.org,2002:set": "a set", "tag:yaml.org,2002:timestamp": "a date"}  # safe YAML, no OmegaConf value
+_NULLS = ("", "~", "null", "Null", "NULL")
 
 
 def _check_document(root, text: str) -> list[tuple[str, int]]:
@@ -226,17 +231,48 @@ def _check_shared(root, text: str) -> list[tuple[str, int]]:
     return sorted(targets, key=lambda target: target[1])
 
 
-_DECIMAL = re.compile(r"[-+]?[1-9][0-9_]*")  # what YAML reads as a base-10 integer (YAML 1.1, as PyYAML and OmegaConf)
+# How deep collections may nest in a config OmegaConf loads: OmegaConf and Hydra recurse several
+# frames per level, and Python's stack ends before 100 levels (a RecursionError that Hydra's
+# message blames on the defaults list). `MAX_DEPTH` is libyaml's bound, checked before composing.
+OMEGACONF_DEPTH = 32
+
+
+def _check_height(root) -> None:
+    """No collection nests more than `OMEGACONF_DEPTH` levels, counted as OmegaConf copies them
+    (through aliases: each node's height is computed once; `_check_document` refused cycles)."""
+    heights: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in heights or node.id == "scalar":
+            continue
+        children = [part for pair in node.value for part in pair] if node.id == "mapping" else node.value
+        children = [child for child in children if child.id != "scalar"]
+        if not children_done:
+            stack.append((node, True))
+            stack += [(child, False) for child in children if id(child) not in heights]
+            continue
+        heights[id(node)] = height = 1 + max((heights[id(child)] for child in children), default=0)
+        if height > OMEGACONF_DEPTH:
+            raise YamlSyntaxError(f"collections nested more than {OMEGACONF_DEPTH} levels deep (OmegaConf and Hydra recurse "
+                                  "once per level, and Python's stack ends before 100)", node.start_mark.line + 1)
+
+
+_INT_TAG = "tag:yaml.org,2002:int"
+# What YAML 1.1 reads as an integer (PyYAML's resolver, which OmegaConf's loader keeps): binary,
+# hexadecimal, octal, decimal and base 60 (1:30:00); underscores are ignored.
+_YAML_INT = re.compile(r"[-+]?(?:0b[01_]+|0x[0-9a-fA-F_]+|0[0-7_]+|0|[1-9][0-9_]*|[1-9][0-9_]*(?::[0-5]?[0-9])+)")
 
 
 def _check_integers(root, text: str) -> None:
-    """No plain integer longer than Python converts (`sys.get_int_max_str_digits`, 4,300 by
-    default): loading the config would fail with Python's message and no file. The nodes are
-    walked only when the text holds such a run of digits."""
+    """No integer Python cannot read or write in decimal (`sys.get_int_max_str_digits`, 4,300
+    digits by default): loading a decimal one fails, and printing or saving the job's config
+    fails for any other base, each with Python's message and no file. The nodes are walked
+    only when the text holds a run of characters long enough for such a number."""
     import sys
 
     limit = sys.get_int_max_str_digits()
-    if not limit or not re.search(rf"[0-9]{{{limit + 1}}}", text.replace("_", "")):
+    if not limit or not re.search(rf"[0-9a-fA-F_:]{{{int(limit * 0.83)},}}", text):  # 0.83: a hexadecimal digit's worth
         return
     stack, seen = [root], set()
     while stack:
@@ -248,18 +284,41 @@ def _check_integers(root, text: str) -> None:
             stack += [part for pair in node.value for part in pair]
         elif node.id == "sequence":
             stack += node.value
-        elif not node.style and _DECIMAL.fullmatch(node.value):  # plain: libyaml says "", PyYAML None
-            digits = sum(c.isdigit() for c in node.value)
-            if digits > limit:
-                raise YamlSyntaxError(f"an integer of {digits:,} digits: Python converts at most {limit:,} (quote it to keep it "
-                                      "as a string, or write a smaller number)", node.start_mark.line + 1)
+        elif node.tag == _INT_TAG or not node.style:  # tagged !!int (quoted too), or plain: libyaml says "", PyYAML None
+            digits = _decimal_digits(node.value) if _YAML_INT.fullmatch(node.value) else None
+            if digits is not None and digits > limit:
+                raise YamlSyntaxError(f"an integer of {digits:,} digits: Python reads and writes at most {limit:,} (quote it "
+                                      "to keep it as a string, or write a smaller number)", node.start_mark.line + 1)
+
+
+def _decimal_digits(value: str) -> int:
+    """How many decimal digits the YAML integer `value` has (as PyYAML reads it), computed
+    without converting it to or from decimal."""
+    digits = value.replace("_", "").lstrip("+-")
+    if ":" in digits:  # base 60
+        number = 0
+        for part in digits.split(":"):
+            number = number * 60 + int(part)
+    elif digits.startswith(("0b", "0x")):
+        number = int(digits[2:], 2 if digits[1] == "b" else 16)
+    elif digits.startswith("0") and len(digits) > 1:
+        number = int(digits, 8)
+    else:
+        return len(digits)
+    return len(digits) if number == 0 else int(number.bit_length() * 0.30103) + 1  # log10(2)
 
 
 def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:
     """No key twice (a merge key `<<` aside); the `_target_`/`update_fn` values, as YAML reads them."""
     seen = set()
     for key, value in node.value:
-        if key.id != "scalar" or key.value == "<<":
+        if key.id != "scalar":  # `? [a, b]`: YAML allows it, OmegaConf cannot hold it
+            raise YamlSyntaxError("a key that is a list or a mapping: OmegaConf's keys are strings, numbers and booleans",
+                                  key.start_mark.line + 1)
+        if key.tag.endswith(":null") or (not key.style and key.value in _NULLS):
+            raise YamlSyntaxError(f"a key that is null ('{key.value}'): OmegaConf's keys are strings, numbers and booleans "
+                                  "(quote it to make it a string)", key.start_mark.line + 1)
+        if key.value == "<<":
             continue
         if key.value in seen:
             raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping", key.start_mark.line + 1)
@@ -271,8 +330,10 @@ def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:
 
 
 def _tag_error(node) -> YamlSyntaxError:
-    return YamlSyntaxError(f"the tag '{node.tag.removeprefix('tag:yaml.org,2002:')}' is not one a safe YAML loader knows",
-                           node.start_mark.line + 1)
+    tag = node.tag.removeprefix("tag:yaml.org,2002:")
+    if node.tag in _NO_OMEGACONF_TYPE:
+        return YamlSyntaxError(f"the tag '{tag}' makes {_NO_OMEGACONF_TYPE[node.tag]}, which OmegaConf cannot hold", node.start_mark.line + 1)
+    return YamlSyntaxError(f"the tag '{tag}' is not one a safe YAML loader knows", node.start_mark.line + 1)
 
 
 def config_text(path: str) -> str:
@@ -299,19 +360,36 @@ _PACKAGE_HEADER = re.compile(r"^#\s*@package\b", re.MULTILINE)
 
 
 def global_package(text: str) -> bool:
-    """Whether Hydra reads ``text`` as `# @package _global_`: as `ConfigSource._get_header_dict`
-    reads a header, from the leading `# @KEY VALUE` lines only (blank lines skipped; any other
-    line, a plain comment too, ends it), so a header below a comment is no header."""
-    for line in text.splitlines():
+    """Whether Hydra reads ``text`` as `# @package _global_` (see `hydra_header`)."""
+    try:
+        return hydra_header(text).get("package") == "_global_"
+    except YamlSyntaxError:
+        return False
+
+
+def hydra_header(text: str) -> dict[str, str]:
+    """The header as `ConfigSource._get_header_dict` reads it: the leading `# @KEY VALUE` lines
+    (blank lines skipped; any other line, a plain comment too, ends it, so a header below a
+    comment is no header), each split on spaces only, the last of a key winning. A header line
+    Hydra refuses (one word, three, or words separated by a tab) raises `YamlSyntaxError` at
+    its line: every job that loads the file would fail on it, naming no file."""
+    header = {}
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line:
             continue
         if not re.match(r"#\s*@", line):
-            return False
-        parts = line.lstrip("#").split()
-        if len(parts) == 2 and parts[0] == "@package":
-            return parts[1] == "_global_"
-    return False
+            break
+        words = [word for word in line.lstrip("#").strip().split(" ") if word]
+        if len(words) != 2:
+            from xlm.manifest import show
+
+            shown = show(line).replace("\t", "\\t")
+            raise YamlSyntaxError(f"Hydra refuses the header line '{shown}': it reads `# @KEY VALUE`, two words "
+                                  "separated by spaces (a line that starts with `# @` is a header line)", number)
+        if words[0].startswith("@"):
+            header[words[0][1:]] = words[1]
+    return header
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # far beyond any config; validating one this large takes ~80 MB and ~0.5 s
