@@ -104,14 +104,16 @@ def test_the_bound_that_spares_parsing_holds_for_any_text(monkeypatch, limit):
     assert checked > 1000
 
 
-def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path):
+@pytest.mark.parametrize("suffix", [".yml", ".YAML", ".Yml"])
+def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path, suffix):
     root = make_model(tmp_path, "my_model")
     model = root / "configs" / "model"
-    (model / "my_model.yaml").rename(model / "my_model.yml")
+    (model / "my_model.yaml").rename(model / f"my_model{suffix}")
     info = inspect_model(root, "my_model")
     assert [(p.kind, p.what) for p in info.problems] == [
         ("missing_configs", "External model 'my_model' missing required config groups: ['model']")]
-    assert [(p.kind, p.where, p.fix) for p in info.warnings] == [("ignored_config", str(model / "my_model.yml"), "rename it to my_model.yaml")]
+    assert [(p.kind, p.where, p.fix) for p in info.warnings] == [
+        ("ignored_config", str(model / f"my_model{suffix}"), "rename it to my_model.yaml")]
 
 
 @pytest.mark.parametrize("data, what, line", [

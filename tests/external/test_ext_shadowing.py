@@ -29,6 +29,10 @@ CASES = [
     ({"yaml.cp39-win_amd64.pyd": ""}, {"yaml.cp39-win_amd64.pyd": "the installed module 'yaml' (from PyYAML)"}),
     ({"select.so": ""}, {"select.so": f"{STDLIB} 'select'"}),
     ({"examples/__init__.py": ""}, {"examples": "the installed module 'examples' (from badly-packaged)"}),
+    # the core models' packages: their folders are on sys.path in every run
+    ({"arlm.py": ""}, {"arlm.py": "the core model 'arlm'"}),
+    ({"mlm/__init__.py": ""}, {"mlm": "the core model 'mlm'"}),
+    ({"ilm.py": ""}, {"ilm.py": "the core model 'ilm'"}),
     # run without being imported by name: Python's start-up hooks, Hydra's plugin namespace (even a namespace portion)
     ({"sitecustomize.py": ""}, {"sitecustomize.py": "Python's start-up hook 'sitecustomize'"}),
     ({"usercustomize/__init__.py": ""}, {"usercustomize": "Python's start-up hook 'usercustomize'"}),

@@ -5,7 +5,8 @@ so that its package imports. Everything else importable at the top of that folde
 along: an ``os.py``, a ``typing.py`` or a ``torch/`` package there would be imported instead
 of the real one, by xlm and by every library it uses, in every process of a run. So a model
 root may hold no importable top-level module, other than its own package, named like a
-module of the standard library or of an installed distribution.
+module of the standard library, of an installed distribution, or a core model's package (the
+core models' folders are on ``sys.path`` in every run).
 
 What Python's path finder takes from a folder is a module file (``x.py``, ``x.pyc``,
 ``x.pyw``, an extension ``x.so``, ``x.<tag>.so`` or ``x.pyd``) or a regular package
@@ -71,7 +72,7 @@ def shadowing(folder: Path, package: str | None,
               installed_modules: Mapping[str, Iterable[str]] | Callable[[], Mapping[str, Iterable[str]]]) -> list[tuple[str, str]]:
     """``(entry name, what it would hide)`` for each importable top-level module of ``folder``
     (the folder that goes on ``sys.path``), other than ``package``, named like a module of the
-    standard library or one of ``installed_modules`` (module name -> distributions, or a
+    standard library, a core model's package or one of ``installed_modules`` (module name -> distributions, or a
     function that returns them, called at most once and only when needed), sorted."""
     found = []
     table = None if callable(installed_modules) else installed_modules
@@ -90,6 +91,8 @@ def shadowing(folder: Path, package: str | None,
                 continue
             if module in _STDLIB:
                 hidden = f"the standard library module '{module}'"
+            elif module in RESERVED_NAMES:  # the core models' folders are on sys.path in every run
+                hidden = RESERVED_PACKAGES[module]
             else:
                 if table is None:
                     if not _importable(entry, module):

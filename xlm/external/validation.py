@@ -170,10 +170,11 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
     for folder, dirs, files in os.walk(configs):
         dirs.sort()
         rel_dir = folder[len(configs) + 1 :].replace(os.sep, "/") or "."
-        for file in sorted(f for f in files if f.endswith(".yml")):  # Hydra looks up NAME.yaml only
+        # Hydra looks up NAME.yaml only: .yml, and .YAML on a file system that tells case apart
+        for file in sorted(f for f in files if f.lower().endswith((".yml", ".yaml")) and not f.endswith(".yaml")):
             path = os.path.join(folder, file)
             what = f"External model '{info.name}' has a config file Hydra never reads (it reads .yaml files only)"
-            info.warnings.append(Problem(info.name, what, path, f"rename it to {file[:-4]}.yaml", "ignored_config"))
+            info.warnings.append(Problem(info.name, what, path, f"rename it to {file.rsplit('.', 1)[0]}.yaml", "ignored_config"))
         for file in sorted(f for f in files if f.endswith(".yaml")):
             path = os.path.join(folder, file)
             rel = file if rel_dir == "." else f"{rel_dir}/{file}"
