@@ -116,11 +116,12 @@ def _from_pyproject(text: str, path: Path, root: Path) -> Declared | None:
     except RecursionError:  # arrays or inline tables nested thousands deep: tomllib recurses
         raise DeclarationError("not valid TOML (values nested too deep to read)", str(path),
                                f"fix the TOML syntax of the model's {PYPROJECT}") from None
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        line = m.group(1) if m else text.count("\n") + 1 if "end of document" in str(exc) else None
-        raise DeclarationError(f"not valid TOML ({exc})", f"{path}:{line}" if line else str(path),
-                               f"fix the TOML syntax of the model's {PYPROJECT}") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long for Python
+        from xlm.textfile import toml_error
+
+        what, line = toml_error(exc, text)
+        line = line or (text.count("\n") + 1 if "end of document" in str(exc) else None)
+        raise DeclarationError(what, f"{path}:{line}" if line else str(path), f"fix the TOML syntax of the model's {PYPROJECT}") from None
     project = data.get("project")
     if project is None:
         return None

@@ -82,6 +82,23 @@ def decode(data: bytes, path: Path | str | None = None) -> str:
         raise TextFileError(what, "save the file as UTF-8 (the models file and the lock are plain UTF-8 text)", path, number) from None
 
 
+def toml_error(exc: ValueError, text: str) -> tuple[str, int | None]:
+    """What `tomllib` refused in ``text``, and its line when known. A TOMLDecodeError names
+    its line; any other ValueError is Python's own limit on a number it converts (an integer
+    of more than 4,300 digits), found at the first line that holds one."""
+    import re
+    import sys
+    import tomllib
+
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        found = re.search(r"line (\d+)", str(exc))
+        return f"not valid TOML ({exc})", int(found.group(1)) if found else None
+    limit = sys.get_int_max_str_digits()
+    long = re.search(rf"[0-9_]{{{limit + 1},}}", text) if limit else None
+    line = text.count("\n", 0, long.start()) + 1 if long else None
+    return f"not readable TOML: {str(exc).split(';')[0]}", line
+
+
 def lines(text: str) -> list[str]:
     """The lines of ``text``: split on ``\\n`` only, without ``\\r\\n`` / ``\\n`` or a leading BOM."""
     found = text.removeprefix(BOM).split("\n")

@@ -155,6 +155,8 @@ def report(exc: BaseException, verbose: bool, echo) -> int | None:
         traceback()
         echo(exc.render(), err=True)
         return 1
+    if isinstance(exc, RuntimeError) and isinstance(exc.__cause__, KeyboardInterrupt):
+        exc = exc.__cause__  # Python wraps what a class body's `__set_name__` raises: a Ctrl-C while a module loads
     if isinstance(exc, KeyboardInterrupt):
         from xpm.interrupt import Terminated
 

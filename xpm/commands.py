@@ -104,7 +104,18 @@ def add(ctx: click.Context, source: str, offline: bool, deps: bool) -> None:
         click.echo(f"{name}: unchanged {_describe(new)}")
     else:
         click.echo(f"{name}: {_describe(old)} -> {_describe(new)}")
+    _say_if_xlm_skips(ctx, name)
     _requirements(ctx, deps)
+
+
+def _say_if_xlm_skips(ctx: click.Context, name: str) -> None:
+    """A model that conflicts with another of the project's is added (the other may be the one to
+    change), with a warning: xlm would skip it, and `xlm models` would say why."""
+    from xpm.names import why_xlm_skips
+
+    project = _project(ctx)
+    if (problem := why_xlm_skips(project.models_file, name)) is not None:
+        click.echo(f"warning: xlm will skip model '{name}': {problem.what} ({problem.where})\n  fix: {problem.fix}", err=True)
 
 
 @main.command()

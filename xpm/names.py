@@ -50,6 +50,10 @@ def _fix(name: str) -> str:
 
 def project_models(models_file: Path) -> list:
     """The models xlm would find for a project whose models file is ``models_file`` (no imports of model code)."""
+    return _discovery(models_file).models
+
+
+def _discovery(models_file: Path):
     from xlm.external.discovery import discover
 
     # discover() reads the file `xlm` would read; XLM_MODELS_FILE is how a user points xlm at
@@ -57,12 +61,24 @@ def project_models(models_file: Path) -> list:
     saved = os.environ.get(MODELS_FILE_ENV)
     os.environ[MODELS_FILE_ENV] = str(models_file)
     try:
-        return discover(models_file.parent).models
+        return discover(models_file.parent)
     finally:
         if saved is None:
             os.environ.pop(MODELS_FILE_ENV, None)
         else:
             os.environ[MODELS_FILE_ENV] = saved
+
+
+def why_xlm_skips(models_file: Path, name: str):
+    """The problem for which xlm would skip the listed model ``name`` of this project, or None.
+    Its own tree passed validation when it was added; what is left is a conflict with the
+    project's other models (a top-level module two of them put on `sys.path`, a config file
+    both define), which `xlm models` would report. xlm's own checks, importing no model code."""
+    from xlm.external.checks import check
+    from xlm.external.installed import installed
+
+    found = check(_discovery(models_file), installed().top_level)
+    return next((found.reason(m) for m in found.skipped if m.name == name and m.entry is not None), None)
 
 
 def check_new_name(name: str, root: Path, models_file: Path) -> None:

@@ -124,6 +124,7 @@ def _listed(group, options: Options) -> RefList | XpmError:
             if options.progress is not None:
                 options.progress(name, f"listing the refs of {url}")
         with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}", stopped=options.git.stopped), db.kept_if_filled():
+            db.clear_git_locks()
             db.ensure()  # git runs in the mirror, never in the caller's folder
             refs = list_refs(options.git, url, db.path, warnings.append)
             db.save_refs(refs)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from xpm.interrupt import shielded
+
 
 def run_all(tasks: list, workers: int, on_stop: Callable[[], None] | None = None) -> list:
     """Call each of `tasks` on up to `workers` threads (in this thread when one is enough);
@@ -62,7 +64,7 @@ def run_all(tasks: list, workers: int, on_stop: Callable[[], None] | None = None
                 stop.set()
             if on_stop is not None:
                 on_stop()
-            _wait(state, done, shielded=True)
+            shielded(lambda: _wait(state, done))  # the tasks' own clean-up is what leaves nothing half-written
             raise
         for thread in threads:
             thread.join()  # each has ended its last task: only its own exit is left
@@ -71,19 +73,12 @@ def run_all(tasks: list, workers: int, on_stop: Callable[[], None] | None = None
     return results
 
 
-def _wait(state: threading.Condition, done: Callable[[], bool], shielded: bool = False) -> None:
+def _wait(state: threading.Condition, done: Callable[[], bool]) -> None:
     """Wait until `done()`, in short timed waits on the tasks' own count, never `Thread.join`:
     - the kernel may hand Ctrl-C to any thread, and Python runs its handler in this one only
       when this one wakes, so an untimed wait would sleep through it until the tasks ended;
     - on 3.11 a Ctrl-C that interrupts `join` marks a thread that still runs as ended, and the
-      caller would then clean up under a running task.
-    `shielded`: a second Ctrl-C does not cut short the wait for tasks already told to stop
-    (their own clean-up is what leaves nothing half-written)."""
-    while True:
-        try:
-            with state:
-                if state.wait_for(done, 0.1):
-                    return
-        except KeyboardInterrupt:
-            if not shielded:
-                raise
+      caller would then clean up under a running task."""
+    with state:
+        while not state.wait_for(done, 0.1):
+            pass

@@ -120,6 +120,7 @@ def _work_remote(url_jobs: list[Job], project: Project, options: Options) -> lis
     names = [j.entry.name for j in url_jobs]
     try:
         with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}", stopped=options.git.stopped), db.kept_if_filled():
+            db.clear_git_locks()
             try:
                 return _work_mirror(url_jobs, db, project, options)
             except Exception as exc:
@@ -294,9 +295,13 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
 
 
 def _discard_staged(jobs: list[Job]) -> None:
+    """Delete every staged export; a second Ctrl-C does not cut it short (whole trees would stay
+    in staging/ under a message that says nothing half-written is left)."""
+    from xpm.interrupt import shielded
+
     for job in jobs:
         if job.staged is not None:
-            vendor.discard(job.staged)
+            shielded(lambda staged=job.staged: vendor.discard(staged))
 
 
 def sync(project: Project, entries: list[Entry], options: Options, update: set[str] | None = None,

@@ -122,6 +122,9 @@ def test_dynamic_dependencies_are_read_from_the_file_setuptools_names(tmp_path):
 
 @pytest.mark.parametrize("file, text, where, what", [
     ("pyproject.toml", '[project]\nname = "m"\ndependencies = ["ok",\n', 4, "not valid TOML"),
+    # tomllib raises a plain ValueError for a number Python will not convert: it was an internal error
+    ("pyproject.toml", '[project]\nname = "m"\n[tool.x]\nn = ' + "9" * 5000 + "\n", 4,
+     "not readable TOML: Exceeds the limit (4300 digits) for integer string conversion"),
     ("pyproject.toml", '[project]\nname = "m"\ndependencies = "einops"\n', 3, "`dependencies` is not a list of strings"),
     ("pyproject.toml", '[project]\nname = "m"\ndependencies = [\n  "ok",\n  "einops >>= 1",\n]\n', 5, "'einops >>= 1' is not a requirement"),
     ("pyproject.toml", '[project]\nname = "m"\ndependencies = ["evil @ https://example.com/evil.whl"]\n', 3, "names a URL"),

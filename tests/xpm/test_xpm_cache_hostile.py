@@ -117,17 +117,21 @@ def test_a_cache_another_user_can_change_is_refused(lab, project, git_env, tmp_p
     assert xpm(project, "cache", "clean").stdout == f"cleaned {cache}\n"  # runs no git: it may clean such a cache
 
 
-def test_a_lock_file_a_killed_git_left_in_the_mirror_is_repaired(lab, project, git_env):
+@pytest.mark.parametrize("lock", ["shallow.lock", "packed-refs.lock", "refs/tags/v9.lock"])
+def test_a_lock_file_a_killed_git_left_in_the_mirror_is_deleted_and_the_mirror_kept(lab, project, git_env, lock):
     """Under xpm's own lock of the mirror, a lock of git's there was left by a killed git (a
-    timeout, a killed xpm): every later fetch failed with `Unable to create '...lock': File exists`."""
+    timeout, Ctrl-C, a killed xpm): every later fetch failed with `Unable to create '...lock':
+    File exists`, and then the mirror was taken for damaged and fetched again from scratch."""
     xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
     mirror = git_env.cache / "git" / "db" / mirror_name(lab.zlm.url)
-    lock = "shallow.lock"  # taken while a --depth=1 fetch receives its pack
-    (mirror / lock).write_text("")
+    packs = set((mirror / "objects" / "pack").iterdir())
+    (mirror / lock).parent.mkdir(parents=True, exist_ok=True)
+    (mirror / lock).write_text("")  # shallow.lock: taken while a --depth=1 fetch receives its pack
     out = xpm(project, "add", f"{lab.zlm.url}@v1.1.0")
     assert out.stdout.startswith("zlm: v1.0.0 (") and "error" not in out.stderr
     assert read_tree(project / "xlm_models" / "zlm") == lab.zlm.tree("v1.1.0")
     assert not (mirror / lock).exists()
+    assert packs <= set((mirror / "objects" / "pack").iterdir())  # fetched into, not replaced
 
 
 def test_a_umask_of_000_makes_no_cache_xpm_then_refuses(lab, project, git_env):

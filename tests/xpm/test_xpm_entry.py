@@ -72,3 +72,20 @@ def test_ctrl_c_while_click_is_imported_is_reported_not_a_traceback(monkeypatch,
         gc.unfreeze()
         gc.set_threshold(*threshold)
     assert capsys.readouterr().err == "interrupted: nothing half-written is left; run the command again to finish it\n"
+
+
+def test_ctrl_c_that_python_wrapped_while_a_module_loads_is_an_interrupt_not_a_bug():
+    """SIGTERM in a class body's `__set_name__` came out as `internal error: RuntimeError: Error
+    calling __set_name__ ...` (fuzzing, 1 in 30 early signals)."""
+    from xpm import cli
+    from xpm.interrupt import Terminated
+
+    said = []
+    try:
+        try:
+            raise Terminated
+        except Terminated as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'modified' in 'Changes'") from exc
+    except RuntimeError as wrapped:
+        code = cli.report(wrapped, False, lambda text, err=False: said.append(text))
+    assert code == 143 and said == ["terminated: nothing half-written is left; run the command again to finish it"]

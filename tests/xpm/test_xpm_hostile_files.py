@@ -226,3 +226,17 @@ def test_a_lock_larger_than_the_reader_allows_is_never_written(tmp_path):
     del entries["m0"], entries["m1"]
     write_lock(tmp_path / "xlm.lock", Lock(entries))
     assert read_lock(tmp_path / "xlm.lock").entries["m8"].requires == requires[:492]
+
+
+def test_add_warns_when_xlm_would_skip_the_model_for_a_conflict_with_another(upstream, project):
+    """Both put a top-level `common` on sys.path: xlm skips the later one, and `xpm add` said nothing."""
+    repos = {}
+    for name in ("ma", "mb"):
+        repos[name] = upstream(f"lab/{name}")
+        repos[name].commit("c", {**model_files(name), "common.py": "x = 1\n"})
+    assert xpm(project, "add", repos["ma"].url).stderr == ""
+    out = xpm(project, "add", repos["mb"].url)  # added: the other model may be the one to change
+    assert out.stdout.startswith("added mb ")
+    assert out.stderr.startswith("warning: xlm will skip model 'mb': Python module conflict: Both 'ma' and 'mb' put a "
+                                 "top-level module 'common' on sys.path (")
+    assert "\n  fix: move common.py into the package (mb/common.py, imported as mb.common) or rename it\n" in out.stderr

@@ -84,3 +84,18 @@ def test_a_ctrl_c_the_kernel_hands_to_a_task_thread_stops_the_caller_at_once():
     with pytest.raises(KeyboardInterrupt):
         run_all([signalled, lambda: ended.wait(10)], 2, on_stop=ended.set)
     assert time.monotonic() - begun < 5
+
+
+def test_a_second_ctrl_c_does_not_cut_a_shielded_clean_up_short():
+    """A second Ctrl-C 50-100 ms after the first left whole exported trees in staging/ (fuzzing)."""
+    from xpm.interrupt import shielded
+
+    removed, interrupts = [], [KeyboardInterrupt(), KeyboardInterrupt()]
+
+    def clean_up():
+        if interrupts:
+            raise interrupts.pop()
+        removed.append("staging")
+
+    shielded(clean_up)
+    assert removed == ["staging"] and interrupts == []

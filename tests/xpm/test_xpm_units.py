@@ -147,6 +147,7 @@ def test_lock_knows_the_hash_algorithm_without_importing_hashing():
     "text,message",
     [
         ("version = 1\n[[model]]\nname = \n", "xlm.lock:3: not valid TOML"),
+        ("version = 1\n[[model]]\nname = 'a'\nn = " + "9" * 5000 + "\n", "xlm.lock:4: not readable TOML: Exceeds the limit"),
         ("[[model]]\nname = 'x'\n", "xlm.lock:1: no `version = 2` line"),
         ("version = 3\n", "newer than this xpm understands"),
         ("version = 1\n\n[[model]]\nname='a'\nkind='local'\nsource='./a'\n\n[[model]]\nname='b'\nkind='git'\nsource='https://h/b'\n",

@@ -30,7 +30,7 @@ from typing import Callable
 from xlm.manifest import (CREDENTIAL_HELPERS, CredentialsError, Entry, GitSource, LocalSource, ManifestError,
                           control_problem, name_problem, parse_line, show)
 from xlm.records.treehash import ALGORITHM
-from xlm.textfile import BOM, TextFileError, lines, read_text
+from xlm.textfile import BOM, TextFileError, lines, read_text, toml_error
 
 LOCK_NAME = "xlm.lock"
 VERSION = 2  # 2: requires / requires-python per git model
@@ -138,9 +138,8 @@ def tables(text: str, path: Path | str, array: str, kind: str, fix: str, fail: C
 
     try:
         data = tomllib.loads(text.removeprefix(BOM))
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise fail(f"not valid TOML ({exc})", int(m.group(1)) if m else None, fix) from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long for Python
+        raise fail(*toml_error(exc, text.removeprefix(BOM)), fix) from None
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise fail(f"no `version = {newest}` line", 1, fix)

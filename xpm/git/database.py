@@ -94,6 +94,27 @@ class Database:
             return "it was made for another URL"
         return None
 
+    def clear_git_locks(self) -> None:
+        """Delete the lock files git left in the mirror when it was killed (`shallow.lock` of a
+        fetch that Ctrl-C, a timeout or a killed xpm stopped; a ref's `.lock`). The caller has
+        just taken xpm's lock of the mirror, under which alone git runs in it, so no git that
+        made them still runs (on Linux a network git dies with its xpm), and git would refuse
+        to fetch while they exist: the mirror is not damaged and keeps what it holds."""
+        if not self.exists():
+            return
+        folders = [str(self.path)] + [folder for folder, _, _ in os.walk(self.path / "refs")]
+        for folder in folders:
+            try:
+                with os.scandir(folder) as entries:
+                    stale = [e.path for e in entries if e.name.endswith(".lock") and e.is_file(follow_symlinks=False)]
+            except OSError:
+                continue
+            for path in stale:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
     def ensure(self) -> None:
         """Make the mirror when there is none; whatever else holds its name (a file, a link, a
         folder without HEAD, a mirror `untrusted` refuses) is replaced (the caller holds its lock)."""
