@@ -39,8 +39,7 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
     problems, found, package = inspect(Path(root), name)
     prefix, label = str(root), label or name
     if package is not None:
-        refused, warned = _package_findings(root, name, package)
-        problems, found = [*problems, *refused], [*found, *warned]
+        problems = [*problems, *_package_problems(root, name, package)]
 
     def shown(p):
         return replace(
@@ -57,32 +56,17 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
 
 
 
-def _package_findings(root: Path, name: str, package: str) -> tuple[list, list]:
-    """(problems, warnings) about the name of the model's package, as xlm will judge it:
-    - a package that hides xlm, a core model or the standard library: xlm refuses the model in
-      any environment (`xlm.external.conflicts`), so xpm refuses it before it is added;
-    - one named like an installed module: xlm refuses the model where that module is installed,
-      unless it is the model's own install (its author's `pip install -e`): a warning. One
-      lookup on `sys.path` but its first entry (the script's folder, or the current one), as
-      an import would find it, without importing it; a namespace portion hides nothing."""
-    import sys
-    from importlib.machinery import PathFinder
-
+def _package_problems(root: Path, name: str, package: str) -> list:
+    """A package that hides xlm, a core model or the standard library: xlm refuses the model in
+    any environment (`xlm.external.conflicts`), so xpm refuses it before it is added. One
+    named like an installed module is xlm's to judge (it may be the model's own install):
+    `xpm add` warns with xlm's verdict (`names.why_xlm_skips`)."""
     from xlm.external.errors import Problem
     from xlm.external.shadowing import package_shadows, package_suggestion
 
+    if (hidden := package_shadows(package)) is None:
+        return []
     nested = Path(root) / package
-    where = str(nested if nested.is_dir() else root)
-    what = f"Python package conflict: Model '{name}' defines package '{package}'"
-    rename = f"rename the package to a model-specific name (such as '{package_suggestion(name, package)}')"
-    if (hidden := package_shadows(package)) is not None:
-        return [Problem(name, f"{what}, which would shadow {hidden}", where, f"{rename} and update its _target_ paths", "package_conflict")], []
-    try:
-        spec = PathFinder.find_spec(package, sys.path[1:])
-    except (ImportError, ValueError, OSError):
-        spec = None
-    if spec is None or spec.origin is None:
-        return [], []
-    what += (f", and an installed module of that name ({spec.origin}) would be shadowed: xlm refuses the model "
-             "in this environment unless that module is the model's own install")
-    return [], [Problem(name, what, where, f"ask its authors to {rename}", "package_conflict")]
+    what = f"Python package conflict: Model '{name}' defines package '{package}', which would shadow {hidden}"
+    fix = f"rename the package to a model-specific name (such as '{package_suggestion(name, package)}') and update its _target_ paths"
+    return [Problem(name, what, str(nested if nested.is_dir() else root), fix, "package_conflict")]

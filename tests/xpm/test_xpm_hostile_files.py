@@ -186,14 +186,12 @@ def test_add_refuses_a_package_that_xlm_refuses_in_any_environment(upstream, pro
 
 def test_add_warns_of_a_package_named_like_an_installed_module(upstream, project):
     """xlm refuses it where that module is installed, unless it is the model's own install."""
-    import torch
-
     repo = upstream("lab/torch")
-    commit = repo.commit("c", model_files("torch"))
+    repo.commit("c", model_files("torch"))
     out = xpm(project, "add", repo.url)
-    assert out.stderr == (f"warning: model 'torch': Python package conflict: Model 'torch' defines package 'torch', and an installed "
-                          f"module of that name ({torch.__file__}) would be shadowed: xlm refuses the model in this environment "
-                          f"unless that module is the model's own install (torch@{commit[:7]}:torch)\n")
+    assert out.stderr == ("warning: xlm will skip model 'torch': Python package conflict: Model 'torch' defines package 'torch', "
+                          f"which would shadow the installed module 'torch' (from torch) ({project / 'xlm_models' / 'torch' / 'torch'})\n"
+                          "  fix: rename the package to a model-specific name (such as 'torch_model') and update its _target_ paths\n")
     assert (project / "xlm_models" / "torch" / "torch" / "__init__.py").is_file()
 
 
