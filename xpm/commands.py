@@ -130,7 +130,7 @@ def remove(ctx: click.Context, name: str) -> None:
     """
     from xpm import ops
 
-    _, ended = ops.remove(_project(ctx), name)
+    name, ended = ops.remove(_project(ctx), name)
     click.echo(f"removed {name}" + (" and ended its override (xpm develop)" if ended else ""))
 
 

@@ -164,16 +164,18 @@ def with_ref(text: str, ref: str | None, new_ref: str | None) -> str:
     return base + (f"@{new_ref}" if new_ref else "") + hash_ + fragment
 
 
-def remove(project: Project, name: str) -> tuple[bool, bool]:
+def remove(project: Project, name: str) -> tuple[str, bool]:
     """Remove the line, the lock entry, the vendored folder and the override (`xpm develop`) of
-    `name` (no network). Returns whether a folder was removed and whether an override ended."""
+    `name` (no network). Returns the model's listed name (`name` may be pip's spelling of it)
+    and whether an override ended."""
     with _writing(project) as tx:
         text = project.read_text()
         name = listed_name(name, {e.name for e in project.entries(text)})
         previous = project.lock()
         locked = previous.get(name) if previous else None
         ours = (locked is not None and locked.kind == "git") or stamp.read_stamp(project.root, name) is not None
-        removed = tx.remove(name) if ours else False  # never a local model's folder
+        if ours:  # never a local model's folder
+            tx.remove(name)
         if previous is not None and name in previous.entries:
             lock_text = changed_text(project.lock_file, Lock({k: v for k, v in previous.entries.items() if k != name}))
             if lock_text is not None:
@@ -184,7 +186,7 @@ def remove(project: Project, name: str) -> tuple[bool, bool]:
         if ended:
             write_overrides(project, tx, current)
         tx.commit()
-        return removed, ended
+        return name, ended
 
 
 def listed_name(name: str, known: set[str]) -> str:

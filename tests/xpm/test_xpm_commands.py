@@ -391,6 +391,6 @@ def test_update_remove_and_develop_take_a_model_in_pips_spelling_too(upstream, p
     assert out.stderr.startswith("error: model 'Awesome-LM' is not overridden")
     out = xpm(project, "update", "awesome-l", code=1)
     assert out.stderr == "error: model 'awesome-l' is not in .xlm_models\n  fix: did you mean awesome_lm? models listed: awesome_lm\n"
-    xpm(project, "remove", "Awesome.LM")
+    assert xpm(project, "remove", "Awesome.LM").stdout == "removed awesome_lm\n"
     assert "awesome" not in (project / ".xlm_models").read_text()
     assert not (project / "xlm_models" / "awesome_lm").exists()
