@@ -78,7 +78,11 @@ def why_xlm_skips(models_file: Path, name: str):
     from xlm.external.installed import installed
 
     found = check(_discovery(models_file), installed().top_level)
-    return next((found.reason(m) for m in found.skipped if m.name == name and m.entry is not None), None)
+    reason = next((found.reason(m) for m in found.skipped if m.name == name and m.entry is not None), None)
+    return reason if reason is not None and reason.kind in _CONFLICTS else None  # xpm reports requirements itself
+
+
+_CONFLICTS = ("duplicate", "package_conflict", "config_conflict", "command_conflict")
 
 
 def check_new_name(name: str, root: Path, models_file: Path) -> None:

@@ -139,7 +139,7 @@ def test_ctrl_c_stops_a_thread_that_waits_for_a_mirror_lock(upstream, project, g
     fd = os.open(held, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        proc = _xpm_process(project, "install")
+        proc = _xpm_process(project, "-q", "install")
         waiting = proc.stderr.readline()
         assert waiting.startswith("waiting for the lock on the cache's mirror of ") and repos[1].url in waiting
         begun = time.monotonic()
