@@ -55,7 +55,6 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
     return package
 
 
-
 def _package_problems(root: Path, name: str, package: str) -> list:
     """A package that hides xlm, a core model or the standard library: xlm refuses the model in
     any environment (`xlm.external.conflicts`), so xpm refuses it before it is added. One

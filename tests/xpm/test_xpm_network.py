@@ -69,13 +69,21 @@ def test_sigterm_is_undone_as_ctrl_c_is_and_stops_git(project, git_env, servers,
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
-def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch):
+@pytest.mark.parametrize("setpriv", [True, False])
+def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch, tmp_path, setpriv):
     """Network gits run in sessions of their own: a SIGKILL of xpm (the OOM killer, `timeout -k`)
-    left them running, outside the mirror's lock, against a remote that never answers forever."""
+    left them running, outside the mirror's lock, against a remote that never answers forever.
+    Without util-linux's `setpriv`, xpm asks for the signal itself before git's exec."""
+    import os
     import signal
 
     silent = servers(Silent)
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
+    if not setpriv:  # a PATH with git only
+        (tmp_path / "bin").mkdir()
+        (tmp_path / "bin" / "git").symlink_to(shutil.which("git"))
+        monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+        assert shutil.which("setpriv", path=os.environ["PATH"]) is None
     proc = _xpm_process(project, "add", silent.url("git", "lab/zlm"))
     deadline = time.monotonic() + 30
     while silent.requests < 1 and time.monotonic() < deadline:

@@ -312,9 +312,9 @@ class Git:
         group = timeout is not None and os.name == "posix"
         if self.stopped.is_set():
             raise Stopped()
+        cmd, arm = _dying_with_xpm(cmd) if group else (cmd, None)
         proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group,
-                                preexec_fn=_dies_with_xpm() if group else None)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group, preexec_fn=arm)
         self._started(proc, group)
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -362,29 +362,46 @@ class Git:
             print(redact(f"+ git {' '.join(args)} -> {result}"), file=sys.stderr)
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _dies_with_xpm():
-    """What makes a network command die with xpm, on Linux (None elsewhere): in a session of
-    its own (so that a timeout can kill its helpers), no terminal signal reaches it, and an
-    xpm killed with SIGKILL (`timeout -k`, the OOM killer, a CI runner's hard cancel) could not
-    stop it: it would run on, outside the mirror's lock, into the mirror, and against a remote
-    that never answers, forever. The kernel sends it SIGKILL when the thread that started it
-    ends, which waits for it, unless xpm dies."""
+def _dying_with_xpm(cmd: list[str]):
+    """`cmd` made to die with xpm on Linux, and the function to run before its exec that does it,
+    if any: in a session of its own (so that a timeout can kill its helpers), no terminal
+    signal reaches a network git, and an xpm killed with SIGKILL (`timeout -k`, the OOM killer,
+    a CI runner's hard cancel) could not stop it: it would run on, into the mirror, after xpm's
+    lock of it is gone, and against a remote that never answers, forever. The kernel sends it
+    SIGKILL when the thread that started it (and waits for it) ends. util-linux's `setpriv`
+    asks for that before it runs git: ~1 ms, while a Python function before exec makes every
+    start a `fork` that holds the GIL (~4 ms), so that is only the fallback."""
     if not sys.platform.startswith("linux"):
-        return None
+        return cmd, None
+    if (setpriv := _setpriv()) is not None:
+        return [setpriv, "--pdeathsig", "KILL", "--", *cmd], None
     import ctypes
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
 
     def arm() -> None:  # in the child, before exec: nothing but a system call
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() != parent:  # xpm died before the line above
             os._exit(1)
 
-    return arm
+    return cmd, arm
+
+
+_setprivs: dict[str, str | None] = {}
+
+
+def _setpriv() -> str | None:
+    """`setpriv` if it is there and knows --pdeathsig (util-linux 2.33+), asked once per process."""
+    if "found" not in _setprivs:
+        found = shutil.which("setpriv")
+        try:
+            works = found is not None and subprocess.run([found, "--pdeathsig", "KILL", "--", "true"], stdin=subprocess.DEVNULL,
+                                                         capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            works = False
+        _setprivs["found"] = found if works else None
+    return _setprivs["found"]
 
 
 def _signal_kill(proc: subprocess.Popen, group: bool) -> None:
