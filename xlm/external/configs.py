@@ -142,10 +142,12 @@ class ConfigFacts(NamedTuple):
 
 def check_syntax(text: str) -> ConfigFacts:
     """The `ConfigFacts` of ``text``; raise `YamlSyntaxError`
-    when ``text`` is not one YAML document that OmegaConf loads: it nests absurdly deep, does
-    not parse, repeats a key in a mapping, uses a tag no safe loader knows (`!!python/...`),
-    or has aliases that expand without end (a "billion laughs" file, on which composing the
-    job's config would never end). A target's value is read as YAML reads it (quoted, folded,
+    when ``text`` is not one YAML document that OmegaConf and Hydra load: a header line Hydra
+    refuses, nesting deeper than they recurse, text that does not parse, a key twice in a
+    mapping or one OmegaConf cannot hold, a tag no safe loader knows (`!!python/...`) or whose
+    value OmegaConf cannot hold, an integer Python will not convert, or aliases that expand
+    without end (a "billion laughs" file, on which composing the job's config would never
+    end). A target's value is read as YAML reads it (quoted, folded,
     through an anchor); one that is not a plain string is given as its text (`[a, b]`)."""
     hydra_header(text)
     _check_depth(text)
