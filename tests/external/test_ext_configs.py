@@ -153,6 +153,9 @@ _STACK = "(OmegaConf and Hydra recurse once per level, and Python's stack ends b
 @pytest.mark.parametrize("text, what, line", [
     ("model:\n  x: 1\nother: 2\nmodel:\n  d: 3\n", "the key 'model' appears twice in one mapping", 4),  # a block appended
     ("a:\n  b: 1\n  c: [1, {d: 2, d: 3}]\n", "the key 'd' appears twice in one mapping", 3),
+    # two spellings YAML reads as one key: OmegaConf kept the later value silently
+    ("1: a\n0x1: b\n", "the key '0x1' appears twice in one mapping (YAML reads '1' and '0x1' as one key)", 2),
+    ("x:\n  true: a\n  yes: b\n", "the key 'yes' appears twice in one mapping (YAML reads 'true' and 'yes' as one key)", 3),
     ("x: !!python/object/apply:os.system ['echo hi']\n", "the tag 'python/object/apply:os.system' is not one a safe YAML loader knows", 1),
     ("x: !custom 1\n", "the tag '!custom' is not one a safe YAML loader knows", 1),
     (_LAUGHS, "its aliases expand to more than 1,000,000 values", 7),  # composing it would never end
@@ -194,7 +197,7 @@ def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text,
     "a: &v [1, 2]\nb: *v\nc: *v\n",
     "# @package _global_\n", "", "n: null\nt: true\nf: 1.5e-3\nd: 2024-01-01\ns: !!str 12\n",
     "#@package _global_\n", "# @foo bar\n# @package  _global_  \n", "# a comment\n# @todo\n",  # header lines as Hydra reads them
-    "'~': 1\n\"null\": 2\nx: !!omap [a: 1]\n",  # quoted keys are strings
+    "'~': 1\n\"null\": 2\nx: !!omap [a: 1]\n'1': a\n1: b\n",  # quoted keys are strings, and not the integer
     "".join(" " * i + "k:\n" for i in range(31)) + " " * 31 + "v: 1\n",  # deep block nesting, at OmegaConf's bound
     "n: " + "9" * 4300 + "\nq: '" + "9" * 5000 + "'\nf: " + "9" * 5000 + ".5\nh: 0x" + "f" * 3000 + "\n",  # what Python converts
 ])

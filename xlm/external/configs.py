@@ -297,22 +297,29 @@ def _decimal_digits(value: str) -> int:
     """How many decimal digits the YAML integer `value` has (as PyYAML reads it), computed
     without converting it to or from decimal."""
     digits = value.replace("_", "").lstrip("+-")
-    if ":" in digits:  # base 60
-        number = 0
-        for part in digits.split(":"):
-            number = number * 60 + int(part)
-    elif digits.startswith(("0b", "0x")):
-        number = int(digits[2:], 2 if digits[1] == "b" else 16)
-    elif digits.startswith("0") and len(digits) > 1:
-        number = int(digits, 8)
-    else:
+    if digits.isdigit() and not (digits.startswith("0") and len(digits) > 1):  # decimal
         return len(digits)
+    number = _unsigned_int(digits)
     return len(digits) if number == 0 else int(number.bit_length() * 0.30103) + 1  # log10(2)
 
 
+def _unsigned_int(digits: str) -> int:
+    """A YAML integer without sign or underscores, as PyYAML reads it: base 60 (`1:30`),
+    binary, hexadecimal, octal (a leading 0), else decimal."""
+    if ":" in digits:
+        number = 0
+        for part in digits.split(":"):
+            number = number * 60 + int(part)
+        return number
+    if digits.startswith(("0b", "0x")):
+        return int(digits[2:], 2 if digits[1] == "b" else 16)
+    return int(digits, 8) if digits.startswith("0") and len(digits) > 1 else int(digits)
+
+
 def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:
-    """No key twice (a merge key `<<` aside); the `_target_`/`update_fn` values, as YAML reads them."""
-    seen = set()
+    """No key twice (a merge key `<<` aside), as YAML reads keys (`1` and `0x1`, `true` and
+    `yes` are one); the `_target_`/`update_fn` values, as YAML reads them."""
+    seen: dict = {}
     for key, value in node.value:
         if key.id != "scalar":  # `? [a, b]`: YAML allows it, OmegaConf cannot hold it
             raise YamlSyntaxError("a key that is a list or a mapping: OmegaConf's keys are strings, numbers and booleans",
@@ -322,13 +329,30 @@ def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:
                                   "(quote it to make it a string)", key.start_mark.line + 1)
         if key.value == "<<":
             continue
-        if key.value in seen:
-            raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping", key.start_mark.line + 1)
-        seen.add(key.value)
+        same = _key_value(key)
+        if same in seen:
+            alike = f" (YAML reads '{seen[same]}' and '{key.value}' as one key)" if seen[same] != key.value else ""
+            raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping{alike}", key.start_mark.line + 1)
+        seen[same] = key.value
         if key.value in TARGET_KEYS and not (value.id == "scalar" and "${" in value.value):  # ${...}: Hydra's to resolve
             shown = value.value if value.id == "scalar" and value.tag.endswith(":str") else \
                 text[value.start_mark.index:value.end_mark.index]
             targets.append((shown, value.start_mark.line + 1))
+
+
+_BOOLS = {word: value for value, words in ((True, "yes true on"), (False, "no false off"))
+          for word in words.split() for word in (word, word.capitalize(), word.upper())}  # YAML 1.1, as PyYAML reads them
+
+
+def _key_value(key):
+    """What a scalar key is once loaded, as far as two spellings can meet: a plain integer or
+    boolean (`True == 1` in Python too), else its text (a quoted key is text)."""
+    if not key.style and key.value in _BOOLS:
+        return _BOOLS[key.value]
+    if not key.style and _YAML_INT.fullmatch(key.value) and len(key.value) <= 100:  # no one writes a longer key twice
+        digits = key.value.replace("_", "")
+        return (-1 if digits.startswith("-") else 1) * _unsigned_int(digits.lstrip("+-"))
+    return ("text", key.value)
 
 
 def _tag_error(node) -> YamlSyntaxError:
