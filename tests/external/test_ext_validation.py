@@ -313,6 +313,17 @@ def test_links_in_a_loop_or_to_nothing_are_problems_of_their_model_not_crashes(t
     ]
 
 
+def test_a_config_link_to_nothing_cannot_be_read_and_is_no_yaml_syntax_problem(tmp_path):
+    """It said `does not parse: [Errno 2] No such file or directory: '<the staging path>'` and
+    `fix the YAML syntax of this file` (fuzzing)."""
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "model" / "extra.yaml").symlink_to("gone.yaml")
+    [problem] = inspect_model(root, "my_model").problems
+    assert (problem.what, problem.where, problem.fix) == (
+        "External model 'my_model' has a config file that cannot be read: No such file or directory",
+        str(root / "configs" / "model" / "extra.yaml"), "make it a readable file, or delete it (a symbolic link to nothing?)")
+
+
 def test_a_target_into_a_broken_module_no_compile_check_reached_is_a_bad_target(tmp_path):
     """A sub-folder without __init__.py is not one of the package's modules to compile, but
     Python imports it as a namespace package: a target into its broken module names why."""

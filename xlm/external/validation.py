@@ -187,8 +187,13 @@ def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
                 error, found, unplaced = read_config(path, memo)
             except YamlSyntaxError as exc:
                 error = exc
-            except (OSError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
                 error = YamlSyntaxError(str(exc), None)
+            except OSError as exc:  # a dangling link, a folder named x.yaml, no permission: as for a Python file
+                what = f"External model '{info.name}' has a config file that cannot be read: {exc.strerror or exc}"
+                fix = "make it a readable file, or delete it (a symbolic link to nothing?)"
+                info.problems.append(Problem(info.name, what, path, fix, "invalid_config"))
+                continue
             if error is not None:
                 what = f"External model '{info.name}' has a config file that does not parse: {error.problem}"
                 where = f"{path}:{error.line}" if error.line else path
