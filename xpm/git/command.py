@@ -32,6 +32,7 @@ from xpm.errors import (
     RemoteUnreachable, UnsupportedTransport,
 )
 from xpm.git import transport
+from xpm.git.processes import dying_with_xpm, kill, signal_kill
 from xpm.interrupt import Stopped
 from xlm.manifest import redact
 
@@ -312,18 +313,18 @@ class Git:
         group = timeout is not None and os.name == "posix"
         if self.stopped.is_set():
             raise Stopped()
-        cmd, arm = _dying_with_xpm(cmd) if group else (cmd, None)
+        cmd, arm = dying_with_xpm(cmd) if group else (cmd, None)
         proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group, preexec_fn=arm)
         self._started(proc, group)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc, group)
+            kill(proc, group)
             self._trace(args, "killed")
             raise _Killed() from None
         except BaseException:  # Ctrl-C, or our own thread stopping: leave no git behind
-            _kill(proc, group)
+            kill(proc, group)
             raise
         finally:
             with self._lock:
@@ -342,14 +343,14 @@ class Git:
             self.stopped.set()
             running = list(self._running.items())
         for proc, group in running:
-            _signal_kill(proc, group)
+            signal_kill(proc, group)
 
     def _started(self, proc: subprocess.Popen, group: bool) -> None:
         with self._lock:
             self._running[proc] = group
             stopped = self.stopped.is_set()  # read under the lock `stop` sets it under: a proc is killed by one or the other
         if stopped:
-            _signal_kill(proc, group)
+            signal_kill(proc, group)
 
     @staticmethod
     def _decoded(proc: subprocess.CompletedProcess, text: bool) -> subprocess.CompletedProcess:
@@ -360,69 +361,6 @@ class Git:
     def _trace(self, args: list[str], result) -> None:
         if self.verbose:
             print(redact(f"+ git {' '.join(args)} -> {result}"), file=sys.stderr)
-
-
-def _dying_with_xpm(cmd: list[str]):
-    """`cmd` made to die with xpm on Linux, and the function to run before its exec that does it,
-    if any: in a session of its own (so that a timeout can kill its helpers), no terminal
-    signal reaches a network git, and an xpm killed with SIGKILL (`timeout -k`, the OOM killer,
-    a CI runner's hard cancel) could not stop it: it would run on, into the mirror, after xpm's
-    lock of it is gone, and against a remote that never answers, forever. The kernel sends it
-    SIGKILL when the thread that started it (and waits for it) ends. util-linux's `setpriv`
-    asks for that before it runs git: ~1 ms, while a Python function before exec makes every
-    start a `fork` that holds the GIL (~4 ms), so that is only the fallback."""
-    if not sys.platform.startswith("linux"):
-        return cmd, None
-    if (setpriv := _setpriv()) is not None:
-        return [setpriv, "--pdeathsig", "KILL", "--", *cmd], None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def arm() -> None:  # in the child, before exec: nothing but a system call
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # xpm died before the line above
-            os._exit(1)
-
-    return cmd, arm
-
-
-_setprivs: dict[str, str | None] = {}
-
-
-def _setpriv() -> str | None:
-    """`setpriv` if it is there and knows --pdeathsig (util-linux 2.33+), asked once per process."""
-    if "found" not in _setprivs:
-        found = shutil.which("setpriv")
-        try:
-            works = found is not None and subprocess.run([found, "--pdeathsig", "KILL", "--", "true"], stdin=subprocess.DEVNULL,
-                                                         capture_output=True, timeout=10).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            works = False
-        _setprivs["found"] = found if works else None
-    return _setprivs["found"]
-
-
-def _signal_kill(proc: subprocess.Popen, group: bool) -> None:
-    """SIGKILL to `proc` (its whole group with `group`); the thread that waits for it reaps it."""
-    if proc.returncode is not None:  # reaped: its pid (and group) may be another process's now
-        return
-    try:
-        if group:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill(proc: subprocess.Popen, group: bool) -> None:
-    _signal_kill(proc, group)
-    try:
-        proc.communicate(timeout=5)  # reap it and close the pipes
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def classify(args: list[str], returncode: int, stderr: str, cwd: str | None, url: str | None) -> Exception:
