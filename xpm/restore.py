@@ -177,7 +177,8 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
         raise Unrestorable(f"{folder} exists and was not installed by xpm: move it elsewhere", IN_THE_WAY)
     db = commit_in_cache([(model.source, model.source)], model.commit, model.name, options)
     try:
-        staged = vendor.stage(options.git, db.path, project.root, model.name, model.commit, model.subdir, line, model.hash)
+        staged = vendor.validated(vendor.stage(options.git, db.path, project.root, model.name, model.commit, model.subdir, line,
+                                               model.hash))
     except HashMismatch:
         raise Unrestorable(f"commit {model.commit[:12]} of {model.source} no longer hashes to the recorded "
                            f"{model.hash} (its content changed upstream?)", NOT_REBUILDABLE) from None

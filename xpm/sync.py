@@ -72,7 +72,7 @@ class Options:
         self._git_lock = threading.Lock()
         self.progress = progress
         self.warn = warn  # warn(name, message): something the user should know, not an error
-        self.inspect = None  # validates a staged model (None: in the calling thread); see run_jobs
+        self.submit = None  # starts validating a staged model (None: in the calling thread, at once); see run_jobs
 
     @property
     def git(self):
@@ -226,14 +226,19 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
         try:
             j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text,
-                                    rev.hash, options.inspect)
+                                    rev.hash, options.submit)
         except NotACommit as exc:  # say which tag or branch (a bare `xpm add` named none)
             raise exc.of_ref(rev.resolved) if rev.resolved else exc from None
-        declared = staged_requirements(j)
-        j.result = _lock_entry(j, j.staged.hash, j.staged.package, declared.requires, declared.python)
-        if rev.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
-            check_recorded(project, j.previous, declared, rev.commit, j.staged.package)
     return missing
+
+
+def _lock_staged(j: Job, project: Project) -> None:
+    """Once its validation is in, the lock entry of what job `j` staged."""
+    staged = vendor.validated(j.staged)
+    declared = staged_requirements(j)
+    j.result = _lock_entry(j, staged.hash, staged.package, declared.requires, declared.python)
+    if j.revision.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
+        check_recorded(project, j.previous, declared, j.revision.commit, staged.package)
 
 
 def _peel(jobs: list[Job], db) -> None:
@@ -274,15 +279,21 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
 
     parallel = len(ordered) > 1 and options.jobs > 1  # forked before run_all starts any thread
     with holding_cache(shared=True), inspecting(parallel) as inspector:  # each remote's own lock is taken in _work_remote
-        options.inspect = inspector.inspect
+        options.submit = inspector.submit
         try:  # a failed remote's exception is its result: every staged folder is cleaned below
             results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs,
                               on_stop=lambda: (inspector.stop(), options.git.stop()))
+            for job in jobs:  # the verdicts, in the order of .xlm_models: most came in while later models were fetched
+                if job.staged is not None:
+                    try:
+                        _lock_staged(job, project)
+                    except XpmError as exc:
+                        results.append(exc)
         except BaseException:  # Ctrl-C: run_all stopped the validations and let the running tasks end, and they staged
             _discard_staged(jobs)
             raise
         finally:
-            options.inspect = None
+            options.submit = None
     errors = [r for r in results if isinstance(r, BaseException)]
     missing = [m for r in results if isinstance(r, list) for m in r]
     if errors or missing:

@@ -27,16 +27,23 @@ def inspect_here(root: Path, name: str) -> Inspection:
     return info.problems, info.warnings, info.package
 
 
+def inspect_now(root: Path, name: str) -> Callable[[], Inspection]:
+    """`inspect_here` as a verdict to wait for (see `xpm.validation_worker`): already in."""
+    found = inspect_here(root, name)
+    return lambda: found
+
+
 def check_model(root: Path, name: str, origin: str, label: str | None = None, warnings: list[str] | None = None,
-                inspect: Callable[[Path, str], Inspection] = inspect_here) -> str | None:
-    """Validate the model at `root`; raise NotAModel listing every problem; return its package.
+                inspection: Inspection | None = None) -> str | None:
+    """Validate the model at `root` (or judge its `inspection`, done elsewhere); raise NotAModel
+    listing every problem; return its package.
 
     Paths in the report name the model (`label:configs/...`, e.g. `zlm@1ad421f:`), not the
     staging folder it was exported to; paths in a fix are relative to the model's root.
     Warnings (a config's target that names nothing: xlm loads the model and fails only a job
     that uses it) are appended to ``warnings`` as text, in the same form.
     """
-    problems, found, package = inspect(Path(root), name)
+    problems, found, package = inspection if inspection is not None else inspect_here(Path(root), name)
     prefix, label = str(root), label or name
     if package is not None:
         problems = [*problems, *_package_problems(root, name, package)]

@@ -4,10 +4,13 @@ A cold install of many models is CPU-bound on few cores, and the threads of a pa
 share one GIL: while one thread validates (compiling every module, composing every YAML file:
 about half of the time the process held the GIL in a cold install of 20 models, py-spy
 --gil), no other thread can start git or read what it sends. One child, forked before any
-thread starts, validates for all of them on another core; a thread sends a folder and a name
-and waits for the problems, warnings and package. Validations run one at a time in the child,
-as they did under the GIL. Messages are `marshal`led (built in: `pickle` costs an import before
-the first fetch); only an exception, which should not happen, is pickled.
+thread starts, validates for all of them on another core. A thread sends a folder and a name
+(`submit`) and goes on: it fetches the next model while the child validates, and the verdict
+(problems, warnings, package) is waited for only when the model is about to be locked. A
+thread of the parent reads the answers as they come, so the child never blocks on a full
+pipe. Validations run one at a time in the child, in the order asked. Messages are
+`marshal`led (built in: `pickle` costs an import before the first fetch); only an exception,
+which should not happen, is pickled.
 
 The child runs xlm's validation only (it reads files and never imports model code), ignores
 Ctrl-C (the parent kills it at once, so no validation delays the interrupt), holds no
@@ -22,18 +25,24 @@ import os
 import signal
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from xpm.errors import XpmError
-from xpm.validate import Inspection, inspect_here
+from xpm.validate import Inspection, inspect_here, inspect_now
 
 
 class ValidationWorker:
     def __init__(self, pid: int, requests, answers):
         self.pid, self._requests, self._answers = pid, requests, answers
-        self._lock = threading.Lock()  # one request at a time
+        self._sending = threading.Lock()  # one request at a time; guards `_pending` against `_ended_why`
+        self._pending: deque[_Verdict] = deque()  # asked, not yet answered: in the order asked
+        self._ended_why: str | None = None  # set once the child stopped answering
         self._reaping = threading.Lock()  # a pid is signalled only until it is reaped
+        self._reader = threading.Thread(target=self._read_answers, name="xpm-validation-answers", daemon=True)
+        self._reader.start()
 
     @classmethod
     def start(cls) -> ValidationWorker | None:
@@ -65,23 +74,42 @@ class ValidationWorker:
         os.close(answer_w)
         return cls(pid, os.fdopen(request_w, "wb"), os.fdopen(answer_r, "rb"))
 
-    def inspect(self, root: Path, name: str) -> Inspection:
-        """What `validate.inspect_here(root, name)` returns, computed in the child (thread-safe)."""
-        with self._lock:
+    def submit(self, root: Path, name: str) -> Callable[[], Inspection]:
+        """Ask the child to validate `root`; the returned call waits for what
+        `validate.inspect_here(root, name)` returns (thread-safe)."""
+        verdict = _Verdict(name)
+        with self._sending:
+            if self._ended_why is not None:
+                verdict.ended(self._ended_why)
+                return verdict
+            self._pending.append(verdict)  # first: the answer may come before the write returns
             try:
                 marshal.dump((str(root), name), self._requests)
                 self._requests.flush()
+            except (OSError, ValueError):  # the child is gone: the reader answers every verdict
+                pass
+        return verdict
+
+    def inspect(self, root: Path, name: str) -> Inspection:
+        """`submit`, then wait."""
+        return self.submit(root, name)()
+
+    def _read_answers(self) -> None:
+        """Hand each answer to the verdict asked first; once the child ends, answer all the others."""
+        while True:
+            try:
                 answer = marshal.load(self._answers)
             except (OSError, EOFError, ValueError, TypeError):  # marshal: ValueError/TypeError for bad data
-                raise XpmError(f"model '{name}': xpm's validation process ended without an answer ({self._ended()})",
-                               "run the command again; if it ends the same way, the model's files crash xlm's validation: "
-                               "report them to xpm's developers") from None
-        if isinstance(answer, bytes):
-            import pickle
-
-            raise pickle.loads(answer)
-        problems, warnings, package = answer
-        return _problems(problems), _problems(warnings), package
+                break
+            try:
+                self._pending.popleft().answered(answer)
+            except IndexError:  # an answer nobody asked for: the child is not ours to trust
+                break
+        why = self._ended()
+        with self._sending:
+            self._ended_why = why
+            while self._pending:
+                self._pending.popleft().ended(why)
 
     def _ended(self) -> str:
         """How the child ended: it closed its pipe, so it exits now (waited for at most a second)."""
@@ -114,11 +142,6 @@ class ValidationWorker:
 
     def close(self) -> None:
         """Stop the child now (it may be validating a tree nobody waits for) and reap it."""
-        for stream in (self._requests, self._answers):
-            try:
-                stream.close()
-            except OSError:
-                pass
         with self._reaping:
             if self.pid:
                 try:
@@ -127,6 +150,41 @@ class ValidationWorker:
                 except (ProcessLookupError, ChildProcessError):
                     pass
                 self.pid = 0
+        self._reader.join()  # it ends now: the answer pipe's only writer was the child (see `start`; git gets no descriptor)
+        for stream in (self._requests, self._answers):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class _Verdict:
+    """One validation asked of the child; calling it waits for the answer (an Inspection)."""
+
+    def __init__(self, name: str):
+        self.name, self._done, self._answer, self._why = name, threading.Event(), None, ""
+
+    def answered(self, answer) -> None:
+        self._answer = answer
+        self._done.set()
+
+    def ended(self, why: str) -> None:
+        self._why = why
+        self._done.set()
+
+    def __call__(self) -> Inspection:
+        self._done.wait()
+        answer = self._answer
+        if answer is None:
+            raise XpmError(f"model '{self.name}': xpm's validation process ended without an answer ({self._why})",
+                           "run the command again; if it ends the same way, the model's files crash xlm's validation: "
+                           "report them to xpm's developers")
+        if isinstance(answer, bytes):
+            import pickle
+
+            raise pickle.loads(answer)
+        problems, warnings, package = answer
+        return _problems(problems), _problems(warnings), package
 
 
 def _keep_only(*kept: int) -> None:
@@ -201,6 +259,7 @@ class _InCallingThread:
     """Validation without a child: nothing runs that a Ctrl-C would have to stop."""
 
     inspect = staticmethod(inspect_here)
+    submit = staticmethod(inspect_now)
 
     def stop(self) -> None:
         pass
@@ -208,9 +267,9 @@ class _InCallingThread:
 
 @contextmanager
 def inspecting(parallel: bool):
-    """For the block, what validates (`.inspect(root, name) -> Inspection`) and stops at
-    Ctrl-C (`.stop()`): the child when `parallel` work is about to start and a child can be
-    forked, else validation in the calling thread."""
+    """For the block, what validates (`.submit(root, name)`, whose result is called for the
+    Inspection) and stops at Ctrl-C (`.stop()`): the child when `parallel` work is about to
+    start and a child can be forked, else validation in the calling thread."""
     worker = ValidationWorker.start() if parallel else None
     try:
         yield worker if worker is not None else _InCallingThread()

@@ -4,7 +4,9 @@ The sequence for one model, each step a reason for the next:
 1. export the commit (subdir only) from git's objects into `xlm_models/.xpm/staging/<name>-*`
    (same file system, so the final rename is atomic), after `xpm.tree_rules` accepted every
    entry, hashing each file as it is written;
-2. validate it with xlm's static rules; compare its content hash with the lock's;
+2. compare its content hash with the lock's; validate it with xlm's static rules (a parallel
+   install validates in another process while its thread fetches the next model: `validated`
+   waits for the verdict);
 3. `xpm.transaction` moves the old stamp (the ready-marker) and folder aside, renames the
    staged folder into place, then writes the new stamp last; every model of a command, and
    its lock, change together or not at all. A crash leaves either the old folder, or a folder
@@ -14,6 +16,7 @@ The sequence for one model, each step a reason for the next:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from xpm.removal import remove_tree
 
 @dataclass
 class Staged:
-    """A validated export waiting to be moved into place."""
+    """An export waiting to be moved into place, once `validated`."""
 
     name: str
     path: Path
@@ -33,6 +36,7 @@ class Staged:
     package: str | None
     records: list
     warnings: list[str] = field(default_factory=list)  # e.g. Git LFS pointers: shown, not fatal
+    verdict: Callable[[], str | None] | None = field(default=None, repr=False)  # the package, or NotAModel
 
 
 def staging_root(project_dir: Path) -> Path:
@@ -40,12 +44,13 @@ def staging_root(project_dir: Path) -> Path:
 
 
 def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: str | None,
-          origin: str, expected_hash: str | None, inspect=None) -> Staged:
-    """Export, validate and hash one model; the caller places or discards the result.
+          origin: str, expected_hash: str | None, submit=None) -> Staged:
+    """Export and hash one model, and start its validation; the caller waits for it
+    (`validated`), then places or discards the result.
 
     The export hashes every file as it writes it (the records `hashing.records` would read
-    back), and validation only reads, so nothing is read twice. `inspect` validates (see
-    `validate.check_model`; a parallel install passes its validation process's)."""
+    back), and validation only reads, so nothing is read twice. `submit` starts a validation
+    (see `xpm.validation_worker`; default: in this thread, now)."""
     from xpm import hashing, validate
     from xpm.git.checkout import export_tree
     from xpm.tree_rules import Limits
@@ -60,15 +65,32 @@ def stage(git, mirror: Path, project_dir: Path, name: str, commit: str, subdir: 
         path = _new_folder(root, name)
     try:
         export = export_tree(git, mirror, commit, subdir, path, name, limits)
-        package = validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}", export.warnings,
-                                       inspect or validate.inspect_here)
         digest = hashing.tree_hash(export.records)
         if expected_hash is not None and digest != expected_hash:
             raise HashMismatch(name, expected_hash, digest, commit)
+        inspection = (submit or validate.inspect_now)(path, name)
     except BaseException:
         remove_tree(path, ignore_errors=True)
         raise
-    return Staged(name, path, commit, digest, package, export.records, export.warnings)
+
+    def verdict() -> str | None:
+        return validate.check_model(path, name, f"{origin} (commit {commit[:12]})", f"{name}@{commit[:7]}", export.warnings,
+                                    inspection())
+
+    return Staged(name, path, commit, digest, None, export.records, export.warnings, verdict)
+
+
+def validated(staged: Staged) -> Staged:
+    """`staged`, its validation waited for and its package known; raises NotAModel (its folder
+    deleted) when the model is not valid."""
+    if staged.verdict is not None:
+        try:
+            staged.package = staged.verdict()
+        except BaseException:
+            discard(staged)
+            raise
+        staged.verdict = None
+    return staged
 
 
 def _new_folder(parent: Path, prefix: str) -> Path:

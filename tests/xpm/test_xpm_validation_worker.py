@@ -292,3 +292,83 @@ def test_every_invalid_model_of_an_install_is_reported(upstream, project, jobs):
     assert out.count("is not a valid xlm model") == 2 and out.count("  fix: fix the model upstream") == 2
     assert "model 'aaa' from " in out and "model 'ccc' from " in out and "model 'bbb' from" not in out
     assert not (project / "xlm_models").exists()
+
+
+def test_answers_reach_the_verdicts_asked_in_order_and_a_full_pipe_blocks_no_one(tmp_path, monkeypatch):
+    """Several validations are asked before any is waited for; answers much larger than a pipe
+    (64 KiB) must not stall the child while nobody waits for them."""
+    from xlm.external.errors import Problem
+
+    def noisy(root, name):
+        warning = Problem(name, "w" * 200, f"{root}/configs/x.yaml:1", "fix", "warning")
+        return [], [warning] * 2000, name  # about 500 KB marshalled
+
+    monkeypatch.setattr(validation_worker, "inspect_here", noisy)
+    worker = ValidationWorker.start()
+    try:
+        verdicts = [worker.submit(tmp_path, f"m{i}") for i in range(6)]
+        deadline = time.monotonic() + 30
+        while worker._pending and time.monotonic() < deadline:  # every answer read while nobody waits
+            time.sleep(0.01)
+        assert not worker._pending
+        for i, verdict in enumerate(reversed(verdicts)):
+            problems, warnings, package = verdict()
+            assert package == f"m{5 - i}" and problems == [] and len(warnings) == 2000
+    finally:
+        worker.close()
+
+
+def test_a_verdict_asked_after_the_child_died_fails_at_once(tmp_path, worker):
+    os.kill(worker.pid, signal.SIGKILL)
+    worker._reader.join(10)
+    with pytest.raises(XpmError, match="model 'late': xpm's validation process ended without an answer"):
+        worker.submit(tmp_path, "late")()
+
+
+def test_a_parallel_install_fetches_on_while_the_child_validates(upstream, project, monkeypatch):
+    """A thread hands its export to the child and fetches the next model; it waits for no
+    verdict. With 2 threads and 3 models, the third is exported before the first is judged."""
+    repos = [upstream(f"lab/{name}") for name in ("aaa", "bbb", "ccc")]
+    for repo in repos:
+        repo.commit("model", model_files(repo.path.name))
+        repo.tag("v1")
+    seen = project.parent / "seen"
+
+    def patient(root, name):  # the child: how many exports are staged before it judges the first
+        deadline = time.monotonic() + 10
+        while len(os.listdir(root.parent)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with open(seen, "a") as out:
+            out.write(f"{len(os.listdir(root.parent))}\n")
+        return inspect_here(root, name)
+
+    monkeypatch.setattr(validation_worker, "inspect_here", patient)
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos))
+    xpm(project, "-j", "2", "install")
+    assert seen.read_text().split()[0] == "3"
+    assert sorted(p.name for p in (project / "xlm_models").iterdir() if not p.name.startswith(".")) == ["aaa", "bbb", "ccc"]
+
+
+def test_ctrl_c_while_the_verdicts_are_waited_for_stops_at_once(upstream, project, monkeypatch):
+    """Once every model is staged, the main thread waits for the child's verdicts: Ctrl-C there
+    ends the command as anywhere else."""
+    repos = [upstream(f"lab/{name}") for name in ("aaa", "bbb")]
+    for repo in repos:
+        repo.commit("model", model_files(repo.path.name))
+        repo.tag("v1")
+
+    def stuck(root, name):  # every model staged, the threads done: then the user's Ctrl-C
+        deadline = time.monotonic() + 10
+        while len(os.listdir(root.parent)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(60)
+
+    monkeypatch.setattr(validation_worker, "inspect_here", stuck)
+    (project / ".xlm_models").write_text("".join(f"{r.url}@v1\n" for r in repos))
+    begun = time.monotonic()
+    out = xpm(project, "install", code=130).output
+    assert time.monotonic() - begun < 30
+    assert "interrupted: nothing half-written is left" in out
+    assert not (project / "xlm_models").exists() and not (project / "xlm.lock").exists()
