@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 
 def dying_with_xpm(cmd: list[str]):
@@ -39,19 +40,22 @@ def dying_with_xpm(cmd: list[str]):
 
 
 _setprivs: dict[str, str | None] = {}
+_asking = threading.Lock()  # the threads of a parallel install start their first git at once
 
 
 def _setpriv() -> str | None:
     """`setpriv` if it is there and knows --pdeathsig (util-linux 2.33+), asked once per process."""
-    if "found" not in _setprivs:
-        found = shutil.which("setpriv")
-        try:
-            works = found is not None and subprocess.run([found, "--pdeathsig", "KILL", "--", "true"], stdin=subprocess.DEVNULL,
-                                                         capture_output=True, timeout=10).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            works = False
-        _setprivs["found"] = found if works else None
-    return _setprivs["found"]
+    with _asking:
+        if "found" not in _setprivs:
+            found = shutil.which("setpriv")
+            try:  # it runs itself: no search of PATH for a program to run
+                works = found is not None and subprocess.run([found, "--pdeathsig", "KILL", "--", found, "--version"],
+                                                             stdin=subprocess.DEVNULL, capture_output=True,
+                                                             timeout=10).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                works = False
+            _setprivs["found"] = found if works else None
+        return _setprivs["found"]
 
 
 def signal_kill(proc: subprocess.Popen, group: bool) -> None:
