@@ -7,7 +7,9 @@ module only lists YAML files in xlm's own config tree and in the registered mode
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 CORE_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -22,13 +24,59 @@ def config_dirs() -> list[Path]:
     return [CORE_CONFIG_DIR, *model_config_dirs()]
 
 
+MAX_CONFIG_FOLDERS = 10_000  # far beyond any config tree; links that fan out (a -> b twice, b -> c twice...) reach it
+
+
+class TooManyFolders(Exception):
+    """A config tree of more than MAX_CONFIG_FOLDERS folders, counted as `walk_config_tree` walks it."""
+
+
+def walk_config_tree(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """`os.walk(root)` (top-down, folders sorted) as Hydra sees a config tree: a link to a folder
+    is followed (a group folder may be one), except to a folder it is already inside (a loop).
+    Raises TooManyFolders past MAX_CONFIG_FOLDERS."""
+    stack = [(root, frozenset())]
+    walked = 0
+    while stack:
+        folder, inside = stack.pop()
+        try:
+            real = os.stat(folder)
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        key = (real.st_dev, real.st_ino)
+        if key in inside:
+            continue
+        walked += 1
+        if walked > MAX_CONFIG_FOLDERS:
+            raise TooManyFolders(root)
+        dirs, files = [], []
+        for entry in listed:
+            try:
+                (dirs if entry.is_dir() else files).append(entry.name)
+            except OSError:
+                files.append(entry.name)
+        dirs.sort()
+        yield folder, dirs, files
+        stack += [(os.path.join(folder, d), inside | {key}) for d in reversed(dirs)]
+
+
+def yaml_files(root: Path) -> Iterator[Path]:
+    """The `.yaml` files under ``root``, as Hydra finds them (`walk_config_tree`); a tree too
+    large to walk (which validation refuses) is listed as far as it was walked."""
+    try:
+        for folder, _, files in walk_config_tree(str(root)):
+            yield from (Path(folder, f) for f in sorted(files) if f.endswith(".yaml"))
+    except TooManyFolders:
+        return
+
+
 def config_groups(dirs: list[Path] | None = None) -> dict[str, list[str]]:
     """``{group: sorted options}`` over ``dirs``; nested groups are named ``a/b``."""
     groups: dict[str, set[str]] = {}
     for root in dirs if dirs is not None else config_dirs():
-        if not root.is_dir():
-            continue
-        for path in root.rglob("*.yaml"):
+        for path in yaml_files(root):
             group = path.parent.relative_to(root).as_posix()
             if group != ".":
                 groups.setdefault(group, set()).add(path.stem)

@@ -27,9 +27,9 @@ def run_files(choices: Mapping[str, Any]) -> list[Path]:
 
 def config_files(choices: Mapping[str, Any]) -> list[Path]:
     """This run's files first, then every other config file of xlm and the models."""
-    from xlm.config_groups import config_dirs
+    from xlm.config_groups import config_dirs, yaml_files
 
-    rest = [path.resolve() for folder in config_dirs() if folder.is_dir() for path in sorted(folder.rglob("*.yaml"))]
+    rest = [path.resolve() for folder in config_dirs() for path in sorted(yaml_files(folder))]
     return list(dict.fromkeys([*run_files(choices), *rest]))
 
 

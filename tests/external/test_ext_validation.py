@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pytest
@@ -322,6 +323,47 @@ def test_a_config_link_to_nothing_cannot_be_read_and_is_no_yaml_syntax_problem(t
     assert (problem.what, problem.where, problem.fix) == (
         "External model 'my_model' has a config file that cannot be read: No such file or directory",
         str(root / "configs" / "model" / "extra.yaml"), "make it a readable file, or delete it (a symbolic link to nothing?)")
+
+
+def test_a_config_group_folder_may_be_a_link_as_hydra_follows_it(tmp_path):
+    """`configs/model -> shared` was "missing required config groups: ['model']", with a fix
+    asking for a file that was there (fuzzing): Hydra lists a group through a link."""
+    from xlm.config_groups import config_groups
+
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "model").rename(root / "configs" / "shared")
+    (root / "configs" / "model").symlink_to("shared")
+    info = inspect_model(root, "my_model")
+    assert info.problems == [] and "model/my_model.yaml" in info.config_files
+    assert config_groups([root / "configs"])["model"] == ["my_model"]
+
+
+def test_config_links_in_a_loop_or_fanning_out_end_the_walk(tmp_path):
+    from xlm import config_groups as groups
+
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "model" / "again").symlink_to("..")  # configs/ from inside itself
+    fan = root / "configs" / "fan"
+    for level in range(16):  # each folder links to the next twice: 2**17 paths to walk
+        write(fan / str(level) / "x.yaml", "a: 1\n")
+        for link in ("l", "r"):
+            (fan / str(level) / link).symlink_to(f"../{level + 1}")
+    write(fan / "16" / "x.yaml", "a: 1\n")
+    folders = []
+    with pytest.raises(groups.TooManyFolders):
+        for folder, _, _ in groups.walk_config_tree(str(root / "configs")):
+            folders.append(folder)
+    assert len(folders) == groups.MAX_CONFIG_FOLDERS  # bounded
+    [problem] = inspect_model(root, "my_model").problems
+    assert problem.what == (f"External model 'my_model' has more than {groups.MAX_CONFIG_FOLDERS} folders under its configs/, "
+                            "counted through its links to folders")
+    assert problem.where == str(root / "configs") and "links that lead into each other" in problem.fix
+    assert list(groups.yaml_files(root / "configs"))  # a listing stops where the walk did
+
+    shutil.rmtree(fan)  # the loop alone: configs/ is walked once
+    folders = [folder for folder, _, _ in groups.walk_config_tree(str(root / "configs"))]
+    assert folders == [str(root / "configs"), *(str(root / "configs" / group) for group in ("collator", "experiment", "model", "model_type"))]
+    assert inspect_model(root, "my_model").problems == []
 
 
 def test_a_target_into_a_broken_module_no_compile_check_reached_is_a_bad_target(tmp_path):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from xlm.config_groups import MAX_CONFIG_FOLDERS, TooManyFolders, walk_config_tree
 from xlm.external.cache import FileMemo
 from xlm.external.configs import YamlSyntaxError, command_lines, config_text, read_config
 from xlm.external.errors import Problem
@@ -164,11 +165,20 @@ def _installed_top_level() -> Mapping[str, Iterable[str]]:
 
 def _inspect_configs(info: ModelInfo, memo: FileMemo) -> None:
     configs = str(info.configs_dir)
+    try:
+        _inspect_config_files(info, memo, configs)
+    except TooManyFolders:
+        what = (f"External model '{info.name}' has more than {MAX_CONFIG_FOLDERS} folders under its configs/, "
+                "counted through its links to folders")
+        fix = "replace links that lead into each other with the folders they stand for, or delete them"
+        info.problems.append(Problem(info.name, what, configs, fix, "invalid_config"))
+
+
+def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None:
     groups: set[str] = set()
     targets: list[tuple[str, str]] = []  # (dotted, where)
     command_targets: list[tuple[str, str]] = []
-    for folder, dirs, files in os.walk(configs):
-        dirs.sort()
+    for folder, _, files in walk_config_tree(configs):  # group folders may be links, as Hydra reads them
         rel_dir = folder[len(configs) + 1 :].replace(os.sep, "/") or "."
         # Hydra looks up NAME.yaml only: .yml, and .YAML on a file system that tells case apart
         for file in sorted(f for f in files if f.lower().endswith((".yml", ".yaml")) and not f.endswith(".yaml")):
