@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, Iterator, Mapping
 
-from xlm.config_lines import config_file, defaults_entry, file_lines, line_matching, shown_at, value_line
+from xlm.config_lines import config_file, defaults_entry, file_lines, line_matching, shown_at, text_line, value_line
 from xlm.errors import UserError, causes, did_you_mean
 
 _SHOW_CONFIG = "`--cfg job` prints the composed config"
@@ -250,8 +250,10 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
         full = given.split("=", 1)[0].lstrip("+~")
         return UserError(f"`{given}` on the command line leaves {full} without a value", f"give it one: {full}=VALUE")
     found = value_line(key, raw, choices) if key else None
-    where = f"{shown_at(*found)}: " if found else ""
     shown = f"{key}: {raw}" if key and raw else key or "a config value"
+    if key is None and (needle := _interpolation_text(exc, message)) and (found := text_line(needle, choices)):
+        shown = file_lines(found[0])[found[1] - 1].split("#", 1)[0].strip()  # no config to read the key from (`--cfg job --resolve`)
+    where = f"{shown_at(*found)}: " if found else ""
     if isinstance(exc, MissingMandatoryValue):
         return UserError(f"{where}{key or 'a key'} has no value (???)", f"give it one: {key or 'KEY'}=VALUE, or set it in the experiment")
     if isinstance(exc, UnsupportedInterpolationType):
@@ -274,6 +276,18 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
     if isinstance(exc, GrammarParseError):
         return UserError(f"{where}{shown} is not a valid interpolation: {message}", "write interpolations as ${key.path} or ${resolver:args}")
     return UserError(f"{where}{shown}: {message}", f"correct the value ({_SHOW_CONFIG})")
+
+
+def _interpolation_text(exc: BaseException, message: str) -> str | None:
+    """What the failing interpolation's text holds, when OmegaConf names neither key nor config:
+    `${nope:` for an unknown resolver, `${a.b}` for a key the config lacks."""
+    from omegaconf.errors import InterpolationKeyError, UnsupportedInterpolationType
+
+    if isinstance(exc, UnsupportedInterpolationType):
+        return "${" + message.rpartition(" ")[2] + ":"
+    if isinstance(exc, InterpolationKeyError) and "'" in message:
+        return "${" + message.split("'")[1] + "}"
+    return None
 
 
 def _missing_on_command_line(key: str | None) -> str | None:

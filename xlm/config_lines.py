@@ -33,6 +33,14 @@ def config_files(choices: Mapping[str, Any]) -> list[Path]:
     return list(dict.fromkeys([*run_files(choices), *rest]))
 
 
+def text_line(text: str, choices: Mapping[str, Any]) -> tuple[Path, int] | None:
+    """The first line that holds ``text`` before any comment, this run's files first."""
+    for path in config_files(choices):
+        if (line := next((i for i, line in enumerate(file_lines(path), 1) if text in line.split("#", 1)[0]), None)) is not None:
+            return path, line
+    return None
+
+
 def config_file(name: str, dirs: list[Path] | None = None) -> Path | None:
     """The file Hydra loads for config ``name`` (``experiment/x``): the first folder that has it."""
     from xlm.config_groups import config_dirs

@@ -183,6 +183,19 @@ def test_values_that_cannot_be_resolved_name_file_line_and_key(project, monkeypa
     assert error.fix.startswith(fix)
 
 
+@pytest.mark.parametrize("experiment, what", [
+    ("bad_interp", "steps: ${model.max_len} refers to 'model.max_len', which the config does not have"),
+    ("bad_resolver", "steps: ${no_such_resolver:6} uses the resolver 'no_such_resolver', which is not registered"),
+])
+def test_values_hydra_resolves_for_cfg_resolve_name_file_and_line(project, experiment, what):
+    """`--cfg job --resolve` resolves in Hydra, where OmegaConf names no key: the value's text
+    finds its line (it said "a config value ..."; fuzzing)."""
+    proc = xlm(project, "train", f"experiment={experiment}", "--cfg", "job", "--resolve")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 2, proc.stderr
+    assert lines[0] == f"error: brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, 'steps:')}: {what}"
+
+
 def test_a_value_left_unset_names_its_file_and_line(project, monkeypatch):
     """``???`` fails where it is read (``instantiate``, the harness), with OmegaConf's key."""
     from hydra import compose, initialize_config_module
