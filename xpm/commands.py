@@ -270,7 +270,8 @@ def list_cmd(ctx: click.Context) -> None:
     no change), missing (no folder), incomplete (no install stamp xpm can trust), other
     commit (the folder holds another commit than xlm.lock's, e.g. after a pull), not
     installed (listed, not locked yet), local (not managed by xpm), override -> PATH
-    (xlm uses the working copy at PATH: `xpm develop`).
+    (xlm uses the working copy at PATH: `xpm develop`). An ok or local model that xlm skips
+    (a conflict with another model, requirements not met) says so: `xlm models` says why.
 
     \b
     Example:

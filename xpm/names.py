@@ -69,17 +69,24 @@ def _discovery(models_file: Path):
             os.environ[MODELS_FILE_ENV] = saved
 
 
-def why_xlm_skips(models_file: Path, name: str):
-    """The problem for which xlm would skip the listed model ``name`` of this project, or None.
-    Its own tree passed validation when it was added; what is left is a conflict with the
-    project's other models (a top-level module two of them put on `sys.path`, a config file
-    both define), which `xlm models` would report. xlm's own checks, importing no model code."""
+def skipped_by_xlm(models_file: Path) -> dict:
+    """Why xlm skips each model of this project that it skips (a Problem per name): a conflict
+    with another model, requirements not met, a local folder that is not a valid model. xlm's
+    own checks, importing no model code."""
     from xlm.external.checks import check
     from xlm.external.installed import installed
 
     found = check(_discovery(models_file), installed().top_level)
-    reason = next((found.reason(m) for m in found.skipped if m.name == name and m.entry is not None), None)
-    return reason if reason is not None and reason.kind in _CONFLICTS else None  # xpm reports requirements itself
+    reasons = {m.name: found.reason(m) for m in found.skipped if m.entry is not None}
+    return {name: reason for name, reason in reasons.items() if reason is not None}
+
+
+def why_xlm_skips(models_file: Path, name: str):
+    """The conflict with the project's other models (a top-level module two of them put on
+    `sys.path`, a config file both define) for which xlm would skip the listed model ``name``,
+    or None: its own tree passed validation when it was added, and xpm reports requirements itself."""
+    reason = skipped_by_xlm(models_file).get(name)
+    return reason if reason is not None and reason.kind in _CONFLICTS else None
 
 
 _CONFLICTS = ("duplicate", "package_conflict", "config_conflict", "command_conflict")

@@ -60,15 +60,20 @@ class Row:
 def list_models(project: Project) -> list[Row]:
     from dataclasses import replace
 
+    from xpm.names import skipped_by_xlm
+
     lock_ = project.lock()
     overridden = overrides(project)
     refused = refused_overrides(project, overridden) if overridden else {}
+    skipped = skipped_by_xlm(project.models_file)
     rows = []
     for entry in project.entries():
         row = _row(project, lock_, entry)
         if entry.name in overridden:  # xlm uses the working copy (whatever xlm_models/ holds), or refuses every job
             state = f"override -> {overridden[entry.name].root(project.root)}"
             row = replace(row, state=state + ("  (xlm refuses it: see `xlm models`)" if entry.name in refused else ""))
+        elif row.state in ("ok", "local") and entry.name in skipped:  # in place, and yet no job can use it
+            row = replace(row, state=f"{row.state}  (xlm skips it: see `xlm models`)")
         rows.append(row)
     return rows
 

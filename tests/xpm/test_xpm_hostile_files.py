@@ -238,3 +238,5 @@ def test_add_warns_when_xlm_would_skip_the_model_for_a_conflict_with_another(ups
     assert out.stderr.startswith("warning: xlm will skip model 'mb': Python module conflict: Both 'ma' and 'mb' put a "
                                  "top-level module 'common' on sys.path (")
     assert "\n  fix: move common.py into the package (mb/common.py, imported as mb.common) or rename it\n" in out.stderr
+    states = {row.split()[0]: " ".join(row.split()[5:]) for row in xpm(project, "list").stdout.splitlines()[1:]}
+    assert states == {"ma": "ok", "mb": "ok (xlm skips it: see `xlm models`)"}  # it said ok: xpm's part is fine, yet no job can use it

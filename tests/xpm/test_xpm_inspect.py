@@ -28,8 +28,8 @@ def test_list_states(lab, project):
     assert rows[0] == ["NAME", "SOURCE", "REQUESTED", "RESOLVED", "COMMIT", "STATE"]
     states = {row[0]: " ".join(row[5:]) for row in rows[1:]}
     missing = "local (not found: see `xlm models`)"
-    assert states == {"mine": "local", "zlm": "ok", "aaa": "modified", "bbb": "missing", "zlm2": "not installed",
-                      "gone": missing, "other": missing}
+    assert states == {"mine": "local (xlm skips it: see `xlm models`)",  # an empty folder is no model
+                      "zlm": "ok", "aaa": "modified", "bbb": "missing", "zlm2": "not installed", "gone": missing, "other": missing}
     zlm = next(row for row in rows if row[0] == "zlm")
     assert zlm[1:5] == [lab.zlm.url, "v1", "v1.1.0", lab.commits["1.1.0"][:7]]
 
