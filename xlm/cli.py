@@ -212,9 +212,12 @@ def run_hydra(args: list[str]) -> int:
                               "choose a folder you can write (hydra.run.dir=...), or a shorter job_name")
         raise error from exc
     if failed := failed_sweep_jobs():  # each said why when it ended; the sweep went on
-        raise UserError(f"{len(failed)} job(s) of the sweep failed (their errors are above; summary.csv lists them as failed): "
-                        + "; ".join(" ".join(job) for job in failed),
-                        "fix what each error says, then run those jobs again (without -m, with their overrides)")
+        error = UserError(f"{len(failed)} job(s) of the sweep failed (their errors are above; summary.csv lists them as failed): "
+                          + "; ".join(" ".join(job.overrides) for job in failed),
+                          "fix what each error says, then run those jobs again (without -m, with their overrides)")
+        if any(job.crashed for job in failed):  # a bug or out of memory is no mistake of the user's: 1, as for one job
+            error.exit_code = 1
+        raise error
     return 0
 
 
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         if verbose:
             traceback.print_exc()
         print(exc.render(), file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except SystemExit as exc:  # Lightning's own Ctrl-C handling exits with 1, as a crash does

@@ -23,6 +23,8 @@ def verbose() -> bool:
 class UserError(Exception):
     """Something the user can fix: a bad override, a missing checkpoint, an unknown option."""
 
+    exit_code = EXIT_USER_ERROR  # 1 where the two lines sum up a crash (a sweep whose job crashed)
+
     def __init__(self, what: str, fix: str) -> None:
         super().__init__(what)
         self.what, self.fix = what, fix

@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -266,7 +266,7 @@ def run(cfg: DictConfig) -> Any:
             import traceback
 
             traceback.print_exc()
-            _FAILED_SWEEP_JOBS.append(_command_line())
+            _FAILED_SWEEP_JOBS.append(FailedJob(_command_line(), crashed=True))
             return None
         if error is None:
             raise
@@ -276,7 +276,7 @@ def run(cfg: DictConfig) -> Any:
             traceback.print_exc()
         print(error.render(), file=sys.stderr)
         if _in_sweep():  # the other jobs still run; this one is listed as failed (no record), and the exit says so
-            _FAILED_SWEEP_JOBS.append(_command_line())
+            _FAILED_SWEEP_JOBS.append(FailedJob(_command_line(), crashed=False))
             return None
         _forget_unstarted_run(fresh)
         # SystemExit passes through Hydra's error handler, which would otherwise print a trace
@@ -285,7 +285,14 @@ def run(cfg: DictConfig) -> Any:
 
 
 _HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})
-_FAILED_SWEEP_JOBS: list[list[str]] = []  # the overrides of each sweep job that failed
+class FailedJob(NamedTuple):
+    """A sweep job that failed: its overrides, and whether it crashed (else a mistake stopped it)."""
+
+    overrides: list[str]
+    crashed: bool
+
+
+_FAILED_SWEEP_JOBS: list[FailedJob] = []
 
 
 def _in_sweep() -> bool:
@@ -295,7 +302,7 @@ def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def failed_sweep_jobs() -> list[list[str]]:
+def failed_sweep_jobs() -> list[FailedJob]:
     """The sweep jobs that failed (each said why when it ended), and forgets them."""
     failed = list(_FAILED_SWEEP_JOBS)
     _FAILED_SWEEP_JOBS.clear()
