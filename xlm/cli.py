@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import Callable
 
 from xlm import __version__
-from xlm.errors import EXIT_USER_ERROR, VERBOSE_ENV, UserError, causes, did_you_mean
+from xlm.errors import VERBOSE_ENV, UserError, causes, did_you_mean
 
 # `xlm <command>` -> job_type; the job itself is in xlm.jobs.
 JOB_COMMANDS = {
