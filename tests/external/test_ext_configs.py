@@ -156,6 +156,12 @@ _STACK = "(OmegaConf and Hydra recurse once per level, and Python's stack ends b
     # two spellings YAML reads as one key: OmegaConf kept the later value silently
     ("1: a\n0x1: b\n", "the key '0x1' appears twice in one mapping (YAML reads '1' and '0x1' as one key)", 2),
     ("x:\n  true: a\n  yes: b\n", "the key 'yes' appears twice in one mapping (YAML reads 'true' and 'yes' as one key)", 3),
+    ("1: a\n1.0: b\n", "the key '1.0' appears twice in one mapping (YAML reads '1' and '1.0' as one key)", 2),
+    ("1000: a\n1e3: b\n", "the key '1e3' appears twice in one mapping (YAML reads '1000' and '1e3' as one key)", 2),  # OmegaConf's floats
+    ("0.5: a\n.5: b\n", "the key '.5' appears twice in one mapping (YAML reads '0.5' and '.5' as one key)", 2),
+    ("1:30: a\n90: b\n", "the key '90' appears twice in one mapping (YAML reads '1:30' and '90' as one key)", 2),  # base 60
+    ("x: {.nan: a, .NaN: b}\n", "the key '.NaN' appears twice in one mapping (YAML reads '.nan' and '.NaN' as one key)", 1),
+    ("!!float 1: a\n1: b\n", "the key '1' appears twice in one mapping", 2),  # tagged: the tag decides
     ("x: !!python/object/apply:os.system ['echo hi']\n", "the tag 'python/object/apply:os.system' is not one a safe YAML loader knows", 1),
     ("x: !custom 1\n", "the tag '!custom' is not one a safe YAML loader knows", 1),
     (_LAUGHS, "its aliases expand to more than 1,000,000 values", 7),  # composing it would never end
@@ -198,6 +204,7 @@ def test_yaml_that_omegaconf_refuses_or_never_finishes_is_a_syntax_problem(text,
     "# @package _global_\n", "", "n: null\nt: true\nf: 1.5e-3\nd: 2024-01-01\ns: !!str 12\n",
     "#@package _global_\n", "# @foo bar\n# @package  _global_  \n", "# a comment\n# @todo\n",  # header lines as Hydra reads them
     "'~': 1\n\"null\": 2\nx: !!omap [a: 1]\n'1': a\n1: b\n",  # quoted keys are strings, and not the integer
+    "!!str 1: a\n1: b\n&k !!str 2.0: c\n2: d\n1e3: e\n1000.5: f\n",  # a key tagged !!str is text, as OmegaConf keeps it
     "".join(" " * i + "k:\n" for i in range(31)) + " " * 31 + "v: 1\n",  # deep block nesting, at OmegaConf's bound
     "n: " + "9" * 4300 + "\nq: '" + "9" * 5000 + "'\nf: " + "9" * 5000 + ".5\nh: 0x" + "f" * 3000 + "\n",  # what Python converts
 ])

@@ -98,14 +98,59 @@ def _unsigned_int(digits: str) -> int:
 
 _BOOLS = {word: value for value, words in ((True, "yes true on"), (False, "no false off"))
           for word in words.split() for word in (word, word.capitalize(), word.upper())}  # YAML 1.1, as PyYAML reads them
+# Plain scalars that load as floats: PyYAML's rule, then the one OmegaConf's loader adds (`1e3`, no dot).
+_YAML_FLOAT = re.compile(r"""[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)""", re.X)
+_OMEGACONF_FLOAT = re.compile(r"""[-+]?[0-9]+(?:_[0-9]+)*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+)
+    |\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\.[0-9_]*""", re.X)
+_TAG = "tag:yaml.org,2002:"
 
 
-def loaded_key(key):
-    """What a scalar key is once loaded, as far as two spellings can meet: a plain integer or
-    boolean (`True == 1` in Python too), else its text (a quoted key is text)."""
-    if not key.style and key.value in _BOOLS:
-        return _BOOLS[key.value]
-    if not key.style and _YAML_INT.fullmatch(key.value) and len(key.value) <= 100:  # no one writes a longer key twice
-        digits = key.value.replace("_", "")
+def loaded_key(key, written: str):
+    """What a scalar key is once OmegaConf's loader has read it, as far as two spellings can
+    meet in the mapping it builds: a boolean, integer or float (`True == 1 == 1.0` in Python
+    too), else its text. ``written`` is the key as the file spells it, its anchor and tag
+    included (libyaml's span of the node): a tag decides the type, and a key quoted without
+    one is text."""
+    tag = _written_tag(key, written)
+    value = key.value
+    if tag is None and key.style or tag == _TAG + "str" or len(value) > 100:  # no one writes a longer number twice
+        return ("text", value)
+    if tag in (None, _TAG + "bool") and value in _BOOLS:
+        return _BOOLS[value]
+    if tag in (None, _TAG + "int") and _YAML_INT.fullmatch(value):
+        digits = value.replace("_", "")
         return (-1 if digits.startswith("-") else 1) * _unsigned_int(digits.lstrip("+-"))
-    return ("text", key.value)
+    if tag in (None, _TAG + "float") and (_YAML_FLOAT.fullmatch(value) or _OMEGACONF_FLOAT.fullmatch(value) or tag):
+        try:
+            return _float(value)
+        except ValueError:  # `!!float x`: the loader refuses it, not as a key written twice
+            pass
+    return ("text", value)
+
+
+def _written_tag(key, written: str) -> str | None:
+    """The key's tag when the file writes one (`!!str 1`, `&a !!int 2`), else None."""
+    for word in written.split():
+        if word.startswith("!"):
+            return key.tag
+        if not word.startswith("&"):
+            return None
+    return None
+
+
+def _float(value: str):
+    """A YAML float as PyYAML's constructor reads it; every `.nan` is its one NaN object."""
+    value = value.replace("_", "").lower()
+    sign = -1 if value.startswith("-") else 1
+    value = value.lstrip("+-")
+    if value == ".inf":
+        return sign * float("inf")
+    if value == ".nan":
+        return ("float", "nan")  # one key, as PyYAML's single NaN makes it; equal to no number
+    if ":" in value:
+        number = 0.0
+        for part in value.split(":"):
+            number = number * 60 + float(part)
+        return sign * number
+    return sign * float(value)
