@@ -226,7 +226,7 @@ def record(project, before: dict | None, lock) -> None:
 def _proof_text(project, before: dict | None, lock) -> str | None:
     from xlm.records.stamps import load_stamp
     from xlm.records.treehash import IGNORED_DIRS
-    from xpm.sync import frozen_diff
+    from xpm.lock import frozen_diff
 
     root = str(project.root)
     if before is None or lock is None or snapshot(root) != before:

@@ -15,10 +15,10 @@ from xlm.manifest import (NEW_FILE_HEADER, SOURCE_FIX, GitSource, LocalSource, M
                           normalised_name, replace_entry_text, show)
 from xpm import stamp, vendor
 from xpm.errors import FrozenMismatch, XpmError
-from xpm.lock import Lock, changed_text
+from xpm.lock import Lock, changed_text, frozen_diff
 from xpm.project import Project, refuse_linked_file
 from xpm.removal import remove_tree
-from xpm.sync import Options, Outcome, frozen_diff, sync
+from xpm.sync import Options, Outcome, sync
 from xpm.transaction import Transaction
 
 

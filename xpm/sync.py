@@ -395,20 +395,3 @@ def _refuse_foreign_folder(project: Project, job: Job) -> None:
         f"{folder} exists and was not installed by xpm; installing '{job.entry.text}' would replace it",
         "move that folder elsewhere (or rename the model), then run the command again",
     )
-
-
-def frozen_diff(entries: list[Entry], lock: Lock | None) -> list[str]:
-    """How `.xlm_models` and the lock disagree, one line per model ([] when they agree)."""
-    if lock is None:
-        return ["xlm.lock is missing"]
-    diff, names = [], set()
-    for entry in entries:
-        names.add(entry.name)
-        locked = lock.get(entry.name)
-        if locked is None:
-            diff.append(f"+ {entry.name}: '{entry.text}' is in .xlm_models ({entry.where()}) but not in xlm.lock")
-        elif not locked.matches(entry):
-            diff.append(f"~ {entry.name}: .xlm_models says '{entry.text}', xlm.lock has '{locked.spec()}'")
-    for name in sorted(set(lock.entries) - names):
-        diff.append(f"- {name}: in xlm.lock but no longer in .xlm_models")
-    return diff
