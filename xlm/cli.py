@@ -213,9 +213,9 @@ def run_hydra(args: list[str]) -> int:
         raise error from exc
     if failed := failed_sweep_jobs():  # each said why when it ended; the sweep went on
         error = UserError(f"{len(failed)} job(s) of the sweep failed (their errors are above; summary.csv lists them as failed): "
-                          + "; ".join(" ".join(job.overrides) for job in failed),
+                          + "; ".join(" ".join(overrides) for overrides, _ in failed),
                           "fix what each error says, then run those jobs again (without -m, with their overrides)")
-        if any(job.crashed for job in failed):  # a bug or out of memory is no mistake of the user's: 1, as for one job
+        if any(crashed for _, crashed in failed):  # a bug or out of memory is no mistake of the user's: 1, as for one job
             error.exit_code = 1
         raise error
     return 0

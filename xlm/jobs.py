@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -266,7 +266,7 @@ def run(cfg: DictConfig) -> Any:
             import traceback
 
             traceback.print_exc()
-            _FAILED_SWEEP_JOBS.append(FailedJob(_command_line(), crashed=True))
+            _FAILED_SWEEP_JOBS.append((_command_line(), True))
             return None
         if error is None:
             raise
@@ -276,7 +276,7 @@ def run(cfg: DictConfig) -> Any:
             traceback.print_exc()
         print(error.render(), file=sys.stderr)
         if _in_sweep():  # the other jobs still run; this one is listed as failed (no record), and the exit says so
-            _FAILED_SWEEP_JOBS.append(FailedJob(_command_line(), crashed=False))
+            _FAILED_SWEEP_JOBS.append((_command_line(), False))
             return None
         _forget_unstarted_run(fresh)
         # SystemExit passes through Hydra's error handler, which would otherwise print a trace
@@ -285,14 +285,7 @@ def run(cfg: DictConfig) -> Any:
 
 
 _HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})
-class FailedJob(NamedTuple):
-    """A sweep job that failed: its overrides, and whether it crashed (else a mistake stopped it)."""
-
-    overrides: list[str]
-    crashed: bool
-
-
-_FAILED_SWEEP_JOBS: list[FailedJob] = []
+_FAILED_SWEEP_JOBS: list[tuple[list[str], bool]] = []  # each failed sweep job's overrides, and whether it crashed
 
 
 def _in_sweep() -> bool:
@@ -302,8 +295,8 @@ def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def failed_sweep_jobs() -> list[FailedJob]:
-    """The sweep jobs that failed (each said why when it ended), and forgets them."""
+def failed_sweep_jobs() -> list[tuple[list[str], bool]]:
+    """The sweep jobs that failed, (overrides, crashed) each (each said why when it ended), and forgets them."""
     failed = list(_FAILED_SWEEP_JOBS)
     _FAILED_SWEEP_JOBS.clear()
     return failed

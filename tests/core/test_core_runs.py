@@ -179,7 +179,7 @@ def test_a_sweep_job_that_crashes_prints_its_traceback_and_the_sweep_goes_on(mon
     monkeypatch.setitem(jobs.JOBS, "train", crash)
     assert jobs.run(OmegaConf.create({"job_type": "train"})) is None  # Hydra then runs the next job
     assert "RuntimeError: CUDA out of memory" in capsys.readouterr().err
-    assert jobs.failed_sweep_jobs() == [jobs.FailedJob([], crashed=True)] and jobs.failed_sweep_jobs() == []
+    assert jobs.failed_sweep_jobs() == [([], True)] and jobs.failed_sweep_jobs() == []
 
 
 def test_a_sweep_with_a_crashed_job_exits_1_as_a_crash_and_one_stopped_by_a_mistake_2(monkeypatch, capsys):
@@ -187,8 +187,7 @@ def test_a_sweep_with_a_crashed_job_exits_1_as_a_crash_and_one_stopped_by_a_mist
     from xlm import cli, jobs
 
     monkeypatch.setattr(cli, "_setup_models_for_job", lambda: None)
-    for failed, code in (([jobs.FailedJob(["a=1"], crashed=False)], 2),
-                         ([jobs.FailedJob(["a=1"], crashed=False), jobs.FailedJob(["a=2"], crashed=True)], 1)):
+    for failed, code in (([(["a=1"], False)], 2), ([(["a=1"], False), (["a=2"], True)], 1)):
         monkeypatch.setattr(jobs, "main", lambda: jobs._FAILED_SWEEP_JOBS.extend(failed))
         assert cli.main(["train", "-m", "a=1,2"]) == code
         assert capsys.readouterr().err.startswith(f"error: {len(failed)} job(s) of the sweep failed (")
