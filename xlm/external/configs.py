@@ -248,7 +248,7 @@ def _check_mapping(node, text: str, targets: list[tuple[str, int]]) -> None:
                                   "(quote it to make it a string)", key.start_mark.line + 1)
         if key.value == "<<":
             continue
-        same = loaded_key(key, text[key.start_mark.index:key.end_mark.index])
+        same = loaded_key(key, text)
         if same in seen:
             alike = f" (YAML reads '{seen[same]}' and '{key.value}' as one key)" if seen[same] != key.value else ""
             raise YamlSyntaxError(f"the key '{key.value}' appears twice in one mapping{alike}", key.start_mark.line + 1)

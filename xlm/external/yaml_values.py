@@ -104,17 +104,19 @@ _YAML_FLOAT = re.compile(r"""[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\
 _OMEGACONF_FLOAT = re.compile(r"""[-+]?[0-9]+(?:_[0-9]+)*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+)
     |\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\.[0-9_]*""", re.X)
 _TAG = "tag:yaml.org,2002:"
+_NUMBER_START = tuple("-+0123456789.")  # where an integer or a float can start (PyYAML's resolvers)
 
 
-def loaded_key(key, written: str):
-    """What a scalar key is once OmegaConf's loader has read it, as far as two spellings can
-    meet in the mapping it builds: a boolean, integer or float (`True == 1 == 1.0` in Python
-    too), else its text. ``written`` is the key as the file spells it, its anchor and tag
-    included (libyaml's span of the node): a tag decides the type, and a key quoted without
-    one is text."""
-    tag = _written_tag(key, written)
-    value = key.value
-    if tag is None and key.style or tag == _TAG + "str" or len(value) > 100:  # no one writes a longer number twice
+def loaded_key(key, text: str):
+    """What a scalar key of the document ``text`` is once OmegaConf's loader has read it, as
+    far as two spellings can meet in the mapping it builds: a boolean, integer or float
+    (`True == 1 == 1.0` in Python too), else its text. A tag written on it decides its type (the
+    node's span in ``text`` starts at its anchor or tag); a key quoted without one is text."""
+    value, start = key.value, key.start_mark.index
+    tag = _written_tag(key, text[start:key.end_mark.index]) if text[start:start + 1] in ("!", "&") else None
+    if tag is None and (key.style or value[:1] not in _NUMBER_START and value not in _BOOLS):  # most keys: a name
+        return ("text", value)
+    if tag == _TAG + "str" or len(value) > 100:  # no one writes a longer number twice
         return ("text", value)
     if tag in (None, _TAG + "bool") and value in _BOOLS:
         return _BOOLS[value]
