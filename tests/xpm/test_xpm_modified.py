@@ -71,6 +71,18 @@ def test_xlm_list_and_verify_agree(installed, case, changed):
     assert on_disk == hashing.hash_dir(for_verify / "xlm_models" / "zlm")  # the documented hash of what is there
 
 
+@pytest.mark.parametrize("case, changed", [c for c in CASES if c[1] is not None], ids=[c.__name__ for c, ch in CASES if ch is not None])
+def test_a_change_is_still_seen_after_a_check_rewrote_the_stamp(installed, case, changed):
+    """A file edited in the stamp's clock tick was found, but the stamp the check then rewrote
+    (newer, for the other files it re-hashed) proved it unchanged to every later check: `xpm
+    list` after `xlm` said ok (git smudges such an entry; so does xlm now)."""
+    judged = case(installed)
+    for _ in range(3):
+        assert xlm_check(judged)[0] == "modified"
+        assert list_state(judged).startswith("modified")
+    assert verify_lines(judged, 1)[0].startswith("zlm: modified")
+
+
 def test_only_files_whose_stat_data_changed_are_read_and_then_never_again(installed, monkeypatch):
     from xlm.records import stamps  # where xlm, xpm list and xpm verify decide which files changed
 

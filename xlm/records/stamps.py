@@ -15,7 +15,9 @@ A `touch`, a `cp -r` of the project or a fresh checkout changes no file. A file 
 is not older than the stamp may have been edited in the clock tick the stamp was written in
 (git's "racily clean"), so it is re-hashed too. The stat data of re-hashed files whose content
 is right then go into the stamp (a cache: rewritten atomically, only while the project's lock
-is free, and never on a read-only project), so the next check is cheap again. The stat
+is free, and never on a read-only project), so the next check is cheap again; a changed file's
+record gets an mtime no file has (git "smudges" it so), so a stamp rewritten after it was
+edited never vouches for it. The stat
 comparison itself is `xlm.records.statcheck`, shared with xpm's no-op proof (`xpm.noop`).
 
 Below xlm and xpm both (json, os, xlm.manifest: nothing heavy, no hashlib unless a file
@@ -174,8 +176,8 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
             continue  # added
         if mode != rec[0] or (path in digests and digests[path][1] != rec[3]):
             modified.append(path)
-            if proven and mode == rec[0]:  # stat data that hid a change (only `full` sees it): never trusted again
-                fresh[path] = [rec[0], rec[1], -1, rec[3]]
+            if mode == rec[0] and rec[2] != -1:  # its stat data never vouches for it again: stat data that hid a
+                fresh[path] = [rec[0], rec[1], -1, rec[3]]  # change (`full` saw it), or that a refreshed stamp would prove
         elif not proven:
             fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3]]
     if fresh:
