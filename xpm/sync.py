@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
-from xpm.errors import ModelErrors, NotACommit, OfflineMissing, XpmError
+from xpm.errors import HashMismatch, ModelErrors, NotACommit, OfflineMissing, XpmError
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
@@ -47,6 +47,7 @@ class Job:
     previous: LockEntry | None  # the lock's entry before this run, for "old -> new"
     result: LockEntry | None = None
     staged: vendor.Staged | None = None
+    error: XpmError | None = None  # what refused its tree (a hash, a rule): the remote's other models go on
     warnings: list[str] = field(default_factory=list)  # about its remote (e.g. unusable ref names)
     kept: bool = False  # its locked tree stays in place: requirements are read from the vendored folder
 
@@ -221,14 +222,19 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
         db.fetch(lacking, {j.revision.commit: j.entry.name for j in url_jobs}, asked)
     if resolved := [j for j in url_jobs if j.entry.name in resolving]:
         _peel(resolved, db)
+    from xpm.tree_rules import UnsafeTree
+
     for j in url_jobs:
         rev = j.revision
         _say(options, j.entry.name, f"exporting {short(rev.commit)}")
+        j.error = None
         try:
             j.staged = vendor.stage(git, db.path, project.root, j.entry.name, rev.commit, j.source.subdir, j.entry.text,
                                     rev.hash, options.submit)
         except NotACommit as exc:  # say which tag or branch (a bare `xpm add` named none)
-            raise exc.of_ref(rev.resolved) if rev.resolved else exc from None
+            j.error = exc.of_ref(rev.resolved) if rev.resolved else exc
+        except (HashMismatch, UnsafeTree) as exc:  # this model's tree, not the mirror: the next one is exported too
+            j.error = exc
     return missing
 
 
@@ -284,7 +290,9 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
             results = run_all([lambda group=group: _work_remote(group, project, options) for group in ordered], options.jobs,
                               on_stop=lambda: (inspector.stop(), options.git.stop()))
             for job in jobs:  # the verdicts, in the order of .xlm_models: most came in while later models were fetched
-                if job.staged is not None:
+                if job.error is not None:
+                    results.append(job.error)
+                elif job.staged is not None:
                     try:
                         _lock_staged(job, project)
                     except XpmError as exc:
