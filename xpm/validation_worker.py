@@ -37,9 +37,9 @@ from xpm.validate import Inspection, inspect_here, inspect_now
 class ValidationWorker:
     def __init__(self, pid: int, requests, answers):
         self.pid, self._requests, self._answers = pid, requests, answers
-        self._sending = threading.Lock()  # one request at a time; guards `_pending` against `_ended_why`
+        self._sending = threading.Lock()  # one request at a time; guards `_pending` against `_failure`
         self._pending: deque[_Verdict] = deque()  # asked, not yet answered: in the order asked
-        self._ended_why: str | None = None  # set once the child stopped answering
+        self._failure: tuple[str, str] | None = None  # (what, fix) once the child stopped answering
         self._reaping = threading.Lock()  # a pid is signalled only until it is reaped
         self._reader = threading.Thread(target=self._read_answers, name="xpm-validation-answers", daemon=True)
         self._reader.start()
@@ -79,8 +79,8 @@ class ValidationWorker:
         `validate.inspect_here(root, name)` returns (thread-safe)."""
         verdict = _Verdict(name)
         with self._sending:
-            if self._ended_why is not None:
-                verdict.ended(self._ended_why)
+            if self._failure is not None:
+                verdict.ended(self._failure)
                 return verdict
             self._pending.append(verdict)  # first: the answer may come before the write returns
             try:
@@ -107,9 +107,14 @@ class ValidationWorker:
                 break
         why = self._ended()
         with self._sending:
-            self._ended_why = why
+            # One error for every verdict still waiting, naming the model the child was on: the
+            # others only queued behind it (the command reports the same error once).
+            about = f"model '{self._pending[0].name}': " if self._pending else ""
+            self._failure = (f"{about}xpm's validation process ended without an answer ({why})",
+                             "run the command again; if it ends the same way, the model's files crash xlm's validation: "
+                             "report them to xpm's developers")
             while self._pending:
-                self._pending.popleft().ended(why)
+                self._pending.popleft().ended(self._failure)
 
     def _ended(self) -> str:
         """How the child ended: it closed its pipe, so it exits now (waited for at most a second)."""
@@ -162,23 +167,21 @@ class _Verdict:
     """One validation asked of the child; calling it waits for the answer (an Inspection)."""
 
     def __init__(self, name: str):
-        self.name, self._done, self._answer, self._why = name, threading.Event(), None, ""
+        self.name, self._done, self._answer, self._failure = name, threading.Event(), None, None
 
     def answered(self, answer) -> None:
         self._answer = answer
         self._done.set()
 
-    def ended(self, why: str) -> None:
-        self._why = why
+    def ended(self, failure: tuple[str, str]) -> None:
+        self._failure = failure
         self._done.set()
 
     def __call__(self) -> Inspection:
         self._done.wait()
+        if self._failure is not None:
+            raise XpmError(*self._failure)
         answer = self._answer
-        if answer is None:
-            raise XpmError(f"model '{self.name}': xpm's validation process ended without an answer ({self._why})",
-                           "run the command again; if it ends the same way, the model's files crash xlm's validation: "
-                           "report them to xpm's developers")
         if isinstance(answer, bytes):
             import pickle
 

@@ -321,8 +321,28 @@ def test_answers_reach_the_verdicts_asked_in_order_and_a_full_pipe_blocks_no_one
 def test_a_verdict_asked_after_the_child_died_fails_at_once(tmp_path, worker):
     os.kill(worker.pid, signal.SIGKILL)
     worker._reader.join(10)
-    with pytest.raises(XpmError, match="model 'late': xpm's validation process ended without an answer"):
+    with pytest.raises(XpmError, match=r"^xpm's validation process ended without an answer \(killed by signal 9\)$"):
         worker.submit(tmp_path, "late")()
+
+
+def test_a_child_killed_mid_validation_is_one_error_naming_the_model_it_was_on(tmp_path, monkeypatch):
+    """Every model waiting behind it said that its own files crash xlm's validation (fuzz_parallel P2)."""
+    _slow_validation(monkeypatch, 60)
+    worker = ValidationWorker.start()
+    try:
+        verdicts = [worker.submit(tmp_path, name) for name in ("first", "second", "third")]
+        time.sleep(0.2)
+        os.kill(worker.pid, signal.SIGKILL)
+        said = set()
+        for verdict in verdicts:
+            with pytest.raises(XpmError) as caught:
+                verdict()
+            said.add(caught.value.render())
+    finally:
+        worker.close()
+    assert said == {"error: model 'first': xpm's validation process ended without an answer (killed by signal 9)\n"
+                    "  fix: run the command again; if it ends the same way, the model's files crash xlm's validation: "
+                    "report them to xpm's developers"}
 
 
 def test_a_parallel_install_fetches_on_while_the_child_validates(upstream, project, monkeypatch):
