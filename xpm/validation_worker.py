@@ -34,6 +34,9 @@ from xpm.errors import XpmError
 from xpm.validate import Inspection, inspect_here, inspect_now
 
 
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+
+
 class ValidationWorker:
     def __init__(self, pid: int, requests, answers):
         self.pid, self._requests, self._answers = pid, requests, answers
@@ -52,6 +55,10 @@ class ValidationWorker:
             return None  # a fork copies no thread but the caller, and none of the locks they hold
         fds: list[int] = []
         parent = os.getpid()
+        # Ctrl-C and SIGTERM wait until both sides are set up: in the child, one that lands while
+        # Python tidies up after the fork printed "Exception ignored in _after_fork"; in the
+        # parent, it is raised once the worker exists, so that it can be closed.
+        unblock = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
         try:
             fds += os.pipe()
             fds += os.pipe()
@@ -59,11 +66,15 @@ class ValidationWorker:
         except OSError:  # out of processes or descriptors: the threads validate, as without a child
             for fd in fds:
                 os.close(fd)
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
             return None
         request_r, request_w, answer_r, answer_w = fds
         if pid == 0:  # the child: never returns
             code = 1
             try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up (`xpm.interrupt`): nothing to undo
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
                 _keep_only(request_r, answer_w)
                 _exit_with(parent)
                 _serve(request_r, answer_w)
@@ -72,7 +83,13 @@ class ValidationWorker:
                 os._exit(code)  # no atexit handler, no flush of buffers copied from the parent
         os.close(request_r)
         os.close(answer_w)
-        return cls(pid, os.fdopen(request_w, "wb"), os.fdopen(answer_r, "rb"))
+        worker = cls(pid, os.fdopen(request_w, "wb"), os.fdopen(answer_r, "rb"))
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblock)  # a Ctrl-C that came meanwhile is raised here
+        except BaseException:
+            worker.close()
+            raise
+        return worker
 
     def submit(self, root: Path, name: str) -> Callable[[], Inspection]:
         """Ask the child to validate `root`; the returned call waits for what
@@ -224,8 +241,6 @@ def _exit_with(parent: int) -> None:
 
 
 def _serve(requests_fd: int, answers_fd: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up (`xpm.interrupt`): nothing to undo here
     requests, answers = os.fdopen(requests_fd, "rb"), os.fdopen(answers_fd, "wb")
     while True:
         try:

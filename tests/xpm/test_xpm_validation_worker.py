@@ -125,6 +125,26 @@ def test_close_stops_and_reaps_the_child_even_while_it_works(tmp_path):
     worker.close()  # twice is harmless
 
 
+def test_a_ctrl_c_at_the_fork_is_raised_in_the_parent_once_the_child_can_be_closed(monkeypatch):
+    """It landed in the child while Python tidied up after the fork ("Exception ignored in
+    _after_fork" on the terminal; fuzz_interrupts2 F6), or in the parent before the worker
+    existed. It now waits until both are set up: the parent raises it and closes the child."""
+    real_fork, forked = os.fork, []
+
+    def fork():
+        os.kill(os.getpid(), signal.SIGINT)  # the terminal's Ctrl-C, as the fork begins
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    with pytest.raises(KeyboardInterrupt):
+        ValidationWorker.start()
+    assert len(forked) == 1 and _gone(forked[0])
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the mask is as it was
+
+
 def test_no_child_while_other_threads_run_or_for_serial_work(monkeypatch):
     import threading
 
