@@ -22,6 +22,7 @@ from vendored_judges import (M, add_file, add_pycache, chmod_execute_bit, chmod_
                              install_zlm, list_state, locked, model_py, replace_by_symlink, touch, touch_every_file,
                              verify_lines, xlm_check)
 from xpm import hashing, stamp
+from xpm_cli import xpm
 
 pytestmark = pytest.mark.slow  # builds repositories and installs from them
 
@@ -81,6 +82,33 @@ def test_a_change_is_still_seen_after_a_check_rewrote_the_stamp(installed, case,
         assert xlm_check(judged)[0] == "modified"
         assert list_state(judged).startswith("modified")
     assert verify_lines(judged, 1)[0].startswith("zlm: modified")
+
+
+@pytest.mark.parametrize("hide", ["chmod", "move away", "symlink", "mtime -1"])
+def test_an_edit_stays_found_whatever_hid_it_while_a_check_rewrote_the_stamp(installed, tmp_path, hide):
+    """An edit in the stamp's clock tick, hidden by a mode change or an absence while a check
+    rewrote the stamp, then uncovered (chmod -x, mv back: the old mtime): every judge but
+    `xpm verify` said ok, and `xpm install` "up to date" (fuzz_stamps S1). The smudged record
+    must not match a file with any mtime either (S2: it was the mtime -1)."""
+    edit_same_size_and_mtime_in_the_stamps_tick(installed)
+    path, away = model_py(installed), tmp_path / "away.py"
+    if hide == "chmod":
+        os.chmod(path, 0o755)
+    elif hide in ("move away", "symlink"):
+        path.rename(away)
+        if hide == "symlink":
+            path.symlink_to(away)
+    assert xlm_check(installed)[0] == "modified"  # found; the check rewrites the stamp
+    if hide == "chmod":
+        os.chmod(path, 0o644)
+    elif hide in ("move away", "symlink"):
+        path.unlink(missing_ok=True)
+        away.rename(path)  # the file's old mtime comes back with it
+    else:
+        os.utime(path, ns=(-1, -1))
+    assert xlm_check(installed)[0] == "modified"
+    assert list_state(installed) == "modified"
+    assert "up to date" not in xpm(installed, "install").stdout and "zlm 9.9.9" not in path.read_text()  # the locked file is back
 
 
 def test_only_files_whose_stat_data_changed_are_read_and_then_never_again(installed, monkeypatch):

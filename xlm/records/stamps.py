@@ -15,9 +15,9 @@ A `touch`, a `cp -r` of the project or a fresh checkout changes no file. A file 
 is not older than the stamp may have been edited in the clock tick the stamp was written in
 (git's "racily clean"), so it is re-hashed too. The stat data of re-hashed files whose content
 is right then go into the stamp (a cache: rewritten atomically, only while the project's lock
-is free, and never on a read-only project), so the next check is cheap again; a changed file's
-record gets an mtime no file has (git "smudges" it so), so a stamp rewritten after it was
-edited never vouches for it. The stat
+is free, and never on a read-only project), so the next check is cheap again; the record of a
+changed or deleted file gets a size no file has (git "smudges" such entries), so a stamp
+rewritten after the change never vouches for it, whatever is done to the file later. The stat
 comparison itself is `xlm.records.statcheck`, shared with xpm's no-op proof (`xpm.noop`).
 
 Below xlm and xpm both (json, os, xlm.manifest: nothing heavy, no hashlib unless a file
@@ -176,19 +176,24 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
             continue  # added
         if mode != rec[0] or (path in digests and digests[path][1] != rec[3]):
             modified.append(path)
-            if mode == rec[0] and rec[2] != -1:  # its stat data never vouches for it again: stat data that hid a
-                fresh[path] = [rec[0], rec[1], -1, rec[3]]  # change (`full` saw it), or that a refreshed stamp would prove
         elif not proven:
             fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3]]
+    deleted = [path for path in files if path not in seen]
+    for path in (*modified, *deleted):  # stat data never vouch for them again: a refreshed stamp is newer than their
+        if files[path][1] != _SMUDGED:   # mtime (and `full` may have seen a change that stat data hid)
+            fresh[path] = [files[path][0], _SMUDGED, files[path][2], files[path][3]]
     if fresh:
         _refresh(project_dir, name, stamp, fresh, held)
     whole = len(digests) == len(seen) and full
     return Changes(
         sorted(modified),
         sorted(p for p in seen if p not in files),
-        sorted(p for p in files if p not in seen),
+        sorted(deleted),
         _tree_hash(digests) if whole else None,
     )
+
+
+_SMUDGED = -1  # a record's size that no file has: its file is re-hashed at every check, as git does with a "smudged" entry
 
 
 def _tree_hash(digests: dict[str, tuple[str, str]]) -> str:
