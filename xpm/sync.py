@@ -348,7 +348,8 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
             todo.append(job)
     if options.install:
         for job in todo:
-            _refuse_foreign_folder(project, job)
+            locked = job.previous.hash if job.previous is not None and job.previous.kind == "git" else None
+            vendor.refuse_foreign_folder(project.root, job.entry.name, job.entry.text, locked)
     if todo:
         run_jobs(todo, project, options)
     try:
@@ -380,26 +381,3 @@ def sync(project: Project, entries: list[Entry], options: Options, update: set[s
                 tx.remove(name)
                 outcome.removed.append(name)
     return outcome
-
-
-def _refuse_foreign_folder(project: Project, job: Job) -> None:
-    """Never replace a folder that may be the user's own: one without a stamp, unless its files
-    are the lock's (a stamp deleted by hand). A name in the lock proves nothing: a clone of the
-    project may land where the user keeps a folder of that name."""
-    name = job.entry.name
-    folder = project.models_dir / name
-    if not folder.exists() or vendor.stamp.read_stamp(project.root, name) is not None:
-        return
-    previous = job.previous
-    if previous is not None and previous.kind == "git" and previous.hash is not None:
-        from xpm.hashing import hash_dir
-
-        try:
-            if hash_dir(folder) == previous.hash:
-                return  # the locked files, unstamped: replacing them loses nothing
-        except OSError:
-            pass
-    raise XpmError(
-        f"{folder} exists and was not installed by xpm; installing '{job.entry.text}' would replace it",
-        "move that folder elsewhere (or rename the model), then run the command again",
-    )

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xpm import stamp
-from xpm.errors import HashMismatch
+from xpm.errors import HashMismatch, XpmError
 from xpm.removal import remove_tree
 
 
@@ -107,6 +107,27 @@ def _new_folder(parent: Path, prefix: str) -> Path:
 
 def discard(staged: Staged) -> None:
     remove_tree(staged.path, ignore_errors=True)
+
+
+def refuse_foreign_folder(project_dir: Path, name: str, line: str, locked_hash: str | None) -> None:
+    """Never replace a folder that may be the user's own: one without a stamp, unless its files
+    hash to the lock's `locked_hash` (a stamp deleted by hand). A name in the lock proves
+    nothing: a clone of the project may land where the user keeps a folder of that name."""
+    folder = stamp.vendored_root(project_dir, name)
+    if not folder.exists() or stamp.read_stamp(project_dir, name) is not None:
+        return
+    if locked_hash is not None:
+        from xpm.hashing import hash_dir
+
+        try:
+            if hash_dir(folder) == locked_hash:
+                return  # the locked files, unstamped: replacing them loses nothing
+        except OSError:
+            pass
+    raise XpmError(
+        f"{folder} exists and was not installed by xpm; installing '{line}' would replace it",
+        "move that folder elsewhere (or rename the model), then run the command again",
+    )
 
 
 def installed_names(project_dir: Path) -> list[str]:

@@ -172,3 +172,12 @@ def project(tmp_path: Path) -> Path:
     path = tmp_path / "project"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def forkable(monkeypatch):
+    """Threads other tests left behind (a library's writer, a server) would make `start` refuse
+    to fork, as it must in xpm; these tests fork anyway: the child touches none of them."""
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
