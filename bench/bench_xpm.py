@@ -5,8 +5,8 @@
 
 Builds N model repositories (30 commits each, tag v1.0.29 on the last; a 256 KiB random
 binary changed in every commit; a valid xlm model and a pip-installable package; layouts and
-file sizes vary from one repository to the next), serves them with `git daemon` on 127.0.0.1
-with `https://github.com/bench/` mapped to it by `insteadOf` (as the tests do), and times,
+file sizes vary from one repository to the next), serves them with `git daemon --inetd` on
+127.0.0.1 (`git_server.py`) with `https://github.com/bench/` mapped to it by `insteadOf` (as the tests do), and times,
 as medians: cold `xpm install` from a lock with an empty cache; warm no-op `xpm install`;
 `xpm add` of one model; `git clone --depth 1` of the same refs with 8 in parallel (the
 floor); `uv pip install --no-deps` cold and no-op; `pip install --no-deps`. The tagged tree
@@ -34,7 +34,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,12 +43,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xpm_workload import make_repo, tag_of  # bench/ is this script's folder, first on sys.path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bench:
@@ -85,21 +78,11 @@ class Bench:
         return names
 
     def start_daemon(self) -> None:
-        self.port = port = free_port()
-        self.daemon = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.served}", "--listen=127.0.0.1",
-             f"--port={port}", "--max-connections=64"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("git daemon did not start")
-                time.sleep(0.05)
+        """Serve the repositories over git:// (`git_server.py`: git daemon per connection, behind
+        a listening socket that does not drop a burst of connections)."""
+        self.daemon = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "git_server.py"), str(self.served)],
+                                       stdout=subprocess.PIPE, text=True)
+        self.port = port = int(self.daemon.stdout.readline())
         (self.home / ".gitconfig").write_text(
             "[user]\n\tname = bench\n\temail = bench@example.com\n[advice]\n\tdetachedHead = false\n"
             f'[url "git://127.0.0.1:{port}/"]\n\tinsteadOf = https://github.com/\n\tinsteadOf = https://git.bench.invalid/\n'

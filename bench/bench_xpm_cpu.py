@@ -62,10 +62,9 @@ finally:
 
 
 def daemon_cpu(pid: int) -> float:
-    """CPU seconds of `git daemon` (PID: the `git` that runs `git-daemon` as its child) and of the
-    processes it has reaped: utime, stime, cutime and cstime of /proc/<git-daemon>/stat."""
-    server = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
-    fields = Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU seconds of the git server (`git_server.py`, PID) and of the processes it has reaped
+    (the `git daemon --inetd` of each connection): utime, stime, cutime and cstime of /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 

@@ -37,7 +37,7 @@ def model_files(name: str, commit: int, rng: random.Random, layout: dict) -> dic
         files[f"{name}/{'layers/' if k % 2 else ''}mod{k}.py"] = module_text(k, size).encode()
     for k, size in enumerate(layout["configs"]):
         # 10 bytes a line, each key once (a key twice in one mapping is refused, as OmegaConf refuses it)
-        files[f"configs/experiment/{name}_{k}.yaml"] = (f"# experiment {k}\n" + "".join(f"k{i:03d}: 0.1\n" for i in range(size // 10))).encode()
+        files[f"configs/experiment/{name}_{k}.yaml"] = (f"# @package _global_\n# experiment {k}\n" + "".join(f"k{i:03d}: 0.1\n" for i in range(size // 10))).encode()
     for k, size in enumerate(layout["assets"]):
         files[f"assets/table{k}.txt"] = rng.randbytes(size // 2).hex().encode()
     out = {path: ("100644", data) for path, data in files.items()}
