@@ -119,13 +119,14 @@ CREDENTIAL_HELPERS = (
 )
 CREDENTIALS_FIX = f"remove them from the URL and let git supply them: {CREDENTIAL_HELPERS}"
 RESERVED_NAMES = ("arlm", "mlm", "ilm")  # the core models' names (ilm: one to come): no other model may take one
+WINDOWS_DEVICE_NAMES = frozenset(["con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(10))])
 RESERVED_MODEL_NAMES = {
     "xlm_models": "xlm_models/ is where xpm vendors a project's models",
     "sitecustomize": "Python runs a module of that name at every start of a process that has it on its path",
     "usercustomize": "Python runs a module of that name at every start of a process that has it on its path",
     **{
         device: "it is a Windows device name, so its folder cannot be created on Windows"
-        for device in ("con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(10)))
+        for device in sorted(WINDOWS_DEVICE_NAMES)
     },
 }
 _SECRET_AFTER_SCHEME = re.compile(r"(?i)\b(https?://)[^/@\s]+@")

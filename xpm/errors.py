@@ -151,6 +151,17 @@ class RejectedObjects(RemoteError):
         )
 
 
+class BrokenRemote(RemoteError):
+    """The server's git will not pack its own repository: damaged upstream, no retry helps."""
+
+    def __init__(self, url: str, detail: str):
+        super().__init__(
+            f"{url} cannot send its repository: the server's git finds it damaged ({detail})",
+            "the repository is broken upstream (`git fsck` there names the object): tell its maintainers, "
+            "or use another ref or remote",
+        )
+
+
 class LockTimeout(XpmError):
     def __init__(self, label: str, holder: str, seconds: float):
         super().__init__(

@@ -12,7 +12,8 @@ refused, and why (docs/xpm.md, "What a model tree may hold"):
   folders shaped like a git repository (git would run their `core.fsmonitor` and hooks);
 - two paths equal under case folding or Unicode normalisation (they clash on macOS/Windows);
 - `__pycache__` folders: the content hash skips them, so they could hide unreviewed bytecode;
-- empty, `.`, `..`, over-long, backslash or control-character components, over-long paths;
+- empty, `.`, `..`, over-long, backslash or control-character components, over-long paths,
+  and names Windows cannot create (device names, trailing dots or spaces, `<>:"|?*`);
 - trees over the size, file-count or depth limits (`Limits`, overridable by environment).
 
 Git LFS pointer files are kept, with a warning: the weights they stand for are not in git.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from xlm.errors import first_of
+from xlm.manifest import WINDOWS_DEVICE_NAMES
 from xpm.errors import XpmError
 
 MAX_COMPONENT_BYTES = 255  # NAME_MAX of ext4, APFS, NTFS (in UTF-16 units there, fewer bytes)
@@ -47,7 +49,11 @@ _HFS_IGNORED = dict.fromkeys(
 # `.git` or its NTFS 8.3 short name `git~1`, then any dots or spaces (Windows drops them), then
 # the end or an NTFS stream (`.git::$INDEX_ALLOCATION`): the names git itself refuses.
 _DOTGIT = re.compile(r"(?:\.git|git~1)[. ]*(?::.*)?", re.IGNORECASE | re.DOTALL)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a name may not hold: controls (C0, DEL and C1: U+009B starts a terminal escape), line and
+# paragraph separators, and the invisible marks that reorder text (bidi controls, U+FEFF): a
+# name must print as what it is.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+_NOT_ON_WINDOWS = re.compile(r'[<>:"|?*]')
 # A folder holding HEAD and one of these is a git repository to git (gitrepository-layout(5)).
 _REPO_MARKERS = frozenset({"objects", "refs", "config", "commondir"})
 
@@ -91,11 +97,11 @@ class Limits:
             raw = environ.get(var, "").strip()
             if not raw:
                 continue
-            match = re.fullmatch(r"([0-9]+)\s*([kmgt]?)(?:i?b)?", raw, re.IGNORECASE) if field == "max_bytes" else re.fullmatch(r"([0-9]+)()", raw)
+            match = re.fullmatch(r"([0-9]+)\s*(?:([kmgt])(?:i?b)?|b?)", raw, re.IGNORECASE) if field == "max_bytes" else re.fullmatch(r"([0-9]+)()", raw)
             if match is None or int(match.group(1)) == 0:
                 example = "a positive number of bytes, e.g. 536870912 or 512M or 2G" if field == "max_bytes" else "a positive whole number, e.g. 100000"
                 raise XpmError(f"environment variable {var}={raw!r} is not a valid limit", f"set it to {example}, or unset it for the default")
-            values[field] = int(match.group(1)) * _UNITS[match.group(2).lower()]
+            values[field] = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
         return cls(**values)
 
 
@@ -119,10 +125,29 @@ def decode_path(raw: bytes, label: str) -> str:
 
 def fold(name: str) -> str:
     """The key under which macOS and Windows see a name: ignorable code points dropped, case
-    folded, composed (NFC). Two paths with one key would be one file there."""
+    folded one character at a time as their file systems do (`ı` and `i`, `ς` and `σ` are one
+    name; `ß` and `ss` are two), composed (NFC). Two paths with one key would be one file there."""
     if name.isascii():
         return name.lower()  # the same key, without Unicode tables: nearly every name
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name.translate(_HFS_IGNORED)).casefold())
+    name = unicodedata.normalize("NFD", name.translate(_HFS_IGNORED))
+    return unicodedata.normalize("NFC", "".join(_simple(_simple(c, str.upper), str.lower) for c in name))
+
+
+def _simple(char: str, case) -> str:
+    """`case(char)` where it is one character (a simple case mapping), else `char` unchanged."""
+    mapped = case(char)
+    return mapped if len(mapped) == 1 else char
+
+
+def windows_problem(part: str) -> str | None:
+    """Why Windows cannot create a file or folder named `part`, or None."""
+    if part.endswith((".", " ")):
+        return "it ends with a dot or a space, which Windows drops"
+    if found := _NOT_ON_WINDOWS.search(part):
+        return f"Windows forbids '{found.group()}' in names"
+    if part.split(".", 1)[0].rstrip(" ").lower() in WINDOWS_DEVICE_NAMES:
+        return "it is a Windows device name"
+    return None
 
 
 def is_dotgit(component: str) -> bool:
@@ -184,8 +209,9 @@ def _check_entry(entry: Entry, label: str, limits: Limits) -> None:
             raise _refuse(label, f"has a name longer than {MAX_COMPONENT_BYTES} bytes in {{path}}",
                           "shorten it upstream (file systems refuse such names)", path=path)
         if "\\" in part or _CONTROL.search(part):
-            raise _refuse(label, "has a backslash or a control character in {path}",
-                          "rename it upstream (Windows reads a backslash as a folder separator)", path=path)
+            raise _refuse(label, "has a backslash, or a control or invisible character, in {path}",
+                          "rename it upstream (Windows reads a backslash as a folder separator; an invisible "
+                          "character hides what a name says)", path=path)
         if is_dotgit(part):
             raise _refuse(label, "contains '.git' (in some spelling) in {path}",
                           "remove it upstream: a vendored model must not carry git metadata", path=path)
@@ -193,6 +219,9 @@ def _check_entry(entry: Entry, label: str, limits: Limits) -> None:
             raise _refuse(label, "contains compiled Python in {path}",
                           "remove __pycache__ from the repository upstream (and add it to .gitignore): "
                           "bytecode is not covered by the content hash", path=path)
+        if why := windows_problem(part):
+            raise _refuse(label, f"has {{path}}, a name Windows cannot create ({why})",
+                          "rename it upstream: a model must install on Windows too", path=path)
     if entry.is_link and entry.size > MAX_PATH_BYTES:
         raise _refuse(label, f"has symlink {{path}} with a target longer than {MAX_PATH_BYTES} bytes",
                       "point the link at a shorter path upstream", path=path)
@@ -267,7 +296,8 @@ def _link_target(path: str, raw: bytes, label: str) -> str:
     if not target:
         raise _refuse(label, "has symlink {path} with an empty target", "remove it upstream", path=path)
     if "\\" in target or _CONTROL.search(target):
-        raise _refuse(label, "has symlink {path} -> {target}, with a backslash or a control character", _LINK_FIX, path=path, target=target)
+        raise _refuse(label, "has symlink {path} -> {target}, with a backslash, or a control or invisible character", _LINK_FIX,
+                      path=path, target=target)
     if target.startswith("/") or re.match(r"[A-Za-z]:", target):
         raise _refuse(label, "has symlink {path} -> {target}, an absolute path", _LINK_FIX, path=path, target=target)
     return target

@@ -116,6 +116,21 @@ def test_a_yml_config_is_named_as_one_hydra_never_reads(tmp_path, suffix):
         ("ignored_config", str(model / f"my_model{suffix}"), "rename it to my_model.yaml")]
 
 
+@pytest.mark.parametrize("shape", ["link to a folder", "folder"])
+def test_a_required_config_that_is_a_folder_is_named_as_one(tmp_path, shape):
+    """Walked as a folder, it leaves the group empty: the problem says what is there, not "create it"."""
+    root = make_model(tmp_path, "my_model")
+    config = root / "configs" / "model" / "my_model.yaml"
+    config.unlink()
+    config.symlink_to("..") if shape == "link to a folder" else config.mkdir()
+    [problem] = inspect_model(root, "my_model").problems
+    assert (problem.kind, problem.what, problem.where, problem.fix) == (
+        "missing_configs",
+        "External model 'my_model' missing required config groups: ['model']: configs/model/my_model.yaml is a folder "
+        "(or a symbolic link to one), not a file",
+        str(config), "make configs/model/my_model.yaml a YAML file")
+
+
 @pytest.mark.parametrize("data, what, line", [
     (b"a: 1\nname: caf\xe9\n", "it is not valid UTF-8 (byte 0xe9); Hydra reads configs as UTF-8", 2),
     ("\ufeff# @package _global_\nmodel:\n  x: 1\n".encode(), "it starts with a byte order mark, which hides its `# @package` header from Hydra", 1),

@@ -280,6 +280,28 @@ def test_malformed_objects_are_refused_on_arrival(upstream, git_env, tmp_path):
     assert db.missing([commit]) == [commit]
 
 
+def test_a_repository_damaged_on_the_server_is_named_and_not_retried(upstream, git_daemon, project, git_env):
+    """The server's git stops before it sends a pack (a tree entry with an empty name, which no
+    git makes): one message naming the model and the damage, not a raw `git fetch` failure."""
+    repo = upstream("lab/broken")
+    repo.commit("c", model_files("broken"))
+    blob = bytes.fromhex(repo.git("hash-object", "-w", "--", "broken/model.py"))
+    raw = subprocess.run(["git", "cat-file", "tree", "HEAD^{tree}"], cwd=repo.path, capture_output=True, check=True).stdout
+    tree = subprocess.run(["git", "hash-object", "-w", "-t", "tree", "--literally", "--stdin"], cwd=repo.path,
+                          input=raw + b"100644 \0" + blob, capture_output=True, check=True).stdout.decode().strip()
+    repo.git("update-ref", "refs/heads/main", repo.git("commit-tree", tree, "-m", "damaged"))
+    repo.tag("v1.0.0")
+    before = sorted(project.iterdir())
+    out = xpm(project, "add", "github.com/lab/broken@v1.0.0", code=1)
+    assert out.stderr == (
+        "error: model 'broken': https://github.com/lab/broken cannot send its repository: the server's git finds it "
+        "damaged (empty filename in tree entry)\n"
+        "  fix: the repository is broken upstream (`git fsck` there names the object): tell its maintainers, "
+        "or use another ref or remote\n"
+    )
+    assert sorted(project.iterdir()) == before
+
+
 # ----------------------------------------------------------------------------- credentials
 def _everything_written(*roots) -> bytes:
     data = b""

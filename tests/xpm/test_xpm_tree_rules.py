@@ -41,6 +41,9 @@ ACCEPTED = {
     "a chain of 40 links": [f("end"), *[link(f"l{i}", f"l{i + 1}") for i in range(MAX_LINK_HOPS)], link(f"l{MAX_LINK_HOPS}", "end")],
     "a 255-byte name and a 64-level path": [f("n" * 255), f("/".join(["d"] * 64))],
     "long names, short enough in all": [f(f"{D}/{D}/{D}/x"), link(f"{D}/l", f"../{D}/{D}/x")],
+    "names Windows allows": [f("auxiliary.py"), f("con_fig.yaml"), f("com10"), f("a.b.c"), f(".env"), f("lpt"), f("a b/c")],
+    # No file system folds 'ß' into 'ss' (a full case folding does): two files everywhere
+    "ß and ss": [f("straße.py"), f("strasse.py")],
 }
 
 
@@ -63,9 +66,20 @@ REFUSED = {
     "a 256-byte name in UTF-8": ([f("é" * 128)], "has a name longer than 255 bytes"),
     "a path over 1024 bytes": ([f("/".join(["p" * 200] * 6))], "has a path longer than 1024 bytes: 'ppp"),
     "a path 65 levels deep": ([f("/".join(["d"] * 65))], "more than 64 levels deep"),
-    "a backslash": ([f("a\\..\\x")], "has a backslash or a control character in 'a\\..\\x'"),
-    "a newline (would forge content-hash lines)": ([f("a\n100644 x")], "control character in 'a\\n100644 x'"),
-    "a terminal escape, shown escaped": ([f("a\x1b[2Jb")], "control character in 'a\\x1b[2Jb'"),
+    "a backslash": ([f("a\\..\\x")], "has a backslash, or a control or invisible character, in 'a\\..\\x'"),
+    "a newline (would forge content-hash lines)": ([f("a\n100644 x")], "invisible character, in 'a\\n100644 x'"),
+    "a terminal escape, shown escaped": ([f("a\x1b[2Jb")], "control or invisible character, in 'a\\x1b[2Jb'"),
+    "a C1 control (U+009B starts a terminal escape)": ([f("x\x9b2J.py")], "invisible character, in 'x\\x9b2J.py'"),
+    "U+0085 (a line break to some)": ([f("a\x85b.py")], "invisible character, in 'a\\x85b.py'"),
+    "a line separator": ([f("l\u2028s.py")], "invisible character, in 'l\\u2028s.py'"),
+    "a right-to-left override": ([f("\u202elmay.evil.yaml")], "invisible character, in '\\u202elmay.evil.yaml'"),
+    "a byte-order mark inside": ([f("a\ufeffb")], "invisible character"),
+    "a Windows device name": ([f("zlm/aux.py")], "has 'zlm/aux.py', a name Windows cannot create (it is a Windows device name)"),
+    "a device name, any case and extension": ([f("CON"), f("Lpt1.tar.gz")], "'CON', a name Windows cannot create"),
+    "a trailing dot (one file with util.py on Windows)": ([f("util.py"), f("util.py.")], "(it ends with a dot or a space, which Windows drops)"),
+    "a trailing space in a folder": ([f("sp /x")], "has 'sp /x', a name Windows cannot create (it ends with a dot or a space"),
+    "a colon (an NTFS stream)": ([f("a:b")], "(Windows forbids ':' in names)"),
+    "a question mark": ([f("q?")], "(Windows forbids '?' in names)"),
     ".git": ([f(".git/config")], "contains '.git' (in some spelling) in '.git/config'"),
     ".GIT": ([f("sub/.GIT/HEAD")], "in 'sub/.GIT/HEAD'"),
     ".Git as a file": ([f("a/.Git")], "in 'a/.Git'"),
@@ -86,6 +100,9 @@ REFUSED = {
     "a file and a folder": ([f("A"), f("a/x")], "has 'A' and 'a/', which are one file"),
     "two folders": ([f("a/B/x"), f("a/b/y")], "has 'a/B/' and 'a/b/', which are one file"),
     "NFC and NFD": ([f("caf\u00e9.py"), f("cafe\u0301.py")], "which are one file on macOS and Windows"),
+    "dotless i and i (NTFS upper-cases both to I)": ([f("\u0131.py"), f("i.py")], "which are one file on macOS and Windows"),
+    "final sigma and sigma": ([f("\u03c2"), f("\u03c3")], "which are one file"),
+    "the Kelvin sign and k": ([f("\u212a"), f("k")], "which are one file"),
     "a name and its HFS+-ignorable twin": ([f("ab"), f(f"a{HFS_ZWNJ}b")], "which are one file"),
     "one path twice": ([f("x"), f("x")], "lists 'x' twice"),
     "a file that is also a folder": ([f("d"), f("d/x")], "has 'd' as both a file and a folder"),
@@ -116,7 +133,8 @@ LINKS_REFUSED = {
         "has symlink 'leak' -> 'deep/up/..', which leaves"),
     "a link in the middle of the target": ([f("d/x"), link("d/root", ".."), link("leak", "d/root/../x")], "has symlink 'leak'"),
     "found case-insensitively, as on macOS": ([f("d/x"), link("d/link", ".."), link("leak", "D/LINK/../..")], "has symlink 'leak'"),
-    "a target with a backslash": ([link("leak", "..\\..\\x")], "with a backslash or a control character"),
+    "a target with a backslash": ([link("leak", "..\\..\\x")], "with a backslash, or a control or invisible character"),
+    "a target with a right-to-left override": ([link("l", "a\u202eb")], "-> 'a\\u202eb', with a backslash, or a control or invisible"),
     "an empty target": ([link("empty", "")], "has symlink 'empty' with an empty target"),
     "a cycle": ([link("a", "b"), link("b", "a")], "has symlink 'a' -> 'b', in a cycle of links"),
     "a link to itself": ([link("self", "self")], "in a cycle of links"),
@@ -188,6 +206,7 @@ def test_the_file_limit_stops_reading_early():
     ({"XPM_MAX_MODEL_BYTES": "2G"}, Limits(max_bytes=2 << 30)),
     ({"XPM_MAX_MODEL_BYTES": "768MiB"}, Limits(max_bytes=768 << 20)),
     ({"XPM_MAX_MODEL_BYTES": " 10k "}, Limits(max_bytes=10 << 10)),
+    ({"XPM_MAX_MODEL_BYTES": "4096B"}, Limits(max_bytes=4096)),
     ({"XPM_MAX_MODEL_FILES": "100000", "XPM_MAX_MODEL_DEPTH": "128"}, Limits(max_files=100_000, max_depth=128)),
     ({"XPM_MAX_MODEL_FILES": ""}, Limits()),
 ])
@@ -199,6 +218,7 @@ def test_limits_from_the_environment(environ, expected):
     {"XPM_MAX_MODEL_BYTES": "lots"}, {"XPM_MAX_MODEL_BYTES": "-1"}, {"XPM_MAX_MODEL_BYTES": "0"},
     {"XPM_MAX_MODEL_BYTES": "1.5G"}, {"XPM_MAX_MODEL_FILES": "1e6"}, {"XPM_MAX_MODEL_DEPTH": "10G"},
     {"XPM_MAX_MODEL_FILES": "\u0663"}, {"XPM_MAX_MODEL_BYTES": "\uff11G"},  # digits of other scripts: ASCII only
+    {"XPM_MAX_MODEL_BYTES": "5ib"}, {"XPM_MAX_MODEL_BYTES": "5bb"},  # a suffix without its unit
 ])
 def test_bad_limits_are_clear_errors(environ):
     (var, value), = environ.items()

@@ -220,7 +220,11 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
     if missing := [g for g in REQUIRED_GROUPS if g not in groups]:
         what = f"External model '{info.name}' missing required config groups: {missing}"
         fix = "create " + " and ".join(f"configs/{g}/{info.name}.yaml" for g in missing)
-        info.problems.append(Problem(info.name, what, os.path.join(configs, missing[0]), fix, "missing_configs"))
+        where = os.path.join(configs, missing[0])
+        if os.path.isdir(folder := os.path.join(where, f"{info.name}.yaml")):  # walked as a folder: say so, not "create it"
+            what += f": configs/{missing[0]}/{info.name}.yaml is a folder (or a symbolic link to one), not a file"
+            fix, where = f"make configs/{missing[0]}/{info.name}.yaml a YAML file", folder
+        info.problems.append(Problem(info.name, what, where, fix, "missing_configs"))
     _check_targets(info, targets, command_targets, memo)
 
 

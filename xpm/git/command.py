@@ -28,7 +28,7 @@ from pathlib import Path
 
 from xpm import settings
 from xpm.errors import (
-    AuthFailed, GitError, GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RejectedObjects, RemoteError,
+    AuthFailed, BrokenRemote, GitError, GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RejectedObjects, RemoteError,
     RemoteUnreachable, UnsupportedTransport,
 )
 from xpm.git import transport
@@ -87,6 +87,9 @@ _REFUSED_WANT = _Patterns(  # the server will not send a commit by id: fetch eve
     r"not our ref", r"unadvertised object", r"does not support shallow", r"couldn't find remote ref",
 )
 _NOT_ALLOWED = _Patterns(r"transport '([^']+)' not allowed")
+# The server's upload-pack met a broken object of its own (an empty name in a tree, an entry
+# whose mode says blob on a tree) and stopped before sending a pack.
+_BROKEN_REMOTE = _Patterns(r"aborting due to possible repository corruption on the remote side")
 _FSCK = _Patterns(r"error: object [0-9a-f]+: ", r"fsck error", r"object fails fsck")
 _AUTH = _Patterns(
     r"authentication failed", r"could not read username", r"could not read password", r"terminal prompts disabled",
@@ -375,6 +378,10 @@ def classify(args: list[str], returncode: int, stderr: str, cwd: str | None, url
 
         if first(_REFUSED_WANT):
             return GitError(args, returncode, stderr, cwd)
+        if line := first(_BROKEN_REMOTE):
+            said = [text.split(":", 1)[1].strip() for text in lines if text.lower().startswith("remote:")]
+            why = [text.partition(":")[2].strip() for kind in ("fatal:", "error:") for text in said if text.lower().startswith(kind)]
+            return BrokenRemote(url, (why or [line])[0])
         if line := first(_NOT_ALLOWED):
             return UnsupportedTransport(url, url, _NOT_ALLOWED.search(line).group(1))
         if line := first(_FSCK):
