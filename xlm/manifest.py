@@ -49,6 +49,12 @@ SCHEMES = ("https", "http", "ssh", "git+ssh", "ssh+git", "git", "file")
 # the "\n" is stripped first), DEL, the line and paragraph separators, the bidirectional
 # controls that make text read differently from what it is, and a BOM past the file's start.
 _CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+# Never allowed either: characters that show as nothing (zero-width spaces and joiners, soft
+# hyphen, word joiners, fillers): `lab\u200b/zlm` reads as `lab/zlm` and names another repository.
+_INVISIBLE_RE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064"
+                           "\u206a-\u206f\u3164\ufe00-\ufe0f\uffa0\ufff9-\ufffb]")
+# Shown escaped in messages too: spaces other than U+0020 (a no-break space reads as a space).
+_SHOWN_ESCAPED = re.compile(f"{_CONTROL_RE.pattern}|{_INVISIBLE_RE.pattern}|[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 MAX_NAME_LENGTH = 100  # the vendored folder, its staging folder and its stamp stay far below 255 bytes
 
 
@@ -160,7 +166,7 @@ def redact(text: str) -> str:
 def show(text: str, limit: int = 120) -> str:
     """``text`` fit for a message: secrets hidden, invisible characters escaped, cut to ``limit``."""
     text = redact(text)
-    text = _CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = _SHOWN_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -181,11 +187,12 @@ def name_problem(name: str) -> str | None:
 
 def control_problem(text: str) -> str | None:
     """Why ``text`` (one line, without its line break) may not be read, or None."""
-    found = _CONTROL_RE.search(text)
-    if found is None:
-        return None
-    return (f"control character U+{ord(found.group()):04X} at column {found.start() + 1} "
-            "(an editor may show it as a line break, or not at all)")
+    if found := _CONTROL_RE.search(text):
+        return (f"control character U+{ord(found.group()):04X} at column {found.start() + 1} "
+                "(an editor may show it as a line break, or not at all)")
+    if found := _INVISIBLE_RE.search(text):
+        return f"invisible character U+{ord(found.group()):04X} at column {found.start() + 1} (an editor shows nothing there)"
+    return None
 
 
 def _refuse(what: str, fix: str = SOURCE_FIX) -> ManifestError:
@@ -366,9 +373,9 @@ def parse_text(text: str, file: Path | None = None) -> list[Entry]:
 def find_models_file(start: Path | None = None) -> Path | None:
     """``$XLM_MODELS_FILE``, else the nearest `.xlm_models` walking up from ``start`` (as git finds .git)."""
     override = os.environ.get("XLM_MODELS_FILE")
-    if override:
-        return Path(override).expanduser().resolve()
-    here = Path(start or Path.cwd()).resolve()
+    if override:  # realpath, not Path.resolve: a loop of links is the reader's to report, not a RuntimeError
+        return Path(os.path.realpath(os.path.expanduser(override)))
+    here = Path(os.path.realpath(start or os.getcwd()))
     for folder in (here, *here.parents):
         candidate = folder / MODELS_FILE_NAME
         if os.path.lexists(candidate):  # a folder or broken link by that name is reported, not skipped

@@ -48,6 +48,8 @@ def read_text(path: Path | str) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket (open() cannot open one): no file to read
+            raise TextFileError(f"{path} is not a regular file", "replace it with a plain text file") from None
         raise TextFileError(*os_error(exc, path)) from None
     try:
         mode = os.fstat(fd).st_mode

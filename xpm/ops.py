@@ -226,17 +226,25 @@ def write_overrides(project: Project, tx, current: dict) -> None:
         tx.delete(path)
 
 
-def refused_overrides(project: Project, found: dict) -> dict:
+def refused_overrides(project: Project, found: dict, skipped: dict | None = None) -> dict:
     """xlm's own verdict (`xlm.external.discovery`) on each override it refuses, by name: a
-    missing folder, one inside xlm_models/, a model .xlm_models does not list. xpm says of
-    them what every xlm job will."""
+    missing folder, one inside xlm_models/, a model .xlm_models does not list, and a folder
+    xlm finds but skips (not a valid model, a conflict: `skipped`, else asked of xlm). xpm
+    says of them what every xlm job will."""
     from xlm.external.discovery import resolve_override, unlisted_override
     from xlm.external.errors import Problem
 
     entries = {entry.name: entry for entry in project.entries()}
     verdicts = {name: resolve_override(entries[name], item, project.root) if name in entries
                 else unlisted_override(item, project.root) for name, item in found.items()}
-    return {name: verdict for name, verdict in verdicts.items() if isinstance(verdict, Problem)}
+    refused = {name: verdict for name, verdict in verdicts.items() if isinstance(verdict, Problem)}
+    if len(refused) < len(found):
+        if skipped is None:
+            from xpm.names import skipped_by_xlm
+
+            skipped = skipped_by_xlm(project.models_file)
+        refused.update({name: skipped[name] for name in found if name not in refused and name in skipped})
+    return refused
 
 
 def overrides_note(project: Project, frozen: bool) -> str | None:

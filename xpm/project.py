@@ -68,6 +68,10 @@ class Project:
         start = Path(start or Path.cwd()).resolve()
         found = find_models_file(start)
         if found is not None:
+            if found.name != MODELS_FILE_NAME:  # XLM_MODELS_FILE=custom.txt: never read the .xlm_models beside it instead
+                raise XpmError(f"XLM_MODELS_FILE names {show(str(found))}, but xpm works on a project's {MODELS_FILE_NAME}",
+                               f"unset XLM_MODELS_FILE for xpm (it finds {MODELS_FILE_NAME} from the current folder, or -C DIR), "
+                               f"or point it at a file named {MODELS_FILE_NAME}")
             return cls(found.parent)
         if create:
             return cls(start)
@@ -84,9 +88,13 @@ class Project:
     def read_text(self) -> str:
         """The checked text of `.xlm_models` ("" when there is none), read as `xlm.textfile` says."""
         try:
-            return read_text(self.models_file) or ""
+            text = read_text(self.models_file)
         except TextFileError as exc:
             raise manifest_error(exc) from None
+        if text is None and os.path.islink(self.models_file):  # a link to nothing: xlm cannot read it either
+            raise XpmError(f"{self.models_file} is a symbolic link to {show(os.readlink(self.models_file))}, which does not exist",
+                           "point the link at your models file, or replace it with the file")
+        return text or ""
 
     def entries(self, text: str | None = None) -> list[Entry]:
         """The entries of `.xlm_models` (or of `text` meant for it); two may not share a name."""
@@ -185,6 +193,9 @@ def check_cache_folders(root: Path) -> None:
             continue  # (any other OSError, a file on the way say, is reported as xpm reports them)
         if stat.S_ISLNK(st.st_mode):
             problem, fix = "is a symbolic link", f"delete it (rm {folder}: xpm makes the folder again)"
+        elif not stat.S_ISDIR(st.st_mode):  # /dev/null, a file: never advise a chmod of what is not ours
+            raise XpmError(f"xpm's cache folder {folder} is not a folder",
+                           "set XPM_CACHE_DIR to a folder of your own" if folder == root else f"move {folder} away; xpm makes the folder again")
         elif st.st_uid != os.geteuid():
             problem, fix = f"belongs to user id {st.st_uid}, not to you", f"chown -R {os.geteuid()} {root}"
         elif st.st_mode & stat.S_IWOTH:

@@ -64,8 +64,8 @@ def list_models(project: Project) -> list[Row]:
 
     lock_ = project.lock()
     overridden = overrides(project)
-    refused = refused_overrides(project, overridden) if overridden else {}
     skipped = skipped_by_xlm(project.models_file)
+    refused = refused_overrides(project, overridden, skipped) if overridden else {}
     rows = []
     for entry in project.entries():
         row = _row(project, lock_, entry)

@@ -166,9 +166,10 @@ class Transaction:
 
     # ------------------------------------------------------------------------- edits in xlm_models/
     def _edited(self, name: str) -> str | None:
-        """Why `xlm_models/<name>/` may hold someone's work (its files differ from its own stamp,
-        content deciding where stat data differ; or no stamp vouches for it), or None for a folder
-        as xpm installed it, or none at all."""
+        """Why `xlm_models/<name>/` may hold someone's work (its files differ from its own stamp;
+        or no stamp vouches for it), or None for a folder as xpm installed it, or none at all.
+        Every file is re-hashed: stat data may prove a file unchanged for a check that only
+        reads, not before the folder goes (a same-size edit whose mtime was put back)."""
         from xlm.errors import first_of
         from xlm.manifest import show
 
@@ -177,7 +178,7 @@ class Transaction:
         found = stamp.load_stamp(self.project_dir, name)
         if found is None:
             return f"xlm_models/{name} has no install stamp xpm can trust, so it may hold edits"
-        changes = stamp.changed_files(self.project_dir, name, found, held=True)
+        changes = stamp.changed_files(self.project_dir, name, found, full=True, held=True)
         if not changes:
             return None
         return f"your edits to xlm_models/{name} ({first_of([show(p) for p in changes.paths], 3)}) were not the locked code"

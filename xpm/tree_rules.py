@@ -99,7 +99,8 @@ class Limits:
                 continue
             match = re.fullmatch(r"([0-9]+)\s*(?:([kmgt])(?:i?b)?|b?)", raw, re.IGNORECASE) if field == "max_bytes" else re.fullmatch(r"([0-9]+)()", raw)
             if match is None or int(match.group(1)) == 0:
-                example = "a positive number of bytes, e.g. 536870912 or 512M or 2G" if field == "max_bytes" else "a positive whole number, e.g. 100000"
+                example = {"max_bytes": "a positive number of bytes, e.g. 536870912 or 512M or 2G",
+                           "max_files": "a positive whole number, e.g. 100000", "max_depth": "a positive whole number, e.g. 128"}[field]
                 raise XpmError(f"environment variable {var}={raw!r} is not a valid limit", f"set it to {example}, or unset it for the default")
             values[field] = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
         return cls(**values)

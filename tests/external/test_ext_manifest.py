@@ -77,6 +77,11 @@ ERRORS = [
     ("zlm  # note\u2028github.com/evil/x", "control character U+2028 at column 12 (an editor may show it as a line break, or not at all)", "delete it"),
     ("github.com/lab/\u202ezlm", "control character U+202E at column 16 (an editor may show it as a line break, or not at all)", "delete it"),
     ("zlm\x00", "control character U+0000 at column 4 (an editor may show it as a line break, or not at all)", "delete it"),
+    # characters that show as nothing: `lab\u200b/zlm` reads as lab/zlm and is another repository
+    ("github.com/lab\u200b/zlm@v1", "invisible character U+200B at column 15 (an editor shows nothing there)", "delete it"),
+    ("github.com/lab/zlm@v1.1.0\u2060", "invisible character U+2060 at column 26 (an editor shows nothing there)", "delete it"),
+    ("z\u00adlm", "invisible character U+00AD at column 2 (an editor shows nothing there)", "delete it"),
+    ("github.com/lab/zlm\u00a0@v1", "expected one model per line, found 'github.com/lab/zlm\\u00a0@v1'", ""),  # shown as what it is, not a space
     # reserved names
     ("xlm_models", "'xlm_models' cannot be a model name: xlm_models/ is where xpm vendors a project's models", "rename the model"),
     ("./models/con", "'con' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows", "rename the model"),

@@ -152,7 +152,7 @@ def test_offline_a_damaged_mirror_is_reported_not_fetched(heavy, project, git_en
     assert xpm(clone, "install").stdout.startswith("installed heavy v1.0.0")  # online, it repairs itself
 
 
-@pytest.mark.parametrize("file, text", [("config", "[[[\n"), ("shallow", "zzz\n")])
+@pytest.mark.parametrize("file, text", [("config", "[[[\n"), ("shallow", "zzz\n"), ("packed-refs", "zzzz junk\n")])
 @pytest.mark.parametrize("command", ["install", "update"])
 def test_a_mirror_whose_own_files_are_damaged_is_fetched_again(heavy, project, git_env, tmp_path, file, text, command):
     """Was a raw git error (`fatal: bad config line 1 in file ./config`) in every later command."""

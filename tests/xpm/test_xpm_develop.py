@@ -217,6 +217,17 @@ HOSTILE = {
 }
 
 
+def test_a_working_copy_that_stops_being_a_model_is_reported_as_xlm_refuses_it(installed, working_copy):
+    """A folder xlm finds but skips (its validation fails): xpm says so everywhere, as xlm does."""
+    xpm(installed, "develop", "zlm", str(working_copy))
+    shutil.rmtree(working_copy / "configs")
+    missing = "External model 'zlm' missing required config groups: ['model', 'model_type']"
+    assert f"zlm -> {working_copy}  (xlm refuses it: {missing})" in xpm(installed, "develop").output
+    assert f"override -> {working_copy}  (xlm refuses it: see `xlm models`)" in xpm(installed, "list").output
+    out = xpm(installed, "install")
+    assert out.stderr.startswith(f"warning: {missing} ({working_copy / 'configs'})\n  fix: create configs/model/zlm.yaml")
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_a_hostile_overrides_file_is_refused_with_its_line_and_no_model_is_substituted(installed, case):
     text, message = HOSTILE[case]

@@ -208,6 +208,27 @@ def test_edits_in_a_vendored_folder_are_kept_when_it_is_replaced_or_removed(lab,
         assert "warning" not in out.stderr  # a folder as installed is replaced without a word
 
 
+@pytest.mark.parametrize("command", [["update"], ["add", "UPDATE"], ["remove", "zlm"]])
+def test_a_same_size_edit_whose_mtime_was_put_back_is_kept_too(lab, project, command):
+    """Stat data vouched for the file (same size, old mtime restored with `touch -r`), and the
+    command deleted the edit without a word: before a folder goes, content decides."""
+    from xpm_cli import xpm
+    from xpm_repos import model_files
+
+    xpm(project, "add", f"{lab.zlm.url}@v1")
+    lab.zlm.commit("v1.3.0", model_files("zlm", "1.3.0"))
+    lab.zlm.tag("v1.3.0")  # what `update` moves to
+    source = project / "xlm_models" / "zlm" / "zlm" / "model.py"
+    before = source.stat()
+    source.write_text(source.read_text().replace("ZlmModel", "MyxModel"))
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size
+    out = xpm(project, *[f"{lab.zlm.url}@v2.0.0" if arg == "UPDATE" else arg for arg in command])
+    [kept] = (project / "xlm_models" / ".xpm" / "edits").iterdir()
+    assert "MyxModel" in (kept / "zlm" / "model.py").read_text()
+    assert "your edits to xlm_models/zlm (zlm/model.py) were not the locked code" in out.stderr
+
+
 @pytest.mark.parametrize("stamp_damage", ["missing", "edited"])
 @pytest.mark.parametrize("command", ["install", "remove"])
 def test_a_folder_no_stamp_vouches_for_is_kept_too(lab, project, stamp_damage, command):

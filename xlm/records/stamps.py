@@ -75,10 +75,21 @@ def read_stamp(project_dir: Path, name: str) -> dict | None:
     """The stamp's data when there is one xpm wrote (is this folder xpm's?); `load_stamp`
     says whether it can be trusted."""
     try:
-        data = json.loads(stamp_path(project_dir, name).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(_stamp_bytes(project_dir, name)[0])
+    except (OSError, ValueError, TypeError, RecursionError):
         return None
     return data if isinstance(data, dict) and data.get("version") == STAMP_VERSION else None
+
+
+def _stamp_bytes(project_dir: Path, name: str) -> tuple[bytes, int] | tuple[None, None]:
+    """The stamp file's bytes and mtime, read as xpm wrote it: never through a link (xpm writes
+    none), never blocking on a fifo, never past `_MAX_STAMP_BYTES` (a link to /dev/zero)."""
+    fd = os.open(stamp_path(project_dir, name), os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_STAMP_BYTES:
+            return None, None
+        return handle.read(_MAX_STAMP_BYTES + 1), st.st_mtime_ns
 
 
 def stamp_text(name: str, commit: str, content_hash: str, files: dict) -> str:
@@ -101,13 +112,9 @@ def load_stamp(project_dir: Path, name: str) -> Stamp | None:
     """Model `name`'s stamp, or None when it is missing, damaged, or its records do not hash
     to its content hash (a stamp edited by hand or by another tool vouches for nothing)."""
     try:
-        # Never through a link (xpm writes none), never blocking on a fifo, never unbounded.
-        fd = os.open(stamp_path(project_dir, name), os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_STAMP_BYTES:
-                return None
-            raw, mtime_ns = handle.read(_MAX_STAMP_BYTES + 1), st.st_mtime_ns
+        raw, mtime_ns = _stamp_bytes(project_dir, name)
+        if raw is None:
+            return None
         data = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         return None

@@ -115,7 +115,7 @@ _CORRUPT = _Patterns(
     r"failed to read object", r"unable to read", r"loose object", r"premature end", r"object file .* is empty",
     r"not a git repository", r"hash mismatch", r"unable to unpack", r"unknown object type",
     r"does not point to a valid object", r"did not send all necessary objects", r"invalid object",
-    r"bad config line \d+ in file (?:\./|.*\.git/)config$", r"bad shallow line",  # the mirror's own files, not the user's config
+    r"bad config line \d+ in file (?:\./|.*\.git/)config$", r"bad shallow line", r"packed-refs",  # the mirror's own files
     # A lock file of git's in the mirror, under xpm's own lock of it: left by a git that was
     # killed (a timeout, xpm killed), or still held by one that outlived a killed xpm.
     r"unable to create '.*\.lock': file exists",

@@ -1,0 +1,83 @@
+"""Project and cache paths that are the wrong kind of thing: a stamp that is a fifo or a link to
+/dev/zero, a `.xlm_models` that is a loop of links, a link to nothing or a socket, a models
+file named by XLM_MODELS_FILE that is not `.xlm_models`, a cache that is a device. Each is a
+two-line error or is repaired; none hangs, reads without end, or is read in place of another."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from xpm_cli import xpm
+
+
+def _xpm_process(project, *args: str) -> subprocess.CompletedProcess:
+    """xpm in a process of its own with a deadline: a regression here hangs or eats memory."""
+    return subprocess.run([sys.executable, "-m", "xpm.cli", "-C", str(project), "-q", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("kind", ["a fifo", "a link to /dev/zero"])
+def test_a_stamp_that_is_no_file_is_never_read_and_install_repairs_the_model(lab, project, kind):
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.0.0\n")
+    xpm(project, "install")
+    stamp = project / "xlm_models" / ".xpm" / "stamps" / "zlm.json"
+    stamp.unlink()
+    os.mkfifo(stamp) if kind == "a fifo" else stamp.symlink_to("/dev/zero")
+    proc = _xpm_process(project, "install")
+    assert proc.returncode == 0, proc.stderr
+    assert "xlm_models/zlm has no install stamp xpm can trust" in proc.stderr  # its files are kept aside, not lost
+    assert stamp.is_file() and not stamp.is_symlink()
+    xpm(project, "verify")
+
+
+def test_a_models_file_that_is_a_loop_of_links_is_an_error(project):
+    (project / ".xlm_models").symlink_to(".xlm_models")
+    for command in ("list", "install", "verify"):
+        out = xpm(project, command, code=1)
+        assert "too many levels of symbolic links" in out.output or "is a symbolic link" in out.output, (command, out.output)
+        assert "internal error" not in out.output
+
+
+def test_a_models_file_that_links_to_nothing_is_an_error_not_an_empty_project(lab, project, tmp_path):
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.0.0\n")
+    xpm(project, "install")
+    (project / ".xlm_models").unlink()
+    (project / ".xlm_models").symlink_to(tmp_path / "missing")
+    for command in ("list", "verify"):
+        out = xpm(project, command, code=1)
+        assert out.output == (f"error: {project / '.xlm_models'} is a symbolic link to {tmp_path / 'missing'}, which does not exist\n"
+                              "  fix: point the link at your models file, or replace it with the file\n")
+
+
+def test_a_models_file_that_is_a_socket_is_not_a_regular_file(project):
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(project / ".xlm_models"))
+        out = xpm(project, "list", code=1)
+    assert out.output == (f"error: {project / '.xlm_models'} is not a regular file\n"
+                          "  fix: replace it with a plain text file\n")
+
+
+@pytest.mark.parametrize("target", ["custom_models.txt", "loop"])
+def test_xlm_models_file_naming_another_file_is_refused_not_swapped_for_the_one_beside_it(lab, project, monkeypatch, target):
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.0.0\n")  # beside it: never read in its place
+    named = project / target
+    named.write_text("") if target != "loop" else named.symlink_to(target)
+    monkeypatch.setenv("XLM_MODELS_FILE", str(named))
+    out = xpm(project, "install", code=1)
+    assert out.output == (f"error: XLM_MODELS_FILE names {named}, but xpm works on a project's .xlm_models\n"
+                          "  fix: unset XLM_MODELS_FILE for xpm (it finds .xlm_models from the current folder, or -C DIR), "
+                          "or point it at a file named .xlm_models\n")
+    assert not (project / "xlm_models").exists()
+
+
+def test_a_cache_that_is_a_device_is_not_a_folder(lab, project, monkeypatch):
+    monkeypatch.setenv("XPM_CACHE_DIR", os.devnull)
+    out = xpm(project, "add", f"{lab.zlm.url}@v1.0.0", code=1)
+    assert out.output == (f"error: xpm's cache folder {os.devnull} is not a folder\n"
+                          "  fix: set XPM_CACHE_DIR to a folder of your own\n")  # never "chmod o-w /dev/null"
+    assert list(project.iterdir()) == []
