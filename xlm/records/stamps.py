@@ -75,8 +75,9 @@ def read_stamp(project_dir: Path, name: str) -> dict | None:
     """The stamp's data when there is one xpm wrote (is this folder xpm's?); `load_stamp`
     says whether it can be trusted."""
     try:
-        data = json.loads(_stamp_bytes(project_dir, name)[0])
-    except (OSError, ValueError, TypeError, RecursionError):
+        raw, _ = _stamp_bytes(project_dir, name)
+        data = None if raw is None else json.loads(raw)
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and data.get("version") == STAMP_VERSION else None
 
