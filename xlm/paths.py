@@ -27,3 +27,9 @@ def user_cache_home() -> str:
     as unset (the XDG specification declares it invalid). Shared by xlm's and xpm's caches."""
     cache = os.environ.get("XDG_CACHE_HOME", "")
     return cache if os.path.isabs(cache) else os.path.join(os.path.expanduser("~"), ".cache")
+
+
+def real_path(path: str | os.PathLike) -> Path:
+    """`path` with every link resolved, as `Path.resolve()`, except that a loop of symbolic
+    links stays for whoever reads the path to report (`Path.resolve` raises RuntimeError)."""
+    return Path(os.path.realpath(path))

@@ -41,6 +41,16 @@ class TextFileError(ValueError):
         self.what, self.fix, self.file, self.line = what, fix, file, line
 
 
+def read_regular(path: Path | str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, up to ``limit`` + 1 (the caller judges the size):
+    a fifo would block, a device never end. Anything else raises an OSError that says why."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file (a fifo, a device or a socket?)")
+        return handle.read(limit + 1)
+
+
 def read_text(path: Path | str) -> str | None:
     """The checked text of ``path``, or None when there is no such file."""
     try:

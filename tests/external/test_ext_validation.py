@@ -99,7 +99,7 @@ BROKEN = {
         {"configs/experiment/deep.yaml": "a: 1\nb: " + "[" * 100_000 + "]" * 100_000 + "\n"},
         "External model 'my_model' has a config file that does not parse: collections nested more than 200 levels deep",
         "configs/experiment/deep.yaml:2",
-        "fix the YAML syntax",
+        "flatten it",
     ),
     "syntax_error_in_an_unused_module": (
         {"my_model/scratch.py": "def f():\n    x = 1\n  y = 2\n"},

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from xlm.external.cache import FileMemo
 from xlm.external.yaml_values import loaded_key, too_deep, too_long_integer
+from xlm.textfile import read_regular
 
 TARGET_KEYS = ("_target_", "update_fn")  # the keys whose values name Python objects
 
@@ -271,8 +272,7 @@ def config_text(path: str) -> str:
     of the first byte that is not (Hydra fails on it with a traceback). A byte order mark
     before a `# @package` header is refused too: Hydra then does not see the header. So is a
     file over `MAX_CONFIG_BYTES`: composing YAML takes ~80 bytes of memory per byte of text."""
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_CONFIG_BYTES + 1)
+    data = read_regular(path, MAX_CONFIG_BYTES)  # OSError for a fifo or a device: never a hang
     if len(data) > MAX_CONFIG_BYTES:
         raise YamlSyntaxError(f"it is larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config holds settings, and data "
                               "belongs in files the model reads", None)

@@ -18,6 +18,7 @@ from xlm.external.checks import ExternalModels
 from xlm.external.layout import looks_like_model
 from xlm.external.validation import model_package
 from xlm.manifest import MODELS_FILE_NAME
+from xlm.paths import real_path
 
 
 def unlisted_models(found: ExternalModels) -> list[Path]:
@@ -27,14 +28,14 @@ def unlisted_models(found: ExternalModels) -> list[Path]:
         from xlm.external.discovery import VENDOR_DIR_NAME
 
         vendored = found.project_dir / VENDOR_DIR_NAME
-        known |= {(vendored / m.name).resolve() for m in found.models if m.found.origin == "override"}
+        known |= {real_path(vendored / m.name) for m in found.models if m.found.origin == "override"}
     roots = []
     for folder in found.search_dirs:
         try:
             children = sorted(p for p in folder.iterdir() if p.is_dir())
         except OSError:
             continue
-        roots += [p for p in children if looks_like_model(p) and p.resolve() not in known]
+        roots += [p for p in children if looks_like_model(p) and real_path(p) not in known]
     return roots
 
 
@@ -175,9 +176,9 @@ def _shell_word(requirement: str) -> str:
 
 def _model_at(site: tuple[str, int], found: ExternalModels):
     """(the loaded model whose package holds the file of ``site``, "file:line"), or (None, None)."""
-    file = Path(site[0]).resolve()  # a flat package imported through its link resolves to its real folder
+    file = real_path(site[0])  # a flat package imported through its link resolves to its real folder
     for model in found.models:
-        if model.info.package_dir is not None and file.is_relative_to(model.info.package_dir.resolve()):
+        if model.info.package_dir is not None and file.is_relative_to(real_path(model.info.package_dir)):
             return model, f"{file}:{site[1]}"
     return None, None
 

@@ -32,6 +32,7 @@ from xlm.external.installed import ModelEntryPoint, installed
 from xlm.external.layout import looks_like_model
 from xlm.external.models_json import models_json_problem
 from xlm.manifest import MODELS_FILE_NAME, Entry, GitSource, ManifestError, find_models_file, parse_line
+from xlm.paths import real_path
 from xlm.textfile import TextFileError, lines, read_text
 
 CORE_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -77,7 +78,7 @@ def search_dirs(project_dir: Path) -> list[tuple[str, Path]]:
     """(origin, folder) where a plain model name is looked up, first match wins."""
     dirs = [("local", project_dir)]
     extra = [p for p in os.environ.get(MODELS_PATH_ENV, "").split(os.pathsep) if p]
-    dirs += [(MODELS_PATH_ENV, Path(p).expanduser().resolve()) for p in extra]
+    dirs += [(MODELS_PATH_ENV, real_path(Path(p).expanduser())) for p in extra]
     return dirs + [("vendored", project_dir / VENDOR_DIR_NAME)]
 
 
@@ -117,12 +118,12 @@ def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path)
     if isinstance(entry.source, GitSource):
         root = project_dir / VENDOR_DIR_NAME / entry.name
         if root.is_dir():
-            return FoundModel(entry.name, root.resolve(), "git", where, entry=entry)
+            return FoundModel(entry.name, real_path(root), "git", where, entry=entry)
         what = f"External model '{entry.name}' ({entry.source.spec()}) is not installed in {VENDOR_DIR_NAME}/"
         return Problem(entry.name, what, f"{where} (expected {root})", "run: xpm install", "not_installed")
     if entry.source.path is not None:
         root = Path(os.path.expanduser(entry.source.path))
-        root = (root if root.is_absolute() else project_dir / root).resolve()
+        root = real_path(root if root.is_absolute() else project_dir / root)
         if root.is_dir():
             return FoundModel(entry.name, root, "path", where, entry=entry)
         what = f"External model '{entry.name}' not found at {entry.source.path}"
@@ -130,7 +131,7 @@ def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path)
         return Problem(entry.name, what, f"{where} (no folder {root})", fix, "not_found")
     for origin, folder in dirs:
         if (folder / entry.name).is_dir():
-            return FoundModel(entry.name, (folder / entry.name).resolve(), origin, where, entry=entry)
+            return FoundModel(entry.name, real_path(folder / entry.name), origin, where, entry=entry)
     looked = ", ".join(str(folder / entry.name) for _, folder in dirs)
     fix = f"create the model folder next to {MODELS_FILE_NAME}, add its parent folder to {MODELS_PATH_ENV}, or fix the name"
     what = f"External model '{entry.name}' not found"
@@ -160,12 +161,12 @@ def resolve_override(entry: Entry, override, project_dir: Path) -> FoundModel | 
         what = f"Override of model '{name}' points to {root}, which is not a folder (xlm does not fall back to xlm_models/{name})"
         fix = f"restore the working copy there, point the override elsewhere (xpm develop {name} PATH), or end it: {off}"
         return Problem(name, what, where, fix, "not_installed")  # stops every job, as a vendored model not installed does
-    vendored = (project_dir / VENDOR_DIR_NAME).resolve()
-    if root.resolve() == vendored or vendored in root.resolve().parents:  # as `xpm develop` refuses it
+    vendored = real_path(project_dir / VENDOR_DIR_NAME)
+    if real_path(root) == vendored or vendored in real_path(root).parents:  # as `xpm develop` refuses it
         what = f"Override of model '{name}' points to {root}, inside {VENDOR_DIR_NAME}/, which xpm installs and checks"
         fix = f"work in a clone of the model's repository elsewhere (xpm develop {name} PATH), or end the override: {off}"
         return Problem(name, what, where, fix, "not_installed")
-    return FoundModel(name, root.resolve(), "override", where, entry=entry)
+    return FoundModel(name, real_path(root), "override", where, entry=entry)
 
 
 def _unknown_override(entry: Entry, unread: Problem) -> Problem:
@@ -226,13 +227,13 @@ def resolve_entry_point(ep: ModelEntryPoint) -> FoundModel | Problem:
         what = f"Installed model '{ep.name}' points to '{ep.value}', which cannot be found"
         return Problem(ep.name, what, where, fix, "not_found")
     return FoundModel(
-        ep.name, root.resolve(), "installed", where, package=package, distribution=ep.distribution, importable=importable
+        ep.name, real_path(root), "installed", where, package=package, distribution=ep.distribution, importable=importable
     )
 
 
 def current_folder_model(start: Path | None, models: list[FoundModel]) -> FoundModel | None:
     """The current folder as a model, if it is laid out as one and not declared already."""
-    here = Path(start or Path.cwd()).resolve()
+    here = real_path(start or Path.cwd())
     if not (looks_like_model(here) and (here / "configs").is_dir()) or here == CORE_MODELS_DIR.parent:
         return None  # xlm's own package folder (a package with configs/) is never a model
     if any(m.root == here for m in models):
@@ -256,7 +257,7 @@ def _merge_installed(models: list[FoundModel], found: FoundModel) -> bool:
 def discover(start: Path | None = None) -> Discovery:
     """Everything `.xlm_models` (found from ``start``), entry points and core declare, in order."""
     models_file = find_models_file(start)
-    project_dir = models_file.parent if models_file is not None else Path(start or Path.cwd()).resolve()
+    project_dir = models_file.parent if models_file is not None else real_path(start or Path.cwd())
     dirs = search_dirs(project_dir)
     result = Discovery(models_file, project_dir, [d for _, d in dirs], core_models())
     if models_file is not None:

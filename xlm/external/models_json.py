@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from xlm.external.errors import Problem
 from xlm.manifest import MODELS_FILE_NAME, name_problem, show
+from xlm.paths import real_path
 
 JSON_FILE_NAME = "xlm_models.json"
 XLMCORE_MODELS_DIR = "xlm-models"  # xlm-core's standard models folder, searched like the current one
@@ -109,7 +110,7 @@ def project_dir(json_file: Path) -> Path:
 
 def find_models_json(start: Path) -> Path | None:
     """The nearest project's ``xlm_models.json`` walking up from ``start`` (see `project_json_files`)."""
-    here = Path(start).resolve()
+    here = real_path(start)
     for folder in (here, *here.parents):
         if found := project_json_files(folder):
             return found[0]

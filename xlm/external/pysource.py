@@ -14,17 +14,30 @@ objects for every node: ~0.5 ms against ~0.7 ms for a 3 KB file.)
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from pathlib import Path
 
 from xlm.external.cache import FileMemo
+from xlm.textfile import read_regular
+
+
+MAX_SOURCE_BYTES = 8 << 20  # compiling takes ~250 bytes of memory per byte: a module this large is data
+
+
+def read_source(path: str) -> bytes:
+    """A module's bytes; an OSError that says why for anything but a regular file of at most
+    `MAX_SOURCE_BYTES` (a fifo blocks, /dev/zero never ends, 20 MB of code took 5 GB to compile)."""
+    data = read_regular(path, MAX_SOURCE_BYTES)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise OSError(errno.EFBIG, f"it is larger than {MAX_SOURCE_BYTES >> 20} MiB, which is data, not code")
+    return data
 
 
 def read_text(path: str) -> str:
     """A source file's text (bytes decoded by hand: cheaper than a text-mode file object)."""
-    with open(path, "rb") as handle:
-        return handle.read().decode("utf-8", errors="replace")
+    return read_source(path).decode("utf-8", errors="replace")
 
 
 def _top_level_names(body: list, names: set[str]) -> bool:
@@ -99,7 +112,10 @@ class PackageSource:
 
     def _defines(self, file: str, name: str) -> bool:
         if file not in self._texts:
-            self._texts[file] = read_text(file)
+            try:
+                self._texts[file] = read_text(file)
+            except OSError as exc:  # `compile_errors` reports the file
+                raise SyntaxError(f"cannot be read: {exc.strerror or exc}") from None
         source = self._texts[file]
         if name not in source and "import *" not in source and "__getattr__" not in source:
             return False  # a name a module binds appears in its text (a typo does not)
@@ -133,7 +149,11 @@ class PackageSource:
             self._compiled.add(path)
             verdict = self.memo.get(path, signature, "compile", _compile_verdict)
             if verdict is None:
-                verdict = self._compile(path) or []
+                try:
+                    verdict = self._compile(path) or []
+                except MemoryError:  # this process's limit (a cgroup, ulimit), not the file's: judged again next time
+                    errors.append((path, None, "compiling it ran out of memory"))
+                    continue
                 self.memo.put(path, signature, "compile", verdict)
             if verdict:
                 errors.append((path, verdict[1], verdict[0]))
@@ -142,8 +162,7 @@ class PackageSource:
     def _compile(self, path: str) -> list | None:
         """``[message, line]`` when the module at ``path`` does not compile, else None."""
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_source(path)
         except OSError as exc:
             return [f"cannot be read: {exc.strerror or exc}", None]
         with warnings.catch_warnings():  # SyntaxWarnings are the author's business, not a start-up's
@@ -152,7 +171,7 @@ class PackageSource:
                 compile(data, path, "exec", dont_inherit=True)  # bytes: the file's coding declaration applies
             except SyntaxError as exc:  # IndentationError and TabError included
                 return [exc.msg, exc.lineno]
-            except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+            except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
                 return [str(exc) or type(exc).__name__, None]
         return None
 
@@ -258,8 +277,9 @@ def _compile_verdict(value) -> bool:
 
 def _module_files(package_dir: str) -> list[str]:
     """The ``.py`` files of a package: its folder and its regular sub-packages, sorted. A
-    ``.py`` entry that cannot be stat'ed (a link loop, a dangling link) is listed, so that
-    compiling it reports why; a sub-package reached again through a link is walked once."""
+    ``.py`` entry that is no regular file or cannot be stat'ed (a fifo, a link loop, a dangling
+    link) is listed, so that compiling it reports why; a sub-package reached again through a
+    link is walked once."""
     found, folders, seen = [], [package_dir], set()
     while folders:
         folder = folders.pop()
@@ -273,7 +293,7 @@ def _module_files(package_dir: str) -> list[str]:
             continue
         for entry in entries:
             try:
-                if entry.name.endswith(".py") and (entry.is_file() or not os.path.exists(entry.path)):
+                if entry.name.endswith(".py") and not entry.is_dir():  # a fifo or a device too: compiling says why
                     found.append(entry.path)
                 elif entry.is_dir() and entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
                     folders.append(entry.path)

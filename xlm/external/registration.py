@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from xlm.external.cache import cache_dir
+from xlm.paths import real_path
 
 CONFIG_DIRS_ENV = "XLM_MODEL_CONFIG_DIRS"
 ROOTS_ENV = "XLM_MODEL_ROOTS"
@@ -43,7 +44,7 @@ def register_model_roots(roots: Iterable[Path], config_dirs: Iterable[Path] | No
     (an installed model ships them inside its package and needs no root on the path).
     The config folders replace those of an earlier call: they are the models of this run.
     """
-    roots = [str(Path(r).resolve()) for r in roots]
+    roots = [str(real_path(r)) for r in roots]
     if config_dirs is None:
         config_dirs = [Path(r) / "configs" for r in roots if (Path(r) / "configs").is_dir()]
     for root in reversed(roots):
@@ -51,7 +52,7 @@ def register_model_roots(roots: Iterable[Path], config_dirs: Iterable[Path] | No
             sys.path.insert(0, root)
     _prepend_env_path("PYTHONPATH", roots)
     _prepend_env_path(ROOTS_ENV, roots)
-    os.environ[CONFIG_DIRS_ENV] = os.pathsep.join(dict.fromkeys(str(Path(d).resolve()) for d in config_dirs))
+    os.environ[CONFIG_DIRS_ENV] = os.pathsep.join(dict.fromkeys(str(real_path(d)) for d in config_dirs))
 
 
 def registered_roots() -> list[Path]:
@@ -120,7 +121,7 @@ def _link_folder(package: str, folder: str) -> str | None:
 
 def register_flat_packages(packages: dict[str, Path]) -> None:
     """Make each flat model's package (import name -> its folder) importable here and in child processes."""
-    folders = {name: str(Path(folder).resolve()) for name, folder in packages.items()}
+    folders = {name: str(real_path(folder)) for name, folder in packages.items()}
     _FINDER.folders = folders  # the models of this run, as for the config folders
     if not folders:
         return

@@ -118,13 +118,17 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
         for path, line, message in info.source.compile_errors():
             what = f"External model '{name}' has a Python file that does not compile: {message}"
             where = f"{path}:{line}" if line else path
-            add(Problem(name, what, where, "fix the syntax (xlm compiles the file, it does not run it)", "syntax_error"))
+            fix = ("make it a readable file of Python source, or delete it" if message.startswith(("cannot be read", "compiling it ran out"))
+                   else "fix the syntax (xlm compiles the file, it does not run it)")
+            add(Problem(name, what, where, fix, "syntax_error"))
     if on_path and info.import_dir is not None:
         _check_shadowing(info, installed_modules)
     info.configs_dir = configs_dir_of(root, info.package_dir, info.flat)
     if info.configs_dir is None:
         what = f"External model '{name}' missing required config groups: {list(REQUIRED_GROUPS)}"
         fix = f"create configs/model/{name}.yaml and configs/model_type/{name}.yaml"
+        if os.path.lexists(root / "configs"):  # a file, or a loop of links
+            what, fix = what + ": configs is not a folder", "make configs a folder that holds model/ and model_type/"
         add(Problem(name, what, str(root / "configs"), fix, "missing_configs"))
         return info
     _inspect_configs(info, memo)
@@ -207,7 +211,7 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
             if error is not None:
                 what = f"External model '{info.name}' has a config file that does not parse: {error.problem}"
                 where = f"{path}:{error.line}" if error.line else path
-                info.problems.append(Problem(info.name, what, where, "fix the YAML syntax of this file", "invalid_config"))
+                info.problems.append(Problem(info.name, what, where, _config_fix(error.problem), "invalid_config"))
                 continue
             info.config_files.append(rel)
             targets += [(value, f"{path}:{line}") for value, line in found]
@@ -221,11 +225,31 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
         what = f"External model '{info.name}' missing required config groups: {missing}"
         fix = "create " + " and ".join(f"configs/{g}/{info.name}.yaml" for g in missing)
         where = os.path.join(configs, missing[0])
-        if os.path.isdir(folder := os.path.join(where, f"{info.name}.yaml")):  # walked as a folder: say so, not "create it"
+        if os.path.lexists(where) and not os.path.isdir(where):  # a file (or a loop of links) where the group belongs
+            what += f": configs/{missing[0]} is not a folder"
+            fix = f"make configs/{missing[0]} a folder that holds {info.name}.yaml"
+        elif os.path.isdir(folder := os.path.join(where, f"{info.name}.yaml")):  # walked as a folder: say so, not "create it"
             what += f": configs/{missing[0]}/{info.name}.yaml is a folder (or a symbolic link to one), not a file"
             fix, where = f"make configs/{missing[0]}/{info.name}.yaml a YAML file", folder
         info.problems.append(Problem(info.name, what, where, fix, "missing_configs"))
     _check_targets(info, targets, command_targets, memo)
+
+
+# The fix for a config that does not parse, by what `xlm.external.configs` found (docs/external_models.md).
+_CONFIG_FIXES = (
+    ("collections nested", "flatten it"),
+    ("Hydra refuses the header line", "write the header as `# @package _global_`: two words separated by spaces, nothing after them"),
+    ("it is larger than", "keep settings in the config; move the data into a file the model reads"),
+    ("its aliases expand", "write the values out, or use fewer aliases of aliases"),
+    ("an alias refers to a node that holds it", "remove the alias that refers to its own node"),
+    ("the key '", "keep one of the two keys"),
+    ("it is not valid UTF-8", "save the file as UTF-8"),
+    ("it starts with a byte order mark", "save the file as UTF-8 without a byte order mark"),
+)
+
+
+def _config_fix(problem: str) -> str:
+    return next((fix for start, fix in _CONFIG_FIXES if problem.startswith(start)), "fix the YAML syntax of this file")
 
 
 def _read_commands(info: ModelInfo, path: str, text: str) -> list[tuple[str, str]]:
