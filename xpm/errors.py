@@ -162,6 +162,17 @@ class BrokenRemote(RemoteError):
         )
 
 
+class NotAGitServer(RemoteError):
+    """What answers at the URL does not speak git's protocol (a web page, a proxy, a redirect loop)."""
+
+    def __init__(self, url: str, detail: str):
+        super().__init__(
+            f"{url} does not answer as a git server ({detail})",
+            "check the URL (a login page, a proxy or a web page may answer there); xpm follows no redirect "
+            "to another scheme, nor one to another host over http://",
+        )
+
+
 class LockTimeout(XpmError):
     def __init__(self, label: str, holder: str, seconds: float):
         super().__init__(

@@ -5,6 +5,8 @@
   ssh or git:// server alike. `closed` counts connections the client side gave up on.
 - `Dropping`: accepts and closes every connection at once (a git:// or ssh server that
   crashes, a reset).
+- `Answering`: reads what the client sends, answers every connection with the same bytes and
+  closes it: a web page, a redirect, a git `ERR` line, garbage.
 - `GitHttp`: git's smart HTTP protocol through `git http-backend` (a real CGI run per request),
   serving the repositories under `root`; the first `drop_first` requests are closed without
   an answer, and `fail_status` answers every request with that status instead.
@@ -144,6 +146,25 @@ class Dropping(_Server):
             def handle(self):
                 owner.count()
                 self.request.close()
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        super().__init__(server)
+
+
+class Answering(_Server):
+    def __init__(self, reply: bytes):
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                owner.count()
+                self.request.settimeout(2)
+                try:
+                    self.request.recv(65536)
+                    self.request.sendall(reply)
+                except OSError:
+                    pass
 
         server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True

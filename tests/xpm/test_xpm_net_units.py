@@ -120,7 +120,7 @@ def test_policy(monkeypatch):
     assert "(reached as http://h/x through url.<base>.insteadOf)" in info.value.what
     assert info.value.fix.endswith("XPM_INSECURE_HOSTS=h")
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "h")
-    assert config_for("https://h/x", "http://h/x") == ("protocol.http.allow=always",)
+    assert config_for("https://h/x", "http://h/x") == ("protocol.http.allow=always", "http.followRedirects=false")  # to h only
     with pytest.raises(UnsupportedTransport):
         config_for("https://h/x", "ext::sh -c x")
 

@@ -70,10 +70,12 @@ def test_sigterm_is_undone_as_ctrl_c_is_and_stops_git(project, git_env, servers,
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
 @pytest.mark.parametrize("setpriv", [True, False])
-def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch, tmp_path, setpriv):
+@pytest.mark.parametrize("scheme", ["git", "http", "ssh"])
+def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch, tmp_path, setpriv, scheme):
     """Network gits run in sessions of their own: a SIGKILL of xpm (the OOM killer, `timeout -k`)
     left them running, outside the mirror's lock, against a remote that never answers forever.
-    Without util-linux's `setpriv`, xpm asks for the signal itself before git's exec."""
+    Without util-linux's `setpriv`, xpm asks for the signal itself before git's exec. Over http
+    and ssh the connection is held by git's children (git-remote-http, ssh), which outlived it."""
     import os
     import signal
 
@@ -81,10 +83,11 @@ def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monke
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
     if not setpriv:  # a PATH with git only
         (tmp_path / "bin").mkdir()
-        (tmp_path / "bin" / "git").symlink_to(shutil.which("git"))
+        for tool in ("git", "ssh"):
+            (tmp_path / "bin" / tool).symlink_to(shutil.which(tool))
         monkeypatch.setenv("PATH", str(tmp_path / "bin"))
         assert shutil.which("setpriv", path=os.environ["PATH"]) is None
-    proc = _xpm_process(project, "add", silent.url("git", "lab/zlm"))
+    proc = _xpm_process(project, "add", silent.url(scheme, "lab/zlm"))
     deadline = time.monotonic() + 30
     while silent.requests < 1 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from xpm import settings
 from xpm.errors import (
-    AuthFailed, BrokenRemote, GitError, GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RejectedObjects, RemoteError,
-    RemoteUnreachable, UnsupportedTransport,
+    AuthFailed, BrokenRemote, GitError, GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, NotAGitServer, RejectedObjects,
+    RemoteError, RemoteUnreachable, UnsupportedTransport,
 )
 from xpm.git import transport
 from xpm.git.processes import dying_with_xpm, kill, signal_kill
@@ -108,6 +108,15 @@ _TRANSIENT = _Patterns(
     r"unexpected disconnect", r"connection closed", r"broken pipe", r"transfer closed",
     r"returned error: (?:5\d\d|408|429)\b", r"\bhttp (?:5\d\d|429)\b", r"ssl_(?:read|write|connect)", r"gnutls",
 )
+# Something answered, and not in git's protocol: a web page, a proxy, a redirect loop or one to
+# a scheme curl may not follow, garbage over git:// or ssh.
+_NOT_GIT = _Patterns(
+    r"not valid: is this a git repository", r"protocol error", r"redirects followed", r"not supported or disabled in libcurl",
+    r"unsupported url scheme", r"redirect target url could not be parsed",
+    r"returned error: 30[0-8]\b",  # a redirect git did not follow (over http://, `http.followRedirects=false`)
+)
+# The server's own refusal (an ERR line of git's protocol): its words, never about our mirror.
+_REMOTE_SAID = _Patterns(r"remote error: ")
 _UNREACHABLE = _Patterns(r"could not read from remote repository", r"unable to look up")
 # How git says it cannot read its own repository: a truncated or damaged pack, a lost object.
 _CORRUPT = _Patterns(
@@ -123,9 +132,10 @@ _CORRUPT = _Patterns(
 
 
 def looks_corrupt(stderr: str) -> bool:
-    """Whether git's stderr says the local repository is damaged (the server's `remote:`
-    lines are about its own repository, not ours)."""
-    return any(_CORRUPT.search(line) for line in stderr.splitlines() if not line.lstrip().lower().startswith("remote:"))
+    """Whether git's stderr says the local repository is damaged (the server's `remote:` and
+    `remote error:` lines are about its own repository, not ours)."""
+    return any(_CORRUPT.search(line) for line in stderr.splitlines()
+               if not line.lstrip().lower().startswith("remote:") and not _REMOTE_SAID.search(line))
 
 
 def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -241,12 +251,13 @@ class Git:
         if not is_git_dir(cwd):  # a programming error: the caller must ensure the mirror first
             raise ValueError(f"network command `git {args[0]}` must run in a mirror, not in {cwd}")
         config, env = self._transport(url, cwd)
+        helpers = transport.transport_of(self._effective_url(url, cwd))[0] not in ("git", "file")  # see dying_with_xpm
         timeout, retries, backoff = settings.network_timeout(), settings.network_retries(), settings.retry_backoff()
         attempt = 0
         while True:
             attempt += 1
             try:
-                proc = self._exec(args, cwd, config, env, timeout)
+                proc = self._exec(args, cwd, config, env, timeout, helpers)
             except _Killed:
                 raise NetworkTimeout(url, timeout) from None
             if proc.returncode == 0:
@@ -309,14 +320,14 @@ class Git:
                     self._user_config = transport.UserConfig(None, False)
             return self._user_config
 
-    def _exec(self, args, cwd, config=(), env=None, timeout=None) -> subprocess.CompletedProcess:
+    def _exec(self, args, cwd, config=(), env=None, timeout=None, helpers=False) -> subprocess.CompletedProcess:
         """Run one command: stdout as bytes, stderr as text. With a timeout the command gets
         its own process group, killed as a whole (git's helpers, ssh) when time runs out."""
         cmd = self._command(args, config)
         group = timeout is not None and os.name == "posix"
         if self.stopped.is_set():
             raise Stopped()
-        cmd, arm = dying_with_xpm(cmd) if group else (cmd, None)
+        cmd, arm = dying_with_xpm(cmd, helpers) if group else (cmd, None)
         proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group, preexec_fn=arm)
         self._started(proc, group)
@@ -392,7 +403,9 @@ def classify(args: list[str], returncode: int, stderr: str, cwd: str | None, url
             return RemoteUnreachable(url, line)
         if line := first(_TRANSIENT):
             return RemoteUnreachable(url, line, transient=True)
-        if line := first(_UNREACHABLE):
+        if line := first(_NOT_GIT):
+            return NotAGitServer(url, line.removeprefix("fatal: "))
+        if line := first(_REMOTE_SAID) or first(_UNREACHABLE):
             return RemoteUnreachable(url, line)
         if returncode == -getattr(signal, "SIGPIPE", 13) and not lines:  # wrote to a socket the server had closed
             return RemoteUnreachable(url, "the server closed the connection", transient=True)

@@ -13,26 +13,40 @@ import sys
 import threading
 
 
-def dying_with_xpm(cmd: list[str]):
+# A network git over http or ssh works through child processes (git-remote-http and fetch-pack,
+# which writes into the mirror; ssh) that a parent-death signal never reaches: the kernel sends
+# it to the one process that asked. So for those, the process that asks is this shell: it runs
+# git in the background and, when that signal comes (SIGTERM, which a shell can catch), kills
+# its whole process group, git's helpers included. A git killed by a signal is reported as such
+# (the shell sends itself the same signal), as callers read signals (SIGPIPE) from it.
+_GROUP_KEEPER = ('trap "kill -KILL 0" TERM; "$@" & wait $!; s=$?; '
+                 '[ "$s" -gt 128 ] && { trap - TERM; kill -$((s - 128)) $$; }; exit "$s"')
+
+
+def dying_with_xpm(cmd: list[str], helpers: bool = False):
     """`cmd` made to die with xpm on Linux, and the function to run before its exec that does it,
     if any: in a session of its own (so that a timeout can kill its helpers), no terminal
     signal reaches a network git, and an xpm killed with SIGKILL (`timeout -k`, the OOM killer,
     a CI runner's hard cancel) could not stop it: it would run on, into the mirror, after xpm's
-    lock of it is gone, and against a remote that never answers, forever. The kernel sends it
-    SIGKILL when the thread that started it (and waits for it) ends. util-linux's `setpriv`
-    asks for that before it runs git: ~1 ms, while a Python function before exec makes every
-    start a `fork` that holds the GIL (~4 ms), so that is only the fallback."""
+    lock of it is gone, and against a remote that never answers, forever. The kernel signals it
+    when the thread that started it (and waits for it) ends. util-linux's `setpriv` asks for
+    that before it runs git: ~1 ms, while a Python function before exec makes every start a
+    `fork` that holds the GIL (~4 ms), so that is only the fallback. With `helpers` (http,
+    ssh: git's work is done by its children), the signal goes to `_GROUP_KEEPER` instead."""
     if not sys.platform.startswith("linux"):
         return cmd, None
+    death = signal.SIGKILL
+    if helpers:
+        cmd, death = ["/bin/sh", "-c", _GROUP_KEEPER, "sh", *cmd], signal.SIGTERM
     if (setpriv := _setpriv()) is not None:
-        return [setpriv, "--pdeathsig", "KILL", "--", *cmd], None
+        return [setpriv, "--pdeathsig", death.name.removeprefix("SIG"), "--", *cmd], None
     import ctypes
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
 
     def arm() -> None:  # in the child, before exec: nothing but a system call
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl(1, death)  # PR_SET_PDEATHSIG
         if os.getppid() != parent:  # xpm died before the line above
             os._exit(1)
 

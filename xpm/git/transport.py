@@ -90,8 +90,8 @@ def config_for(url: str, effective: str) -> tuple[str, ...]:
     if scheme in SECURE:
         return ()
     if scheme in INSECURE:
-        if insecure_allowed(effective):
-            return (f"protocol.{scheme}.allow=always",)
+        if insecure_allowed(effective):  # for that host only: a redirect elsewhere over http is not followed
+            return (f"protocol.{scheme}.allow=always", *(("http.followRedirects=false",) if scheme == "http" else ()))
         raise InsecureTransport(url, effective, scheme, host)
     raise UnsupportedTransport(url, effective, scheme)
 
