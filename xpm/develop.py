@@ -141,7 +141,7 @@ def develop_cmd(ctx: click.Context, name: str | None, path: str | None, off: boo
     if off:
         if name is None or path is not None:
             raise click.UsageError("--off takes one model name: xpm develop --off NAME")
-        develop_off(project, name)
+        name = develop_off(project, name).name  # as stored: `xpm develop --off ZLM` ends zlm's
         listed = any(entry.name == name for entry in project.entries())
         click.echo(f"{name}: override ended; " + (f"xlm uses {project.models_dir / name} (the locked commit) again" if listed
                                                   else ".xlm_models does not list it"))
@@ -158,6 +158,7 @@ def develop_cmd(ctx: click.Context, name: str | None, path: str | None, off: boo
     if path is None:
         raise click.UsageError("give the working copy's folder: xpm develop NAME PATH (or --off NAME, or no arguments to list)")
     override, previous, ignored = develop(project, name, path)
+    name = override.name  # the listed spelling (`xpm develop ZLM PATH` overrides zlm)
     was = f" (was {previous.path})" if previous is not None and previous.path != override.path else ""
     click.echo(f"{name}: xlm uses {override.path}{was} instead of {project.models_dir / name}; `xpm develop --off {name}` ends it")
     if ignored:

@@ -37,7 +37,7 @@ def import_models_json(json_file: Path) -> Imported:
     from xlm.textfile import write_atomic
     from xpm.project import Project
 
-    json_file = Path(json_file).resolve()
+    json_file = Path(os.path.abspath(json_file))  # not resolved: a linked xlm-models/ stays in this project
     project = Project(project_dir(json_file))
     try:
         pairs = read_models_json(json_file)
@@ -45,6 +45,7 @@ def import_models_json(json_file: Path) -> Imported:
         entries = [(name, line, parse_line(line)) for name, line in lines]
     except (ModelsJsonError, ManifestError) as exc:
         raise XpmError(f"{json_file}: {exc.what}", exc.fix) from None
+    project.check_layout()  # a linked .xlm_models or xlm_models/: never written through
     with project.holding():
         text = project.read_text()
         result = Imported(project.models_file, created=not project.models_file.exists())

@@ -22,6 +22,7 @@ from xlm import manifest
 from xlm.textfile import write_atomic
 from xpm import names
 from xpm.errors import XpmError
+from xpm.project import refuse_linked_file
 from xpm.removal import remove_tree
 from xpm.rename import copy_renamed, model_files
 from xpm.templates import output_path, render_file, render_tree, template_values
@@ -141,6 +142,7 @@ def create_model(
     if not models_file.parent.is_dir() and models_file.parent != parent:
         raise XpmError(f"the models file's folder {models_file.parent} does not exist", "create it, or pass another --xlm-models-file")
     _models_text(models_file)  # an unreadable models file is refused before anything is written
+    refuse_linked_file(models_file)  # as `xpm add` refuses it: the write would replace the link
     root = parent / name
     names.check_new_name(name, root, models_file)
     entry = _entry_text(root, models_file)

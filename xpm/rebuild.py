@@ -99,12 +99,51 @@ def rebuild(project: Project, model: ModelRecord, record: RunRecord, folder: Pat
         if not source.is_dir():
             raise Unrestorable(f"it was a folder outside git ({source}), which no longer exists: nothing to restore it from")
         remove_tree(folder)
-        shutil.copytree(source, folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        _copy_folder(source, folder)
         return f"copied from {source}"
     if model.dirty:
         _apply(options.git, record.patches[model.name], folder, model)
         how.append(f"{model.patch} applied")
     return " + ".join(how)
+
+
+def _copy_folder(source: Path, dest: Path) -> None:
+    """Copy the folder a run used as an export writes a tree: folders, regular files and links
+    (copied as links, checked later like a tree's), within the model limits, counted as it goes.
+    `source` is named by the record, which is outside input: a fifo there would block the copy
+    and a device never end it (`/dev`), so either is refused, as a tree with one would be."""
+    from xpm.tree_rules import Limits
+
+    limits, files, size = Limits.from_env(), 0, 0
+    folders = [(source, dest, 1)]
+    while folders:
+        here, there, depth = folders.pop()
+        there.mkdir()
+        for entry in os.scandir(here):
+            target = there / entry.name
+            if entry.name == "__pycache__":
+                continue
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+            elif entry.is_dir(follow_symlinks=False):
+                if depth >= limits.max_depth:
+                    raise Unrestorable(f"{entry.path} is more than {limits.max_depth} levels deep in {source}",
+                                       f"flatten it, or raise the limit with {Limits.VARIABLES['max_depth']}=N")
+                folders.append((Path(entry.path), target, depth + 1))
+                continue
+            elif entry.is_file(follow_symlinks=False):
+                size += entry.stat(follow_symlinks=False).st_size
+                if size > limits.max_bytes:
+                    raise Unrestorable(f"{source} holds more than {limits.max_bytes} bytes",
+                                       f"a model is code and configs: move the data out, or raise {Limits.VARIABLES['max_bytes']}")
+                shutil.copy2(entry.path, target, follow_symlinks=False)
+            else:
+                raise Unrestorable(f"{entry.path} is not a regular file (a fifo, a device or a socket), which no model holds",
+                                   f"remove it from {source}")
+            files += 1
+            if files > limits.max_files:
+                raise Unrestorable(f"{source} holds more than {limits.max_files} files",
+                                   f"a model is code and configs: move the data out, or raise {Limits.VARIABLES['max_files']}")
 
 
 def _sources(model: ModelRecord) -> tuple[list[tuple[str, str]], str]:

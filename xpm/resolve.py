@@ -43,7 +43,10 @@ class RefList:
 
     @classmethod
     def from_json(cls, data: dict) -> "RefList":
-        return cls(dict(data.get("tags", {})), dict(data.get("branches", {})), data.get("head"), data.get("head_commit"))
+        """What `to_json` wrote; KeyError for anything else (`{}` is no remote without refs)."""
+        if set(data) != {"tags", "branches", "head", "head_commit"}:
+            raise KeyError("not a refs snapshot")
+        return cls(dict(data["tags"]), dict(data["branches"]), data["head"], data["head_commit"])
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,31 @@ def test_a_used_folder_that_is_gone_is_named_and_nothing_is_written(vendored_run
     assert snapshot(fresh) == {}
 
 
+@pytest.mark.parametrize("shape", ["a fifo", "more files than the limit"])
+def test_a_recorded_folder_is_copied_as_a_tree_is_exported(tmp_path, shape):
+    """The record names the folder: a fifo (or a device) in it blocked the copy or filled the
+    disk (2.3 GB in 3 s from a copy of /dev/zero); the model limits apply to it too."""
+    from xlm.records.runs import ModelRecord, RunInfo, RunRecord, write_folder
+
+    env = env_for(tmp_path / "home")
+    source, fresh = tmp_path / "src", tmp_path / "fresh"
+    (source / "mine").mkdir(parents=True)
+    fresh.mkdir()
+    (source / "mine" / "__init__.py").write_text("")
+    if shape == "a fifo":
+        os.mkfifo(source / "mine" / "pipe")
+        what, fix = f"{source / 'mine' / 'pipe'} is not a regular file (a fifo, a device or a socket), which no model holds", f"remove it from {source}"
+    else:
+        (source / "mine" / "more.py").write_text("")
+        env["XPM_MAX_MODEL_FILES"] = "1"
+        what, fix = f"{source} holds more than 1 files", "a model is code and configs: move the data out, or raise XPM_MAX_MODEL_FILES"
+    model = ModelRecord(name="mine", kind="path", source="mine", path=str(source), hash="sha256-tree:" + "0" * 64, package="mine", used=True)
+    write_folder(tmp_path / "run", RunRecord(RunInfo(job="train", xlm="0.1.0"), {"mine": model}))
+    refused = xpm(fresh, env, "install", "--from-run", str(tmp_path / "run"), code=1).stderr
+    assert f"    - model 'mine' (path): {what}\n  fix: {fix}, then run the command again\n" in refused
+    assert snapshot(fresh) == {}
+
+
 def test_a_run_of_core_models_only_restores_nothing_and_creates_nothing(vendored_run, tmp_path):
     env, upstream, v1, trained, tmp = vendored_run
     head, *models = (trained / "models.lock").read_text().split("\n[[model]]\n")

@@ -201,7 +201,8 @@ def _upper(path):
     lambda p: p.write_text(json.dumps({"tags": {"v1.0.0": "g" * 40}, "branches": {}})),
     _upper,  # the commit was locked as written, and the lock reader refused it
     lambda p: (p.unlink(), p.mkdir()),
-], ids=["fifo", "dev-zero", "deep", "not-hex", "uppercase", "folder"])
+    lambda p: p.write_text("{}"),  # was read as a remote with no refs: "push a commit there first", offline
+], ids=["fifo", "dev-zero", "deep", "not-hex", "uppercase", "folder", "empty"])
 def test_a_damaged_refs_snapshot_is_ignored(lab, project, damage):
     """The refs last listed resolve offline; a snapshot that is not what xpm wrote is as none."""
     xpm(project, "add", f"{lab.zlm.url}@v1")

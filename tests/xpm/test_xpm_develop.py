@@ -358,3 +358,12 @@ def test_the_vendored_copy_of_an_overridden_model_is_not_called_unlisted(install
 
     xpm(installed, "develop", "zlm", str(working_copy))
     assert unlisted_models(find_external_models(installed)) == []
+
+
+def test_a_name_in_another_spelling_is_the_listed_model_in_every_message(installed, working_copy):
+    """`xpm develop ZLM PATH` overrode zlm and then named a folder xlm_models/ZLM, and `--off ZLM` said
+    .xlm_models did not list it."""
+    out = xpm(installed, "develop", "ZLM", str(working_copy))
+    assert out.output.startswith(f"zlm: xlm uses {working_copy} instead of {installed / 'xlm_models' / 'zlm'}")
+    out = xpm(installed, "develop", "--off", "ZLM")
+    assert out.output == f"zlm: override ended; xlm uses {installed / 'xlm_models' / 'zlm'} (the locked commit) again\n"

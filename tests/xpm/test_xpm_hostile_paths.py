@@ -81,3 +81,26 @@ def test_a_cache_that_is_a_device_is_not_a_folder(lab, project, monkeypatch):
     assert out.output == (f"error: xpm's cache folder {os.devnull} is not a folder\n"
                           "  fix: set XPM_CACHE_DIR to a folder of your own\n")  # never "chmod o-w /dev/null"
     assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["new", "ma"], ["import-json"]])
+def test_a_linked_models_file_is_refused_by_every_command_that_writes_it(project, tmp_path, command):
+    """`xpm add` refused it; `xpm new` and `xpm import-json` replaced the link with a file."""
+    shared = tmp_path / "shared_models"
+    shared.write_text("# shared\n")
+    (project / ".xlm_models").symlink_to(shared)
+    (project / "xlm_models.json").write_text('{"ma": "ma"}\n')
+    out = xpm(project, *command, code=1)
+    assert out.output.startswith(f"error: {project / '.xlm_models'} is a symbolic link (to {shared}); xpm replaces the file")
+    assert (project / ".xlm_models").is_symlink() and shared.read_text() == "# shared\n"
+
+
+def test_import_json_through_a_linked_xlm_models_folder_writes_in_the_project(project, tmp_path):
+    """The JSON file was resolved through the link: the link's target became the project."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "xlm_models.json").write_text('{"mdlm": "mdlm"}\n')
+    (project / "xlm-models").symlink_to(elsewhere)
+    xpm(project, "import-json")
+    assert (project / ".xlm_models").read_text().endswith("./xlm-models/mdlm\n")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["xlm_models.json"]

@@ -224,7 +224,7 @@ class Database:
         try:
             text = read_text(self.path / _REFS_FILE)
             refs = RefList.from_json(json.loads(text)) if text is not None else None
-        except (ValueError, TypeError, AttributeError, RecursionError):  # TextFileError is a ValueError
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError):  # TextFileError is a ValueError
             return None
         if refs is None:
             return None
