@@ -340,6 +340,14 @@ def _forget_unstarted_run(folder: Path | None) -> None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)  # the refusal is what matters; a folder that stays is harmless
+        here = Path.cwd()
+        for parent in folder.parents:  # outputs/train/<job_name>/ made for it: gone too when empty (never above here)
+            if parent == here or not parent.is_relative_to(here):
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: other runs
+                break
 
 
 def _newest_checkpoint(trainer: Any) -> str | None:
