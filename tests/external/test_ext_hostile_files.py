@@ -104,3 +104,17 @@ def test_a_model_path_that_is_a_loop_of_links_is_not_found_not_a_crash(tmp_path,
     monkeypatch.setenv("XLM_MODELS_PATH", str(tmp_path / "loopy"))
     found = discover(tmp_path)
     assert [p.what for p in found.problems] == ["External model 'loopy' not found at ./loopy"]
+
+
+def test_a_model_listed_three_times_is_one_problem_in_the_report(tmp_path, monkeypatch):
+    """Each later line is a reason to skip it; `xlm models` printed the same problem twice."""
+    from xlm.external.report import format_models
+    from xlm.external_models import find_external_models
+
+    monkeypatch.delenv("XLM_MODELS_FILE", raising=False)
+    monkeypatch.delenv("XLM_MODELS_PATH", raising=False)
+    make_model(tmp_path, "my_model")
+    (tmp_path / ".xlm_models").write_text("my_model\nmy_model\n./my_model\n")
+    monkeypatch.chdir(tmp_path)
+    text = format_models(find_external_models())
+    assert "problems (1):" in text and text.count("Duplicate model names found in .xlm_models: ['my_model']") == 1

@@ -42,9 +42,9 @@ def format_models(found: ExternalModels) -> str:
     if found.warnings:
         lines += ["", f"warnings ({len(found.warnings)}; the models load, a job that uses one of these fails):"]
         lines += [w.render("Warning") for w in found.warnings]
-    if found.problems:
-        lines += ["", f"problems ({len(found.problems)}):"]
-        lines += [p.render() for p in found.problems]
+    if problems := list(dict.fromkeys(p.render() for p in found.problems)):  # a name listed 3 times: its one problem once
+        lines += ["", f"problems ({len(problems)}):"]
+        lines += problems
     else:
         lines += ["", "no problems"]
     return "\n".join(lines)
