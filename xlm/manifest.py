@@ -165,9 +165,14 @@ def redact(text: str) -> str:
 
 def show(text: str, limit: int = 120) -> str:
     """``text`` fit for a message: secrets hidden, invisible characters escaped, cut to ``limit``."""
-    text = redact(text)
-    text = _SHOWN_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = escaped(redact(text))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def escaped(text: str) -> str:
+    """``text`` with control and invisible characters written as escapes (``\\u202e``): a file
+    name that holds a right-to-left override or a terminal escape prints as what it is."""
+    return _SHOWN_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def name_problem(name: str) -> str | None:

@@ -118,3 +118,12 @@ def test_a_model_listed_three_times_is_one_problem_in_the_report(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     text = format_models(find_external_models())
     assert "problems (1):" in text and text.count("Duplicate model names found in .xlm_models: ['my_model']") == 1
+
+
+def test_a_problem_prints_invisible_characters_as_escapes(tmp_path):
+    """A right-to-left override in a file name reversed the rest of the error line on a terminal."""
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "model_type" / "\u202elmay.evil.yaml").write_text("a: [\n")
+    [problem] = inspect_model(root, "my_model").problems
+    rendered = problem.render()
+    assert "\u202e" not in rendered and "\\u202elmay.evil.yaml" in rendered

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xlm.errors import UserError
+from xlm.manifest import escaped
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Problem:
 
     def render(self, level: str = "Error") -> str:
         """``Error: what`` then indented ``where`` and ``fix`` lines (the CLI's user-error format)."""
-        return f"{level}: {self.what}\n  where: {self.where}\n  fix: {self.fix}"
+        what, where, fix = ("\n".join(map(escaped, text.split("\n"))) for text in (self.what, self.where, self.fix))
+        return f"{level}: {what}\n  where: {where}\n  fix: {fix}"
 
 
 class ExternalModelConflictError(UserError):
