@@ -96,8 +96,9 @@ def check_new_name(name: str, root: Path, models_file: Path) -> None:
     """Raise :class:`XpmError` when ``name`` cannot become a new model at ``root``."""
     from xlm.external.discovery import CORE_MODEL_NAMES, read_models_file
 
-    if problem := manifest.name_problem(name):
-        raise XpmError(problem, "choose a lowercase identifier that is not a Python keyword, such as my_model")
+    if problem := manifest.name_problem(name):  # a reserved name, a keyword, too long: another name is the fix
+        valid = manifest.name_problem(_fix(name).rpartition(" ")[2]) is None
+        raise XpmError(problem, _fix(name) if valid else "choose a lowercase identifier that is not a Python keyword, such as my_model")
     if name in CORE_MODEL_NAMES:
         raise XpmError(
             f"'{name}' is the name of a core model of xlm",

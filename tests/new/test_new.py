@@ -85,7 +85,8 @@ def test_refused_names(project, name, message):
 
 
 def test_refusal_fixes_name_a_way_out(project):
-    for name, fix in [("ilm", "such as my_ilm"), ("json", "such as json_lm"), ("mlm", "xpm new my_mlm --from mlm")]:
+    for name, fix in [("ilm", "such as my_ilm"), ("json", "such as json_lm"), ("mlm", "xpm new my_mlm --from mlm"),
+                      ("con", "such as con_lm"), ("sitecustomize", "such as sitecustomize_lm"), ("class", "such as class_lm")]:
         with pytest.raises(XpmError) as info:
             create_model(name, project)
         assert fix in info.value.fix, name
