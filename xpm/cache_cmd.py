@@ -43,6 +43,9 @@ def cache_clean() -> None:
     from xpm.removal import remove_tree
 
     mirrors = cache_dir() / "git"
+    if not cache_dir().is_dir():  # nothing to clean: its lock would make the folder
+        click.echo(f"nothing to clean: {cache_dir()} does not exist")
+        return
     with holding_cache(checked=False):  # exclusive: waits for running installs (they hold it shared), and they for it
         try:
             remove_tree(mirrors)

@@ -104,3 +104,9 @@ def test_import_json_through_a_linked_xlm_models_folder_writes_in_the_project(pr
     xpm(project, "import-json")
     assert (project / ".xlm_models").read_text().endswith("./xlm-models/mdlm\n")
     assert sorted(p.name for p in elsewhere.iterdir()) == ["xlm_models.json"]
+
+
+def test_cleaning_a_cache_that_does_not_exist_creates_nothing(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "none" / "cache"))
+    assert xpm(project, "cache", "clean").stdout == f"nothing to clean: {tmp_path / 'none' / 'cache'} does not exist\n"
+    assert not (tmp_path / "none").exists()
