@@ -127,3 +127,15 @@ def test_a_problem_prints_invisible_characters_as_escapes(tmp_path):
     [problem] = inspect_model(root, "my_model").problems
     rendered = problem.render()
     assert "\u202e" not in rendered and "\\u202elmay.evil.yaml" in rendered
+
+
+@pytest.mark.parametrize("text, problem, line", [
+    ("a: 1\nx: \0\n", "unacceptable character #x0000: control characters are not allowed", 2),  # had no line
+    ("# @package _global_\nmodel:\n\td_model: 1\n", "found character that cannot start any token (a tab: YAML indents with spaces only)", 3),
+])
+def test_a_nul_has_its_line_and_a_tab_in_the_indentation_is_named(tmp_path, text, problem, line):
+    root = make_model(tmp_path, "my_model")
+    path = root / "configs" / "model" / "odd.yaml"
+    path.write_text(text)
+    [found] = inspect_model(root, "my_model").problems
+    assert (found.what, found.where) == (f"External model 'my_model' has a config file that does not parse: {problem}", f"{path}:{line}")

@@ -135,6 +135,20 @@ def _syntax_error(exc: Exception) -> YamlSyntaxError:
     return YamlSyntaxError(problem, mark.line + 1 if mark is not None else None)
 
 
+def _explained(error: YamlSyntaxError, text: str) -> YamlSyntaxError:
+    """libyaml's words for two common slips, made plain: a character it refuses (a NUL) gets
+    its line, which a reader error lacks; a tab in the indentation is named."""
+    if error.line is None and "unacceptable character" in error.problem and (at := re.search(r"#x([0-9a-f]+)", error.problem)):
+        char = chr(int(at.group(1), 16))
+        if char in text:
+            return YamlSyntaxError(error.problem, text.count("\n", 0, text.index(char)) + 1)
+    if error.line is not None and "cannot start any token" in error.problem:
+        line = text.split("\n")[error.line - 1] if error.line <= text.count("\n") + 1 else ""
+        if "\t" in line[: len(line) - len(line.lstrip())]:
+            return YamlSyntaxError(f"{error.problem} (a tab: YAML indents with spaces only)", error.line)
+    return error
+
+
 class ConfigFacts(NamedTuple):
     """What validation reads from a config file besides its syntax."""
 
@@ -164,7 +178,7 @@ def check_syntax(text: str) -> ConfigFacts:
         error = _syntax_error(exc)
         raise YamlSyntaxError(f"{exc.context}, {error.problem}" if exc.context else error.problem, error.line) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise _syntax_error(exc) from None
+        raise _explained(_syntax_error(exc), text) from None
     if node is None:
         return ConfigFacts([], [])
     targets = _check_document(node, text)
@@ -376,7 +390,7 @@ def command_lines(text: str) -> list[CommandLine] | None:
     try:
         node = yaml.compose(text, Loader=loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise _syntax_error(exc) from None
+        raise _explained(_syntax_error(exc), text) from None
     except RecursionError:  # block collections nested deeper than PyYAML's composer recurses
         raise YamlSyntaxError("collections nested too deep to read", None) from None
     if node is None:
