@@ -147,7 +147,7 @@ def _damaged(exc: Exception, db) -> bool:
     """Whether `exc` is git failing to read the mirror (and not, say, a hostile tree, or a git
     that Ctrl-C stopped: the mirror is kept)."""
     from xpm.errors import GitError, MirrorDamaged
-    from xpm.git.command import looks_corrupt
+    from xpm.git.failures import looks_corrupt
 
     if db.git.stopped.is_set():
         return False

@@ -8,7 +8,7 @@ from xpm import settings
 from xpm.errors import (
     AuthFailed, GitError, MirrorDamaged, RejectedObjects, RemoteUnreachable, UnsupportedTransport, XpmError,
 )
-from xpm.git.command import classify, looks_corrupt
+from xpm.git.failures import classify, looks_corrupt
 from xpm.git.transport import config_for, insecure_allowed, transport_of
 from xpm_cli import xpm
 

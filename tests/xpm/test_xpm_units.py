@@ -8,7 +8,7 @@ import pytest
 
 from xpm import hashing, stamp
 from xpm.errors import AuthFailed, GitError, LockFileError, NotInstalled, RemoteUnreachable
-from xpm.git.command import classify
+from xpm.git.failures import classify
 from xpm.git.remote import canonical_url, mirror_name, parse_ls_remote
 from xpm.lock import Lock, LockEntry, dumps, parse_lock, write_lock
 

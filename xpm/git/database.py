@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from xlm.manifest import without_userinfo
 from xlm.textfile import write_atomic
 from xpm.errors import GitError, MirrorDamaged, UnknownRef
-from xpm.git.command import Git, classify, looks_corrupt
+from xpm.git.command import Git
+from xpm.git.failures import classify, looks_corrupt
 from xpm.git.remote import mirror_name, ref_problem
 from xpm.removal import remove_tree
 
