@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from xlm.shown import control_problem, show
 from xlm.textfile import BOM, TextFileError, lines, lines_with_ends, newline_of
 
 MODELS_FILE_NAME = ".xlm_models"
@@ -45,16 +46,6 @@ _COMMENT_RE = re.compile(r"(^|\s)#.*$")
 _SCP_RE = re.compile(r"^(?P<user>[^@/:]+)@(?P<host>[^@/:]+):(?P<path>.+)$")
 _HOST_RE = re.compile(r"^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 SCHEMES = ("https", "http", "ssh", "git+ssh", "ssh+git", "git", "file")
-# Never allowed in a line, not even in a comment: C0 and C1 controls but tab (a "\r" before
-# the "\n" is stripped first), DEL, the line and paragraph separators, the bidirectional
-# controls that make text read differently from what it is, and a BOM past the file's start.
-_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
-# Never allowed either: characters that show as nothing (zero-width spaces and joiners, soft
-# hyphen, word joiners, fillers): `lab\u200b/zlm` reads as `lab/zlm` and names another repository.
-_INVISIBLE_RE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064"
-                           "\u206a-\u206f\u3164\ufe00-\ufe0f\uffa0\ufff9-\ufffb]")
-# Shown escaped in messages too: spaces other than U+0020 (a no-break space reads as a space).
-_SHOWN_ESCAPED = re.compile(f"{_CONTROL_RE.pattern}|{_INVISIBLE_RE.pattern}|[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 MAX_NAME_LENGTH = 100  # the vendored folder, its staging folder and its stamp stay far below 255 bytes
 
 
@@ -135,11 +126,6 @@ RESERVED_MODEL_NAMES = {
         for device in sorted(WINDOWS_DEVICE_NAMES)
     },
 }
-_SECRET_AFTER_SCHEME = re.compile(r"(?i)\b(https?://)[^/@\s]+@")
-_PASSWORD = re.compile(r"""(?<![^\s'"(/])([^\s/@:'"(]+):[^\s/@]+@""")
-_QUERY = re.compile(r"""\?[^\s'"]*=[^\s'"]*""")  # `?key=value`: not a question mark in a sentence ("upstream?)")
-
-
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@]*)@")
 _SSH = ("ssh://", "git+ssh://", "ssh+git://")
 
@@ -156,25 +142,6 @@ def without_userinfo(url: str) -> str:
     return _USERINFO.sub(strip, url, count=1)
 
 
-def redact(text: str) -> str:
-    """``text`` with every password (``user:***@``), http(s) user name or token (``***@``) and
-    URL query (``?***``, where tokens go too) hidden."""
-    text = _PASSWORD.sub(r"\1:***@", _SECRET_AFTER_SCHEME.sub(r"\1***@", text))
-    return _QUERY.sub("?***", text)
-
-
-def show(text: str, limit: int = 120) -> str:
-    """``text`` fit for a message: secrets hidden, invisible characters escaped, cut to ``limit``."""
-    text = escaped(redact(text))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def escaped(text: str) -> str:
-    """``text`` with control and invisible characters written as escapes (``\\u202e``): a file
-    name that holds a right-to-left override or a terminal escape prints as what it is."""
-    return _SHOWN_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a model name, or None when it can."""
     if not _NAME_RE.match(name):
@@ -187,16 +154,6 @@ def name_problem(name: str) -> str | None:
         return f"'{name}' cannot be a model name: {RESERVED_MODEL_NAMES[name]}"
     if name.startswith("__") and name.endswith("__"):  # __main__, __init__, __pycache__: Python's own names
         return f"'{name}' cannot be a model name: names with two leading and trailing underscores are Python's own"
-    return None
-
-
-def control_problem(text: str) -> str | None:
-    """Why ``text`` (one line, without its line break) may not be read, or None."""
-    if found := _CONTROL_RE.search(text):
-        return (f"control character U+{ord(found.group()):04X} at column {found.start() + 1} "
-                "(an editor may show it as a line break, or not at all)")
-    if found := _INVISIBLE_RE.search(text):
-        return f"invisible character U+{ord(found.group()):04X} at column {found.start() + 1} (an editor shows nothing there)"
     return None
 
 

@@ -26,7 +26,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlm.manifest import control_problem, name_problem, show
+from xlm.manifest import name_problem
+from xlm.shown import control_problem, show
 from xlm.textfile import TextFileError, lines, read_text
 
 OVERRIDES_NAME = "xlm.overrides.toml"

@@ -37,7 +37,7 @@ def cache_clean() -> None:
     Example:
       xpm cache clean && xpm install
     """
-    from xlm.manifest import show
+    from xlm.shown import show
     from xpm.errors import XpmError
     from xpm.project import cache_dir, holding_cache
     from xpm.removal import remove_tree

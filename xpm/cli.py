@@ -28,8 +28,8 @@ _INSTALL_FLAGS = {"--frozen": "frozen", "--offline": "offline"}
 
 
 def redact(text: str) -> str:
-    """Every line xpm prints about a URL goes through `xlm.manifest.redact` (imported when first needed)."""
-    from xlm.manifest import redact
+    """Every line xpm prints about a URL goes through `xlm.shown.redact` (imported when first needed)."""
+    from xlm.shown import redact
 
     return redact(text)
 

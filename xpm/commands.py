@@ -17,11 +17,11 @@ from pathlib import Path
 import click
 
 from xlm.errors import first_of
-from xlm.manifest import redact  # every line xpm prints about a URL goes through it
-from xpm.errors import XpmError
+from xlm.shown import redact  # every line xpm prints about a URL goes through it
 from xpm.cli import describe as _describe
 from xpm.cli import install_command, requirements_check, warn
 from xpm.click_group import XpmGroup
+from xpm.errors import XpmError
 
 
 @click.group(cls=XpmGroup, context_settings={"help_option_names": ["-h", "--help"]})

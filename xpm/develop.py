@@ -18,8 +18,9 @@ from pathlib import Path
 
 import click
 
-from xlm.manifest import control_problem, normalised_name, show
+from xlm.manifest import normalised_name
 from xlm.overrides import OVERRIDES_NAME, Override, overrides_file
+from xlm.shown import control_problem, show
 from xlm.textfile import TextFileError, lines, newline_of, read_text
 from xpm.errors import XpmError
 from xpm.ops import _writing, listed_name, overrides, refused_overrides, write_overrides

@@ -6,7 +6,7 @@ own failure and keeps the failing command and git's stderr. The CLI catches once
 
 from __future__ import annotations
 
-from xlm.manifest import redact
+from xlm.shown import redact
 
 
 class XpmError(Exception):

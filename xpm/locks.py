@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xpm import settings
+from xlm.errors import first_of
+from xlm.shown import redact, show
 from xpm.errors import LockTimeout, XpmError
 from xpm.interrupt import Stopped
-from xlm.errors import first_of
-from xlm.manifest import redact, show
 
 UNKNOWN_HOLDER = "another xpm process"
 

@@ -1,7 +1,7 @@
 """Progress per model: a live block of one line per model on a terminal, plain lines otherwise.
 
 Workers report from several threads, so every write happens under one lock. Lines are
-redacted (`xlm.manifest.redact`): a URL with a token in it never reaches the terminal or a CI log.
+redacted (`xlm.shown.redact`): a URL with a token in it never reaches the terminal or a CI log.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from xlm.manifest import redact
+from xlm.shown import redact
 
 
 class Progress:

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_file, parse_text, show
+from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_file, parse_text
+from xlm.shown import show
 from xlm.textfile import TextFileError, read_text
 from xpm.errors import XpmError
 from xpm.lock import LOCK_NAME, Lock, read_lock

@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 
 from xlm.errors import first_of
-from xlm.manifest import show
 from xlm.records.runs import ModelRecord, RunRecord
+from xlm.shown import show
 from xpm.errors import XpmError
 from xpm.project import Project, cache_dir
 from xpm.removal import remove_tree

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from xlm.errors import first_of
-from xlm.manifest import NEW_FILE_HEADER, GitSource, add_entry_text, replace_entry_text, show
+from xlm.manifest import NEW_FILE_HEADER, GitSource, add_entry_text, replace_entry_text
 from xlm.records.runs import ModelRecord, RunRecord
+from xlm.shown import show
 from xpm import stamp, vendor
 from xpm.errors import HashMismatch, XpmError
 from xpm.lock import Lock, LockEntry, changed_text, local_entry

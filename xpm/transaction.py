@@ -171,7 +171,7 @@ class Transaction:
         Every file is re-hashed: stat data may prove a file unchanged for a check that only
         reads, not before the folder goes (a same-size edit whose mtime was put back)."""
         from xlm.errors import first_of
-        from xlm.manifest import show
+        from xlm.shown import show
 
         if not stamp.vendored_root(self.project_dir, name).is_dir():
             return None

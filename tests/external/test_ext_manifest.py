@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from xlm.manifest import (CredentialsError, GitSource, LocalSource, ManifestError, parse_line, parse_source, parse_text, redact,
+from xlm.manifest import (CredentialsError, GitSource, LocalSource, ManifestError, parse_line, parse_source, parse_text,
                           replace_entry_text)
+from xlm.shown import redact
 from xlm.textfile import write_atomic
 
 # (line as written, model name, source)

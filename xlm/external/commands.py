@@ -89,7 +89,7 @@ def exit_status(command: Command, returned) -> int:
     if isinstance(returned, int) and not isinstance(returned, bool) and 0 <= returned <= 255:
         return returned
     from xlm.errors import UserError
-    from xlm.manifest import show
+    from xlm.shown import show
 
     raise UserError(f"command '{command.name}' of model '{command.model}' returned {show(repr(returned), 80)}, not an exit status",
                     f"make {command.function} return None (success) or an int from 0 to 255")
@@ -98,7 +98,7 @@ def exit_status(command: Command, returned) -> int:
 def help_lines(width: int, commands: list[Command]) -> list[str]:
     """One help line per model command, for ``xlm --help``: its help on one line, with
     control characters (escape sequences, line breaks a model could forge lines with) shown escaped."""
-    from xlm.manifest import show
+    from xlm.shown import show
 
     def shown(c: Command) -> str:
         return show(" ".join(c.help.split()), 200) if c.help.strip() else f"command of model {c.model}"

@@ -326,7 +326,7 @@ def hydra_header(text: str) -> dict[str, str]:
             break
         words = [word for word in line.lstrip("#").strip().split(" ") if word]
         if len(words) != 2:
-            from xlm.manifest import show
+            from xlm.shown import show
 
             shown = show(line).replace("\t", "\\t")
             raise YamlSyntaxError(f"Hydra refuses the header line '{shown}': it reads `# @KEY VALUE`, two words "

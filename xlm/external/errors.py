@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xlm.errors import UserError
-from xlm.manifest import escaped
+from xlm.shown import escaped
 
 
 @dataclass(frozen=True)

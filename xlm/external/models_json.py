@@ -22,8 +22,9 @@ import os
 from pathlib import Path, PurePosixPath
 
 from xlm.external.errors import Problem
-from xlm.manifest import MODELS_FILE_NAME, name_problem, show
+from xlm.manifest import MODELS_FILE_NAME, name_problem
 from xlm.paths import real_path
+from xlm.shown import show
 
 JSON_FILE_NAME = "xlm_models.json"
 XLMCORE_MODELS_DIR = "xlm-models"  # xlm-core's standard models folder, searched like the current one

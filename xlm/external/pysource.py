@@ -240,7 +240,7 @@ class TargetCheck:
         """Why ``dotted`` names nothing in its package (None when it does, or is not ours to
         check); a value that is no dotted path at all (``''``, ``42``, ``[a, b]``) names nothing anywhere."""
         if not (dotted and all(part.isidentifier() for part in dotted.split("."))):
-            from xlm.manifest import show
+            from xlm.shown import show
 
             return f"'{show(dotted, 60)}' is not a dotted Python path (package.module.Name)"
         top = dotted.split(".", 1)[0]

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xlm.records.runs import ModelRecord, side_file
-from xlm.manifest import show
 from xlm.records.treehash import records, records_of, text_hash, tree_text, unrecordable
+from xlm.shown import show
 
 KINDS = {"core": "core", "git": "vendored", "override": "override", "installed": "installed"}  # else "path"
 _NOTE_LIMIT = 300

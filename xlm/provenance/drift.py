@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlm.errors import UserError, first_of
-from xlm.manifest import show
 from xlm.records.runs import RUN_FILE, RunRecord
+from xlm.shown import show
 
 _SHOWN = 10  # changed files named per model; the rest are counted
 

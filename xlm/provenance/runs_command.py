@@ -8,8 +8,8 @@ no torch.
 from __future__ import annotations
 
 from xlm.errors import UserError, first_of
-from xlm.manifest import show
 from xlm.records.runs import ModelRecord, RunRecord
+from xlm.shown import show
 
 USAGE = """usage: xlm runs show PATH        the models a run used (PATH: a run folder or a checkpoint)
        xlm runs diff A B        which models, commits, hashes and versions differ between two runs

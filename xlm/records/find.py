@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xlm.manifest import show
 from xlm.records.lockfile import LockFileError
 from xlm.records.runs import RUN_FILE, RunRecord, read_folder
+from xlm.shown import show
 
 FOLDER_FIX = "name a run folder (outputs/<job>/<name>/<time>/, the one with models.lock) or one of its checkpoints"
 

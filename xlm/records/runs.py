@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from xlm.manifest import parse_line, show
+from xlm.manifest import parse_line
+from xlm.shown import show
 from xlm.records.lockfile import (LockFileError, Table, check_commit, check_controls, check_git_source, check_hash,
                                   check_name, check_package, check_types, load, toml_line)
 from xlm.records.treehash import parse_tree_text, text_hash

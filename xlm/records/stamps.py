@@ -41,13 +41,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlm.manifest import redact
 from xlm.records.statcheck import file_mode as _mode
 from xlm.records.statcheck import proven as _proven
 from xlm.records.statcheck import scan as _scan
 from xlm.records.treehash import IGNORED_DIRS as _IGNORED_DIRS
 from xlm.records.treehash import digest as _digest
 from xlm.records.treehash import tree_hash_of
+from xlm.shown import redact
 from xlm.textfile import write_atomic
 
 MODELS_DIR = "xlm_models"

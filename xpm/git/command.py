@@ -26,13 +26,13 @@ import sys
 import threading
 from pathlib import Path
 
+from xlm.shown import redact
 from xpm import settings
 from xpm.errors import GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RemoteError, RemoteUnreachable
 from xpm.git import transport
 from xpm.git.failures import classify
 from xpm.git.processes import dying_with_xpm, kill, signal_kill
 from xpm.interrupt import Stopped
-from xlm.manifest import redact
 
 MIN_VERSION = (2, 25)
 
