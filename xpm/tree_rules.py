@@ -220,6 +220,10 @@ def _check_entry(entry: Entry, label: str, limits: Limits) -> None:
             raise _refuse(label, "contains compiled Python in {path}",
                           "remove __pycache__ from the repository upstream (and add it to .gitignore): "
                           "bytecode is not covered by the content hash", path=path)
+        if fold(part) == ".pytest_cache":
+            raise _refuse(label, "contains pytest's cache in {path}",
+                          "remove .pytest_cache from the repository upstream (and add it to .gitignore): "
+                          "the content hash skips it, as running the model's tests writes it", path=path)
         if why := windows_problem(part):
             raise _refuse(label, f"has {{path}}, a name Windows cannot create ({why})",
                           "rename it upstream: a model must install on Windows too", path=path)

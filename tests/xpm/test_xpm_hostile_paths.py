@@ -110,3 +110,16 @@ def test_cleaning_a_cache_that_does_not_exist_creates_nothing(project, tmp_path,
     monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "none" / "cache"))
     assert xpm(project, "cache", "clean").stdout == f"nothing to clean: {tmp_path / 'none' / 'cache'} does not exist\n"
     assert not (tmp_path / "none").exists()
+
+
+def test_running_a_vendored_models_tests_is_no_edit(lab, project):
+    """pytest writes .pytest_cache/ into the model's folder (its pyproject configures pytest):
+    xlm refused every job and `xpm install` kept the cache as "your edits"."""
+    (project / ".xlm_models").write_text(f"{lab.zlm.url}@v1.0.0\n")
+    xpm(project, "install")
+    cache = project / "xlm_models" / "zlm" / ".pytest_cache" / "v" / "cache"
+    cache.mkdir(parents=True)
+    (cache / "nodeids").write_text("[]\n")
+    xpm(project, "verify")
+    assert "ok" in xpm(project, "list").output
+    assert "warning" not in xpm(project, "install").stderr

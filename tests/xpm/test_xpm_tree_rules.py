@@ -108,6 +108,7 @@ REFUSED = {
     "a file that is also a folder": ([f("d"), f("d/x")], "has 'd' as both a file and a folder"),
     "__pycache__": ([f("zlm/__pycache__/m.cpython-311.pyc")], "contains compiled Python in 'zlm/__pycache__/m.cpython-311.pyc'"),
     "__PYCACHE__": ([f("__PYCACHE__/m.pyc")], "contains compiled Python in"),
+    ".pytest_cache": ([f("zlm/.pytest_cache/v/cache/nodeids")], "contains pytest's cache in 'zlm/.pytest_cache/v/cache/nodeids'"),
     "a symlink target over 1024 bytes": ([Entry("l", "120000", "b" * 40, 2000)], "has symlink 'l' with a target longer than 1024 bytes"),
 }
 

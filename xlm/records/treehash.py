@@ -40,7 +40,7 @@ except ImportError:  # that xlm's start-up and a warm no-op install would pay fo
         from hashlib import sha256 as small_sha256
 
 ALGORITHM = "sha256-tree"
-IGNORED_DIRS = frozenset({"__pycache__"})
+IGNORED_DIRS = frozenset({"__pycache__", ".pytest_cache"})  # what running a model and its tests write into its folder
 
 
 @dataclass(frozen=True)
