@@ -279,3 +279,13 @@ def test_a_model_whose_code_a_used_model_imports_is_used_too(isolated):
     assert imported_models(found.models, {"beta"}) == {"alpha", "gamma", "alpha_extra"}
     assert imported_models(found.models, {"delta"}) == set()
     assert imported_models(found.models, {"alpha"}) == {"gamma", "alpha_extra"}
+
+
+def test_a_core_models_record_carries_no_note_about_its_reserved_name(isolated):
+    """Checked as `URL#subdir=arlm`, the remote of xlm's own checkout was refused for the name
+    `arlm`: every run of a core model carried "'arlm' is reserved for a core model of xlm"."""
+    project = isolated / "project"
+    project.mkdir()
+    (project / ".xlm_models").write_text("")
+    done = record_of(project, "arlm")
+    assert done.record.note is None or "reserved" not in done.record.note, done.record.note

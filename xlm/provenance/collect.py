@@ -126,7 +126,7 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
     if tree is None:
         return Collected(record, files)
     record = replace(record, repository=str(tree.top), subdir=rel or None, commit=tree.commit, dirty=tree.dirty[rel])
-    remote, note = _remote(tree, model.name)
+    remote, note = _remote(tree)
     record = replace(record, remote=remote, note=note)
     if not tree.dirty[rel]:
         return Collected(record, files)
@@ -141,7 +141,7 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
     return Collected(replace(record, patch=side_file(model.name, "patch")), files, patch)
 
 
-def _remote(tree, name: str) -> tuple[str | None, str | None]:
+def _remote(tree) -> tuple[str | None, str | None]:
     """The work tree's remote as a git source xpm could fetch (a local path becomes a file://
     URL), without its credentials (a git credential helper supplies them), or None and why not."""
     url = tree.remote()
@@ -155,7 +155,7 @@ def _remote(tree, name: str) -> tuple[str | None, str | None]:
         path = Path(url).expanduser()
         url = (path if path.is_absolute() else tree.top / path).resolve().as_uri()
     try:
-        _, source = parse_source(f"{url}#subdir={name}")  # the subdir only gives the check a valid name
+        _, source = parse_source(f"{url}#subdir=model")  # only the URL is checked: a core model's name is reserved
     except ManifestError as exc:
         return None, _note(f"the work tree's remote is not recorded: {exc.what}")
     return source.url, None
