@@ -182,8 +182,10 @@ def run_hydra(args: list[str]) -> int:
     from xlm import preflight
     from xlm.config_errors import explain
 
-    _setup_models_for_job()
     flags, overrides = split_hydra_args(args)
+    if not flags or {"-m", "--multirun"} & set(flags):  # a job that writes a run folder
+        preflight.check_not_in_vendored(overrides)
+    _setup_models_for_job()
     _check_one_mode(flags)
     check_overrides(overrides)
     if not flags:  # one plain run: refuse what cannot run before torch is imported

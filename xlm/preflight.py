@@ -67,6 +67,24 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
         )
 
 
+def check_not_in_vendored(overrides: list[str]) -> None:
+    """Refuse a job started inside `xlm_models/`: its run folder (relative to the current
+    folder) would be written into a vendored model, which then no longer matches xlm.lock, and
+    the job would blame its own files on the user. A run folder given on the command line is
+    the user's choice."""
+    if any(o.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for o in overrides):
+        return
+    from xlm.manifest import find_models_file
+
+    if (found := find_models_file(Path.cwd())) is None:
+        return
+    vendored, here = found.parent / "xlm_models", Path(os.path.realpath(os.getcwd()))
+    if here == vendored or vendored in here.parents:
+        raise UserError(f"jobs run from the project folder, not from inside {vendored}: the run folder (outputs/...) would be "
+                        "written into a vendored model",
+                        f"cd {found.parent} and run the command again (or give the run folder: hydra.run.dir=PATH)")
+
+
 def check_run_dir(overrides: list[str]) -> None:
     """Refuse a run folder given on the command line (`hydra.run.dir=`) that holds a finished
     run: a second run there mixes the two (its config and record over the first's, while

@@ -285,3 +285,18 @@ def test_a_job_refused_after_hydra_started_leaves_no_run_folder(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert not (tmp_path / "outputs").exists()  # not even the empty outputs/train/<job_name>/ made for it
+
+
+def test_a_job_started_inside_xlm_models_is_refused_before_it_writes_there(tmp_path):
+    """Its run folder went into the vendored model, which the job then blamed on the user."""
+    inside = tmp_path / "xlm_models" / "zlm"
+    inside.mkdir(parents=True)
+    (tmp_path / ".xlm_models").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm"], cwd=inside,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and proc.stderr.splitlines()[-2:] == [
+        f"error: jobs run from the project folder, not from inside {tmp_path / 'xlm_models'}: the run folder (outputs/...) "
+        "would be written into a vendored model",
+        f"  fix: cd {tmp_path} and run the command again (or give the run folder: hydra.run.dir=PATH)"], proc.stderr
+    assert list(inside.iterdir()) == []
