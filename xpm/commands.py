@@ -105,7 +105,22 @@ def add(ctx: click.Context, source: str, offline: bool, deps: bool) -> None:
     else:
         click.echo(f"{name}: {_describe(old)} -> {_describe(new)}")
     _say_if_xlm_skips(ctx, name)
+    _say_if_overridden(_project(ctx), [name])
     _requirements(ctx, deps)
+
+
+def _say_if_overridden(project, names: list[str]) -> None:
+    """A model `add` or `update` moved that a working copy overrides: xlm goes on using the copy."""
+    from xlm.overrides import read_overrides
+    from xlm.textfile import TextFileError
+
+    try:
+        found = read_overrides(project.root)
+    except TextFileError:  # `xpm install` names a file that cannot be read
+        return
+    for name in sorted(set(names) & set(found)):
+        click.echo(f"note: {name} is overridden by the working copy {found[name].root(project.root)}: xlm uses it, not "
+                   f"{project.models_dir / name} (`xpm develop --off {name}` ends it)", err=True)
 
 
 def _say_if_xlm_skips(ctx: click.Context, name: str) -> None:
@@ -209,6 +224,7 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
     pinned = report.pins(project, outcome.lock, options)
     if not names and all(entry.kind != "git" for entry in outcome.lock.entries.values()):
         click.echo("no git models in .xlm_models: nothing to update")
+    moved: list[str] = []
     for name, entry in sorted(outcome.lock.entries.items()):
         if names and name not in names:
             continue
@@ -219,12 +235,15 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
         old = previous.get(name)
         if old is None or old.kind != "git":
             click.echo(f"{name}: new -> {_describe(entry)}")
+            moved.append(name)
         elif old.commit != entry.commit or _describe(old) != _describe(entry):  # a new tag on the same commit moves too
             click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
+            moved.append(name)
         else:
             # Same commit, yet placed again: its folder was not the locked tree (edited, deleted).
             restored = f"; restored {project.models_dir / name} (it was not the locked tree)" if name in outcome.installed else ""
             click.echo(f"{name}: {_pinned(entry, pinned[name]) if name in pinned else f'unchanged {_describe(entry)}'}{restored}")
+    _say_if_overridden(project, moved)
 
 
 def _pinned(entry, pin) -> str:

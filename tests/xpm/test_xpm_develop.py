@@ -367,3 +367,11 @@ def test_a_name_in_another_spelling_is_the_listed_model_in_every_message(install
     assert out.output.startswith(f"zlm: xlm uses {working_copy} instead of {installed / 'xlm_models' / 'zlm'}")
     out = xpm(installed, "develop", "--off", "ZLM")
     assert out.output == f"zlm: override ended; xlm uses {installed / 'xlm_models' / 'zlm'} (the locked commit) again\n"
+
+
+def test_moving_an_overridden_model_says_xlm_keeps_the_working_copy(installed, working_copy, lab):
+    """`xpm add`/`update` printed `v1.0.0 -> v1.1.0` while xlm went on using the working copy."""
+    xpm(installed, "develop", "zlm", str(working_copy))
+    out = xpm(installed, "add", f"{lab.zlm.url}@v1.1.0")
+    assert out.stderr == (f"note: zlm is overridden by the working copy {working_copy}: xlm uses it, not "
+                          f"{installed / 'xlm_models' / 'zlm'} (`xpm develop --off zlm` ends it)\n")
