@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -39,6 +40,11 @@ def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
     assert glob == [tmp_path / "corpus" / "a.txt"]
     both = TextSource([str(tmp_path / "corpus"), str(tmp_path / "corpus" / "a.txt")]).split_files("train")
     assert both == [tmp_path / "corpus" / "a.txt"]
+    for name in ("s1", "s2"):  # two links to a folder above: Python's glob walk grew exponentially (23 GB, then the OOM killer)
+        (tmp_path / "corpus" / name).symlink_to(".")
+    start = time.monotonic()
+    assert TextSource(str(tmp_path / "corpus" / "**" / "*.txt")).split_files("train") == [tmp_path / "corpus" / "a.txt"]
+    assert time.monotonic() - start < 5
 
 
 @pytest.mark.parametrize("files, what", [
@@ -113,3 +119,27 @@ def test_a_hub_dataset_missing_offline_is_a_two_line_error_naming_it(hf_home):
     assert error.what.startswith("hub dataset 'nobody/missing_corpus' is not in the Hugging Face cache (")
     assert str(hf_home) in error.what and "offline" in error.what
     assert "datasets.load_dataset('nobody/missing_corpus')" in error.fix
+
+
+def test_a_same_size_edit_whose_mtime_was_put_back_is_read_again(tmp_path, monkeypatch):
+    """Size, mtime and inode vouched for the old digest: a run trained on the old text, silently."""
+    import os
+    import time
+
+    from xlm.data import fingerprint
+    from xlm.data.fingerprint import file_digests, sha256_file
+
+    path, memo = tmp_path / "a.txt", tmp_path / "memo"
+    memo.mkdir()
+    path.write_bytes(b"the cat sat\n")
+    monkeypatch.setattr(fingerprint, "_RACY_NS", 0)  # remember it at once (else only files unchanged for 2 s are)
+    assert file_digests([path], memo) == [sha256_file(path)]
+    assert (memo / "file-digests.json").is_file()
+    time.sleep(0.02)  # past the file system's clock tick: the write below moves the ctime
+    before = path.stat()
+    with open(path, "r+b") as handle:  # in place: the same inode
+        handle.write(b"the XYZ sat\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert file_digests([path], memo) == [sha256_file(path)]
+    os.utime(path)  # touched, content unchanged: the same digest, read again
+    assert file_digests([path], memo) == [sha256_file(path)]

@@ -1,9 +1,10 @@
 """Content digests of corpus files, so that a cache is keyed by what the files hold.
 
 Hashing a large corpus on every start would cost seconds, so each digest is remembered with
-the file's size, mtime and inode: while all three hold, the remembered digest is used (a
+the file's size, mtime, inode and ctime: while all four hold, the remembered digest is used (a
 cheap signal may prove that nothing changed); when any differs, the file is read again
-(it never proves that something did). The memo is a cache: unreadable or foreign content
+(it never proves that something did). The ctime is what `touch -r` cannot set back: a
+same-size edit in place whose mtime was restored (`cp -p`, `rsync --inplace -t`) still counts. The memo is a cache: unreadable or foreign content
 is ignored and rewritten.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Iterable
 
 MEMO_NAME = "file-digests.json"
 _CHUNK = 1 << 20
+_RACY_NS = 2_000_000_000  # a file changed this recently is not remembered (timestamps are coarse): read again next time
 
 
 def sha256_file(path: Path) -> str:
@@ -43,14 +46,15 @@ def file_digests(paths: Iterable[Path], memo_dir: Path | None) -> list[str]:
     for path in paths:
         path = Path(path).resolve()
         stat = path.stat()
-        signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
         entry = memo.get(str(path))
-        if isinstance(entry, list) and len(entry) == 4 and entry[:3] == signature and isinstance(entry[3], str):
-            out.append(entry[3])
+        if isinstance(entry, list) and len(entry) == 5 and entry[:4] == signature and isinstance(entry[4], str):
+            out.append(entry[4])
             continue
         digest = sha256_file(path)
-        memo[str(path)] = [*signature, digest]
-        changed = True
+        if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:  # else an edit in the same clock tick could pass
+            memo[str(path)] = [*signature, digest]
+            changed = True
         out.append(digest)
     if changed and memo_path is not None:
         _write_memo(memo_path, memo)
