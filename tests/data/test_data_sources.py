@@ -48,6 +48,7 @@ def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
 
 
 @pytest.mark.parametrize("files, what", [
+    ("{tmp}/void.txt", "the train split ({tmp}/void.txt) is empty (0 bytes)"),  # `datasets` raised a traceback
     ("{tmp}/none/*.txt", "matches no file"),
     ("{tmp}/missing.txt", "does not exist"),
     ("{tmp}/data.csv", "is not a format xlm reads"),
@@ -60,8 +61,9 @@ def test_bad_file_specs_are_two_line_errors(tmp_path, files, what):
     (tmp_path / "mixed" / "a.txt").write_text("x\n")
     (tmp_path / "mixed" / "b.jsonl").write_text('{"text": "y"}\n')
     (tmp_path / "empty").mkdir()
+    (tmp_path / "void.txt").write_text("")
     error = error_of(lambda: TextSource(files.format(tmp=tmp_path)).split_files("train"))
-    assert what in error.what and error.render().count("\n") == 1
+    assert what.format(tmp=tmp_path) in error.what and error.render().count("\n") == 1
 
 
 def test_a_source_needs_exactly_one_of_files_and_hub_and_known_splits(tmp_path):

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from xlm.errors import UserError, causes
+from xlm.errors import UserError, causes, first_of
 
 SPLITS = ("train", "val", "test")
 BUILDERS = {".txt": "text", ".text": "text", ".md": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -127,6 +127,9 @@ class TextSource:
                                 f"use {', '.join(sorted(BUILDERS))} files (a .jsonl record per line with the text field)")
             found.extend(matches)
         found = _once(found)
+        if all(_size(p) == 0 for p in found):  # `datasets` fails on it with a traceback (DatasetGenerationError, StopIteration)
+            raise UserError(f"datamodule.files: the {split} split ({first_of([str(p) for p in found], 3)}) is empty (0 bytes)",
+                            f"put text in it, or leave the {split} split out of datamodule.files")
         kinds = sorted({BUILDERS[p.suffix.lower()] for p in found})
         if len(kinds) > 1:
             raise UserError(f"datamodule.files ({split}) mixes {' and '.join(kinds)} files",
@@ -257,6 +260,13 @@ class TextSource:
                 total += len(text)
                 if max_chars is not None and total >= int(max_chars):
                     return
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # read (and reported) when the split is loaded
+        return -1
 
 
 def _glob(pattern: str) -> list[Path]:
