@@ -139,3 +139,19 @@ def test_a_nul_has_its_line_and_a_tab_in_the_indentation_is_named(tmp_path, text
     path.write_text(text)
     [found] = inspect_model(root, "my_model").problems
     assert (found.what, found.where) == (f"External model 'my_model' has a config file that does not parse: {problem}", f"{path}:{line}")
+
+
+def test_unlisted_folders_are_only_those_one_could_list(tmp_path, monkeypatch):
+    """`xlm models` suggested listing `__main__/` (a name xlm refuses) and a second copy of a model
+    the project already declares."""
+    from xlm.external.diagnose import unlisted_models
+    from xlm.external_models import find_external_models
+
+    monkeypatch.delenv("XLM_MODELS_FILE", raising=False)
+    monkeypatch.delenv("XLM_MODELS_PATH", raising=False)
+    make_model(tmp_path / "models", "my_model")
+    for name in ("my_model", "__main__", "other_model"):
+        make_model(tmp_path, name)
+    (tmp_path / ".xlm_models").write_text("./models/my_model\n")
+    monkeypatch.chdir(tmp_path)
+    assert [p.name for p in unlisted_models(find_external_models())] == ["other_model"]

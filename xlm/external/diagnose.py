@@ -22,8 +22,13 @@ from xlm.paths import real_path
 
 
 def unlisted_models(found: ExternalModels) -> list[Path]:
-    """Model folders (nested or flat, `looks_like_model`) in the lookup folders that no source declares."""
+    """Model folders (nested or flat, `looks_like_model`) in the lookup folders that no source
+    declares, and that could be listed: their name is a model name no declared model has
+    (`__main__/`, or a clone of a git model beside the project, is no model to add)."""
+    from xlm.manifest import name_problem
+
     known = {m.root for m in found.models} | {m.root for m in found.skipped}
+    names = {m.name for m in found.models} | {m.name for m in found.skipped}
     if found.project_dir is not None:  # the vendored copy of an overridden model is listed, and set aside
         from xlm.external.discovery import VENDOR_DIR_NAME
 
@@ -35,7 +40,8 @@ def unlisted_models(found: ExternalModels) -> list[Path]:
             children = sorted(p for p in folder.iterdir() if p.is_dir())
         except OSError:
             continue
-        roots += [p for p in children if looks_like_model(p) and real_path(p) not in known]
+        roots += [p for p in children if looks_like_model(p) and real_path(p) not in known
+                  and p.name not in names and name_problem(p.name) is None]
     return roots
 
 
