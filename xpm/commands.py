@@ -171,6 +171,8 @@ def install(ctx: click.Context, frozen: bool, offline: bool, deps: bool, from_ru
       xpm install --from-run outputs/train/star_easy_zlm/2025-01-01_12-00-00
     """
     if from_run is not None:
+        if not from_run.strip():  # not the current folder by accident
+            raise click.UsageError("--from-run needs a run folder or a checkpoint: it was given an empty path")
         if frozen:
             raise click.UsageError("--from-run writes .xlm_models and xlm.lock; --frozen never does: use one of them")
         _restore(ctx, from_run, offline, deps)

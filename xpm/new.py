@@ -216,6 +216,8 @@ def new(ctx: click.Context, name: str, parent: Path, models_file: Path | None, f
     """Create model NAME: a small causal transformer that trains as it is, ready to change."""
     base = (ctx.obj or {}).get("dir") or Path.cwd()  # `xpm -C PATH new ...` runs as if started in PATH
     models_file = base / models_file if models_file is not None else None
+    if from_model is not None and not from_model.strip():  # not the template by accident
+        raise click.UsageError("--from needs a model to copy: it was given an empty name")
     result = create_model(name, base / parent, models_file, from_model)
     origin = f" from {from_model}" if from_model else ""
     click.echo(f"created {name}{origin} in {_show(result.root)} ({len(result.files)} files)")

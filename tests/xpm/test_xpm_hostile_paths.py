@@ -123,3 +123,13 @@ def test_running_a_vendored_models_tests_is_no_edit(lab, project):
     xpm(project, "verify")
     assert "ok" in xpm(project, "list").output
     assert "warning" not in xpm(project, "install").stderr
+
+
+@pytest.mark.parametrize("args, what", [
+    (["install", "--from-run", ""], "--from-run needs a run folder or a checkpoint: it was given an empty path"),
+    (["new", "x", "--from", ""], "--from needs a model to copy: it was given an empty name"),
+])
+def test_an_empty_path_or_name_is_a_usage_error_not_the_current_folder(project, args, what):
+    """`--from-run ''` read the current folder; `--from ''` rendered the template instead."""
+    out = xpm(project, *args, code=2)
+    assert out.output.startswith(f"error: {what}") and list(project.iterdir()) == []
