@@ -92,7 +92,8 @@ def import_json(ctx: click.Context, file: Path | None) -> None:
     else:
         file = Path(base) / file
         if not file.is_file():
-            raise XpmError(f"{file} does not exist", "pass the path of an xlm_models.json")
+            what = "is not a regular file (a fifo, a device or a socket?)" if os.path.exists(file) else "does not exist"
+            raise XpmError(f"{file} {what}", "pass the path of an xlm_models.json")
     result = import_models_json(file)
     shown = os.path.relpath(result.models_file)
     for note in result.notes:

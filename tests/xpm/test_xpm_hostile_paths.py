@@ -133,3 +133,10 @@ def test_an_empty_path_or_name_is_a_usage_error_not_the_current_folder(project, 
     """`--from-run ''` read the current folder; `--from ''` rendered the template instead."""
     out = xpm(project, *args, code=2)
     assert out.output.startswith(f"error: {what}") and list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["import-json", "FIFO"], ["install", "--from-run", "FIFO"]])
+def test_a_fifo_given_as_a_file_is_named_as_one_never_opened(project, args):
+    os.mkfifo(project / "xlm_models.json")
+    out = _xpm_process(project, *[str(project / "xlm_models.json") if arg == "FIFO" else arg for arg in args])
+    assert out.returncode == 1 and "is not a regular file (a fifo, a device or a socket?)" in out.stderr, out.stderr

@@ -25,6 +25,7 @@ from xlm.external.errors import Problem
 from xlm.manifest import MODELS_FILE_NAME, name_problem
 from xlm.paths import real_path
 from xlm.shown import show
+from xlm.textfile import read_regular
 
 JSON_FILE_NAME = "xlm_models.json"
 XLMCORE_MODELS_DIR = "xlm-models"  # xlm-core's standard models folder, searched like the current one
@@ -46,8 +47,7 @@ class _Pairs(list):
 def read_models_json(path: Path) -> list[tuple[str, str]]:
     """``(name, folder as written)`` pairs of ``path``, in file order."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        data = read_regular(path, MAX_BYTES)  # a fifo would block, /dev/zero never end
     except OSError as exc:
         raise ModelsJsonError(f"cannot read it: {exc.strerror or exc}", "check the file and its permissions") from None
     if len(data) > MAX_BYTES:

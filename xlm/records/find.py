@@ -27,7 +27,8 @@ def find_record(path: str | Path, folder_first: bool = False) -> RunRecord:
     if target.name == RUN_FILE and target.is_file():
         return read_folder(target.parent)
     if not target.is_file():
-        raise LockFileError(f"'{show(str(path))}' does not exist: no such run folder or checkpoint", FOLDER_FIX)
+        what = "is not a regular file (a fifo, a device or a socket?)" if os.path.exists(target) else "does not exist"
+        raise LockFileError(f"'{show(str(path))}' {what}: no such run folder or checkpoint", FOLDER_FIX)
     if folder_first and (folders := _run_folders_around(target)):
         return read_folder(folders[0])
     from xlm.records.checkpoint import read_record
