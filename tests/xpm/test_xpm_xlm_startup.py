@@ -74,3 +74,16 @@ def test_a_vendored_folder_that_cannot_be_read_is_a_problem_not_a_traceback(inst
     [problem] = [p for p in find_external_models(installed).problems if p.model == "zlm"]
     assert problem.kind == "not_installed"
     assert problem.what.startswith(f"Vendored model 'zlm' cannot be checked: {deep}/") and "file name too long" in problem.what
+
+
+def test_a_clone_linked_in_place_of_the_vendored_folder_is_named_as_a_link(installed, lab, tmp_path):
+    """Every file of the clone's .git/ read as an edit; the way to use a clone is `xpm develop`."""
+    import shutil
+    import subprocess
+
+    clone = tmp_path / "zlm-clone"
+    subprocess.run(["git", "clone", "-q", lab.zlm.url, str(clone)], check=True)
+    shutil.rmtree(installed / "xlm_models" / "zlm")
+    (installed / "xlm_models" / "zlm").symlink_to(clone)
+    [(name, kind, what)] = _problems(installed)
+    assert (name, kind, what) == ("zlm", "modified", f"Vendored model 'zlm' is a symbolic link (to {clone}), not the folder xpm installed")

@@ -10,10 +10,13 @@ sources, xlm refuses to run a job on a vendored model that changed (see `JOB_BLO
 
 from __future__ import annotations
 
+import os
+
 from xlm.errors import first_of
 from xlm.external.discovery import Discovery, FoundModel
 from xlm.external.errors import Problem
 from xlm.manifest import GitSource
+from xlm.shown import show
 
 # Problems that stop `xlm train/eval/generate` even without strict validation: running would
 # silently use code other than the locked one, or fail later with a confusing Hydra error.
@@ -60,6 +63,10 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
                 else f"External model '{name}' in xlm_models/ was installed with another content hash than xlm.lock's")
         return _problem(model, what, "run: xpm install", "not_installed")
     changed = state.changes.paths
+    if changed and os.path.islink(root):  # a clone linked in its place: every file of its .git/ reads as added
+        what = f"Vendored model '{name}' is a symbolic link (to {show(os.readlink(root))}), not the folder xpm installed"
+        fix = f"for a working copy, remove the link, run xpm install, then: xpm develop {name} {show(os.readlink(root))}"
+        return _problem(model, what, fix, "modified")
     if changed:
         shown = first_of(changed, 10)
         what = f"Vendored model '{name}' differs from xlm.lock: changed files: {shown}"
