@@ -51,6 +51,7 @@ def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
     ("{tmp}/void.txt", "the train split ({tmp}/void.txt) is empty (0 bytes)"),  # `datasets` raised a traceback
     ("{tmp}/none/*.txt", "matches no file"),
     ("{tmp}/missing.txt", "does not exist"),
+    ("/dev/zero", "is not a regular file (a fifo, a device or a socket?)"),  # was "does not exist"
     ("{tmp}/data.csv", "is not a format xlm reads"),
     ("{tmp}/mixed", "mixes json and text files"),
     ("{tmp}/empty", "has no"),

@@ -119,6 +119,9 @@ class TextSource:
                                     "check the glob (quote it in the shell: datamodule.files='corpus/**/*.txt')")
             elif path.is_file():
                 matches = [path]
+            elif os.path.exists(path):  # a fifo would block the read, a device never end it
+                raise UserError(f"datamodule.files: '{pattern}' ({split}) is not a regular file (a fifo, a device or a socket?)",
+                                "give a file, folder or glob of text files")
             else:
                 raise UserError(f"datamodule.files: '{pattern}' ({split}) does not exist", "give an existing file, folder or glob")
             bad = [p for p in matches if p.suffix.lower() not in BUILDERS]
