@@ -19,11 +19,14 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from xlm.shown import control_problem
+
 PYPROJECT = "pyproject.toml"
 REQUIREMENTS_TXT = "requirements.txt"
 MAX_FILE_BYTES = 1024 * 1024  # a declaration file is a few KiB; anything larger is not one
 MAX_REQUIREMENTS = 500
 MAX_REQUIREMENT_BYTES = 1024  # a real one is tens of bytes; xlm.lock records each on a line of at most 4096
+_ARCHIVES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".egg")
 # What `xpm install --deps` never replaces: the stack xlm runs on, pinned to what is installed.
 CORE_STACK = ("torch", "lightning", "hydra-core", "xlm")
 FIX_DECLARATION = "fix the model's {file} (PEP 508 requirements, e.g. \"einops>=0.7\"), upstream for a fetched model"
@@ -158,7 +161,7 @@ def _dynamic_files(data: dict, text: str, path: Path, root: Path, python: str | 
     where = _where(path, _line_of(text, "dependencies"))
     requires: list[str] = []
     numbers: list[int] = []
-    for name in files:
+    for name in dict.fromkeys(files) if isinstance(files, list) else files:  # a file listed twice is read once
         if not isinstance(name, str) or name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
             raise DeclarationError(f"dynamic dependencies read from '{name}', which is not a file inside the model",
                                    where, FIX_DECLARATION.format(file=PYPROJECT))
@@ -170,6 +173,9 @@ def _dynamic_files(data: dict, text: str, path: Path, root: Path, python: str | 
         more, lines_ = _requirement_lines(found, file)
         requires += more
         numbers += lines_
+        if len(requires) > MAX_REQUIREMENTS:  # over every file: each alone stays under it
+            raise DeclarationError(f"more than {MAX_REQUIREMENTS} requirements in the files of its dynamic dependencies", where,
+                                   FIX_DECLARATION.format(file=PYPROJECT))
     # The file the requirements came from, for messages; the pyproject when several.
     shown = str(root / files[0]) if len(files) == 1 else str(path)
     return Declared(tuple(requires), python, shown, tuple(numbers))
@@ -202,8 +208,8 @@ def _requirement(text: str, where: str, fix: str) -> str:
     """``text`` as a normalised requirement string; a URL requirement (``pkg @ https://...``) is refused."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    if any(ord(c) < 32 and c != "\t" or c == "\x7f" for c in text):
-        raise DeclarationError("a requirement holds a control character", where, fix)
+    if problem := control_problem(text):  # C0 and C1 controls, U+2028, bidi and zero-width characters (a tab is fine)
+        raise DeclarationError(f"a requirement cannot be read: {problem}", where, fix)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUIREMENT_BYTES:
         raise DeclarationError(f"'{_short(text)}' is longer than the {MAX_REQUIREMENT_BYTES} bytes a requirement may have", where, fix)
     try:
@@ -214,6 +220,16 @@ def _requirement(text: str, where: str, fix: str) -> str:
     if req.url:
         raise DeclarationError(f"'{_short(text)}' names a URL; only requirements by name and version are read", where,
                                "publish the package to an index and require it by name and version")
+    if req.name.lower().endswith(_ARCHIVES) or any("/" in spec.version or ":" in spec.version for spec in req.specifier):
+        # pip reads `x-1.0-py3-none-any.whl` or `x===./y.whl` as a file to install, relative to where it runs
+        raise DeclarationError(f"'{_short(text)}' reads as a file to install, not a requirement by name and version", where,
+                               "require the package by its name and a version range (e.g. einops>=0.7)")
+    if req.marker is not None:
+        try:  # one that parses yet cannot be evaluated (`python_version ~= "3"`) failed every later check
+            req.marker.evaluate()
+        except Exception as exc:  # noqa: BLE001  (packaging's UndefinedComparison, UndefinedEnvironmentName, ...)
+            raise DeclarationError(f"the marker of '{_short(text)}' cannot be evaluated ({exc})", where,
+                                   "write the marker as PEP 508 does (e.g. python_version >= \"3.10\")") from None
     # Normalised, but in the author's order (packaging's own str() sorts the specifiers):
     # no white space or parentheses around the version range, the marker as packaging writes it.
     head = re.sub(r"[\s()]", "", text.split(";", 1)[0])

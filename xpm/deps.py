@@ -14,6 +14,7 @@ other) is an error before anything is installed. Without `--deps` nothing is eve
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections import deque
@@ -175,7 +176,8 @@ def install_missing(project: Project, say=None, python: str | None = None, lock=
             " " + " ".join(shlex.quote(r) for r in wanted)
         if say is not None:
             say(f"installing {', '.join(wanted)} with: {shown} (core stack pinned)")
-        code, tail = _run(command, say)
+        (Path(tmp) / "cwd").mkdir()  # run where no file is: pip reads `x-1.0-py3-none-any.whl` as one to install
+        code, tail = _run(command, say, Path(tmp) / "cwd")
     if code != 0:
         raise InstallFailed(shown, code, tail, say is not None)
     importlib.invalidate_caches()
@@ -187,16 +189,19 @@ def install_missing(project: Project, say=None, python: str | None = None, lock=
     return wanted, still
 
 
-def _run(command: list[str], say) -> tuple[int, list[str]]:
-    """Run the installer; stream its output to ``say``; return (exit status, its last lines)."""
+def _run(command: list[str], say, cwd: Path) -> tuple[int, list[str]]:
+    """Run the installer in ``cwd``; stream its output to ``say``; return (exit status, its last lines)."""
     import subprocess
 
     tail: deque[str] = deque(maxlen=_TAIL)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     try:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, text=True, errors="replace")
+                                env=env, text=True, errors="replace", cwd=cwd)
     except OSError as exc:
+        if exc.errno == errno.E2BIG:
+            raise XpmError(f"the installer's command line ({len(command)} arguments) is longer than this system allows",
+                           "install the requirements a few models at a time, or by hand (`xlm models` lists them)") from None
         raise XpmError(f"cannot run {command[0]}: {exc.strerror}", "check the interpreter and PATH (or set XPM_INSTALLER)") from None
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -120,6 +120,19 @@ def test_dynamic_dependencies_are_read_from_the_file_setuptools_names(tmp_path):
         read_declared(tmp_path)
 
 
+def test_the_limit_on_requirements_holds_over_every_dynamic_file(tmp_path):
+    """Checked per file, one file listed 5,000 times locked 100,000 requirements (436 MB, 21 s)."""
+    write(tmp_path / "a.txt", "".join(f"pkg{i}\n" for i in range(300)))
+    write(tmp_path / "b.txt", "".join(f"other{i}\n" for i in range(300)))
+    write(tmp_path / "pyproject.toml", '[project]\nname = "m"\ndynamic = ["dependencies"]\n'
+                                       '[tool.setuptools.dynamic]\ndependencies = {file = [' + '"a.txt", ' * 200 + ']}\n')
+    assert len(read_declared(tmp_path).requires) == 300  # one file, read once
+    write(tmp_path / "pyproject.toml", '[project]\nname = "m"\ndynamic = ["dependencies"]\n'
+                                       '[tool.setuptools.dynamic]\ndependencies = {file = ["a.txt", "b.txt"]}\n')
+    with pytest.raises(DeclarationError, match="more than 500 requirements in the files of its dynamic dependencies"):
+        read_declared(tmp_path)
+
+
 @pytest.mark.parametrize("file, text, where, what", [
     ("pyproject.toml", '[project]\nname = "m"\ndependencies = ["ok",\n', 4, "not valid TOML"),
     # tomllib raises a plain ValueError for a number Python will not convert: it was an internal error
@@ -140,6 +153,15 @@ def test_dynamic_dependencies_are_read_from_the_file_setuptools_names(tmp_path):
     ("pyproject.toml", f'[project]\nname = "m"\ndependencies = ["{"a" * 5000}"]\n', 3, "longer than the 1024 bytes a requirement may have"),
     ("requirements.txt", "ok\n" + "a" * 1025 + "\n", 2, "longer than the 1024 bytes a requirement may have"),
     ("pyproject.toml", f'[project]\nname = "m"\nrequires-python = ">={"1" * 2000}"\n', 3, "`requires-python` is longer than 1024 bytes"),
+    # pip reads these as files to install, relative to the folder it runs in (a wheel the model ships)
+    ("pyproject.toml", '[project]\nname = "m"\ndependencies = ["evil-1.0-py3-none-any.whl"]\n', 3, "reads as a file to install"),
+    ("requirements.txt", "x.tar.gz\n", 1, "reads as a file to install"),
+    ("requirements.txt", "ok\nfoo===./x.whl\n", 2, "reads as a file to install"),
+    # markers that parse and cannot be evaluated: every later check was an internal error
+    ("pyproject.toml", '[project]\nname = "m"\ndependencies = [\'foo; python_version ~= "3"\']\n', 3, "cannot be evaluated"),
+    # invisible characters: printed raw, then the lock its reader refused
+    ("requirements.txt", 'foo; os_name == "posix\u202e"\n', 1, "a requirement cannot be read: control character U+202E"),
+    ("requirements.txt", "fo\u200bo\n", 1, "a requirement cannot be read: invisible character U+200B"),
 ])
 def test_a_declaration_that_cannot_be_read_is_refused_with_file_and_line(tmp_path, file, text, where, what):
     (tmp_path / file).write_text(text, encoding="utf-8")

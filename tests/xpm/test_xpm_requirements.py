@@ -368,3 +368,27 @@ def test_an_interpreter_without_pip_says_how_to_get_one(tmp_path, project, monke
         install_missing(Project.find(project), python=str(bare / "bin" / "python"))
     assert caught.value.what.endswith(f"-m pip install {MISSING}` failed (exit 1): {bare / 'bin' / 'python'}: No module named pip")
     assert "python -m ensurepip" in caught.value.fix
+
+
+def test_the_installer_runs_in_an_empty_folder(project, tmp_path, monkeypatch):
+    """pip reads a requirement like `x-1.0-py3-none-any.whl` as a file of the folder it runs in:
+    run from inside a model, `--deps` installed the wheel the model shipped."""
+    from xpm.deps import install_missing
+    from xpm.errors import XpmError
+    from xpm.project import Project
+
+    seen = tmp_path / "seen.txt"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\npwd > {seen}\nls -A >> {seen}\n")
+    fake.chmod(0o755)
+    root = project / "mine"
+    for rel, text in {**model_files("mine"), "requirements.txt": f"{MISSING}\n"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (project / ".xlm_models").write_text("./mine\n")
+    monkeypatch.setenv("XPM_INSTALLER", "pip")
+    monkeypatch.chdir(root)
+    with pytest.raises(XpmError, match="succeeded, but requirements still do not hold"):
+        install_missing(Project.find(project), python=str(fake))
+    folder, *listed = seen.read_text().splitlines()
+    assert folder != str(root) and listed == []
