@@ -43,11 +43,15 @@ def _load(path: str, mtime_ns: int, size: int) -> tuple[dict | None, object]:
 
     try:
         try:  # mmap: the weights are not read, only the pickled dict around them
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError:  # the legacy (non-zip) format cannot be mapped
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (an empty, cut or foreign file fails in torch's reader many ways)
-        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if named := re.search(r"Unsupported global: GLOBAL (\S+)", str(exc)):  # weights_only: a pickle that would call code
+            raise UserError(f"checkpoint '{path}' holds a Python object beyond tensors and plain data ({named.group(1)}), "
+                            "which xlm never unpickles: unpickling it could run any code",
+                            "use a checkpoint xlm wrote, or save this one's state_dict again from code you trust") from None
+        said = _torch_said(exc)
         raise UserError(f"checkpoint '{path}' cannot be read as a checkpoint: {said}",
                         "check ckpt_path=: a copy cut short, or a job killed while saving, leaves a file torch "
                         "cannot read; use another checkpoint of the run (<run dir>/checkpoints/)") from None
@@ -55,6 +59,17 @@ def _load(path: str, mtime_ns: int, size: int) -> tuple[dict | None, object]:
         return None, None
     cfg = (checkpoint.get("hyper_parameters") or {}).get("cfg")
     return (cfg if isinstance(cfg, dict) else None), (checkpoint.get("xlm") or {}).get("models") if isinstance(checkpoint.get("xlm"), dict) else None
+
+
+def _torch_said(exc: Exception) -> str:
+    """What torch's reader found, in one line (its weights-only refusal wraps it in a page of advice)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        return next((line.strip() for line in text.split("WeightsUnpickler error:", 1)[1].splitlines() if line.strip()),
+                    "not a pickle torch reads")
+    if isinstance(exc, EOFError):
+        return "the file ends too early (empty, or cut short)"
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _loaded(path: str) -> tuple[dict | None, object]:

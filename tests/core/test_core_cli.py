@@ -178,9 +178,9 @@ def test_jobs_that_cannot_run_are_refused_before_torch_is_imported(tmp_path, arg
 
 
 @pytest.mark.parametrize("argv, content, said", [
-    (["eval"], b"", "Ran out of input"),  # empty
+    (["eval"], b"", "the file ends too early (empty, or cut short)"),  # empty
     (["generate"], b"PK\x03\x04" + b"\0" * 500, "PytorchStreamReader failed"),  # a zip cut short: no central directory
-    (["train", "experiment=star_easy_arlm"], b"garbage\n", "invalid literal"),  # resume of a file that is no checkpoint
+    (["train", "experiment=star_easy_arlm"], b"garbage\n", "Unsupported operand"),  # resume of a file that is no checkpoint
 ])
 def test_a_checkpoint_file_torch_cannot_read_is_two_lines_and_leaves_no_run_folder(tmp_path, argv, content, said):
     """A copy cut short, an empty file, a text file: a 45-78 line torch traceback, exit 1, and a run folder."""
@@ -300,3 +300,27 @@ def test_a_job_started_inside_xlm_models_is_refused_before_it_writes_there(tmp_p
         "would be written into a vendored model",
         f"  fix: cd {tmp_path} and run the command again (or give the run folder: hydra.run.dir=PATH)"], proc.stderr
     assert list(inside.iterdir()) == []
+
+
+class _Planted:
+    """Unpickled, it creates the file it names (a checkpoint's pickle may call anything)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_checkpoint_is_read_without_running_what_its_pickle_names(tmp_path):
+    """torch.load(weights_only=False) ran a planted `__reduce__` before any check."""
+    import torch
+
+    canary = tmp_path / "canary"
+    torch.save({"state_dict": {}, "hyper_parameters": {"cfg": {}}, "payload": _Planted(str(canary))}, tmp_path / "evil.ckpt")
+    proc = subprocess.run([sys.executable, "-m", "xlm", "eval", "ckpt_path=evil.ckpt"], cwd=tmp_path,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert not canary.exists()
+    assert proc.returncode == 2 and "which xlm never unpickles: unpickling it could run any code" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
