@@ -126,12 +126,36 @@ def checkpoint_config(cfg: DictConfig, path: str, overrides: list[str], job: str
     """``cfg`` with the checkpoint's nodes for ``job`` (train: all but `RUN_NODES`), ``overrides`` on top."""
     stored = stored_config(path)
     nodes = [k for k in stored if k not in RUN_NODES] if job == "train" else [k for k in MODEL_NODES if k in stored]
+    _refuse_outside_targets(path, {k: stored[k] for k in nodes})
     merged = OmegaConf.to_container(cfg)  # unresolved: the run's own interpolations stay live
     old_paths = {k: v for k, v in (stored.get("paths") or {}).items() if k in _REPOINTED and isinstance(v, str) and v}
     merged.update({k: _repoint(stored[k], old_paths) for k in nodes})  # whole nodes
     merged = OmegaConf.create(merged)
     _apply_command_line(merged, cfg, overrides)
     return merged
+
+
+def _refuse_outside_targets(path: str, nodes: dict, key: str = "", depth: int = 0) -> None:
+    """A checkpoint's config is data from wherever the file came from, and each `_target_` in it
+    is called when the job is built: one in the standard library (`shutil.copy`, `os.system`,
+    `builtins.eval`) would run whatever its arguments say. Models and libraries name their own
+    classes; the standard library is never one."""
+    import sys
+
+    for name, value in nodes.items():
+        where = f"{key}.{name}" if key else str(name)
+        if isinstance(value, list):
+            value = {str(i): item for i, item in enumerate(value)}
+        if isinstance(value, dict):
+            if depth < 64:  # deeper is no config xlm wrote; Hydra refuses it when it builds the job
+                _refuse_outside_targets(path, value, where, depth + 1)
+        elif name == "_target_" and isinstance(value, str):
+            top = value.split(".", 1)[0]
+            if top in sys.stdlib_module_names or top in ("builtins", "__builtin__", "_io"):
+                raise UserError(f"checkpoint '{path}' names `{where}: {value}`, a function of Python's standard library that "
+                                "building the job would call: a checkpoint's targets are the classes of xlm, its models "
+                                "and their libraries",
+                                "use a checkpoint xlm wrote, or pass experiment=... to build the model from your own configs")
 
 
 def _repoint(value: Any, old_paths: dict[str, str]) -> Any:

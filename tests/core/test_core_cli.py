@@ -324,3 +324,17 @@ def test_a_checkpoint_is_read_without_running_what_its_pickle_names(tmp_path):
     assert not canary.exists()
     assert proc.returncode == 2 and "which xlm never unpickles: unpickling it could run any code" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_checkpoint_naming_a_standard_library_target_is_refused_before_the_job_is_built(tmp_path):
+    """`_target_: shutil.copy` in a checkpoint's stored config ran when eval built the job."""
+    import torch
+
+    cfg = {"model": {"_target_": "shutil.copy", "src": str(tmp_path / "secret"), "dst": str(tmp_path / "stolen")}, "paths": {}}
+    (tmp_path / "secret").write_text("s\n")
+    torch.save({"state_dict": {}, "hyper_parameters": {"cfg": cfg}}, tmp_path / "odd.ckpt")
+    proc = subprocess.run([sys.executable, "-m", "xlm", "eval", "ckpt_path=odd.ckpt"], cwd=tmp_path,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "names `model._target_: shutil.copy`, a function of Python's standard library" in proc.stderr
+    assert not (tmp_path / "stolen").exists() and "Traceback" not in proc.stderr
