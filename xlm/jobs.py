@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -235,6 +236,8 @@ def _output_file(value: Any) -> Path:
     if output.is_dir() or (blocking is not None and blocking != output):
         what = "is a folder" if output.is_dir() else f"runs through the file {blocking}"
         raise UserError(f"generate.output_file={value} {what}", "give a file path: generate.output_file=predictions.jsonl")
+    if os.path.lexists(output):  # another run's predictions, the checkpoint itself: never overwritten
+        raise UserError(f"generate.output_file={value}: {output} already exists", "give a new file, or move that one away first")
     return output
 
 

@@ -228,3 +228,5 @@ def test_generates_output_file_is_checked_before_anything_is_predicted(tmp_path,
     with pytest.raises(UserError, match=f"generate.output_file=afile/p.jsonl runs through the file {tmp_path / 'afile'}"):
         _output_file("afile/p.jsonl")
     assert _output_file("out/p.jsonl") == tmp_path / "out" / "p.jsonl"
+    with pytest.raises(UserError, match=f"generate.output_file=afile: {tmp_path / 'afile'} already exists"):
+        _output_file("afile")  # another run's predictions, or the checkpoint itself: overwritten silently
