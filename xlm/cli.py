@@ -185,6 +185,7 @@ def run_hydra(args: list[str]) -> int:
     flags, overrides = split_hydra_args(args)
     if not flags or {"-m", "--multirun"} & set(flags):  # a job that writes a run folder
         preflight.check_not_in_vendored(overrides)
+        preflight.check_sweep_dir(overrides)
     _setup_models_for_job()
     _check_one_mode(flags)
     check_overrides(overrides)

@@ -85,6 +85,25 @@ def check_not_in_vendored(overrides: list[str]) -> None:
                         f"cd {found.parent} and run the command again (or give the run folder: hydra.run.dir=PATH)")
 
 
+def check_sweep_dir(overrides: list[str]) -> None:
+    """Refuse a sweep folder given on the command line (`hydra.sweep.dir=`) that holds an earlier
+    sweep: its job folders would be reused (two runs' checkpoints and logs in one) and its
+    summary would list the earlier sweep's jobs as this one's."""
+    given = next((o.split("=", 1)[1] for o in reversed(overrides) if o.startswith("hydra.sweep.dir=")), None)
+    if not given:
+        return
+    from xlm.sweep import RECORDS, SUMMARY_FILE
+
+    folder = Path(os.path.expanduser(given))
+    try:
+        done = (folder / SUMMARY_FILE).is_file() or any((job / name).is_file() for job in folder.iterdir() for name in RECORDS)
+    except OSError:  # no such folder yet (or not one: Hydra says so)
+        return
+    if done:
+        raise UserError(f"hydra.sweep.dir={given} holds an earlier sweep: a second one there would mix their jobs' files "
+                        "and summaries", "choose another folder (hydra.sweep.dir=...), or move that sweep away first")
+
+
 def check_run_dir(overrides: list[str]) -> None:
     """Refuse a run folder given on the command line (`hydra.run.dir=`) that holds a finished
     run: a second run there mixes the two (its config and record over the first's, while

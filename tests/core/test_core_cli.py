@@ -338,3 +338,16 @@ def test_a_checkpoint_naming_a_standard_library_target_is_refused_before_the_job
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "names `model._target_: shutil.copy`, a function of Python's standard library" in proc.stderr
     assert not (tmp_path / "stolen").exists() and "Traceback" not in proc.stderr
+
+
+def test_a_sweep_into_the_folder_of_an_earlier_sweep_is_refused(tmp_path):
+    """Its job folders were reused (two checkpoints, one appended log) and its summary listed the
+    earlier sweep's jobs as its own."""
+    earlier = tmp_path / "sweep"
+    (earlier / "0").mkdir(parents=True)
+    (earlier / "0" / "train.json").write_text("{}\n")
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "-m", "experiment=star_easy_arlm", f"hydra.sweep.dir={earlier}"],
+                          cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and f"hydra.sweep.dir={earlier} holds an earlier sweep" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in earlier.iterdir()) == ["0"]
