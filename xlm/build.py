@@ -6,6 +6,8 @@ config means the same thing everywhere. Mistakes a user can fix become :class:`U
 
 from __future__ import annotations
 
+import os
+
 import re
 from pathlib import Path
 from typing import Any
@@ -138,8 +140,8 @@ def checkpoint_path(cfg: DictConfig, required: bool) -> str | None:
         raise UserError("ckpt_path takes one checkpoint, not a list", f"one job per checkpoint: xlm {cfg.job_type} -m ckpt_path=A,B")
     launched = _launch_dir()  # a relative path is the command's, though hydra.job.chdir=true moved the job
     found = Path(path) if launched == Path.cwd() else launched / path
-    if not found.is_file():
-        what = "is not a regular file" if found.exists() else "does not exist"  # a folder, a fifo
+    if not os.path.isfile(found):  # os.path: a name over 255 bytes is no file, not an OSError
+        what = "is not a regular file" if os.path.exists(found) else "does not exist"  # a folder, a fifo
         raise UserError(f"checkpoint '{path}' {what}", "check ckpt_path= (runs keep theirs in <output_dir>/checkpoints/)")
     return str(found)
 

@@ -129,7 +129,11 @@ def checkpoint_config(cfg: DictConfig, path: str, overrides: list[str], job: str
     _refuse_outside_targets(path, {k: stored[k] for k in nodes})
     merged = OmegaConf.to_container(cfg)  # unresolved: the run's own interpolations stay live
     old_paths = {k: v for k, v in (stored.get("paths") or {}).items() if k in _REPOINTED and isinstance(v, str) and v}
-    merged.update({k: _repoint(stored[k], old_paths) for k in nodes})  # whole nodes
+    try:
+        merged.update({k: _repoint(stored[k], old_paths) for k in nodes})  # whole nodes
+    except RecursionError:
+        raise UserError(f"checkpoint '{path}' stores a config nested too deeply to read (not one xlm wrote)",
+                        "use a checkpoint xlm wrote, or pass experiment=... to build the model from your own configs") from None
     merged = OmegaConf.create(merged)
     _apply_command_line(merged, cfg, overrides)
     return merged

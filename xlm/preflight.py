@@ -114,7 +114,7 @@ def check_run_dir(overrides: list[str]) -> None:
     from xlm.sweep import RECORDS
 
     folder = Path(os.path.expanduser(given))
-    if done := next((name for name in RECORDS if (folder / name).is_file()), None):
+    if done := next((name for name in RECORDS if os.path.isfile(folder / name)), None):  # os.path: a too long name is none
         raise UserError(f"hydra.run.dir={given} holds a finished run ({done}): a second run there would mix their files "
                         "(checkpoints/last.ckpt would stay the first run's)",
                         "choose another folder (hydra.run.dir=...), or move that run away first")

@@ -351,3 +351,16 @@ def test_a_sweep_into_the_folder_of_an_earlier_sweep_is_refused(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and f"hydra.sweep.dir={earlier} holds an earlier sweep" in proc.stderr, proc.stderr
     assert sorted(p.name for p in earlier.iterdir()) == ["0"]
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["runs", "show", "NAME"], "does not exist: no such run folder or checkpoint"),
+    (["eval", "ckpt_path=NAME.ckpt"], "does not exist"),
+])
+def test_a_path_with_a_name_over_255_bytes_is_a_two_line_error(tmp_path, argv, said):
+    """`OSError: [Errno 36] File name too long` was a traceback."""
+    name = str(tmp_path / ("a" * 300))
+    proc = subprocess.run([sys.executable, "-m", "xlm", *[a.replace("NAME", name) for a in argv]], cwd=tmp_path,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -22,11 +22,11 @@ def find_record(path: str | Path, folder_first: bool = False) -> RunRecord:
     checkpoint inside a run folder (`RUN/checkpoints/X.ckpt`, `RUN/X.ckpt`) is answered from
     that folder's `models.lock`, and only a lone checkpoint is opened; else from the checkpoint."""
     target = Path(os.path.expanduser(str(path)))
-    if target.is_dir():
+    if os.path.isdir(target):  # os.path: a name over 255 bytes is nothing there, not an OSError
         return read_folder(target)
-    if target.name == RUN_FILE and target.is_file():
+    if target.name == RUN_FILE and os.path.isfile(target):
         return read_folder(target.parent)
-    if not target.is_file():
+    if not os.path.isfile(target):
         what = "is not a regular file (a fifo, a device or a socket?)" if os.path.exists(target) else "does not exist"
         raise LockFileError(f"'{show(str(path))}' {what}: no such run folder or checkpoint", FOLDER_FIX)
     if folder_first and (folders := _run_folders_around(target)):
