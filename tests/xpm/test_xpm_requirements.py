@@ -358,12 +358,7 @@ def test_an_interpreter_without_pip_says_how_to_get_one(tmp_path, project, monke
 
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
-    root = project / "mine"
-    for rel, text in {**model_files("mine"), "requirements.txt": f"{MISSING}\n"}.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    (project / ".xlm_models").write_text("./mine\n")
-    monkeypatch.setenv("XPM_INSTALLER", "pip")
+    _missing_one(project, monkeypatch)
     with pytest.raises(XpmError) as caught:
         install_missing(Project.find(project), python=str(bare / "bin" / "python"))
     assert caught.value.what.endswith(f"-m pip install {MISSING}` failed (exit 1): {bare / 'bin' / 'python'}: No module named pip")
@@ -381,14 +376,20 @@ def test_the_installer_runs_in_an_empty_folder(project, tmp_path, monkeypatch):
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/sh\npwd > {seen}\nls -A >> {seen}\n")
     fake.chmod(0o755)
+    root = _missing_one(project, monkeypatch)
+    monkeypatch.chdir(root)
+    with pytest.raises(XpmError, match="succeeded, but requirements still do not hold"):
+        install_missing(Project.find(project), python=str(fake))
+    folder, *listed = seen.read_text().splitlines()
+    assert folder != str(root) and listed == []
+
+
+def _missing_one(project, monkeypatch):
+    """A local model `mine` of `project` that needs MISSING; pip as the installer. Its root."""
     root = project / "mine"
     for rel, text in {**model_files("mine"), "requirements.txt": f"{MISSING}\n"}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     (project / ".xlm_models").write_text("./mine\n")
     monkeypatch.setenv("XPM_INSTALLER", "pip")
-    monkeypatch.chdir(root)
-    with pytest.raises(XpmError, match="succeeded, but requirements still do not hold"):
-        install_missing(Project.find(project), python=str(fake))
-    folder, *listed = seen.read_text().splitlines()
-    assert folder != str(root) and listed == []
+    return root
