@@ -139,6 +139,10 @@ def split_hydra_args(args: list[str]) -> tuple[list[str], list[str]]:
             if arg in _HYDRA_VALUE_FLAGS and following and not following.startswith("-") and "=" not in following:
                 flags.append(following)
                 i += 1
+            elif arg in ("--info", "-i"):  # its value is optional: else Hydra's parser takes the override after it
+                flags.append("all")
+            elif arg in ("--cfg", "-c"):  # Hydra's parser took the job_type= xlm adds for its value
+                raise UserError(f"{arg} needs what to print: job, hydra or all", f"e.g. xlm train experiment=... {arg} job")
         i += 1
     return flags, overrides
 

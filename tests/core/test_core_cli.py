@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from xlm.cli import main, split_hydra_args
+from xlm.errors import UserError
 from xlm.config_groups import config_groups, unknown_selection
 
 
@@ -67,8 +68,10 @@ def test_config_groups_come_from_core_and_model_trees():
 def test_hydra_flags_go_first_and_everything_else_is_an_override():
     flags, overrides = split_hydra_args(["experiment=a", "~optimizer.weight_decay", "--cfg", "job", "-m", "foo",
                                          "--info", "seed=1"])
-    assert flags == ["--cfg", "job", "-m", "--info"]
+    assert flags == ["--cfg", "job", "-m", "--info", "all"]  # --info's value made explicit: else the override after it was taken
     assert overrides == ["experiment=a", "~optimizer.weight_decay", "foo", "seed=1"]
+    with pytest.raises(UserError, match="--cfg needs what to print: job, hydra or all"):
+        split_hydra_args(["experiment=a", "--cfg"])
 
 
 def test_two_hydra_modes_at_once_are_two_lines(capsys):
