@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from xlm.cli import main, split_hydra_args
-from xlm.errors import UserError
 from xlm.config_groups import config_groups, unknown_selection
+from xlm.errors import UserError
 
 
 def test_help_lists_commands_and_config_groups_without_importing_torch():
