@@ -41,6 +41,9 @@ def selections(overrides: list[str]) -> dict[str, str]:
     return {key: value for key, value in pairs if "." not in key}
 
 
+_NEEDED = ("seed", "trainer", "lightning_module", "optimizer")  # what every job reads directly
+
+
 def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = None) -> None:
     """Refuse a job that cannot run: unknown job type, no model nor checkpoint, a GPU that is not
     there. `chosen`: the command line's `group=option` selections (`selections`)."""
@@ -49,6 +52,9 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
     job_type = _value(cfg, "job_type")
     if job_type not in jobs:
         raise UserError(f"unknown job_type '{job_type}'", f"{did_you_mean(str(job_type), jobs)}use one of: {', '.join(jobs)}")
+    if missing := [key for key in _NEEDED if key not in cfg]:  # `~optimizer`: the harness read it, a traceback
+        raise UserError(f"the job needs `{missing[0]}`, which the config no longer has (removed with ~{missing[0]}?)",
+                        f"keep {missing[0]}: drop ~{missing[0]} from the command line, or give it a value")
     path = build.checkpoint_path(cfg, required=job_type != "train")
     if path is None:
         build.require_model(cfg, (chosen or {}).get("experiment"))

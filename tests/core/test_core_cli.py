@@ -367,3 +367,12 @@ def test_a_path_with_a_name_over_255_bytes_is_a_two_line_error(tmp_path, argv, s
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("key", ["optimizer", "trainer", "lightning_module", "seed"])
+def test_removing_a_node_every_job_reads_is_two_lines_before_anything_is_written(tmp_path, monkeypatch, capsys, key):
+    """`~optimizer` was a ConfigAttributeError traceback, and its run folder stayed."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "experiment=star_easy_arlm", f"~{key}"]) == 2
+    assert f"error: the job needs `{key}`, which the config no longer has (removed with ~{key}?)" in capsys.readouterr().err
+    assert not (tmp_path / "outputs").exists()
