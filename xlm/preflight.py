@@ -52,7 +52,7 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
     job_type = _value(cfg, "job_type")
     if job_type not in jobs:
         raise UserError(f"unknown job_type '{job_type}'", f"{did_you_mean(str(job_type), jobs)}use one of: {', '.join(jobs)}")
-    if missing := [key for key in _NEEDED if key not in cfg]:  # `~optimizer`: the harness read it, a traceback
+    if missing := [key for key in _NEEDED if key not in cfg.keys()]:  # `~optimizer` (not `seed=???`: keys() lists it)
         raise UserError(f"the job needs `{missing[0]}`, which the config no longer has (removed with ~{missing[0]}?)",
                         f"keep {missing[0]}: drop ~{missing[0]} from the command line, or give it a value")
     path = build.checkpoint_path(cfg, required=job_type != "train")
