@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xlm import build, from_checkpoint
 from xlm.errors import EXIT_USER_ERROR, UserError, verbose
+from xlm.run_folder import forget_unstarted_run, holds_only, run_folder
 from xlm.tokenizer import register_resolvers
 
 register_resolvers()
@@ -249,8 +250,8 @@ def run(cfg: DictConfig) -> Any:
     (see `xlm.config_errors`), a ``_target_`` whose model package is not registered, or a
     model or target that fails while the job's objects are built (see `xlm.external.diagnose`)
     ends the process with two lines, no traceback (unless ``-v``)."""
-    folder = _run_folder()
-    fresh = folder if folder is not None and _holds_only(folder) else None  # Hydra made it for this job
+    folder = run_folder()
+    fresh = folder if folder is not None and holds_only(folder) else None  # Hydra made it for this job
     try:
         job = JOBS.get(cfg.job_type)
         if job is None:
@@ -281,13 +282,12 @@ def run(cfg: DictConfig) -> Any:
         if _in_sweep():  # the other jobs still run; this one is listed as failed (no record), and the exit says so
             _FAILED_SWEEP_JOBS.append((_command_line(), False))
             return None
-        _forget_unstarted_run(fresh)
+        forget_unstarted_run(fresh)
         # SystemExit passes through Hydra's error handler, which would otherwise print a trace
         # (and a line "Error executing job with overrides: ...").
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
-_HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})
 _FAILED_SWEEP_JOBS: list[tuple[list[str], bool]] = []  # each failed sweep job's overrides, and whether it crashed
 
 
@@ -303,54 +303,6 @@ def failed_sweep_jobs() -> list[tuple[list[str], bool]]:
     failed = list(_FAILED_SWEEP_JOBS)
     _FAILED_SWEEP_JOBS.clear()
     return failed
-
-
-def _run_folder() -> Path | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
-
-
-def _holds_only(folder: Path, extra: frozenset = frozenset()) -> bool:
-    """Whether `folder` holds nothing but what Hydra writes for a job (its config files, a log)
-    and the names in `extra`."""
-    from hydra.core.hydra_config import HydraConfig
-
-    subdir = HydraConfig.get().output_subdir
-    try:
-        for entry in folder.iterdir():
-            if entry.is_symlink():
-                return False
-            if entry.name == subdir and entry.is_dir():
-                if any(p.name not in _HYDRA_FILES or not p.is_file() or p.is_symlink() for p in entry.iterdir()):
-                    return False
-            elif not (entry.suffix == ".log" and entry.is_file()) and entry.name not in extra:
-                return False
-    except OSError:
-        return False
-    return True
-
-
-_RECORD = frozenset({"models.lock", "models"})  # the model record a job writes before it builds anything
-
-
-def _forget_unstarted_run(folder: Path | None) -> None:
-    """Delete the run folder of a job refused before it trained or evaluated anything (a drift
-    check, a checkpoint's config, a wrong value): it holds Hydra's config files, a log of the
-    lines the terminal showed, at most the model record, and would pass for the newest run.
-    `folder` is None when it held more than Hydra's files when the job began: nothing is deleted."""
-    if folder is not None and _holds_only(folder, _RECORD):
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)  # the refusal is what matters; a folder that stays is harmless
-        here = Path.cwd()
-        for parent in folder.parents:  # outputs/train/<job_name>/ made for it: gone too when empty (never above here)
-            if parent == here or not parent.is_relative_to(here):
-                break
-            try:
-                parent.rmdir()
-            except OSError:  # not empty: other runs
-                break
 
 
 def _newest_checkpoint(trainer: Any) -> str | None:

@@ -17,13 +17,13 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from xlm.data.patterns import GLOB_CHARS, glob_files
 from xlm.errors import UserError, causes, first_of
 
 SPLITS = ("train", "val", "test")
 BUILDERS = {".txt": "text", ".text": "text", ".md": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SAMPLE_BY = ("paragraph", "line", "document")
 DEFAULT_HUB_SPLITS = {"train": "train", "val": "validation", "test": None}
-_GLOB_CHARS = set("*?[")
 
 
 def _plain(value: Any) -> Any:
@@ -112,8 +112,8 @@ class TextSource:
                 if not matches:
                     raise UserError(f"datamodule.files: the folder {path} ({split}) has no {', '.join(sorted(BUILDERS))} file",
                                     "point datamodule.files at a folder or glob of text files")
-            elif _GLOB_CHARS & set(str(path)):
-                matches = sorted(_glob(str(path)))
+            elif GLOB_CHARS & set(str(path)):
+                matches = sorted(glob_files(str(path)))
                 if not matches:
                     raise UserError(f"datamodule.files: '{pattern}' ({split}) matches no file",
                                     "check the glob (quote it in the shell: datamodule.files='corpus/**/*.txt')")
@@ -270,57 +270,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:  # read (and reported) when the split is loaded
         return -1
-
-
-def _glob(pattern: str) -> list[Path]:
-    """The files `pattern` names, as `glob.glob(pattern, recursive=True)` does (`**`: any number
-    of folders; `*`, `?`, `[...]` within a name; names starting with `.` only when the pattern's
-    do), each folder walked once: glob walks a link to a folder above it again at every level,
-    and two such links made its walk exponential (23 GB of memory before the OOM killer)."""
-    import re
-
-    parts = Path(pattern).parts
-    fixed = next((i for i, part in enumerate(parts) if _GLOB_CHARS & set(part)), len(parts))
-    root = Path(*parts[:fixed]) if fixed else Path(".")
-    rest = parts[fixed:]
-    regex = "".join("(?:[^/.][^/]*/)*" if part == "**" else _name_pattern(part) + "/" for part in rest)
-    matcher = re.compile((regex + "[^/.][^/]*" if rest[-1] == "**" else regex[:-1]) + r"\Z")  # a last `**`: any file below
-    hidden = any(part.startswith(".") for part in rest)
-    found, seen = [], set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        st = os.stat(folder)
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        if not hidden:
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-            if matcher.match(rel) and os.path.isfile(os.path.join(folder, name)):
-                found.append(Path(folder) / name)
-    return found
-
-
-def _name_pattern(part: str) -> str:
-    """One name of a glob as a regex: `*` and `?` never cross a `/`, nor match a leading `.`."""
-    import re
-
-    out, i = [] if part.startswith(".") else ["(?!\\.)"], 0
-    while i < len(part):
-        char = part[i]
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[" and (end := part.find("]", i + 2)) != -1:
-            body = part[i + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return "".join(out)
 
 
 def _once(paths: list[Path]) -> list[Path]:

@@ -83,9 +83,9 @@ MEMO_FILE = "verdicts.json"
 def verdicts() -> FileMemo:
     """The remembered verdicts on model files (``verdicts.json`` in xlm's cache)."""
     # Verdicts are only as good as the code that reached them: a change to it starts afresh.
-    from xlm.external import configs, pysource, yaml_values
+    from xlm.external import config_files, configs, pysource, yaml_values
 
-    return FileMemo(MEMO_FILE, [2, *(FileMemo.signature(module.__file__) for module in (configs, pysource, yaml_values))])
+    return FileMemo(MEMO_FILE, [2, *(FileMemo.signature(module.__file__) for module in (config_files, configs, pysource, yaml_values))])
 
 
 Pair = tuple[FoundModel, ModelInfo]

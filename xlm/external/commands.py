@@ -45,7 +45,8 @@ def load_function(dotted: str) -> Callable:
 def skipped_command(name: str):
     """A `UserError` when ``name`` is a command of a model that was skipped (why, and the fix), else None."""
     from xlm.errors import UserError
-    from xlm.external.configs import YamlSyntaxError, command_lines, config_text
+    from xlm.external.config_files import config_text
+    from xlm.external.configs import YamlSyntaxError, command_lines
     from xlm.external.guard import model_configs_dir
     from xlm.external.validation import COMMANDS_FILE
     from xlm.external_models import find_external_models

@@ -23,7 +23,8 @@ from typing import Iterable, Mapping
 
 from xlm.config_groups import MAX_CONFIG_FOLDERS, TooManyFolders, walk_config_tree
 from xlm.external.cache import FileMemo
-from xlm.external.configs import YamlSyntaxError, command_lines, config_text, read_config
+from xlm.external.config_files import config_text, read_config
+from xlm.external.configs import YamlSyntaxError, command_lines
 from xlm.external.errors import Problem
 from xlm.external.layout import find_layout, packages_in
 from xlm.external.pysource import PackageSource, TargetCheck
