@@ -73,18 +73,24 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
         )
 
 
+def _given(overrides: list[str], key: str) -> str | None:
+    """The value the command line gives `key` (its last `key=VALUE`), None when none."""
+    return next((o.split("=", 1)[1] for o in reversed(overrides) if o.startswith(key + "=")), None)
+
+
 def check_not_in_vendored(overrides: list[str]) -> None:
     """Refuse a job started inside `xlm_models/`: its run folder (relative to the current
     folder) would be written into a vendored model, which then no longer matches xlm.lock, and
     the job would blame its own files on the user. A run folder given on the command line is
     the user's choice."""
-    if any(o.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for o in overrides):
+    if _given(overrides, "hydra.run.dir") or _given(overrides, "hydra.sweep.dir"):
         return
+    from xlm.external.discovery import VENDOR_DIR_NAME
     from xlm.manifest import find_models_file
 
     if (found := find_models_file(Path.cwd())) is None:
         return
-    vendored, here = found.parent / "xlm_models", Path(os.path.realpath(os.getcwd()))
+    vendored, here = found.parent / VENDOR_DIR_NAME, Path(os.path.realpath(os.getcwd()))
     if here == vendored or vendored in here.parents:
         raise UserError(f"jobs run from the project folder, not from inside {vendored}: the run folder (outputs/...) would be "
                         "written into a vendored model",
@@ -95,8 +101,7 @@ def check_sweep_dir(overrides: list[str]) -> None:
     """Refuse a sweep folder given on the command line (`hydra.sweep.dir=`) that holds an earlier
     sweep: its job folders would be reused (two runs' checkpoints and logs in one) and its
     summary would list the earlier sweep's jobs as this one's."""
-    given = next((o.split("=", 1)[1] for o in reversed(overrides) if o.startswith("hydra.sweep.dir=")), None)
-    if not given:
+    if not (given := _given(overrides, "hydra.sweep.dir")):
         return
     from xlm.sweep import RECORDS, SUMMARY_FILE
 
@@ -114,8 +119,7 @@ def check_run_dir(overrides: list[str]) -> None:
     """Refuse a run folder given on the command line (`hydra.run.dir=`) that holds a finished
     run: a second run there mixes the two (its config and record over the first's, while
     `checkpoints/last.ckpt` stays the first's). Checked before Hydra writes anything there."""
-    given = next((o.split("=", 1)[1] for o in reversed(overrides) if o.startswith("hydra.run.dir=")), None)
-    if not given:
+    if not (given := _given(overrides, "hydra.run.dir")):
         return
     from xlm.sweep import RECORDS
 

@@ -112,6 +112,7 @@ def _copy_folder(source: Path, dest: Path) -> None:
     (copied as links, checked later like a tree's), within the model limits, counted as it goes.
     `source` is named by the record, which is outside input: a fifo there would block the copy
     and a device never end it (`/dev`), so either is refused, as a tree with one would be."""
+    from xlm.records.treehash import IGNORED_DIRS
     from xpm.tree_rules import Limits
 
     limits, files, size = Limits.from_env(), 0, 0
@@ -119,9 +120,11 @@ def _copy_folder(source: Path, dest: Path) -> None:
     while folders:
         here, there, depth = folders.pop()
         there.mkdir()
-        for entry in os.scandir(here):
+        with os.scandir(here) as entries:
+            listed = list(entries)
+        for entry in listed:
             target = there / entry.name
-            if entry.name == "__pycache__":
+            if entry.name in IGNORED_DIRS:  # not in the content hash (`__pycache__`, `.pytest_cache`)
                 continue
             if entry.is_symlink():
                 os.symlink(os.readlink(entry.path), target)
