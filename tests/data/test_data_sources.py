@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -146,3 +147,19 @@ def test_a_same_size_edit_whose_mtime_was_put_back_is_read_again(tmp_path, monke
     assert file_digests([path], memo) == [sha256_file(path)]
     os.utime(path)  # touched, content unchanged: the same digest, read again
     assert file_digests([path], memo) == [sha256_file(path)]
+
+
+@pytest.mark.parametrize("pattern", ["**/*.txt", "*.txt", "a/*.txt", "a/**/*.txt", "**/b/*.txt", "a/b/*.json", "*/y.txt",
+                                     ".*.txt", "**/k[12].txt", "**/k?.txt", "a/b/k[!1].txt", "**", "a/**", "*", "**/*"])
+def test_a_glob_names_the_files_pythons_glob_names(tmp_path, pattern):
+    """The walker that visits each folder once matches as `glob.glob(recursive=True)`: `**`, `*`,
+    `?`, classes and negated classes, hidden names only for a pattern that names them."""
+    import glob
+
+    from xlm.data.patterns import glob_files
+
+    for rel in ["x.txt", "a/y.txt", "a/b/z.txt", "a/b/w.json", ".h.txt", ".hid/q.txt", "a/b/k1.txt", "a/b/k2.txt", "é/ü.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("1")
+    expected = sorted(p for p in glob.glob(str(tmp_path / pattern), recursive=True) if os.path.isfile(p))
+    assert sorted(str(p) for p in glob_files(str(tmp_path / pattern))) == expected
