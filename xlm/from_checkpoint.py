@@ -33,6 +33,10 @@ MODEL_NODES = (
 # The new run's own: where it writes, what it is; never taken from the checkpoint.
 RUN_NODES = ("job_type", "ckpt_path", "paths", "eval", "generate", "hydra", "record_models", "allow_model_drift")
 _REPOINTED = ("output_dir", "data_dir")
+# Where a run writes, inside nodes it otherwise takes whole ("*": any callback or logger), and
+# where in the new run folder it goes when this command's config has no such key.
+_WRITES = {"trainer.default_root_dir": "", "callbacks.*.dirpath": "/{name}", "loggers.*.save_dir": "",
+           "datamodule.save_tokenizer_to": "/tokenizer"}
 
 
 @lru_cache(maxsize=4)
@@ -134,6 +138,8 @@ def checkpoint_config(cfg: DictConfig, path: str, overrides: list[str], job: str
     except RecursionError:
         raise UserError(f"checkpoint '{path}' stores a config nested too deeply to read (not one xlm wrote)",
                         "use a checkpoint xlm wrote, or pass experiment=... to build the model from your own configs") from None
+    if job == "train":
+        _own_places(merged, OmegaConf.to_container(cfg))
     merged = OmegaConf.create(merged)
     _apply_command_line(merged, cfg, overrides)
     return merged
@@ -173,6 +179,32 @@ def _repoint(value: Any, old_paths: dict[str, str]) -> Any:
             if value == old or value.startswith(old.rstrip("/") + "/"):
                 return "${paths.%s}%s" % (name, value[len(old):])
     return value
+
+
+def _own_places(merged: dict, composed: dict) -> None:
+    """A resumed run writes into its own folder: a stored place outside the old run folder
+    (`callbacks.checkpoint.dirpath=/big/disk`) would have it write over the checkpoints it
+    resumes from, so each is this command's value (the command line may still name one)."""
+    import logging
+
+    from xlm.shown import show
+
+    for pattern, suffix in _WRITES.items():
+        head, _, leaf = pattern.rpartition(".")
+        names = _get(merged, head.removesuffix(".*"))
+        parents = [head.replace("*", str(name)) for name in names] if head.endswith("*") and isinstance(names, dict) else [head]
+        for parent in parents:
+            node = _get(merged, parent)
+            if not isinstance(node, dict) or not isinstance(node.get(leaf), str) or _inside_run(node[leaf]):
+                continue
+            key, new = f"{parent}.{leaf}", _get(composed, f"{parent}.{leaf}")
+            logging.getLogger("xlm").warning("note: the checkpoint's run wrote %s to '%s'; this run writes into its own "
+                                             "run folder instead (pass %s=... to choose)", key, show(node[leaf]), key)
+            node[leaf] = new if isinstance(new, str) else "${paths.output_dir}" + suffix.format(name=parent.rpartition(".")[2])
+
+
+def _inside_run(place: str) -> bool:
+    return place.startswith("${paths.output_dir}") and ".." not in place.split("/")
 
 
 def _apply_command_line(merged: DictConfig, composed: DictConfig, overrides: list[str]) -> None:

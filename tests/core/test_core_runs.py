@@ -54,6 +54,31 @@ def test_resume_takes_the_whole_run_config_but_not_its_places(compose, checkpoin
     assert cfg.ckpt_path == str(checkpoint) and cfg.job_type == "train"
 
 
+@pytest.fixture
+def checkpoint_with_places(compose, tmp_path):
+    """A checkpoint whose run wrote its checkpoints and logs outside its run folder."""
+    stored = compose("experiment=star_easy_arlm", "debug=overfit", f"paths.output_dir={OLD_RUN}",
+                     "callbacks.checkpoint.dirpath=/big/disk/ckpts", "loggers.csv.save_dir=/big/logs",
+                     "trainer.default_root_dir=/big", "+callbacks.extra.dirpath=/big/extra",
+                     f"loggers.tensorboard.save_dir={OLD_RUN}/../../big", "loggers=[csv,tensorboard]")
+    path = tmp_path / "places.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"cfg": OmegaConf.to_container(stored, resolve=True)}}, path)
+    return path
+
+
+def test_resume_writes_into_its_own_folder_wherever_the_old_run_wrote(compose, checkpoint_with_places, tmp_path, caplog):
+    cfg = from_checkpoint(compose, checkpoint_with_places, "train")
+    out = str(tmp_path / "out")
+    assert (cfg.callbacks.checkpoint.dirpath, cfg.loggers.csv.save_dir, cfg.trainer.default_root_dir) == (f"{out}/checkpoints", out, out)
+    assert cfg.loggers.tensorboard.save_dir == out  # a stored path that climbs out of the old run folder
+    assert cfg.callbacks.extra.dirpath == f"{out}/extra"  # a callback this command does not compose
+    assert "/big" not in OmegaConf.to_yaml(cfg)
+    assert "wrote callbacks.checkpoint.dirpath to '/big/disk/ckpts'" in caplog.text
+    cfg = from_checkpoint(compose, checkpoint_with_places, "train", "callbacks.checkpoint.dirpath=/mine")
+    assert cfg.callbacks.checkpoint.dirpath == "/mine"  # the command line names a place
+    assert from_checkpoint(compose, checkpoint_with_places, "eval").trainer.default_root_dir == out
+
+
 def test_the_command_line_applies_on_top_of_the_checkpoint(compose, checkpoint):
     cfg = from_checkpoint(compose, checkpoint, "train", "trainer.max_steps=310", "~optimizer.weight_decay",
                           "trainer_strategy=cpu", "loggers=[csv,tensorboard]", "seed=7")
