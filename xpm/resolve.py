@@ -133,7 +133,7 @@ def resolve(requested: str | None, refs: RefList, where: str = "the repository")
         if refs.head_commit:  # HEAD not advertised as a branch: the branch at its commit, as git clone guesses
             branch = _branch_at(refs.head_commit, refs.branches)
             return Resolved(refs.head_commit, f"refs/heads/{branch}" if branch else "")
-        raise UnknownRef(f"{where} has no tags and no default branch", "push a commit or a tag, or name a ref with @REF")
+        raise UnknownRef(f"{where} has no tags and no default branch", _empty_fix(where, "push a commit or a tag, or name a ref with @REF"))
     if _FULL_SHA.match(requested.lower()):  # git reads hex in either case; the lock holds its own spelling
         return Resolved(requested.lower(), "")
     if requested in refs.tags:
@@ -172,8 +172,16 @@ def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = Fals
     listed = ", ".join(f"{n} ({'tag' if n in refs.tags else 'branch'})" for n in near)
     what = f"no tag matches the version query '{requested}'" if is_query else f"unknown ref '{requested}'"
     if not near:
-        return UnknownRef(f"{what} in {where}, which has no tags or branches", "push a commit there first, or check the URL")
+        return UnknownRef(f"{what} in {where}, which has no tags or branches", _empty_fix(where, "push a commit there first, or check the URL"))
     return UnknownRef(f"{what} in {where}; nearest: {listed}", "pick one of the refs above (e.g. @TAG), or push the tag first")
+
+
+def _empty_fix(where: str, fix: str) -> str:
+    """Over http(s), git reads a web page that answers 200 (a login or error page) as a 'dumb'
+    repository without refs: an empty listing there may be no repository at all."""
+    if where.startswith(("http://", "https://")):
+        return f"check that the URL is the repository's (`git ls-remote URL` lists its refs; a web page there lists none); {fix}"
+    return fix
 
 
 # ----------------------------------------------------------------------------- what is newer

@@ -171,6 +171,7 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
     resolving = {j.entry.name for j in deferred}
     if deferred:  # resolution is imported only here: a locked commit needs none of it
         from xpm.git.remote import list_refs
+        from xpm.errors import UnknownRef
         from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
 
         if options.offline:
@@ -186,15 +187,18 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
             refs = list_refs(git, url, db.path, deferred[0].warnings.append)
             db.save_refs(refs)
         for j in deferred:
-            found = resolve(j.revision.ref, refs, url)
-            if isinstance(found, NeedsHistory):
-                if not options.offline:
-                    db.fetch_all()
-                commit = db.rev_parse(found.prefix) if db.exists() else None
-                if commit is None:
-                    raise unknown_ref(found.prefix, refs, url)
-                db.pin([commit])
-                found = Resolved(commit, "")
+            try:
+                found = resolve(j.revision.ref, refs, url)
+                if isinstance(found, NeedsHistory):
+                    if not options.offline:
+                        db.fetch_all()
+                    commit = db.rev_parse(found.prefix) if db.exists() else None
+                    if commit is None:
+                        raise unknown_ref(found.prefix, refs, url)
+                    db.pin([commit])
+                    found = Resolved(commit, "")
+            except UnknownRef as exc:
+                raise UnknownRef(f"model '{j.entry.name}': {exc.what}", exc.fix) from None
             same = j.previous is not None and j.previous.commit == found.commit and j.previous.subdir == j.source.subdir
             j.revision = Locked(found.commit, found.ref, j.previous.hash if same else None)
             if same and (not options.install or vendor.freshness(project.root, j.entry.name, found.commit, j.previous.hash) != "stale"):

@@ -104,7 +104,7 @@ def test_a_short_id_two_commits_deep_in_history_share_is_ambiguous(upstream, pro
     shared = next(p for p in prefixes if prefixes.count(p) > 1)
     out = xpm(project, "add", f"{repo.url}@{shared}", code=1)
     assert out.stderr.splitlines() == [
-        f"error: commit prefix '{shared}' is ambiguous in {repo.url}",
+        f"error: model 'zlm': commit prefix '{shared}' is ambiguous in {repo.url}",
         "  fix: write more digits of the commit id",
     ]
 

@@ -52,7 +52,7 @@ def test_hostile_ref_names_are_skipped_with_a_warning_and_never_matched(upstream
     assert (locked.resolved, locked.commit) == ("refs/heads/main", good)
     (project / ".xlm_models").write_text(f"{repo.url}@v9\n")
     out = xpm(project, "install", code=1)
-    assert out.stderr.startswith("error: no tag matches the version query 'v9'")
+    assert out.stderr.startswith("error: model 'zlm': no tag matches the version query 'v9'")
 
 
 def test_ls_remote_output_is_split_on_newlines_only():

@@ -29,6 +29,17 @@ def test_a_web_page_is_not_a_git_server(project, git_env, servers, monkeypatch):
     assert page.requests == 1  # not retried: it answered
 
 
+def test_a_short_web_page_is_not_taken_for_an_empty_repository(project, git_env, servers, monkeypatch):
+    """git reads a short page that answers 200 as a 'dumb' repository without refs."""
+    monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
+    page = servers(Answering, _http("200 OK", "Content-Type: text/html\r\n", b"<html>Sign in</html>"))  # no newline: no line to refuse
+    url = page.url("http", "lab/zlm")
+    out = xpm(project, "add", f"{url}@v1", code=1)
+    assert out.stderr == (f"error: model 'zlm': no tag matches the version query 'v1' in {url}, which has no tags or branches\n"
+                          "  fix: check that the URL is the repository's (`git ls-remote URL` lists its refs; a web page there "
+                          "lists none); push a commit there first, or check the URL\n")
+
+
 def test_a_redirect_to_another_host_over_http_is_not_followed(project, git_env, servers, monkeypatch, lab):
     """XPM_INSECURE_HOSTS names hosts: one listed host must not hand the install to another over plain http."""
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
