@@ -55,6 +55,10 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
     if missing := [key for key in _NEEDED if key not in cfg.keys()]:  # `~optimizer` (not `seed=???`: keys() lists it)
         raise UserError(f"the job needs `{missing[0]}`, which the config no longer has (removed with ~{missing[0]}?)",
                         f"keep {missing[0]}: drop ~{missing[0]} from the command line, or give it a value")
+    if not _interpolated(cfg, "job_name") and ".." in str(_value(cfg, "job_name")).replace("\\", "/").split("/"):
+        raise UserError(f"job_name={_value(cfg, 'job_name')} climbs out of the runs' folder: it names the run folder "
+                        "(outputs/<job_type>/<job_name>/<time>), and '..' would put it elsewhere",
+                        "give a name without '..' (to choose the folder itself: hydra.run.dir=PATH)")
     path = build.checkpoint_path(cfg, required=job_type != "train")
     if path is None:
         build.require_model(cfg, (chosen or {}).get("experiment"))
