@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -218,6 +219,17 @@ def test_a_num_proc_that_is_no_number_of_processes_is_named(corpus, tmp_path, nu
         datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache", num_proc=num_proc)
 
 
+
+@pytest.mark.parametrize("block_size", [1.5, 16.9, "abc", True])
+def test_a_block_size_that_is_no_whole_number_is_named(corpus, tmp_path, block_size):
+    """1.5 was refused as `block_size=1 is too small`, a value nobody wrote; 16.9 ran as 16."""
+    from xlm.errors import UserError
+
+    folder, _ = corpus
+    with pytest.raises(UserError, match=f"datamodule.block_size={block_size!r} is not a whole number of tokens"):
+        datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache", block_size=block_size)
+
+
 def test_a_killed_runs_staging_folder_is_deleted_by_the_next_build(tmp_path):
     """A SIGKILL or the OOM killer left `.lm-<key>.<random>/` (the raw text and partial tokens) for good."""
     from xlm.data.store import build_once
@@ -272,6 +284,29 @@ def test_a_damaged_cache_folder_is_built_again_or_named_with_the_folder_to_delet
     (layout / "layout.json").write_text("{" + " " * (len((layout / "layout.json").read_bytes()) - 1))
     with pytest.raises(UserError, match="damaged: layout.json cannot be read"):
         datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache").prepare_data()
+
+
+def test_token_ids_overwritten_inside_a_readable_file_are_named_as_damage(corpus, tmp_path):
+    """The file still reads as Arrow, its layout is intact; the ids are not the tokenizer's: an
+    IndexError in the model's embedding, mid-training (or silent training on them)."""
+    from xlm.errors import UserError
+
+    folder, _ = corpus
+    dm = datamodule(folder / "texts", TextTokenizer(str(folder / "tok")), tmp_path / "cache")
+    dm.prepare_data()
+    train = dm.prepared().files["train"]
+    ids = np.asarray(dm.examples_of("train")[3]["target_ids"], dtype=np.int32).tobytes()
+    data = bytearray(train.read_bytes())
+    at = data.find(ids)
+    data[at + 8: at + 12] = b"\x7f" * 4
+    train.write_bytes(bytes(data))
+    rows = dm.examples_of("train")
+    assert len(rows) > 3 and rows[2]["target_ids"]  # other rows read as before
+    with pytest.raises(UserError) as raised:
+        rows[3]
+    assert raised.value.what == (f"the cache folder {train.parent} is damaged: train.arrow cannot be read (row 3 holds token id "
+                                 f"2139062143 in input_ids, outside the tokenizer's {len(dm.tokenizer)} ids)")
+    assert raised.value.fix == f"delete {train.parent}; the next run builds it again"
 
 
 def test_a_ready_folder_from_before_the_file_list_is_taken_as_it_is(tmp_path):

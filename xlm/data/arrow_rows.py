@@ -23,10 +23,15 @@ from xlm.data.prepare import numpy_view
 
 
 class ArrowRows(Dataset):
-    """Rows of one Arrow stream file whose ``columns`` are lists of int32, as numpy arrays."""
+    """Rows of one Arrow stream file whose ``columns`` are lists of int32, as numpy arrays.
 
-    def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
-        self.path, self.columns = Path(path), tuple(columns)
+    ``ids_below``: the tokenizer's vocabulary size. The file's layout is checked when it is
+    opened, its tokens only when read: an id outside the vocabulary is damage in place (the
+    cache is keyed by the tokenizer that wrote it), said as such, not an IndexError deep in
+    the model's embedding. Two reductions over a row of a few hundred ids cost microseconds."""
+
+    def __init__(self, path: str | Path, columns: Sequence[str], ids_below: int | None = None) -> None:
+        self.path, self.columns, self.ids_below = Path(path), tuple(columns), ids_below
         self._open()
 
     def _open(self) -> None:
@@ -69,7 +74,16 @@ class ArrowRows(Dataset):
             raise IndexError(f"row {index} of {self.path.name}, which has {len(self)}")
         which = bisect.bisect_right(self._starts, index) - 1
         local = index - self._starts[which]
-        return {name: values[offsets[local]:offsets[local + 1]] for name, (offsets, values) in self._chunks[which].items()}
+        row = {name: values[offsets[local]:offsets[local + 1]] for name, (offsets, values) in self._chunks[which].items()}
+        if self.ids_below is not None:
+            for name, ids in row.items():
+                if ids.size and not (0 <= int(ids.min()) and int(ids.max()) < self.ids_below):
+                    from xlm.data.store import damaged
+
+                    bad = int(ids.max()) if int(ids.max()) >= self.ids_below else int(ids.min())
+                    raise damaged(self.path.parent, self.path.name,
+                                  ValueError(f"row {index} holds token id {bad} in {name}, outside the tokenizer's {self.ids_below} ids"))
+        return row
 
     def lengths(self, column: str) -> Any:
         """Lengths of ``column`` in every row (one numpy array)."""
@@ -104,8 +118,8 @@ class ArrowRows(Dataset):
 class PackedBlocks(ArrowRows):
     """Blocks of ``block_size`` token ids packed from whole documents (LM mode)."""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path, ("input_ids",))
+    def __init__(self, path: str | Path, ids_below: int | None = None) -> None:
+        super().__init__(path, ("input_ids",), ids_below)
 
     def example(self, row: dict[str, Any]) -> dict:
         return {"prompt_ids": [], "target_ids": row["input_ids"].tolist(), "add_eos": False}
@@ -115,8 +129,9 @@ class PromptTargetPairs(ArrowRows):
     """Prompt/target records; a prompt longer than ``max_prompt_tokens`` keeps its end (next to
     the target), a target longer than ``max_target_tokens`` keeps its start."""
 
-    def __init__(self, path: str | Path, max_prompt_tokens: int | None = None, max_target_tokens: int | None = None) -> None:
-        super().__init__(path, ("prompt_ids", "target_ids"))
+    def __init__(self, path: str | Path, max_prompt_tokens: int | None = None, max_target_tokens: int | None = None,
+                 ids_below: int | None = None) -> None:
+        super().__init__(path, ("prompt_ids", "target_ids"), ids_below)
         self.max_prompt_tokens, self.max_target_tokens = max_prompt_tokens, max_target_tokens
 
     def truncated(self) -> int:

@@ -70,6 +70,9 @@ class TextDataModule(TaskDataModule):
                          num_workers=num_workers, shuffle=shuffle, predict_split=predict_split,
                          overfit_examples=overfit_examples, overfit_repeats=overfit_repeats)
         self.source = TextSource(files, hub, sample_by)
+        if isinstance(block_size, bool) or not isinstance(block_size, (int, float)) or block_size != int(block_size):
+            raise UserError(f"datamodule.block_size={block_size!r} is not a whole number of tokens",  # 1.5 ran as 1, 16.9 as 16
+                            "give one: datamodule.block_size=128")
         self.mode, self.block_size = mode, int(block_size)
         self.fields = {"text_field": text_field, "prompt_field": prompt_field, "target_field": target_field}
         self.max_prompt_tokens, self.max_target_tokens = max_prompt_tokens, max_target_tokens
@@ -115,10 +118,10 @@ class TextDataModule(TaskDataModule):
         if self.mode == "lm":
             from xlm.data.arrow_rows import PackedBlocks
 
-            return PackedBlocks(path)
+            return PackedBlocks(path, ids_below=len(self.tokenizer))
         from xlm.data.arrow_rows import PromptTargetPairs
 
-        pairs = PromptTargetPairs(path, self.max_prompt_tokens, self.max_target_tokens)
+        pairs = PromptTargetPairs(path, self.max_prompt_tokens, self.max_target_tokens, ids_below=len(self.tokenizer))
         if (cut := pairs.truncated()) and split == "train":
             log.info("%d of %d train examples are longer than max_prompt_tokens=%s / max_target_tokens=%s and are cut",
                      cut, len(pairs), self.max_prompt_tokens, self.max_target_tokens)
