@@ -85,6 +85,24 @@ def test_non_utf8_text_names_the_file_and_byte(tmp_path):
     assert "bad.txt" in error.what and "not UTF-8" in error.what
 
 
+
+@pytest.mark.parametrize("pack, what, command", [
+    (lambda b: __import__("gzip").compress(b), "gzip-compressed", "gunzip -k"),
+    (lambda b: __import__("bz2").compress(b), "bzip2-compressed", "bunzip2 -k"),
+    (lambda b: __import__("lzma").compress(b), "xz-compressed", "unxz -k"),
+    (lambda b: b.decode().encode("utf-16"), "UTF-16 text (it starts with a byte order mark)", "iconv -f utf-16 -t utf-8"),
+    (lambda b: b.decode().encode("utf-32"), "UTF-32 text (it starts with a byte order mark)", "iconv -f utf-32 -t utf-8"),
+])
+def test_a_compressed_or_utf16_file_named_txt_is_said_to_be_one(tmp_path, pack, what, command):
+    """`byte 1 is not UTF-8 text` with `iconv -f <encoding>` for what gunzip fixes."""
+    path = tmp_path / "a.txt"
+    path.write_bytes(pack("some text\n".encode() * 50))
+    for read in (lambda source: list(source.iter_texts("train", ["text"])), lambda source: source.load("train", cache_dir=tmp_path / "hf")):
+        error = error_of(lambda: read(TextSource(str(tmp_path))))
+        assert error.what.startswith(f"{path}") and error.what.endswith(f"is {what}, not UTF-8 text")
+        assert error.fix == f"convert it ({command} {path}) or leave it out of datamodule.files"
+
+
 def test_jsonl_records_must_have_the_field(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"body": "x"}) + "\n" + "not json\n")
     source = TextSource(str(tmp_path / "a.jsonl"))
