@@ -92,7 +92,7 @@ def rebuild(project: Project, model: ModelRecord, record: RunRecord, folder: Pat
         try:
             export_tree(options.git, db.path, model.commit, model.subdir, folder, model.name, Limits.from_env())
         except XpmError as exc:
-            raise Unrestorable(exc.what) from None
+            raise Unrestorable(exc.what, NOT_REBUILDABLE) from None  # the commit is there: its tree is what xpm refuses
         how.append(f"commit {model.commit[:12]}")
     elif not model.dirty:  # a folder outside git: only where it was can it come from
         source = Path(model.path or model.source)
@@ -175,7 +175,7 @@ def commit_in_cache(urls: list[tuple[str, str]], commit: str, name: str, options
     from xpm.git.database import Database
     from xpm.locks import hold
 
-    why = [gone] if gone else []
+    why, fixes = ([gone] if gone else []), ([MISSING] if gone else [])
     for url, label in urls:
         db = Database(options.git, cache_dir(), url)
         with hold(db.lock_path, f"the cache's mirror of {without_userinfo(db.url)}"):
@@ -183,16 +183,19 @@ def commit_in_cache(urls: list[tuple[str, str]], commit: str, name: str, options
                 return db
             if options.offline:
                 why.append(f"the cache has no commit {commit[:12]} of {label} (--offline)")
+                fixes.append("run the command again without --offline")
                 continue
             try:
                 db.fetch([commit], {commit: name})
                 return db
             except UnknownRef:
                 guess = "history rewritten?" if label.startswith("the work tree ") else "never pushed, or history rewritten?"
-                why.append(f"commit {commit[:12]} is not in {label} ({guess})")
-            except XpmError as exc:
+                why.append(f"commit {commit} is not in {label} ({guess})")  # whole: which id was asked for
+                fixes.append(MISSING)
+            except XpmError as exc:  # a transport xpm refuses, a server that does not answer: its own fix
                 why.append(exc.what)
-    raise Unrestorable("; ".join(why))
+                fixes.append(exc.fix or MISSING)
+    raise Unrestorable("; ".join(why), "; ".join(dict.fromkeys(fixes)) or MISSING)
 
 
 def _apply(git, patch: bytes, folder: Path, model: ModelRecord) -> None:
@@ -208,7 +211,7 @@ def _apply(git, patch: bytes, folder: Path, model: ModelRecord) -> None:
         git.run(["apply", f"-p{strip}", "--whitespace=nowarn", "--", str(patch_file)], cwd=folder)
     except GitError as exc:
         said = exc.stderr.splitlines()[0] if exc.stderr else f"exit {exc.returncode}"
-        raise Unrestorable(f"{model.patch} does not apply to {what_commit(model)}: {said}") from None
+        raise Unrestorable(f"{model.patch} does not apply to {what_commit(model)}: {said}", NOT_REBUILDABLE) from None
     finally:
         patch_file.unlink(missing_ok=True)
 

@@ -296,6 +296,10 @@ def test_a_tampered_patch_is_named_with_the_files_that_differ(dirty_run, tmp_pat
     assert "not to the recorded sha256-tree:" in refused and "files that differ: zlm/model.py" in refused
     assert "  fix: what the run recorded cannot be rebuilt byte for byte: get that code by hand" in refused  # not "bring it back"
     assert snapshot(fresh) == {}
+    patch.write_bytes(b"No patch at all\n")  # damaged or hostile: nothing to push or put back
+    refused = xpm(fresh, env, "install", "--from-run", str(copy), code=1).stderr
+    assert "models/zlm.patch does not apply to commit" in refused
+    assert "  fix: what the run recorded cannot be rebuilt byte for byte: get that code by hand" in refused
     patch.unlink()
     refused = xpm(fresh, env, "install", "--from-run", str(copy), code=1).stderr
     assert "model 'zlm' names models/zlm.patch, which is missing" in refused and snapshot(fresh) == {}
@@ -312,7 +316,7 @@ def test_an_unpublished_commit_without_its_work_tree_is_named_then_restored_once
         (fresh / ".xlm_models").write_text("# mine\n")
         before = snapshot(fresh)
         refused = xpm(fresh, env, "install", "--from-run", str(run_folder), code=1).stderr
-        assert (f"model 'zlm' (path): its work tree {project} no longer exists; commit {head[:12]} is not in "
+        assert (f"model 'zlm' (path): its work tree {project} no longer exists; commit {head} is not in "
                 f"{remote.as_uri()} (never pushed, or history rewritten?)\n") in refused
         assert refused.endswith("  fix: bring back what is missing (push the commit, put the folder back), then run the command again\n")
         assert snapshot(fresh) == before
@@ -384,3 +388,19 @@ def test_a_restored_line_keeps_the_users_spelling_of_the_source():
     assert _as_listed(mono, "https://github.com/lab/mono@v1#subdir=models/zlm") == "github.com/lab/mono@v1#subdir=models/zlm"
     assert _as_listed(listed, "https://github.com/other/zlm@v1") == "https://github.com/other/zlm@v1"  # another repository
     assert _as_listed(parse_line("zlm"), "https://github.com/lab/zlm@v1") == "https://github.com/lab/zlm@v1"  # was local
+
+
+def test_a_remote_xpm_refuses_gives_its_own_fix_not_push_the_commit(tmp_path, monkeypatch):
+    """A recorded `http://` remote is refused for its transport: pushing the commit would not help."""
+    from types import SimpleNamespace
+
+    from xpm.git.command import Git
+    from xpm.rebuild import MISSING, Unrestorable, commit_in_cache
+
+    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("XPM_INSECURE_HOSTS", raising=False)
+    with pytest.raises(Unrestorable) as refused:
+        commit_in_cache([("http://127.0.0.2/lab/zlm", "http://127.0.0.2/lab/zlm")], "1" * 40, "zlm",
+                        SimpleNamespace(git=Git(), offline=False))
+    assert "has no transport integrity" in str(refused.value) and "XPM_INSECURE_HOSTS" in refused.value.fix
+    assert MISSING not in refused.value.fix
