@@ -34,6 +34,7 @@ def import_models_json(json_file: Path) -> Imported:
     """Append the models of ``json_file`` to its project's `.xlm_models`; write nothing on any error."""
     from xlm.external.models_json import ModelsJsonError, entry_text, project_dir, read_models_json
     from xlm.manifest import NEW_FILE_HEADER, ManifestError, add_entry_text, parse_line
+    from xlm.shown import show
     from xlm.textfile import write_atomic
     from xpm.project import Project
 
@@ -41,10 +42,21 @@ def import_models_json(json_file: Path) -> Imported:
     project = Project(project_dir(json_file))
     try:
         pairs = read_models_json(json_file)
-        lines = [(name, entry_text(name, folder, json_file.parent, project.root)) for name, folder in pairs]
-        entries = [(name, line, parse_line(line)) for name, line in lines]
-    except (ModelsJsonError, ManifestError) as exc:
+    except ModelsJsonError as exc:
         raise XpmError(f"{json_file}: {exc.what}", exc.fix) from None
+    entries = []
+    for name, folder in pairs:
+        try:
+            line = entry_text(name, folder, json_file.parent, project.root)
+        except ModelsJsonError as exc:
+            raise XpmError(f"{json_file}: {exc.what}", exc.fix) from None
+        try:
+            entries.append((name, line, parse_line(line)))
+        except ManifestError as exc:  # worded for a line of .xlm_models: say which entry made it
+            raise XpmError(f"{json_file}: model '{show(name)}': its folder '{show(folder)}' cannot be written as a line of "
+                           f".xlm_models ({exc.what})",
+                           f"rename the folder and its entry in {json_file.name} (white space, control characters, '.' "
+                           "and '..' cannot name a model's folder)") from None
     project.check_layout()  # a linked .xlm_models or xlm_models/: never written through
     with project.holding():
         text = project.read_text()

@@ -90,6 +90,10 @@ def test_import_json_appends_to_an_existing_models_file_keeping_its_lines(tmp_pa
         ('{"a":' * 5000 + '"a"' + "}" * 5000, "not valid JSON: nested too deeply"),  # 40 KB: was a RecursionError
         ('{"m1": "m1", "m1": "/etc"}', "model 'm1' is listed twice (xlm-core reads only the last: '/etc')"),
         (json.dumps({"m1": "\x1b]0;owned\x07x\nfix: fake"}), "the model 'm1' is the folder "),  # shown escaped
+        # refusals of the generated line name the JSON entry, not a column of a line nobody wrote
+        ('{"mdlm": "a b/mdlm"}', "model 'mdlm': its folder 'a b/mdlm' cannot be written as a line of .xlm_models"),
+        ('{"mdlm": "a\\u0000b/mdlm"}', "model 'mdlm': its folder 'a\\u0000b/mdlm' cannot be written"),
+        ('{"mdlm": "x/.."}', "model 'mdlm': its folder 'x/..' cannot be written"),
     ],
 )
 def test_import_json_refuses_a_bad_file_and_writes_nothing(tmp_path, text, message):
