@@ -205,7 +205,8 @@ def _folder(project: Project, model: ModelRecord, record: RunRecord, options) ->
     if os.path.lexists(dest):
         if dest.is_dir() and not dest.is_symlink() and hash_dir(dest) == model.hash:
             return Step(model, line, f"{model.name}: {dest} already holds the run's files (content hash verified)", kept=True)
-        raise Unrestorable(f"{dest} exists and holds other files than the run used: move it elsewhere", IN_THE_WAY)
+        raise Unrestorable(f"{dest} exists and holds other files than the run used (an earlier --from-run's, or edited): "
+                           "xpm never replaces a folder there, which may hold work", IN_THE_WAY)
     if model.dirty and model.name not in record.patches:
         raise Unrestorable(f"its files differed from {what_commit(model)}, and the run saved no patch of them"
                            + (f" ({model.note})" if model.note else ""), NOT_REBUILDABLE)

@@ -278,7 +278,7 @@ def test_a_folder_in_the_way_is_never_replaced(dirty_run, tmp_path):
     mine.parent.mkdir(parents=True)
     mine.write_text("my own work\n")
     refused = xpm(tmp_path, env, "install", "--from-run", str(trained), code=1).stderr
-    assert f"model 'zlm' (path): {mine.parent} exists and holds other files than the run used: move it elsewhere" in refused
+    assert f"model 'zlm' (path): {mine.parent} exists and holds other files than the run used (an earlier --from-run's, or edited)" in refused
     assert refused.endswith("  fix: move the folder in the way elsewhere, then run the command again\n")
     assert snapshot(tmp_path) == {"xlm_restored/zlm/mine.py": b"my own work\n"}
 
