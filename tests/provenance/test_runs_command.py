@@ -39,6 +39,17 @@ def test_show_prints_a_table_and_the_details(tmp_path):
     assert "  zlm needs einops>=0.7 (installed: einops==0.8.0)" in lines
 
 
+def test_show_says_where_a_dirty_models_patch_is():
+    """Read from a copied checkpoint, the patch is inside it: no models/zlm.patch is beside it."""
+    from dataclasses import replace
+
+    base = record(A_FILES, COMMIT_A)
+    dirty = replace(base.models["zlm"], dirty=True, patch="models/zlm.patch", repository="/wc")
+    for in_checkpoint, said in ((False, ""), (True, " (saved inside the checkpoint)")):
+        text = format_record(replace(base, models={**base.models, "zlm": dirty}, in_checkpoint=in_checkpoint))
+        assert f"  zlm: /wc is dirty; its changes against {COMMIT_A[:12]}: models/zlm.patch{said}" in text.splitlines()
+
+
 def test_show_of_a_run_folder_never_imports_torch(tmp_path):
     runs.write_folder(tmp_path, record(A_FILES, COMMIT_A))
     code = (f"import sys; from xlm.cli import main; rc = main(['runs', 'show', {str(tmp_path)!r}]); "

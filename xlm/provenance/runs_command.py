@@ -79,7 +79,8 @@ def format_record(record: RunRecord) -> str:
     for name, model in sorted(record.models.items()):
         if model.patch:
             details.append(f"  {name}: {show(model.repository or '', 300)} is dirty; its changes against "
-                           f"{(model.commit or 'no commit')[:12]}: {model.patch}")
+                           f"{(model.commit or 'no commit')[:12]}: {model.patch}"
+                           + (" (saved inside the checkpoint)" if record.in_checkpoint else ""))
         if model.requires:
             installed = f" (installed: {', '.join(model.installed)})" if model.installed else ""
             details.append(show(f"  {name} needs {', '.join(model.requires)}{installed}", 600))

@@ -96,6 +96,7 @@ class RunRecord:
     files: dict[str, str] = field(default_factory=dict)  # name -> the lines its hash is taken over
     patches: dict[str, bytes] = field(default_factory=dict)  # name -> `git diff --binary` output
     origin: str = ""  # where it was read from (a run folder, a checkpoint), for messages
+    in_checkpoint: bool = False  # read from a checkpoint: its patches are inside it, not side files
 
     def tree(self, name: str) -> dict[str, tuple[str, str]] | None:
         """path -> (mode, sha256) of model `name`'s files, when the record has its file list."""
@@ -337,7 +338,7 @@ def from_stored(stored, where: str) -> RunRecord | None:
     for name, model in models.items():
         if model.patch is not None and name not in patches:
             raise LockFileError(f"{at}: model '{name}' names {model.patch}, which is missing", FIX)
-    record = RunRecord(run, models, dict(files), dict(patches), origin=where)
+    record = RunRecord(run, models, dict(files), dict(patches), origin=where, in_checkpoint=True)
     check_files(record, at)
     return record
 
