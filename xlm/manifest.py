@@ -28,8 +28,8 @@ from __future__ import annotations
 import keyword
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xlm.shown import control_problem, show
 from xlm.textfile import BOM, TextFileError, lines, lines_with_ends, newline_of
@@ -57,8 +57,7 @@ class CredentialsError(ManifestError):
     """A URL with a password or token in it: refused, so no secret reaches a file or the screen."""
 
 
-@dataclass(frozen=True)
-class LocalSource:
+class LocalSource(NamedTuple):
     """A model on disk: found by name (``path`` is None) or at ``path`` as written."""
 
     path: str | None = None
@@ -67,8 +66,7 @@ class LocalSource:
         return self.path or "local"
 
 
-@dataclass(frozen=True)
-class GitSource:
+class GitSource(NamedTuple):
     """A model in a git repository; ``ref`` is what the user asked for, not yet resolved."""
 
     url: str
@@ -87,8 +85,7 @@ class GitSource:
 Source = LocalSource | GitSource
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One model line of a models file."""
 
     name: str

@@ -23,8 +23,8 @@ not know are ignored, a newer `version` is refused. Shared by xlm (discovery) an
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xlm.manifest import name_problem
 from xlm.shown import control_problem, show
@@ -39,8 +39,7 @@ HEADER = (
 FIX = f"correct {OVERRIDES_NAME}, or delete it (it is this machine's own) and run `xpm develop NAME PATH` again"
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(NamedTuple):
     """Model `name` comes from the folder `path` (absolute, or relative to the project)."""
 
     name: str

@@ -11,7 +11,6 @@ xpm's (`translated`), which the CLI reports in two lines.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 
 from xlm.records import lockfile
@@ -59,10 +58,10 @@ def dumps(lock: Lock) -> str:
     tables = {}
     for name in sorted(lock.entries):
         entry, table = lock.entries[name], ["\n[[model]]\n"]
-        for f in fields(LockEntry):
-            if (value := getattr(entry, f.name)) is not None:
-                table.append(line := toml_line(toml_key(f.name), value))
-                _check_readable(line, name, f.name)
+        for key, value in entry._asdict().items():
+            if value is not None:
+                table.append(line := toml_line(toml_key(key), value))
+                _check_readable(line, name, key)
         tables[name] = "".join(table)
     text = "".join(out) + "".join(tables.values())
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:

@@ -10,7 +10,6 @@ requirements, gets them from the vendored folders, whose content hash pins them
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from xlm.requirements import DeclarationError, Declared, read_declared
 from xpm import vendor
@@ -81,6 +80,6 @@ def recorded_requirements(project: Project, kept: list[LockEntry], installing: b
                            "run `xpm install` to restore the vendored folder (`xpm verify` shows what changed)")
         package = model_package(root, locked.name)
         check_recorded(project, locked, declared, locked.commit, package)
-        out[locked.name] = replace(locked, requires=declared.requires, requires_python=declared.python,
+        out[locked.name] = locked._replace(requires=declared.requires, requires_python=declared.python,
                                    package=package or locked.package)
     return out

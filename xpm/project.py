@@ -8,8 +8,8 @@ command that writes, and the shared cache's, held (shared) while mirrors are use
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xlm.manifest import MODELS_FILE_NAME, Entry, ManifestError, find_models_file, parse_text
 from xlm.shown import show
@@ -40,8 +40,7 @@ def manifest_error(exc: TextFileError) -> XpmError:
     return XpmError(str(exc), exc.fix)
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     root: Path
 
     @property

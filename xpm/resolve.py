@@ -18,7 +18,7 @@ Rules, in order (the first that applies wins):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from xpm.errors import UnknownRef
 
@@ -29,12 +29,12 @@ _PARTIAL_VERSION = re.compile(r"^[vV]?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?$") 
 _OPERATORS = ("===", "==", "!=", "~=", "<=", ">=", "<", ">")
 
 
-@dataclass(frozen=True)
-class RefList:
-    """What a remote advertises: tag and branch names to (peeled) commits, and its default branch."""
+class RefList(NamedTuple):
+    """What a remote advertises: tag and branch names to (peeled) commits, and its default branch.
+    A snapshot: its dicts are never changed (the empty defaults are shared)."""
 
-    tags: dict[str, str] = field(default_factory=dict)
-    branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = {}
+    branches: dict[str, str] = {}
     head: str | None = None  # default branch name, from HEAD's symref
     head_commit: str | None = None
 
@@ -49,16 +49,14 @@ class RefList:
         return cls(dict(data["tags"]), dict(data["branches"]), data["head"], data["head_commit"])
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A ref turned into a commit. `ref` is the full ref name ('' when a commit was asked for)."""
 
     commit: str
     ref: str
 
 
-@dataclass(frozen=True)
-class NeedsHistory:
+class NeedsHistory(NamedTuple):
     """A short commit id that is no ref's tip: only the repository's history can expand it."""
 
     prefix: str

@@ -29,7 +29,7 @@ a warning. Then one `xpm.transaction.Transaction` places the models and writes `
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlm.errors import first_of
@@ -171,7 +171,7 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
             declared = read_declared(stamp.vendored_root(project.root, model.name))
         except DeclarationError as exc:
             raise Unrestorable(f"its requirements cannot be read: {exc.what} ({exc.where})") from None
-        entry = replace(entry, requires=declared.requires, requires_python=declared.python)
+        entry = entry._replace(requires=declared.requires, requires_python=declared.python)
         return Step(model, line, f"{model.name}: {shown} already installed (content hash verified)", entry, kept=True)
     folder = stamp.vendored_root(project.root, model.name)
     if os.path.lexists(folder) and stamp.read_stamp(project.root, model.name) is None:
@@ -190,7 +190,7 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
     except DeclarationError as exc:
         vendor.discard(staged)
         raise Unrestorable(f"its requirements cannot be read: {exc.what}") from None
-    entry = replace(entry, package=staged.package, requires=declared.requires, requires_python=declared.python)
+    entry = entry._replace(package=staged.package, requires=declared.requires, requires_python=declared.python)
     return Step(model, line, f"{model.name}: restored {shown}, content hash verified", entry, staged=staged)
 
 

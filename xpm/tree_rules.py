@@ -24,8 +24,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from xlm.errors import first_of
 from xlm.manifest import WINDOWS_DEVICE_NAMES
@@ -64,8 +63,7 @@ class UnsafeTree(XpmError):
     """The tree holds something xpm refuses to write (nothing was written)."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One line of `git ls-tree -r --long`: a blob, a symlink or a gitlink, path decoded."""
 
     path: str
@@ -78,8 +76,7 @@ class Entry:
         return self.mode == SYMLINK
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What a model may weigh: generous for code, configs and a few small binaries."""
 
     max_bytes: int = 512 << 20

@@ -6,7 +6,6 @@ and read with `ast`, never run), so running it on a freshly fetched tree is safe
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +48,7 @@ def check_model(root: Path, name: str, origin: str, label: str | None = None, wa
         problems = [*problems, *_package_problems(root, name, package)]
 
     def shown(p):
-        return replace(
-            p,
+        return p._replace(
             where=p.where.replace(prefix + "/", f"{label}:").replace(prefix, label),
             fix=p.fix.replace(prefix + "/", "").replace(prefix, label),
         )

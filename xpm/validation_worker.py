@@ -249,7 +249,7 @@ def _serve(requests_fd: int, answers_fd: int) -> None:
             return
         try:
             problems, warnings, package = inspect_here(Path(root), name)
-            answer = ([vars(p) for p in problems], [vars(p) for p in warnings], package)
+            answer = ([p._asdict() for p in problems], [p._asdict() for p in warnings], package)
         except Exception as exc:  # the parent raises it, as if it had validated in its own thread
             answer = _pickled(exc)
         marshal.dump(answer, answers)

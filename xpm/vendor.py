@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from xpm import stamp
@@ -25,18 +24,17 @@ from xpm.errors import HashMismatch, XpmError
 from xpm.removal import remove_tree
 
 
-@dataclass
 class Staged:
-    """An export waiting to be moved into place, once `validated`."""
+    """An export waiting to be moved into place, once `validated` (which sets its `package`).
+    `warnings`: e.g. Git LFS pointers, shown, not fatal; `verdict`: the package, or NotAModel."""
 
-    name: str
-    path: Path
-    commit: str
-    hash: str
-    package: str | None
-    records: list
-    warnings: list[str] = field(default_factory=list)  # e.g. Git LFS pointers: shown, not fatal
-    verdict: Callable[[], str | None] | None = field(default=None, repr=False)  # the package, or NotAModel
+    def __init__(self, name: str, path: Path, commit: str, hash: str, package: str | None, records: list,
+                 warnings: list[str] | None = None, verdict: Callable[[], str | None] | None = None):
+        self.name, self.path, self.commit, self.hash, self.package = name, path, commit, hash, package
+        self.records, self.warnings, self.verdict = records, [] if warnings is None else warnings, verdict
+
+    def __repr__(self) -> str:
+        return f"Staged({self.name!r}, {str(self.path)!r}, {self.commit[:12]!r})"
 
 
 def staging_root(project_dir: Path) -> Path:

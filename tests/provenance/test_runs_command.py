@@ -41,8 +41,6 @@ def test_show_prints_a_table_and_the_details(tmp_path):
 
 def test_show_says_where_a_dirty_models_patch_is():
     """Read from a copied checkpoint, the patch is inside it: no models/zlm.patch is beside it."""
-    from dataclasses import replace
-
     base = record(A_FILES, COMMIT_A)
     dirty = replace(base.models["zlm"], dirty=True, patch="models/zlm.patch", repository="/wc")
     for in_checkpoint, said in ((False, ""), (True, " (saved inside the checkpoint)")):

@@ -200,11 +200,11 @@ def test_a_lock_the_reader_would_refuse_is_never_written(tmp_path):
     from xpm.lock import write_lock
 
     entry = parse_lock(_lock()).entries["zlm"]
-    long = Lock({"zlm": LockEntry(**{**vars(entry), "requires": ("a" * 5000,)})})
+    long = Lock({"zlm": LockEntry(**{**entry._asdict(), "requires": ("a" * 5000,)})})
     with pytest.raises(XpmError, match="model 'zlm': its `requires` would make a line of xlm.lock longer than the 4096 bytes"):
         write_lock(tmp_path / "xlm.lock", long)
     assert not (tmp_path / "xlm.lock").exists()
-    write_lock(tmp_path / "xlm.lock", Lock({"zlm": LockEntry(**{**vars(entry), "requires": ("a" * 1000,) * 9})}))
+    write_lock(tmp_path / "xlm.lock", Lock({"zlm": LockEntry(**{**entry._asdict(), "requires": ("a" * 1000,) * 9})}))
     assert read_lock(tmp_path / "xlm.lock").entries["zlm"].requires == ("a" * 1000,) * 9  # many short lines are fine
 
 
@@ -216,7 +216,7 @@ def test_a_lock_larger_than_the_reader_allows_is_never_written(tmp_path):
 
     entry = parse_lock(_lock()).entries["zlm"]
     requires = tuple(f"r{i}>=" + "1." * 500 for i in range(500))
-    entries = {f"m{i}": LockEntry(**{**vars(entry), "name": f"m{i}", "package": f"m{i}", "source": f"https://h/lab/m{i}",
+    entries = {f"m{i}": LockEntry(**{**entry._asdict(), "name": f"m{i}", "package": f"m{i}", "source": f"https://h/lab/m{i}",
                                    "requires": requires[: 500 - i]}) for i in range(9)}
     with pytest.raises(XpmError, match=r"xlm.lock would be larger than the 4 MiB a lock may hold; model 'm0' takes 5\d\d,\d\d\d bytes"):
         write_lock(tmp_path / "xlm.lock", Lock(entries))

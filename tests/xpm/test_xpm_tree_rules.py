@@ -20,8 +20,8 @@ def link(path: str, target: str) -> tuple[Entry, bytes]:
 
 def check(items, limits: Limits = Limits()) -> dict[str, str]:
     """Run both passes as the export does: entries first, then the links with their targets."""
-    entries = [i[0] if isinstance(i, tuple) else i for i in items]
-    targets = {i[0].path: i[1] for i in items if isinstance(i, tuple)}
+    entries = [i if isinstance(i, Entry) else i[0] for i in items]  # a link is (entry, target)
+    targets = {i[0].path: i[1] for i in items if not isinstance(i, Entry)}
     return check_links(check_entries(iter(entries), LABEL, limits), targets, LABEL)
 
 
@@ -50,7 +50,7 @@ ACCEPTED = {
 @pytest.mark.parametrize("items", ACCEPTED.values(), ids=ACCEPTED.keys())
 def test_accepted_trees(items):
     links = check(items)
-    assert links == {i[0].path: i[1].decode() for i in items if isinstance(i, tuple)}
+    assert links == {i[0].path: i[1].decode() for i in items if not isinstance(i, Entry)}
 
 
 HFS_ZWNJ, BOM = "\u200c", "\ufeff"

@@ -8,14 +8,13 @@ it prints each as a warning and skips the model it belongs to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from xlm.errors import UserError
 from xlm.shown import escaped
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong: ``what`` happened, ``where`` (file:line or path), how to ``fix`` it.
 
     ``model`` is the model's name (None for a problem of the models file itself); ``kind``

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from xlm.manifest import (CREDENTIAL_HELPERS, CredentialsError, Entry, GitSource, LocalSource, ManifestError,
                           control_problem, name_problem, parse_line, show)
@@ -54,8 +53,7 @@ class LockFileError(ValueError):
         return f"error: {self.what}\n  fix: {self.fix}"
 
 
-@dataclass(frozen=True)
-class LockEntry:
+class LockEntry(NamedTuple):
     """One locked model. Git entries carry everything; local ones only their name and path."""
 
     name: str
@@ -96,8 +94,7 @@ def local_entry(entry: Entry) -> LockEntry:
     return LockEntry(entry.name, "local", entry.text)
 
 
-@dataclass(frozen=True)
-class Lock:
+class Lock(NamedTuple):
     entries: dict[str, LockEntry]
 
     def get(self, name: str) -> LockEntry | None:
@@ -105,8 +102,7 @@ class Lock:
 
 
 # ----------------------------------------------------------------------------- the format
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     """One `[[model]]` (or `[[override]]`) table as read: its values, and where each key is written."""
 
     values: dict
@@ -290,7 +286,7 @@ def _check_spec(table: Table, spec: str, expected: GitSource | None, fix: str) -
 def parse_lock(text: str, path: Path | str = LOCK_NAME) -> Lock:
     """The lock in `text`; raises `LockFileError` (file:line, fix) for anything xpm could not have written."""
     _, tables = load(text, path, LOCK_FIX)
-    known = {toml_key(f.name): f.name for f in fields(LockEntry)}
+    known = {toml_key(name): name for name in LockEntry._fields}
     entries: dict[str, LockEntry] = {}
     for table in tables:
         for key in ("name", "kind", "source"):
@@ -334,11 +330,9 @@ def read_lock(path: Path) -> Lock | None:
 def read_lock_entry(project_dir: Path, name: str) -> dict | None:
     """Model `name`'s table of `<project>/xlm.lock` as a dict of its set fields (None when not
     locked). Raises `LockFileError` (file and line) when the lock is malformed."""
-    from dataclasses import asdict
-
     lock = read_lock(Path(project_dir) / LOCK_NAME)
     entry = lock.get(name) if lock else None
-    return {k: v for k, v in asdict(entry).items() if v is not None} if entry else None
+    return {k: v for k, v in entry._asdict().items() if v is not None} if entry else None
 
 
 # ----------------------------------------------------------------------------- writing

@@ -38,8 +38,8 @@ import stat
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from xlm.records.statcheck import file_mode as _mode
 from xlm.records.statcheck import proven as _proven
@@ -95,11 +95,10 @@ def _stamp_bytes(project_dir: Path, name: str) -> tuple[bytes, int] | tuple[None
 
 def stamp_text(name: str, commit: str, content_hash: str, files: dict) -> str:
     data = {"version": STAMP_VERSION, "name": name, "commit": commit, "hash": content_hash, "files": files}
-    return json.dumps(data, sort_keys=True, indent=0)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))  # no indent: json's C encoder (4x faster)
 
 
-@dataclass(frozen=True)
-class Stamp:
+class Stamp(NamedTuple):
     """A stamp that can be trusted: well formed, and its records hash to its `hash`."""
 
     commit: str
@@ -145,13 +144,12 @@ def _is_path_text(path: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- what changed
-@dataclass(frozen=True)
-class Changes:
+class Changes(NamedTuple):
     """Files of a vendored model that differ from its stamp (and so from the lock), sorted."""
 
-    modified: list[str] = field(default_factory=list)  # other content, or mode (the execute bit, a link)
-    added: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+    modified: tuple[str, ...] | list[str] = ()  # other content, or mode (the execute bit, a link)
+    added: tuple[str, ...] | list[str] = ()
+    deleted: tuple[str, ...] | list[str] = ()
     tree_hash: str | None = None  # the folder's content hash, when every file was hashed (`full`)
 
     def __bool__(self) -> bool:
@@ -238,8 +236,7 @@ def _refresh(project_dir: Path, name: str, stamp: Stamp, fresh: dict[str, list],
 
 
 # ----------------------------------------------------------------------------- against the lock
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     """How `xlm_models/<name>/` stands against the lock. `kind`:
 
     - `missing`: no folder;
@@ -253,7 +250,7 @@ class State:
     """
 
     kind: str
-    changes: Changes = field(default_factory=Changes)
+    changes: Changes = Changes()
     stamp: Stamp | None = None
 
 

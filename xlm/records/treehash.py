@@ -26,8 +26,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xlm.records.statcheck import file_mode
 
@@ -43,8 +43,7 @@ ALGORITHM = "sha256-tree"
 IGNORED_DIRS = frozenset({"__pycache__", ".pytest_cache"})  # what running a model and its tests write into its folder
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(NamedTuple):
     path: str
     mode: str
     sha256: str

@@ -18,8 +18,8 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from xpm.errors import GitError, NotACommit, XpmError
 from xpm.git.command import Git
@@ -36,12 +36,11 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass
-class Export:
+class Export(NamedTuple):
     """What was written: the records `xpm.hashing.records(dest)` would compute, and warnings."""
 
     records: list[FileRecord]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
 
 def export_tree(git: Git, mirror: Path, commit: str, subdir: str | None, dest: Path, name: str = "model",

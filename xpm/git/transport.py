@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from xpm import settings
 from xpm.errors import InsecureTransport, UnsupportedTransport
@@ -103,8 +103,7 @@ USER_CONFIG_PATTERN = r"^(url\..*\.insteadof|core\.sshcommand)$"
 _INSTEAD_OF = (b"url.", b".insteadof")
 
 
-@dataclass(frozen=True)
-class UserConfig:
+class UserConfig(NamedTuple):
     """What xpm needs from the user's git configuration, read once (`parse_user_config`).
 
     ``rewrites``: ``(base, [prefix, ...])`` in the order git first meets each base (bytes, as
