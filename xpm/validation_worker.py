@@ -241,6 +241,7 @@ def _exit_with(parent: int) -> None:
 
 
 def _serve(requests_fd: int, answers_fd: int) -> None:
+    _prepare()
     requests, answers = os.fdopen(requests_fd, "rb"), os.fdopen(answers_fd, "wb")
     while True:
         try:
@@ -254,6 +255,18 @@ def _serve(requests_fd: int, answers_fd: int) -> None:
             answer = _pickled(exc)
         marshal.dump(answer, answers)
         answers.flush()
+
+
+def _prepare() -> None:
+    """Import what validating needs (~20 ms) now, while the parent is still starting its first
+    fetches and a core is idle, not when the first model comes in and git keeps both cores
+    busy. A failure here is met again, and reported, when a model is validated."""
+    try:
+        import yaml  # noqa: F401  (imported by xlm's config checks when first needed)
+
+        from xlm.external import validation  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _pickled(exc: Exception) -> bytes:
