@@ -120,6 +120,24 @@ def test_a_model_listed_three_times_is_one_problem_in_the_report(tmp_path, monke
     assert "problems (1):" in text and text.count("Duplicate model names found in .xlm_models: ['my_model']") == 1
 
 
+def test_the_report_header_shows_odd_paths_escaped_and_a_long_path_list_cut(tmp_path, monkeypatch):
+    """A newline in XLM_MODELS_FILE broke the report's lines; 5,000 XLM_MODELS_PATH folders made one line."""
+    from xlm.external.report import format_models
+    from xlm.external_models import find_external_models
+
+    odd = tmp_path / "odd\nname"
+    odd.mkdir()
+    (odd / ".xlm_models").write_text("missing_model\n")
+    monkeypatch.setenv("XLM_MODELS_FILE", str(odd / ".xlm_models"))
+    monkeypatch.setenv("XLM_MODELS_PATH", ":".join(str(tmp_path / f"lib{i}") for i in range(5000)))
+    text = format_models(find_external_models())
+    lines = text.splitlines()
+    assert lines[0] == f"models file: {tmp_path}/odd\\u000aname/.xlm_models"
+    assert lines[1].startswith(f"names are looked up in: {tmp_path}/odd\\u000aname, {tmp_path}/lib0, ")
+    assert lines[1].endswith(" and 4982 more") and len(lines[1]) < 4000  # the project, 5,000 folders, xlm_models
+    assert all("\n" not in line for line in lines) and "where: " in text and "odd\\u000aname" in text.split("where: ")[1]
+
+
 def test_a_problem_prints_invisible_characters_as_escapes(tmp_path):
     """A right-to-left override in a file name reversed the rest of the error line on a terminal."""
     root = make_model(tmp_path, "my_model")

@@ -29,7 +29,8 @@ class Problem(NamedTuple):
 
     def render(self, level: str = "Error") -> str:
         """``Error: what`` then indented ``where`` and ``fix`` lines (the CLI's user-error format)."""
-        what, where, fix = ("\n".join(map(escaped, text.split("\n"))) for text in (self.what, self.where, self.fix))
+        what, fix = ("\n".join(map(escaped, text.split("\n"))) for text in (self.what, self.fix))
+        where = escaped(self.where)  # a path: a newline in it is a character of the name, not a line break
         return f"{level}: {what}\n  where: {where}\n  fix: {fix}"
 
 

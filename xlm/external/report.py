@@ -13,20 +13,23 @@ import sys
 from xlm.external.checks import ExternalModels
 from xlm.external.diagnose import unlisted_models
 from xlm.external.discovery import MODELS_PATH_ENV
+from xlm.errors import first_of
 from xlm.manifest import MODELS_FILE_NAME
+from xlm.shown import escaped
 
 USAGE = "usage: xlm models\n\nList the models xlm finds (core, .xlm_models, installed), where from, and their problems."
 
 
 def format_models(found: ExternalModels) -> str:
-    lines = [f"models file: {found.models_file or '(none: no .xlm_models here or above; set XLM_MODELS_FILE)'}"]
+    lines = [f"models file: {escaped(str(found.models_file or '(none: no .xlm_models here or above; set XLM_MODELS_FILE)'))}"]
     env = os.environ.get(MODELS_PATH_ENV)
     unset = "" if env else f"  ({MODELS_PATH_ENV} is not set)"
-    lines.append("names are looked up in: " + ", ".join(str(d) for d in found.search_dirs) + unset)
+    lines.append("names are looked up in: " + escaped(first_of([str(d) for d in found.search_dirs], 20)) + unset)
     lines.append("then installed distributions with an 'xlm.models' entry point")
     rows = [("name", "status", "source", "declared at", "root")]
-    rows += [(m.name, _status(m), m.found.origin, m.found.where, str(m.root) + (" (flat)" if m.info.flat else "")) for m in found.models]
-    rows += [(m.name, _skipped_status(found, m), m.origin, m.where, str(m.root)) for m in found.skipped]
+    rows += [(m.name, _status(m), m.found.origin, escaped(m.found.where), escaped(str(m.root)) + (" (flat)" if m.info.flat else ""))
+             for m in found.models]
+    rows += [(m.name, _skipped_status(found, m), m.origin, escaped(m.where), escaped(str(m.root))) for m in found.skipped]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines.append("")
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
@@ -35,7 +38,7 @@ def format_models(found: ExternalModels) -> str:
         lines += [f"  xlm {c.name}  ({c.model}: {c.function}){'  ' + c.help if c.help else ''}" for c in found.commands]
     if unlisted := unlisted_models(found):
         lines += ["", f"not listed (model folders that nothing declares; to use one, add its name to {MODELS_FILE_NAME}):"]
-        lines += [f"  {root.name}  {root}" for root in unlisted]
+        lines += [f"  {escaped(root.name)}  {escaped(str(root))}" for root in unlisted]
     if found.notes:
         lines += ["", f"notes ({len(found.notes)}):"]
         lines += [n.render("Note") for n in found.notes]
