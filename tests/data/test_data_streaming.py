@@ -120,3 +120,33 @@ def test_streamed_pairs_are_the_cached_records(corpus, tmp_path):
                                   mode="pairs", columns=["prompt", "target"], block_size=32, repeat=False, rank=0, world_size=1,
                                   max_prompt_tokens=4)
         assert [(e["prompt_ids"], e["target_ids"]) for e in stream] == cached and cached
+
+
+def test_a_text_too_long_to_tokenize_as_one_is_named_on_every_path(corpus, tmp_path, monkeypatch):
+    """A 50 MB line was tokenized whole: 11.5 GB, an out-of-memory kill without a word.
+    The limit is 10 M characters; here it is lowered, so the test writes no such file."""
+    from arlm.collators import ARLMCollator
+
+    from xlm.data import sources
+    from xlm.errors import UserError
+
+    folder, _ = corpus
+    monkeypatch.setattr(sources, "MAX_TEXT_CHARS", 3000)
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("short one\n\n" + " ".join(["word"] * 1000) + "\n")  # 5,000 characters, one paragraph
+    with pytest.raises(UserError) as trained:  # the tokenizer's training reads the texts first
+        list(TextSource(str(texts)).iter_texts("train", ["text"]))
+    assert trained.value.what == (f"{texts / 'a.txt'} (train): a text of 5,000 characters, over the 3,000 xlm tokenizes as one "
+                                  "(tokenizing it takes about a hundred times its size in memory)")
+    assert "datamodule.sample_by=paragraph" in trained.value.fix
+    tokenizer = TextTokenizer(str(folder / "tok"))
+    dm = TextDataModule(tokenizer, ARLMCollator(tokenizer, loss_on_prompt=True), files=str(texts), block_size=8,
+                        val_size=0.0, num_proc=1, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"\(train\): record 1: field 'text' holds a text of 5,000 characters") as cached:
+        dm.prepare_data()
+    assert cached.value.fix == trained.value.fix
+    stream = StreamedExamples(TextSource(str(texts)), tokenizer, origin="train", keep=None, val_size=0.0, mode="lm",
+                              columns=["text"], block_size=8, repeat=False, rank=0, world_size=1)
+    with pytest.raises(UserError, match="a text of 5,000 characters"):
+        list(stream)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from xlm.data.fingerprint import digest_of
+from xlm.data.sources import SPLIT_FIX, too_long
 from xlm.data.store import build_once, damaged, is_ready
 from xlm.errors import UserError, causes
 
@@ -51,7 +52,13 @@ _MIN_DOCS_PER_PROCESS = 256  # below this a worker process costs more than it sa
 
 
 class BadRecord(ValueError):
-    """A record whose field is not text (raised inside `datasets.map`, reported as a UserError)."""
+    """A record whose field is not text, or too long (raised inside `datasets.map`, reported as a UserError)."""
+
+    fix = "every record needs its text field(s) as strings; fix or drop those records"
+
+
+class TooLong(BadRecord):
+    fix = SPLIT_FIX
 
 
 def bucket(text: str) -> float:
@@ -63,6 +70,8 @@ def _texts(values: list, field: str, start: int) -> list:
     for offset, value in enumerate(values):
         if value is not None and not isinstance(value, str):
             raise BadRecord(f"record {start + offset}: field '{field}' is {type(value).__name__}, not text")
+        if value is not None and (why := too_long(value)) is not None:
+            raise TooLong(f"record {start + offset}: field '{field}' holds {why}")
     return values
 
 
@@ -185,7 +194,7 @@ def _tokenize(staging: Path, *, source: Any, tokenizer: Any, mode: str, columns:
             if bad is None:
                 raise
             where = source.describe() if source.hub is not None else f"{source.split_files(split)[0].parent} ({split})"
-            raise UserError(f"{where}: {bad}", "every record needs its text field(s) as strings; fix or drop those records") from None
+            raise UserError(f"{where}: {bad}", bad.fix) from None
         files = [Path(f["filename"]).name for f in out.cache_files]
         index["splits"][split] = {"files": files, "documents": len(out), "source_records": len(dataset), "processes": procs}
         del out, dataset

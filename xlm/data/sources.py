@@ -24,6 +24,19 @@ SPLITS = ("train", "val", "test")
 BUILDERS = {".txt": "text", ".text": "text", ".md": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SAMPLE_BY = ("paragraph", "line", "document")
 DEFAULT_HUB_SPLITS = {"train": "train", "val": "validation", "test": None}
+# One text (a document, a record's field) is tokenized whole, and that takes about a hundred
+# times its size in memory: a 50 MB line peaked at 11.5 GB, an out-of-memory kill with no word.
+MAX_TEXT_CHARS = 10_000_000
+SPLIT_FIX = ("split it into shorter documents: for .txt files, blank lines between paragraphs (datamodule.sample_by=paragraph) "
+             "or one document per line (sample_by=line); for records, shorter fields")
+
+
+def too_long(text: str) -> str | None:
+    """Why ``text`` is too long to tokenize as one, or None."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return None
+    return (f"a text of {len(text):,} characters, over the {MAX_TEXT_CHARS:,} xlm tokenizes as one "
+            "(tokenizing it takes about a hundred times its size in memory)")
 
 
 def _plain(value: Any) -> Any:
@@ -253,13 +266,15 @@ class TextSource:
         if self.hub is not None:
             dataset = self.load(split)
             self.require_columns(dataset, split, columns)
-            texts = (t for batch in dataset.iter(batch_size=1000) for c in columns for t in batch[c])
+            texts = ((self.describe(), t) for batch in dataset.iter(batch_size=1000) for c in columns for t in batch[c])
         else:
             builder = self.builder(split)
-            texts = (t for path in self.split_files(split) for t in _read_local(path, builder, columns, self.sample_by))
+            texts = ((path, t) for path in self.split_files(split) for t in _read_local(path, builder, columns, self.sample_by))
         total = 0
-        for text in texts:
+        for where, text in texts:
             if isinstance(text, str) and text.strip():
+                if (why := too_long(text)) is not None:
+                    raise UserError(f"{where} ({split}): {why}", SPLIT_FIX)
                 yield text
                 total += len(text)
                 if max_chars is not None and total >= int(max_chars):

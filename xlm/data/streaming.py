@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from torch.utils.data import IterableDataset
 
 from xlm.data.prepare import bucket
+from xlm.data.sources import SPLIT_FIX, too_long
 from xlm.errors import UserError
 
 
@@ -97,6 +98,9 @@ class StreamedExamples(IterableDataset):
         else:
             items = [(p, t) for p, t in zip(batch[self.columns[0]], batch[self.columns[1]]) if isinstance(p, str) and isinstance(t, str)]
             key = lambda pair: pair[0] + "\x00" + pair[1]  # noqa: E731
+        for item in items:
+            if (why := too_long(item) if self.mode == "lm" else too_long(item[0]) or too_long(item[1])) is not None:
+                raise UserError(f"{self.source.describe()} ({self.origin}): {why}", SPLIT_FIX)
         if self.keep == "below":
             return [item for item in items if bucket(key(item)) < self.val_size]
         if self.keep == "above":
