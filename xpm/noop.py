@@ -13,7 +13,7 @@ answer depended on:
   a `*.dist-info` folder, which changes its folder's mtime): the requirements check;
 - `xlm_models/`, its `.xpm/` state folders (no symbolic link, no interrupted transaction left
   in `staging/` or `trash/`) and the stamps folder's listing;
-- per model, its stamp's inode, size and mtime, and the stamp's per-file mode, size, mtime.
+- per model, its stamp's inode, size and mtime, and the stamp's per-file records.
 
 `up_to_date` (os, sys and json only: it runs before anything else of xpm is imported) checks
 all of it: the files' content decides, and each vendored file must pass the stamps' own
@@ -249,7 +249,7 @@ def _proof_text(project, before: dict | None, lock) -> str | None:
         if entry.kind != "git" or stamp is None or (stamp.commit, stamp.hash) != (entry.commit, entry.hash):
             return None  # a local model (its folder is not covered) or not the locked tree
         identity = _stamp_identity(os.path.join(_stamps_dir(root), f"{name}.json"))
-        files = {path: rec[:3] for path, rec in stamp.files.items()}
+        files = stamp.files  # the stamp's records: `all_proven` reads their mode, size, mtime and ctime
         if identity[1:] != [len(stamp.raw), stamp.mtime_ns] or not all_proven(
                 os.path.join(root, MODELS_DIR, name), files, stamp.mtime_ns, IGNORED_DIRS):
             return None  # re-hashed on every check (racily clean files): the full path refreshes the stamp

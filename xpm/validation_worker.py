@@ -261,10 +261,11 @@ def _prepare() -> None:
     """Import what validating needs (~20 ms) now, while the parent is still starting its first
     fetches and a core is idle, not when the first model comes in and git keeps both cores
     busy. A failure here is met again, and reported, when a model is validated."""
-    try:
-        import yaml  # noqa: F401  (imported by xlm's config checks when first needed)
+    from importlib import import_module
 
-        from xlm.external import validation  # noqa: F401
+    try:
+        for name in ("yaml", "xlm.external.validation"):  # yaml: xlm's config checks import it when first needed
+            import_module(name)
     except Exception:  # noqa: BLE001
         pass
 

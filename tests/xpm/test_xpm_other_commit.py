@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,16 +113,30 @@ def test_a_folder_without_a_stamp_it_can_trust_is_incomplete(installed, how):
     assert verify_lines(installed, 0) == ["zlm: ok"]
 
 
-def test_verify_reads_every_file_so_it_finds_an_edit_that_kept_size_and_mtime(installed):
-    """The one thing the cheap check cannot see (a same-size edit with its old mtime put back
-    by hand, older than the stamp): `xpm verify` re-hashes every file, so it does."""
+def test_an_edit_that_kept_size_and_mtime_is_found_by_its_ctime(installed):
+    """A same-size edit whose old mtime was put back (`touch -r`, `rsync -a` of an edited copy),
+    older than the stamp: size and mtime prove nothing then, and the stamp's ctime (which no
+    program sets) differs, so the cheap check re-hashes the file: xlm's start-up check,
+    `xpm list` and `xpm verify` all see it."""
     st = model_py(installed).stat()
     edit_same_size(installed)
     os.utime(model_py(installed), ns=(st.st_atime_ns, st.st_mtime_ns))
     os.utime(stamp.stamp_path(installed, "zlm"), ns=(st.st_mtime_ns + 10**9,) * 2)
-    assert xlm_check(installed) is None and list_state(installed) == "ok"
+    assert (model_py(installed).stat().st_size, model_py(installed).stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert xlm_check(installed)[0] == "modified" and list_state(installed) == "modified"
     assert verify_lines(installed, 1)[1:] == [f"    modified: {M}"]
-    assert xlm_check(installed)[0] == "modified" and list_state(installed) == "modified"  # verify distrusts that record from now on
+
+
+def test_a_stamp_of_an_older_xpm_without_ctimes_is_read_and_refreshed(installed):
+    """Its records prove nothing (no ctime): every file is re-hashed once, the content decides,
+    and the stamp is written again with ctimes, so the next check is a few stat calls."""
+    path = stamp.stamp_path(installed, "zlm")
+    data = json.loads(path.read_text())
+    data["files"] = {name: rec[:4] for name, rec in data["files"].items()}
+    path.write_text(json.dumps(data))
+    os.utime(path, ns=(time.time_ns() + 10**9,) * 2)
+    assert xlm_check(installed) is None and list_state(installed) == "ok"
+    assert all(len(rec) == 5 for rec in json.loads(path.read_text())["files"].values())
 
 
 def test_a_warm_no_op_install_reads_no_file_and_never_imports_hashlib(installed):

@@ -2,14 +2,14 @@
 
 xpm writes `xlm_models/.xpm/stamps/<name>.json` as the very last step of installing a model
 (the ready-marker: deleted before the folder is replaced, written after; `xpm.stamp`). It
-records the commit, the content hash and, per file, mode, size, mtime and sha256. The
+records the commit, the content hash and, per file, mode, size, mtime, sha256 and ctime. The
 per-file records must hash to the stamp's content hash (`xlm.records.treehash.tree_hash_of`),
 else it is no stamp: so a stamp that agrees with the lock vouches for every file it lists,
 without reading one.
 
 `changed_files` decides, for xlm's start-up check, `xpm list`, `xpm verify` and `xpm install`
 alike, so they always agree. Content decides: equal mode, size and mtime prove a file
-unchanged (a few `stat` calls, so xlm starts fast), different ones prove nothing: those files,
+unchanged, with the ctime (a few `stat` calls, so xlm starts fast), different ones prove nothing: those files,
 and only those, are re-hashed, and a file is changed only when its mode or content differs.
 A `touch`, a `cp -r` of the project or a fresh checkout changes no file. A file whose mtime
 is not older than the stamp may have been edited in the clock tick the stamp was written in
@@ -103,7 +103,7 @@ class Stamp(NamedTuple):
 
     commit: str
     hash: str
-    files: dict  # path -> [mode, size, mtime_ns, sha256]
+    files: dict  # path -> [mode, size, mtime_ns, sha256, ctime_ns] (a stamp of an older xpm: no ctime)
     raw: bytes  # as read: a refresh replaces the stamp only while it still holds these bytes
     mtime_ns: int  # when it was written (files not older than this are re-hashed)
 
@@ -124,8 +124,8 @@ def load_stamp(project_dir: Path, name: str) -> Stamp | None:
     if not (isinstance(commit, str) and isinstance(content_hash, str) and isinstance(files, dict)):
         return None
     for path, rec in files.items():
-        if not (isinstance(rec, list) and len(rec) == 4 and rec[0] in _MODES and type(rec[1]) is int
-                and type(rec[2]) is int and isinstance(rec[3], str) and _is_path_text(path)):
+        if not (isinstance(rec, list) and len(rec) in (4, 5) and rec[0] in _MODES and type(rec[1]) is int and type(rec[2]) is int
+                and isinstance(rec[3], str) and (len(rec) == 4 or type(rec[4]) is int) and _is_path_text(path)):
             return None
     if tree_hash_of((path, rec[0], rec[3]) for path, rec in files.items()) != content_hash:
         return None
@@ -183,11 +183,11 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
         if mode != rec[0] or (path in digests and digests[path][1] != rec[3]):
             modified.append(path)
         elif not proven:
-            fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3]]
+            fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3], st.st_ctime_ns]
     deleted = [path for path in files if path not in seen]
     for path in (*modified, *deleted):  # stat data never vouch for them again: a refreshed stamp is newer than their
         if files[path][1] != _SMUDGED:   # mtime (and `full` may have seen a change that stat data hid)
-            fresh[path] = [files[path][0], _SMUDGED, files[path][2], files[path][3]]
+            fresh[path] = [files[path][0], _SMUDGED, files[path][2], files[path][3], 0]
     if fresh:
         _refresh(project_dir, name, stamp, fresh, held)
     whole = len(digests) == len(seen) and full

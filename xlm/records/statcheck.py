@@ -2,9 +2,11 @@
 
 One implementation for `xlm.records.stamps.changed_files` (xlm's start-up check, `xpm list`,
 `verify`, `install`) and for xpm's no-op proof (`xpm.noop`), which runs before anything else
-of xpm is imported: so this module imports only `os` and `stat`. Equal mode, size and mtime,
-with the mtime older than the stamp, prove a file unchanged; anything else proves nothing
-(the caller re-hashes, or falls back to the full check).
+of xpm is imported: so this module imports only `os` and `stat`. Equal mode, size, mtime and
+ctime, with the mtime older than the stamp, prove a file unchanged; anything else proves
+nothing (the caller re-hashes, or falls back to the full check). The ctime is what no program
+sets: an edit whose old mtime was put back (`touch -r`, `rsync -a` of an edited copy, a tool
+that keeps timestamps) keeps the size and mtime a stamp records, never the ctime.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def scan(root: str, ignored) -> dict[str, os.stat_result]:
 
 
 def proven(rec: list, st: os.stat_result, stamp_mtime_ns: int) -> bool:
-    """Whether the stamp's record `rec` ([mode, size, mtime_ns, ...]) proves the file of lstat
-    `st` has the recorded content: equal size and mtime, the mtime older than the stamp (a file
-    written in the stamp's own clock tick may have been edited after it: git's "racily clean")."""
-    return rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp_mtime_ns
+    """Whether the stamp's record `rec` ([mode, size, mtime_ns, sha256, ctime_ns]) proves the
+    file of lstat `st` has the recorded content: equal size, mtime and ctime, the mtime older
+    than the stamp (a file written in the stamp's own clock tick may have been edited after it:
+    git's "racily clean"). A record without a ctime (a stamp of an older xpm) proves nothing."""
+    return len(rec) > 4 and rec[4] == st.st_ctime_ns and rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp_mtime_ns
 
 
 def all_proven(root: str, files: dict, stamp_mtime_ns: int, ignored) -> bool:

@@ -49,6 +49,7 @@ class FileRecord(NamedTuple):
     sha256: str
     size: int
     mtime_ns: int
+    ctime_ns: int  # with size and mtime, what proves the file unchanged later (`xlm.records.statcheck`)
 
 
 def _mode(path: str, st: os.stat_result) -> str:
@@ -95,7 +96,7 @@ def walk(root: Path) -> list[tuple[str, str]]:
 def record(rel: str, full: str) -> FileRecord:
     st = os.lstat(full)
     mode = _mode(full, st)
-    return FileRecord(rel, mode, digest(full, mode), st.st_size, st.st_mtime_ns)
+    return FileRecord(rel, mode, digest(full, mode), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def records(root: Path) -> list[FileRecord]:

@@ -164,15 +164,17 @@ def _write(dest: Path, files: list[Entry], targets: dict[str, str], blobs: Blobs
                 st = os.fstat(fd)
                 if stat.S_IMODE(st.st_mode) != mode:
                     os.fchmod(fd, mode)  # the umask took bits away: the mode is the content hash's
+                    st = os.fstat(fd)  # the stamp records the ctime the change of mode gave it
             finally:
                 os.close(fd)
-            records.append(FileRecord(entry.path, entry.mode, digest.hexdigest(), st.st_size, st.st_mtime_ns))
+            records.append(FileRecord(entry.path, entry.mode, digest.hexdigest(), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         for path, target in targets.items():
             folder, _, base = path.rpartition("/")
             parent = folders.get(folder)
             os.symlink(target, base, dir_fd=parent)
             st = os.stat(base, dir_fd=parent, follow_symlinks=False)
-            records.append(FileRecord(path, "120000", hashlib.sha256(target.encode()).hexdigest(), st.st_size, st.st_mtime_ns))
+            records.append(FileRecord(path, "120000", hashlib.sha256(target.encode()).hexdigest(), st.st_size, st.st_mtime_ns,
+                                      st.st_ctime_ns))
     finally:
         folders.close()
     records.sort(key=lambda r: r.path.encode())
