@@ -227,8 +227,9 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
     if not names and all(entry.kind != "git" for entry in outcome.lock.entries.values()):
         click.echo("no git models in .xlm_models: nothing to update")
     moved: list[str] = []
+    asked = {ops.listed_name(name, set(outcome.lock.entries)) for name in names}  # `awesome-lm` is `awesome_lm`
     for name, entry in sorted(outcome.lock.entries.items()):
-        if names and name not in names:
+        if names and name not in asked:
             continue
         if entry.kind != "git":
             if names:  # asked for by name: say why nothing moved
@@ -238,14 +239,20 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
         if old is None or old.kind != "git":
             click.echo(f"{name}: new -> {_describe(entry)}")
             moved.append(name)
-        elif old.commit != entry.commit or _describe(old) != _describe(entry):  # a new tag on the same commit moves too
-            click.echo(f"{name}: {_describe(old)} -> {_describe(entry)}")
+        elif old.commit != entry.commit or _describe(old) != _describe(entry) or old.resolved != entry.resolved:
+            # a new tag on the same commit moves too; a branch and a tag of one name are told apart
+            kinds = old.resolved != entry.resolved and _describe(old).split()[0] == _describe(entry).split()[0]
+            click.echo(f"{name}: {_kind(old) if kinds else ''}{_describe(old)} -> {_kind(entry) if kinds else ''}{_describe(entry)}")
             moved.append(name)
         else:
             # Same commit, yet placed again: its folder was not the locked tree (edited, deleted).
             restored = f"; restored {project.models_dir / name} (it was not the locked tree)" if name in outcome.installed else ""
             click.echo(f"{name}: {_pinned(entry, pinned[name]) if name in pinned else f'unchanged {_describe(entry)}'}{restored}")
     _say_if_overridden(project, moved)
+
+
+def _kind(entry) -> str:
+    return "tag " if (entry.resolved or "").startswith("refs/tags/") else "branch " if entry.resolved else ""
 
 
 def _pinned(entry, pin) -> str:

@@ -46,6 +46,10 @@ def rows(entries, lock, refs: dict[str, RefList | None]) -> list[Row]:
             out.append(Row(entry.name, src.ref or "-", shown_lock, UNKNOWN, UNKNOWN, False))
             continue
         allowed = newest_allowed(src.ref, known)
+        if locked is not None and src.ref is not None and locked.resolved == "":  # a commit id (or an annotated
+            allowed = Resolved(locked.commit, "")                                # tag's own id) pins that commit
+        elif locked is not None and locked.resolved == f"refs/tags/{src.ref}" and src.ref not in known.tags:
+            allowed = None  # a tag pin whose tag is gone: `xpm update` keeps its commit
         if allowed is not None and not isinstance(allowed, Resolved):  # a short commit id off every ref tip:
             allowed = Resolved(locked.commit, "") if locked else None  # a commit is a commit (history would say which)
             shown = describe(allowed.ref, allowed.commit) if allowed else UNKNOWN
@@ -55,7 +59,7 @@ def rows(entries, lock, refs: dict[str, RefList | None]) -> list[Row]:
         out.append(Row(
             entry.name, src.ref or "-", shown_lock, shown,
             describe(latest.ref, latest.commit) if latest else "-",
-            allowed is not None and (locked is None or allowed.commit != locked.commit),
+            allowed is not None and (locked is None or (allowed.commit, allowed.ref) != (locked.commit, locked.resolved or "")),
         ))
     return out
 

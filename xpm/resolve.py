@@ -74,6 +74,9 @@ def version_query(requested: str):
     """The `SpecifierSet` a requested ref means as a version query, or None when it is not one."""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+    if requested.startswith(("^", "~")) and not requested.startswith("~="):  # no ref name holds either (git refuses them)
+        raise UnknownRef(f"'{requested}' is a range in npm's or cargo's spelling, not a version query",
+                         f"write a PEP 440 specifier set: @~={requested.lstrip('^~')} (compatible release) or @>=X,<Y")
     if requested.startswith(_OPERATORS):
         try:
             return SpecifierSet(requested)
@@ -106,8 +109,10 @@ def tag_versions(tags: dict[str, str]) -> list[tuple[object, str]]:
             # Go read a pre-release before it. A dev release sorts where that belongs.
             version = Version(f"{version.base_version}.dev{version.post}")
         out.append((version, name))
-    # Ties (v1.0 and 1.0) break on the name so the choice never depends on dict order.
-    return sorted(out, key=lambda pair: (pair[0], pair[1]), reverse=True)
+    # Build metadata (`+build`, PEP 440's local label) never outranks the same version without
+    # it, as semver reads it (PEP 440 sorts `1.2.3+build` above `1.2.3`); other ties (v1.0 and
+    # 1.0) break on the name, so the choice never depends on dict order.
+    return sorted(out, key=lambda pair: (Version(pair[0].public), pair[0].local is None, pair[0], pair[1]), reverse=True)
 
 
 def newest_matching(spec, tags: dict[str, str]) -> str | None:

@@ -10,7 +10,7 @@ of that succeeded are folders moved into place and the lock written.
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
@@ -19,6 +19,9 @@ from xpm.lock import Lock, LockEntry, local_entry
 from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
 from xpm.transaction import Transaction
+
+if TYPE_CHECKING:
+    from xpm.resolve import Resolved
 
 # The git layer and resolution are imported where work starts: a warm `xpm install` whose
 # folders match the lock never needs them, and it must start fast.
@@ -95,7 +98,10 @@ def plan(entries: list[Entry], lock: Lock | None, update: set[str] | None) -> tu
         if not entry.is_git:
             fixed[entry.name] = local_entry(entry)
             continue
-        keep = previous is not None and previous.matches(entry) and not (update and entry.name in update)
+        # A commit id pins that commit: `update` re-reads no ref for it (a new branch whose tip
+        # shares a short id's digits would move it). A tag pin is re-read: the tag may have moved.
+        pinned = previous is not None and entry.source.ref is not None and previous.resolved == ""
+        keep = previous is not None and previous.matches(entry) and not (update and entry.name in update and not pinned)
         revision = Locked(previous.commit, previous.resolved or "", previous.hash) if keep else Deferred(entry.source.ref)
         jobs.append(Job(entry, revision, previous))
     return jobs, fixed
@@ -188,7 +194,7 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
             db.save_refs(refs)
         for j in deferred:
             try:
-                found = resolve(j.revision.ref, refs, url)
+                found = _kept_pin(j, refs) or resolve(j.revision.ref, refs, url)
                 if isinstance(found, NeedsHistory):
                     if not options.offline:
                         db.fetch_all()
@@ -249,6 +255,20 @@ def _lock_staged(j: Job, project: Project) -> None:
     j.result = _lock_entry(j, staged.hash, staged.package, declared.requires, declared.python)
     if j.revision.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
         check_recorded(project, j.previous, declared, j.revision.commit, staged.package)
+
+
+def _kept_pin(job: Job, refs) -> Resolved | None:
+    """The locked commit of a model pinned to a tag (`@v1.0.0`, locked as refs/tags/v1.0.0)
+    whose tag is gone upstream, said in a warning: a pin is never read again as a version query
+    (`v1.0.0+hotfix`, another commit, matches `==1.0.0`). None for any other job."""
+    from xpm.resolve import Resolved
+
+    prev, ref = job.previous, job.source.ref
+    if prev is None or not prev.matches(job.entry) or prev.resolved != f"refs/tags/{ref}" or ref in refs.tags:
+        return None
+    job.warnings.append(f"tag {ref} no longer exists upstream: the locked commit {short(prev.commit)} stays "
+                        f"(to move: xpm add {job.source.url}@TAG)")
+    return Resolved(prev.commit, prev.resolved)
 
 
 def _peel(jobs: list[Job], db) -> None:

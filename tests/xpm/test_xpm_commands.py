@@ -372,7 +372,7 @@ def test_update_remove_and_develop_take_a_model_in_pips_spelling_too(upstream, p
     repo.commit("model", model_files("awesome_lm"))
     repo.tag("v1")
     xpm(project, "add", f"{repo.url}@v1")
-    assert xpm(project, "update", "awesome-lm").exit_code == 0
+    assert xpm(project, "update", "awesome-lm").stdout.startswith("awesome_lm: pinned to v1 (")  # it said nothing
     out = xpm(project, "develop", "--off", "Awesome-LM", code=1)
     assert out.stderr.startswith("error: model 'Awesome-LM' is not overridden")
     out = xpm(project, "update", "awesome-l", code=1)

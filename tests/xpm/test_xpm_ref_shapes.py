@@ -63,6 +63,11 @@ def test_an_annotated_tags_own_id_locks_its_commit(upstream, project):
     assert out.stdout == f"added zlm {commit[:7]}\n"
     assert _locked(project) == ("", commit)  # the same entry as @<the commit's id> would give
     assert read_tree(project / "xlm_models" / "zlm") == repo.tree(commit)
+    # `update` exported it again each time ("restored ... it was not the locked tree"), and
+    # `outdated` showed the tag's id as ALLOWED, behind the lock forever
+    assert xpm(project, "update").stdout == f"zlm: pinned to {commit[:7]}; no newer tags\n"
+    row = xpm(project, "outdated").stdout.splitlines()[1].split()
+    assert row[:4] == ["zlm", tag_object, commit[:7], commit[:7]] and "locks ALLOWED" not in xpm(project, "outdated").stdout
 
 
 def test_a_commit_id_in_uppercase_is_the_commit_as_git_reads_it(upstream, project):
@@ -119,6 +124,37 @@ def test_a_branch_named_like_a_pinned_commit_never_moves_it(upstream, project):
     out = xpm(project, "update")
     assert out.stdout == f"zlm: pinned to {first[:7]}; no newer tags\n"
     assert _locked(project) == ("", first)
+
+
+def test_a_short_id_pin_stays_when_a_new_branch_tip_shares_its_digits(upstream, project):
+    """A short id resolves to a ref tip that starts with it, else to the history's commit; a pin
+    made from the history moved to a branch pushed later whose tip started with the same digits."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.commit("v2", model_files("zlm", "2.0.0"))
+    xpm(project, "add", f"{repo.url}@{first[:8]}")
+    assert _locked(project) == ("", first)
+    repo.branch(first[:8], "main")  # a branch named by those digits: a ref that "starts with" them
+    assert xpm(project, "update").stdout.startswith(f"zlm: pinned to {first[:7]}")
+    assert _locked(project) == ("", first)
+
+
+def test_a_pinned_tag_deleted_upstream_is_never_read_as_a_version_query(upstream, project):
+    """`@v1.0.0` whose tag was deleted: `update` read it as `==1.0.0` and moved the model to
+    `v1.0.0+hotfix`, another commit, with exit code 0."""
+    repo = upstream("lab/zlm")
+    first = repo.commit("v1", model_files("zlm", "1.0.0"))
+    repo.tag("v1.0.0")
+    xpm(project, "add", f"{repo.url}@v1.0.0")
+    repo.git("tag", "-d", "v1.0.0")
+    repo.commit("hotfix", model_files("zlm", "1.0.1"))
+    repo.tag("v1.0.0+hotfix")
+    out = xpm(project, "update")
+    assert _locked(project) == ("refs/tags/v1.0.0", first)
+    assert out.stderr == (f"warning: model 'zlm': tag v1.0.0 no longer exists upstream: the locked commit {first[:7]} stays "
+                          f"(to move: xpm add {repo.url}@TAG)\n")
+    assert xpm(project, "outdated").stdout.splitlines()[1].split()[:4] == ["zlm", "v1.0.0", f"v1.0.0", f"({first[:7]})"]
+    assert "gone" in xpm(project, "outdated").stdout.splitlines()[1]
 
 
 def test_a_source_with_a_space_is_refused_as_the_argument(upstream, project):

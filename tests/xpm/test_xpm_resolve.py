@@ -84,6 +84,11 @@ def test_a_full_commit_id_is_never_a_branch_or_tag_named_like_it():
     ({"v1.3.0.post1": B, "v1.3.0": C}, None, "v1.3.0.post1"),  # PEP 440's own spelling stays a post-release
     ({"v2.0.0": A, "1!0.1": B}, None, "v2.0.0"),  # an epoch is no version (it outranked every tag)
     ({"v2.0.0": A, "1!0.1": B}, ">=1", "v2.0.0"),
+    # build metadata does not outrank (PEP 440 sorts a local label above): `@v1.2.3` took `1.2.3+build`
+    ({"1.2.3": A, "1.2.3+build": B}, "v1.2.3", "1.2.3"),
+    ({"1.2.3": A, "1.2.3+build": B}, "v1", "1.2.3"),
+    ({"1.2.3": A, "1.2.3+build": B}, None, "1.2.3"),
+    ({"1.2.3+build": B, "1.2.2": A}, None, "1.2.3+build"),  # a newer version with it still wins
 ])
 def test_tags_read_as_semver_reads_them(tags, requested, expected):
     assert resolve(requested, RefList(tags=tags)) == Resolved(tags[expected], f"refs/tags/{expected}")
@@ -214,3 +219,11 @@ def test_describe():
     assert describe("refs/tags/v1.1.0", A) == f"v1.1.0 ({A[:7]})"
     assert describe("refs/heads/main", H) == f"main ({H[:7]})"
     assert describe("", A) == A[:7]
+
+
+@pytest.mark.parametrize("requested", ["~1.2", "^1.2"])
+def test_an_npm_or_cargo_range_says_how_to_write_it(requested):
+    """It was `unknown ref '~1.2'; nearest: ...`."""
+    with pytest.raises(UnknownRef, match="a range in npm's or cargo's spelling") as info:
+        resolve(requested, REFS)
+    assert info.value.fix.startswith("write a PEP 440 specifier set: @~=1.2 (compatible release)")
