@@ -260,6 +260,9 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xlm.std_streams import make_safe
+
+    make_safe()
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = False
     while argv and argv[0] in ("-v", "--verbose"):

@@ -53,6 +53,8 @@ def _quiet() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _DropAdverts) for f in handler.filters):
             handler.addFilter(_DropAdverts())
+        if isinstance(handler, logging.FileHandler) and handler.stream is not None:  # Hydra's train.log: strict UTF-8
+            handler.stream.reconfigure(errors="backslashreplace")  # a path that is no UTF-8 lost its lines, with a traceback each
     for message in (
         r".*does not have many workers.*",
         r".*number of training batches.*smaller than the logging interval.*",

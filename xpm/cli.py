@@ -94,6 +94,9 @@ class _Main:
         if args or kwargs:  # tests call `main.main(...)`: the group's
             return _click_main()(*args, **kwargs)
         gc = _collect_less()  # the console script
+        from xlm.std_streams import make_safe
+
+        make_safe()
         from xpm.interrupt import stop_on_sigterm
 
         stop_on_sigterm()
@@ -167,7 +170,7 @@ def report(exc: BaseException, verbose: bool, echo) -> int | None:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 1
+        return 141  # what a shell reports for a process ended by SIGPIPE, as xlm does (what was done stays done)
     if isinstance(exc, OSError):  # a full disk, a read-only or unwritable folder, a name too long...
         from xpm.errors import from_os_error
 

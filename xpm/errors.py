@@ -6,7 +6,7 @@ own failure and keeps the failing command and git's stderr. The CLI catches once
 
 from __future__ import annotations
 
-from xlm.shown import redact
+from xlm.shown import redact, show
 
 
 class XpmError(Exception):
@@ -32,7 +32,7 @@ class GitMissing(XpmError):
 class GitTooOld(XpmError):
     def __init__(self, executable: str, said: str, minimum: str):
         super().__init__(
-            f"{executable} is too old or not git: `git --version` says '{said}', xpm needs git {minimum} or newer",
+            f"{show(executable)} is too old or not git: `git --version` says '{show(said, 80)}', xpm needs git {minimum} or newer",
             f"install git {minimum} or newer (https://git-scm.com/downloads) and put it first on PATH",
         )
 
@@ -275,7 +275,7 @@ def from_os_error(exc: OSError) -> XpmError:
     what, fix = os_error(exc)
     if exc.filename is None:  # a write to an open file: the path is not known here
         what += f" (while writing in the project or the cache {cache})"
-    if exc.filename is None or _inside(str(exc.filename), cache):
+    if exc.filename is None or _inside(str(exc.filename), cache) or _inside(str(cache), exc.filename):  # or a folder above it
         fix += f"; for the cache, XPM_CACHE_DIR may name another folder (now {cache})"
     return XpmError(what, fix)
 

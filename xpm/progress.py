@@ -22,6 +22,12 @@ class Progress:
 
     def __call__(self, name: str, message: str) -> None:
         message = redact(message)
+        try:
+            self._write(name, message)
+        except (OSError, ValueError):  # stderr closed (`2>&-`, a daemon) or gone: progress is no part of the work
+            pass
+
+    def _write(self, name: str, message: str) -> None:
         with self._lock:
             if not self.live:
                 self.stream.write(f"{name}: {message}\n")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from xlm.errors import first_of
 from xlm.records.runs import ModelRecord, RunRecord
+from xlm.records.statcheck import as_local
 from xlm.shown import show
 from xpm.errors import XpmError
 from xpm.project import Project, cache_dir
@@ -50,7 +51,7 @@ def line_endings_as_recorded(folder: Path, recs: list, recorded: dict | None) ->
         want = (recorded or {}).get(rec.path)
         if want is None or want == (rec.mode, rec.sha256) or rec.mode not in ("100644", "100755") or want[0] != rec.mode:
             continue
-        path = os.path.join(folder, *rec.path.split("/"))
+        path = os.path.join(folder, *as_local(rec.path).split("/"))
         with open(path, "rb") as handle:
             data = handle.read()
         for candidate in (re.sub(rb"(?<!\r)\n", b"\r\n", data), data.replace(b"\r\n", b"\n")):
@@ -68,7 +69,7 @@ def check_rebuilt_links(folder: Path, paths: list[str], name: str) -> None:
     refuses)."""
     from xpm.tree_rules import SYMLINK, Entry, UnsafeTree, check_links
 
-    links = {path: os.fsencode(os.readlink(os.path.join(folder, *path.split("/")))) for path in paths}
+    links = {path: os.fsencode(os.readlink(os.path.join(folder, *as_local(path).split("/")))) for path in paths}
     try:
         check_links([Entry(path, SYMLINK, "", len(target)) for path, target in links.items()], links, f"model '{name}'")
     except UnsafeTree as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 
+from xlm.shown import show
 from xpm.errors import XpmError
 
 NETWORK_TIMEOUT = 600.0  # seconds one git network command may run before its processes are killed
@@ -29,7 +30,7 @@ def _number(name: str, default: float, minimum: float, most: float = MOST_SECOND
         return int(raw) if integer else float(raw)
     kind = "a whole number" if integer else "a number of seconds"
     raise XpmError(
-        f"{name}={raw!r} is not {kind} from {minimum:g} to {most:g}",
+        f"{name}='{show(raw, 60)}' is not {kind} from {minimum:g} to {most:g}",
         f"set {name} to such a number (default {default:g}), or unset it",
     )
 

@@ -28,6 +28,7 @@ from typing import Iterable, NamedTuple
 
 from xlm.errors import first_of
 from xlm.manifest import WINDOWS_DEVICE_NAMES
+from xlm.shown import show
 from xpm.errors import XpmError
 
 MAX_COMPONENT_BYTES = 255  # NAME_MAX of ext4, APFS, NTFS (in UTF-16 units there, fewer bytes)
@@ -94,11 +95,12 @@ class Limits(NamedTuple):
             raw = environ.get(var, "").strip()
             if not raw:
                 continue
-            match = re.fullmatch(r"([0-9]+)\s*(?:([kmgt])(?:i?b)?|b?)", raw, re.IGNORECASE) if field == "max_bytes" else re.fullmatch(r"([0-9]+)()", raw)
+            match = re.fullmatch(r"([0-9]{1,30})\s*(?:([kmgt])(?:i?b)?|b?)", raw, re.IGNORECASE) if field == "max_bytes" \
+                else re.fullmatch(r"([0-9]{1,30})()", raw)  # 30 digits: more than any disk; 5,000 broke int()
             if match is None or int(match.group(1)) == 0:
                 example = {"max_bytes": "a positive number of bytes, e.g. 536870912 or 512M or 2G",
                            "max_files": "a positive whole number, e.g. 100000", "max_depth": "a positive whole number, e.g. 128"}[field]
-                raise XpmError(f"environment variable {var}={raw!r} is not a valid limit", f"set it to {example}, or unset it for the default")
+                raise XpmError(f"environment variable {var}='{show(raw, 60)}' is not a valid limit", f"set it to {example}, or unset it for the default")
             values[field] = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
         return cls(**values)
 

@@ -92,12 +92,13 @@ def validated(staged: Staged) -> Staged:
 
 
 def _new_folder(parent: Path, prefix: str) -> Path:
-    """A new, uniquely named folder with the permissions of any folder the user makes (umask
-    applies; `tempfile.mkdtemp`'s 0700 would leave the installed model unreadable to others)."""
+    """A new, uniquely named folder with the permissions the export gives the model's folders:
+    0755 less the umask (`tempfile.mkdtemp`'s 0700 would leave the installed model unreadable
+    to others; 0777 made the root world-writable under umask 000, its folders not)."""
     while True:
         path = parent / f"{prefix}-{os.urandom(4).hex()}"  # not `secrets`: it imports hashlib
         try:
-            path.mkdir()
+            path.mkdir(0o755)
             return path
         except FileExistsError:
             continue

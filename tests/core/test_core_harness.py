@@ -162,3 +162,24 @@ def test_trainer_settings_lightning_refuses_are_a_user_error(compose):
     cfg = compose("experiment=star_easy_arlm", "trainer.max_steps=abc")
     with pytest.raises(UserError, match="Lightning refuses the trainer settings: TypeError"):
         build.build_trainer(cfg)
+
+
+def test_the_run_log_takes_a_path_that_is_not_utf8(tmp_path, capsys):
+    """A run folder whose name holds a byte that is not UTF-8: Hydra's train.log (strict UTF-8)
+    printed `--- Logging error ---` with a traceback and lost the line."""
+    import logging
+
+    from xlm import jobs
+
+    handler = logging.FileHandler(tmp_path / "train.log", encoding="utf-8")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        jobs._quiet()
+        logging.getLogger("xlm.test").warning("wrote %s", "/runs/t r\udcffé/train.json")
+        handler.flush()
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    assert "Logging error" not in capsys.readouterr().err
+    assert "wrote /runs/t r\\udcffé/train.json" in (tmp_path / "train.log").read_text()

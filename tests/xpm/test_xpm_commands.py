@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -356,13 +358,16 @@ def test_update_with_nothing_new_keeps_the_folders(lab, project):
     assert xpm(project, "update", "zlm").stdout == f"zlm: v1.1.1 ({short}) -> v1.1.2 ({short})\n"
 
 
-def test_installed_folders_follow_the_umask(lab, project):
-    old = os.umask(0o022)
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o755), (0o077, 0o700), (0o000, 0o755)])
+def test_installed_folders_follow_the_umask(lab, project, umask, mode):
+    """Under umask 000 the model's own folder was 0777 (world-writable), its folders 0755."""
+    old = os.umask(umask)
     try:
         xpm(project, "add", f"{lab.zlm.url}@v1")
     finally:
         os.umask(old)
-    assert (project / "xlm_models" / "zlm").stat().st_mode & 0o777 == 0o755
+    root = project / "xlm_models" / "zlm"
+    assert {p.stat().st_mode & 0o777 for p in [root, *root.rglob("*")] if p.is_dir()} == {mode}
 
 
 def test_update_remove_and_develop_take_a_model_in_pips_spelling_too(upstream, project):
@@ -380,3 +385,15 @@ def test_update_remove_and_develop_take_a_model_in_pips_spelling_too(upstream, p
     assert xpm(project, "remove", "Awesome.LM").stdout == "removed awesome_lm\n"
     assert "awesome" not in (project / ".xlm_models").read_text()
     assert not (project / "xlm_models" / "awesome_lm").exists()
+
+
+def test_closed_stderr_and_a_reader_that_leaves_never_undo_or_fail_the_work(lab, project):
+    """With stderr closed (`2>&-`: cron, a daemon) a progress line failed `xpm add`, which then
+    said nothing and exited 1; a reader that leaves (`| true`) made a committed add exit 1."""
+    run = f"{sys.executable} -m xpm.cli -C {project}"
+    out = subprocess.run(["bash", "-c", f"{run} add {lab.zlm.url}@v1 2>&-"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "zlm" in (project / ".xlm_models").read_text()
+    out = subprocess.run(["bash", "-c", f"{run} list | true; echo rc=${{PIPESTATUS[0]}}"], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() in ("rc=141", "rc=0")  # 0 when `true` ended only after the list was written
+    big = subprocess.run(["bash", "-c", f"(sleep 0.3; {run} list; echo rc=$? >&2) | head -c 0"], capture_output=True, text=True, timeout=120)
+    assert big.stderr.strip().endswith("rc=141"), big.stderr

@@ -159,6 +159,19 @@ def test_a_read_only_cache(lab, project, mounts, tmp_path, monkeypatch):
     assert list(project.iterdir()) == []  # a failed first add leaves the folder as it was
 
 
+
+def test_a_cache_under_a_read_only_folder_says_how_to_move_it(lab, project, mounts, tmp_path, monkeypatch):
+    """The folder that could not be made was the cache's parent (`~/.cache` on a read-only home):
+    the fix did not say it was xpm's cache, nor how to put it elsewhere."""
+    home = mounts.tmpfs(tmp_path / "ro-home")
+    mounts.read_only(home)
+    monkeypatch.delenv("XPM_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    out = xpm(project, "add", f"{lab.zlm.url}@v1", code=1)
+    assert "read-only file system" in out.stderr
+    assert f"XPM_CACHE_DIR may name another folder (now {home / '.cache' / 'xpm'})" in out.stderr
+
+
 # ----------------------------------------------------------------------------- wrong kind of path
 def test_a_file_where_the_cache_folder_belongs(lab, project, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("not a folder\n")

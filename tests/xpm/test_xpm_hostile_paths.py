@@ -140,3 +140,30 @@ def test_a_fifo_given_as_a_file_is_named_as_one_never_opened(project, args):
     os.mkfifo(project / "xlm_models.json")
     out = _xpm_process(project, *[str(project / "xlm_models.json") if arg == "FIFO" else arg for arg in args])
     assert out.returncode == 1 and "is not a regular file (a fifo, a device or a socket?)" in out.stderr, out.stderr
+
+
+def test_non_ascii_file_names_are_written_and_checked_as_git_stores_them_in_any_locale(upstream, project):
+    """Under a file system encoding that is not UTF-8 (`LC_ALL=C PYTHONUTF8=0`, a latin-1
+    locale), `install` was `internal error: UnicodeEncodeError` and `verify` listed each such
+    file as both added and deleted, with two equal hashes."""
+    from xpm_repos import model_files
+
+    repo = upstream("lab/ulm")
+    files = model_files("ulm")
+    files["ulm/données_漢.txt"] = "x\n"
+    files["configs/model/ulm_é.yaml"] = "a: 1\n"
+    repo.commit("c1", files)
+    repo.tag("v1.0.0")
+    xpm(project, "add", f"{repo.url}@v1.0.0")
+    ascii_names = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    probe = subprocess.run([sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"], env=ascii_names,
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "ascii"
+    for args in (["verify"], ["install", "--frozen"]):
+        out = subprocess.run([sys.executable, "-m", "xpm.cli", "-C", str(project), *args], env=ascii_names, capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+    subprocess.run(["rm", "-rf", str(project / "xlm_models")], check=True)
+    out = subprocess.run([sys.executable, "-m", "xpm.cli", "-C", str(project), "install"], env=ascii_names, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "données_漢.txt".encode() in os.listdir(os.fsencode(project / "xlm_models" / "ulm" / "ulm"))  # git's bytes
+    assert xpm(project, "verify").stdout == "ulm: ok\n"

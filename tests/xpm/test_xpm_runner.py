@@ -150,6 +150,10 @@ def test_an_old_git_is_refused_once_with_a_clear_message(tmp_path, git_env, lab,
     out = xpm(project, "install", code=1)
     assert out.stderr.startswith(f"error: {old} is too old or not git")
     assert str(old) not in command._versions  # a refused git is asked again next time
+    old.write_text("#!/bin/sh\nprintf '\\033]0;owned\\007'; head -c 300 /dev/zero | tr '\\0' x\n")  # a terminal escape, 300 bytes
+    with pytest.raises(GitTooOld) as info:
+        Git(str(old)).run(["status"])
+    assert "\x1b" not in info.value.what and "\\u001b]0;owned\\u0007" in info.value.what and len(info.value.what) < 250
 
 
 def test_the_version_is_asked_once_per_process(git_env, tmp_path, monkeypatch):

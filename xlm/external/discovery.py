@@ -95,7 +95,7 @@ def read_models_file(file: Path) -> tuple[list[Entry], list[Problem]]:
         where = f"{file}:{exc.line}" if exc.line is not None else str(file)
         fix = exc.fix
         if exc.line is None and os.environ.get("XLM_MODELS_FILE"):  # the variable chose it: point it elsewhere
-            example = f" (e.g. {Path(file) / MODELS_FILE_NAME})" if Path(file).is_dir() else ""
+            example = f" (e.g. {Path(file) / MODELS_FILE_NAME})" if os.path.isdir(file) else ""  # False, not OSError, for a name too long
             fix = f"point XLM_MODELS_FILE at a models file{example}, or unset it"
         return [], [Problem(None, f"Cannot read the models file: {exc.what}", where, fix, "models_file")]
     if text is None:

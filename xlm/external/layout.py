@@ -78,6 +78,9 @@ def looks_like_model(folder: Path) -> bool:
     ``configs/model_type/``, so that an ordinary package that merely has a ``configs/``
     folder is not taken for a model.
     """
-    if (folder / folder.name / "__init__.py").is_file():
-        return True
-    return (folder / "__init__.py").is_file() and (folder / "configs" / "model_type").is_dir() and folder.name.isidentifier()
+    try:  # `Path.is_file` raises for a name too long (a folder near PATH_MAX) or a folder it may not search
+        if (folder / folder.name / "__init__.py").is_file():
+            return True
+        return (folder / "__init__.py").is_file() and (folder / "configs" / "model_type").is_dir() and folder.name.isidentifier()
+    except OSError:
+        return False

@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from xlm.records.statcheck import as_local as _as_local
 from xlm.records.statcheck import file_mode as _mode
 from xlm.records.statcheck import proven as _proven
 from xlm.records.statcheck import scan as _scan
@@ -177,7 +178,7 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
         mode, rec = _mode(st.st_mode), files.get(path)
         proven = rec is not None and _proven(rec, st, stamp.mtime_ns)
         if mode is not None and (full or (rec is not None and mode == rec[0] and not proven)):
-            digests[path] = (mode, _digest(os.path.join(root, path), mode))
+            digests[path] = (mode, _digest(os.path.join(root, _as_local(path)), mode))
         if rec is None:
             continue  # added
         if mode != rec[0] or (path in digests and digests[path][1] != rec[3]):

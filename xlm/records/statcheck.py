@@ -13,6 +13,23 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+
+# git stores names as bytes, UTF-8 by convention, and records hold them as UTF-8 text. The OS
+# hands Python names decoded with the file system encoding, which is not UTF-8 under a latin-1
+# locale or `LC_ALL=C PYTHONUTF8=0`: there `données.py` arrives as `donn\udcc3\udca9es.py`.
+_UTF8_NAMES = sys.getfilesystemencoding().lower().replace("-", "") == "utf8"
+
+
+def as_recorded(name: str) -> str:
+    """A name as the OS gave it, in the form records hold it (its bytes read as UTF-8)."""
+    return name if _UTF8_NAMES else os.fsencode(name).decode("utf-8", "surrogateescape")
+
+
+def as_local(name: str) -> str:
+    """A recorded name (or relative path) as the OS takes it: the same bytes on disk, whatever
+    the locale (`os.open(as_local(name))` creates the file git names)."""
+    return name if _UTF8_NAMES else os.fsdecode(name.encode("utf-8", "surrogateescape"))
 
 
 def file_mode(st_mode: int) -> str | None:
@@ -34,7 +51,7 @@ def scan(root: str, ignored) -> dict[str, os.stat_result]:
         folder, prefix = folders.pop()
         with os.scandir(folder) as it:
             for item in it:
-                rel = prefix + item.name
+                rel = prefix + as_recorded(item.name)
                 if item.is_dir(follow_symlinks=False):
                     if item.name not in ignored:
                         folders.append((item.path, rel + "/"))

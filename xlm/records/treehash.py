@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from xlm.records.statcheck import file_mode
+from xlm.records.statcheck import as_local, as_recorded, file_mode
 
 try:  # the interpreter's own sha256 (3.12: _sha2, 3.11: _sha256): the same digest, without
     from _sha2 import sha256 as small_sha256  # importing hashlib, which loads OpenSSL (~3 ms)
@@ -64,7 +64,7 @@ def digest(path: str, mode: str) -> str:
     import hashlib
 
     if mode == "120000":
-        return hashlib.sha256(os.readlink(path).encode("utf-8", "surrogateescape")).hexdigest()
+        return hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()  # the target's bytes, as git stores them
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -87,7 +87,7 @@ def walk(root: Path) -> list[tuple[str, str]]:
                 keep.append(d)
         dirs[:] = keep
         for f in files:
-            rel = f if rel_folder == "." else f"{rel_folder}/{f}".replace(os.sep, "/")
+            rel = as_recorded(f if rel_folder == "." else f"{rel_folder}/{f}".replace(os.sep, "/"))
             out.append((rel, os.path.join(folder, f)))
     out.sort(key=lambda pair: _path_key(pair[0]))
     return out
@@ -107,7 +107,7 @@ def records_of(root: Path, paths) -> list[FileRecord]:
     """The records of the files `paths` (relative, `/`-separated) of `root`, sorted: for a
     model whose files are chosen by someone else (the files git sees in a work tree)."""
     root_str = str(root)
-    return [record(rel, os.path.join(root_str, *rel.split("/"))) for rel in sorted(set(paths), key=_path_key)]
+    return [record(rel, os.path.join(root_str, *as_local(rel).split("/"))) for rel in sorted(set(paths), key=_path_key)]
 
 
 def unrecordable(path: str) -> str | None:

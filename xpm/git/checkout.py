@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 from typing import NamedTuple
 
+from xlm.records.statcheck import as_local
 from xpm.errors import GitError, NotACommit, XpmError
 from xpm.git.command import Git
 from xpm.git.objects import BATCH_COMMAND, BatchObjects, Blobs, Listing
@@ -124,10 +125,10 @@ class _Folders:
         for i in range(keep, len(parts) + 1):
             parent = self.chain[-1][1]
             try:
-                os.mkdir(parts[i - 1], 0o755, dir_fd=parent)
+                os.mkdir(as_local(parts[i - 1]), 0o755, dir_fd=parent)
             except FileExistsError:
                 pass  # made for an earlier file; the O_NOFOLLOW open below proves it is a folder
-            self.chain.append(("/".join(parts[:i]), os.open(parts[i - 1], _DIR_FLAGS, dir_fd=parent)))
+            self.chain.append(("/".join(parts[:i]), os.open(as_local(parts[i - 1]), _DIR_FLAGS, dir_fd=parent)))
         return self.chain[-1][1]
 
     def close(self) -> None:
@@ -150,7 +151,7 @@ def _write(dest: Path, files: list[Entry], targets: dict[str, str], blobs: Blobs
         for entry in files:
             folder, _, base = entry.path.rpartition("/")
             mode = 0o755 if entry.mode == EXECUTABLE else 0o644
-            fd = os.open(base, _FILE_FLAGS, mode, dir_fd=folders.get(folder))
+            fd = os.open(as_local(base), _FILE_FLAGS, mode, dir_fd=folders.get(folder))
             try:
                 digest, left = hashlib.sha256(), blobs.open(entry)
                 while left:
@@ -171,8 +172,8 @@ def _write(dest: Path, files: list[Entry], targets: dict[str, str], blobs: Blobs
         for path, target in targets.items():
             folder, _, base = path.rpartition("/")
             parent = folders.get(folder)
-            os.symlink(target, base, dir_fd=parent)
-            st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+            os.symlink(as_local(target), as_local(base), dir_fd=parent)
+            st = os.stat(as_local(base), dir_fd=parent, follow_symlinks=False)
             records.append(FileRecord(path, "120000", hashlib.sha256(target.encode()).hexdigest(), st.st_size, st.st_mtime_ns,
                                       st.st_ctime_ns))
     finally:
