@@ -153,7 +153,7 @@ def test_a_pinned_tag_deleted_upstream_is_never_read_as_a_version_query(upstream
     assert _locked(project) == ("refs/tags/v1.0.0", first)
     assert out.stderr == (f"warning: model 'zlm': tag v1.0.0 no longer exists upstream: the locked commit {first[:7]} stays "
                           f"(to move: xpm add {repo.url}@TAG)\n")
-    assert xpm(project, "outdated").stdout.splitlines()[1].split()[:4] == ["zlm", "v1.0.0", f"v1.0.0", f"({first[:7]})"]
+    assert xpm(project, "outdated").stdout.splitlines()[1].split()[:4] == ["zlm", "v1.0.0", "v1.0.0", f"({first[:7]})"]
     assert "gone" in xpm(project, "outdated").stdout.splitlines()[1]
 
 
