@@ -146,8 +146,7 @@ def _defaults_list_error(exc: BaseException) -> UserError | None:
     if not _raised_in(exc, "hydra/_internal/defaults_list.py"):
         return None
     if isinstance(exc, RecursionError):
-        return UserError("a defaults list includes its own config again, directly or through other configs (Hydra recursed without end)",
-                         "remove the entry that brings the config back in (`xlm -v` shows where Hydra was)")
+        return _defaults_loop(exc)
     if not isinstance(exc, ValueError) and type(exc).__name__ != "ConfigCompositionException":
         return None
     message = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
@@ -162,6 +161,28 @@ def _defaults_list_error(exc: BaseException) -> UserError | None:
     path = config_file(named.group(1)) if named else None
     where = f"{shown_at(path, line_matching(path, _DEFAULTS_KEY) or 1)}: " if path else ""
     return UserError(f"{where}{message}", _DEFAULTS_FIX)
+
+
+def _defaults_loop(exc: RecursionError) -> UserError:
+    """Which config's defaults list brings a config back in, read from the frames Hydra left:
+    each level of its recursion loads one config (`path`) and builds its defaults tree."""
+    path, tb = [], exc.__traceback__
+    while tb is not None and len(path) < 200:
+        name = tb.tb_frame.f_locals.get("path") if tb.tb_frame.f_code.co_name == "_create_defaults_tree_impl" else None
+        if isinstance(name, str):  # the config this level loaded
+            if name in path:  # the loop: `path[-1]`'s defaults list names `name` again
+                loop = " -> ".join([*path[path.index(name):], name])
+                file = config_file(path[-1])
+                group, _, option = name.rpartition("/")  # the entry selects its group (a command-line `group=` wins over it)
+                entry = re.compile(rf"^\s*-\s*(?:(?:override\s+)?/?{re.escape(group)}\s*:|{re.escape(option)}\s*$)")  # or `- x` in x's group
+                where = shown_at(file, line_matching(file, entry)) if file else f"config '{path[-1]}'"
+                return UserError(f"{where}: the defaults list brings '{name}' in again, and it comes back without end ({loop})",
+                                 "remove that entry: a config cannot include itself, directly or through the configs it "
+                                 "includes (and `GROUP=X` on the command line makes every `/GROUP:` entry X)")
+            path.append(name)
+        tb = tb.tb_next
+    return UserError("a defaults list includes its own config again, directly or through other configs (Hydra recursed without end)",
+                     "remove the entry that brings the config back in (`xlm -v` shows where Hydra was)")
 
 
 def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str, Any]) -> UserError:

@@ -39,6 +39,8 @@ EXPERIMENTS = {
     "bad_entry": "# @package _global_\ndefaults:\n  - {a: b, c: d}\n",
     "bad_self": "# @package _global_\ndefaults:\n  - _self_\n  - _self_\n",
     "bad_loop": "# @package _global_\ndefaults:\n  - /experiment: bad_loop\n",
+    "loop_a": "# @package _global_\n# a goes through b\ndefaults:\n  - /experiment: loop_b\n",
+    "loop_b": "# @package _global_\ndefaults:\n  - _self_\n  - loop_b\n",  # its own group's option, written bare
     "no_type": HEAD.replace("  - override /model_type: brk\n", ""),
     # the commonest slip: Hydra put it under `experiment`, and the error named a group that exists
     "no_header": HEAD.replace("# @package _global_\n", ""),
@@ -111,12 +113,22 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     assert lines[1].startswith(f"  fix: {fix}")
 
 
-def test_a_defaults_list_that_includes_its_own_config_is_two_lines_not_a_recursion_error(project):
-    proc = xlm(project, "train", "experiment=bad_loop", "--cfg", "job")
+@pytest.mark.parametrize("experiment, culprit, loop", [
+    ("bad_loop", "bad_loop", "experiment/bad_loop -> experiment/bad_loop"),
+    # `experiment=loop_a` on the command line makes loop_a's `/experiment: loop_b` entry loop_a itself
+    ("loop_a", "loop_a", "experiment/loop_a -> experiment/loop_a"),
+    ("loop_b", "loop_b", "experiment/loop_b -> experiment/loop_b"),
+])
+def test_a_defaults_list_that_includes_its_own_config_names_the_file_and_line(project, experiment, culprit, loop):
+    """It said neither which config nor which entry (Hydra recursed until Python stopped it)."""
+    proc = xlm(project, "train", f"experiment={experiment}", "--cfg", "job")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    looping = loop.split(" -> ")[-1]
+    where = f"brk/configs/experiment/{culprit}.yaml:{line_of(project, culprit, '- /experiment:' if culprit != 'loop_b' else '- loop_b')}"
     assert proc.stderr.strip().splitlines() == [
-        "error: a defaults list includes its own config again, directly or through other configs (Hydra recursed without end)",
-        "  fix: remove the entry that brings the config back in (`xlm -v` shows where Hydra was)",
+        f"error: {where}: the defaults list brings '{looping}' in again, and it comes back without end ({loop})",
+        "  fix: remove that entry: a config cannot include itself, directly or through the configs it includes "
+        "(and `GROUP=X` on the command line makes every `/GROUP:` entry X)",
     ]
 
 
