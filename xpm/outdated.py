@@ -14,7 +14,7 @@ import click
 
 from xpm.errors import XpmError
 from xpm.project import Project
-from xpm.resolve import RefList, Resolved, describe, newest_allowed, newest_overall
+from xpm.resolve import RefList, Resolved, describe, kept_pin, newest_allowed, newest_overall
 from xpm.sync import Options
 
 UNKNOWN = "?"  # the remote's refs could not be read (or, offline, were never listed)
@@ -48,7 +48,7 @@ def rows(entries, lock, refs: dict[str, RefList | None]) -> list[Row]:
         allowed = newest_allowed(src.ref, known)
         if locked is not None and src.ref is not None and locked.resolved == "":  # a commit id (or an annotated
             allowed = Resolved(locked.commit, "")                                # tag's own id) pins that commit
-        elif locked is not None and locked.resolved == f"refs/tags/{src.ref}" and src.ref not in known.tags:
+        elif kept_pin(locked, entry, known) is not None:
             allowed = None  # a tag pin whose tag is gone: `xpm update` keeps its commit
         if allowed is not None and not isinstance(allowed, Resolved):  # a short commit id off every ref tip:
             allowed = Resolved(locked.commit, "") if locked else None  # a commit is a commit (history would say which)

@@ -204,6 +204,16 @@ def is_pin(requested: str | None, resolved: str) -> bool:
     return requested is not None and (resolved == f"refs/tags/{requested}" or resolved == "")
 
 
+def kept_pin(previous, entry, refs: RefList) -> Resolved | None:
+    """The locked commit of a model pinned to a tag (`@v1.0.0`, locked as refs/tags/v1.0.0)
+    whose tag is gone upstream: a pin is never read again as a version query (`v1.0.0+hotfix`,
+    another commit, matches `==1.0.0`). None for any other model (`previous`: its lock entry)."""
+    ref = entry.source.ref
+    if previous is None or not previous.matches(entry) or previous.resolved != f"refs/tags/{ref}" or ref in refs.tags:
+        return None
+    return Resolved(previous.commit, previous.resolved)
+
+
 def newest_allowed(requested: str | None, refs: RefList) -> Resolved | NeedsHistory | None:
     """What `xpm update` would lock now for `requested` (None: the ref is gone upstream)."""
     try:

@@ -10,7 +10,7 @@ of that succeeded are folders moved into place and the lock written.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
@@ -19,9 +19,6 @@ from xpm.lock import Lock, LockEntry, local_entry
 from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
 from xpm.transaction import Transaction
-
-if TYPE_CHECKING:
-    from xpm.resolve import Resolved
 
 # The git layer and resolution are imported where work starts: a warm `xpm install` whose
 # folders match the lock never needs them, and it must start fast.
@@ -178,7 +175,7 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
     if deferred:  # resolution is imported only here: a locked commit needs none of it
         from xpm.git.remote import list_refs
         from xpm.errors import UnknownRef
-        from xpm.resolve import NeedsHistory, Resolved, resolve, unknown_ref
+        from xpm.resolve import NeedsHistory, Resolved, kept_pin, resolve, unknown_ref
 
         if options.offline:
             refs = db.load_refs() if db.exists() else None
@@ -194,7 +191,11 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
             db.save_refs(refs)
         for j in deferred:
             try:
-                found = _kept_pin(j, refs) or resolve(j.revision.ref, refs, url)
+                if (found := kept_pin(j.previous, j.entry, refs)) is not None:
+                    j.warnings.append(f"tag {j.source.ref} no longer exists upstream: the locked commit {short(found.commit)} "
+                                      f"stays (to move: xpm add {j.source.url}@TAG)")
+                else:
+                    found = resolve(j.revision.ref, refs, url)
                 if isinstance(found, NeedsHistory):
                     if not options.offline:
                         db.fetch_all()
@@ -255,20 +256,6 @@ def _lock_staged(j: Job, project: Project) -> None:
     j.result = _lock_entry(j, staged.hash, staged.package, declared.requires, declared.python)
     if j.revision.hash is not None and j.previous is not None:  # the lock's own tree: its record must agree
         check_recorded(project, j.previous, declared, j.revision.commit, staged.package)
-
-
-def _kept_pin(job: Job, refs) -> Resolved | None:
-    """The locked commit of a model pinned to a tag (`@v1.0.0`, locked as refs/tags/v1.0.0)
-    whose tag is gone upstream, said in a warning: a pin is never read again as a version query
-    (`v1.0.0+hotfix`, another commit, matches `==1.0.0`). None for any other job."""
-    from xpm.resolve import Resolved
-
-    prev, ref = job.previous, job.source.ref
-    if prev is None or not prev.matches(job.entry) or prev.resolved != f"refs/tags/{ref}" or ref in refs.tags:
-        return None
-    job.warnings.append(f"tag {ref} no longer exists upstream: the locked commit {short(prev.commit)} stays "
-                        f"(to move: xpm add {job.source.url}@TAG)")
-    return Resolved(prev.commit, prev.resolved)
 
 
 def _peel(jobs: list[Job], db) -> None:

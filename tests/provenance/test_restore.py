@@ -388,19 +388,3 @@ def test_a_restored_line_keeps_the_users_spelling_of_the_source():
     assert _as_listed(mono, "https://github.com/lab/mono@v1#subdir=models/zlm") == "github.com/lab/mono@v1#subdir=models/zlm"
     assert _as_listed(listed, "https://github.com/other/zlm@v1") == "https://github.com/other/zlm@v1"  # another repository
     assert _as_listed(parse_line("zlm"), "https://github.com/lab/zlm@v1") == "https://github.com/lab/zlm@v1"  # was local
-
-
-def test_a_remote_xpm_refuses_gives_its_own_fix_not_push_the_commit(tmp_path, monkeypatch):
-    """A recorded `http://` remote is refused for its transport: pushing the commit would not help."""
-    from types import SimpleNamespace
-
-    from xpm.git.command import Git
-    from xpm.rebuild import MISSING, Unrestorable, commit_in_cache
-
-    monkeypatch.setenv("XPM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("XPM_INSECURE_HOSTS", raising=False)
-    with pytest.raises(Unrestorable) as refused:
-        commit_in_cache([("http://127.0.0.2/lab/zlm", "http://127.0.0.2/lab/zlm")], "1" * 40, "zlm",
-                        SimpleNamespace(git=Git(), offline=False))
-    assert "has no transport integrity" in str(refused.value) and "XPM_INSECURE_HOSTS" in refused.value.fix
-    assert MISSING not in refused.value.fix

@@ -4,6 +4,7 @@ Each module owns one layer, and imports its heavy libraries (datasets, tokenizer
 torch) inside the functions that need them, so that ``xlm --help`` and xpm stay light.
 
     sources.py           which texts: local files by glob or folder (.txt/.jsonl/.parquet), or a hub dataset
+    not_text.py          what a file that is not UTF-8 text is (compressed, UTF-16), said in one error
     fingerprint.py       content digests of corpus files (sha256, remembered while size and mtime hold)
     text_tokenizer.py    TextTokenizer: any tokenizer.json (local path or the Hugging Face cache), the
                          attributes xlm's models use, pad/bos/eos/mask added when missing
