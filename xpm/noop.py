@@ -13,7 +13,7 @@ answer depended on:
   a `*.dist-info` folder, which changes its folder's mtime): the requirements check;
 - `xlm_models/`, its `.xpm/` state folders (no symbolic link, no interrupted transaction left
   in `staging/` or `trash/`) and the stamps folder's listing;
-- per model, its stamp's inode, size and mtime, and the stamp's per-file records.
+- per model, its stamp's inode, size and mtime, and the stamp's per-file mode, size, mtime and ctime.
 
 `up_to_date` (os, sys and json only: it runs before anything else of xpm is imported) checks
 all of it: the files' content decides, and each vendored file must pass the stamps' own
@@ -178,12 +178,13 @@ def _holds(start: str | None) -> bool:
     if sorted(f"{model['name']}.json" for model in models) != sorted(name for name in listing if name.endswith(".json")):
         return False
     for model in models:
-        name, recorded, records = model["name"], model["stamp"], model["files"]
-        if not (isinstance(name, str) and os.sep not in name and isinstance(recorded, list) and isinstance(records, dict)):
+        name, recorded, records, ctimes = model["name"], model["stamp"], model["files"], model["ctimes"]
+        if not (isinstance(name, str) and os.sep not in name and isinstance(recorded, list) and isinstance(records, dict)
+                and isinstance(ctimes, dict)):
             return False
         if _stamp_identity(os.path.join(stamps, f"{name}.json")) != recorded:
             return False
-        if not all_proven(os.path.join(root, MODELS_DIR, name), records, recorded[2], frozenset(ignored)):
+        if not all_proven(os.path.join(root, MODELS_DIR, name), records, recorded[2], frozenset(ignored), ctimes):
             return False
     return True
 
@@ -249,10 +250,10 @@ def _proof_text(project, before: dict | None, lock) -> str | None:
         if entry.kind != "git" or stamp is None or (stamp.commit, stamp.hash) != (entry.commit, entry.hash):
             return None  # a local model (its folder is not covered) or not the locked tree
         identity = _stamp_identity(os.path.join(_stamps_dir(root), f"{name}.json"))
-        files = stamp.files  # the stamp's records: `all_proven` reads their mode, size, mtime and ctime
+        files = {path: rec[:3] for path, rec in stamp.files.items()}
         if identity[1:] != [len(stamp.raw), stamp.mtime_ns] or not all_proven(
-                os.path.join(root, MODELS_DIR, name), files, stamp.mtime_ns, IGNORED_DIRS):
+                os.path.join(root, MODELS_DIR, name), files, stamp.mtime_ns, IGNORED_DIRS, stamp.ctimes):
             return None  # re-hashed on every check (racily clean files): the full path refreshes the stamp
-        models.append({"name": name, "stamp": identity, "files": files})
+        models.append({"name": name, "stamp": identity, "files": files, "ctimes": stamp.ctimes})
     return json.dumps({"format": FORMAT, "code": _code(), "root": root, "env": before["env"], "files": before["files"],
                        "layout": layout, "stamps": listing, "ignored": sorted(IGNORED_DIRS), "models": models})

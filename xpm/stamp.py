@@ -42,12 +42,12 @@ def write_stamp(project_dir: Path, name: str, commit: str, content_hash: str, re
     """Write the stamp atomically; `records` are `xpm.hashing.FileRecord`s of the installed tree."""
     path = stamp_path(project_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    files = {r.path: [r.mode, r.size, r.mtime_ns, r.sha256, r.ctime_ns] for r in records}
+    files = {r.path: [r.mode, r.size, r.mtime_ns, r.sha256] for r in records}
     # Not fsynced: the stamp is always checked against the files it describes (which are not
     # fsynced either), and one lost or torn in a power cut reads as "not installed" (its records
     # must hash to its content hash): a reinstall. Its fsync, one per model on the main thread,
     # cost about 5% of a cold install of 20 models (restored: 66dd43f dropped it by mistake).
-    write_atomic(path, stamp_text(name, commit, content_hash, files), durable=False)
+    write_atomic(path, stamp_text(name, commit, content_hash, files, {r.path: r.ctime_ns for r in records}), durable=False)
 
 
 def remove_stamp(project_dir: Path, name: str) -> None:

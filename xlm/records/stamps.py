@@ -2,7 +2,8 @@
 
 xpm writes `xlm_models/.xpm/stamps/<name>.json` as the very last step of installing a model
 (the ready-marker: deleted before the folder is replaced, written after; `xpm.stamp`). It
-records the commit, the content hash and, per file, mode, size, mtime, sha256 and ctime. The
+records the commit, the content hash and, per file, mode, size, mtime and sha256, and apart
+(`ctimes`, which an older xpm, reading only `files`, passes over) each file's ctime. The
 per-file records must hash to the stamp's content hash (`xlm.records.treehash.tree_hash_of`),
 else it is no stamp: so a stamp that agrees with the lock vouches for every file it lists,
 without reading one.
@@ -94,8 +95,8 @@ def _stamp_bytes(project_dir: Path, name: str) -> tuple[bytes, int] | tuple[None
         return handle.read(_MAX_STAMP_BYTES + 1), st.st_mtime_ns
 
 
-def stamp_text(name: str, commit: str, content_hash: str, files: dict) -> str:
-    data = {"version": STAMP_VERSION, "name": name, "commit": commit, "hash": content_hash, "files": files}
+def stamp_text(name: str, commit: str, content_hash: str, files: dict, ctimes: dict) -> str:
+    data = {"version": STAMP_VERSION, "name": name, "commit": commit, "hash": content_hash, "files": files, "ctimes": ctimes}
     return json.dumps(data, sort_keys=True, separators=(",", ":"))  # no indent: json's C encoder (4x faster)
 
 
@@ -104,7 +105,8 @@ class Stamp(NamedTuple):
 
     commit: str
     hash: str
-    files: dict  # path -> [mode, size, mtime_ns, sha256, ctime_ns] (a stamp of an older xpm: no ctime)
+    files: dict  # path -> [mode, size, mtime_ns, sha256]
+    ctimes: dict  # path -> ctime_ns (none for a file an older xpm stamped: size and mtime decide, as then)
     raw: bytes  # as read: a refresh replaces the stamp only while it still holds these bytes
     mtime_ns: int  # when it was written (files not older than this are re-hashed)
 
@@ -125,12 +127,14 @@ def load_stamp(project_dir: Path, name: str) -> Stamp | None:
     if not (isinstance(commit, str) and isinstance(content_hash, str) and isinstance(files, dict)):
         return None
     for path, rec in files.items():
-        if not (isinstance(rec, list) and len(rec) in (4, 5) and rec[0] in _MODES and type(rec[1]) is int and type(rec[2]) is int
-                and isinstance(rec[3], str) and (len(rec) == 4 or type(rec[4]) is int) and _is_path_text(path)):
+        if not (isinstance(rec, list) and len(rec) == 4 and rec[0] in _MODES and type(rec[1]) is int
+                and type(rec[2]) is int and isinstance(rec[3], str) and _is_path_text(path)):
             return None
     if tree_hash_of((path, rec[0], rec[3]) for path, rec in files.items()) != content_hash:
         return None
-    return Stamp(commit, content_hash, files, raw, mtime_ns)
+    ctimes = data.get("ctimes")  # only a cache: malformed, it is as if none were recorded
+    ctimes = {path: c for path, c in ctimes.items() if path in files and type(c) is int} if isinstance(ctimes, dict) else {}
+    return Stamp(commit, content_hash, files, ctimes, raw, mtime_ns)
 
 
 def _is_path_text(path: str) -> bool:
@@ -173,24 +177,27 @@ def changed_files(project_dir: Path, name: str, stamp: Stamp, full: bool = False
     files = stamp.files
     modified: list[str] = []
     fresh: dict[str, list] = {}  # re-hashed, content right, stat data new: for the stamp
+    ctimes: dict[str, int] = {}  # with them, and those an older xpm did not record
     digests: dict[str, tuple[str, str]] = {}  # path -> (mode, sha256) of every file read
     for path, st in seen.items():
         mode, rec = _mode(st.st_mode), files.get(path)
-        proven = rec is not None and _proven(rec, st, stamp.mtime_ns)
+        proven = rec is not None and _proven(rec, st, stamp.mtime_ns, stamp.ctimes.get(path))
         if mode is not None and (full or (rec is not None and mode == rec[0] and not proven)):
             digests[path] = (mode, _digest(os.path.join(root, _as_local(path)), mode))
         if rec is None:
             continue  # added
         if mode != rec[0] or (path in digests and digests[path][1] != rec[3]):
             modified.append(path)
-        elif not proven:
-            fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3], st.st_ctime_ns]
+        elif not proven or path not in stamp.ctimes:
+            if not proven:
+                fresh[path] = [mode, st.st_size, st.st_mtime_ns, rec[3]]
+            ctimes[path] = st.st_ctime_ns
     deleted = [path for path in files if path not in seen]
     for path in (*modified, *deleted):  # stat data never vouch for them again: a refreshed stamp is newer than their
         if files[path][1] != _SMUDGED:   # mtime (and `full` may have seen a change that stat data hid)
-            fresh[path] = [files[path][0], _SMUDGED, files[path][2], files[path][3], 0]
-    if fresh:
-        _refresh(project_dir, name, stamp, fresh, held)
+            fresh[path] = [files[path][0], _SMUDGED, files[path][2], files[path][3]]
+    if fresh or ctimes:
+        _refresh(project_dir, name, stamp, fresh, ctimes, held)
     whole = len(digests) == len(seen) and full
     return Changes(
         sorted(modified),
@@ -207,7 +214,7 @@ def _tree_hash(digests: dict[str, tuple[str, str]]) -> str:
     return tree_hash_of((path, mode, sha) for path, (mode, sha) in digests.items())
 
 
-def _refresh(project_dir: Path, name: str, stamp: Stamp, fresh: dict[str, list], held: bool) -> None:
+def _refresh(project_dir: Path, name: str, stamp: Stamp, fresh: dict[str, list], ctimes: dict[str, int], held: bool) -> None:
     """Put the new stat data of files whose content was right into the stamp. Skipped (the
     next check re-hashes them again) while another process holds the project's lock (an
     install may be replacing the folder), when the stamp changed since it was read, and when
@@ -216,7 +223,8 @@ def _refresh(project_dir: Path, name: str, stamp: Stamp, fresh: dict[str, list],
     state = models_dir(project_dir) / STATE_DIR
     if any(os.path.islink(p) for p in (models_dir(project_dir), state, path.parent, path, state / "lock")):
         return  # a write through a link could land outside the project (every xpm command refuses these)
-    text = stamp_text(name, stamp.commit, stamp.hash, {**stamp.files, **fresh})
+    kept = {path: c for path, c in stamp.ctimes.items() if path not in fresh}  # a smudged record's ctime goes
+    text = stamp_text(name, stamp.commit, stamp.hash, {**stamp.files, **fresh}, {**kept, **ctimes})
 
     def write() -> None:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))

@@ -60,19 +60,21 @@ def scan(root: str, ignored) -> dict[str, os.stat_result]:
     return out
 
 
-def proven(rec: list, st: os.stat_result, stamp_mtime_ns: int) -> bool:
-    """Whether the stamp's record `rec` ([mode, size, mtime_ns, sha256, ctime_ns]) proves the
-    file of lstat `st` has the recorded content: equal size, mtime and ctime, the mtime older
-    than the stamp (a file written in the stamp's own clock tick may have been edited after it:
-    git's "racily clean"). A record without a ctime (a stamp of an older xpm) proves nothing."""
-    return len(rec) > 4 and rec[4] == st.st_ctime_ns and rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp_mtime_ns
+def proven(rec: list, st: os.stat_result, stamp_mtime_ns: int, ctime_ns: int | None) -> bool:
+    """Whether the stamp's record `rec` ([mode, size, mtime_ns, ...]) and the file's recorded
+    ctime prove the file of lstat `st` has the recorded content: equal size, mtime and ctime, the
+    mtime older than the stamp (a file written in the stamp's own clock tick may have been edited
+    after it: git's "racily clean"). `ctime_ns` None: a stamp of an older xpm recorded none, and
+    size and mtime decide, as they did then."""
+    return (ctime_ns is None or ctime_ns == st.st_ctime_ns) and rec[1] == st.st_size and rec[2] == st.st_mtime_ns < stamp_mtime_ns
 
 
-def all_proven(root: str, files: dict, stamp_mtime_ns: int, ignored) -> bool:
+def all_proven(root: str, files: dict, stamp_mtime_ns: int, ignored, ctimes: dict) -> bool:
     """Whether stat data alone prove `root` holds exactly `files` (path -> record, as `proven`
-    takes): same paths, same modes, every file proven. False says only "look closer"."""
+    takes; `ctimes`: path -> ctime_ns): same paths, same modes, every file proven. False says
+    only "look closer"."""
     seen = scan(root, ignored)
     if seen.keys() != files.keys():
         return False
-    return all(file_mode(st.st_mode) == files[path][0] and proven(files[path], st, stamp_mtime_ns)
+    return all(file_mode(st.st_mode) == files[path][0] and proven(files[path], st, stamp_mtime_ns, ctimes.get(path))
                for path, st in seen.items())
