@@ -149,6 +149,32 @@ def test_a_read_only_project(installed, lab, mounts, tmp_path):
     assert not (tmp_path / "canary").exists()
 
 
+def test_a_read_only_project_with_stamps_of_an_older_xpm_is_checked_on_stat_data(installed, mounts):
+    """Stamps without ctimes (an older xpm) on a read-only mount, where they can never be given
+    them: a record without a ctime proved nothing, so every check re-hashed every file."""
+    import json
+    import time
+
+    for stamp_file in (installed / "xlm_models" / ".xpm" / "stamps").glob("*.json"):
+        data = json.loads(stamp_file.read_text())
+        del data["ctimes"]
+        stamp_file.write_text(json.dumps(data))
+        os.utime(stamp_file, ns=(time.time_ns() + 10**9,) * 2)
+    (installed / "xlm_models" / ".xpm" / "noop.json").unlink(missing_ok=True)
+    mounts.read_only(installed)
+    from xlm.records import stamps
+
+    read = []
+    real = stamps._digest
+    stamps._digest = lambda path, mode: read.append(path) or real(path, mode)
+    try:
+        assert xpm(installed, "list").exit_code == 0
+    finally:
+        stamps._digest = real
+    assert read == []  # size and mtime proved every file, as they did for that xpm
+    assert xpm(installed, "verify").exit_code == 0
+
+
 def test_a_read_only_cache(lab, project, mounts, tmp_path, monkeypatch):
     cache = mounts.tmpfs(tmp_path / "ro-cache")
     mounts.read_only(cache)
