@@ -75,8 +75,9 @@ def version_query(requested: str):
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     if requested.startswith(("^", "~")) and not requested.startswith("~="):  # no ref name holds either (git refuses them)
+        said = f"@{spelled}" if (spelled := _as_pep440(requested)) else "@>=X,<Y or @~=X.Y"
         raise UnknownRef(f"'{requested}' is a range in npm's or cargo's spelling, not a version query",
-                         f"write a PEP 440 specifier set: @~={requested.lstrip('^~')} (compatible release) or @>=X,<Y")
+                         f"write it as a PEP 440 specifier set: {said}")
     if requested.startswith(_OPERATORS):
         try:
             return SpecifierSet(requested)
@@ -90,6 +91,21 @@ def version_query(requested: str):
         return None
     parts = [p for p in m.groups() if p is not None]
     return SpecifierSet(f"=={'.'.join(parts)}" + (".*" if len(parts) < 3 else ""))
+
+
+def _as_pep440(requested: str) -> str | None:
+    """npm's and cargo's `~X.Y.Z` / `^X.Y.Z` as the PEP 440 set that means the same, or None."""
+    m = re.fullmatch(r"([~^])[vV]?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?", requested)
+    if m is None:
+        return None
+    op, parts = m.group(1), [int(p) for p in m.groups()[1:] if p is not None]
+    written = ".".join(map(str, parts))
+    if op == "~" or len(parts) == 1:  # ~1 = 1.x, ~1.2 = 1.2.x, ~1.2.3 = >=1.2.3 within 1.2; ^1 = 1.x
+        return f"=={written}.*" if len(parts) < 3 else f">={written},=={parts[0]}.{parts[1]}.*"
+    first = next((i for i, p in enumerate(parts) if p != 0), len(parts) - 1)  # ^: the first non-zero part may not move
+    if first == len(parts) - 1 and len(parts) == 3:
+        return f"=={written}"  # ^0.0.3
+    return f">={written},=={'.'.join(map(str, parts[:first + 1]))}.*"
 
 
 def tag_versions(tags: dict[str, str]) -> list[tuple[object, str]]:
@@ -244,4 +260,9 @@ def pinned_version(refs: RefList, resolved: str, commit: str):
 
 def releases_after(refs: RefList, version=None) -> list[str]:
     """Final-release tags newer than `version` (every one when None), newest first."""
-    return [name for v, name in tag_versions(refs.tags) if not v.is_prerelease and (version is None or v > version)]
+    from packaging.version import Version
+
+    def public(v):  # build metadata never makes a version newer (`v1.0.0+build` is no step from v1.0.0)
+        return Version(v.public)
+
+    return [name for v, name in tag_versions(refs.tags) if not v.is_prerelease and (version is None or public(v) > public(version))]

@@ -150,3 +150,18 @@ def test_a_text_too_long_to_tokenize_as_one_is_named_on_every_path(corpus, tmp_p
                               columns=["text"], block_size=8, repeat=False, rank=0, world_size=1)
     with pytest.raises(UserError, match="a text of 5,000 characters"):
         list(stream)
+
+
+def test_a_jsonl_record_too_long_to_tokenize_is_named_by_file_and_line(corpus, tmp_path, monkeypatch):
+    import json
+
+    from xlm.data import sources
+    from xlm.errors import UserError
+
+    monkeypatch.setattr(sources, "MAX_TEXT_CHARS", 3000)
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "short"}) + "\n" + json.dumps({"text": "w" * 4000}) + "\n")
+    source = TextSource(str(tmp_path / "a.jsonl"))
+    for read in (lambda: source.check_records("train", ["text"]), lambda: list(source.iter_texts("train", ["text"]))):
+        with pytest.raises(UserError) as refused:
+            read()
+        assert refused.value.what.startswith(f"{tmp_path / 'a.jsonl'}:2: field 'text' holds a text of 4,000 characters")

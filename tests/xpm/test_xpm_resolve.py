@@ -221,9 +221,33 @@ def test_describe():
     assert describe("", A) == A[:7]
 
 
-@pytest.mark.parametrize("requested", ["~1.2", "^1.2"])
-def test_an_npm_or_cargo_range_says_how_to_write_it(requested):
-    """It was `unknown ref '~1.2'; nearest: ...`."""
+@pytest.mark.parametrize("requested, written", [
+    ("~1", "==1.*"), ("~1.2", "==1.2.*"), ("~1.2.3", ">=1.2.3,==1.2.*"),  # npm's tilde: the last given part may move
+    ("^1", "==1.*"), ("^1.2", ">=1.2,==1.*"), ("^1.2.3", ">=1.2.3,==1.*"),  # caret: the first non-zero part may not
+    ("^0.2", ">=0.2,==0.2.*"), ("^0.2.3", ">=0.2.3,==0.2.*"), ("^0.0.3", "==0.0.3"),
+    ("~v1.2", "==1.2.*"), ("^x", None),
+])
+def test_an_npm_or_cargo_range_says_how_to_write_it(requested, written):
+    """It was `unknown ref '~1.2'; nearest: ...`; then the hint was `@~=1.2` for every form."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
     with pytest.raises(UnknownRef, match="a range in npm's or cargo's spelling") as info:
         resolve(requested, REFS)
-    assert info.value.fix.startswith("write a PEP 440 specifier set: @~=1.2 (compatible release)")
+    assert info.value.fix == f"write it as a PEP 440 specifier set: @{written or '>=X,<Y or @~=X.Y'}"
+    if written is not None:  # it parses, and means what npm means
+        spec = SpecifierSet(written)
+        examples = {"~1": ["1.0.0", "1.9.0"], "~1.2": ["1.2.0", "1.2.9"], "~1.2.3": ["1.2.3", "1.2.9"], "^1.2": ["1.2.0", "1.9.0"],
+                    "^0.2": ["0.2.0", "0.2.9"], "^0.0.3": ["0.0.3"]}.get(requested.replace("v", ""), [])
+        assert all(Version(v) in spec for v in examples)
+        assert Version("2.0.0") not in spec and Version("0.1.0") not in spec
+
+
+def test_build_metadata_is_no_newer_release():
+    """`update` of a v1.0.0 pin offered `newer tags: v1.0.0+build`."""
+    from packaging.version import Version
+
+    from xpm.resolve import releases_after
+
+    refs = RefList(tags={"v1.0.0": A, "v1.0.0+build": B, "v1.1.0": C})
+    assert releases_after(refs, Version("1.0.0")) == ["v1.1.0"]

@@ -338,6 +338,8 @@ def _read_local(path: Path, builder: str, columns: list[str], sample_by: str) ->
                         if not isinstance(record[column], str):
                             raise UserError(f"{path}:{number}: field '{column}' is {type(record[column]).__name__}, not text",
                                             "every record needs its text field(s) as strings; fix or drop those records")
+                        if (why := too_long(record[column])) is not None:  # read once before `datasets` loads it: file:line
+                            raise UserError(f"{path}:{number}: field '{column}' holds {why}", SPLIT_FIX)
                         yield record[column]
             elif sample_by == "document":
                 yield handle.read()
