@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from xlm.manifest import Entry, GitSource
 from xpm import vendor
-from xpm.errors import HashMismatch, ModelErrors, NotACommit, OfflineMissing, XpmError
+from xpm.errors import HashMismatch, ModelErrors, NotACommit, OfflineMissing, UnknownRef, XpmError
 from xpm.lock import Lock, LockEntry, local_entry
 from xpm.lock_requirements import check_recorded, recorded_requirements, staged_requirements
 from xpm.project import Project, cache_dir, holding_cache
@@ -174,7 +174,6 @@ def _work_mirror(url_jobs: list[Job], db, project: Project, options: Options) ->
     resolving = {j.entry.name for j in deferred}
     if deferred:  # resolution is imported only here: a locked commit needs none of it
         from xpm.git.remote import list_refs
-        from xpm.errors import UnknownRef
         from xpm.resolve import NeedsHistory, Resolved, kept_pin, resolve, unknown_ref
 
         if options.offline:
