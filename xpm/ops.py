@@ -8,6 +8,7 @@ between two leaves a state the next `xpm install` repairs.
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 
@@ -52,6 +53,29 @@ def _writing(project: Project):
 
 def install(project: Project, options: Options, frozen: bool = False) -> Outcome:
     """Make xlm_models/ match the lock; lock new or changed entries (never with `frozen`)."""
+    try:
+        return _install(project, options, frozen)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not _up_to_date_read_only(project):
+            raise
+        lock = project.lock()  # a project on a read-only mount (a container image) that is as locked: nothing to write
+        return Outcome(lock, lock)
+
+
+def _up_to_date_read_only(project: Project) -> bool:
+    """Whether a project xpm cannot write (so cannot lock) holds what its lock pins: the lock as
+    `.xlm_models` asks, every git model's folder its locked content (read, not written: a stamp
+    whose stat data disagree is checked by re-hashing), and no installed model left to remove."""
+    entries, lock = project.entries(), project.lock()
+    if lock is None or frozen_diff(entries, lock):
+        return False
+    git = [lock.entries[e.name] for e in entries if e.is_git]
+    if any(vendor.freshness(project.root, entry.name, entry.commit, entry.hash) != "fresh" for entry in git):
+        return False
+    return set(vendor.installed_names(project.root)) <= {entry.name for entry in git}
+
+
+def _install(project: Project, options: Options, frozen: bool) -> Outcome:
     with _writing(project) as tx:
         entries = project.entries()
         if frozen:

@@ -173,6 +173,15 @@ def test_a_read_only_project_with_stamps_of_an_older_xpm_is_checked_on_stat_data
         stamps._digest = real
     assert read == []  # size and mtime proved every file, as they did for that xpm
     assert xpm(installed, "verify").exit_code == 0
+    assert xpm(installed, "install").stdout == "up to date\n"  # it needed the project's lock, on a read-only mount
+
+
+def test_install_on_a_read_only_project_checks_it_without_its_lock(installed, mounts, tmp_path):
+    """As locked: `up to date` (a container image of a project); anything to do: the two-line error."""
+    (installed / "xlm_models" / ".xpm" / "noop.json").unlink(missing_ok=True)  # the full check, not the no-op proof
+    mounts.read_only(installed)
+    assert xpm(installed, "install").stdout == "up to date\n"
+    assert xpm(installed, "install", "--frozen").stdout == "up to date\n"
 
 
 def test_a_read_only_cache(lab, project, mounts, tmp_path, monkeypatch):
