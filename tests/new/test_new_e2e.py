@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from venv_helpers import venv_over_this_environment
 from xpm.cli import main
 from xpm.new import create_model
 
@@ -69,24 +70,6 @@ model = next(m for m in found.models if m.name == "my_model")
 print(json.dumps({"origin": model.found.origin, "configs": str(model.configs_dir),
                   "problems": [p.what for p in found.problems if p.model == "my_model"]}))
 """
-
-
-def venv_over_this_environment(venv: Path) -> Path:
-    """A venv whose Python also sees every package of the interpreter running the tests; its python.
-
-    Not ``--system-site-packages``: that would add the *base* interpreter's packages, which
-    differ from ours when the tests run in a virtual environment (the README's set-up). pip,
-    setuptools, xlm come from here; what gets installed goes into the venv, found first.
-    """
-    import site
-
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
-    ours = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
-    (purelib,) = venv.glob("lib/python*/site-packages")
-    # addsitedir, not a bare path: it also runs the .pth files there (editable installs, xlm's own).
-    lines = [f"import site; site.addsitedir({str(folder)!r})" for folder in ours if Path(folder).is_dir()]
-    (purelib / "_tests_outer_environment.pth").write_text("\n".join(lines) + "\n")
-    return venv / "bin" / "python"
 
 
 def test_pip_install_discovery_through_the_entry_point_and_wheel_contents(project, tmp_path, xlm_cache):

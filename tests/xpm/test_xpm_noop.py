@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from venv_helpers import venv_over_this_environment
 from xpm import noop, stamp
 from xpm_cli import xpm
 from xpm_repos import model_files
@@ -225,9 +226,9 @@ def test_a_proof_that_vouches_for_a_model_without_its_files_is_refused(installed
 
 
 def test_another_interpreter_or_venv(installed, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    other = str(venv / "bin" / "python")
+    """A venv of its own, over this interpreter's packages (`--system-site-packages` would show
+    the base interpreter's, which need not have xpm at all, or may have another one)."""
+    other = str(venv_over_this_environment(tmp_path / "venv"))
     stdout, _, imported = run(installed, python=other)  # another sys.prefix: the requirements are checked again
     assert stdout == "up to date\n" and FULL_PATH in imported
     full(installed)  # and back: the proof is this interpreter's again

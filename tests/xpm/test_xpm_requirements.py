@@ -2,8 +2,8 @@
 
 Real packages, no network: the tests write small wheels (`tinydep` 1.0, 2.0, and 3.0, which
 needs torch<1) by hand, serve them with --find-links and no index, and install them into a
-fresh virtual environment that sees the base interpreter's packages (xlm, torch, xpm's own
-dependencies) through --system-site-packages. Nothing is installed into the interpreter that
+fresh virtual environment that sees the packages of the interpreter running the tests (xlm,
+torch, xpm's own dependencies) through a .pth (`venv_helpers`). Nothing is installed into the interpreter that
 runs the tests.
 """
 
@@ -23,6 +23,7 @@ import pytest
 from xpm.errors import LockFileError
 from xpm.lock import parse_lock
 from xpm_cli import xpm
+from venv_helpers import venv_over_this_environment
 from xpm_repos import model_files
 
 MISSING = "tinydep-not-installed-xyz"  # a distribution no machine has
@@ -232,7 +233,7 @@ def venv(tmp_path, monkeypatch, git_env):
         write_wheel(wheels, "tinydep", version, requires)
     write_wheel(wheels, "tinyextra", "1.0")
     env = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(env)], check=True, timeout=120)
+    venv_over_this_environment(env)
     for name, value in {"PIP_FIND_LINKS": str(wheels), "PIP_NO_INDEX": "1", "PIP_NO_CACHE_DIR": "1",
                         "UV_FIND_LINKS": str(wheels), "UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "uv-cache")}.items():
         monkeypatch.setenv(name, value)
