@@ -16,6 +16,7 @@ from typing import Callable
 
 from xlm import __version__
 from xlm.errors import VERBOSE_ENV, UserError, causes, did_you_mean
+from xlm.shown import show
 
 # `xlm <command>` -> job_type; the job itself is in xlm.jobs.
 JOB_COMMANDS = {
@@ -100,6 +101,8 @@ def check_overrides(overrides: list[str]) -> None:
     groups = config_groups()
     for override in overrides:
         group, _, value = override.partition("=")
+        if "=" in override and not group.lstrip("+~"):  # `=1`: Hydra blamed a `GROUP=null` nobody wrote
+            raise UserError(f"`{show(override)}` gives a value to no key", "write KEY=VALUE (e.g. seed=1), or GROUP=OPTION")
         if group in _ONE_OPTION_GROUPS and value.startswith("[") and "," in value:
             raise UserError(f"{group} takes one option, not a list (in `{override}`): a list composes them on top of "
                             "each other, the last one winning key by key", f"pick one: {group}=OPTION (a sweep: -m {group}=A,B)")
@@ -268,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     while argv and argv[0] in ("-v", "--verbose"):
         verbose = True
         argv.pop(0)
-    if argv and (argv[0] in JOB_COMMANDS or "=" in argv[0]) and any(a in ("-v", "--verbose") for a in argv):
-        verbose = True  # `xlm train ... -v`: no Hydra flag or override is spelt so
+    if argv and (argv[0] in (*JOB_COMMANDS, "runs", "models") or "=" in argv[0]) and any(a in ("-v", "--verbose") for a in argv):
+        verbose = True  # `xlm train ... -v`, `xlm runs show RUN -v`: no Hydra flag, override or path is spelt so
         argv = [a for a in argv if a not in ("-v", "--verbose")]
     # HYDRA_FULL_ERROR=1 asks for tracebacks too, unless it is ours (run_hydra sets it, and
     # DDP workers inherit it along with VERBOSE_ENV, which then decides).

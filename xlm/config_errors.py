@@ -55,7 +55,9 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
         if value.startswith("~"):  # bash leaves ~ after KEY= unexpanded, and Hydra's grammar refuses it
             return UserError(f"cannot parse the override `{exc.override}`: the shell did not expand ~ in it",
                              f"write the path in full: {key}=$HOME{value[1:]}")
-        if re.search(r"[=:,\[\]{}()\s]", value) and not value.startswith(("'", '"', "[", "{")):  # a path such as epoch=0-step=50.ckpt
+        # a path such as epoch=0-step=50.ckpt, a value with characters Hydra's grammar takes unquoted in no
+        # form (é漢字, a backslash): quoted, it is a plain string
+        if (re.search(r"[=:,\[\]{}()\s\\]", value) or not value.isascii()) and not value.startswith(("'", '"', "[", "{")):
             return UserError(f"cannot parse the override `{exc.override}`: {reason}",
                              f"quote the value for Hydra, and that in quotes for the shell: \"{key}='{value}'\"")
         return UserError(

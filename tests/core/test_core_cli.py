@@ -101,6 +101,10 @@ def test_two_hydra_modes_at_once_are_two_lines(capsys):
         # the checkpoint callbacks=none writes (epoch=0-step=50.ckpt): the fix said to write KEY=VALUE, which it is
         ("ckpt_path=run/checkpoints/epoch=0-step=50.ckpt", "cannot parse the override",
          "quote the value for Hydra, and that in quotes for the shell: \"ckpt_path='run/checkpoints/epoch=0-step=50.ckpt'\""),
+        # the generic "write KEY=VALUE" for a value Hydra's grammar takes only quoted; and no key at all
+        ("job_name=é漢字", "cannot parse the override `job_name=é漢字`", "quote the value for Hydra, and that in quotes "
+         "for the shell: \"job_name='é漢字'\""),
+        ("=1", "error: `=1` gives a value to no key", "write KEY=VALUE (e.g. seed=1), or GROUP=OPTION"),  # it named `GROUP=null`
         # Python's 4,300-digit limit on int(): a ValueError traceback from Hydra's override parser
         ("trainer.max_steps=" + "9" * 5000, "cannot parse the override `trainer.max_steps=99999", "write a smaller value"),
     ],

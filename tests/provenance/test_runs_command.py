@@ -87,6 +87,13 @@ def test_mistakes_are_two_lines(argv, what, capsys):
     assert len(err) == 2 and what in err[0] and err[1].startswith("  fix: ")
 
 
+def test_verbose_after_a_runs_command_is_verbose(capsys):
+    """`xlm runs show RUN -v` said `takes one PATH, not 2`."""
+    assert xlm_main(["runs", "show", "/no/such/run", "-v"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "Traceback (most recent call last):" and err[-2].startswith("error: '/no/such/run' does not exist")
+
+
 @pytest.mark.parametrize("argv", [["runs", "show", "--help"], ["runs", "diff", "--help"], ["runs", "diff", "a", "-h"],
                                   ["completion", "--help"]])
 def test_help_after_a_subcommand_is_help(argv, capsys):
