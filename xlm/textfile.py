@@ -154,6 +154,8 @@ def os_error(exc: OSError, path: Path | str | None = None) -> tuple[str, str]:
     """(what, fix) for an `OSError`: the cause in words, the path it concerns, how to fix it."""
     cause, fix = _FIXES.get(exc.errno, (exc.strerror or str(exc), "check the path, its permissions and the disk"))
     where = exc.filename if exc.filename is not None else path  # of a rename, the file that was moved
+    if exc.errno == errno.EEXIST and where is not None and os.path.isfile(where):  # mkdir where a file is
+        cause = "is a file, where a folder was to be made"
     if exc.errno == errno.ENOTDIR and where is not None:
         blocking = next((p for p in reversed(Path(where).parents) if os.path.isfile(p)), None)
         if blocking is not None:  # name the file in the way, not the path that runs through it

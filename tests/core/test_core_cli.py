@@ -214,7 +214,7 @@ def test_a_value_an_object_of_xlm_cannot_take_is_two_lines(tmp_path):
 
 
 @pytest.mark.parametrize("override, said", [
-    ("hydra.run.dir=afile", "afile: already exists"),
+    ("hydra.run.dir=afile", "afile: is a file, where a folder was to be made"),  # "already exists, and is not what was expected"
     ("hydra.run.dir=afile/sub", "afile: a file is where a folder is expected"),
     ("job_name=" + "a" * 300, "file name too long"),
 ])
