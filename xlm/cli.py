@@ -199,7 +199,7 @@ def run_hydra(args: list[str]) -> int:
     if not flags:  # one plain run: refuse what cannot run before torch is imported
         preflight.check_run_dir(overrides)
         cfg = preflight.compose(overrides)
-        preflight.check(cfg, JOB_COMMANDS, preflight.selections(overrides))
+        preflight.check(cfg, JOB_COMMANDS, preflight.selections(overrides), overrides)
         overrides += _checkpoint_job_name(cfg, overrides)
     # Hydra reads sys.argv; Lightning's DDP launcher later re-runs sys.argv in each worker,
     # so the rewritten argv must itself be a valid `xlm` command (it is: the Hydra form).

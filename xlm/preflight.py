@@ -44,9 +44,9 @@ def selections(overrides: list[str]) -> dict[str, str]:
 _NEEDED = ("seed", "trainer", "lightning_module", "optimizer")  # what every job reads directly
 
 
-def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = None) -> None:
+def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = None, overrides: list[str] = ()) -> None:
     """Refuse a job that cannot run: unknown job type, no model nor checkpoint, a GPU that is not
-    there. `chosen`: the command line's `group=option` selections (`selections`)."""
+    there. `chosen`: the command line's `group=option` selections (`selections`); `overrides`: all of it."""
     from xlm import build
 
     job_type = _value(cfg, "job_type")
@@ -61,6 +61,10 @@ def check(cfg: Any, jobs: Mapping[str, str], chosen: Mapping[str, str] | None = 
                         "give a name without '..' (to choose the folder itself: hydra.run.dir=PATH)")
     path = build.checkpoint_path(cfg, required=job_type != "train")
     if path is None:
+        if removed := next((key for key in ("model", "loss", "collator") if cfg.get(key) is None
+                            and any(o == f"~{key}" or o.startswith(f"~{key}=") for o in overrides)), None):
+            raise UserError(f"`~{removed}` on the command line removed the {removed} the job needs",  # it blamed the experiment
+                            f"drop ~{removed} (to use another one, select it: {'model_type' if removed == 'loss' else removed}=NAME)")
         build.require_model(cfg, (chosen or {}).get("experiment"))
     if not _interpolated(cfg, "seed"):  # refused before torch is imported
         build.seed_of(cfg)

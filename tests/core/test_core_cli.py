@@ -167,6 +167,7 @@ REFUSE = (
         (["generate", "ckpt_path=."], "error: checkpoint '.' is not a regular file"),  # a folder or a fifo "did not exist"
         (["job_type=trian"], "error: unknown job_type 'trian'"),
         (["train", "experiment=star_easy_arlm", "job_name=../../esc"], "error: job_name=../../esc climbs out of the runs' folder"),
+        (["train", "experiment=star_easy_arlm", "~loss"], "error: `~loss` on the command line removed the loss the job needs"),
         (["train", "experiment=star_easy_arlm", "seed=abc"], "error: seed='abc' is not a whole number"),  # a traceback
         (["train", "experiment=star_easy_arlm", "seed="], "error: seed='' is not a whole number"),
         (["eval", "ckpt_path=[a,b]"], "error: ckpt_path takes one checkpoint, not a list"),  # a traceback from pathlib
