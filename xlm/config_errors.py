@@ -90,9 +90,15 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
     if message.startswith("Multiple values for ") and "override " in message:  # `- /model: x` without override
         group, _, option = message.rsplit("'override ", 1)[1].rstrip("'.").partition(": ")
         entry = defaults_entry(group.lstrip("/"), option, choices)
+        import sys
+
+        bare = group.lstrip("/")
+        if entry is None and f"+{bare}={option}" in sys.argv[1:]:  # `+callbacks=none` on the command line, not a file
+            return UserError(f"`+{bare}={option}` adds {bare} a second time (the defaults list already selects it)",
+                             f"drop the +: {bare}={option}")
         where = f"{shown_at(*entry)}: " if entry else ""
         return UserError(f"{where}`{group}: {option}` selects {group} a second time (the defaults list already does)",
-                         f"write `- override /{group.lstrip('/')}: {option}`")
+                         f"write `- override /{bare}: {option}`")
     if message.startswith("Ambiguous value for argument '"):  # a sweep without -m
         override = message.split("'", 1)[1].rsplit("'", 1)[0]
         key = override.split("=", 1)[0]

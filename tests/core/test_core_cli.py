@@ -105,6 +105,7 @@ def test_two_hydra_modes_at_once_are_two_lines(capsys):
         ("job_name=é漢字", "cannot parse the override `job_name=é漢字`", "quote the value for Hydra, and that in quotes "
          "for the shell: \"job_name='é漢字'\""),
         ("=1", "error: `=1` gives a value to no key", "write KEY=VALUE (e.g. seed=1), or GROUP=OPTION"),  # it named `GROUP=null`
+        ("+callbacks=none", "error: `+callbacks=none` adds callbacks a second time", "drop the +: callbacks=none"),  # a file's fix
         # Python's 4,300-digit limit on int(): a ValueError traceback from Hydra's override parser
         ("trainer.max_steps=" + "9" * 5000, "cannot parse the override `trainer.max_steps=99999", "write a smaller value"),
     ],
