@@ -149,6 +149,8 @@ def _override(word: str, job_named: bool) -> list[str]:
     keys = [f"{group}=" for group in groups] + ([] if job_named else ["job_type="])
     node, _, _ = key.rpartition(".")
     keys += [f"{node + '.' if node else ''}{name}" for name in _config_keys(node) if not (job_named and name == "job_type=")]
+    if "+" in prefix:  # `+KEY` adds what the config lacks: every key and group here it has (xlm refuses `+optimizer.lr=`)
+        keys = [k for k in keys if k.endswith(".")]  # a node to add a new key under
     return _matching([f"{prefix}{k}" for k in keys], word)
 
 

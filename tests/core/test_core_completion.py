@@ -32,7 +32,10 @@ def shell_env(tmp_path: Path) -> dict:
         ("xlm train trainer.max_s", ["trainer.max_steps="]),
         ("xlm job_type=eval trainer.max_s", ["trainer.max_steps="]),
         ("xlm train trainer_strategy=d", ["trainer_strategy=ddp"]),
-        ("xlm train +optimizer.l", ["+optimizer.lr="]),
+        # `+KEY` adds what the config lacks: `+optimizer.lr=` (xlm refuses it: drop the +) was offered
+        ("xlm train +optimizer.l", []),
+        ("xlm train +optim", ["+optimizer."]),
+        ("xlm train +callb", []),
         ("xlm train debug=", ["debug=null", "debug=overfit"]),
         ("xlm train -m", ["-m"]),
         ("xlm models ", []),
