@@ -56,23 +56,23 @@ def install(project: Project, options: Options, frozen: bool = False) -> Outcome
     try:
         return _install(project, options, frozen)
     except OSError as exc:
-        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not _up_to_date_read_only(project):
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or (lock := _as_locked_read_only(project)) is None:
             raise
-        lock = project.lock()  # a project on a read-only mount (a container image) that is as locked: nothing to write
-        return Outcome(lock, lock)
+        return Outcome(lock, lock)  # a project on a read-only mount (a container image) that is as locked: nothing to write
 
 
-def _up_to_date_read_only(project: Project) -> bool:
-    """Whether a project xpm cannot write (so cannot lock) holds what its lock pins: the lock as
-    `.xlm_models` asks, every git model's folder its locked content (read, not written: a stamp
-    whose stat data disagree is checked by re-hashing), and no installed model left to remove."""
+def _as_locked_read_only(project: Project) -> Lock | None:
+    """The lock of a project xpm cannot write (so cannot lock) that holds what the lock pins, else
+    None: the lock as `.xlm_models` asks, every git model's folder its locked content (read, not
+    written: a stamp whose stat data disagree is checked by re-hashing), no installed model left
+    to remove."""
     entries, lock = project.entries(), project.lock()
     if lock is None or frozen_diff(entries, lock):
-        return False
+        return None
     git = [lock.entries[e.name] for e in entries if e.is_git]
     if any(vendor.freshness(project.root, entry.name, entry.commit, entry.hash) != "fresh" for entry in git):
-        return False
-    return set(vendor.installed_names(project.root)) <= {entry.name for entry in git}
+        return None
+    return lock if set(vendor.installed_names(project.root)) <= {entry.name for entry in git} else None
 
 
 def _install(project: Project, options: Options, frozen: bool) -> Outcome:

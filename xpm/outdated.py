@@ -46,8 +46,8 @@ def rows(entries, lock, refs: dict[str, RefList | None]) -> list[Row]:
             out.append(Row(entry.name, src.ref or "-", shown_lock, UNKNOWN, UNKNOWN, False))
             continue
         allowed = newest_allowed(src.ref, known)
-        if locked is not None and src.ref is not None and locked.resolved == "":  # a commit id (or an annotated
-            allowed = Resolved(locked.commit, "")                                # tag's own id) pins that commit
+        if locked is not None and locked.pins_commit():
+            allowed = Resolved(locked.commit, "")
         elif kept_pin(locked, entry, known) is not None:
             allowed = None  # a tag pin whose tag is gone: `xpm update` keeps its commit
         if allowed is not None and not isinstance(allowed, Resolved):  # a short commit id off every ref tip:

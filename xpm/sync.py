@@ -97,8 +97,7 @@ def plan(entries: list[Entry], lock: Lock | None, update: set[str] | None) -> tu
             continue
         # A commit id pins that commit: `update` re-reads no ref for it (a new branch whose tip
         # shares a short id's digits would move it). A tag pin is re-read: the tag may have moved.
-        pinned = previous is not None and entry.source.ref is not None and previous.resolved == ""
-        keep = previous is not None and previous.matches(entry) and not (update and entry.name in update and not pinned)
+        keep = previous is not None and previous.matches(entry) and not (update and entry.name in update and not previous.pins_commit())
         revision = Locked(previous.commit, previous.resolved or "", previous.hash) if keep else Deferred(entry.source.ref)
         jobs.append(Job(entry, revision, previous))
     return jobs, fixed

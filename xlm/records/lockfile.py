@@ -75,6 +75,11 @@ class LockEntry(NamedTuple):
             return (self.kind, self.source, self.requested, self.subdir) == ("git", src.url, src.ref, src.subdir)
         return (self.kind, self.source) == ("local", entry.text)
 
+    def pins_commit(self) -> bool:
+        """Whether it was locked from a commit id (or an annotated tag's own id), which names that
+        commit for good: `xpm update` reads no ref again for it."""
+        return self.kind == "git" and self.requested is not None and self.resolved == ""
+
     def spec(self) -> str:
         if self.kind == "local":
             return self.source
