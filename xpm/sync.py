@@ -293,6 +293,7 @@ def run_jobs(jobs: list[Job], project: Project, options: Options) -> None:
     from xpm.validation_worker import inspecting
 
     parallel = len(ordered) > 1 and options.jobs > 1  # forked before run_all starts any thread
+    options.git.start_probes(network=not options.offline)
     with holding_cache(shared=True), inspecting(parallel) as inspector:  # each remote's own lock is taken in _work_remote
         options.submit = inspector.submit
         try:  # a failed remote's exception is its result: every staged folder is cleaned below

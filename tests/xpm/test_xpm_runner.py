@@ -165,3 +165,40 @@ def test_the_version_is_asked_once_per_process(git_env, tmp_path, monkeypatch):
     for _ in range(3):
         Git(str(counting)).run(["--version"])
     assert (tmp_path / "asked").read_text() == "x\n"
+
+
+def _counting_git(tmp_path, version_line=None):
+    counting = tmp_path / "bin" / "git"
+    counting.parent.mkdir(exist_ok=True)
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout.strip()
+    said = f"echo '{version_line}'; exit 0" if version_line else f"exec {real} --version"
+    counting.write_text(f"#!/bin/sh\nif [ \"$1\" = --version ]; then echo x >> {tmp_path}/asked; {said}; fi\nexec {real} \"$@\"\n")
+    counting.chmod(0o755)
+    return str(counting)
+
+
+def test_a_version_asked_ahead_is_read_once_and_judged_as_before(git_env, tmp_path):
+    git = Git(_counting_git(tmp_path))
+    git.start_probes(network=True)
+    git.start_probes(network=True)  # a second start asks nothing more
+    assert git.run(["--version"]).returncode == 0 and Git(git.executable).version >= command.MIN_VERSION
+    assert (tmp_path / "asked").read_text() == "x\n"
+    (tmp_path / "old").mkdir()
+    old = Git(_counting_git(tmp_path / "old", "git version 2.20.1"))
+    old.start_probes(network=False)
+    with pytest.raises(GitTooOld, match="'git version 2.20.1', xpm needs git 2.25 or newer"):
+        old.run(["status"])
+    assert old.executable not in command._versions and old.executable not in command._version_probes  # asked again next time
+
+
+def test_a_command_started_ahead_reports_as_subprocess_run_would(tmp_path):
+    from xpm.git.processes import Started
+
+    with pytest.raises(OSError):
+        Started([str(tmp_path / "no-such-program")]).result()
+    slow = Started(["sh", "-c", "echo started; exec sleep 30"])
+    with pytest.raises(subprocess.TimeoutExpired):
+        slow.result(timeout=0.3)
+    assert slow.proc.returncode is not None  # killed and reaped, as subprocess.run leaves it
+    done = Started(["sh", "-c", "echo out; echo err >&2; exit 3"]).result(timeout=10)
+    assert (done.returncode, done.stdout, done.stderr) == (3, b"out\n", b"err\n")

@@ -12,7 +12,6 @@ remembered (`FileMemo`) from the last start: `xlm.external.config_files` reads t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from xlm.external.yaml_values import loaded_key, too_deep, too_long_integer
@@ -304,8 +303,7 @@ def hydra_header(text: str) -> dict[str, str]:
     return header
 
 
-@dataclass(frozen=True)
-class CommandLine:
+class CommandLine(NamedTuple):
     """One entry of ``commands.yaml``; ``function`` is None when the entry is malformed."""
 
     name: str

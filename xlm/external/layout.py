@@ -16,14 +16,13 @@ package wins: it is what the seed's rule has always imported.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 _NOT_PACKAGES = ("tests", "test")
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """A model's package: its import name, its folder, and whether the root is the package."""
 
     package: str

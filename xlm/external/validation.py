@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 from xlm.config_groups import MAX_CONFIG_FOLDERS, TooManyFolders, walk_config_tree
 from xlm.external.cache import FileMemo
@@ -41,8 +40,7 @@ COMMANDS_FILE = "commands.yaml"
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """A command a model adds to ``xlm`` (from ``configs/commands.yaml``)."""
 
     name: str
@@ -52,21 +50,24 @@ class Command:
     where: str
 
 
-@dataclass
 class ModelInfo:
-    """What static inspection learned about one model folder (and what is wrong with it)."""
+    """What static inspection learned about one model folder (and what is wrong with it). A
+    plain class, as the records validation imports are: a dataclass imports `inspect` (~6 ms
+    of each validation process, `docs/architecture.md`)."""
 
-    name: str
-    root: Path
-    package: str | None = None
-    package_dir: Path | None = None
-    flat: bool = False  # the root is itself the package (xlm-core's layout)
-    configs_dir: Path | None = None
-    config_files: list[str] = field(default_factory=list)  # posix paths relative to configs_dir
-    commands: list[Command] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)  # bad targets: only a job that uses one fails
-    source: PackageSource | None = field(default=None, repr=False, compare=False)  # the package's files, read once
+    def __init__(self, name: str, root: Path, package: str | None = None, package_dir: Path | None = None,
+                 flat: bool = False):
+        self.name, self.root, self.package, self.package_dir = name, root, package, package_dir
+        self.flat = flat  # the root is itself the package (xlm-core's layout)
+        self.configs_dir: Path | None = None
+        self.config_files: list[str] = []  # posix paths relative to configs_dir
+        self.commands: list[Command] = []
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []  # bad targets: only a job that uses one fails
+        self.source: PackageSource | None = None  # the package's files, read once
+
+    def __repr__(self) -> str:
+        return f"ModelInfo({self.name!r}, {str(self.root)!r}, package={self.package!r}, problems={len(self.problems)})"
 
     @property
     def import_dir(self) -> Path | None:

@@ -31,7 +31,7 @@ from xpm import settings
 from xpm.errors import GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RemoteError, RemoteUnreachable
 from xpm.git import transport
 from xpm.git.failures import classify
-from xpm.git.processes import dying_with_xpm, kill, signal_kill
+from xpm.git.processes import Started, ask_setpriv, dying_with_xpm, kill, signal_kill
 from xpm.interrupt import Stopped
 
 MIN_VERSION = (2, 25)
@@ -63,6 +63,7 @@ _ENV_KEEP_RE = re.compile(r"^GIT_(?:TRACE\w*|CONFIG_(?:KEY|VALUE)_\d+)$")
 
 _versions: dict[str, tuple[int, ...]] = {}  # executable -> version, checked once per process
 _versions_lock = threading.Lock()  # the threads of a parallel install start together: one asks, the others wait
+_version_probes: dict[str, Started] = {}  # executable -> `git --version` started by `Git.start_probes`
 
 
 def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -126,9 +127,9 @@ class Git:
                 self._ask_version()
 
     def _ask_version(self) -> None:
+        probe = _version_probes.pop(self.executable, None) or Started([self.executable, "--version"], env=scrubbed_environ())
         try:
-            out = subprocess.run([self.executable, "--version"], capture_output=True, stdin=subprocess.DEVNULL,
-                                 env=scrubbed_environ(), timeout=60).stdout.decode(errors="replace").strip()
+            out = probe.result(timeout=60).stdout.decode(errors="replace").strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
             out = f"(cannot run: {exc})"
         self._trace(["--version"], out)
@@ -136,6 +137,18 @@ class Git:
         if version is None or version < MIN_VERSION:
             raise GitTooOld(self.executable, out or "(nothing)", ".".join(map(str, MIN_VERSION)))
         _versions[self.executable] = version
+
+    def start_probes(self, network: bool) -> None:
+        """Start asking what the first commands need answered (git's version and, for `network`
+        commands, whether setpriv works) without waiting: the answers come while xpm forks its
+        validation process and starts its threads (a probe nobody reads ends on its own)."""
+        if not self.executable:
+            return
+        with _versions_lock:
+            if self.executable not in _versions and self.executable not in _version_probes:
+                _version_probes[self.executable] = Started([self.executable, "--version"], env=scrubbed_environ())
+        if network:
+            ask_setpriv()
 
     def _env(self, cwd: Path | str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
         if self._environ is None:

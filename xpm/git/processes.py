@@ -53,19 +53,58 @@ def dying_with_xpm(cmd: list[str], helpers: bool = False):
     return cmd, arm
 
 
+class Started:
+    """A short command started now and read later (`result`): git's version and whether setpriv
+    works are asked while xpm forks its validation process and starts its threads, not one
+    after the other before the first fetch (`xpm.git.command.Git.start_probes`)."""
+
+    def __init__(self, cmd: list[str], **kwargs):
+        self.args = cmd
+        try:
+            self.proc: subprocess.Popen | None = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                                  stderr=subprocess.PIPE, **kwargs)
+            self.error: OSError | None = None
+        except OSError as exc:  # raised by `result`, where the caller of subprocess.run would get it
+            self.proc, self.error = None, exc
+
+    def result(self, timeout: float | None = None) -> subprocess.CompletedProcess:
+        """As `subprocess.run(..., capture_output=True, timeout=timeout)` would have returned or raised."""
+        if self.proc is None:
+            raise self.error
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except BaseException:  # the timeout, or Ctrl-C: as subprocess.run, leave no process behind
+            kill(self.proc, False)
+            raise
+        return subprocess.CompletedProcess(self.args, self.proc.returncode, out, err)
+
+
 _setprivs: dict[str, str | None] = {}
 _asking = threading.Lock()  # the threads of a parallel install start their first git at once
+_setpriv_probe: list[tuple[str | None, Started | None]] = []  # started by `ask_setpriv`, read by `_setpriv`
+
+
+def ask_setpriv() -> None:
+    """Start asking `setpriv` whether it works (see `_setpriv`), without waiting for the answer."""
+    if not sys.platform.startswith("linux"):
+        return
+    with _asking:
+        if "found" not in _setprivs and not _setpriv_probe:
+            _setpriv_probe.append(_probe_setpriv())
+
+
+def _probe_setpriv() -> tuple[str | None, Started | None]:
+    found = shutil.which("setpriv")  # it runs itself: no search of PATH for a program to run
+    return found, Started([found, "--pdeathsig", "KILL", "--", found, "--version"]) if found else None
 
 
 def _setpriv() -> str | None:
     """`setpriv` if it is there and knows --pdeathsig (util-linux 2.33+), asked once per process."""
     with _asking:
         if "found" not in _setprivs:
-            found = shutil.which("setpriv")
-            try:  # it runs itself: no search of PATH for a program to run
-                works = found is not None and subprocess.run([found, "--pdeathsig", "KILL", "--", found, "--version"],
-                                                             stdin=subprocess.DEVNULL, capture_output=True,
-                                                             timeout=10).returncode == 0
+            found, probe = _setpriv_probe.pop() if _setpriv_probe else _probe_setpriv()
+            try:
+                works = probe is not None and probe.result(timeout=10).returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 works = False
             _setprivs["found"] = found if works else None
