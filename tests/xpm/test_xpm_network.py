@@ -68,25 +68,26 @@ def test_sigterm_is_undone_as_ctrl_c_is_and_stops_git(project, git_env, servers,
     assert list(project.iterdir()) == [] and list((git_env.cache / "git" / "db").iterdir()) == []
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
-@pytest.mark.parametrize("setpriv", [True, False])
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="xpm guards its gits on Linux")
+@pytest.mark.parametrize("awk", [True, False])
 @pytest.mark.parametrize("scheme", ["git", "http", "ssh"])
-def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch, tmp_path, setpriv, scheme):
+def test_git_dies_with_an_xpm_killed_by_sigkill(project, git_env, servers, monkeypatch, tmp_path, awk, scheme):
     """Network gits run in sessions of their own: a SIGKILL of xpm (the OOM killer, `timeout -k`)
     left them running, outside the mirror's lock, against a remote that never answers forever.
-    Without util-linux's `setpriv`, xpm asks for the signal itself before git's exec. Over http
-    and ssh the connection is held by git's children (git-remote-http, ssh), which outlived it."""
+    xpm's watcher (an awk whose input is a pipe only xpm writes to) kills their groups when xpm
+    is gone; without awk, xpm asks for the kernel's parent-death signal before git's exec. Over
+    http and ssh the connection is held by git's children (git-remote-http, ssh), which outlived it."""
     import os
     import signal
 
     silent = servers(Silent)
     monkeypatch.setenv("XPM_INSECURE_HOSTS", "127.0.0.1")
-    if not setpriv:  # a PATH with git only
+    if not awk:  # a PATH with git only
         (tmp_path / "bin").mkdir()
         for tool in ("git", "ssh"):
             (tmp_path / "bin" / tool).symlink_to(shutil.which(tool))
         monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-        assert shutil.which("setpriv", path=os.environ["PATH"]) is None
+        assert shutil.which("awk", path=os.environ["PATH"]) is None
     proc = _xpm_process(project, "add", silent.url(scheme, "lab/zlm"))
     deadline = time.monotonic() + 30
     while silent.requests < 1 and time.monotonic() < deadline:

@@ -31,7 +31,7 @@ from xpm import settings
 from xpm.errors import GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RemoteError, RemoteUnreachable
 from xpm.git import transport
 from xpm.git.failures import classify
-from xpm.git.processes import Started, ask_setpriv, dying_with_xpm, kill, signal_kill
+from xpm.git.processes import Started, dying_with_xpm, kill, signal_kill, watcher
 from xpm.interrupt import Stopped
 
 MIN_VERSION = (2, 25)
@@ -139,16 +139,16 @@ class Git:
         _versions[self.executable] = version
 
     def start_probes(self, network: bool) -> None:
-        """Start asking what the first commands need answered (git's version and, for `network`
-        commands, whether setpriv works) without waiting: the answers come while xpm forks its
-        validation process and starts its threads (a probe nobody reads ends on its own)."""
+        """Start what the first commands need (git's version, asked; for `network` commands, the
+        `xpm.git.processes.Watcher`) without waiting: git answers while xpm forks its validation
+        process and starts its threads (an answer nobody reads ends on its own)."""
         if not self.executable:
             return
         with _versions_lock:
             if self.executable not in _versions and self.executable not in _version_probes:
                 _version_probes[self.executable] = Started([self.executable, "--version"], env=scrubbed_environ())
-        if network:
-            ask_setpriv()
+        if network and sys.platform.startswith("linux"):
+            watcher()
 
     def _env(self, cwd: Path | str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
         if self._environ is None:
@@ -267,9 +267,11 @@ class Git:
         group = timeout is not None and os.name == "posix"
         if self.stopped.is_set():
             raise Stopped()
-        cmd, arm = dying_with_xpm(cmd, helpers) if group else (cmd, None)
+        cmd, arm, watching = dying_with_xpm(cmd, helpers) if group else (cmd, None, None)
         proc = subprocess.Popen(cmd, cwd=cwd, env=self._env(cwd, env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group, preexec_fn=arm)
+        if watching is not None:
+            watching.watch(proc.pid)
         self._started(proc, group)
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -283,6 +285,8 @@ class Git:
         finally:
             with self._lock:
                 self._running.pop(proc, None)
+            if watching is not None and proc.returncode is not None:  # reaped; one that would not die stays watched
+                watching.forget(proc.pid)
         if self.stopped.is_set():  # killed by `stop`: what it said means nothing
             self._trace(args, "stopped")
             raise Stopped()

@@ -1,6 +1,6 @@
 """How the git processes xpm starts end: killed with their group when they run too long or
 Ctrl-C stops them (`kill`, `signal_kill`), and with xpm itself when xpm is killed
-(`dying_with_xpm`, Linux's parent-death signal). `xpm.git.command` runs them.
+(`dying_with_xpm`). `xpm.git.command` runs them.
 """
 
 from __future__ import annotations
@@ -13,33 +13,23 @@ import sys
 import threading
 
 
-# A network git over http or ssh works through child processes (git-remote-http and fetch-pack,
-# which writes into the mirror; ssh) that a parent-death signal never reaches: the kernel sends
-# it to the one process that asked. So for those, the process that asks is this shell: it runs
-# git in the background and, when that signal comes (SIGTERM, which a shell can catch), kills
-# its whole process group, git's helpers included. A git killed by a signal is reported as such
-# (the shell sends itself the same signal), as callers read signals (SIGPIPE) from it.
-_GROUP_KEEPER = ('trap "kill -KILL 0" TERM; "$@" & wait $!; s=$?; '
-                 '[ "$s" -gt 128 ] && { trap - TERM; kill -$((s - 128)) $$; }; exit "$s"')
-
-
 def dying_with_xpm(cmd: list[str], helpers: bool = False):
-    """`cmd` made to die with xpm on Linux, and the function to run before its exec that does it,
-    if any: in a session of its own (so that a timeout can kill its helpers), no terminal
-    signal reaches a network git, and an xpm killed with SIGKILL (`timeout -k`, the OOM killer,
-    a CI runner's hard cancel) could not stop it: it would run on, into the mirror, after xpm's
-    lock of it is gone, and against a remote that never answers, forever. The kernel signals it
-    when the thread that started it (and waits for it) ends. util-linux's `setpriv` asks for
-    that before it runs git: ~1 ms, while a Python function before exec makes every start a
-    `fork` that holds the GIL (~4 ms), so that is only the fallback. With `helpers` (http,
-    ssh: git's work is done by its children), the signal goes to `_GROUP_KEEPER` instead."""
+    """`cmd` made to die with xpm, the function to run before its exec that does it (if any), and
+    the `Watcher` to tell its process group to (if any). A network git runs in a session of its
+    own (so that a timeout can kill its helpers) that no terminal signal reaches, so an xpm
+    killed with SIGKILL (`timeout -k`, the OOM killer, a CI runner's hard cancel) could not stop
+    it: it would run on, into the mirror, after xpm's lock of it is gone, and against a remote
+    that never answers, forever. The `Watcher` kills its whole group, git's helpers included
+    (git-remote-http, ssh). Without one (no awk), Linux's parent-death signal is asked for
+    before exec, which makes every start a `fork` that holds the GIL (~4 ms), so that is only
+    the fallback; with `helpers`, the signal goes to `_GROUP_KEEPER`."""
     if not sys.platform.startswith("linux"):
-        return cmd, None
+        return cmd, None, None
+    if (found := watcher()) is not None:
+        return cmd, None, found
     death = signal.SIGKILL
     if helpers:
         cmd, death = ["/bin/sh", "-c", _GROUP_KEEPER, "sh", *cmd], signal.SIGTERM
-    if (setpriv := _setpriv()) is not None:
-        return [setpriv, "--pdeathsig", death.name.removeprefix("SIG"), "--", *cmd], None
     import ctypes
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -50,13 +40,86 @@ def dying_with_xpm(cmd: list[str], helpers: bool = False):
         if os.getppid() != parent:  # xpm died before the line above
             os._exit(1)
 
-    return cmd, arm
+    return cmd, arm, None
+
+
+# A parent-death signal reaches the one process that asked, not git's helpers (git-remote-http
+# and fetch-pack, which writes into the mirror; ssh) that hold the connection. So over http and
+# ssh the process that asks is this shell: it runs git in the background and, when that signal
+# comes (SIGTERM, which a shell can catch), kills its whole process group. A git killed by a
+# signal is reported as such (the shell sends itself the same signal), as callers read signals.
+_GROUP_KEEPER = ('trap "kill -KILL 0" TERM; "$@" & wait $!; s=$?; '
+                 '[ "$s" -gt 128 ] && { trap - TERM; kill -$((s - 128)) $$; }; exit "$s"')
+
+# The watcher's program: `PID` adds a process group, `-PID` removes it; at the end of its input,
+# every group left is killed.
+_WATCH = ('$0 ~ /^[0-9]+$/ { left[$0] = 1; next } $0 ~ /^-[0-9]+$/ { delete left[substr($0, 2)] } '
+          'END { for (group in left) system("kill -s KILL -- -" group " 2>/dev/null") }')
+
+
+class Watcher:
+    """One `awk` per xpm process that outlives it and kills the network gits it leaves. xpm tells
+    it each network git's process group when it starts (`watch`) and once it is reaped
+    (`forget`), through a pipe whose only writer is xpm (its end is never inherited: not by git,
+    not by awk): when xpm exits, or is killed, the kernel closes that end, and awk kills the
+    groups still running. One process start per xpm, where a parent-death signal cost an exec of
+    `setpriv` (and of a shell, over http and ssh) per network git: ~4 % of a cold install of 20
+    models on 2 cores (docs/benchmarks.md). Its own session: the terminal's Ctrl-C, which xpm
+    handles by stopping its gits, does not end it first."""
+
+    def __init__(self, awk: str):
+        read, self._end = os.pipe()
+        try:
+            self.proc = subprocess.Popen([awk, _WATCH], stdin=read, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
+        except OSError:
+            os.close(self._end)
+            raise
+        finally:
+            os.close(read)
+        self.groups: set[int] = set()  # watched and not yet forgotten: given again to a watcher that replaces this one
+
+    def watch(self, pid: int) -> None:
+        self.groups.add(pid)
+        self._say(f"{pid}\n")
+
+    def forget(self, pid: int) -> None:
+        self.groups.discard(pid)
+        self._say(f"-{pid}\n")
+
+    def _say(self, line: str) -> None:
+        try:
+            os.write(self._end, line.encode())  # a line is far below PIPE_BUF: written whole, never interleaved
+        except OSError:  # it was killed: `watcher` starts another
+            pass
+
+
+_watchers: list[Watcher | None] = []  # the one of this process (None: no awk), made when first needed
+_watching = threading.Lock()
+
+
+def watcher() -> Watcher | None:
+    """This process's `Watcher`, started when first asked for, again if it ended (it is given the
+    groups the ended one watched); None where there is no awk to run."""
+    with _watching:
+        if _watchers and (_watchers[0] is None or _watchers[0].proc.poll() is None):
+            return _watchers[0]
+        ended = _watchers.pop() if _watchers else None
+        awk = shutil.which("awk")
+        try:
+            found = Watcher(awk) if awk else None
+        except OSError:  # out of processes or descriptors: git asks for the parent-death signal itself
+            found = None
+        if found is not None and ended is not None:
+            for pid in list(ended.groups):  # a copy: other threads add and remove
+                found.watch(pid)
+        _watchers.append(found)
+        return found
 
 
 class Started:
-    """A short command started now and read later (`result`): git's version and whether setpriv
-    works are asked while xpm forks its validation process and starts its threads, not one
-    after the other before the first fetch (`xpm.git.command.Git.start_probes`)."""
+    """A short command started now and read later (`result`): git's version is asked while xpm
+    forks its validation process and starts its threads (`xpm.git.command.Git.start_probes`)."""
 
     def __init__(self, cmd: list[str], **kwargs):
         self.args = cmd
@@ -77,38 +140,6 @@ class Started:
             kill(self.proc, False)
             raise
         return subprocess.CompletedProcess(self.args, self.proc.returncode, out, err)
-
-
-_setprivs: dict[str, str | None] = {}
-_asking = threading.Lock()  # the threads of a parallel install start their first git at once
-_setpriv_probe: list[tuple[str | None, Started | None]] = []  # started by `ask_setpriv`, read by `_setpriv`
-
-
-def ask_setpriv() -> None:
-    """Start asking `setpriv` whether it works (see `_setpriv`), without waiting for the answer."""
-    if not sys.platform.startswith("linux"):
-        return
-    with _asking:
-        if "found" not in _setprivs and not _setpriv_probe:
-            _setpriv_probe.append(_probe_setpriv())
-
-
-def _probe_setpriv() -> tuple[str | None, Started | None]:
-    found = shutil.which("setpriv")  # it runs itself: no search of PATH for a program to run
-    return found, Started([found, "--pdeathsig", "KILL", "--", found, "--version"]) if found else None
-
-
-def _setpriv() -> str | None:
-    """`setpriv` if it is there and knows --pdeathsig (util-linux 2.33+), asked once per process."""
-    with _asking:
-        if "found" not in _setprivs:
-            found, probe = _setpriv_probe.pop() if _setpriv_probe else _probe_setpriv()
-            try:
-                works = probe is not None and probe.result(timeout=10).returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                works = False
-            _setprivs["found"] = found if works else None
-        return _setprivs["found"]
 
 
 def signal_kill(proc: subprocess.Popen, group: bool) -> None:
