@@ -20,6 +20,7 @@ its top.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -102,7 +103,17 @@ class _Main:
         stop_on_sigterm()
         try:
             code = _main()
-            return _click_main()() if code is None else code
+            if code is not None:
+                # A plain install ends here, its output written (`_echo` flushes each line) and
+                # every file closed: Python's finalization would tear down each module and
+                # thread state, to free nothing the exit does not (~3.5 ms after a cold install).
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except (OSError, ValueError):  # the reader left, or the stream is closed: nothing to keep
+                        pass
+                os._exit(code)
+            return _click_main()()
         except KeyboardInterrupt as exc:  # Ctrl-C while click is imported, before a command could report it
             return report(exc, False, _echo)
         finally:
