@@ -41,6 +41,8 @@ class XpmGroup(click.Group):
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
             raise _usage(exc) from None
+        except OSError as exc:  # writing `--help`: `xpm --help | head -1` ends 141, as a command's output does
+            raise click.exceptions.Exit(report(exc, False, click.echo)) from None
 
     def invoke(self, ctx: click.Context):
         try:

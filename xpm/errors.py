@@ -52,6 +52,18 @@ class GitError(XpmError):
         return super().render() + ("\n  git said:\n    " + self.stderr.replace("\n", "\n    ") if self.stderr else "")
 
 
+class GitStuck(XpmError):
+    """A local git command ran past XPM_NETWORK_TIMEOUT: only a config git cannot finish reading makes one wait."""
+
+    def __init__(self, args: list[str], seconds: float, cwd: str | None = None):
+        where = f" in {cwd}" if cwd else ""
+        super().__init__(
+            f"`git {' '.join(args[:2])}` did not finish within {seconds:g} s (XPM_NETWORK_TIMEOUT){where}; git was stopped",
+            "git waits like this when it cannot finish reading its config files (an include of a fifo, a home folder "
+            "on a network mount that stopped answering): check `git config --list --show-origin`",
+        )
+
+
 class MirrorDamaged(GitError):
     """git could not read the cache's mirror (truncated or damaged pack, missing object):
     sync fetches it again into a fresh mirror once before reporting `CorruptMirror`."""
@@ -274,7 +286,7 @@ def from_os_error(exc: OSError) -> XpmError:
     cache = cache_dir()
     what, fix = os_error(exc)
     if exc.filename is None:  # a write to an open file: the path is not known here
-        what += f" (while writing in the project or the cache {cache})"
+        what += f" (while writing in the project, the cache {cache} or xpm's output)"
     if exc.filename is None or _inside(str(exc.filename), cache) or _inside(str(cache), exc.filename):  # or a folder above it
         fix += f"; for the cache, XPM_CACHE_DIR may name another folder (now {cache})"
     return XpmError(what, fix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -89,3 +90,16 @@ def test_ctrl_c_that_python_wrapped_while_a_module_loads_is_an_interrupt_not_a_b
     except RuntimeError as wrapped:
         code = cli.report(wrapped, False, lambda text, err=False: said.append(text))
     assert code == 143 and said == ["terminated: nothing half-written is left; run the command again to finish it"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_help_that_cannot_be_written_is_reported_not_a_traceback():
+    """`xpm --help | true` ended 1 (click's own answer to a reader that left) and `xpm --help
+    >/dev/full` with a traceback: a command's output ends 141 and two lines (fuzzing)."""
+    reader_left = subprocess.run(f"{sys.executable} -m xpm.cli --help | true; exit ${{PIPESTATUS[0]}}", shell=True,
+                                 executable="/bin/bash", capture_output=True, text=True, timeout=120)
+    assert (reader_left.returncode, reader_left.stderr) == (141, "")
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-m", "xpm.cli", "--help"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert out.returncode == 1 and out.stderr.startswith("error: no space left on the device (while writing in the project, "), out.stderr
+    assert "xpm's output)\n  fix: " in out.stderr and "Traceback" not in out.stderr

@@ -202,3 +202,24 @@ def test_a_command_started_ahead_reports_as_subprocess_run_would(tmp_path):
     assert slow.proc.returncode is not None  # killed and reaped, as subprocess.run leaves it
     done = Started(["sh", "-c", "echo out; echo err >&2; exit 3"]).result(timeout=10)
     assert (done.returncode, done.stdout, done.stderr) == (3, b"out\n", b"err\n")
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_a_config_git_cannot_finish_reading_stops_xpm_with_a_message(lab, project, git_env, tmp_path, monkeypatch, cache):
+    """A gitconfig that includes a fifo (or a home on a network mount that stopped answering)
+    makes every git wait for ever; local commands had no limit, so xpm waited in silence. The
+    first git command of a cold sync reads the user's config (`git config`), of a warm one asks
+    the mirror what it holds (`cat-file --batch-check`): both are bounded now."""
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    if cache == "cold":
+        subprocess.run(["rm", "-rf", str(git_env.cache)], check=True)
+    subprocess.run(["rm", "-rf", str(project / "xlm_models")], check=True)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    git_env.add_config(f"[include]\n\tpath = {fifo}\n")
+    monkeypatch.setenv("XPM_NETWORK_TIMEOUT", "1")
+    out = xpm(project, "install", code=1)
+    first = "config -z" if cache == "cold" else "cat-file --batch-check=%(objectname) %(objecttype)"
+    assert out.stderr.startswith(f"error: `git {first}` did not finish within 1 s (XPM_NETWORK_TIMEOUT) in {git_env.cache}"), out.stderr
+    assert "  fix: git waits like this when it cannot finish reading its config files" in out.stderr
+    assert not (project / "xlm_models" / "zlm").exists()

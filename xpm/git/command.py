@@ -28,7 +28,7 @@ from pathlib import Path
 
 from xlm.shown import redact
 from xpm import settings
-from xpm.errors import GitMissing, GitTooOld, MirrorDamaged, NetworkTimeout, RemoteError, RemoteUnreachable
+from xpm.errors import GitMissing, GitStuck, GitTooOld, MirrorDamaged, NetworkTimeout, RemoteError, RemoteUnreachable
 from xpm.git import transport
 from xpm.git.failures import classify
 from xpm.git.processes import Started, dying_with_xpm, kill, signal_kill, watcher
@@ -180,7 +180,7 @@ class Git:
         """
         if url is not None:
             return self._network(args, cwd, url, check, text)
-        proc = self._exec(args, cwd)
+        proc = self._local(args, cwd)
         if proc.returncode != 0:
             error = classify(args, proc.returncode, proc.stderr, str(cwd) if cwd else None, None)
             if check or isinstance(error, MirrorDamaged):
@@ -233,7 +233,7 @@ class Git:
             if rewrites is not None and "/" in url:
                 known = transport.rewritten(url, rewrites)
             else:
-                proc = self._exec(["ls-remote", "--get-url", "--", url], cwd)
+                proc = self._local(["ls-remote", "--get-url", "--", url], cwd)
                 known = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
                 known = known or url
             with self._lock:
@@ -251,7 +251,7 @@ class Git:
         command), read in a mirror as every network command runs (so the same files apply)."""
         with self._config_lock:
             if self._user_config is None:
-                proc = self._exec(["config", "-z", "--get-regexp", transport.USER_CONFIG_PATTERN], cwd)
+                proc = self._local(["config", "-z", "--get-regexp", transport.USER_CONFIG_PATTERN], cwd)
                 if proc.returncode == 0:
                     self._user_config = transport.parse_user_config(proc.stdout)
                 elif proc.returncode == 1:  # nothing set
@@ -259,6 +259,26 @@ class Git:
                 else:  # git cannot read the config: let git answer for each URL (and fail the fetch itself)
                     self._user_config = transport.UserConfig(None, False)
             return self._user_config
+
+    def _local(self, args, cwd) -> subprocess.CompletedProcess:
+        """A local command, killed after XPM_NETWORK_TIMEOUT too: git reads its config files before
+        anything else, and waits for ever on one it cannot finish (an include of a fifo, a home
+        on a network mount that stopped answering). The first command of every sync runs here
+        or in `communicate`, so such a config stops xpm with a message, never in silence."""
+        timeout = settings.network_timeout()
+        try:
+            return self._exec(args, cwd, timeout=timeout)
+        except _Killed:
+            raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
+
+    def communicate(self, proc: subprocess.Popen, args: list[str], cwd, data):
+        """`proc.communicate(data)` for a `popen` command that reads a request and ends, bounded as `_local` is."""
+        timeout = settings.network_timeout()
+        try:
+            return proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill(proc, False)
+            raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
 
     def _exec(self, args, cwd, config=(), env=None, timeout=None, helpers=False) -> subprocess.CompletedProcess:
         """Run one command: stdout as bytes, stderr as text. With a timeout the command gets

@@ -191,7 +191,7 @@ class Database:
         args = ["cat-file", "--batch-check=%(objectname) %(objecttype)"]
         p = self.git.popen(args, cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, errors="replace")
-        out, err = p.communicate(query)
+        out, err = self.git.communicate(p, args, self.path, query)
         # A truncated pack makes its objects read as "missing", with a complaint on stderr:
         # that is a damaged mirror, not a commit to fetch.
         if p.returncode != 0 or looks_corrupt(err):
@@ -279,7 +279,7 @@ class Database:
         args = ["update-ref", "--stdin"]
         p = self.git.popen(args, cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, errors="replace")
-        _, err = p.communicate("".join(f"update refs/xpm/c/{c} {c}\n" for c in commits))
+        _, err = self.git.communicate(p, args, self.path, "".join(f"update refs/xpm/c/{c} {c}\n" for c in commits))
         if p.returncode != 0:
             raise (MirrorDamaged if looks_corrupt(err) else GitError)(args, p.returncode, err, str(self.path))
 
