@@ -111,6 +111,8 @@ def _installed_without_entry_point(group: str, option: str) -> str | None:
         except (ImportError, ValueError):
             continue
         for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            if not (os.path.isabs(folder) and os.path.isdir(folder)):  # an editable install's path hook: `.parent` would be `.`
+                continue
             for configs in (Path(folder) / "configs", Path(folder).parent / "configs"):
                 if (configs / group / f"{option}.yaml").is_file():
                     return (f"the installed package '{module}' ({folder}) has it, but its distribution '{distributions[0]}' "

@@ -277,6 +277,17 @@ def test_an_option_of_a_package_installed_without_an_entry_point_says_to_declare
     ]
 
 
+def test_configs_in_the_current_folder_are_not_blamed_on_an_installed_package(project):
+    """An editable install puts a path hook (not a folder) in a namespace package's search path,
+    whose parent is `.`: `./configs/experiment/foo.yaml` of a folder that is no model was said to
+    belong to xlm's own `hydra_plugins` (fuzzing: a clone named after its repository)."""
+    (project / "configs" / "experiment").mkdir(parents=True)
+    (project / "configs" / "experiment" / "foo.yaml").write_text("# @package _global_\n")
+    proc = xlm(project, "train", "experiment=foo")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2] == "error: unknown experiment 'foo' (in `experiment=foo`)"
+    assert "has it, but its distribution" not in proc.stderr, proc.stderr
+
+
 def test_a_typo_in_a_command_line_override_of_a_nested_group_names_the_override(project):
     """It was blamed on the model's config that selects the group (`named in model_type/brk`)."""
     (project / "brk" / "configs" / "model_type" / "brk.yaml").write_text(
