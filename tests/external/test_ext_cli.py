@@ -85,6 +85,22 @@ def test_a_commands_return_value_is_its_exit_status_or_a_clear_error(project, ca
         assert said in err and "fix: make cmdm.commands.ret return None (success) or an int from 0 to 255" in err
 
 
+@pytest.mark.parametrize("function, said", [
+    ("nosuchpkg.cmds.go", "names nosuchpkg.cmds.go: no module named 'nosuchpkg'"),
+    ("json.nosuch", "names json.nosuch: json has no attribute 'nosuch'"),
+])
+def test_a_command_whose_function_names_nothing_is_a_clear_error(project, capsys, function, said):
+    """Validation checks the paths into the model's own package; one elsewhere that names nothing
+    (a flat model vendored under another name still says `mdlm.commands...`) gave a traceback."""
+    project.model("cmdm", files={"cmdm/__init__.py": "", "cmdm/commands.py": "def f(args):\n    pass\n",
+                                 "configs/commands.yaml": f"cmdm-x: {function}\n"})
+    project.models_file("cmdm")
+    assert main(["cmdm-x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: command 'cmdm-x' of model 'cmdm' (") and said in err and "Traceback" not in err, err
+    assert "commands.yaml:1) names" in err and "  fix: give the command a function that exists" in err
+
+
 def test_a_commands_help_is_shown_on_one_line_with_controls_escaped(project, capsys):
     help_text = "line1\\nfake-cmd  pretend\\u001b[31mRED"
     project.model("cmdm", files={"cmdm/__init__.py": "", "cmdm/commands.py": "def f(args):\n    pass\n",

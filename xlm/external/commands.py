@@ -36,10 +36,16 @@ def load_function(dotted: str) -> Callable:
             if exc.name is not None and not ".".join(parts[:cut]).startswith(exc.name):
                 raise  # a missing dependency inside the module: not ours to hide
             continue
-        for attr in parts[cut:]:
+        for depth, attr in enumerate(parts[cut:], cut):
+            if not hasattr(obj, attr):
+                raise _Unnamed(f"{'.'.join(parts[:depth])} has no attribute '{attr}'")
             obj = getattr(obj, attr)
         return obj
-    raise ModuleNotFoundError(f"No module named '{parts[0]}'", name=parts[0])
+    raise _Unnamed(f"no module named '{parts[0]}'")
+
+
+class _Unnamed(LookupError):
+    """The dotted path of a command names nothing: no such module (`pkg.mod`) or attribute."""
 
 
 def skipped_command(name: str):
@@ -71,8 +77,13 @@ def run_command(command: Command, args: list[str]) -> int:
 
     A package missing from the model's imports is a `UserError` naming the file and line.
     """
+    from xlm.errors import UserError
+
     try:
         function = load_function(command.function)
+    except _Unnamed as exc:  # validation checks only the paths into the model's own package
+        raise UserError(f"command '{command.name}' of model '{command.model}' ({command.where}) names {command.function}: {exc}",
+                        "give the command a function that exists (package.module.function) in the model's commands.yaml") from None
     except ModuleNotFoundError as exc:
         from xlm.external.diagnose import missing_model_error
 
