@@ -195,7 +195,10 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
             raise _refuse(f"unknown fragment '#{show(fragment)}' (only '#subdir=path/in/repo' is supported)")
         subdir = value
         if any(part in ("", ".", "..") for part in subdir.split("/")):  # `/etc` is not `etc`: never guessed
-            raise _refuse(f"subdir '{show(value)}' must be a plain relative path inside the repository")
+            plain = "/".join(part for part in subdir.split("/") if part not in ("", "."))
+            fix = (f"write #subdir={show(plain)}" if plain and ".." not in plain.split("/") and not subdir.startswith("/")
+                   else "name a folder inside the repository, from its top: #subdir=path/to/model")
+            raise _refuse(f"subdir '{show(value)}' must be a plain relative path inside the repository", fix)
         if any(part.lower() == ".git" for part in subdir.split("/")):
             raise _refuse(f"subdir '{show(value)}' is inside a .git folder, which xpm never exports: name the model's folder")
         if subdir.startswith("-"):

@@ -61,11 +61,13 @@ ERRORS = [
     ("github.com/../../etc", "the path of 'github.com/../../etc' has a '.' or '..' component", "the repository's own path"),
     ("https://h/lab/./zlm", "the path of 'https://h/lab/./zlm' has a '.' or '..' component", "the repository's own path"),
     # a subdir is taken as written: '/etc' is not guessed to mean 'etc'
-    ("github.com/lab/mono#subdir=/etc", "subdir '/etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
-    ("github.com/lab/mono#subdir=//etc", "subdir '//etc' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/mono#subdir=/etc", "subdir '/etc' must be a plain relative path inside the repository", "from its top: #subdir=path/to/model"),
+    ("github.com/lab/mono#subdir=//etc", "subdir '//etc' must be a plain relative path inside the repository", "from its top: #subdir=path/to/model"),
+    ("github.com/lab/mono#subdir=a/../b", "subdir 'a/../b' must be a plain relative path inside the repository", "from its top: #subdir=path/to/model"),
     ("github.com/lab/mono#subdir=a/.GIT", "subdir 'a/.GIT' is inside a .git folder, which xpm never exports: name the model's folder", "host/repo[@ref][#subdir=dir]"),
-    ("github.com/lab/mono#subdir=models//zlm", "subdir 'models//zlm' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
-    ("github.com/lab/mono#subdir=zlm/", "subdir 'zlm/' must be a plain relative path inside the repository", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/mono#subdir=models//zlm", "subdir 'models//zlm' must be a plain relative path inside the repository", "write #subdir=models/zlm"),
+    ("github.com/lab/mono#subdir=./models/zlm", "subdir './models/zlm' must be a plain relative path inside the repository", "write #subdir=models/zlm"),
+    ("github.com/lab/mono#subdir=zlm/", "subdir 'zlm/' must be a plain relative path inside the repository", "write #subdir=zlm"),
     # what git would read as an option
     ("-oProxyCommand=touch@host:x", "'-oProxyCommand=touch@host:x' starts with '-' (git would read it as an option)", "host/repo"),
     ("ssh://-oProxyCommand=x/lab/m", "the host '-oProxyCommand=x' of 'ssh://-oProxyCommand=x/lab/m' starts with '-' (git would read it as an option)", "no part of a source"),
