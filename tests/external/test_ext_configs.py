@@ -265,7 +265,7 @@ def test_every_target_is_read_as_yaml_reads_it(tmp_path, collator, shown, line):
     # Hydra reads the header from the leading `# @` lines only: below a plain comment it is no header
     ("configs/experiment/mine.yaml", "# Lab experiment\n# @package _global_\njob_name: mine\n", "job_name"),
     ("configs/experiment/mine.yaml", "\n# @package _global_\n\n# Lab experiment\njob_name: mine\n", None),
-    ("configs/model_type/my_model.yaml", "# @package _group_\nloss:\n  _target_: my_model.loss.MyModelLoss\n", "loss"),
+    ("configs/model_type/my_model.yaml", "# @package _group_\nloss:\n  _target_: my_model.loss.MyModelLoss\n", None),  # below
 ])
 def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, text, key):
     """Without `# @package _global_`, `model:` in configs/model/x.yaml is `model.model`: the job fails far from the cause."""
@@ -280,6 +280,24 @@ def test_a_config_hydra_would_nest_under_its_group_is_a_warning(tmp_path, rel, t
     assert warning.what == (f"External model 'my_model' has a config without a `# @package _global_` line: Hydra puts it under "
                             f"`{group}`, so its `{key}` becomes `{group}.{key}`, which xlm never reads")
     assert warning.where == f"{root / rel}:1" and warning.fix.startswith("make `# @package _global_` its first line")
+
+
+@pytest.mark.parametrize("header, old", [("_group_", "_group_"), ("_group_._name_", "_group_"), ("foo._name_", "_name_"),
+                                         ("_global_", None), ("model", None)])
+def test_a_hydra_1_0_package_header_is_a_warning(tmp_path, header, old):
+    """Hydra 1.1+ reads `_group_` and `_name_` literally: the file's keys landed under `_group_`,
+    and the job then said the experiment selects no model (fuzz_layouts L5)."""
+    rel = "configs/model/my_model_group.yaml"
+    root = make_model(tmp_path, "my_model", files={rel: f"# @package {header}\n_target_: my_model.model.MyModelModel\n"})
+    found = [w for w in inspect_model(root, "my_model").warnings if w.kind == "hydra10_package"]
+    if old is None:
+        assert found == []
+        return
+    [warning] = found
+    assert warning.what == (f"External model 'my_model' has a config whose `# @package {header}` header Hydra 1.0 read, but "
+                            f"Hydra 1.1 and later take `{old}` literally: its keys land under a key named `{old}`")
+    assert warning.where == f"{root / rel}:1"
+    assert warning.fix == "write `# @package _global_`, as xlm's own configs do, or the group's path (`# @package model`)"
 
 
 def test_a_config_larger_than_a_mib_is_refused_before_it_is_composed(tmp_path):

@@ -1,5 +1,5 @@
 """A config file of a model, read as Hydra reads it: its text (UTF-8, a regular file of at most
-`MAX_CONFIG_BYTES`), whether its header makes it `_global_`, and the verdict of
+`MAX_CONFIG_BYTES`), the package its header names, and the verdict of
 `xlm.external.configs` on it, remembered per file (`read_config`)."""
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ MAX_CONFIG_BYTES = 1024 * 1024  # far beyond any config; validating one this lar
 
 
 def _yaml_verdict(value) -> bool:
-    """The shape `read_config` stores: [problem or None, line or None, [[value, line], ...], [key, ...]]."""
-    return (isinstance(value, list) and len(value) == 4 and isinstance(value[0], (str, type(None)))
+    """The shape `read_config` stores: [problem or None, line or None, [[value, line], ...], [key, ...], package or None]."""
+    return (isinstance(value, list) and len(value) == 5 and isinstance(value[0], (str, type(None)))
             and isinstance(value[1], (int, type(None))) and isinstance(value[2], list)
             and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int) for t in value[2])
-            and isinstance(value[3], list) and all(isinstance(k, str) for k in value[3]))
+            and isinstance(value[3], list) and all(isinstance(k, str) for k in value[3]) and isinstance(value[4], (str, type(None))))
 
 
 class ConfigVerdict(NamedTuple):
     error: YamlSyntaxError | None
     targets: list[tuple[str, int]]
-    unplaced: list[str]  # top-level keys of a file Hydra does not read as `# @package _global_` (`global_package`): nested under its group
+    unplaced: list[str]  # top-level keys of a file whose header is not `# @package _global_`: Hydra nests them under its group
+    package: str | None = None  # what its `# @package` header says, if it has one
 
 
 def read_config(path: str, memo: FileMemo) -> ConfigVerdict:
@@ -34,17 +35,19 @@ def read_config(path: str, memo: FileMemo) -> ConfigVerdict:
     signature = memo.signature(path)
     cached = memo.get(path, signature, "yaml", _yaml_verdict) if signature is not None else None
     if cached is not None:
-        problem, line, targets, unplaced = cached
-        return ConfigVerdict(YamlSyntaxError(problem, line) if problem is not None else None, [tuple(t) for t in targets], unplaced)
+        problem, line, targets, unplaced, package = cached
+        return ConfigVerdict(YamlSyntaxError(problem, line) if problem is not None else None, [tuple(t) for t in targets], unplaced,
+                             package)
     try:
         text = config_text(path)
-        facts = check_syntax(text)
-        verdict = ConfigVerdict(None, facts.targets, [] if global_package(text) else facts.keys)
+        facts = check_syntax(text)  # a header Hydra refuses is its error
+        package = hydra_header(text).get("package")
+        verdict = ConfigVerdict(None, facts.targets, [] if package == "_global_" else facts.keys, package)
     except YamlSyntaxError as exc:
         verdict = ConfigVerdict(exc, [], [])
     if signature is not None:
         memo.put(path, signature, "yaml", [verdict.error and verdict.error.problem, verdict.error and verdict.error.line,
-                                           verdict.targets, verdict.unplaced])
+                                           verdict.targets, verdict.unplaced, verdict.package])
     return verdict
 
 
@@ -68,11 +71,3 @@ def config_text(path: str) -> str:
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package\b", re.MULTILINE)
-
-
-def global_package(text: str) -> bool:
-    """Whether Hydra reads ``text`` as `# @package _global_` (see `hydra_header`)."""
-    try:
-        return hydra_header(text).get("package") == "_global_"
-    except YamlSyntaxError:
-        return False

@@ -200,7 +200,7 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
                 if rel == COMMANDS_FILE:
                     command_targets += _read_commands(info, path, config_text(path))
                     continue
-                error, found, unplaced = read_config(path, memo)
+                error, found, unplaced, package = read_config(path, memo)
             except YamlSyntaxError as exc:
                 error = exc
             except UnicodeDecodeError as exc:
@@ -218,7 +218,14 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
             info.config_files.append(rel)
             targets += [(value, f"{path}:{line}") for value, line in found]
             read = _READ_AT_TOP.get(rel_dir, ())
-            if rel_dir in _READ_AT_TOP and (keys := [k for k in unplaced if k != "defaults" and (read is None or k in read)]):
+            old = next((word for word in ("_group_", "_name_") if word in (package or "")), None)
+            if old is not None:
+                what = (f"External model '{info.name}' has a config whose `# @package {package}` header Hydra 1.0 read, but "
+                        f"Hydra 1.1 and later take `{old}` literally: its keys land under a key named `{old}`")
+                fix = ("write `# @package _global_`, as xlm's own configs do" + (
+                    f", or the group's path (`# @package {rel_dir.replace('/', '.')}`)" if rel_dir != "." else ""))
+                info.warnings.append(Problem(info.name, what, f"{path}:1", fix, "hydra10_package"))
+            elif rel_dir in _READ_AT_TOP and (keys := [k for k in unplaced if k != "defaults" and (read is None or k in read)]):
                 what = (f"External model '{info.name}' has a config without a `# @package _global_` line: Hydra puts it "
                         f"under `{rel_dir}`, so its `{keys[0]}` becomes `{rel_dir}.{keys[0]}`, which xlm never reads")
                 fix = "make `# @package _global_` its first line, as in xlm's own configs (or move the keys under the group's own)"
