@@ -244,6 +244,22 @@ def test_commands_are_read(tmp_path):
     assert "commands.yaml" not in info.config_files
 
 
+@pytest.mark.parametrize("inside, chosen", [
+    ({"my_model/configs/__init__.py": "from dataclasses import dataclass\n"}, "configs"),  # dataclass configs: not Hydra's
+    ({"my_model/configs/__init__.py": "", "my_model/configs/model/my_model.yaml": "# @package _global_\nmodel: {}\n"},
+     "my_model/configs"),  # a package that holds a group is the configs folder, as a wheel ships it
+    ({"my_model/configs/model/my_model.yaml": "# @package _global_\nmodel: {}\n"}, "my_model/configs"),
+])
+def test_a_python_configs_package_does_not_hide_the_configs_beside_it(tmp_path, inside, chosen):
+    """`my_model/configs/` with dataclasses hid `configs/` next to the package: the model was
+    refused for missing groups, pointing at the wrong folder (fuzz_layouts L2)."""
+    root = make_model(tmp_path, "my_model", files=inside)
+    info = inspect_model(root, "my_model")
+    assert info.configs_dir == root / chosen
+    if chosen == "configs":
+        assert (info.problems, info.warnings) == ([], [])
+
+
 # ----------------------------------------------------------------------------- flat layout
 
 

@@ -139,18 +139,20 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
 
 def configs_dir_of(root: Path, package_dir: Path | None, flat: bool) -> Path | None:
     """The model's ``configs/``: inside the package first (a wheel ships configs there, and
-    site-packages/configs may be anyone's), then next to it; an empty folder is passed over
-    (a leftover must not hide the other)."""
+    site-packages/configs may be anyone's), then next to it. Passed over: an empty folder (a
+    leftover must not hide the other) and a Python package of the model's own with no
+    `model/` or `model_type/` group (dataclass configs, as research code often has)."""
     candidates = [c for c in ([package_dir / "configs"] if package_dir and not flat else []) + [root / "configs"] if c.is_dir()]
-    return next((c for c in candidates if _holds_anything(c)), candidates[0] if candidates else None)
+    return next((c for c in candidates if _holds_configs(c)), candidates[0] if candidates else None)
 
 
-def _holds_anything(folder: Path) -> bool:
+def _holds_configs(folder: Path) -> bool:
     try:
         with os.scandir(folder) as entries:
-            return next(entries, None) is not None
+            names = {entry.name for entry in entries}
     except OSError:
         return False
+    return bool(names) and ("__init__.py" not in names or any(group in names for group in REQUIRED_GROUPS))
 
 
 def _check_shadowing(info: ModelInfo, installed_modules: Mapping[str, Iterable[str]] | None) -> None:
