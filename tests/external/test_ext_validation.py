@@ -107,6 +107,12 @@ BROKEN = {
         "my_model/scratch.py:3",
         "",
     ),
+    "unknown_coding_declaration": (  # the cookie's line, and a fix about it (fuzz_layouts L7)
+        {"my_model/enc.py": "#!/usr/bin/env python\n# -*- coding: nosuchenc -*-\nx = 1\n"},
+        "External model 'my_model' has a Python file that does not compile: unknown encoding: nosuchenc",
+        "my_model/enc.py:2",
+        "fix its coding declaration",
+    ),
     "compiler_error_the_parser_accepts": (
         {"my_model/sub/__init__.py": "", "my_model/sub/deep.py": "x = 1\nreturn x\n"},
         "External model 'my_model' has a Python file that does not compile: 'return' outside function",

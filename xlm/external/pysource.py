@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import warnings
 from pathlib import Path
 
 from xlm.external.cache import FileMemo
 from xlm.textfile import read_regular
+
+_CODING = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t\f]*#.*?coding[:=]")  # PEP 263's declaration, on line 1 or 2
 
 
 MAX_SOURCE_BYTES = 8 << 20  # compiling takes ~250 bytes of memory per byte: a module this large is data
@@ -170,6 +173,8 @@ class PackageSource:
             try:
                 compile(data, path, "exec", dont_inherit=True)  # bytes: the file's coding declaration applies
             except SyntaxError as exc:  # IndentationError and TabError included
+                if not exc.lineno and exc.msg.startswith(("unknown encoding", "encoding problem")):  # the cookie's line
+                    return [exc.msg, next((n for n, line in enumerate(data.split(b"\n")[:2], 1) if _CODING.search(line)), None)]
                 return [exc.msg, exc.lineno]
             except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
                 return [str(exc) or type(exc).__name__, None]

@@ -121,6 +121,8 @@ def inspect_model(root: Path, name: str, package: str | None = None, memo: FileM
             what = f"External model '{name}' has a Python file that does not compile: {message}"
             where = f"{path}:{line}" if line else path
             fix = ("make it a readable file of Python source, or delete it" if message.startswith(("cannot be read", "compiling it ran out"))
+                   else "fix its coding declaration (a codec Python knows, no byte order mark before a non-UTF-8 one), or save "
+                   "it as UTF-8 and delete the declaration" if message.startswith(("unknown encoding", "encoding problem"))
                    else "fix the syntax (xlm compiles the file, it does not run it)")
             add(Problem(name, what, where, fix, "syntax_error"))
     if on_path and info.import_dir is not None:
