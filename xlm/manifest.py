@@ -14,7 +14,9 @@ entry is one of:
   (tag, branch, commit or version query such as ``v1`` or ``>=1.2,<2``) and
   ``#subdir=path/in/repo``. The name is the subdir's last component, else the repository's
   (without ``.git``), lowercased, with runs of ``-``, ``_`` and ``.`` as one ``_`` (as pip
-  normalises a project's name: ``github.com/lab/awesome-lm`` is model ``awesome_lm``).
+  normalises a project's name: ``github.com/lab/awesome-lm`` is model ``awesome_lm``), unless
+  ``#name=NAME`` gives it (``#subdir=dir&name=NAME`` with both): a flat model is imported
+  under its name, so one pushed as ``lab/xlm-mdlm`` whose package is ``mdlm`` needs it.
 
 Every line is hostile input (see `xlm.textfile` for how the file is read): control
 characters are refused anywhere in a line, a source whose URL, user, host, path, ref or
@@ -72,11 +74,16 @@ class GitSource(NamedTuple):
     url: str
     ref: str | None = None
     subdir: str | None = None
+    name: str | None = None  # given with `#name=`, where it differs from the name the URL or subdir gives
 
     def spec(self) -> str:
         """The entry as it is written in `.xlm_models` (normalised URL)."""
-        text = self.url + (f"@{self.ref}" if self.ref else "")
-        return text + (f"#subdir={self.subdir}" if self.subdir else "")
+        fragments = [f"subdir={self.subdir}"] * bool(self.subdir) + [f"name={self.name}"] * bool(self.name)
+        return self.url + (f"@{self.ref}" if self.ref else "") + ("#" + "&".join(fragments) if fragments else "")
+
+    def named(self, name: str) -> GitSource:
+        """This source under the model name `name` (a lock records the name, not the line)."""
+        return self._replace(name=None if name == source_name(self.url, self.subdir) else name)
 
     def __str__(self) -> str:
         return self.spec()
@@ -185,15 +192,19 @@ def _check_authority(scheme: str, authority: str, spec: str) -> None:
         raise _refuse(f"'{show(host)}' in '{show(spec)}' is not a host name (with an optional :port)")
 
 
-def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
-    """Split a git source into (url as written, path part, ref, subdir), refusing what git must never see."""
-    whole, subdir = spec, None
+def _split_git(spec: str) -> tuple[str, str, str | None, str | None, str | None]:
+    """Split a git source into (url as written, path part, ref, subdir, name), refusing what git must never see."""
+    whole, subdir, name = spec, None, None
     if "#" in spec:
         spec, fragment = spec.split("#", 1)
-        key, _, value = fragment.partition("=")
-        if key != "subdir" or not value.strip("/"):
-            raise _refuse(f"unknown fragment '#{show(fragment)}' (only '#subdir=path/in/repo' is supported)")
-        subdir = value
+        fields = dict(part.partition("=")[::2] for part in fragment.split("&"))
+        if set(fields) - {"subdir", "name"} or len(fields) != fragment.count("&") + 1 or not all(fields.values()) \
+                or not fields.get("subdir", "x").strip("/"):
+            raise _refuse(f"unknown fragment '#{show(fragment)}' (only '#subdir=path/in/repo', '#name=NAME' and "
+                          "'#subdir=path/in/repo&name=NAME' are supported)")
+        subdir, name = fields.get("subdir"), fields.get("name")
+    if subdir is not None:
+        value = subdir
         if any(part in ("", ".", "..") for part in subdir.split("/")):  # `/etc` is not `etc`: never guessed
             plain = "/".join(part for part in subdir.split("/") if part not in ("", "."))
             fix = (f"write #subdir={show(plain)}" if plain and ".." not in plain.split("/") and not subdir.startswith("/")
@@ -242,7 +253,7 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None]:
         raise _option_like("path", path.lstrip("/"), whole)
     if any(part in (".", "..") for part in path.split("/")):
         raise _refuse(f"the path of '{show(whole)}' has a '.' or '..' component", "write the repository's own path (host/group/repo)")
-    return prefix + path, path, ref, subdir
+    return prefix + path, path, ref, subdir, name
 
 
 def parse_source(spec: str) -> tuple[str, Source]:
@@ -268,17 +279,25 @@ def parse_source(spec: str) -> tuple[str, Source]:
         if problem := name_problem(spec):
             raise _refuse(problem, NAME_FIX)
         return spec, LocalSource()
-    url, path, ref, subdir = _split_git(spec)
-    where = (subdir or path).rstrip("/")
+    url, path, ref, subdir, given = _split_git(spec)
+    name = given or source_name(path, subdir)
+    problem = name_problem(name) or (f"'{name}' is reserved for a core model of xlm" if name in RESERVED_NAMES else None)
+    if problem and given:
+        raise _refuse(f"#name={show(given)}: {problem}", "give it another name, a lowercase identifier: #name=my_model")
+    if problem:
+        raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
+                      "name the model: add #name=NAME to the line (or point at a subdir with a usable name: #subdir=DIR)")
+    return name, GitSource(url, ref, subdir, name if given and given != source_name(path, subdir) else None)
+
+
+def source_name(url: str, subdir: str | None) -> str:
+    """The model name a git source gives when no `#name=` does: its subdir's last component,
+    else its repository's, normalised (`lab/awesome-lm.git` is `awesome_lm`)."""
+    where = (subdir or url).rstrip("/")
     if not subdir and where.endswith("/.git"):  # file:///abs/repo/.git names the repository `repo`
         where = where[: -len("/.git")]
     last = where.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    name = normalised_name(last[: -len(".git")] if last.endswith(".git") else last)
-    problem = name_problem(name) or (f"'{name}' is reserved for a core model of xlm" if name in RESERVED_NAMES else None)
-    if problem:
-        raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
-                      "point at a subdir with a usable name (#subdir=DIR), or fork the repository under another name")
-    return name, GitSource(url, ref, subdir)
+    return normalised_name(last[: -len(".git")] if last.endswith(".git") else last)
 
 
 def normalised_name(text: str) -> str:

@@ -162,7 +162,7 @@ def _vendored(project: Project, model: ModelRecord, options) -> Step:
     from xlm.requirements import DeclarationError, read_declared
     from xpm.resolve import describe
 
-    line = GitSource(model.source, model.requested, model.subdir).spec()
+    line = GitSource(model.source, model.requested, model.subdir).named(model.name).spec()
     entry = LockEntry(model.name, "git", model.source, model.requested, model.resolved, model.commit, model.subdir,
                       model.hash, model.package, model.requires, model.requires_python)
     shown = describe(model.resolved or "", model.commit)

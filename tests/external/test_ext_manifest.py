@@ -34,6 +34,11 @@ ENTRIES = [
     ("github.com/lab/awesome-lm@v1", "awesome_lm", GitSource("https://github.com/lab/awesome-lm", "v1")),
     ("github.com/lab/Zeta", "zeta", GitSource("https://github.com/lab/Zeta")),
     ("github.com/lab/mono#subdir=models/My.Big--Model", "my_big_model", GitSource("https://github.com/lab/mono", None, "models/My.Big--Model")),
+    # `#name=` names the model (a flat model pushed under another name than its package's)
+    ("github.com/lab/xlm-mdlm@v1#name=mdlm", "mdlm", GitSource("https://github.com/lab/xlm-mdlm", "v1", None, "mdlm")),
+    ("github.com/lab/zoo#subdir=models/a&name=alpha", "alpha", GitSource("https://github.com/lab/zoo", None, "models/a", "alpha")),
+    ("github.com/lab/zoo#name=alpha&subdir=models/a", "alpha", GitSource("https://github.com/lab/zoo", None, "models/a", "alpha")),
+    ("github.com/lab/mdlm#name=mdlm", "mdlm", GitSource("https://github.com/lab/mdlm")),  # the name it has anyway
 ]
 
 
@@ -56,7 +61,11 @@ ERRORS = [
     ("./models/My-Model", "'My-Model' is not a valid model name (use a lowercase identifier such as my_model)", "rename the model"),
     ("my_model#note", "'#' starts a comment only after white space, found 'my_model#note'", "write 'my_model  #note'"),
     ("./examples/zlm#x", "'#' starts a comment only after white space, found './examples/zlm#x'", "write './examples/zlm  #x'"),
-    ("github.com/lab/zlm#v1", "unknown fragment '#v1' (only '#subdir=path/in/repo' is supported)", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/zlm#v1", "unknown fragment '#v1' (only '#subdir=path/in/repo', '#name=NAME' and '#subdir=path/in/repo&name=NAME' are supported)", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/zlm#name=a&name=b", "unknown fragment '#name=a&name=b' (only '#subdir=path/in/repo', '#name=NAME' and '#subdir=path/in/repo&name=NAME' are supported)", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/zlm#name=", "unknown fragment '#name=' (only '#subdir=path/in/repo', '#name=NAME' and '#subdir=path/in/repo&name=NAME' are supported)", "host/repo[@ref][#subdir=dir]"),
+    ("github.com/lab/zlm#name=Bad-Name", "#name=Bad-Name: 'Bad-Name' is not a valid model name (use a lowercase identifier such as my_model)", "#name=my_model"),
+    ("github.com/lab/zlm#name=mlm", "#name=mlm: 'mlm' is reserved for a core model of xlm", "#name=my_model"),
     ("github.com/lab/zlm@", "'@' must be followed by a tag, branch, commit or version query", "host/repo[@ref][#subdir=dir]"),
     ("github.com/../../etc", "the path of 'github.com/../../etc' has a '.' or '..' component", "the repository's own path"),
     ("https://h/lab/./zlm", "the path of 'https://h/lab/./zlm' has a '.' or '..' component", "the repository's own path"),
@@ -91,10 +100,10 @@ ERRORS = [
     ("./models/__main__", "'__main__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("__pycache__", "'__pycache__' cannot be a model name: names with two leading and trailing underscores are Python's own", "rename the model"),
     ("sitecustomize", "'sitecustomize' cannot be a model name: Python runs a module of that name at every start of a process that has it on its path", "rename the model"),
-    ("github.com/lab/3d-lm", "'3d_lm' is not a valid model name (use a lowercase identifier such as my_model); the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
-    ("github.com/lab/ARLM", "'arlm' is reserved for a core model of xlm; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
-    ("https://h/lab/mono.git#subdir=models/ilm", "'ilm' is reserved for a core model of xlm; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
-    ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "#subdir=DIR), or fork the repository"),
+    ("github.com/lab/3d-lm", "'3d_lm' is not a valid model name (use a lowercase identifier such as my_model); the name comes from the repository or subdir's last component", "name the model: add #name=NAME to the line"),
+    ("github.com/lab/ARLM", "'arlm' is reserved for a core model of xlm; the name comes from the repository or subdir's last component", "name the model: add #name=NAME to the line"),
+    ("https://h/lab/mono.git#subdir=models/ilm", "'ilm' is reserved for a core model of xlm; the name comes from the repository or subdir's last component", "name the model: add #name=NAME to the line"),
+    ("github.com/lab/lpt9.git", "'lpt9' cannot be a model name: it is a Windows device name, so its folder cannot be created on Windows; the name comes from the repository or subdir's last component", "name the model: add #name=NAME to the line"),
     ("m" * 101, f"'{'m' * 37}...' is 101 characters long; a model name has at most 100", "rename the model"),
     # malformed URLs
     ("foo://host/lab/m", "unknown URL scheme 'foo://' in 'foo://host/lab/m' (use one of: https://, http://, ssh://, git+ssh://, ssh+git://, git://, file://)", "host/repo"),

@@ -54,6 +54,27 @@ def test_add_a_flat_model_from_a_monorepo_subdir(core_repo, project, monkeypatch
     assert xpm(project, "verify").output.strip() == "fmdl: ok"
 
 
+@pytest.mark.slow
+def test_a_flat_model_pushed_under_another_name_is_added_under_its_package_name(upstream, project, git_env):
+    """A flat model is imported under its model name; one pushed as its own repository under
+    another name (`lab/xlm-fmdl`, package `fmdl`) was vendored as `xlm_fmdl`, so every
+    `fmdl.*` target failed in the job (fuzz_layouts L4). `#name=` names it."""
+    repo = upstream("lab/xlm-fmdl")
+    repo.commit("flat", flat_model_files("fmdl"))
+    repo.tag("v1.0.0")
+    out = xpm(project, "add", f"{repo.url}@v1.0.0#name=fmdl")
+    assert out.output.splitlines()[-1] == f"added fmdl v1.0.0 ({repo.head()[:7]})"
+    assert (project / ".xlm_models").read_text().splitlines()[-1] == f"{repo.url}@v1.0.0#name=fmdl"
+    lock = (project / "xlm.lock").read_text()
+    assert 'name = "fmdl"' in lock and f'source = "{repo.url}"' in lock and 'package = "fmdl"' in lock
+    assert (project / "xlm_models" / "fmdl" / "__init__.py").is_file() and not (project / "xlm_models" / "xlm_fmdl").exists()
+    found = find_external_models(project)
+    assert found.problems == [] and found.get("fmdl").info.flat
+    assert xpm(project, "verify").output.strip() == "fmdl: ok"
+    (project / "xlm_models").rename(project / "gone")  # a fresh clone: the lock alone installs it again
+    assert xpm(project, "install", "--frozen").output.splitlines() == [f"installed fmdl v1.0.0 ({repo.head()[:7]})"]
+
+
 def test_import_json_writes_xlm_models(tmp_path):
     models = tmp_path / "relay_project"
     for folder in ("nested/relay", "mdlm", "flexmdm"):

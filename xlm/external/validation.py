@@ -302,6 +302,35 @@ def _check_targets(info: ModelInfo, targets: list[tuple[str, str]], commands: li
         for dotted, where in dotted_list:
             if (why := check.why(dotted)) is not None:
                 found.append(bad_target(info.name, dotted, why, where))
+    if info.flat:
+        _check_flat_name(info, targets + commands)
+
+
+def _check_flat_name(info: ModelInfo, targets: list[tuple[str, str]]) -> None:
+    """A flat model is imported under its name: one listed under another name than its package's
+    (a repository `xlm-mdlm` holding xlm-core's `mdlm`) loads, and then every job fails on its
+    `mdlm.*` targets. Warned when no target names the model's package and one names a package
+    nothing provides (found, not imported: a target into another model is one that names its own too)."""
+    from importlib.util import find_spec
+
+    if any(dotted.split(".", 1)[0] == info.package for dotted, _ in targets):
+        return
+    seen: set[str] = set()
+    for dotted, where in targets:
+        top = dotted.split(".", 1)[0]
+        if top in seen or top in (info.package, "xlm") or not top.isidentifier() or "." not in dotted:
+            continue
+        seen.add(top)
+        try:
+            missing = find_spec(top) is None
+        except (ImportError, ValueError):
+            missing = True
+        if missing:
+            what = (f"External model '{info.name}' is flat, so it is imported as `{info.name}`, but its configs name "
+                    f"`{top}.*`, which nothing provides: listed under another name than its package's?")
+            fix = (f"list it under that name: add #name={top} to its line in .xlm_models (a git model), or name its folder "
+                   f"{top} (a local one)")
+            info.warnings.append(Problem(info.name, what, where, fix, "flat_name"))
 
 
 def bad_target(model: str, dotted: str, why: str, where: str) -> Problem:

@@ -54,7 +54,7 @@ def vendored_problem(discovery: Discovery, model: FoundModel) -> Problem | None:
         return _problem(model, f"External model '{name}' is not in xlm.lock", "run: xpm install", "not_installed")
     asked = (locked.get("source"), locked.get("requested"), locked.get("subdir"))
     if asked != (source.url, source.ref, source.subdir):
-        was = GitSource(str(locked.get("source")), locked.get("requested"), locked.get("subdir")).spec()
+        was = GitSource(str(locked.get("source")), locked.get("requested"), locked.get("subdir")).named(name).spec()
         what = f"External model '{name}' changed in .xlm_models since xlm.lock was written ({was} -> {source.spec()})"
         return _problem(model, what, "run: xpm install", "not_installed")
     if state.kind == "other commit":

@@ -26,8 +26,8 @@ import re
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from xlm.manifest import (CREDENTIAL_HELPERS, CredentialsError, Entry, GitSource, LocalSource, ManifestError,
-                          control_problem, name_problem, parse_line, show)
+from xlm.manifest import (CREDENTIAL_HELPERS, RESERVED_NAMES, CredentialsError, Entry, GitSource, LocalSource,
+                          ManifestError, control_problem, name_problem, parse_line, show)
 from xlm.records.treehash import ALGORITHM
 from xlm.textfile import BOM, TextFileError, lines, read_text, toml_error
 
@@ -83,7 +83,7 @@ class LockEntry(NamedTuple):
     def spec(self) -> str:
         if self.kind == "local":
             return self.source
-        return GitSource(self.source, self.requested, self.subdir).spec()
+        return GitSource(self.source, self.requested, self.subdir).named(self.name).spec()
 
 
 # The TOML key of a field, where it differs from the field's name.
@@ -259,8 +259,11 @@ def check_package(table: Table, fix: str) -> None:
 
 
 def check_git_source(table: Table, fix: str) -> None:
-    """`source`, `requested` and `subdir` together are a line `.xlm_models` could hold, naming this model."""
+    """`source`, `requested` and `subdir` together are a line `.xlm_models` could hold (under any
+    name `check_name` accepts: `#name=` gives one)."""
     values = table.values
+    if values["name"] in RESERVED_NAMES:
+        raise LockFileError(f"{table.where('name')}: '{values['name']}' is reserved for a core model of xlm", fix)
     expected = GitSource(values["source"], values.get("requested"), values.get("subdir"))
     _check_spec(table, expected.spec(), expected, fix)
 
@@ -283,7 +286,7 @@ def _check_spec(table: Table, spec: str, expected: GitSource | None, fix: str) -
             (expected is None and not isinstance(entry.source, LocalSource)):
         what = f"model '{name}': '{show(spec)}' is not a {kind} source as .xlm_models writes it"
         raise LockFileError(f"{table.where('source')}: {what}", fix)
-    if entry.name != name:
+    if expected is None and entry.name != name:
         raise LockFileError(f"{table.where('name')}: model '{name}' has the source of a model named '{entry.name}'", fix)
 
 
