@@ -97,6 +97,21 @@ def test_missing_module_is_explained(project):
     assert explain_missing_module("my_model") is None  # registered: not a discovery problem
 
 
+def test_a_flat_model_listed_under_another_name_is_named_when_its_package_is_missing(project):
+    """xlm-core's `fmdl` listed as `./xlm_fmdl` loads; its `fmdl.*` targets then failed with "no
+    model provides it" and the fix "list the model", which is listed (fuzz_layouts L4)."""
+    from xlm.external.diagnose import explain_missing_module
+
+    from .builders import make_flat_model
+
+    root = make_flat_model(project.root, "fmdl", root=project.root / "xlm_fmdl")
+    project.models_file("./xlm_fmdl")
+    what, fix = explain_missing_module("fmdl.model")
+    assert what.startswith("No module named 'fmdl': model 'xlm_fmdl' is flat, so it is imported as `xlm_fmdl`, and its "
+                           f"configs name `fmdl.*` ({root / 'configs'}")
+    assert fix.startswith("list it under that name: add #name=fmdl to its line in .xlm_models (a git model), or name its folder fmdl")
+
+
 def copy_core_model(source: Path, old: str, new: str, dest: Path) -> Path:
     """The docs' migration recipe, done mechanically: copy, rename the package and every file
     and config name, and point imports and targets at the new package."""

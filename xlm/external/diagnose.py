@@ -101,6 +101,10 @@ def _unregistered_model(package: str, found: ExternalModels) -> tuple[str, str] 
     for root in unlisted_models(found):
         if root.name == package:
             return f"the model at {root} is not listed in {MODELS_FILE_NAME}", listing_fix(found, package)
+    for warning in found.warnings:  # a flat model listed under another name than its package's (`validation._check_flat_name`)
+        if warning.kind == "flat_name" and f"`{package}.*`" in warning.what:
+            return (f"model '{warning.model}' is flat, so it is imported as `{warning.model}`, and its configs name `{package}.*` "
+                    f"({warning.where})"), warning.fix
     return None
 
 
