@@ -278,11 +278,12 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
     if isinstance(exc, MissingMandatoryValue) and (given := _missing_on_command_line(key)) is not None:
         full = given.split("=", 1)[0].lstrip("+~")
         return UserError(f"`{given}` on the command line leaves {full} without a value", f"give it one: {full}=VALUE")
-    found = value_line(key, raw, choices) if key else None
+    given = _given_on_command_line(key, raw)  # `seed=${seed}`: the command line's, not a file's that holds the same text
+    found = value_line(key, raw, choices) if key and given is None else None
     shown = f"{key}: {raw}" if key and raw else key or "a config value"
     if key is None and (needle := _interpolation_text(exc, message)) and (found := text_line(needle, choices)):
         shown = file_lines(found[0])[found[1] - 1].split("#", 1)[0].strip()  # no config to read the key from (`--cfg job --resolve`)
-    where = f"{shown_at(*found)}: " if found else ""
+    where = f"{shown_at(*found)}: " if found else f"`{given}` on the command line: " if given else ""
     if isinstance(exc, MissingMandatoryValue):
         return UserError(f"{where}{key or 'a key'} has no value (???)", f"give it one: {key or 'KEY'}=VALUE, or set it in the experiment")
     if isinstance(exc, UnsupportedInterpolationType):
@@ -317,6 +318,15 @@ def _interpolation_text(exc: BaseException, message: str) -> str | None:
     if isinstance(exc, InterpolationKeyError) and "'" in message:
         return "${" + message.split("'")[1] + "}"
     return None
+
+
+def _given_on_command_line(key: str | None, raw: str | None) -> str | None:
+    """The override of this run that set `key` (its full dotted name) to exactly `raw`."""
+    import sys
+
+    if not key or not raw:
+        return None
+    return next((arg for arg in sys.argv[1:] if arg.lstrip("+").partition("=")[::2] == (key, raw)), None)
 
 
 def _missing_on_command_line(key: str | None) -> str | None:

@@ -241,6 +241,14 @@ def test_a_value_left_unset_on_the_command_line_names_the_override(project, over
         f"error: `{override}` on the command line leaves {key} without a value", f"  fix: give it one: {key}=VALUE"]
 
 
+def test_a_bad_value_given_on_the_command_line_names_the_override_not_a_file(project):
+    """`seed=${seed}` was blamed on xlm/configs/datamodule/text.yaml:32, a file the run does not
+    even select, whose line holds the same text (fuzz_cli 7)."""
+    proc = xlm(project, "train", "experiment=star_easy_arlm", "seed=${seed}")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2] == (
+        "error: `seed=${seed}` on the command line: seed: ${seed}: Recursive interpolation detected"), proc.stderr
+
+
 @pytest.mark.slow
 def test_an_unresolvable_value_ends_the_job_with_two_lines(project):
     proc = xlm(project, "train", "experiment=bad_interp")
