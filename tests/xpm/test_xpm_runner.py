@@ -3,6 +3,7 @@ xpm's options only when the user has none; git's version is checked once, with a
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -223,3 +224,25 @@ def test_a_config_git_cannot_finish_reading_stops_xpm_with_a_message(lab, projec
     assert out.stderr.startswith(f"error: `git {first}` did not finish within 1 s (XPM_NETWORK_TIMEOUT) in {git_env.cache}"), out.stderr
     assert "  fix: git waits like this when it cannot finish reading its config files" in out.stderr
     assert not (project / "xlm_models" / "zlm").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="xpm guards its gits on Linux")
+def test_a_watcher_that_was_killed_is_replaced_and_given_the_groups_it_watched(monkeypatch):
+    """The awk that kills a dead xpm's network gits: killed itself (by someone), the next network
+    git starts another, which is told the groups still running."""
+    from xpm.git import processes
+
+    monkeypatch.setattr(processes, "_watchers", [])
+    first = processes.watcher()
+    group = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        first.watch(group.pid)
+        first.proc.kill()
+        first.proc.wait()
+        second = processes.watcher()
+        assert second is not first and second.groups == {group.pid} and processes.watcher() is second
+        os.close(second._end)  # what xpm's death does: awk reads the end of its input and kills the group left
+        assert group.wait(timeout=10) == -9
+    finally:
+        group.kill()
+        monkeypatch.setattr(processes, "_watchers", [])

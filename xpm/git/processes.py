@@ -104,6 +104,8 @@ def watcher() -> Watcher | None:
     with _watching:
         if _watchers and (_watchers[0] is None or _watchers[0].proc.poll() is None):
             return _watchers[0]
+        # The ended one's end of its pipe stays open: a thread may still write to it, and a closed
+        # descriptor's number could name a file this process opens next.
         ended = _watchers.pop() if _watchers else None
         awk = shutil.which("awk")
         try:
