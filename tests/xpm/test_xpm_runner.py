@@ -246,3 +246,58 @@ def test_a_watcher_that_was_killed_is_replaced_and_given_the_groups_it_watched(m
     finally:
         group.kill()
         monkeypatch.setattr(processes, "_watchers", [])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="xpm guards its gits on Linux")
+@pytest.mark.parametrize("stub", ["exit 0", "exec sleep 30", "echo nonsense; exec cat >/dev/null"])
+def test_an_awk_that_does_not_run_the_watchers_program_is_not_used(tmp_path, monkeypatch, stub):
+    """An awk stub that ended at once, or never read its input, was taken for the watcher: after
+    a SIGKILL of xpm its gits ran on (fuzzing). One that does not say it started is killed, and
+    the gits ask for the parent-death signal instead."""
+    from xpm.git import processes
+
+    (tmp_path / "awk").write_text(f"#!/bin/sh\n{stub}\n")
+    (tmp_path / "awk").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(processes, "_watchers", [])
+    monkeypatch.setattr(processes, "_ANSWER_WAIT", 1.0)
+    started = processes.watcher(answered=False)
+    assert processes.watcher() is None and processes.watcher() is None
+    assert started.proc.wait(timeout=10) is not None  # killed, or ended on its own
+    cmd, arm, found = processes.dying_with_xpm(["git", "fetch"])
+    assert (cmd, found) == (["git", "fetch"], None) and arm is not None
+
+
+def test_a_git_whose_version_hangs_is_asked_once_per_command_and_stopped_with_it(tmp_path, monkeypatch):
+    """A `git --version` that never answered held each remote's thread for 60 s in turn, and
+    Ctrl-C waited for all of them; the wrapper's own children were left running (fuzzing)."""
+    import threading
+    import time
+
+    from xpm.interrupt import Stopped
+
+    slow = tmp_path / "git"
+    slow.write_text(f"#!/bin/sh\nsleep 30 &\necho $! > {tmp_path}/child\nwait\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(command, "_VERSION_TIMEOUT", 1.0)
+    git = Git(str(slow))
+    begun = time.monotonic()
+    with pytest.raises(GitTooOld, match="cannot run"):
+        git.run(["status"])
+    with pytest.raises(GitTooOld):  # another thread of the same command: not asked again
+        git.run(["status"])
+    assert time.monotonic() - begun < 10
+    child = int((tmp_path / "child").read_text())
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:  # killed with its group
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}") or "Z" in open(f"/proc/{child}/stat").read().split()[2]
+    monkeypatch.setattr(command, "_VERSION_TIMEOUT", 60.0)
+    stopped_git, raised = Git(str(slow)), []
+    thread = threading.Thread(target=lambda: raised.append(pytest.raises(Stopped, stopped_git.run, ["status"])))
+    thread.start()
+    time.sleep(0.5)
+    begun = time.monotonic()
+    stopped_git.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and time.monotonic() - begun < 5 and raised

@@ -64,6 +64,12 @@ _ENV_KEEP_RE = re.compile(r"^GIT_(?:TRACE\w*|CONFIG_(?:KEY|VALUE)_\d+)$")
 _versions: dict[str, tuple[int, ...]] = {}  # executable -> version, checked once per process
 _versions_lock = threading.Lock()  # the threads of a parallel install start together: one asks, the others wait
 _version_probes: dict[str, Started] = {}  # executable -> `git --version` started by `Git.start_probes`
+_VERSION_TIMEOUT = 60.0  # seconds for `git --version`: a git that takes longer is refused
+
+
+def _version_probe(executable: str) -> Started:
+    """`git --version`, in a session of its own: a wrapper's children are killed with it."""
+    return Started([executable, "--version"], env=scrubbed_environ(), start_new_session=os.name == "posix")
 
 
 def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -98,6 +104,7 @@ class Git:
         self._config_lock = threading.Lock()
         self._environ: dict[str, str] | None = None  # the caller's environment, scrubbed once (a cold install runs ~100 gits)
         self.stopped = threading.Event()  # set by `stop`: no command may start or go on
+        self._refused: GitTooOld | None = None  # why `git --version` ruled this git out, for every thread of the command
         self._running: dict[subprocess.Popen, bool] = {}  # commands `_exec` waits for -> in a group of their own
 
     # ------------------------------------------------------------------ building a command
@@ -123,19 +130,25 @@ class Git:
         if self.executable in _versions:
             return
         with _versions_lock:
+            if self._refused is not None:  # asked by another thread of this command: not asked again
+                raise self._refused
             if self.executable not in _versions:
                 self._ask_version()
 
     def _ask_version(self) -> None:
-        probe = _version_probes.pop(self.executable, None) or Started([self.executable, "--version"], env=scrubbed_environ())
+        probe = _version_probes.pop(self.executable, None) or _version_probe(self.executable)
         try:
-            out = probe.result(timeout=60).stdout.decode(errors="replace").strip()
+            done = probe.result(timeout=_VERSION_TIMEOUT, stopped=self.stopped)
+            out = done.stdout.decode(errors="replace").strip() or done.stderr.decode(errors="replace").strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
             out = f"(cannot run: {exc})"
+        if self.stopped.is_set():
+            raise Stopped()
         self._trace(["--version"], out)
         version = parse_version(out)
         if version is None or version < MIN_VERSION:
-            raise GitTooOld(self.executable, out or "(nothing)", ".".join(map(str, MIN_VERSION)))
+            self._refused = GitTooOld(self.executable, out or "(nothing)", ".".join(map(str, MIN_VERSION)))
+            raise self._refused
         _versions[self.executable] = version
 
     def start_probes(self, network: bool) -> None:
@@ -146,9 +159,9 @@ class Git:
             return
         with _versions_lock:
             if self.executable not in _versions and self.executable not in _version_probes:
-                _version_probes[self.executable] = Started([self.executable, "--version"], env=scrubbed_environ())
+                _version_probes[self.executable] = _version_probe(self.executable)
         if network and sys.platform.startswith("linux"):
-            watcher()
+            watcher(answered=False)
 
     def _env(self, cwd: Path | str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
         if self._environ is None:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 
 def dying_with_xpm(cmd: list[str], helpers: bool = False):
@@ -51,10 +52,13 @@ def dying_with_xpm(cmd: list[str], helpers: bool = False):
 _GROUP_KEEPER = ('trap "kill -KILL 0" TERM; "$@" & wait $!; s=$?; '
                  '[ "$s" -gt 128 ] && { trap - TERM; kill -$((s - 128)) $$; }; exit "$s"')
 
-# The watcher's program: `PID` adds a process group, `-PID` removes it; at the end of its input,
-# every group left is killed.
-_WATCH = ('$0 ~ /^[0-9]+$/ { left[$0] = 1; next } $0 ~ /^-[0-9]+$/ { delete left[substr($0, 2)] } '
+# The watcher's program: it says `!` when it starts; `PID` adds a process group, `-PID` removes
+# it; at the end of its input, every group left is killed. (awk may read its input in blocks, as
+# mawk does from a pipe: the lines are handled in order, by the end at the latest.)
+_WATCH = ('BEGIN { print "!"; fflush() } $0 ~ /^[0-9]+$/ { left[$0] = 1; next } '
+          '$0 ~ /^-[0-9]+$/ { delete left[substr($0, 2)] } '
           'END { for (group in left) system("kill -s KILL -- -" group " 2>/dev/null") }')
+_ANSWER_WAIT = 5.0  # seconds for the watcher's first answer: an awk that gives none is not used
 
 
 class Watcher:
@@ -70,7 +74,7 @@ class Watcher:
     def __init__(self, awk: str):
         read, self._end = os.pipe()
         try:
-            self.proc = subprocess.Popen([awk, _WATCH], stdin=read, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([awk, _WATCH], stdin=read, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          start_new_session=True)
         except OSError:
             os.close(self._end)
@@ -78,6 +82,20 @@ class Watcher:
         finally:
             os.close(read)
         self.groups: set[int] = set()  # watched and not yet forgotten: given again to a watcher that replaces this one
+        self.answered: bool | None = None  # read once, when first needed
+
+    def answers(self) -> bool:
+        """Whether it runs its program (an awk that ends at once, hangs, or is no awk would leave
+        xpm's gits unguarded); one that does not is killed."""
+        if self.answered is None:
+            import select
+
+            ready, _, _ = select.select([self.proc.stdout], [], [], _ANSWER_WAIT)
+            self.answered = bool(ready) and self.proc.stdout.readline(8) == b"!\n"
+            self.proc.stdout.close()
+            if not self.answered:
+                signal_kill(self.proc, True)
+        return self.answered
 
     def watch(self, pid: int) -> None:
         self.groups.add(pid)
@@ -98,11 +116,14 @@ _watchers: list[Watcher | None] = []  # the one of this process (None: no awk), 
 _watching = threading.Lock()
 
 
-def watcher() -> Watcher | None:
+def watcher(answered: bool = True) -> Watcher | None:
     """This process's `Watcher`, started when first asked for, again if it ended (it is given the
-    groups the ended one watched); None where there is no awk to run."""
+    groups the ended one watched); None where there is no awk that answers. `answered=False`
+    only starts it (`Git.start_probes`): its answer is read when it is first needed."""
     with _watching:
         if _watchers and (_watchers[0] is None or _watchers[0].proc.poll() is None):
+            if answered and _watchers[0] is not None and not _watchers[0].answers():
+                _watchers[0] = None
             return _watchers[0]
         # The ended one's end of its pipe stays open: a thread may still write to it, and a closed
         # descriptor's number could name a file this process opens next.
@@ -111,6 +132,8 @@ def watcher() -> Watcher | None:
         try:
             found = Watcher(awk) if awk else None
         except OSError:  # out of processes or descriptors: git asks for the parent-death signal itself
+            found = None
+        if found is not None and answered and not found.answers():
             found = None
         if found is not None and ended is not None:
             for pid in list(ended.groups):  # a copy: other threads add and remove
@@ -132,16 +155,33 @@ class Started:
         except OSError as exc:  # raised by `result`, where the caller of subprocess.run would get it
             self.proc, self.error = None, exc
 
-    def result(self, timeout: float | None = None) -> subprocess.CompletedProcess:
-        """As `subprocess.run(..., capture_output=True, timeout=timeout)` would have returned or raised."""
+    def result(self, timeout: float | None = None, stopped: threading.Event | None = None) -> subprocess.CompletedProcess:
+        """As `subprocess.run(..., capture_output=True, timeout=timeout)` would have returned or
+        raised; killed (its group too, when it has its own session) once `stopped` is set."""
         if self.proc is None:
             raise self.error
+        deadline = None if timeout is None else time.monotonic() + timeout
+        group = self.proc.pid == _group_of(self.proc.pid)
         try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except BaseException:  # the timeout, or Ctrl-C: as subprocess.run, leave no process behind
-            kill(self.proc, False)
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    out, err = self.proc.communicate(timeout=left if stopped is None else min(left or 0.2, 0.2))
+                    break
+                except subprocess.TimeoutExpired:
+                    if (deadline is not None and time.monotonic() >= deadline) or (stopped is not None and stopped.is_set()):
+                        raise
+        except BaseException:  # the timeout, a stop, or Ctrl-C: as subprocess.run, leave no process behind
+            kill(self.proc, group)
             raise
         return subprocess.CompletedProcess(self.args, self.proc.returncode, out, err)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def signal_kill(proc: subprocess.Popen, group: bool) -> None:
