@@ -301,3 +301,20 @@ def test_a_git_whose_version_hangs_is_asked_once_per_command_and_stopped_with_it
     stopped_git.stop()
     thread.join(timeout=10)
     assert not thread.is_alive() and time.monotonic() - begun < 5 and raised
+
+
+def test_a_short_local_command_that_hangs_is_stopped_by_ctrl_c(tmp_path):
+    """`cat-file --batch-check` on a config git cannot finish reading waited for
+    XPM_NETWORK_TIMEOUT (600 s) even after Ctrl-C."""
+    import threading
+    import time
+
+    from xpm.interrupt import Stopped
+
+    git = Git()
+    proc = subprocess.Popen(["sh", "-c", "sleep 30"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    threading.Timer(0.3, git.stop).start()
+    begun = time.monotonic()
+    with pytest.raises(Stopped):
+        git.communicate(proc, ["cat-file", "--batch-check"], tmp_path, "HEAD\n")
+    assert time.monotonic() - begun < 5 and proc.returncode is not None

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from xlm.shown import redact
@@ -285,13 +286,21 @@ class Git:
             raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
 
     def communicate(self, proc: subprocess.Popen, args: list[str], cwd, data):
-        """`proc.communicate(data)` for a `popen` command that reads a request and ends, bounded as `_local` is."""
+        """`proc.communicate(data)` for a `popen` command that reads a request and ends, bounded as
+        `_local` is, and stopped by `stop` (Ctrl-C)."""
         timeout = settings.network_timeout()
-        try:
-            return proc.communicate(data, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill(proc, False)
-            raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return proc.communicate(data, timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                data = None  # sent: a second call may not send it again
+                if self.stopped.is_set():
+                    kill(proc, False)
+                    raise Stopped() from None
+                if time.monotonic() >= deadline:
+                    kill(proc, False)
+                    raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
 
     def _exec(self, args, cwd, config=(), env=None, timeout=None, helpers=False) -> subprocess.CompletedProcess:
         """Run one command: stdout as bytes, stderr as text. With a timeout the command gets
