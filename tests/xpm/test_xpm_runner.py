@@ -312,7 +312,7 @@ def test_a_short_local_command_that_hangs_is_stopped_by_ctrl_c(tmp_path):
     from xpm.interrupt import Stopped
 
     git = Git()
-    proc = subprocess.Popen(["sh", "-c", "sleep 30"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(["sh", "-c", "exec sleep 30"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     threading.Timer(0.3, git.stop).start()
     begun = time.monotonic()
     with pytest.raises(Stopped):
