@@ -229,3 +229,22 @@ def test_a_file_that_is_no_checkpoint_is_two_lines(tmp_path, capsys):
     _checkpoint(tmp_path / "old.ckpt", {"state_dict": {}})
     assert xlm_main(["runs", "show", str(tmp_path / "old.ckpt")]) == 2
     assert "records no models (written before xlm recorded them)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fix, said", [("upgrade xlm", "upgrade xlm, or run without checking the models"),
+                                       ("write it again", "use a checkpoint xlm wrote, or run without checking the models")])
+def test_a_record_of_a_newer_xlm_says_to_upgrade_before_a_run_checks_it(tmp_path, monkeypatch, fix, said):
+    """`xlm eval` of a checkpoint whose record is of a newer format said to use another
+    checkpoint; `xlm runs show` rightly said to upgrade xlm (fuzz_cli 7)."""
+    from xlm import from_checkpoint
+    from xlm.errors import UserError
+    from xlm.provenance import recorder
+    from xlm.records.lockfile import LockFileError
+
+    def newer(path):
+        raise LockFileError(f"{path}: run record version 99 is newer than this xlm understands (1)", fix)
+
+    monkeypatch.setattr(from_checkpoint, "stored_models", newer)
+    with pytest.raises(UserError) as info:
+        recorder._check_drift(str(tmp_path / "last.ckpt"), [], set(), tmp_path, False)
+    assert info.value.fix.startswith(said) and info.value.fix.endswith("allow_model_drift=true")

@@ -255,8 +255,10 @@ def _check_drift(checkpoint: str, models: list, used: set[str], project_dir: Pat
         stored = from_checkpoint.stored_models(checkpoint)
     except LockFileError as exc:
         if not allowed:
+            newer = exc.fix.startswith("upgrade ")  # a record of a newer xlm: the checkpoint is fine
             raise UserError(f"the record of the models that wrote {checkpoint} cannot be read: {exc.what}",
-                            "use a checkpoint xlm wrote, or run without checking the models: allow_model_drift=true") from None
+                            f"{exc.fix if newer else 'use a checkpoint xlm wrote'}, or run without checking the models: "
+                            "allow_model_drift=true") from None
         log.warning("warning: the record of the models that wrote %s cannot be read (%s); allow_model_drift=true: running", checkpoint, exc.what)
         return {}, []
     if stored is None or not stored.run.recorded:
