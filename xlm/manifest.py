@@ -280,14 +280,15 @@ def parse_source(spec: str) -> tuple[str, Source]:
             raise _refuse(problem, NAME_FIX)
         return spec, LocalSource()
     url, path, ref, subdir, given = _split_git(spec)
-    name = given or source_name(path, subdir)
+    derived = source_name(path, subdir)
+    name = given or derived
     problem = name_problem(name) or (f"'{name}' is reserved for a core model of xlm" if name in RESERVED_NAMES else None)
     if problem and given:
         raise _refuse(f"#name={show(given)}: {problem}", "give it another name, a lowercase identifier: #name=my_model")
     if problem:
         raise _refuse(f"{problem}; the name comes from the repository or subdir's last component",
                       "name the model: add #name=NAME to the line (or point at a subdir with a usable name: #subdir=DIR)")
-    return name, GitSource(url, ref, subdir, name if given and given != source_name(path, subdir) else None)
+    return name, GitSource(url, ref, subdir, given if given != derived else None)
 
 
 def source_name(url: str, subdir: str | None) -> str:

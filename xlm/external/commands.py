@@ -26,6 +26,10 @@ def find_command(name: str) -> Command | None:
     return next((c for c in setup_external_models().commands if c.name == name), None)
 
 
+class _Unnamed(LookupError):
+    """The dotted path of a command names nothing: no such module (`pkg.mod`) or attribute."""
+
+
 def load_function(dotted: str) -> Callable:
     """Import the object ``pkg.module.fn`` (or ``pkg.module.Class.method``) names."""
     parts = dotted.split(".")
@@ -42,10 +46,6 @@ def load_function(dotted: str) -> Callable:
             obj = getattr(obj, attr)
         return obj
     raise _Unnamed(f"no module named '{parts[0]}'")
-
-
-class _Unnamed(LookupError):
-    """The dotted path of a command names nothing: no such module (`pkg.mod`) or attribute."""
 
 
 def skipped_command(name: str):

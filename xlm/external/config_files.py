@@ -8,7 +8,7 @@ import re
 from typing import NamedTuple
 
 from xlm.external.cache import FileMemo
-from xlm.external.configs import YamlSyntaxError, check_syntax, hydra_header
+from xlm.external.configs import YamlSyntaxError, check_syntax
 from xlm.textfile import read_regular
 
 
@@ -41,8 +41,7 @@ def read_config(path: str, memo: FileMemo) -> ConfigVerdict:
     try:
         text = config_text(path)
         facts = check_syntax(text)  # a header Hydra refuses is its error
-        package = hydra_header(text).get("package")
-        verdict = ConfigVerdict(None, facts.targets, [] if package == "_global_" else facts.keys, package)
+        verdict = ConfigVerdict(None, facts.targets, [] if facts.package == "_global_" else facts.keys, facts.package)
     except YamlSyntaxError as exc:
         verdict = ConfigVerdict(exc, [], [])
     if signature is not None:

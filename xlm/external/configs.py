@@ -151,6 +151,7 @@ class ConfigFacts(NamedTuple):
 
     targets: list[tuple[str, int]]  # (value, line) of each `_target_`/`update_fn`
     keys: list[str]  # its top-level keys (a mapping's; [] for anything else)
+    package: str | None = None  # what its `# @package` header says, if it has one
 
 
 def check_syntax(text: str) -> ConfigFacts:
@@ -162,7 +163,7 @@ def check_syntax(text: str) -> ConfigFacts:
     without end (a "billion laughs" file, on which composing the job's config would never
     end). A target's value is read as YAML reads it (quoted, folded,
     through an anchor); one that is not a plain string is given as its text (`[a, b]`)."""
-    hydra_header(text)
+    package = hydra_header(text).get("package")
     _check_depth(text)
     yaml, loader = _yaml()
     try:
@@ -177,13 +178,13 @@ def check_syntax(text: str) -> ConfigFacts:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise _explained(_syntax_error(exc), text) from None
     if node is None:
-        return ConfigFacts([], [])
+        return ConfigFacts([], [], package)
     targets = _check_document(node, text)
     for problem in (too_deep(node), too_long_integer(node, text)):
         if problem is not None:
             raise YamlSyntaxError(*problem)
     keys = [str(key.value) for key, _ in node.value if isinstance(key.value, str)] if node.id == "mapping" else []
-    return ConfigFacts(targets, keys)
+    return ConfigFacts(targets, keys, package)
 
 
 MAX_VALUES = 1_000_000  # what a document may hold once its aliases are expanded (OmegaConf copies each)

@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from xlm.shown import redact
@@ -32,7 +31,7 @@ from xpm import settings
 from xpm.errors import GitMissing, GitStuck, GitTooOld, MirrorDamaged, NetworkTimeout, RemoteError, RemoteUnreachable
 from xpm.git import transport
 from xpm.git.failures import classify
-from xpm.git.processes import Started, dying_with_xpm, kill, signal_kill, watcher
+from xpm.git.processes import Started, communicate, dying_with_xpm, kill, signal_kill, watcher
 from xpm.interrupt import Stopped
 
 MIN_VERSION = (2, 25)
@@ -289,18 +288,13 @@ class Git:
         """`proc.communicate(data)` for a `popen` command that reads a request and ends, bounded as
         `_local` is, and stopped by `stop` (Ctrl-C)."""
         timeout = settings.network_timeout()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return proc.communicate(data, timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                data = None  # sent: a second call may not send it again
-                if self.stopped.is_set():
-                    kill(proc, False)
-                    raise Stopped() from None
-                if time.monotonic() >= deadline:
-                    kill(proc, False)
-                    raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
+        try:
+            return communicate(proc, data, timeout, self.stopped)
+        except subprocess.TimeoutExpired:
+            kill(proc, False)
+            if self.stopped.is_set():
+                raise Stopped() from None
+            raise GitStuck(args, timeout, str(cwd) if cwd else None) from None
 
     def _exec(self, args, cwd, config=(), env=None, timeout=None, helpers=False) -> subprocess.CompletedProcess:
         """Run one command: stdout as bytes, stderr as text. With a timeout the command gets

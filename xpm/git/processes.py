@@ -16,8 +16,9 @@ import time
 
 def dying_with_xpm(cmd: list[str], helpers: bool = False):
     """`cmd` made to die with xpm, the function to run before its exec that does it (if any), and
-    the `Watcher` to tell its process group to (if any). A network git runs in a session of its
-    own (so that a timeout can kill its helpers) that no terminal signal reaches, so an xpm
+    the `Watcher` to tell its process group to (if any). A git with a time limit (a network one,
+    or a short local one) runs in a session of its own (so that a timeout can kill its helpers)
+    that no terminal signal reaches, so an xpm
     killed with SIGKILL (`timeout -k`, the OOM killer, a CI runner's hard cancel) could not stop
     it: it would run on, into the mirror, after xpm's lock of it is gone, and against a remote
     that never answers, forever. The `Watcher` kills its whole group, git's helpers included
@@ -67,8 +68,8 @@ class Watcher:
     (`forget`), through a pipe whose only writer is xpm (its end is never inherited: not by git,
     not by awk): when xpm exits, or is killed, the kernel closes that end, and awk kills the
     groups still running. One process start per xpm, where a parent-death signal cost an exec of
-    `setpriv` (and of a shell, over http and ssh) per network git: ~4 % of a cold install of 20
-    models on 2 cores (docs/benchmarks.md). Its own session: the terminal's Ctrl-C, which xpm
+    `setpriv` (and of a shell, over http and ssh) per network git: ~3 % of the CPU of a cold
+    install of 20 models (docs/benchmarks.md). Its own session: the terminal's Ctrl-C, which xpm
     handles by stopping its gits, does not end it first."""
 
     def __init__(self, awk: str):
@@ -147,7 +148,7 @@ class Started:
     forks its validation process and starts its threads (`xpm.git.command.Git.start_probes`)."""
 
     def __init__(self, cmd: list[str], **kwargs):
-        self.args = cmd
+        self.args, self.group = cmd, bool(kwargs.get("start_new_session"))  # a group of its own: killed as a whole
         try:
             self.proc: subprocess.Popen | None = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                                                   stderr=subprocess.PIPE, **kwargs)
@@ -157,31 +158,29 @@ class Started:
 
     def result(self, timeout: float | None = None, stopped: threading.Event | None = None) -> subprocess.CompletedProcess:
         """As `subprocess.run(..., capture_output=True, timeout=timeout)` would have returned or
-        raised; killed (its group too, when it has its own session) once `stopped` is set."""
+        raised; killed (its group too) once `stopped` is set."""
         if self.proc is None:
             raise self.error
-        deadline = None if timeout is None else time.monotonic() + timeout
-        group = self.proc.pid == _group_of(self.proc.pid)
         try:
-            while True:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    out, err = self.proc.communicate(timeout=left if stopped is None else min(left or 0.2, 0.2))
-                    break
-                except subprocess.TimeoutExpired:
-                    if (deadline is not None and time.monotonic() >= deadline) or (stopped is not None and stopped.is_set()):
-                        raise
+            out, err = communicate(self.proc, None, timeout, stopped)
         except BaseException:  # the timeout, a stop, or Ctrl-C: as subprocess.run, leave no process behind
-            kill(self.proc, group)
+            kill(self.proc, self.group)
             raise
         return subprocess.CompletedProcess(self.args, self.proc.returncode, out, err)
 
 
-def _group_of(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
+def communicate(proc: subprocess.Popen, data, timeout: float | None, stopped: threading.Event | None):
+    """`proc.communicate(data, timeout)`, looking at `stopped` (Ctrl-C) every 0.2 s: raises
+    TimeoutExpired past `timeout` or once `stopped` is set; the caller kills the process."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return proc.communicate(data, timeout=left if stopped is None else min(0.2, 0.2 if left is None else left))
+        except subprocess.TimeoutExpired:
+            data = None  # sent: a second call may not send it again
+            if (deadline is not None and time.monotonic() >= deadline) or (stopped is not None and stopped.is_set()):
+                raise
 
 
 def signal_kill(proc: subprocess.Popen, group: bool) -> None:
