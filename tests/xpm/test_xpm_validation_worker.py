@@ -86,6 +86,12 @@ def test_the_child_holds_no_descriptor_of_the_parent_but_its_pipes(tmp_path):
     assert targets[:3] == [os.devnull] * 3 and sum(t.startswith("pipe:") for t in targets) == 2
 
 
+def test_the_child_runs_below_xpms_priority(tmp_path, worker):
+    """The fetches and exports decide when an install ends; the child takes the CPU they leave."""
+    worker.inspect(tmp_path, "x")  # answered: the child has set itself up
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == os.getpriority(os.PRIO_PROCESS, 0) + validation_worker.NICENESS
+
+
 def test_an_exception_in_the_child_is_raised_in_the_caller(tmp_path, monkeypatch):
     def fails(root, name):
         raise ValueError(f"cannot read {name}")
