@@ -171,3 +171,21 @@ def test_a_block_longer_than_the_model_takes_is_two_lines_before_anything_is_bui
                                  "and the block, 401 tokens")
     assert raised.value.fix == f"use datamodule.block_size={longest - 1} or less, or raise model.max_length"
     build._check_block_fits(compose("experiment=text_arlm", "datamodule.files=/nowhere", f"datamodule.block_size={longest - 1}"))
+
+
+def test_a_run_without_spaces_is_cut_into_pieces_bpe_can_learn_from_and_decodes_back():
+    """A 5 MB line without a space (DNA, base64) was one piece: BPE training ran for minutes.
+    Ordinary text keeps the byte-level pieces it had, and every text decodes back exactly."""
+    from tokenizers import pre_tokenizers
+
+    from xlm.data.bpe import LONGEST_PIECE, train_bpe
+
+    run = "acgt" * 1000
+    text = f"the cat sat on the mat, 12345 times\n{run} é 中文"
+    trained = train_bpe([text] * 3, vocab_size=300, name="test")
+    split, byte_level = trained._tokenizer.pre_tokenizer.pre_tokenize_str, pre_tokenizers.ByteLevel(add_prefix_space=False).pre_tokenize_str
+    pieces = [piece for piece, _ in split(text)]
+    assert max(map(len, pieces)) == LONGEST_PIECE and "".join(pieces) == "".join(piece for piece, _ in byte_level(text))
+    ordinary = "the cat sat on the mat, 12345 times\n"
+    assert split(ordinary) == byte_level(ordinary)
+    assert trained.decode(trained.encode(text)) == text

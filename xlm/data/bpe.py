@@ -21,11 +21,16 @@ log = logging.getLogger(__name__)
 SPECIAL_TOKENS = tuple(DEFAULT_TOKENS[r] for r in ROLES)
 BYTE_ALPHABET = 256
 MAX_VOCAB = 1_000_000
+# The longest piece BPE learns merges in (bytes): the byte-level split keeps a run of letters
+# or digits whole, and the trainer's cost grows with a piece's length times the merges made, so
+# a 5 MB line without a space (DNA, base64, minified JSON) kept it busy for minutes. Longer
+# runs are cut into pieces of this length; no ordinary word or number comes near it.
+LONGEST_PIECE = 256
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2, name: str = "bpe") -> TextTokenizer:
     """A byte-level BPE tokenizer of at most ``vocab_size`` tokens learned from ``texts``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     smallest = BYTE_ALPHABET + len(SPECIAL_TOKENS) + 1
     if int(vocab_size) < smallest:
@@ -37,7 +42,10 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int =
     if int(min_frequency) < 0:
         raise UserError(f"min_frequency={min_frequency} is negative", "use 0 or more (2: a merge must be seen twice)")
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+        pre_tokenizers.Split(Regex(f".{{1,{LONGEST_PIECE}}}"), behavior="isolated"),  # ByteLevel leaves no newline
+    ])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=int(vocab_size), min_frequency=int(min_frequency), special_tokens=list(SPECIAL_TOKENS),
@@ -88,10 +96,12 @@ def corpus_tokenizer(files: Any = None, hub: Any = None, sample_by: str = "parag
     root = Path(cache_dir) if cache_dir else Path(data_dir()) / "tokenizers"
     columns = columns_read(source, mode, text_field, prompt_field, target_field)
     settings = {"vocab_size": int(vocab_size), "min_frequency": int(min_frequency), "max_chars": max_chars, "columns": columns}
-    key = digest_of({"trainer": "byte_level_bpe/1", "source": source.identity("train", root), **settings})
+    key = digest_of({"trainer": "byte_level_bpe/2", "source": source.identity("train", root), **settings})
     folder = root / f"bpe{int(vocab_size)}-{key[:16]}"  # the key alone: the same text elsewhere is the same tokenizer
 
     def make(staging: Path) -> None:
+        log.info("training a byte-level BPE tokenizer of %d tokens on %s (once: later runs load it from %s)",
+                 int(vocab_size), source.describe(), folder)
         start = time.perf_counter()
         trained = train_bpe(source.iter_texts("train", columns, max_chars), vocab_size, min_frequency, name=str(folder))
         trained.save(staging)
