@@ -97,6 +97,22 @@ def test_missing_module_is_explained(project):
     assert explain_missing_module("my_model") is None  # registered: not a discovery problem
 
 
+def test_a_package_no_model_provides_is_named_with_the_configs_that_name_it(project):
+    """A job that fails on `No module named 'mdlm'` says which config's `_target_` asked for it."""
+    from xlm.external.diagnose import explain_missing_module
+
+    model = project.model("my_model", files={
+        "my_model/__init__.py": "LOADED = True\n",
+        "configs/model/other.yaml": "# another model's parts\nhead:\n  _target_: 'mdlm.model.Head'\n",
+        "configs/model/again.yaml": "update_fn: mdlm.updates.step  # its own\nx: mdlmx.y\n",
+    })
+    project.models_file("my_model")
+    what, fix = explain_missing_module("mdlm")
+    assert what == (f"No module named 'mdlm': no model provides it ({model / 'configs/model/again.yaml'}:1 names it, "
+                    "and 1 more)") and "xlm models" in fix
+    assert explain_missing_module("nowhere")[0] == "No module named 'nowhere': no model provides it"
+
+
 def test_a_flat_model_listed_under_another_name_is_named_when_its_package_is_missing(project):
     """xlm-core's `fmdl` listed as `./xlm_fmdl` loads; its `fmdl.*` targets then failed with "no
     model provides it" and the fix "list the model", which is listed (fuzz_layouts L4)."""

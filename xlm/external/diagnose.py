@@ -87,7 +87,28 @@ def explain_missing_module(module: str, found: ExternalModels | None = None) -> 
     if (cause := _unregistered_model(package, found)) is not None:
         return f"{head}: {cause[0]}", cause[1]
     fix = f"list the model in {MODELS_FILE_NAME} (a name or ./path) or pip install it; `xlm models` shows what xlm finds"
-    return f"{head}: no model provides it", fix
+    sites = _naming_sites(package, found)
+    named = f" ({sites[0]} names it{f', and {len(sites) - 1} more' if len(sites) > 1 else ''})" if sites else ""
+    return f"{head}: no model provides it{named}", fix
+
+
+def _naming_sites(package: str, found: ExternalModels) -> list[str]:
+    """`file:line` of each `_target_` or `update_fn` in a loaded model's configs that names
+    ``package`` (read only when a job failed on it: which config to fix, or which model to list)."""
+    from xlm.config_groups import yaml_files
+
+    naming = re.compile(rf"^\s*(?:-\s*)?(?:_target_|update_fn)\s*:\s*['\"]?{re.escape(package)}(?:\.|['\"]?\s*(?:#.*)?$)")
+    sites = []
+    for model in found.models:
+        if model.configs_dir is None:
+            continue
+        for path in yaml_files(model.configs_dir):
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+            except OSError:
+                continue
+            sites += [f"{path}:{n}" for n, line in enumerate(lines, 1) if naming.match(line)]
+    return sites
 
 
 def _unregistered_model(package: str, found: ExternalModels) -> tuple[str, str] | None:
