@@ -262,7 +262,9 @@ def scaffold_main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in args)
     try:
-        new.main([a for a in args if a not in ("-v", "--verbose")], prog_name="xlm-scaffold")
+        # What `xpm`'s group would have set (`xpm.commands.main`): relocking a project with a lock reads it.
+        defaults = {"verbose": verbose, "dir": None, "quiet": False, "jobs": 8}
+        new.main([a for a in args if a not in ("-v", "--verbose")], prog_name="xlm-scaffold", obj=defaults)
     except (XpmError, OSError) as exc:  # the same two lines and exit code as `xpm new` (see xpm.cli.XpmGroup)
         if verbose:
             traceback.print_exc()

@@ -304,6 +304,17 @@ def test_xlm_scaffold_takes_the_same_options(project, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_xlm_scaffold_in_a_project_with_a_lock_relocks_it_as_xpm_new_does(project, capsys):
+    """`xlm-scaffold` ran `new` without the `xpm` group: relocking read its options and crashed."""
+    (project / ".xlm_models").write_text("")
+    (project / "xlm.lock").write_text('version = 2\n')
+    with pytest.raises(SystemExit) as exit_info:
+        scaffold_main(["my_model"])
+    out = capsys.readouterr()
+    assert exit_info.value.code == 0, out.err
+    assert "updated ./xlm.lock: added my_model" in out.out and 'name = "my_model"' in (project / "xlm.lock").read_text()
+
+
 def test_xlm_scaffold_is_installed_and_never_imports_torch(project):
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; from xpm.cli import scaffold_main; sys.argv=['xlm-scaffold','--help']; scaffold_main()"],
                          capture_output=True, text=True, timeout=60)
