@@ -272,6 +272,12 @@ def parse_source(spec: str) -> tuple[str, Source]:
         raise _refuse(f"'{show(spec)}' starts with '-' (git would read it as an option)", SOURCE_FIX)
     if spec.startswith((".", "/", "~")):
         name = Path(os.path.expanduser(spec)).name
+        if "@" in name or "#" in name:  # `../repo@v1`: a path is used as it is, a ref is a git source's
+            folder = spec.split("#", 1)[0].rsplit("@", 1)[0]
+            url = f"file://{show(folder)}" if folder.startswith("/") else f"file://<the absolute path of {show(folder)}>"
+            raise _refuse(f"'{show(spec)}' is a local folder with a ref: a local folder is used as it is",
+                          f"to pin a git repository at a ref, give its URL: {url}{show(spec[len(folder):])} "
+                          "(or drop what follows the folder's name to use the folder itself)")
         if problem := name_problem(name):
             raise _refuse(problem, NAME_FIX)
         return name, LocalSource(spec)

@@ -77,6 +77,11 @@ ERRORS = [
     ("github.com/lab/mono#subdir=models//zlm", "subdir 'models//zlm' must be a plain relative path inside the repository", "write #subdir=models/zlm"),
     ("github.com/lab/mono#subdir=./models/zlm", "subdir './models/zlm' must be a plain relative path inside the repository", "write #subdir=models/zlm"),
     ("github.com/lab/mono#subdir=zlm/", "subdir 'zlm/' must be a plain relative path inside the repository", "write #subdir=zlm"),
+    # a local folder is used as it is: a ref is a git source's (the URL is the fix, not a rename)
+    ("../repos/bar_lm@v0.1.0", "'../repos/bar_lm@v0.1.0' is a local folder with a ref: a local folder is used as it is",
+     "give its URL: file://<the absolute path of ../repos/bar_lm>@v0.1.0"),
+    ("/srv/repos/bar_lm@v1", "'/srv/repos/bar_lm@v1' is a local folder with a ref: a local folder is used as it is",
+     "give its URL: file:///srv/repos/bar_lm@v1 (or drop"),
     # what git would read as an option
     ("-oProxyCommand=touch@host:x", "'-oProxyCommand=touch@host:x' starts with '-' (git would read it as an option)", "host/repo"),
     ("ssh://-oProxyCommand=x/lab/m", "the host '-oProxyCommand=x' of 'ssh://-oProxyCommand=x/lab/m' starts with '-' (git would read it as an option)", "no part of a source"),
