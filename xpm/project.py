@@ -108,7 +108,7 @@ class Project(NamedTuple):
             if entry.name in seen:
                 raise XpmError(
                     f"{entry.where()}: model '{entry.name}' is already listed at line {seen[entry.name].line}",
-                    "keep one line per model name (rename a repository with #subdir= or a fork if you need both)",
+                    "keep one line per model name; to use both, name one of them: add #name=NAME to its git line",
                 )
             seen[entry.name] = entry
         return entries

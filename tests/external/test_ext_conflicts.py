@@ -37,13 +37,27 @@ def test_duplicate_names_in_the_models_file(project, caplog):
     assert error.render() == (
         "Error: Duplicate model names found in .xlm_models: ['my_model']\n"
         f"  where: {file}:1, {file}:3\n"
-        "  fix: give each model a unique name and list it once"
+        "  fix: give each model a unique name and list it once (a git source takes another name with #name=NAME)"
     )
     assert str(error).startswith("Duplicate model names found in .xlm_models: ['my_model']")
     found = setup_external_models()  # not strict: the first line wins, the second is skipped
     assert found.names.count("my_model") == 1 and "other" in found.names
     assert [m.where for m in found.skipped] == [f"{file}:3"]
     assert "Warning: Duplicate model names found in .xlm_models: ['my_model']" in caplog.text
+
+
+@pytest.mark.parametrize("order", ["local first", "git first"])
+def test_a_second_line_of_a_name_is_a_duplicate_not_a_model_to_install(project, order):
+    """README's example once listed ./examples/zlm and github.com/lab/zlm@v1: xlm said to run
+    `xpm install`, which refuses the file for its duplicate name."""
+    project.model("zlm")
+    lines = ["./zlm", "github.com/lab/zlm@v1"]
+    file = project.models_file(*(lines if order == "local first" else lines[::-1]))
+    found = setup_external_models()
+    duplicate = [p for p in found.problems if p.kind == "duplicate"]
+    assert [p.what for p in duplicate] == ["Duplicate model names found in .xlm_models: ['zlm']"]
+    assert duplicate[0].where == f"{file}:1, {file}:2" and "#name=NAME" in duplicate[0].fix
+    assert not [p for p in found.problems if p.kind == "not_installed"] and found.names.count("zlm") == (order == "local first")
 
 
 def test_a_core_name_is_a_duplicate_across_sources(project):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from xlm.config_groups import CORE_CONFIG_DIR
-from xlm.external.discovery import FoundModel
+from xlm.external.discovery import DUPLICATE_FIX, FoundModel
 from xlm.external.errors import Problem
 from xlm.external.shadowing import importable, module_candidates, package_shadows, package_suggestion
 from xlm.external.validation import ModelInfo
@@ -42,7 +42,7 @@ def duplicate_names(models: list[FoundModel]) -> list[Finding]:
         for later in listed[1:]:
             where = ", ".join(m.where for m in listed)
             what = f"Duplicate model names found in .xlm_models: ['{name}']"
-            fix = "give each model a unique name and list it once"
+            fix = DUPLICATE_FIX
             findings.append((later, Problem(name, what, where, fix, "duplicate")))
         survivors = sorted((m for m in group if m.entry is None or m is listed[0]), key=_rank)
         for later in survivors[1:]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -110,6 +111,15 @@ def read_models_file(file: Path) -> tuple[list[Entry], list[Problem]]:
             what = f"Invalid line in {MODELS_FILE_NAME}: {exc.what}"
             problems.append(Problem(None, what, f"{file}:{number}", exc.fix, "models_file"))
     return entries, problems
+
+
+DUPLICATE_FIX = "give each model a unique name and list it once (a git source takes another name with #name=NAME)"
+
+
+def duplicate_entry(first: Entry, later: Entry) -> Problem:
+    """The problem of `later`, a second line of `first`'s name in `.xlm_models`."""
+    what = f"Duplicate model names found in .xlm_models: ['{later.name}']"
+    return Problem(later.name, what, f"{first.where()}, {later.where()}", DUPLICATE_FIX, "duplicate")
 
 
 def resolve_entry(entry: Entry, dirs: list[tuple[str, Path]], project_dir: Path) -> FoundModel | Problem:
@@ -265,6 +275,8 @@ def discover(start: Path | None = None) -> Discovery:
         overrides, unread = read_project_overrides(project_dir)
         if unread is not None:
             result.problems.append(unread)
+        first: dict[str, tuple[Entry, bool]] = {}  # name -> its first entry, and whether that one was found
+        lines_of = Counter(e.name for e in entries)
         for entry in entries:
             if unread is not None and isinstance(entry.source, GitSource):
                 found = _unknown_override(entry, unread)  # which folder is meant cannot be known
@@ -272,7 +284,16 @@ def discover(start: Path | None = None) -> Discovery:
                 found = resolve_override(entry, overrides.pop(entry.name), project_dir)
             else:
                 found = resolve_entry(entry, dirs, project_dir)
-            (result.models if isinstance(found, FoundModel) else result.problems).append(found)
+            # Two lines of one name: the duplicate is the problem to fix first (xpm refuses the file
+            # for it), never "not installed" or "not found" for either line; two lines that both
+            # have folders are left to `conflicts.duplicate_names`, as any two models of one name.
+            if entry.name in first and (isinstance(found, Problem) or not first[entry.name][1]):
+                found = duplicate_entry(first[entry.name][0], entry)
+            first.setdefault(entry.name, (entry, isinstance(found, FoundModel)))
+            if isinstance(found, FoundModel):
+                result.models.append(found)
+            elif found.kind == "duplicate" or lines_of[entry.name] == 1:
+                result.problems.append(found)
         result.problems += [unlisted_override(o, project_dir) for o in overrides.values()]
     listed = [m.name for m in result.models] + [p.model for p in result.problems if p.model]
     if (json := models_json_problem(start, models_file, listed)) is not None:
