@@ -181,11 +181,13 @@ def _branch_at(commit: str, branches: dict[str, str]) -> str | None:
 
 
 def unknown_ref(requested: str, refs: RefList, where: str, is_query: bool = False) -> UnknownRef:
-    """The error for a ref that names nothing, listing the closest tags and branches."""
+    """The error for a ref that names nothing, listing the closest tags and branches (for a version
+    query, the newest versions)."""
     import difflib
 
     names = [*refs.tags, *refs.branches]
-    near = difflib.get_close_matches(requested, names, n=5, cutoff=0.5)
+    # For a version query the nearest are the newest versions (`v3` is not "near" `v1.3.0`).
+    near = [] if is_query else difflib.get_close_matches(requested, names, n=5, cutoff=0.5)
     if not near:
         near = [name for _, name in tag_versions(refs.tags)[:3]] + sorted(refs.branches)[:2]
     listed = ", ".join(f"{n} ({'tag' if n in refs.tags else 'branch'})" for n in near)

@@ -123,7 +123,10 @@ def test_unknown_ref_lists_the_nearest():
         resolve("v1.2.1", REFS, "https://github.com/lab/zlm")
     text = info.value.render()
     assert "no tag matches the version query 'v1.2.1' in https://github.com/lab/zlm" in text
-    assert "v1.2.0 (tag)" in text
+    assert "nearest: v2.1.0-rc1 (tag), v2.0.0 (tag), v1.10.0 (tag), dev (branch), main (branch)" in text
+    with pytest.raises(UnknownRef) as info:  # the newest versions, not names that look alike (v1.0.0 for v3)
+        resolve("v3", REFS)
+    assert info.value.what.endswith("nearest: v2.1.0-rc1 (tag), v2.0.0 (tag), v1.10.0 (tag), dev (branch), main (branch)")
     with pytest.raises(UnknownRef) as info:
         resolve("mian", REFS)
     assert "unknown ref 'mian'" in info.value.what and "main (branch)" in info.value.what
