@@ -100,10 +100,10 @@ def add(ctx: click.Context, source: str, offline: bool, deps: bool) -> None:
         click.echo(f"{name}: unchanged {_describe(new)}")  # the same local model again
     elif old is None or old.kind != "git" or new.kind != "git":
         click.echo(f"added {name} {_describe(new)}")
-    elif old.commit == new.commit:
+    elif (move := _move(old, new)) is None:
         click.echo(f"{name}: unchanged {_describe(new)}")
     else:
-        click.echo(f"{name}: {_describe(old)} -> {_describe(new)}")
+        click.echo(f"{name}: {move}")
     _say_if_xlm_skips(ctx, name)
     _say_if_overridden(_project(ctx), [name])
     _requirements(ctx, deps)
@@ -239,16 +239,24 @@ def update(ctx: click.Context, names: tuple[str, ...], offline: bool) -> None:
         if old is None or old.kind != "git":
             click.echo(f"{name}: new -> {_describe(entry)}")
             moved.append(name)
-        elif old.commit != entry.commit or _describe(old) != _describe(entry) or old.resolved != entry.resolved:
-            # a new tag on the same commit moves too; a branch and a tag of one name are told apart
-            kinds = old.resolved != entry.resolved and _describe(old).split()[0] == _describe(entry).split()[0]
-            click.echo(f"{name}: {_kind(old) if kinds else ''}{_describe(old)} -> {_kind(entry) if kinds else ''}{_describe(entry)}")
+        elif (move := _move(old, entry)) is not None:
+            click.echo(f"{name}: {move}")
             moved.append(name)
         else:
             # Same commit, yet placed again: its folder was not the locked tree (edited, deleted).
             restored = f"; restored {project.models_dir / name} (it was not the locked tree)" if name in outcome.installed else ""
             click.echo(f"{name}: {_pinned(entry, pinned[name]) if name in pinned else f'unchanged {_describe(entry)}'}{restored}")
     _say_if_overridden(project, moved)
+
+
+def _move(old, new) -> str | None:
+    """`v1.0.0 (4b123d2) -> v1.1.0 (7a0982d)` when a git model's lock entry moved, None when not. A
+    ref that moves on the same commit (a new tag, a tag for a commit id) moves too; a branch and a
+    tag of one name are told apart."""
+    if old.commit == new.commit and _describe(old) == _describe(new) and old.resolved == new.resolved:
+        return None
+    kinds = old.resolved != new.resolved and _describe(old).split()[0] == _describe(new).split()[0]
+    return f"{_kind(old) if kinds else ''}{_describe(old)} -> {_kind(new) if kinds else ''}{_describe(new)}"
 
 
 def _kind(entry) -> str:

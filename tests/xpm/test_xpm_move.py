@@ -52,6 +52,17 @@ def test_the_line_keeps_its_own_spelling_of_the_source(lab, project, git_daemon)
     assert (project / ".xlm_models").read_text().startswith("github.com/lab/zlm\n")
 
 
+def test_a_move_of_the_ref_alone_is_said_as_update_says_it(lab, project):
+    """The same commit by its id: the line and the lock changed, and `add` said `unchanged`."""
+    commit = lab.commits["1.0.0"]
+    xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
+    out = xpm(project, "add", f"{lab.zlm.url}@{commit[:10]}")
+    assert out.stdout == f"zlm: v1.0.0 ({commit[:7]}) -> {commit[:7]}\n"
+    entry = Project(project).lock().entries["zlm"]
+    assert (entry.requested, entry.resolved, entry.commit) == (commit[:10], "", commit)
+    assert xpm(project, "add", f"{lab.zlm.url}@{commit[:10]}").stdout == f"zlm: unchanged {commit[:7]}\n"
+
+
 def test_a_move_to_a_ref_that_does_not_exist_changes_nothing(lab, project):
     xpm(project, "add", f"{lab.zlm.url}@v1.0.0")
     before = {name: (project / name).read_bytes() for name in (".xlm_models", "xlm.lock")}
