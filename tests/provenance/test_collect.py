@@ -68,6 +68,26 @@ def test_a_plain_folder_is_hashed_whole(isolated):
     assert done.record.commit is None and done.record.repository is None and done.patch is None
 
 
+def test_what_jobs_wrote_into_a_plain_model_folder_is_no_part_of_its_code(isolated):
+    """`cd my_model && xlm train` (as the seed documents) writes outputs/ into the model's folder:
+    its runs counted as changed code, and no checkpoint of it could be evaluated."""
+    project = isolated / "project"
+    model = model_files(project / "mine", "mine")
+    (project / ".xlm_models").write_text("./mine\n")
+    before = record_of(project, "mine").record.hash
+    run = model / "outputs" / "train" / "mine_debug" / "2026-12-05_00-31-44"
+    for rel in (".hydra/config.yaml", "checkpoints/last.ckpt", "train.log"):
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text("written by a job\n")
+    sweep = model / "multirun" / "2026-12-05" / "00-40-00"
+    (sweep / "0" / ".hydra").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    done = record_of(project, "mine")
+    assert done.record.hash == before and "outputs/" not in done.files and "multirun" not in done.files
+    (model / "outputs" / "notes.txt").write_text("not a job's\n")  # beside the runs: the model's, as before
+    assert "outputs/notes.txt" in record_of(project, "mine").files
+
+
 @pytest.mark.parametrize("where", ["mine/pipe", "configs/deep/pipe"])
 def test_a_fifo_in_a_plain_folder_is_named_never_opened(isolated, where):
     project = isolated / "project"

@@ -72,8 +72,9 @@ def digest(path: str, mode: str) -> str:
     return h.hexdigest()
 
 
-def walk(root: Path) -> list[tuple[str, str]]:
-    """(relative path, absolute path) of every file and symlink under `root`, sorted by path bytes."""
+def walk(root: Path, skip=None) -> list[tuple[str, str]]:
+    """(relative path, absolute path) of every file and symlink under `root`, sorted by path bytes;
+    `skip(path)`, when given, leaves out a folder (not the content hash's: a run record's choice)."""
     out = []
     root_str = str(root)
     for folder, dirs, files in os.walk(root_str, followlinks=False):
@@ -83,7 +84,7 @@ def walk(root: Path) -> list[tuple[str, str]]:
             full = os.path.join(folder, d)
             if os.path.islink(full):
                 files.append(d)  # a link to a folder is an entry of its own, never followed
-            elif d not in IGNORED_DIRS:
+            elif d not in IGNORED_DIRS and not (skip is not None and skip(full)):
                 keep.append(d)
         dirs[:] = keep
         for f in files:
@@ -99,8 +100,8 @@ def record(rel: str, full: str) -> FileRecord:
     return FileRecord(rel, mode, digest(full, mode), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def records(root: Path) -> list[FileRecord]:
-    return [record(rel, full) for rel, full in walk(Path(root))]
+def records(root: Path, skip=None) -> list[FileRecord]:
+    return [record(rel, full) for rel, full in walk(Path(root), skip)]
 
 
 def records_of(root: Path, paths) -> list[FileRecord]:
