@@ -23,8 +23,10 @@ from xlm.tokenizer import tokenizer_from_config
 def require_model(cfg: DictConfig, experiment: str | None = None) -> None:
     """Refuse a config without a model, loss or collator; `experiment`: the one the command line chose."""
     missing = [key for key in ("model", "loss", "collator") if cfg.get(key) is None]
+    groups = {"model": "model", "loss": "model_type", "collator": "collator"}
+    if missing and (old := next((key for key in ("_group_", "_name_") if key in cfg), None)):
+        raise _hydra10_header(old, missing[0], groups[missing[0]])
     if missing and experiment:
-        groups = {"model": "model", "loss": "model_type", "collator": "collator"}
         wanted = ", ".join(f"- override /{groups[key]}: NAME" for key in missing)
         raise UserError(
             f"experiment '{experiment}' selects no {', '.join(missing)}: it does not say which model to train",
@@ -36,6 +38,20 @@ def require_model(cfg: DictConfig, experiment: str | None = None) -> None:
             "pick an experiment (e.g. experiment=star_easy_arlm), set model_type=, model= and collator=, "
             "or resume a run: ckpt_path=<run dir>/checkpoints/last.ckpt",
         )
+
+
+def _hydra10_header(old: str, key: str, group: str) -> UserError:
+    """No `key` because a selected config's `# @package _group_` (Hydra 1.0) put its keys under a
+    key named `_group_`: named with the file validation warned about, rather than blaming the
+    experiment for a selection it makes."""
+    from xlm.external_models import find_external_models
+
+    warnings = [w for w in find_external_models().warnings if w.kind == "hydra10_package"]
+    warning = next((w for w in warnings if f"/configs/{group}/" in w.where), warnings[0] if warnings else None)
+    where = f"{warning.where}: " if warning is not None else ""
+    return UserError(f"{where}a config's `# @package` header is Hydra 1.0's: Hydra 1.1 and later take `{old}` literally, "
+                     f"so its keys land under a key named `{old}`, and the job has no {key}",
+                     warning.fix if warning is not None else "write `# @package _global_` as the first line of the config")
 
 
 def seed_of(cfg: DictConfig) -> int:

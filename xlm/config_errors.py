@@ -222,6 +222,11 @@ def _bad_defaults_override(config: str, group: str, choices: Mapping[str, Any]) 
 
     path = config_file(config)
     base, _, package = group.partition("@")
+    if (old := package.split(".")[0]) in ("_group_", "_name_"):  # `/datamodule@_group_.datamodule`
+        where = shown_at(path, 1) if path else f"config '{config}'"
+        return UserError(f"{where}: the config's `# @package` header is Hydra 1.0's: Hydra 1.1 and later take `{old}` "
+                         f"literally, so its keys, and its `override /{base}`, land under a key named `{old}`",
+                         "write `# @package _global_` as its first line, as in xlm's own experiment configs")
     if package.split(".")[0] == config.split("/")[0] and config.count("/") == 1:  # `/datamodule@experiment.datamodule`
         where = shown_at(path, 1) if path else f"config '{config}'"
         return UserError(f"{where}: the config has no `# @package _global_` line, so Hydra puts it, and its "

@@ -113,6 +113,27 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     assert lines[1].startswith(f"  fix: {fix}")
 
 
+def test_hydra_10s_package_header_is_named_where_it_is(project):
+    """Hydra 1.1+ read `_group_` literally: an experiment's error named no group `datamodule@_group_.datamodule`,
+    and a model config's said the experiment "selects no model", with a fix it already followed."""
+    experiments = project / "brk" / "configs" / "experiment"
+    (experiments / "group_header.yaml").write_text(HEAD.replace("# @package _global_\n", "# @package _group_\n"))
+    (experiments / "old_model.yaml").write_text(HEAD.replace("/model: brk", "/model: old"))
+    (project / "brk" / "configs" / "model" / "old.yaml").write_text("# @package _group_\nmodel:\n  _target_: brk.model.Net\n")
+    proc = xlm(project, "train", "experiment=group_header")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2:] == [
+        "error: brk/configs/experiment/group_header.yaml:1: the config's `# @package` header is Hydra 1.0's: Hydra 1.1 and "
+        "later take `_group_` literally, so its keys, and its `override /datamodule`, land under a key named `_group_`",
+        "  fix: write `# @package _global_` as its first line, as in xlm's own experiment configs",
+    ], proc.stderr
+    proc = xlm(project, "train", "experiment=old_model")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-2:] == [
+        f"error: {project / 'brk/configs/model/old.yaml'}:1: a config's `# @package` header is Hydra 1.0's: Hydra 1.1 and "
+        "later take `_group_` literally, so its keys land under a key named `_group_`, and the job has no model",
+        "  fix: write `# @package _global_`, as xlm's own configs do, or the group's path (`# @package model`)",
+    ], proc.stderr
+
+
 @pytest.mark.parametrize("experiment, culprit, loop", [
     ("bad_loop", "bad_loop", "experiment/bad_loop -> experiment/bad_loop"),
     # `experiment=loop_a` on the command line makes loop_a's `/experiment: loop_b` entry loop_a itself

@@ -208,6 +208,17 @@ def test_the_start_up_line_counts_warnings_of_every_kind(project, caplog):
                                    "reads, ...); `xlm models` lists them")
 
 
+def test_a_selected_config_with_hydra_10s_group_header_stops_the_job_naming_it(project):
+    """The job said the experiment "selects no model", and told to add an override it already had."""
+    root = project.model("old", files={"configs/model/old.yaml": "# @package _group_\n_target_: old.model.OldModel\n"})
+    project.models_file("old")
+    error = job_error(find_external_models(), {"experiment": "old_debug", "model": "old"}, [])
+    assert error.what == (f"the config model/old.yaml of model 'old' ({root / 'configs' / 'model' / 'old.yaml'}:1) has a "
+                          "`# @package _group_` header Hydra 1.0 read, but Hydra 1.1 and later take `_group_` literally: its keys "
+                          "land under a key named `_group_`")
+    assert error.fix.startswith("write `# @package _global_`")
+
+
 def test_a_selected_config_without_its_package_line_stops_the_job(project):
     """Only a warning before: the job then failed deep in torch (`optimizer got an empty parameter list`)."""
     root = project.model("unplaced", files={"configs/model/unplaced.yaml": "model:\n  _target_: unplaced.model.UnplacedModel\n"})

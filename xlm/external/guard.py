@@ -95,16 +95,18 @@ def job_error(found: ExternalModels, choices: dict[str, Any], targets: list[str]
 
 
 def _unplaced_config(found: ExternalModels, choices: dict[str, Any]) -> UserError | None:
-    """A selected config of a loaded model without `# @package _global_`: validation warned, and
-    the job would fail far from the cause (`optimizer got an empty parameter list`)."""
-    unplaced = {w.where: w for w in found.warnings if w.kind == "unplaced_config"}
+    """A selected config of a loaded model whose keys Hydra puts where xlm never reads them (no
+    `# @package _global_` line, or Hydra 1.0's `_group_`): validation warned, and the job would fail
+    far from the cause (`optimizer got an empty parameter list`, an experiment that "selects no model")."""
+    unplaced = {w.where: w for w in found.warnings if w.kind in ("unplaced_config", "hydra10_package")}
     if not unplaced:
         return None
     for group, option in selections(choices):
         for model in found.models:
             if (warning := unplaced.get(f"{model.configs_dir / group / option}.yaml:1")) is not None:
-                return UserError(f"the config {group}/{option}.yaml of model '{model.name}' ({warning.where}) has no "
-                                 f"`# @package _global_` line: {warning.what.split(': ', 1)[1]}", warning.fix)
+                said = (f"no `# @package _global_` line: {warning.what.split(': ', 1)[1]}" if warning.kind == "unplaced_config"
+                        else f"a {warning.what.split(' has a config whose ', 1)[1]}")
+                return UserError(f"the config {group}/{option}.yaml of model '{model.name}' ({warning.where}) has {said}", warning.fix)
     return None
 
 
