@@ -82,6 +82,9 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
         config = first[3:].split(":", 1)[0].strip("'")
         entry = first.rsplit("before '", 1)[1].split("'", 1)[0]
         group, _, option = (part.strip() for part in entry.partition(":"))
+        own, _, inner = group.split("@", 1)[0].partition("/")  # `experiment/collator@collator`: written `- collator: x`
+        if inner and config.startswith(own + "/") and (relative := _relative_entry(config, inner, option)) is not None:
+            return relative
         path = config_file(config)
         pattern = re.compile(rf"^\s*-\s*/?{re.escape(group.lstrip('/'))}\s*:\s*{re.escape(option)}\s*$")
         where = shown_at(path, line_matching(path, pattern)) if path else f"config '{config}'"
@@ -193,6 +196,23 @@ def _defaults_loop(exc: RecursionError) -> UserError:
                      "remove the entry that brings the config back in (`xlm -v` shows where Hydra was)")
 
 
+def _relative_entry(config: str, group: str, option: str) -> UserError | None:
+    """`- collator: x` in an experiment's defaults list: Hydra reads a group without a leading `/`
+    inside the config's own group (`experiment/collator/x`), where no config is."""
+    from xlm.config_groups import config_groups
+
+    if group not in config_groups():
+        return None
+    path = config_file(config)
+    entry = re.compile(rf"^\s*-\s*(?:override\s+)?{re.escape(group)}\s*:\s*{re.escape(option)}\b")
+    line = line_matching(path, entry) if path else None
+    where = shown_at(path, line) if path and line else f"config '{config}'"
+    own = config.split("/")[0]
+    return UserError(f"{where}: `{group}: {option}` names {own}/{group}/{option}: in a config of group '{own}', a group "
+                     f"without a leading `/` is one inside '{own}'", f"write `- override /{group}: {option}` (or `- /{group}: "
+                     f"{option}` if nothing before it selects {group})")
+
+
 def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str, Any]) -> UserError:
     """A config named in a defaults list (or on the command line) that no config folder has."""
     group, _, option = (exc.missing_cfg_file or "").rpartition("/")
@@ -201,6 +221,9 @@ def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str
     fix = unknown_option_fix(group, option, exc.options) if exc.options else "run `xlm --help` to see the config groups"
     if not group:
         return UserError(message, fix)
+    own, _, inner = group.partition("/")
+    if inner and in_config.startswith(own + "/") and (relative := _relative_entry(in_config, inner, option)) is not None:
+        return relative
     # Hydra names the config whose defaults list was being *applied* ('config' for an
     # experiment's `override /model: x`); the line that names the option says more.
     entry = defaults_entry(group, option, choices)

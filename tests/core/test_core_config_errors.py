@@ -44,6 +44,9 @@ EXPERIMENTS = {
     "no_type": HEAD.replace("  - override /model_type: brk\n", ""),
     # the commonest slip: Hydra put it under `experiment`, and the error named a group that exists
     "no_header": HEAD.replace("# @package _global_\n", ""),
+    # without the `/`, Hydra looks for experiment/collator/...: the error named no file and sent to `xlm --help`
+    "bad_relative": HEAD.replace("override /collator", "collator"),
+    "bad_relative_all": HEAD.replace("override /", ""),
 }
 
 
@@ -99,6 +102,10 @@ def line_of(project: Path, experiment: str, text: str) -> int:
         ("bad_self", "Duplicate _self_ defined in experiment/bad_self", "a defaults list is a list of `group: option` entries"),
         ("no_header", "the config has no `# @package _global_` line, so Hydra puts it, and its `override /datamodule`, "
          "under `experiment`", "make `# @package _global_` its first line"),
+        ("bad_relative", "`collator: seq2seq_arlm` names experiment/collator/seq2seq_arlm: in a config of group 'experiment', "
+         "a group without a leading `/` is one inside 'experiment'", "write `- override /collator: seq2seq_arlm`"),
+        ("bad_relative_all", "`collator: seq2seq_arlm` names experiment/collator/seq2seq_arlm: in a config of group 'experiment', "
+         "a group without a leading `/` is one inside 'experiment'", "write `- override /collator: seq2seq_arlm`"),
     ],
 )
 def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project, experiment, what, fix):
@@ -107,7 +114,8 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     assert proc.returncode == 2 and len(lines) == 2, proc.stderr
     culprit = {"bad_override": "/modl", "bad_select": "/sampler", "bad_missing": "nope", "bad_twice": "- /model",
                "bad_order": "- /model", "bad_syntax": "max_steps:", "bad_not_list": "defaults:", "bad_entry": "defaults:",
-               "bad_self": "defaults:", "no_header": "defaults:"}[experiment]
+               "bad_self": "defaults:", "no_header": "defaults:", "bad_relative": "- collator:",
+               "bad_relative_all": "- collator:"}[experiment]
     where = f"brk/configs/experiment/{experiment}.yaml:{line_of(project, experiment, culprit)}"
     assert lines[0] == f"error: {where}: {what}"
     assert lines[1].startswith(f"  fix: {fix}")
