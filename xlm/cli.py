@@ -231,6 +231,18 @@ def run_hydra(args: list[str]) -> int:
     return 0
 
 
+def _core_command_form(command: str, rest: list[str]) -> UserError | None:
+    """`xlm command=NAME ARGS`, as xlm-core ran a model's command, when NAME is one: here it runs by
+    its name (Hydra would say the config has no key 'command', and `+command=` that no model is selected)."""
+    from xlm.external.commands import find_command
+
+    name = command.split("=", 1)[1]
+    if find_command(name) is None:
+        return None
+    return UserError(f"`{command}` is xlm-core's way to run a model command; here a model command runs by its name",
+                     "run: " + " ".join(["xlm", name, *rest]))
+
+
 def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(help_text())
@@ -248,6 +260,8 @@ def _dispatch(argv: list[str]) -> int:
         module, _, function = COMMANDS[command][1].partition(":")
         target: Callable[[list[str]], int] = getattr(import_module(module), function)
         return int(target(rest) or 0)
+    if command.lstrip("+").startswith("command=") and (said := _core_command_form(command, rest)) is not None:
+        raise said
     if "=" in command or command.startswith("-"):
         return run_hydra(argv)
     from xlm.external.commands import find_command, run_command, skipped_command

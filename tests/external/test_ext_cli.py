@@ -64,6 +64,12 @@ def test_model_command_runs_with_the_remaining_arguments(project, capsys):
     assert "hello a b" in capsys.readouterr().out
     assert main(["--help"]) == 0
     assert "cmdm-hello" in capsys.readouterr().out
+    for form in ("command=cmdm-hello", "+command=cmdm-hello"):  # xlm-core's form: Hydra said the config has no key 'command'
+        assert main([form, "a"]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: `{form}` is xlm-core's way to run a model command; here a model command runs by its name",
+            "  fix: run: xlm cmdm-hello a",
+        ]
 
 
 @pytest.mark.parametrize("returned, status, said", [
