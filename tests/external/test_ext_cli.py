@@ -72,6 +72,23 @@ def test_model_command_runs_with_the_remaining_arguments(project, capsys):
         ]
 
 
+@pytest.mark.parametrize("code, said", [
+    ("from omegaconf import DictConfig\n\ndef show(cfg: DictConfig):\n    print(cfg.model.d_model)\n",
+     "take `args: list[str]` (docs/porting_from_xlm_core.md, section 11)"),  # xlm-core's signature, unported
+    ("def show(args):\n    return int(args[0])\n", "fix the command's code there (xlm -v ... prints the traceback)"),
+])
+def test_a_command_that_raises_is_two_lines_naming_its_code(project, capsys, code, said):
+    """A traceback before; a command written for xlm-core (it took the config) passed validation and died in it."""
+    root = project.model("cmdm", files={"cmdm/__init__.py": "", "cmdm/commands.py": code,
+                                        "configs/commands.yaml": "cmdm-show: cmdm.commands.show\n"})
+    project.models_file("cmdm")
+    assert main(["cmdm-show"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    line = len(code.splitlines())
+    assert err[0].startswith("error: command 'cmdm-show' of model 'cmdm' raised ")
+    assert err[0].endswith(f"(at {root / 'cmdm' / 'commands.py'}:{line})") and err[1].endswith(said) and len(err) == 2
+
+
 @pytest.mark.parametrize("returned, status, said", [
     ("None", 0, None), ("0", 0, None), ("255", 255, None),
     ("'done'", 2, "error: command 'cmdm-ret' of model 'cmdm' returned 'done', not an exit status"),

@@ -90,7 +90,30 @@ def run_command(command: Command, args: list[str]) -> int:
         if (error := missing_model_error(exc)) is None:
             raise
         raise error from exc
-    return exit_status(command, function(list(args)))
+    try:
+        returned = function(list(args))
+    except Exception as exc:  # noqa: BLE001 - the model's code: named, with its traceback under -v
+        raise _crashed(command, function, exc) from exc
+    return exit_status(command, returned)
+
+
+def _crashed(command: Command, function: Callable, exc: Exception):
+    """A `UserError` (exit 1: a crash) naming the command, the model and the file:line of its code
+    that raised; a function written for xlm-core (it took the composed config) is told so."""
+    from xlm.errors import UserError
+    from xlm.external.diagnose import _model_frame
+    from xlm.external_models import find_external_models
+
+    _, where = _model_frame(exc, find_external_models())
+    at = f" (at {where})" if where else ""
+    fix = "fix the command's code there (xlm -v ... prints the traceback)"
+    first = next(iter(getattr(function, "__annotations__", {}).items()), (None, None))
+    if "DictConfig" in str(first[1]) or isinstance(exc, AttributeError) and "'list' object has no attribute" in str(exc):
+        fix = ("the function gets the command line's arguments (a list of str), not a config as in xlm-core: "
+               "take `args: list[str]` (docs/porting_from_xlm_core.md, section 11)")
+    error = UserError(f"command '{command.name}' of model '{command.model}' raised {type(exc).__name__}: {exc}{at}", fix)
+    error.exit_code = 1
+    return error
 
 
 def exit_status(command: Command, returned) -> int:
