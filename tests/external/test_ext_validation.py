@@ -125,6 +125,12 @@ BROKEN = {
         "configs/model_type/x.yaml:3",
         "exists in this xlm",
     ),
+    "class_missing_before_a_method": (  # said "module my_model/model/Nope.py does not exist": model.py is there
+        {"configs/model/x.yaml": "# @package _global_\nmodel:\n  _target_: my_model.model.Nope.create\n"},
+        "External model 'my_model' has a bad target 'my_model.model.Nope.create': 'Nope' is not defined in my_model/model.py",
+        "configs/model/x.yaml:3",
+        "",
+    ),
     "xlm_module_missing": (
         {"configs/collator/x.yaml": "_target_: xlm.collators.DefaultCollator\n"},
         "External model 'my_model' has a bad target 'xlm.collators.DefaultCollator': module xlm/collators.py does not exist",

@@ -220,9 +220,9 @@ class PackageSource:
             if file in self._compiled:
                 return None  # not the target's fault: `PackageSource.compile_errors` reports the module
             return f"module {shown} does not compile: {exc.msg}"  # one it never judged (a namespace sub-folder's)
-        if len(rest) > 1:  # `pkg.loss.MyLoss` with no loss.py: the module is what is missing
+        if len(rest) > 1 and os.path.basename(file) == "__init__.py":  # `pkg.loss.MyLoss` with no loss.py: the module is missing
             return f"module {'/'.join([package, *parts[:-1]])}.py does not exist"
-        return f"'{rest[0]}' is not defined in {shown}"
+        return f"'{rest[0]}' is not defined in {shown}"  # `pkg.model.Nope.create` too: model.py is there, Nope is not
 
 
 XLM_PACKAGE_DIR = Path(__file__).resolve().parent.parent
