@@ -210,6 +210,17 @@ def test_a_job_naming_an_unlisted_models_experiment_says_to_list_it(project, cap
     assert f"fix: add the line 'my_model' to {file}" in err
 
 
+def test_a_job_naming_an_experiment_in_a_misnamed_folder_says_to_rename_it(project, capsys):
+    root = project.model("my_model")
+    (root / "configs" / "experiment").rename(root / "configs" / "experiments")
+    project.models_file("my_model")
+    assert main(["train", "experiment=my_model_debug"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    folder = root / "configs" / "experiments"
+    assert err[-2:] == [f"error: unknown experiment 'my_model_debug': model 'my_model' has it in {folder}, a folder Hydra "
+                        "reads as another group", f"  fix: rename the folder: mv {folder} {root / 'configs' / 'experiment'}"]
+
+
 def test_a_job_whose_models_file_cannot_be_read_says_so_not_that_the_model_is_unlisted(project, capsys):
     project.model("my_model")
     file = project.models_file("my_model")

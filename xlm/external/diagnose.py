@@ -59,6 +59,11 @@ def unlisted_option(group: str, option: str, found: ExternalModels | None = None
 
     if (skipped := job_error(found, {group: option}, [])) is not None:
         return skipped.what, skipped.fix
+    for warning in found.warnings:  # `configs/experiments/`: Hydra reads it as a group of its own
+        if warning.kind == "misnamed_group" and warning.fix == f"rename it to configs/{group}/" \
+                and os.path.isfile(os.path.join(warning.where, f"{option}.yaml")):
+            return (f"unknown {group} '{option}': model '{warning.model}' has it in {warning.where}, a folder Hydra reads as "
+                    f"another group", f"rename the folder: mv {warning.where} {os.path.join(os.path.dirname(warning.where), group)}")
     unread = next((p for p in found.problems if p.kind == "models_file"), None)  # its lines were never read
     for root in unlisted_models(found):
         if (root / "configs" / group / f"{option}.yaml").is_file():

@@ -234,9 +234,19 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
                         f"under `{rel_dir}`, so its `{keys[0]}` becomes `{rel_dir}.{keys[0]}`, which xlm never reads")
                 fix = "make `# @package _global_` its first line, as in xlm's own configs (or move the keys under the group's own)"
                 info.warnings.append(Problem(info.name, what, f"{path}:1", fix, "unplaced_config"))
+    misnamed = _misnamed_groups(groups)
+    for folder, group in misnamed.items():
+        if group not in REQUIRED_GROUPS or group in groups:  # a missing required group says it below
+            what = (f"External model '{info.name}' has a config folder configs/{folder}/, a group xlm never selects: "
+                    f"the group is `{group}`")
+            info.warnings.append(Problem(info.name, what, os.path.join(configs, folder), f"rename it to configs/{group}/",
+                                         "misnamed_group"))
     if missing := [g for g in REQUIRED_GROUPS if g not in groups]:
         what = f"External model '{info.name}' missing required config groups: {missing}"
         fix = "create " + " and ".join(f"configs/{g}/{info.name}.yaml" for g in missing)
+        renames = [f"configs/{folder}/ to configs/{group}/" for folder, group in misnamed.items() if group in missing]
+        if renames:
+            fix = "rename " + " and ".join(renames)
         where = os.path.join(configs, missing[0])
         if os.path.lexists(where) and not os.path.isdir(where):  # a file (or a loop of links) where the group belongs
             what += f": configs/{missing[0]} is not a folder"
@@ -246,6 +256,32 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
             fix, where = f"make configs/{missing[0]}/{info.name}.yaml a YAML file", folder
         info.problems.append(Problem(info.name, what, where, fix, "missing_configs"))
     _check_targets(info, targets, command_targets, memo)
+
+
+_MODEL_GROUPS = ("model", "model_type", "collator", "experiment")  # the groups models add to xlm's own
+_core_groups: tuple[str, ...] | None = None
+
+
+def _misnamed_groups(groups: set[str]) -> dict[str, str]:
+    """folder -> the group it was meant to be, for each config folder named like one of the groups
+    xlm selects but not as it (`experiments`, `Model_Type`, `model-type`): Hydra reads it as a group
+    of its own, which no job selects."""
+    global _core_groups
+    if _core_groups is None:
+        from xlm.config_groups import CORE_CONFIG_DIR
+
+        try:
+            _core_groups = tuple(e.name for e in os.scandir(CORE_CONFIG_DIR) if e.is_dir() and not e.name.startswith("_"))
+        except OSError:
+            _core_groups = ()
+    known = {*_MODEL_GROUPS, *_core_groups}
+    out = {}
+    for folder in sorted(groups - known):
+        plain = folder.lower().replace("-", "_")
+        meant = next((g for g in sorted(known) if plain in (g, g + "s", g + "es") or g.endswith("s") and plain == g[:-1]), None)
+        if meant is not None:
+            out[folder] = meant
+    return out
 
 
 # The fix for a config that does not parse, by what `xlm.external.configs` found (docs/external_models.md).
