@@ -56,6 +56,20 @@ def test_a_target_called_with_keys_it_does_not_take_names_the_config_key(project
     ]
 
 
+def test_a_key_the_target_does_not_take_is_named_with_the_line_that_sets_it(project, capsys):
+    """A port that dropped a parameter (`mask_idx`) but kept its config line: which file sets it was not said."""
+    files = importable("brokenkw", collators="class DefaultBrokenkwCollator:\n    def __init__(self, **kwargs):\n        pass\n",
+                       model="class BrokenkwModel:\n    def __init__(self, d_model):\n        pass\n")
+    files["configs/model/brokenkw.yaml"] = ("# @package _global_\nmodel:\n  _target_: brokenkw.model.BrokenkwModel\n"
+                                            "  d_model: 8\n  mask_idx: 3\ntags:\n  model: brokenkw\n")
+    root = project.model("brokenkw", files=files)
+    project.models_file("brokenkw")
+    err = _job_error(capsys, "experiment=brokenkw_debug")
+    assert err.splitlines()[0] == (
+        "error: `model` does not fit brokenkw.model.BrokenkwModel: BrokenkwModel.__init__() got an unexpected keyword "
+        f"argument 'mask_idx' (`mask_idx` is set at {root / 'configs' / 'model' / 'brokenkw.yaml'}:5)")
+
+
 def test_an_optimizer_that_does_not_import_says_which_name_is_close(project, capsys):
     project.models_file("# nothing listed")
     err = _job_error(capsys, "experiment=star_easy_arlm", "optimizer._target_=torch.optim.AdamWW")

@@ -97,23 +97,35 @@ def explain_missing_module(module: str, found: ExternalModels | None = None) -> 
     return f"{head}: no model provides it{named}", fix
 
 
+def _setting_sites(name: str, key: str | None, found: ExternalModels) -> list[str]:
+    """`file:line` of the lines of the loaded models' configs that set a key ``name``, those in the
+    group of the config node ``key`` (`model` -> configs/model/) first."""
+    setting = re.compile(rf"^\s*{re.escape(name)}\s*:")
+    sites = [site for model in found.models for site in _lines_matching(model, setting)]
+    group = f"{os.sep}configs{os.sep}{(key or '').split('.')[0]}{os.sep}"
+    return sorted(sites, key=lambda site: group not in site)
+
+
+def _lines_matching(model, pattern: re.Pattern) -> list[str]:
+    from xlm.config_groups import yaml_files
+
+    if model.configs_dir is None:
+        return []
+    sites = []
+    for path in yaml_files(model.configs_dir):
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        except OSError:
+            continue
+        sites += [f"{path}:{n}" for n, line in enumerate(lines, 1) if pattern.match(line)]
+    return sites
+
+
 def _naming_sites(package: str, found: ExternalModels) -> list[str]:
     """`file:line` of each `_target_` or `update_fn` in a loaded model's configs that names
     ``package`` (read only when a job failed on it: which config to fix, or which model to list)."""
-    from xlm.config_groups import yaml_files
-
     naming = re.compile(rf"^\s*(?:-\s*)?(?:_target_|update_fn)\s*:\s*['\"]?{re.escape(package)}(?:\.|['\"]?\s*(?:#.*)?$)")
-    sites = []
-    for model in found.models:
-        if model.configs_dir is None:
-            continue
-        for path in yaml_files(model.configs_dir):
-            try:
-                lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-            except OSError:
-                continue
-            sites += [f"{path}:{n}" for n, line in enumerate(lines, 1) if naming.match(line)]
-    return sites
+    return [site for model in found.models for site in _lines_matching(model, naming)]
 
 
 def _unregistered_model(package: str, found: ExternalModels) -> tuple[str, str] | None:
@@ -312,7 +324,10 @@ def build_error(exc: BaseException, found: ExternalModels | None = None, key: st
     if call is not None and isinstance(call.__cause__, TypeError) and _SIGNATURE.search(str(call.__cause__)):  # keys the signature lacks
         target = _CALL.match(str(call)).group(1)
         what = f"`{key}`" if key else "the config"
-        return UserError(f"{what} does not fit {target}: {call.__cause__}",
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(call.__cause__))
+        sites = _setting_sites(unexpected.group(1), key, found) if unexpected else []
+        at = f" (`{unexpected.group(1)}` is set at {sites[0]})" if sites else ""
+        return UserError(f"{what} does not fit {target}: {call.__cause__}{at}",
                          f"check the keys of {what} against the parameters of {target} (`--cfg job` prints the composed config)")
     if call is not None and isinstance(call.__cause__, (ValueError, TypeError)):
         target, cause = _CALL.match(str(call)).group(1), call.__cause__
