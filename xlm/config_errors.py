@@ -221,6 +221,9 @@ def _missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str
     fix = unknown_option_fix(group, option, exc.options) if exc.options else "run `xlm --help` to see the config groups"
     if not group:
         return UserError(message, fix)
+    if not exc.options and group.split("/")[0] == "metrics":  # xlm-core's `- /metrics@reported_metrics...: NAME`
+        fix = ("xlm has no `metrics` group: write the metric under reported_metrics in the model_type config "
+               "(docs/porting_from_xlm_core.md, section 7)")
     own, _, inner = group.partition("/")
     if inner and in_config.startswith(own + "/") and (relative := _relative_entry(in_config, inner, option)) is not None:
         return relative

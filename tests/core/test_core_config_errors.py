@@ -121,6 +121,16 @@ def test_composition_mistakes_in_a_models_config_name_the_file_and_line(project,
     assert lines[1].startswith(f"  fix: {fix}")
 
 
+def test_xlm_cores_metrics_group_is_said_to_be_none_of_xlms(project):
+    """A port's `- /metrics@reported_metrics...` entry: the fix sent to `xlm --help`."""
+    (project / "brk" / "configs" / "experiment" / "core_metrics.yaml").write_text(
+        HEAD.replace("defaults:\n", "defaults:\n  - /metrics@reported_metrics.val.prediction.exact_match: seq2seq_exact_match\n"))
+    proc = xlm(project, "train", "experiment=core_metrics")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "  fix: xlm has no `metrics` group: write the metric under reported_metrics in the model_type config "
+        "(docs/porting_from_xlm_core.md, section 7)"), proc.stderr
+
+
 def test_hydra_10s_package_header_is_named_where_it_is(project):
     """Hydra 1.1+ read `_group_` literally: an experiment's error named no group `datamodule@_group_.datamodule`,
     and a model config's said the experiment "selects no model", with a fix it already followed."""
