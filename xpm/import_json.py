@@ -33,7 +33,7 @@ class Imported:
 def import_models_json(json_file: Path) -> Imported:
     """Append the models of ``json_file`` to its project's `.xlm_models`; write nothing on any error."""
     from xlm.external.models_json import ModelsJsonError, entry_text, project_dir, read_models_json
-    from xlm.manifest import NEW_FILE_HEADER, ManifestError, add_entry_text, parse_line
+    from xlm.manifest import NEW_FILE_HEADER, RESERVED_NAMES, ManifestError, add_entry_text, parse_line
     from xlm.shown import show
     from xlm.textfile import write_atomic
     from xpm.project import Project
@@ -67,6 +67,10 @@ def import_models_json(json_file: Path) -> Imported:
                 result.notes.append(f"{name!r} is the folder {line}: xlm names a model after its folder, so it is '{entry.name}'")
             if not (project.root / line).is_dir() and not (project.models_dir / line).is_dir():
                 result.notes.append(f"the folder of {name!r}, {line}, does not exist (yet): xlm reports it until it does")
+            if entry.name in RESERVED_NAMES:  # xlm-core's xlm-models ships its own arlm, mlm, ilm
+                result.notes.append(f"{name!r} ({line}) is not listed: '{entry.name}' is a core model of xlm, which every "
+                                    "project has; to keep xlm-core's, rename its folder and list it under that name")
+                continue
             if entry.name in listed:
                 result.kept.append(entry.name)
                 continue

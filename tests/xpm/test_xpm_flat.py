@@ -91,6 +91,16 @@ def test_import_json_writes_xlm_models(tmp_path):
     assert (models / ".xlm_models").read_text() == text
 
 
+def test_import_json_leaves_out_xlm_cores_own_core_models_with_a_note(tmp_path):
+    """xlm-core's xlm-models lists its ilm: listed, xlm then refused the name as reserved."""
+    (tmp_path / "ilm").mkdir()
+    (tmp_path / "xlm_models.json").write_text('{"ilm": "ilm", "mdlm": "mdlm"}')
+    result = import_models_json(tmp_path / "xlm_models.json")
+    assert result.added == ["mdlm"] and result.notes[0] == (
+        "'ilm' (ilm) is not listed: 'ilm' is a core model of xlm, which every project has; to keep xlm-core's, rename its "
+        "folder and list it under that name")
+
+
 def test_import_json_appends_to_an_existing_models_file_keeping_its_lines(tmp_path):
     (tmp_path / ".xlm_models").write_text("# mine\nzlm  # kept\n")
     (tmp_path / "xlm_models.json").write_text('{"zlm": "zlm", "mdlm": "mdlm"}')
