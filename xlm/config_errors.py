@@ -19,6 +19,10 @@ from xlm.errors import UserError, causes, did_you_mean
 _SHOW_CONFIG = "`--cfg job` prints the composed config"
 
 
+# xlm-core's resolvers, which a port meets (docs/porting_from_xlm_core.md, section 9)
+_XLM_CORE_RESOLVERS = frozenset({"global_components", "lightning_module", "datamodule", "eval", "device_count",
+                                  "find_grad_accum", "div_up", "num_cpus"})
+
 def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | None = None) -> UserError | None:
     """The user's mistake behind ``exc`` (or one of its causes), if it is one.
 
@@ -319,11 +323,11 @@ def _from_omegaconf(exc: BaseException, cfg: Any, choices: Mapping[str, Any]) ->
         return UserError(f"{where}{key or 'a key'} has no value (???)", f"give it one: {key or 'KEY'}=VALUE, or set it in the experiment")
     if isinstance(exc, UnsupportedInterpolationType):
         name = message.rpartition(" ")[2]
-        return UserError(
-            f"{where}{shown} uses the resolver '{name}', which is not registered",
-            "correct its name; the resolvers are OmegaConf's (oc.env, oc.select, ...), Hydra's (now, hydra) "
-            "and xlm's (tokenizer, xlm.data_dir)",
-        )
+        fix = ("correct its name; the resolvers are OmegaConf's (oc.env, oc.select, ...), Hydra's (now, hydra) "
+               "and xlm's (tokenizer, xlm.data_dir)")
+        if name.split(".")[0] in _XLM_CORE_RESOLVERS:
+            fix = f"'{name}' is xlm-core's: docs/porting_from_xlm_core.md, section 9, says what replaces it"
+        return UserError(f"{where}{shown} uses the resolver '{name}', which is not registered", fix)
     if isinstance(exc, InterpolationKeyError):
         target = message.split("'")[1] if "'" in message else "?"
         return UserError(

@@ -33,6 +33,7 @@ EXPERIMENTS = {
     "bad_interp": HEAD + "job_name: bad_interp\npredictor:\n  steps: ${model.max_len}\n",
     "bad_syntax": HEAD + "job_name: bad_syntax\npredictor:\n  max_steps: ${model.max_len\n",
     "bad_resolver": HEAD + "job_name: bad_resolver\npredictor:\n  steps: ${no_such_resolver:6}\n",
+    "core_resolver": HEAD + "job_name: core_resolver\npredictor:\n  steps: ${eval:2*3}\n",  # a port's: where it is replaced
     "bad_missing_value": HEAD + "job_name: bad_missing_value\npredictor:\n  steps: ???\n  again: ${predictor.steps}\n",
     # defaults lists Hydra cannot read, or that include their own config: Hydra raised, with a traceback
     "bad_not_list": "# @package _global_\njob_name: x\ndefaults: 5\n",
@@ -206,6 +207,8 @@ def test_tracebacks_only_on_request(project):
          "correct the key or give the config one"),
         ("bad_resolver", "steps", "predictor.steps: ${no_such_resolver:6} uses the resolver 'no_such_resolver', which is not registered",
          "correct its name"),
+        ("core_resolver", "steps", "predictor.steps: ${eval:2*3} uses the resolver 'eval', which is not registered",
+         "'eval' is xlm-core's: docs/porting_from_xlm_core.md, section 9, says what replaces it"),
     ],
 )
 def test_values_that_cannot_be_resolved_name_file_line_and_key(project, monkeypatch, experiment, key, what, fix):
