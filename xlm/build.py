@@ -47,7 +47,7 @@ def _hydra10_header(old: str, key: str, group: str) -> UserError:
     from xlm.external_models import find_external_models
 
     warnings = [w for w in find_external_models().warnings if w.kind == "hydra10_package"]
-    warning = next((w for w in warnings if f"/configs/{group}/" in w.where), warnings[0] if warnings else None)
+    warning = next((w for w in warnings if f"{os.sep}configs{os.sep}{group}{os.sep}" in w.where), warnings[0] if warnings else None)
     where = f"{warning.where}: " if warning is not None else ""
     return UserError(f"{where}a config's `# @package` header is Hydra 1.0's: Hydra 1.1 and later take `{old}` literally, "
                      f"so its keys land under a key named `{old}`, and the job has no {key}",

@@ -23,6 +23,7 @@ _SHOW_CONFIG = "`--cfg job` prints the composed config"
 _XLM_CORE_RESOLVERS = frozenset({"global_components", "lightning_module", "datamodule", "eval", "device_count",
                                   "find_grad_accum", "div_up", "num_cpus"})
 
+
 def explain(exc: BaseException, cfg: Any = None, choices: Mapping[str, Any] | None = None) -> UserError | None:
     """The user's mistake behind ``exc`` (or one of its causes), if it is one.
 

@@ -101,10 +101,10 @@ def _crashed(command: Command, function: Callable, exc: Exception):
     """A `UserError` (exit 1: a crash) naming the command, the model and the file:line of its code
     that raised; a function written for xlm-core (it took the composed config) is told so."""
     from xlm.errors import UserError
-    from xlm.external.diagnose import _model_frame
+    from xlm.external.diagnose import model_frame
     from xlm.external_models import find_external_models
 
-    _, where = _model_frame(exc, find_external_models())
+    _, where = model_frame(exc, find_external_models())
     at = f" (at {where})" if where else ""
     fix = "fix the command's code there (xlm -v ... prints the traceback)"
     first = next(iter(getattr(function, "__annotations__", {}).items()), (None, None))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xlm.external.checks import ExternalModels
 from xlm.external.layout import looks_like_model
-from xlm.external.validation import model_package
+from xlm.external.validation import misnamed_groups, model_package
 from xlm.manifest import MODELS_FILE_NAME
 from xlm.paths import real_path
 
@@ -60,7 +60,8 @@ def unlisted_option(group: str, option: str, found: ExternalModels | None = None
     if (skipped := job_error(found, {group: option}, [])) is not None:
         return skipped.what, skipped.fix
     for warning in found.warnings:  # `configs/experiments/`: Hydra reads it as a group of its own
-        if warning.kind == "misnamed_group" and warning.fix == f"rename it to configs/{group}/" \
+        folder = os.path.basename(warning.where)
+        if warning.kind == "misnamed_group" and misnamed_groups({folder}).get(folder) == group \
                 and os.path.isfile(os.path.join(warning.where, f"{option}.yaml")):
             return (f"unknown {group} '{option}': model '{warning.model}' has it in {warning.where}, a folder Hydra reads as "
                     f"another group", f"rename the folder: mv {warning.where} {os.path.join(os.path.dirname(warning.where), group)}")
@@ -317,7 +318,7 @@ def build_error(exc: BaseException, found: ExternalModels | None = None, key: st
     for error in chain:
         if error is loading or error is call:
             continue
-        model, where = _model_frame(error, found)
+        model, where = model_frame(error, found)
         if model is not None:
             return UserError(f"model '{model.name}' raised {type(error).__name__}: {error} {during} (at {where})",
                              "fix the model's code there (xlm -v ... prints the traceback)")
@@ -353,7 +354,7 @@ def _near_name(chain: list[BaseException]) -> str:
     return "check the name: a module path and a class or function it defines"
 
 
-def _model_frame(error: BaseException, found: ExternalModels):
+def model_frame(error: BaseException, found: ExternalModels):
     """(the loaded model, "file:line") of the deepest frame of ``error``'s traceback in a model's package."""
     frames, tb = [], error.__traceback__
     while tb is not None:

@@ -234,7 +234,7 @@ def _inspect_config_files(info: ModelInfo, memo: FileMemo, configs: str) -> None
                         f"under `{rel_dir}`, so its `{keys[0]}` becomes `{rel_dir}.{keys[0]}`, which xlm never reads")
                 fix = "make `# @package _global_` its first line, as in xlm's own configs (or move the keys under the group's own)"
                 info.warnings.append(Problem(info.name, what, f"{path}:1", fix, "unplaced_config"))
-    misnamed = _misnamed_groups(groups)
+    misnamed = misnamed_groups(groups)
     for folder, group in misnamed.items():
         if group not in REQUIRED_GROUPS or group in groups:  # a missing required group says it below
             what = (f"External model '{info.name}' has a config folder configs/{folder}/, a group xlm never selects: "
@@ -262,7 +262,7 @@ _MODEL_GROUPS = ("model", "model_type", "collator", "experiment")  # the groups 
 _core_groups: tuple[str, ...] | None = None
 
 
-def _misnamed_groups(groups: set[str]) -> dict[str, str]:
+def misnamed_groups(groups: set[str]) -> dict[str, str]:
     """folder -> the group it was meant to be, for each config folder named like one of the groups
     xlm selects but not as it (`experiments`, `Model_Type`, `model-type`): Hydra reads it as a group
     of its own, which no job selects."""
