@@ -257,11 +257,8 @@ def _split_git(spec: str) -> tuple[str, str, str | None, str | None, str | None]
 
 
 def parse_source(spec: str) -> tuple[str, Source]:
-    """Parse one entry (without comment) into its model name and source.
-
-    Raises `ManifestError` (a ValueError; no file or line) saying what is wrong with ``spec``
-    and how to fix it.
-    """
+    """Parse one entry (without comment) into its model name and source; raise `ManifestError` (a
+    ValueError; no file or line) saying what is wrong with ``spec`` and how to fix it."""
     if problem := control_problem(spec):  # before strip(): it strips \x1c-\x1f and \x85 too
         raise _refuse(problem, "delete it: write the source in plain characters")
     spec = spec.strip()
@@ -274,9 +271,9 @@ def parse_source(spec: str) -> tuple[str, Source]:
         name = Path(os.path.expanduser(spec)).name
         if "@" in name or "#" in name:  # `../repo@v1`: a path is used as it is, a ref is a git source's
             folder = spec.split("#", 1)[0].rsplit("@", 1)[0]
-            url = f"file://{show(folder)}" if folder.startswith("/") else f"file://<the absolute path of {show(folder)}>"
+            url = show(folder) if folder.startswith("/") else f"<the absolute path of {show(folder)}>"
             raise _refuse(f"'{show(spec)}' is a local folder with a ref: a local folder is used as it is",
-                          f"to pin a git repository at a ref, give its URL: {url}{show(spec[len(folder):])} "
+                          f"to pin a git repository at a ref, give its URL: file://{url}{show(spec[len(folder):])} "
                           "(or drop what follows the folder's name to use the folder itself)")
         if problem := name_problem(name):
             raise _refuse(problem, NAME_FIX)

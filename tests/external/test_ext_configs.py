@@ -309,3 +309,18 @@ def test_a_config_larger_than_a_mib_is_refused_before_it_is_composed(tmp_path):
     assert [(p.kind, p.what, p.where) for p in info.problems] == [(
         "invalid_config", "External model 'my_model' has a config file that does not parse: it is larger than 1 MiB; "
         "a config holds settings, and data belongs in files the model reads", str(big))]
+
+
+def test_a_config_folder_named_like_a_group_but_not_as_it_is_said_with_its_rename(tmp_path):
+    """`experiments/` or `model_types/`: Hydra reads a group no job selects; nothing pointed at the folder."""
+    root = make_model(tmp_path, "my_model")
+    (root / "configs" / "experiment").rename(root / "configs" / "experiments")
+    (root / "configs" / "model_type").rename(root / "configs" / "Model-Types")
+    (root / "configs" / "sampler").mkdir()
+    (root / "configs" / "sampler" / "fast.yaml").write_text("steps: 3\n")  # a group of the model's own: no near miss
+    info = inspect_model(root, "my_model")
+    assert [(w.kind, w.where, w.fix) for w in info.warnings] == [
+        ("misnamed_group", str(root / "configs" / "experiments"), "rename it to configs/experiment/")]
+    [problem] = info.problems
+    assert problem.what == "External model 'my_model' missing required config groups: ['model_type']"
+    assert problem.fix == "rename configs/Model-Types/ to configs/model_type/"

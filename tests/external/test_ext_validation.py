@@ -199,21 +199,6 @@ def test_an_unknown_key_of_a_command_is_a_warning_and_the_command_works(tmp_path
                             "which are ignored")
 
 
-def test_a_config_folder_named_like_a_group_but_not_as_it_is_said_with_its_rename(tmp_path):
-    """`experiments/` or `model_types/`: Hydra reads a group no job selects; nothing pointed at the folder."""
-    root = make_model(tmp_path, "my_model")
-    (root / "configs" / "experiment").rename(root / "configs" / "experiments")
-    (root / "configs" / "model_type").rename(root / "configs" / "Model-Types")
-    (root / "configs" / "sampler").mkdir()
-    (root / "configs" / "sampler" / "fast.yaml").write_text("steps: 3\n")  # a group of the model's own: no near miss
-    info = inspect_model(root, "my_model")
-    assert [(w.kind, w.where, w.fix) for w in info.warnings] == [
-        ("misnamed_group", str(root / "configs" / "experiments"), "rename it to configs/experiment/")]
-    [problem] = info.problems
-    assert problem.what == "External model 'my_model' missing required config groups: ['model_type']"
-    assert problem.fix == "rename configs/Model-Types/ to configs/model_type/"
-
-
 @pytest.mark.parametrize("name, message", [("My-Model", "'My-Model' is not a valid model name"), ("class", "'class' is a Python keyword")])
 def test_invalid_names(tmp_path, name, message):
     root = make_model(tmp_path, name, package="pkg")
