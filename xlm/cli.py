@@ -170,6 +170,26 @@ def _check_one_mode(flags: list[str]) -> None:
                         "drop one (to see one sweep job's config: --cfg job with that job's overrides, without -m)")
 
 
+def _check_package(flags: list[str], overrides: list[str]) -> None:
+    """`--cfg job --package KEY` of a key the job's config lacks: Hydra printed its bare `package 'KEY'
+    not found in config`, nothing more."""
+    given = next((flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag in ("--package", "-p")), None)
+    shown = next((flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag in ("--cfg", "-c")), None)
+    if not given or given == "_global_" or shown != "job":
+        return
+    from omegaconf import OmegaConf
+
+    from xlm import preflight
+
+    cfg = preflight.compose(overrides)
+    if OmegaConf.select(cfg, given) is None:
+        parent, _, _ = given.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        keys = [f"{parent}.{k}" if parent else str(k) for k in node.keys()] if OmegaConf.is_dict(node) else []
+        raise UserError(f"--package {given}: the job's config has no key '{given}'",
+                        f"{did_you_mean(given, keys)}give a key it has: {', '.join(keys) if keys else '`--cfg job` prints them'}")
+
+
 def _checkpoint_job_name(cfg, overrides: list[str]) -> list[str]:
     """``job_name=<the checkpoint's>`` when the job takes its config from a checkpoint, so that
     ``xlm eval ckpt_path=...`` writes to outputs/eval/<experiment>/, not outputs/eval/run/."""
@@ -196,6 +216,7 @@ def run_hydra(args: list[str]) -> int:
     _setup_models_for_job()
     _check_one_mode(flags)
     check_overrides(overrides)
+    _check_package(flags, overrides)
     if not flags:  # one plain run: refuse what cannot run before torch is imported
         preflight.check_run_dir(overrides)
         cfg = preflight.compose(overrides)
