@@ -113,7 +113,7 @@ def _copy_folder(source: Path, dest: Path) -> None:
     (copied as links, checked later like a tree's), within the model limits, counted as it goes.
     `source` is named by the record, which is outside input: a fifo there would block the copy
     and a device never end it (`/dev`), so either is refused, as a tree with one would be."""
-    from xlm.records.treehash import IGNORED_DIRS
+    from xlm.records.treehash import IGNORED_DIRS, job_output
     from xpm.tree_rules import Limits
 
     limits, files, size = Limits.from_env(), 0, 0
@@ -130,6 +130,8 @@ def _copy_folder(source: Path, dest: Path) -> None:
             if entry.is_symlink():
                 os.symlink(os.readlink(entry.path), target)
             elif entry.is_dir(follow_symlinks=False):
+                if job_output(entry.path):  # what a job wrote there: not in the run's record of the folder
+                    continue
                 if depth >= limits.max_depth:
                     raise Unrestorable(f"{entry.path} is more than {limits.max_depth} levels deep in {source}",
                                        f"flatten it, or raise the limit with {Limits.VARIABLES['max_depth']}=N")

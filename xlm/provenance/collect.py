@@ -6,7 +6,7 @@
   not, the patch against HEAD, and the content hash of the files git sees there (tracked, and
   untracked ones `.gitignore` does not exclude: what commit + patch give back);
 - any other folder: the content hash of every file under it (`__pycache__` and the folders jobs
-  wrote, `run_folder`, skipped);
+  wrote, `treehash.job_output`, skipped);
 - installed (an entry point): the distribution's version, and the hash of its package folder.
 
 The hash is `xlm.records.treehash`'s, the one xpm records in `xlm.lock`. Work trees are asked
@@ -16,12 +16,11 @@ record: what is missing is said in the model's `note`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xlm.records.runs import ModelRecord, side_file
-from xlm.records.treehash import records, records_of, text_hash, tree_text, unrecordable
+from xlm.records.treehash import job_output, records, records_of, text_hash, tree_text, unrecordable
 from xlm.shown import show
 
 KINDS = {"core": "core", "git": "vendored", "override": "override", "installed": "installed"}  # else "path"
@@ -105,13 +104,6 @@ def vendored(model, record: ModelRecord, project_dir: Path) -> Collected:
     return Collected(replace(record, files=side_file(model.name, "files")), files)
 
 
-def run_folder(path: str) -> bool:
-    """Whether the folder at `path` is what a job wrote (a Hydra run folder holds `.hydra/`, a
-    sweep's `multirun.yaml`): `cd my_model && xlm train` writes `outputs/` into the model's own
-    folder, and its checkpoints are no part of the model's code."""
-    return os.path.isdir(os.path.join(path, ".hydra")) or os.path.isfile(os.path.join(path, "multirun.yaml"))
-
-
 def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Collected:
     """A model on disk: hashed as git sees it (`tree`: `worktree.TreeFacts`), else as a plain folder."""
     from xlm.provenance import worktree
@@ -121,7 +113,7 @@ def folder(model, record: ModelRecord, tree=None, rel: str | None = None) -> Col
         done = folder(model, record)
         return replace(done, record=replace(done.record, note=f"git ignores the folder in {tree.top}: hashed as a plain folder"))
     try:
-        recs = records_of(root, tree.files[rel]) if tree is not None else records(root, run_folder)
+        recs = records_of(root, tree.files[rel]) if tree is not None else records(root, job_output)
     except OSError as exc:
         from xlm.textfile import os_error
 

@@ -94,6 +94,15 @@ def walk(root: Path, skip=None) -> list[tuple[str, str]]:
     return out
 
 
+def job_output(path: str) -> bool:
+    """Whether the folder at `path` is what a job wrote (a Hydra run folder holds `.hydra/`, a
+    sweep's `multirun.yaml`): `cd my_model && xlm train` writes `outputs/` into the model's own
+    folder, and its checkpoints are no part of the model's code. A run record leaves such folders
+    out of a plain folder's files, and `xpm install --from-run` out of its copy; the content hash
+    of a tree (xpm's) never does."""
+    return os.path.isdir(os.path.join(path, ".hydra")) or os.path.isfile(os.path.join(path, "multirun.yaml"))
+
+
 def record(rel: str, full: str) -> FileRecord:
     st = os.lstat(full)
     mode = _mode(full, st)
