@@ -113,6 +113,17 @@ def test_jsonl_records_must_have_the_field(tmp_path):
     assert error.what.startswith(f"{tmp_path / 'a.jsonl'}:2: not a JSON object")
 
 
+@pytest.mark.parametrize("name, text, line", [
+    ("arr.json", '[{"text": "a b c"}, {"text": "d e f"}]\n', 1),  # one JSON array: said to have no field 'text' (it has: list)
+    ("b.jsonl", '{"text": "a b c"}\n[1, 2]\n', 2),
+])
+def test_a_record_that_is_no_json_object_is_said_so(tmp_path, name, text, line):
+    (tmp_path / name).write_text(text)
+    error = error_of(lambda: list(TextSource(str(tmp_path / name)).iter_texts("train", ["text"])))
+    assert (error.what, error.fix) == (f"{tmp_path / name}:{line}: not a JSON object (a JSON list)",
+                                       "xlm reads .json and .jsonl files as JSON Lines: one JSON object per line")
+
+
 def test_parquet_and_jsonl_read_their_text_field(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -330,9 +330,12 @@ def _read_local(path: Path, builder: str, columns: list[str], sample_by: str) ->
                         record = json.loads(line)
                     except ValueError as exc:
                         raise UserError(f"{path}:{number}: not a JSON object ({exc})", "each .jsonl line must be one JSON object") from None
-                    if not isinstance(record, dict) or any(c not in record for c in columns):
-                        have = ", ".join(record) if isinstance(record, dict) else type(record).__name__
-                        raise UserError(f"{path}:{number}: the record has no field '{next(c for c in columns if not isinstance(record, dict) or c not in record)}' (it has: {have})",
+                    if not isinstance(record, dict):  # `[...]`: a .json file holding one JSON array, or a line of one
+                        raise UserError(f"{path}:{number}: not a JSON object (a JSON {type(record).__name__})",
+                                        "xlm reads .json and .jsonl files as JSON Lines: one JSON object per line")
+                    if any(c not in record for c in columns):
+                        raise UserError(f"{path}:{number}: the record has no field '{next(c for c in columns if c not in record)}' "
+                                        f"(it has: {', '.join(record)})",
                                         "name the field: datamodule.text_field=... (or prompt_field / target_field for pairs)")
                     for column in columns:
                         if not isinstance(record[column], str):
