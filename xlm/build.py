@@ -109,11 +109,13 @@ def missing_package(exc: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
-def _instantiate_each(node: Any, what: str, group: str) -> list:
+def _instantiate_each(node: Any, what: str, group: str, kind: type | None = None) -> list:
+    """One object per entry of ``node``; with ``kind``, each must be one (Lightning fails far
+    later, with a traceback, on a callback that is not a `Callback`)."""
     out = []
     for name, spec in (node or {}).items():
         try:
-            out.append(instantiate(spec))
+            built = instantiate(spec)
         except Exception as exc:
             if (package := missing_package(exc)) is None:
                 raise
@@ -121,6 +123,11 @@ def _instantiate_each(node: Any, what: str, group: str) -> list:
                 f"{what} '{name}' needs the Python package '{package}', which is not installed",
                 f"pip install {package}   (or choose {group} without '{name}')",
             ) from None
+        if kind is not None and not isinstance(built, kind):
+            target = spec.get("_target_") if isinstance(spec, DictConfig) else None
+            raise UserError(f"{group}.{name} builds {target or type(built).__name__}, which is not a Lightning {kind.__name__}",
+                            f"give {group}.{name}._target_ a {kind.__name__} class (lightning.pytorch.callbacks.*), or drop it: ~{group}.{name}")
+        out.append(built)
     return out
 
 
@@ -128,7 +135,9 @@ def build_trainer(cfg: DictConfig, extra_callbacks: tuple = (), **overrides: Any
     """The Lightning Trainer of ``cfg.trainer`` with the configured loggers and callbacks, plus
     ``extra_callbacks`` (the jobs' own, e.g. the model record of every checkpoint; None skipped)."""
     loggers = _instantiate_each(cfg.get("loggers"), "logger", "loggers")
-    callbacks = _instantiate_each(cfg.get("callbacks"), "callback", "callbacks")
+    from lightning.pytorch.callbacks import Callback
+
+    callbacks = _instantiate_each(cfg.get("callbacks"), "callback", "callbacks", Callback)
     callbacks += [c for c in extra_callbacks if c is not None]
     try:
         return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)

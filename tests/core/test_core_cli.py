@@ -297,13 +297,20 @@ def test_no_gpu_is_proven_by_absent_devices_never_by_present_ones(tmp_path):
     assert no_gpu_reason(dev, {}, "darwin") is None  # MPS: not ours to judge
 
 
-def test_a_job_refused_after_hydra_started_leaves_no_run_folder(tmp_path):
+@pytest.mark.parametrize("override, said", [
+    ("optimizer.lr=abc", None),
+    # Lightning failed on it as the trainer started: a traceback, and the folder stayed
+    ("+callbacks.foo._target_=collections.OrderedDict", "error: callbacks.foo builds collections.OrderedDict, which is not a "
+                                                         "Lightning Callback"),
+])
+def test_a_job_refused_after_hydra_started_leaves_no_run_folder(tmp_path, override, said):
     """A wrong value found while the job is built: the folder held Hydra's files, the log and the
     model record, and passed for the newest run."""
-    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", "optimizer.lr=abc"],
+    proc = subprocess.run([sys.executable, "-m", "xlm", "train", "experiment=star_easy_arlm", override],
                           cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "XLM_DATA_DIR": str(tmp_path / "data")},
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert said is None or said in proc.stderr.splitlines()
     assert not (tmp_path / "outputs").exists()  # not even the empty outputs/train/<job_name>/ made for it
 
 
