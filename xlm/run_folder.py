@@ -35,7 +35,7 @@ def holds_only(folder: Path, extra: frozenset = frozenset()) -> bool:
     return True
 
 
-_RECORD = frozenset({"models.lock", "models"})  # the model record a job writes before it builds anything
+_RECORD = frozenset({"models.lock", "models", "tokenizer"})  # the model record, and the tokenizer a text job saves, before it trains
 
 
 def forget_unstarted_run(folder: Path | None) -> None:

@@ -89,6 +89,20 @@ def test_a_missing_hub_dataset_offline_stops_the_run_with_two_lines(tmp_path, co
     assert lines[1].startswith("  fix: download it once with a network")
 
 
+def test_a_text_file_of_one_paragraph_is_told_to_read_lines_and_leaves_no_run_folder(tmp_path):
+    """400 lines without a blank one are one document: nothing to hold out; the fix said to raise
+    val_size, and the refused job left its folder (with the tokenizer it saved) each time."""
+    words = "the cat sat on a mat dog ran far away".split()
+    (tmp_path / "corpus.txt").write_text("\n".join(" ".join(words[(i + j) % 10] for j in range(12)) for i in range(400)))
+    proc = run_xlm(tmp_path, "train", "experiment=text_arlm", "debug=overfit", "trainer.max_steps=2", "model.d_model=32",
+                   "model.num_layers=1", f"datamodule.files=[{tmp_path / 'corpus.txt'}]", check=False, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "  fix: the train files hold one document (a .txt file without blank lines is one paragraph): read one per line "
+        "(datamodule.sample_by=line)"), proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_ddp_training_on_a_stream_with_uneven_shards_does_not_hang(tmp_path):
     write_corpus(tmp_path / "texts", files=3, documents=150, seed=5)  # 3 files over 2 ranks x 1 worker: uneven readers
     run_xlm(tmp_path, "train", "experiment=text_arlm", f"datamodule.files={tmp_path / 'texts'}", "datamodule.streaming=true",

@@ -258,6 +258,9 @@ def _cut(staging: Path, *, tokens: Path, mode: str, block_size: int, val_size: f
             held = f"the {val_size:g} of documents held out" if split == "val" and held_out else f"the {split} split"
             fix = ("raise datamodule.val_size, give val files (datamodule.files='{train: ..., val: ...}')" if held_out and split == "val"
                    else "lower datamodule.val_size" if held_out else f"give the {split} split more text")
+            if held_out and split == "val" and have["train"].get("documents", 2) < 2:  # nothing to hold out of one document
+                fix = ("the train files hold one document (a .txt file without blank lines is one paragraph): read one per "
+                       "line (datamodule.sample_by=line), or give val files (datamodule.files='{train: ..., val: ...}')")
             raise UserError(
                 f"{held} of {source.describe()} gives no {unit}"
                 + (f" ({splits[split]['tokens']} tokens, fewer than block_size={block_size})" if mode == "lm" else ""),
