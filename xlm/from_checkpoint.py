@@ -140,9 +140,29 @@ def checkpoint_config(cfg: DictConfig, path: str, overrides: list[str], job: str
                         "use a checkpoint xlm wrote, or pass experiment=... to build the model from your own configs") from None
     if job == "train":
         _own_places(merged, OmegaConf.to_container(cfg))
+    if "tokenizer" in nodes and (saved := _saved_tokenizer(path, stored)) is not None:
+        merged["tokenizer"] = {"_target_": "xlm.data.text_tokenizer.TextTokenizer", "path": saved}
     merged = OmegaConf.create(merged)
     _apply_command_line(merged, cfg, overrides)
     return merged
+
+
+CORPUS_TOKENIZER = "xlm.data.bpe.corpus_tokenizer"
+
+
+def _saved_tokenizer(path: str, stored: dict) -> str | None:
+    """The folder where the run saved the tokenizer it trained on its corpus, when there is one:
+    a tokenizer trained again from the corpus as it is now (a file added, one edited) is another
+    one, and the model's ids would mean other text (same vocabulary size: silently). None for a
+    tokenizer that is not trained from the corpus, or a run folder that no longer holds it."""
+    if not isinstance(stored.get("tokenizer"), dict) or stored["tokenizer"].get("_target_") != CORPUS_TOKENIZER:
+        return None
+    written = (stored.get("datamodule") or {}).get("save_tokenizer_to") if isinstance(stored.get("datamodule"), dict) else None
+    beside = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "tokenizer")  # <run>/checkpoints/x.ckpt
+    for folder in (written, beside):
+        if isinstance(folder, str) and os.path.isfile(os.path.join(folder, "tokenizer.json")):
+            return folder
+    return None
 
 
 def _refuse_outside_targets(path: str, nodes: dict, key: str = "", depth: int = 0) -> None:

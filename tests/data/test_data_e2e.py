@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def corpus(tmp_path_factory):
 @pytest.mark.parametrize("model", ["arlm", "mlm", "zlm"])
 def test_train_on_a_folder_of_text_then_generate_decoded_samples(model, corpus, tmp_path):
     (tmp_path / ".xlm_models").write_text(f"{ZLM}\n")  # the external example model, listed as a project lists it
+    corpus = Path(shutil.copytree(corpus, tmp_path / "texts"))
     run_xlm(tmp_path, "train", f"experiment=text_{model}", f"datamodule.files={corpus}", *SMALL, *SIZES[model])
     run = only_run(tmp_path, "train")
     record = json.loads((run / "train.json").read_text())
@@ -64,7 +66,12 @@ def test_train_on_a_folder_of_text_then_generate_decoded_samples(model, corpus, 
         assert abs(metrics[FIELD_METRIC[model]] - 2.718281828 ** metrics["val/loss"]) < 1e-3 * metrics[FIELD_METRIC[model]]
     assert (run / "tokenizer" / "tokenizer.json").is_file()
 
+    # A file added to the corpus after training: generate trained another tokenizer from it (the
+    # model's ids then meant other text); it takes the run's own, saved in <run>/tokenizer.
+    (corpus / "later.txt").write_text("\n\n".join("zebra quantum xylophone marmalade juxtapose " * 8 for _ in range(50)))
+    trained = sorted((tmp_path / "data" / "tokenizers").iterdir())
     run_xlm(tmp_path, "generate", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert sorted((tmp_path / "data" / "tokenizers").iterdir()) == trained
     rows = [json.loads(line) for line in (only_run(tmp_path, "generate") / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(isinstance(r["prediction"], str) and r["prediction"] for r in rows)
     words = set(pieces("\n".join(p.read_text(encoding="utf-8") for p in corpus.glob("*.txt"))))
