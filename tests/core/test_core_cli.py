@@ -82,16 +82,6 @@ def test_two_hydra_modes_at_once_are_two_lines(capsys):
         "  fix: drop one (to see one sweep job's config: --cfg job with that job's overrides, without -m)"]
 
 
-def test_cfg_job_with_a_package_the_config_lacks_is_two_lines(capsys):
-    """Hydra's bare `package 'model.d_modle' not found in config`, exit 1."""
-    assert main(["train", "experiment=star_easy_arlm", "--cfg", "job", "--package", "model.d_modle"]) == 2
-    what, fix = capsys.readouterr().err.splitlines()
-    assert what == "error: --package model.d_modle: the job's config has no key 'model.d_modle'"
-    assert fix.startswith("  fix: did you mean 'model.d_model'? give a key it has: model._target_, ")
-    assert main(["train", "experiment=star_easy_arlm", "--cfg", "job", "--package", "model"]) == 0
-    assert capsys.readouterr().out.startswith("# @package model\n_target_: arlm.model.ARLMTransformer\n")
-
-
 @pytest.mark.parametrize(
     "override, what, fix",
     [

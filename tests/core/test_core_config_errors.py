@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from core_helpers import xlm_command, xlm_env
 
+from xlm.cli import main as xlm_main
 from xlm.external.registration import CONFIG_DIRS_ENV, ROOTS_ENV
 
 HEAD = """\
@@ -346,3 +347,13 @@ def test_a_typo_in_a_command_line_override_of_a_nested_group_names_the_override(
     proc = xlm(project, "train", "experiment=fine", "sampler@loss.sampler=fsat")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: unknown sampler 'fsat' (in `sampler@loss.sampler=fsat`)", "  fix: choose one of: fast, slow"]
+
+
+def test_cfg_job_with_a_package_the_config_lacks_is_two_lines(capsys):
+    """Hydra's bare `package 'model.d_modle' not found in config`, exit 1."""
+    assert xlm_main(["train", "experiment=star_easy_arlm", "--cfg", "job", "--package", "model.d_modle"]) == 2
+    what, fix = capsys.readouterr().err.splitlines()
+    assert what == "error: --package model.d_modle: the job's config has no key 'model.d_modle'"
+    assert fix.startswith("  fix: did you mean 'model.d_model'? give a key it has: model._target_, ")
+    assert xlm_main(["train", "experiment=star_easy_arlm", "--cfg", "job", "--package", "model"]) == 0
+    assert capsys.readouterr().out.startswith("# @package model\n_target_: arlm.model.ARLMTransformer\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance_helpers import commit, env_for, git, new_repo
+from provenance_helpers import commit, env_for, git, new_repo, xpm
 from xlm.provenance.collect import collect
 from xlm.records.treehash import hash_dir, parse_tree_text, text_hash
 
@@ -86,6 +86,32 @@ def test_what_jobs_wrote_into_a_plain_model_folder_is_no_part_of_its_code(isolat
     assert done.record.hash == before and "outputs/" not in done.files and "multirun" not in done.files
     (model / "outputs" / "notes.txt").write_text("not a job's\n")  # beside the runs: the model's, as before
     assert "outputs/notes.txt" in record_of(project, "mine").files
+
+
+def test_a_recorded_folder_is_copied_without_what_jobs_wrote_into_it(tmp_path):
+    """`cd mine && xlm train` puts outputs/ into the folder; the run's record leaves it out, and the
+    copy hashed it in: the restore said the files differ (outputs/.../last.ckpt, ...)."""
+    from xlm.records.runs import ModelRecord, RunInfo, RunRecord, write_folder
+    from xlm.records.treehash import job_output, records, tree_hash
+
+    env = env_for(tmp_path / "home")
+    source, fresh = tmp_path / "src" / "mine", tmp_path / "fresh"
+    fresh.mkdir()
+    files = {"mine/__init__.py": "", "mine/model.py": "class MineModel:\n    pass\n",
+             "configs/model/mine.yaml": "# @package _global_\nmodel:\n  _target_: mine.model.MineModel\n",
+             "configs/model_type/mine.yaml": "# @package _global_\nloss: null\n",
+             "outputs/train/mine_debug/t/.hydra/config.yaml": "job: 1\n", "outputs/train/mine_debug/t/checkpoints/last.ckpt": "x",
+             "multirun/d/t/multirun.yaml": "sweep\n"}
+    for rel, text in files.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_text(text)
+    recorded = tree_hash(records(source, job_output))
+    model = ModelRecord(name="mine", kind="path", source=str(source), path=str(source), hash=recorded, package="mine", used=True)
+    write_folder(tmp_path / "run", RunRecord(RunInfo(job="train", xlm="0.1.0"), {"mine": model}))
+    out = xpm(fresh, env, "install", "--from-run", str(tmp_path / "run")).stdout
+    assert "content hash verified" in out and hash_dir(fresh / "xlm_restored" / "mine") == recorded
+    restored = fresh / "xlm_restored" / "mine"
+    assert sorted(p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file()) == sorted(files)[:4]
 
 
 @pytest.mark.parametrize("where", ["mine/pipe", "configs/deep/pipe"])
