@@ -87,8 +87,7 @@ def _from_hydra(exc: BaseException, choices: Mapping[str, Any]) -> UserError | N
         config = first[3:].split(":", 1)[0].strip("'")
         entry = first.rsplit("before '", 1)[1].split("'", 1)[0]
         group, _, option = (part.strip() for part in entry.partition(":"))
-        own, _, inner = group.split("@", 1)[0].partition("/")  # `experiment/collator@collator`: written `- collator: x`
-        if inner and config.startswith(own + "/") and (relative := relative_entry(config, inner, option)) is not None:
+        if (relative := relative_entry(config, group, option)) is not None:  # `experiment/collator@collator`: `- collator: x`
             return relative
         path = config_file(config)
         pattern = re.compile(rf"^\s*-\s*/?{re.escape(group.lstrip('/'))}\s*:\s*{re.escape(option)}\s*$")

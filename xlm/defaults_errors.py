@@ -69,18 +69,19 @@ def defaults_loop(exc: RecursionError) -> UserError:
                      "remove the entry that brings the config back in (`xlm -v` shows where Hydra was)")
 
 
-def relative_entry(config: str, group: str, option: str) -> UserError | None:
+def relative_entry(config: str, resolved: str, option: str) -> UserError | None:
     """`- collator: x` in an experiment's defaults list: Hydra reads a group without a leading `/`
-    inside the config's own group (`experiment/collator/x`), where no config is."""
+    inside the config's own group (``resolved``: `experiment/collator`, or `experiment/collator@collator`),
+    where no config is. None for any other group."""
     from xlm.config_groups import config_groups
 
-    if group not in config_groups():
+    own, _, group = resolved.split("@", 1)[0].partition("/")
+    if not group or not config.startswith(own + "/") or group not in config_groups():
         return None
     path = config_file(config)
     entry = re.compile(rf"^\s*-\s*(?:override\s+)?{re.escape(group)}\s*:\s*{re.escape(option)}\b")
     line = line_matching(path, entry) if path else None
     where = shown_at(path, line) if path and line else f"config '{config}'"
-    own = config.split("/")[0]
     return UserError(f"{where}: `{group}: {option}` names {own}/{group}/{option}: in a config of group '{own}', a group "
                      f"without a leading `/` is one inside '{own}'", f"write `- override /{group}: {option}` (or `- /{group}: "
                      f"{option}` if nothing before it selects {group})")
@@ -97,8 +98,7 @@ def missing_config(exc: Any, in_config: str, message: str, choices: Mapping[str,
     if not exc.options and group.split("/")[0] == "metrics":  # xlm-core's `- /metrics@reported_metrics...: NAME`
         fix = ("xlm has no `metrics` group: write the metric under reported_metrics in the model_type config "
                "(docs/porting_from_xlm_core.md, section 7)")
-    own, _, inner = group.partition("/")
-    if inner and in_config.startswith(own + "/") and (relative := relative_entry(in_config, inner, option)) is not None:
+    if (relative := relative_entry(in_config, group, option)) is not None:
         return relative
     # Hydra names the config whose defaults list was being *applied* ('config' for an
     # experiment's `override /model: x`); the line that names the option says more.
